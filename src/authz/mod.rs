@@ -1,0 +1,223 @@
+//! Envoy's `envoy.service.auth.v3.Authorization`: a thin translation between
+//! a CheckRequest and the policy engine's decision.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
+};
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
+use envoy_types::pb::envoy::service::auth::v3::{
+    CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse, check_response::HttpResponse,
+};
+use envoy_types::pb::envoy::r#type::v3::{HttpStatus, StatusCode as HttpCode};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use tonic::{Request, Response, Status};
+
+use crate::app::App;
+use crate::policy::{Decision, Deny, DenyKind, Reason, RequestFacts};
+use crate::telemetry::{self, metrics};
+
+/// The header that carries the decision id to the callee, for correlation.
+pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
+
+/// gRPC codes Envoy reads in `CheckResponse.status`.
+const GRPC_OK: i32 = 0;
+const GRPC_INVALID_ARGUMENT: i32 = 3;
+const GRPC_PERMISSION_DENIED: i32 = 7;
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
+#[derive(Debug, Clone)]
+pub struct AuthzService {
+    app: Arc<App>,
+}
+
+impl AuthzService {
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    /// Decides a CheckRequest; the gRPC trait method is a wrapper around this.
+    pub async fn decide(&self, req: &CheckRequest) -> Decision {
+        let policy = self.app.store.snapshot();
+        let Some((http, principal)) = req.attributes.as_ref().and_then(|a| {
+            let http = a.request.as_ref()?.http.as_ref()?;
+            let principal = a.source.as_ref().map(|s| s.principal.as_str());
+            Some((http, principal))
+        }) else {
+            return malformed(&policy.version);
+        };
+        let raw;
+        let headers = match &http.header_map {
+            Some(map) if http.headers.is_empty() => {
+                raw = match raw_headers(&map.headers) {
+                    Some(h) => h,
+                    None => return malformed(&policy.version),
+                };
+                &raw
+            }
+            _ => &http.headers,
+        };
+        let authority = if http.host.is_empty() {
+            headers.get(":authority").map_or("", String::as_str)
+        } else {
+            &http.host
+        };
+        let facts = RequestFacts {
+            host: authority,
+            method: &http.method,
+            path: &http.path,
+            headers,
+            source_principal: principal,
+        };
+        self.app.engine.evaluate(&policy, &facts).await
+    }
+}
+
+/// Headers in their raw form (`encode_raw_headers: true`). A value that is
+/// not UTF-8 makes the request malformed: we do not guess at encodings.
+fn raw_headers(list: &[HeaderValue]) -> Option<HashMap<String, String>> {
+    let mut out: HashMap<String, String> = HashMap::with_capacity(list.len());
+    for h in list {
+        let value = if h.raw_value.is_empty() {
+            h.value.clone()
+        } else {
+            String::from_utf8(h.raw_value.clone()).ok()?
+        };
+        out.entry(h.key.to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    Some(out)
+}
+
+fn malformed(version: &str) -> Decision {
+    Decision::Deny(Deny {
+        reason: Reason::RequestMalformed,
+        hop: None,
+        decision_id: crate::secret::random_id(),
+        policy_version: version.to_owned(),
+    })
+}
+
+#[tonic::async_trait]
+impl Authorization for AuthzService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let started = Instant::now();
+        let decision = self.decide(request.get_ref()).await;
+        let elapsed = started.elapsed();
+        metrics::get().check_seconds.observe(elapsed.as_secs_f64());
+        telemetry::decision_event(&decision, "ext_authz", elapsed);
+        Ok(Response::new(check_response(&decision)))
+    }
+}
+
+fn header(key: &str, value: &str) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            raw_value: Vec::new(),
+        }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..HeaderValueOption::default()
+    }
+}
+
+fn string_value(s: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s.to_owned())),
+    }
+}
+
+/// Envoy puts this under the `envoy.filters.http.ext_authz` namespace, which
+/// the ext_proc filter forwards to us (`metadata_options.forwarding_namespaces`).
+pub fn decision_metadata(
+    hop: &str,
+    decision_id: &str,
+    policy_version: &str,
+    principal: &str,
+) -> Struct {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("hop".to_owned(), string_value(hop));
+    fields.insert("decision_id".to_owned(), string_value(decision_id));
+    fields.insert("policy_version".to_owned(), string_value(policy_version));
+    fields.insert("principal".to_owned(), string_value(principal));
+    Struct {
+        fields: fields.into_iter().collect(),
+    }
+}
+
+pub fn check_response(decision: &Decision) -> CheckResponse {
+    match decision {
+        Decision::Allow(a) => CheckResponse {
+            status: Some(RpcStatus {
+                code: GRPC_OK,
+                ..RpcStatus::default()
+            }),
+            dynamic_metadata: Some(decision_metadata(
+                &a.hop,
+                &a.decision_id,
+                &a.policy_version,
+                &a.principal,
+            )),
+            http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+                headers: vec![header(DECISION_ID_HEADER, &a.decision_id)],
+                headers_to_remove: a.remove_headers.clone(),
+                ..OkHttpResponse::default()
+            })),
+        },
+        Decision::Deny(d) => {
+            let (grpc, code, error) = match d.kind() {
+                DenyKind::BadRequest => {
+                    (GRPC_INVALID_ARGUMENT, HttpCode::BadRequest, "bad_request")
+                }
+                DenyKind::Unauthenticated => (
+                    GRPC_UNAUTHENTICATED,
+                    HttpCode::Unauthorized,
+                    "unauthenticated",
+                ),
+                DenyKind::Forbidden => (GRPC_PERMISSION_DENIED, HttpCode::Forbidden, "forbidden"),
+            };
+            let mut headers = vec![
+                header("content-type", "application/json"),
+                header("cache-control", "no-store"),
+                header(DECISION_ID_HEADER, &d.decision_id),
+            ];
+            if d.kind() == DenyKind::Unauthenticated {
+                let www = if d.reason == Reason::CredentialsMissing {
+                    r#"Bearer realm="chaperone""#
+                } else {
+                    r#"Bearer realm="chaperone", error="invalid_token""#
+                };
+                headers.push(header("www-authenticate", www));
+            }
+            CheckResponse {
+                status: Some(RpcStatus {
+                    code: grpc,
+                    ..RpcStatus::default()
+                }),
+                dynamic_metadata: None,
+                http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+                    status: Some(HttpStatus { code: code as i32 }),
+                    headers,
+                    body: deny_body(error, &d.decision_id),
+                })),
+            }
+        }
+    }
+}
+
+/// The short generic body a denied caller gets. The reason stays in our log.
+pub fn deny_body(error: &str, decision_id: &str) -> String {
+    format!(r#"{{"error":"{error}","decision_id":"{decision_id}"}}"#)
+}

@@ -1,0 +1,204 @@
+//! The command line: serve | check | explain.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::parse_duration;
+use crate::ext_proc::ExtProcLimits;
+use crate::server::{ServeSettings, compile_context};
+use crate::telemetry::{LogFormat, init_logging};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chaperone",
+    version,
+    about = "Authorizes and scrubs every hop between services, for Envoy"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve ext_authz, ext_proc, health and the admin API.
+    Serve(ServeArgs),
+    /// Validate a policy file; exits non-zero with the reason when it is wrong.
+    Check { policy: PathBuf },
+    /// Run a described request (JSON or YAML: host, method, path, headers,
+    /// source_principal) through a policy and say what it decides and why.
+    Explain { policy: PathBuf, request: PathBuf },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// gRPC listener (ext_authz, ext_proc, health, admin API).
+    #[arg(long, env = "CHAPERONE_GRPC_ADDR", default_value = "0.0.0.0:9191")]
+    pub grpc_addr: SocketAddr,
+    /// HTTP admin listener (/livez, /readyz, /metrics).
+    #[arg(long, env = "CHAPERONE_ADMIN_ADDR", default_value = "0.0.0.0:9192")]
+    pub admin_addr: SocketAddr,
+    /// Policy file; without it, the embedded demo policy.
+    #[arg(long, env = "CHAPERONE_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Key for hashed principals (at least 32 bytes); random per process without it.
+    #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
+    pub hash_key_file: Option<PathBuf>,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    #[arg(long, env = "CHAPERONE_DRAIN_GRACE", default_value = "10s", value_parser = duration)]
+    pub drain_grace: Duration,
+    /// How often the policy file is checked for changes.
+    #[arg(long, env = "CHAPERONE_WATCH_INTERVAL", default_value = "2s", value_parser = duration)]
+    pub watch_interval: Duration,
+    /// HTTP/2 streams per connection.
+    #[arg(long, env = "CHAPERONE_MAX_CONCURRENT_STREAMS", default_value_t = 1024)]
+    pub max_concurrent_streams: u32,
+    /// Open ext_proc streams at most.
+    #[arg(long, env = "CHAPERONE_MAX_EXT_PROC_STREAMS", default_value_t = 10_000)]
+    pub max_ext_proc_streams: usize,
+    /// Time to answer one ext_proc message.
+    #[arg(long, env = "CHAPERONE_MESSAGE_TIMEOUT", default_value = "2s", value_parser = duration)]
+    pub message_timeout: Duration,
+    #[arg(long, env = "CHAPERONE_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Log filter (RUST_LOG wins when set).
+    #[arg(long, env = "CHAPERONE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format, &args.log_level);
+            let settings = ServeSettings {
+                grpc_addr: args.grpc_addr,
+                admin_addr: args.admin_addr,
+                policy: args.policy,
+                hash_key_file: args.hash_key_file,
+                drain_grace: args.drain_grace,
+                watch_interval: args.watch_interval,
+                max_concurrent_streams: args.max_concurrent_streams,
+                ext_proc: ExtProcLimits {
+                    max_streams: args.max_ext_proc_streams,
+                    message_timeout: args.message_timeout,
+                },
+            };
+            match crate::server::serve(settings).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "chaperone stopped");
+                    eprintln!("chaperone: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Check { policy } => check(&policy),
+        Command::Explain { policy, request } => explain(&policy, &request).await,
+    }
+}
+
+fn load(policy: &PathBuf) -> Result<crate::policy::Policy, String> {
+    let ctx = compile_context().map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
+    crate::config::compile(&policy.display().to_string(), policy.parent(), &bytes, &ctx)
+        .map_err(|e| e.to_string())
+}
+
+fn check(policy: &PathBuf) -> ExitCode {
+    match load(policy) {
+        Ok(p) => {
+            println!(
+                "{}: ok (version {}, {} hops, {} issuers)",
+                policy.display(),
+                p.version,
+                p.hops.len(),
+                p.verifier.issuers().len()
+            );
+            for hop in &p.hops {
+                println!(
+                    "  hop {}: {} {} ({} caller rules)",
+                    hop.name,
+                    if hop.methods.is_empty() {
+                        "ANY".to_owned()
+                    } else {
+                        hop.methods.join(",")
+                    },
+                    hop.path,
+                    hop.callers.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Described {
+        host: String,
+        method: String,
+        path: String,
+        #[serde(default)]
+        headers: std::collections::HashMap<String, String>,
+        #[serde(default)]
+        source_principal: String,
+    }
+    let p = match load(policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    crate::config::store::prefetch_keys(&p);
+    let described: Described = match std::fs::read(request)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_norway::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{}: {e}", request.display());
+            return ExitCode::from(1);
+        }
+    };
+    let req = crate::proto::v1::ExplainRequest {
+        host: described.host,
+        method: described.method,
+        path: described.path,
+        headers: described.headers,
+        source_principal: described.source_principal,
+    };
+    let engine = crate::policy::Engine::new(crate::secret::HashKey::ephemeral());
+    let answer = crate::admin::api::explain(&engine, &p, &req).await;
+    println!("decision: {} ({})", answer.decision, answer.http_status);
+    println!(
+        "hop: {}",
+        if answer.hop.is_empty() {
+            "-"
+        } else {
+            &answer.hop
+        }
+    );
+    println!("reason: {} ({})", answer.reason, answer.reason_code);
+    for step in &answer.steps {
+        println!("  - {step}");
+    }
+    if answer.decision == "allow" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}

@@ -1,0 +1,400 @@
+//! Raw policy → immutable snapshot. Everything that can be checked or parsed
+//! ahead (paths, keys, algorithms, names) is, so a request never meets a
+//! surprise that the loader could have found.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::raw::{RawCaller, RawDirection, RawHop, RawIssuer, RawPolicy};
+use crate::clock::SharedClock;
+use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
+use crate::identity::jwt::parse_allowed_alg;
+use crate::identity::{Issuer, Verifier, WorkloadPattern};
+use crate::policy::{Caller, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
+use crate::secret::sha256_hex;
+
+/// Largest policy file accepted.
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
+const MAX_HOPS: usize = 10_000;
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// Response headers that say what runs behind a hop; removed on every hop.
+pub const DEFAULT_RESPONSE_REMOVE: &[&str] = &[
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+];
+
+/// A policy that cannot be loaded, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}{}: {message}", location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct PolicyError {
+    pub origin: String,
+    /// Line and column, 1-based, where known.
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+/// JWKS caches shared across reloads, so a reload does not drop fetched keys.
+#[derive(Debug, Default)]
+pub struct JwksRegistry {
+    by_url: Mutex<HashMap<(String, Duration), Arc<RemoteJwks>>>,
+}
+
+impl JwksRegistry {
+    fn get(
+        &self,
+        url: &str,
+        settings: RemoteJwksSettings,
+        client: &reqwest::Client,
+    ) -> Arc<RemoteJwks> {
+        let mut map = self
+            .by_url
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            map.entry((url.to_owned(), settings.max_age))
+                .or_insert_with(|| RemoteJwks::new(url.to_owned(), client.clone(), settings)),
+        )
+    }
+}
+
+/// What compiling needs from the outside world.
+#[derive(Debug, Clone)]
+pub struct CompileContext {
+    pub http: reqwest::Client,
+    pub jwks: Arc<JwksRegistry>,
+    pub clock: SharedClock,
+}
+
+pub fn compile(
+    origin: &str,
+    base_dir: Option<&Path>,
+    bytes: &[u8],
+    ctx: &CompileContext,
+) -> Result<Policy, PolicyError> {
+    let err = |message: String| PolicyError {
+        origin: origin.to_owned(),
+        location: None,
+        message,
+    };
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(err(format!(
+            "policy is larger than {MAX_POLICY_BYTES} bytes"
+        )));
+    }
+    let raw: RawPolicy = serde_norway::from_slice(bytes).map_err(|e| {
+        let location = e.location().map(|l| (l.line(), l.column()));
+        let mut message = e.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        PolicyError {
+            origin: origin.to_owned(),
+            location,
+            message,
+        }
+    })?;
+    build(raw, base_dir, bytes, origin, ctx).map_err(err)
+}
+
+fn build(
+    raw: RawPolicy,
+    base_dir: Option<&Path>,
+    bytes: &[u8],
+    origin: &str,
+    ctx: &CompileContext,
+) -> Result<Policy, String> {
+    let version = raw.version.trim().to_owned();
+    if version.is_empty() || version.len() > 128 {
+        return Err("version: must be 1 to 128 characters".into());
+    }
+    let td = &raw.trust_domain;
+    if td.is_empty()
+        || !td
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+    {
+        return Err(format!(
+            "trust_domain: {td:?} is not a valid SPIFFE trust domain"
+        ));
+    }
+    if let Some(d) = &raw.defaults.decision
+        && d != "deny"
+    {
+        return Err(format!(
+            "defaults.decision: only \"deny\" is supported, got {d:?}"
+        ));
+    }
+
+    let mut issuers: Vec<Arc<Issuer>> = Vec::new();
+    for (i, ri) in raw.issuers.into_iter().enumerate() {
+        let at = format!("issuers[{i}] ({:?})", ri.name);
+        if issuers.iter().any(|x| *x.name == *ri.name) {
+            return Err(format!("{at}: duplicate issuer name"));
+        }
+        if issuers.iter().any(|x| x.iss == ri.issuer) {
+            return Err(format!("{at}: another issuer has the same `issuer`"));
+        }
+        issuers.push(Arc::new(
+            compile_issuer(ri, base_dir, ctx).map_err(|e| format!("{at}: {e}"))?,
+        ));
+    }
+
+    if raw.hops.len() > MAX_HOPS {
+        return Err(format!("hops: at most {MAX_HOPS} hops"));
+    }
+    let mut hops = Vec::with_capacity(raw.hops.len());
+    let mut names = HashSet::new();
+    for (i, rh) in raw.hops.into_iter().enumerate() {
+        let at = format!("hops[{i}] ({:?})", rh.name);
+        if !names.insert(rh.name.clone()) {
+            return Err(format!("{at}: duplicate hop name"));
+        }
+        hops.push(compile_hop(rh, &issuers).map_err(|e| format!("{at}: {e}"))?);
+    }
+
+    let mut default_response_remove: Vec<String> = DEFAULT_RESPONSE_REMOVE
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    default_response_remove.extend(
+        header_names(raw.defaults.response.as_ref())
+            .map_err(|e| format!("defaults.response: {e}"))?,
+    );
+    let default_request_remove = header_names(raw.defaults.request.as_ref())
+        .map_err(|e| format!("defaults.request: {e}"))?;
+
+    Ok(Policy {
+        version,
+        hash: sha256_hex(bytes),
+        source: origin.to_owned(),
+        trust_domain: raw.trust_domain,
+        verifier: Verifier::new(issuers, Arc::clone(&ctx.clock)),
+        trust_xfcc: raw.workloads.trust_xfcc,
+        hops,
+        default_response_remove,
+        default_request_remove,
+    })
+}
+
+fn compile_issuer(
+    ri: RawIssuer,
+    base_dir: Option<&Path>,
+    ctx: &CompileContext,
+) -> Result<Issuer, String> {
+    if ri.name.is_empty() || ri.issuer.is_empty() {
+        return Err("name and issuer must not be empty".into());
+    }
+    if ri.audiences.is_empty() {
+        return Err("audiences: at least one audience is required".into());
+    }
+    if ri.algorithms.is_empty() {
+        return Err("algorithms: list the algorithms you accept, such as [ES256, RS256]".into());
+    }
+    let mut algorithms = Vec::new();
+    for a in &ri.algorithms {
+        let alg = parse_allowed_alg(a).ok_or_else(|| {
+            format!("algorithms: {a:?} is not allowed (allowed: ES256, ES384, RS256, RS384, RS512, PS256, PS384, PS512, EdDSA; never HMAC or none)")
+        })?;
+        algorithms.push(alg);
+    }
+    let leeway = match ri.leeway.as_deref() {
+        None => Duration::from_secs(30),
+        Some(s) => parse_duration(s).map_err(|e| format!("leeway: {e}"))?,
+    };
+    if leeway > MAX_LEEWAY {
+        return Err("leeway: at most 5m".into());
+    }
+    let keys = match (ri.jwks.file, ri.jwks.url) {
+        (Some(file), None) => {
+            let path = base_dir.map_or_else(|| Path::new(&file).to_path_buf(), |d| d.join(&file));
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("jwks.file {}: {e}", path.display()))?;
+            KeySource::Static(Arc::new(
+                KeySet::parse(&bytes).map_err(|e| format!("jwks.file {}: {e}", path.display()))?,
+            ))
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("jwks.url: {url:?} must be an http or https URL"));
+            }
+            let mut settings = RemoteJwksSettings::default();
+            if let Some(age) = &ri.jwks.max_age {
+                settings.max_age = parse_duration(age).map_err(|e| format!("jwks.max_age: {e}"))?;
+            }
+            KeySource::Remote(ctx.jwks.get(&url, settings, &ctx.http))
+        }
+        _ => return Err("jwks: give exactly one of `file` or `url`".into()),
+    };
+    Ok(Issuer {
+        name: ri.name.into(),
+        iss: ri.issuer,
+        audiences: ri.audiences,
+        algorithms,
+        keys,
+        leeway: i64::try_from(leeway.as_secs()).unwrap_or(0),
+    })
+}
+
+fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
+    if rh.name.is_empty()
+        || rh.name.len() > 128
+        || !rh
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err("name: 1 to 128 letters, digits, '-', '_' or '.'".into());
+    }
+    let mut hosts = Vec::new();
+    for h in rh.matcher.host.into_vec() {
+        let h = h.to_ascii_lowercase();
+        hosts.push(if h == "*" {
+            HostPattern::Any
+        } else if let Some(rest) = h.strip_prefix("*.") {
+            check_host(rest)?;
+            HostPattern::Suffix(format!(".{rest}"))
+        } else {
+            check_host(&h)?;
+            HostPattern::Exact(h)
+        });
+    }
+    if hosts.is_empty() {
+        return Err("match.host: at least one host".into());
+    }
+    let methods: Vec<String> = rh.matcher.method.map(|m| m.into_vec()).unwrap_or_default();
+    for m in &methods {
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "match.method: {m:?} is not an upper-case HTTP method"
+            ));
+        }
+    }
+    let path = PathTemplate::parse(&rh.matcher.path).map_err(|e| format!("match.path: {e}"))?;
+    if rh.from.is_empty() {
+        return Err(
+            "from: at least one caller rule (use `anonymous: true` for a public hop)".into(),
+        );
+    }
+    let callers = rh
+        .from
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| compile_caller(c, issuers).map_err(|e| format!("from[{i}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Hop {
+        name: rh.name.into(),
+        hosts,
+        methods,
+        path,
+        callers,
+        keep_authorization: rh.keep_authorization,
+        request_headers_remove: header_names(rh.request.as_ref())
+            .map_err(|e| format!("request: {e}"))?,
+        response_headers_remove: header_names(rh.response.as_ref())
+            .map_err(|e| format!("response: {e}"))?,
+    })
+}
+
+fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, String> {
+    if rc.anonymous {
+        if rc.workloads.is_some() || rc.users.is_some() {
+            return Err("`anonymous: true` stands alone".into());
+        }
+        return Ok(Caller {
+            anonymous: true,
+            ..Caller::default()
+        });
+    }
+    if rc.workloads.is_none() && rc.users.is_none() {
+        return Err("name `workloads`, `users`, or both (or `anonymous: true`)".into());
+    }
+    let workloads = match rc.workloads {
+        None => None,
+        Some(list) if list.is_empty() => return Err("workloads: the list is empty".into()),
+        Some(list) => Some(
+            list.iter()
+                .map(|w| WorkloadPattern::parse(w).map_err(|e| format!("workloads: {w:?}: {e}")))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let user = match rc.users {
+        None => None,
+        Some(u) => {
+            let issuer = issuers
+                .iter()
+                .find(|i| *i.name == *u.issuer)
+                .ok_or_else(|| format!("users.issuer: no issuer is named {:?}", u.issuer))?;
+            Some(UserRequirement {
+                issuer: Arc::clone(&issuer.name),
+                subjects: u.subjects,
+                scopes: u.scopes,
+            })
+        }
+    };
+    Ok(Caller {
+        workloads,
+        user,
+        anonymous: false,
+    })
+}
+
+fn check_host(h: &str) -> Result<(), String> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        && !h.starts_with('.')
+        && !h.ends_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "match.host: {h:?} is not a host name (no port, no scheme)"
+        ))
+    }
+}
+
+fn header_names(dir: Option<&RawDirection>) -> Result<Vec<String>, String> {
+    let Some(list) = dir.and_then(|d| d.headers.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    list.remove
+        .iter()
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            let valid = !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !valid || h == "host" {
+                Err(format!(
+                    "headers.remove: {h:?} is not a removable header name"
+                ))
+            } else {
+                Ok(h)
+            }
+        })
+        .collect()
+}
+
+/// "500ms", "30s", "5m", "1h".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 500ms"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{s:?} is not a duration like 30s, 5m or 500ms")),
+    };
+    Ok(d)
+}

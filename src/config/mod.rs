@@ -1,0 +1,8 @@
+//! Policy loading: raw serde structs → compiled snapshot → published `Arc`.
+
+pub mod compile;
+pub mod raw;
+pub mod store;
+
+pub use compile::{CompileContext, JwksRegistry, PolicyError, compile, parse_duration};
+pub use store::{EMBEDDED_POLICY, PolicyStore};

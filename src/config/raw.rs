@@ -1,0 +1,144 @@
+//! The policy file as written: serde structs that refuse unknown keys.
+//! The schema is documented in `docs/policy.md`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub version: String,
+    pub trust_domain: String,
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub workloads: RawWorkloads,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    pub hops: Vec<RawHop>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<String>,
+    pub jwks: RawJwks,
+    /// Clock skew tolerated, such as "30s". Default 30s, at most 5m.
+    #[serde(default)]
+    pub leeway: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwks {
+    /// A JWKS file, relative to the policy file.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// A JWKS URL (https, or http for a local or in-cluster endpoint).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How long fetched keys are used before a background refresh. Default 5m.
+    #[serde(default)]
+    pub max_age: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkloads {
+    /// Read the workload from `x-forwarded-client-cert` when Envoy reports no
+    /// mTLS peer. Only safe where Envoy sanitizes and sets that header.
+    #[serde(default)]
+    pub trust_xfcc: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Only "deny": a hop nobody described is never allowed.
+    #[serde(default)]
+    pub decision: Option<String>,
+    #[serde(default)]
+    pub request: Option<RawDirection>,
+    #[serde(default)]
+    pub response: Option<RawDirection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHop {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    pub from: Vec<RawCaller>,
+    /// Forward the caller's Authorization header to the callee. Default false.
+    #[serde(default)]
+    pub keep_authorization: bool,
+    #[serde(default)]
+    pub request: Option<RawDirection>,
+    #[serde(default)]
+    pub response: Option<RawDirection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// One host or a list; `*.example.com` for a suffix; `*` for any.
+    pub host: OneOrMany,
+    /// One method or a list; omitted means any.
+    #[serde(default)]
+    pub method: Option<OneOrMany>,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaller {
+    #[serde(default)]
+    pub workloads: Option<Vec<String>>,
+    #[serde(default)]
+    pub users: Option<RawUsers>,
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    pub issuer: String,
+    #[serde(default)]
+    pub subjects: Option<Vec<String>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirection {
+    #[serde(default)]
+    pub headers: Option<RawHeaders>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaders {
+    #[serde(default)]
+    pub remove: Vec<String>,
+}

@@ -1,0 +1,135 @@
+//! Envoy's `envoy.service.ext_proc.v3.ExternalProcessor`: one state machine
+//! per HTTP stream. It finds the hop (from the ext_authz decision Envoy
+//! forwards as metadata, or by matching the request headers again), then
+//! answers each phase: request headers, request body, response headers,
+//! response body, trailers. Bodies pass through unchanged for now; the
+//! contract hook is [`HopStream::on_body`].
+
+mod stream;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessor;
+use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
+use futures_util::Stream;
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use stream::{HopStream, StreamError};
+
+use crate::app::App;
+use crate::telemetry::metrics;
+
+/// The metadata namespace ext_authz writes its decision under.
+pub const AUTHZ_NAMESPACE: &str = "envoy.filters.http.ext_authz";
+
+#[derive(Debug, Clone, Copy)]
+pub struct ExtProcLimits {
+    /// Open streams at most; past it new streams are refused (Envoy then denies).
+    pub max_streams: usize,
+    /// Time to answer one message.
+    pub message_timeout: Duration,
+}
+
+impl Default for ExtProcLimits {
+    fn default() -> Self {
+        Self {
+            max_streams: 10_000,
+            message_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExtProcService {
+    app: Arc<App>,
+    limits: ExtProcLimits,
+    streams: Arc<Semaphore>,
+}
+
+impl ExtProcService {
+    pub fn new(app: Arc<App>, limits: ExtProcLimits) -> Self {
+        Self {
+            app,
+            limits,
+            streams: Arc::new(Semaphore::new(limits.max_streams)),
+        }
+    }
+}
+
+type ProcessStream = Pin<Box<dyn Stream<Item = Result<ProcessingResponse, Status>> + Send>>;
+
+/// Decrements the in-flight gauge however the stream ends.
+struct InFlight(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl InFlight {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        metrics::get().streams_in_flight.inc();
+        Self(permit)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::get().streams_in_flight.dec();
+    }
+}
+
+#[tonic::async_trait]
+impl ExternalProcessor for ExtProcService {
+    type ProcessStream = ProcessStream;
+
+    async fn process(
+        &self,
+        request: Request<Streaming<ProcessingRequest>>,
+    ) -> Result<Response<ProcessStream>, Status> {
+        let permit = Arc::clone(&self.streams)
+            .try_acquire_owned()
+            .map_err(|_| Status::resource_exhausted("too many open streams"))?;
+        let guard = InFlight::new(permit);
+        let inbound = request.into_inner();
+        let state = HopStream::new(Arc::clone(&self.app));
+        let timeout = self.limits.message_timeout;
+        let out =
+            futures_util::stream::unfold(Some((inbound, state, guard)), move |slot| async move {
+                let (mut inbound, mut state, guard) = slot?;
+                let msg = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return None,
+                    Err(status) => {
+                        tracing::debug!(code = ?status.code(), "ext_proc stream ended by Envoy");
+                        return None;
+                    }
+                };
+                let started = std::time::Instant::now();
+                let answer = tokio::time::timeout(timeout, state.on_message(msg)).await;
+                metrics::get()
+                    .process_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                match answer {
+                    Ok(Ok(resp)) => Some((Ok(resp), Some((inbound, state, guard)))),
+                    Ok(Err(e)) => {
+                        metrics::get()
+                            .ext_proc_errors
+                            .with_label_values(&[e.kind()])
+                            .inc();
+                        tracing::warn!(error = %e, "ext_proc stream refused");
+                        Some((Err(e.into()), None))
+                    }
+                    Err(_) => {
+                        metrics::get()
+                            .ext_proc_errors
+                            .with_label_values(&["timeout"])
+                            .inc();
+                        Some((
+                            Err(Status::deadline_exceeded("message took too long")),
+                            None,
+                        ))
+                    }
+                }
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
+}

@@ -1,0 +1,30 @@
+//! chaperone: authorizes every hop between services as Envoy's ext_authz
+//! service and enforces each hop's data contract as Envoy's ext_proc service.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod authz;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod ext_proc;
+pub mod identity;
+pub mod policy;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+
+pub mod proto {
+    //! chaperone's own gRPC API, compiled from `proto/chaperone/v1`.
+    #![allow(
+        clippy::all,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        missing_docs
+    )]
+    pub mod v1 {
+        tonic::include_proto!("chaperone.v1");
+    }
+}

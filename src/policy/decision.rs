@@ -1,0 +1,138 @@
+//! A decision is a value. A denial carries a reason code for logs and metrics
+//! and a status for the caller; neither carries a credential.
+
+use std::sync::Arc;
+
+use crate::identity::{SpiffeId, TokenError, User};
+
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Allow(Box<Allow>),
+    Deny(Deny),
+}
+
+impl Decision {
+    pub fn decision_id(&self) -> &str {
+        match self {
+            Decision::Allow(a) => &a.decision_id,
+            Decision::Deny(d) => &d.decision_id,
+        }
+    }
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Allow {
+    pub hop: Arc<str>,
+    pub decision_id: String,
+    pub policy_version: String,
+    /// Keyed hash of who called; safe to log.
+    pub principal: String,
+    pub workload: Option<SpiffeId>,
+    pub user: Option<User>,
+    /// Headers to remove toward the callee.
+    pub remove_headers: Vec<String>,
+    pub path_params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyKind {
+    /// 400: the request itself is unacceptable (malformed, oversized).
+    BadRequest,
+    /// 401: credentials missing or invalid.
+    Unauthenticated,
+    /// 403: an identified (or anonymous) caller may not make this hop.
+    Forbidden,
+}
+
+impl DenyKind {
+    pub fn http_status(self) -> u16 {
+        match self {
+            DenyKind::BadRequest => 400,
+            DenyKind::Unauthenticated => 401,
+            DenyKind::Forbidden => 403,
+        }
+    }
+}
+
+/// Why a request was denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    RequestMalformed,
+    RequestTooLarge,
+    PathNotNormalized,
+    NoHopMatched,
+    CredentialsMissing,
+    Token(TokenError),
+    WorkloadInvalid,
+    WorkloadMissing,
+    CallerNotAllowed,
+}
+
+impl Reason {
+    /// A stable code from a small fixed set: fine for metric labels.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::RequestMalformed => "request_malformed",
+            Reason::RequestTooLarge => "request_too_large",
+            Reason::PathNotNormalized => "path_not_normalized",
+            Reason::NoHopMatched => "no_hop_matched",
+            Reason::CredentialsMissing => "credentials_missing",
+            Reason::Token(e) => e.code(),
+            Reason::WorkloadInvalid => "workload_invalid",
+            Reason::WorkloadMissing => "workload_missing",
+            Reason::CallerNotAllowed => "caller_not_allowed",
+        }
+    }
+
+    pub fn kind(self) -> DenyKind {
+        match self {
+            Reason::RequestMalformed | Reason::RequestTooLarge | Reason::PathNotNormalized => {
+                DenyKind::BadRequest
+            }
+            Reason::CredentialsMissing | Reason::Token(_) => DenyKind::Unauthenticated,
+            Reason::NoHopMatched
+            | Reason::WorkloadInvalid
+            | Reason::WorkloadMissing
+            | Reason::CallerNotAllowed => DenyKind::Forbidden,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::RequestMalformed => f.write_str("request is malformed"),
+            Reason::RequestTooLarge => f.write_str("request exceeds a size bound"),
+            Reason::PathNotNormalized => {
+                f.write_str("path has dot segments, empty segments or encoded separators")
+            }
+            Reason::NoHopMatched => f.write_str("no hop matches host, method and path"),
+            Reason::CredentialsMissing => {
+                f.write_str("the hop requires an end-user token and none was sent")
+            }
+            Reason::Token(e) => write!(f, "{e}"),
+            Reason::WorkloadInvalid => f.write_str("the peer identity is not a valid SPIFFE ID"),
+            Reason::WorkloadMissing => {
+                f.write_str("the hop requires a workload identity and the peer has none")
+            }
+            Reason::CallerNotAllowed => f.write_str("no caller rule of the hop admits this caller"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deny {
+    pub reason: Reason,
+    pub hop: Option<Arc<str>>,
+    pub decision_id: String,
+    pub policy_version: String,
+}
+
+impl Deny {
+    pub fn kind(&self) -> DenyKind {
+        self.reason.kind()
+    }
+}

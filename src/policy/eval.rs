@@ -1,0 +1,360 @@
+//! Evaluates one request against a policy snapshot: match the hop, identify
+//! the caller, apply the hop's caller rules. Default deny.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Allow, Decision, Deny, Hop, Policy, Reason};
+use crate::identity::spiffe::uri_from_xfcc;
+use crate::identity::{SpiffeId, TokenError, User};
+use crate::secret::{HashKey, random_id};
+
+/// Bounds on what a request may hold before it is even looked at.
+pub const MAX_HOST_BYTES: usize = 1024;
+pub const MAX_METHOD_BYTES: usize = 32;
+pub const MAX_PATH_BYTES: usize = 8 * 1024;
+pub const MAX_HEADERS: usize = 256;
+pub const MAX_HEADER_BYTES: usize = 96 * 1024;
+
+/// What the policy looks at in a request, borrowed from the adapter's form.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// `:authority` / `host`, possibly with a port.
+    pub host: &'a str,
+    pub method: &'a str,
+    /// As sent, query string included.
+    pub path: &'a str,
+    /// Lower-case names.
+    pub headers: &'a HashMap<String, String>,
+    /// The mTLS peer as Envoy reports it (`source.principal`), if any.
+    pub source_principal: Option<&'a str>,
+}
+
+/// Stateless evaluation around a hashing key (for principals).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    hash_key: HashKey,
+}
+
+enum UserState {
+    NotNeeded,
+    Missing,
+    Valid(User),
+}
+
+/// Collects explanation steps only when asked to, so the hot path pays nothing.
+struct Trace<'t>(Option<&'t mut Vec<String>>);
+
+impl Trace<'_> {
+    fn step(&mut self, f: impl FnOnce() -> String) {
+        if let Some(steps) = self.0.as_mut() {
+            steps.push(f());
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(hash_key: HashKey) -> Self {
+        Self { hash_key }
+    }
+
+    pub fn hash_key(&self) -> &HashKey {
+        &self.hash_key
+    }
+
+    pub async fn evaluate(&self, policy: &Policy, facts: &RequestFacts<'_>) -> Decision {
+        self.evaluate_traced(policy, facts, None).await
+    }
+
+    pub async fn evaluate_traced(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        steps: Option<&mut Vec<String>>,
+    ) -> Decision {
+        let mut trace = Trace(steps);
+        let decision_id = random_id();
+        let deny = |reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>| {
+            trace.step(|| format!("deny: {reason} ({})", reason.code()));
+            Decision::Deny(Deny {
+                reason,
+                hop: hop.map(|h| Arc::clone(&h.name)),
+                decision_id: decision_id.clone(),
+                policy_version: policy.version.clone(),
+            })
+        };
+
+        if let Err(reason) = check_bounds(facts) {
+            return deny(reason, None, &mut trace);
+        }
+        let host = host_without_port(facts.host);
+        let path = facts.path.split_once('?').map_or(facts.path, |(p, _)| p);
+        if !is_normalized(path) {
+            return deny(Reason::PathNotNormalized, None, &mut trace);
+        }
+        let Some((hop, params)) = policy
+            .hops
+            .iter()
+            .find_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
+        else {
+            trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
+            return deny(Reason::NoHopMatched, None, &mut trace);
+        };
+        trace.step(|| format!("hop {:?} matches {} {host}{path}", &*hop.name, facts.method));
+
+        let workload = workload_of(policy, facts);
+        match &workload {
+            Some(Ok(id)) => trace.step(|| format!("workload {id}")),
+            Some(Err(())) => trace.step(|| "peer identity is not a valid SPIFFE ID".to_owned()),
+            None => trace.step(|| "no workload identity".to_owned()),
+        }
+
+        let user = if hop.needs_user() {
+            match bearer_token(facts.headers) {
+                None => UserState::Missing,
+                Some(token) => match policy.verifier.verify(token).await {
+                    Ok(user) => UserState::Valid(user),
+                    Err(e) => return deny(Reason::Token(e), Some(hop), &mut trace),
+                },
+            }
+        } else {
+            UserState::NotNeeded
+        };
+        match &user {
+            UserState::Valid(u) => {
+                trace.step(|| format!("end user verified, issuer {:?}", &*u.issuer))
+            }
+            UserState::Missing => trace.step(|| "no end-user token".to_owned()),
+            UserState::NotNeeded => {}
+        }
+
+        let valid_workload = workload.as_ref().and_then(|w| w.as_ref().ok());
+        let valid_user = match &user {
+            UserState::Valid(u) => Some(u),
+            _ => None,
+        };
+        for (i, caller) in hop.callers.iter().enumerate() {
+            let workload_ok = match &caller.workloads {
+                None => true,
+                Some(list) => valid_workload.is_some_and(|id| list.iter().any(|p| p.matches(id))),
+            };
+            let user_ok = match &caller.user {
+                None => true,
+                Some(req) => valid_user.is_some_and(|u| {
+                    u.issuer == req.issuer
+                        && req.subjects.as_ref().is_none_or(|s| s.contains(&u.sub))
+                        && req.scopes.iter().all(|s| u.scopes.contains(s))
+                }),
+            };
+            let admitted = caller.anonymous || (workload_ok && user_ok);
+            trace.step(|| {
+                format!(
+                    "caller rule {i}: {}",
+                    if admitted {
+                        "admits"
+                    } else if !workload_ok {
+                        "workload does not match"
+                    } else {
+                        "user does not match"
+                    }
+                )
+            });
+            if admitted {
+                let principal = self.principal(valid_workload, valid_user);
+                let mut remove_headers = policy.default_request_remove.clone();
+                remove_headers.extend(hop.request_headers_remove.iter().cloned());
+                if !hop.keep_authorization {
+                    remove_headers.push("authorization".to_owned());
+                }
+                trace.step(|| "allow".to_owned());
+                return Decision::Allow(Box::new(Allow {
+                    hop: Arc::clone(&hop.name),
+                    decision_id,
+                    policy_version: policy.version.clone(),
+                    principal,
+                    workload: valid_workload.cloned(),
+                    user: valid_user.cloned(),
+                    remove_headers,
+                    path_params: params,
+                }));
+            }
+        }
+
+        let wants_user = hop.callers.iter().any(|c| c.user.is_some());
+        let wants_workload = hop.callers.iter().any(|c| c.workloads.is_some());
+        let reason = if wants_user && matches!(user, UserState::Missing) {
+            Reason::CredentialsMissing
+        } else if wants_workload && matches!(workload, Some(Err(()))) {
+            Reason::WorkloadInvalid
+        } else if wants_workload && workload.is_none() {
+            Reason::WorkloadMissing
+        } else {
+            Reason::CallerNotAllowed
+        };
+        deny(reason, Some(hop), &mut trace)
+    }
+
+    fn principal(&self, workload: Option<&SpiffeId>, user: Option<&User>) -> String {
+        let mut id = String::new();
+        if let Some(w) = workload {
+            id.push_str(w.as_str());
+        }
+        id.push('|');
+        if let Some(u) = user {
+            id.push_str(&u.issuer);
+            id.push(':');
+            id.push_str(&u.sub);
+        }
+        self.hash_key.tag("p_", "principal", id.as_bytes())
+    }
+}
+
+fn check_bounds(facts: &RequestFacts<'_>) -> Result<(), Reason> {
+    if facts.host.is_empty() || facts.method.is_empty() || !facts.path.starts_with('/') {
+        return Err(Reason::RequestMalformed);
+    }
+    if facts.host.len() > MAX_HOST_BYTES
+        || facts.method.len() > MAX_METHOD_BYTES
+        || facts.path.len() > MAX_PATH_BYTES
+        || facts.headers.len() > MAX_HEADERS
+    {
+        return Err(Reason::RequestTooLarge);
+    }
+    let header_bytes: usize = facts.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(Reason::RequestTooLarge);
+    }
+    Ok(())
+}
+
+pub fn host_without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// A path we can match without ambiguity: no dot or empty segments, no
+/// backslash, and no percent-encoded separator or unreserved character
+/// (which would let `/v1/%63harges` dodge a `/v1/charges` hop).
+pub fn is_normalized(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.contains(&b'\\') {
+        return false;
+    }
+    if path.len() > 1 {
+        // A trailing '/' is a distinct path, not an ambiguity; inner empty segments are.
+        let inner = path[1..].strip_suffix('/').unwrap_or(&path[1..]);
+        if inner
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return false;
+        }
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |b: u8| char::from(b).to_digit(16);
+            let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) else {
+                return false;
+            };
+            let c = u8::try_from(h * 16 + l).unwrap_or(0);
+            if c == b'/' || c == b'\\' || c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn workload_of(policy: &Policy, facts: &RequestFacts<'_>) -> Option<Result<SpiffeId, ()>> {
+    let raw = facts
+        .source_principal
+        .filter(|p| !p.is_empty())
+        .or_else(|| {
+            if policy.trust_xfcc {
+                facts
+                    .headers
+                    .get("x-forwarded-client-cert")
+                    .and_then(|h| uri_from_xfcc(h))
+            } else {
+                None
+            }
+        })?;
+    Some(SpiffeId::parse(raw).map_err(|_| ()))
+}
+
+/// The token of an `Authorization: Bearer` header; any other scheme counts
+/// as no end-user token.
+pub fn bearer_token(headers: &HashMap<String, String>) -> Option<&str> {
+    let value = headers.get("authorization")?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl From<TokenError> for Reason {
+    fn from(e: TokenError) -> Self {
+        Reason::Token(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_paths() {
+        for ok in [
+            "/",
+            "/v1/charges",
+            "/v1/charges/",
+            "/a%20b",
+            "/v1/x.json",
+            "/a/b-c_d~e",
+        ] {
+            assert!(is_normalized(ok), "{ok}");
+        }
+        for bad in [
+            "", "x", "//", "/a//b", "/a//", "/a/./b", "/a/../b", "/a%2fb", "/a%2Fb", "/%63",
+            "/a\\b", "/a%zz", "/a%2",
+        ] {
+            assert!(!is_normalized(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports_stripped() {
+        assert_eq!(host_without_port("a.example:8080"), "a.example");
+        assert_eq!(host_without_port("a.example"), "a.example");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HashMap::new();
+        assert_eq!(bearer_token(&h), None);
+        h.insert("authorization".into(), "Bearer abc".into());
+        assert_eq!(bearer_token(&h), Some("abc"));
+        h.insert("authorization".into(), "bearer  abc ".into());
+        assert_eq!(bearer_token(&h), Some("abc"));
+        h.insert("authorization".into(), "Basic abc".into());
+        assert_eq!(bearer_token(&h), None);
+        h.insert("authorization".into(), "Bearer".into());
+        assert_eq!(bearer_token(&h), None);
+    }
+}

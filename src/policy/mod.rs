@@ -1,0 +1,114 @@
+//! The compiled policy: hops, who may make them, and what a decision is.
+//! Knows nothing of Envoy or gRPC.
+
+pub mod decision;
+pub mod eval;
+pub mod path;
+
+use std::sync::Arc;
+
+use crate::identity::{Verifier, WorkloadPattern};
+pub use decision::{Allow, Decision, Deny, DenyKind, Reason};
+pub use eval::{Engine, RequestFacts};
+pub use path::{PathParams, PathTemplate};
+
+/// An immutable, fully compiled policy snapshot.
+#[derive(Debug)]
+pub struct Policy {
+    pub version: String,
+    /// Hex SHA-256 of the source bytes.
+    pub hash: String,
+    /// A file path or "embedded".
+    pub source: String,
+    pub trust_domain: String,
+    pub verifier: Verifier,
+    /// Read the workload from `x-forwarded-client-cert` when Envoy reports no
+    /// mTLS peer. Only for deployments where Envoy sanitizes and sets it.
+    pub trust_xfcc: bool,
+    pub hops: Vec<Hop>,
+    /// Response headers removed on every hop, in addition to each hop's own.
+    pub default_response_remove: Vec<String>,
+    /// Request headers removed toward the callee on every hop.
+    pub default_request_remove: Vec<String>,
+}
+
+impl Policy {
+    pub fn hop(&self, name: &str) -> Option<&Hop> {
+        self.hops.iter().find(|h| &*h.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(String),
+    /// `*.example.com`: any host ending in `.example.com`.
+    Suffix(String),
+    Any,
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
+            HostPattern::Suffix(s) => {
+                host.len() > s.len()
+                    && host
+                        .get(host.len() - s.len()..)
+                        .is_some_and(|tail| tail.eq_ignore_ascii_case(s))
+            }
+            HostPattern::Any => true,
+        }
+    }
+}
+
+/// One kind of service-to-service call the policy knows about.
+#[derive(Debug)]
+pub struct Hop {
+    pub name: Arc<str>,
+    pub hosts: Vec<HostPattern>,
+    /// Upper-case methods; empty means any.
+    pub methods: Vec<String>,
+    pub path: PathTemplate,
+    /// Any one of these may make the hop.
+    pub callers: Vec<Caller>,
+    /// Forward the caller's `Authorization` header to the callee.
+    pub keep_authorization: bool,
+    pub request_headers_remove: Vec<String>,
+    pub response_headers_remove: Vec<String>,
+}
+
+impl Hop {
+    pub fn matches(&self, host: &str, method: &str, path: &str) -> Option<PathParams> {
+        if !self.hosts.iter().any(|h| h.matches(host)) {
+            return None;
+        }
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
+            return None;
+        }
+        self.path.matches(path)
+    }
+
+    pub fn needs_user(&self) -> bool {
+        self.callers.iter().any(|c| c.user.is_some())
+    }
+}
+
+/// Who may make a hop. Every part that is set must hold.
+#[derive(Debug, Default)]
+pub struct Caller {
+    /// The mTLS peer must match one of these.
+    pub workloads: Option<Vec<WorkloadPattern>>,
+    pub user: Option<UserRequirement>,
+    /// Set only by an explicit `anonymous: true`.
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct UserRequirement {
+    /// The issuer's name in the policy.
+    pub issuer: Arc<str>,
+    /// If set, `sub` must be one of these.
+    pub subjects: Option<Vec<String>>,
+    /// All of these scopes are required.
+    pub scopes: Vec<String>,
+}

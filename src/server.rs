@@ -1,0 +1,245 @@
+//! `chaperone serve`: one gRPC listener (ext_authz, ext_proc, health, admin
+//! API) and one HTTP admin listener, with reload on SIGHUP and file change,
+//! and a bounded drain on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::admin::api::AdminService;
+use crate::app::App;
+use crate::authz::AuthzService;
+use crate::clock::SystemClock;
+use crate::config::{CompileContext, JwksRegistry, PolicyError, PolicyStore};
+use crate::ext_proc::{ExtProcLimits, ExtProcService};
+use crate::policy::Engine;
+use crate::proto::v1::admin_server::AdminServer;
+use crate::secret::HashKey;
+
+/// Largest CheckRequest accepted.
+pub const MAX_CHECK_BYTES: usize = 1 << 20;
+/// Largest ext_proc message accepted (a buffered body plus framing).
+pub const MAX_PROCESS_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub policy: Option<PathBuf>,
+    pub hash_key_file: Option<PathBuf>,
+    pub drain_grace: Duration,
+    pub watch_interval: Duration,
+    pub max_concurrent_streams: u32,
+    pub ext_proc: ExtProcLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("policy: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("hash key file {path}: {reason}")]
+    HashKey { path: String, reason: String },
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("gRPC server: {0}")]
+    Grpc(String),
+}
+
+/// The HTTP client used for JWKS fetches.
+pub fn http_client() -> Result<reqwest::Client, ServeError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(2))
+        .redirect(reqwest::redirect::Policy::limited(2))
+        .user_agent(concat!("chaperone/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ServeError::Http(e.to_string()))
+}
+
+pub fn compile_context() -> Result<CompileContext, ServeError> {
+    Ok(CompileContext {
+        http: http_client()?,
+        jwks: Arc::new(JwksRegistry::default()),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+fn hash_key(path: Option<&PathBuf>) -> Result<HashKey, ServeError> {
+    match path {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| ServeError::HashKey {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if bytes.len() < 32 {
+                return Err(ServeError::HashKey {
+                    path: p.display().to_string(),
+                    reason: "must hold at least 32 bytes".into(),
+                });
+            }
+            Ok(HashKey::from_bytes(&bytes))
+        }
+        None => {
+            tracing::warn!(
+                "no --hash-key-file: using a random key for this process; hashed principals will differ across replicas and restarts"
+            );
+            Ok(HashKey::ephemeral())
+        }
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, then drains within the grace period.
+pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
+    let store = Arc::new(PolicyStore::load(
+        settings.policy.clone(),
+        compile_context()?,
+    )?);
+    if settings.policy.is_none() {
+        tracing::warn!(
+            "no --policy given: running on the EMBEDDED DEMO POLICY, which only knows the demo's hosts; pass --policy in production"
+        );
+    }
+    crate::config::store::prefetch_keys(&store.current());
+    let app = App::new(
+        Arc::clone(&store),
+        Engine::new(hash_key(settings.hash_key_file.as_ref())?),
+    );
+
+    let grpc = TcpListener::bind(settings.grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "gRPC",
+            addr: settings.grpc_addr,
+            source,
+        })?;
+    let admin = TcpListener::bind(settings.admin_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "admin",
+            addr: settings.admin_addr,
+            source,
+        })?;
+    let grpc_addr = grpc.local_addr().unwrap_or(settings.grpc_addr);
+    let admin_addr = admin.local_addr().unwrap_or(settings.admin_addr);
+    let policy = store.current();
+    tracing::info!(grpc = %grpc_addr, admin = %admin_addr, policy_version = %policy.version, hops = policy.hops.len(), "chaperone listening");
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    for name in [
+        "envoy.service.auth.v3.Authorization",
+        "envoy.service.ext_proc.v3.ExternalProcessor",
+        "chaperone.v1.Admin",
+    ] {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let grpc_server = tonic::transport::Server::builder()
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(
+            AuthorizationServer::new(AuthzService::new(Arc::clone(&app)))
+                .max_decoding_message_size(MAX_CHECK_BYTES),
+        )
+        .add_service(
+            ExternalProcessorServer::new(ExtProcService::new(Arc::clone(&app), settings.ext_proc))
+                .max_decoding_message_size(MAX_PROCESS_BYTES),
+        )
+        .add_service(AdminServer::new(AdminService::new(Arc::clone(&app))))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_stop(stop_rx.clone()));
+    let admin_server = axum::serve(admin, crate::admin::http::router(Arc::clone(&app)))
+        .with_graceful_shutdown(wait_stop(stop_rx.clone()));
+    app.set_grpc_bound();
+
+    let grpc_task = tokio::spawn(grpc_server);
+    let admin_task = tokio::spawn(async move { admin_server.await });
+    let watch_task = tokio::spawn(Arc::clone(&store).watch(settings.watch_interval));
+    let hup_task = tokio::spawn(reload_on_sighup(Arc::clone(&store)));
+
+    wait_for_termination().await;
+    tracing::info!(grace = ?settings.drain_grace, "draining");
+    app.set_draining();
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stop_tx.send(true);
+    watch_task.abort();
+    hup_task.abort();
+    let drained = tokio::time::timeout(settings.drain_grace, async {
+        let g = grpc_task.await;
+        let _ = admin_task.await;
+        g
+    })
+    .await;
+    match drained {
+        Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
+        Ok(Ok(Err(e))) => return Err(ServeError::Grpc(e.to_string())),
+        Ok(Err(e)) => return Err(ServeError::Grpc(e.to_string())),
+        Err(_) => tracing::warn!("grace period over with calls still in flight; exiting"),
+    }
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn reload_on_sighup(store: Arc<PolicyStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let store = Arc::clone(&store);
+            let _ = tokio::task::spawn_blocking(move || store.reload("sighup")).await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = store;
+    }
+}

@@ -1,0 +1,119 @@
+//! Prometheus metrics. Every label comes from a bounded set: hop names (fixed
+//! by the policy), decision, reason codes, results. Never a principal, a
+//! path or a header value.
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub decisions: IntCounterVec,
+    pub check_seconds: Histogram,
+    pub process_seconds: Histogram,
+    pub jwks_fetch_errors: IntCounter,
+    pub policy_reloads: IntCounterVec,
+    pub policy_info: IntGaugeVec,
+    pub streams_in_flight: IntGauge,
+    pub ext_proc_errors: IntCounterVec,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// The process-wide metrics.
+pub fn get() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+#[allow(clippy::expect_used)] // Static metric definitions; a failure is a programming error caught by every test.
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new_custom(Some("chaperone".into()), None).expect("registry");
+        let decisions = IntCounterVec::new(
+            Opts::new(
+                "decisions_total",
+                "Authorization decisions by hop, decision and reason code",
+            ),
+            &["hop", "decision", "reason"],
+        )
+        .expect("metric");
+        let check_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "check_duration_seconds",
+                "Time to answer an ext_authz Check",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("metric");
+        let process_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "process_message_duration_seconds",
+                "Time to answer one ext_proc message",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("metric");
+        let jwks_fetch_errors =
+            IntCounter::new("jwks_fetch_errors_total", "Failed JWKS fetches").expect("metric");
+        let policy_reloads = IntCounterVec::new(
+            Opts::new("policy_reloads_total", "Policy reloads by result"),
+            &["result"],
+        )
+        .expect("metric");
+        let policy_info = IntGaugeVec::new(
+            Opts::new(
+                "policy_info",
+                "The policy in force (value 1), by version and hash prefix",
+            ),
+            &["version", "hash"],
+        )
+        .expect("metric");
+        let streams_in_flight =
+            IntGauge::new("ext_proc_streams_in_flight", "Open ext_proc streams").expect("metric");
+        let ext_proc_errors = IntCounterVec::new(
+            Opts::new(
+                "ext_proc_errors_total",
+                "ext_proc streams ended by an error, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(check_seconds.clone()),
+            Box::new(process_seconds.clone()),
+            Box::new(jwks_fetch_errors.clone()),
+            Box::new(policy_reloads.clone()),
+            Box::new(policy_info.clone()),
+            Box::new(streams_in_flight.clone()),
+            Box::new(ext_proc_errors.clone()),
+        ] {
+            registry.register(c).expect("register");
+        }
+        Self {
+            registry,
+            decisions,
+            check_seconds,
+            process_seconds,
+            jwks_fetch_errors,
+            policy_reloads,
+            policy_info,
+            streams_in_flight,
+            ext_proc_errors,
+        }
+    }
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&get().registry.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}

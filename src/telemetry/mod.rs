@@ -1,0 +1,75 @@
+//! Logs and metrics. Nothing here ever receives a credential or a
+//! classified value: callers pass codes, hop names and keyed hashes.
+
+pub mod metrics;
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Installs the global subscriber. `RUST_LOG` overrides `level`.
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}
+
+/// One structured event per decision: the precise reason lives here and only here.
+pub fn decision_event(
+    decision: &crate::policy::Decision,
+    via: &'static str,
+    elapsed: std::time::Duration,
+) {
+    use crate::policy::Decision;
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    match decision {
+        Decision::Allow(a) => {
+            metrics::get()
+                .decisions
+                .with_label_values(&[&a.hop, "allow", "ok"])
+                .inc();
+            tracing::info!(
+                target: "chaperone::decision",
+                via,
+                decision = "allow",
+                hop = %a.hop,
+                decision_id = %a.decision_id,
+                policy_version = %a.policy_version,
+                principal = %a.principal,
+                latency_us = micros,
+            );
+        }
+        Decision::Deny(d) => {
+            let hop = d.hop.as_deref().unwrap_or("-");
+            metrics::get()
+                .decisions
+                .with_label_values(&[hop, "deny", d.reason.code()])
+                .inc();
+            tracing::info!(
+                target: "chaperone::decision",
+                via,
+                decision = "deny",
+                hop,
+                decision_id = %d.decision_id,
+                policy_version = %d.policy_version,
+                reason = d.reason.code(),
+                detail = %d.reason,
+                status = d.kind().http_status(),
+                latency_us = micros,
+            );
+        }
+    }
+}
