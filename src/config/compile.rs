@@ -41,7 +41,7 @@ pub struct PolicyError {
 /// JWKS caches shared across reloads, so a reload does not drop fetched keys.
 #[derive(Debug, Default)]
 pub struct JwksRegistry {
-    by_url: Mutex<HashMap<(String, Duration), Arc<RemoteJwks>>>,
+    by_url: Mutex<HashMap<(String, Duration, Duration), Arc<RemoteJwks>>>,
 }
 
 impl JwksRegistry {
@@ -56,8 +56,12 @@ impl JwksRegistry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(
-            map.entry((url.to_owned(), settings.max_age))
-                .or_insert_with(|| RemoteJwks::new(url.to_owned(), client.clone(), settings)),
+            map.entry((
+                url.to_owned(),
+                settings.max_age,
+                settings.min_refetch_interval,
+            ))
+            .or_insert_with(|| RemoteJwks::new(url.to_owned(), client.clone(), settings)),
         )
     }
 }
@@ -225,6 +229,10 @@ fn compile_issuer(
             let mut settings = RemoteJwksSettings::default();
             if let Some(age) = &ri.jwks.max_age {
                 settings.max_age = parse_duration(age).map_err(|e| format!("jwks.max_age: {e}"))?;
+            }
+            if let Some(every) = &ri.jwks.min_refetch_interval {
+                settings.min_refetch_interval =
+                    parse_duration(every).map_err(|e| format!("jwks.min_refetch_interval: {e}"))?;
             }
             KeySource::Remote(ctx.jwks.get(&url, settings, &ctx.http))
         }

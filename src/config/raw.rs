@@ -42,6 +42,10 @@ pub struct RawJwks {
     /// How long fetched keys are used before a background refresh. Default 5m.
     #[serde(default)]
     pub max_age: Option<String>,
+    /// An unknown `kid` refetches the JWKS at most once per this interval.
+    /// Default 5s.
+    #[serde(default)]
+    pub min_refetch_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

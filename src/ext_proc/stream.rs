@@ -66,6 +66,8 @@ impl From<StreamError> for Status {
 struct HopContext {
     policy: Arc<Policy>,
     hop: usize,
+    /// The ext_authz decision this stream carries out (or a fresh id when
+    /// the hop was matched here); it names the stream in logs.
     decision_id: String,
 }
 
@@ -102,8 +104,12 @@ impl HopStream {
         let repeatable = matches!(to, Step::RequestBody | Step::ResponseBody);
         let ok = match to {
             Step::RequestHeaders => self.step == Step::Start,
+            // A response with no request phase before it is a local reply from
+            // an earlier filter (an ext_authz denial): Envoy made it, no
+            // upstream saw the request, and it gets default hygiene only.
+            Step::ResponseHeaders if self.step == Step::Start => true,
             _ => {
-                self.ctx.is_some()
+                self.step != Step::Start
                     && self.step != Step::Closed
                     && (self.step < to || (repeatable && self.step == to))
             }
@@ -210,20 +216,24 @@ impl HopStream {
     }
 
     fn on_response_headers(&mut self, h: &HttpHeaders) -> HeadersResponse {
-        let Some(ctx) = &self.ctx else {
-            return HeadersResponse::default();
-        };
         let present = header_map(h.headers.as_ref());
-        let rule = &ctx.policy.hops[ctx.hop];
-        let remove: Vec<String> = ctx
-            .policy
+        let (policy, hop_rule) = match &self.ctx {
+            Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
+            None => (self.app.store.current(), None),
+        };
+        let hop_remove = hop_rule
+            .map(|i| policy.hops[i].response_headers_remove.as_slice())
+            .unwrap_or_default();
+        let remove: Vec<String> = policy
             .default_response_remove
             .iter()
-            .chain(rule.response_headers_remove.iter())
+            .chain(hop_remove.iter())
             .filter(|name| present.contains_key(name.as_str()))
             .cloned()
             .collect();
-        tracing::debug!(hop = %rule.name, decision_id = %ctx.decision_id, removed = remove.len(), "response headers");
+        if let Some(ctx) = &self.ctx {
+            tracing::debug!(decision_id = %ctx.decision_id, removed = remove.len(), "response headers");
+        }
         HeadersResponse {
             response: Some(CommonResponse {
                 header_mutation: Some(HeaderMutation {

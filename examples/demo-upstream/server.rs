@@ -1,0 +1,177 @@
+//! A small HTTP server for chaperone's demo and end-to-end tests. It plays
+//! two parts, each on its own port:
+//! - an upstream service that records every request it receives and echoes
+//!   it back as JSON, with the kind of response headers that leak what runs
+//!   behind a hop (`server`, `x-powered-by`, `x-internal-trace`);
+//! - an identity provider that publishes its JWKS and, for the demo, mints
+//!   end-user tokens at `/token`.
+
+// Demo and test tooling, never part of the chaperone binary: a panic here is a
+// failed test or a stopped demo, which is what we want.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use chaperone::token::{SigningKey, jwks_document};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What the upstream saw of one request.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub recorded: Arc<Mutex<Vec<Recorded>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The identity provider's issuer and audience in the demo policy.
+pub const DEMO_ISSUER: &str = "https://idp.demo.local";
+pub const DEMO_AUDIENCE: &str = "demo-shop";
+
+pub enum Role {
+    Upstream,
+    Idp(Arc<SigningKey>),
+}
+
+impl Server {
+    pub async fn start(addr: SocketAddr, role: Role) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let role = Arc::new(role);
+        let rec = Arc::clone(&recorded);
+        let task = tokio::spawn(async move {
+            // Connections live in the set, so stopping the server closes them too.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                while connections.try_join_next().is_some() {}
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let rec = Arc::clone(&rec);
+                let role = Arc::clone(&role);
+                connections.spawn(async move {
+                    let svc =
+                        service_fn(move |req| handle(req, Arc::clone(&rec), Arc::clone(&role)));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            recorded,
+            task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn take(&self) -> Vec<Recorded> {
+        std::mem::take(&mut *self.recorded.lock().unwrap())
+    }
+}
+
+fn json(status: u16, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    role: Arc<Role>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    match &*role {
+        Role::Idp(key) => Ok(idp(key, &path)),
+        Role::Upstream => {
+            let headers = req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = req.into_body().collect().await?.to_bytes();
+            let seen = Recorded {
+                method,
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            let echo = serde_json::to_string(&seen).unwrap();
+            recorded.lock().unwrap().push(seen);
+            let mut resp = json(200, echo);
+            let h = resp.headers_mut();
+            h.insert("server", "demo-upstream/1.0".parse().unwrap());
+            h.insert("x-powered-by", "DemoFramework/3.2".parse().unwrap());
+            h.insert("x-internal-trace", "node-7.rack-3".parse().unwrap());
+            Ok(resp)
+        }
+    }
+}
+
+fn idp(key: &SigningKey, path_and_query: &str) -> Response<Full<Bytes>> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    match path {
+        "/.well-known/jwks.json" => json(200, jwks_document([key]).to_string()),
+        "/token" => {
+            let mut sub = "alice".to_owned();
+            let mut scope = String::new();
+            for pair in query.split('&') {
+                match pair.split_once('=') {
+                    Some(("sub", v)) => sub = v.to_owned(),
+                    Some(("scope", v)) => scope = v.replace("%20", " ").replace('+', " "),
+                    _ => {}
+                }
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let claims = serde_json::json!({
+                "iss": DEMO_ISSUER, "aud": DEMO_AUDIENCE, "sub": sub, "scope": scope,
+                "iat": now, "exp": now + 600,
+            });
+            json(200, key.sign("JWT", &claims).unwrap())
+        }
+        _ => json(404, r#"{"error":"not_found"}"#.to_owned()),
+    }
+}

@@ -1,0 +1,226 @@
+//! Signing keys: ES256 (default) or EdDSA, from PKCS#8 PEM files or
+//! generated, with their public JWK. A key's Debug output prints nothing
+//! secret.
+
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Es256,
+    EdDsa,
+}
+
+impl KeyKind {
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            KeyKind::Es256 => Algorithm::ES256,
+            KeyKind::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a PEM \"PRIVATE KEY\" (PKCS#8) document")]
+    NotPem,
+    #[error("not a P-256 or Ed25519 PKCS#8 private key")]
+    Unsupported,
+    #[error("key generation failed")]
+    Generate,
+}
+
+/// A private signing key with its `kid`.
+pub struct SigningKey {
+    pub kid: String,
+    pub kind: KeyKind,
+    encoding: EncodingKey,
+    pkcs8: Vec<u8>,
+    public_jwk: serde_json::Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    pub fn generate(kind: KeyKind, kid: &str) -> Result<Self, KeyError> {
+        let pkcs8 = match kind {
+            KeyKind::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|k| k.to_pkcs8v1())
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+            KeyKind::EdDsa => Ed25519KeyPair::generate()
+                .and_then(|k| k.to_pkcs8v1())
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+        };
+        Self::from_pkcs8(&pkcs8, kid)
+    }
+
+    /// From PKCS#8 DER; the kind is whatever the key is.
+    pub fn from_pkcs8(der: &[u8], kid: &str) -> Result<Self, KeyError> {
+        if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
+            let point = pair.public_key().as_ref();
+            // Uncompressed SEC1 point: 0x04 || x || y.
+            if point.len() != 65 {
+                return Err(KeyError::Unsupported);
+            }
+            let jwk = serde_json::json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+            });
+            return Ok(Self {
+                kid: kid.to_owned(),
+                kind: KeyKind::Es256,
+                encoding: EncodingKey::from_ec_der(der),
+                pkcs8: der.to_vec(),
+                public_jwk: jwk,
+            });
+        }
+        if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
+            let jwk = serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            });
+            return Ok(Self {
+                kid: kid.to_owned(),
+                kind: KeyKind::EdDsa,
+                encoding: EncodingKey::from_ed_der(der),
+                pkcs8: der.to_vec(),
+                public_jwk: jwk,
+            });
+        }
+        Err(KeyError::Unsupported)
+    }
+
+    pub fn from_pem(pem: &str, kid: &str) -> Result<Self, KeyError> {
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| *l != "-----BEGIN PRIVATE KEY-----")
+            .skip(1)
+            .take_while(|l| *l != "-----END PRIVATE KEY-----")
+            .collect();
+        let der = STANDARD.decode(body).map_err(|_| KeyError::NotPem)?;
+        if der.is_empty() {
+            return Err(KeyError::NotPem);
+        }
+        Self::from_pkcs8(&der, kid)
+    }
+
+    /// PKCS#8 PEM, the format [`SigningKey::from_pem`] reads.
+    pub fn to_pem(&self) -> String {
+        let b64 = STANDARD.encode(&self.pkcs8);
+        let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push('\n');
+        }
+        out.push_str("-----END PRIVATE KEY-----\n");
+        out
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.kind.algorithm()
+    }
+
+    pub fn public_jwk(&self) -> &serde_json::Value {
+        &self.public_jwk
+    }
+
+    /// Signs `claims` as a compact JWS with this key's `kid` and the given `typ`.
+    pub fn sign<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = jsonwebtoken::Header::new(self.algorithm());
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+}
+
+/// A JWKS document of public keys.
+pub fn jwks_document<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> serde_json::Value {
+    serde_json::json!({ "keys": keys.into_iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>() })
+}
+
+/// Verifies that a detached signature check works with the public half; used
+/// at load to refuse a key file whose halves do not agree.
+pub fn self_test(key: &SigningKey) -> bool {
+    let Ok(token) = key.sign("JWT", &serde_json::json!({"t": 1})) else {
+        return false;
+    };
+    let Some((message, sig)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+        return false;
+    };
+    match key.kind {
+        KeyKind::Es256 => {
+            let (Some(x), Some(y)) = (key.public_jwk["x"].as_str(), key.public_jwk["y"].as_str())
+            else {
+                return false;
+            };
+            let mut point = vec![4u8];
+            point.extend(URL_SAFE_NO_PAD.decode(x).unwrap_or_default());
+            point.extend(URL_SAFE_NO_PAD.decode(y).unwrap_or_default());
+            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(message.as_bytes(), &sig)
+                .is_ok()
+        }
+        KeyKind::EdDsa => {
+            let x = key.public_jwk["x"]
+                .as_str()
+                .and_then(|x| URL_SAFE_NO_PAD.decode(x).ok())
+                .unwrap_or_default();
+            signature::UnparsedPublicKey::new(&signature::ED25519, x)
+                .verify(message.as_bytes(), &sig)
+                .is_ok()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_pem_roundtrip_and_sign() {
+        for kind in [KeyKind::Es256, KeyKind::EdDsa] {
+            let key = SigningKey::generate(kind, "k1").unwrap();
+            let again = SigningKey::from_pem(&key.to_pem(), "k1").unwrap();
+            assert_eq!(again.public_jwk(), key.public_jwk());
+            assert!(self_test(&again));
+            assert!(!format!("{key:?}").contains("PRIVATE"));
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_pem() {
+        assert!(matches!(
+            SigningKey::from_pem("nope", "k"),
+            Err(KeyError::NotPem)
+        ));
+        let pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(matches!(
+            SigningKey::from_pem(pem, "k"),
+            Err(KeyError::Unsupported)
+        ));
+    }
+}

@@ -1,0 +1,388 @@
+//! End-to-end harness: starts chaperone (the real binary), a real Envoy and
+//! in-process test upstreams on 127.0.0.1 with ports picked at runtime, waits
+//! for each to be ready by polling, and stops every process it started.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod pki;
+#[path = "../../examples/demo-upstream/server.rs"]
+pub mod server;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use chaperone::token::{KeyKind, SigningKey};
+#[allow(unused_imports)]
+pub use server::{Recorded, Role, Server};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "chaperone-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("CHAPERONE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Polls `check` until it holds or `limit` passes.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} not ready within {limit:?}");
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get_ok(url: &str) -> bool {
+    matches!(http().get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+/// A running `chaperone serve`.
+pub struct Chaperone {
+    child: Option<Child>,
+    pub grpc_port: u16,
+    pub admin_port: u16,
+    pub dir: TempDir,
+    pub policy_path: PathBuf,
+}
+
+impl Chaperone {
+    pub async fn start(policy: &str) -> Self {
+        Self::start_with(policy, &[]).await
+    }
+
+    pub async fn start_with(policy: &str, extra: &[&str]) -> Self {
+        let dir = TempDir::new("chaperone");
+        let policy_path = dir.path("policy.yaml");
+        std::fs::write(&policy_path, policy).unwrap();
+        let mut c = Self {
+            child: None,
+            grpc_port: free_port(),
+            admin_port: free_port(),
+            dir,
+            policy_path,
+        };
+        c.spawn(extra).await;
+        c
+    }
+
+    async fn spawn(&mut self, extra: &[&str]) {
+        let log = std::fs::File::create(self.dir.path("chaperone.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
+            .args([
+                "serve",
+                "--log-format",
+                "json",
+                "--drain-grace",
+                "5s",
+                "--watch-interval",
+                "200ms",
+            ])
+            .arg("--grpc-addr")
+            .arg(format!("127.0.0.1:{}", self.grpc_port))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{}", self.admin_port))
+            .arg("--policy")
+            .arg(&self.policy_path)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let url = format!("http://127.0.0.1:{}/readyz", self.admin_port);
+        let limit = Duration::from_secs(20);
+        let start = Instant::now();
+        while !get_ok(&url).await {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("chaperone exited with {status}; log:\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "chaperone not ready; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("chaperone.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal and waits for the process to exit (bounded).
+    pub fn signal_and_wait(
+        &mut self,
+        signal: &str,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let pid = self.pid().to_string();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        http()
+            .get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Chaperone {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn envoy_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHAPERONE_ENVOY") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(ROOT).join(".tools/bin/envoy");
+    assert!(
+        p.exists(),
+        "Envoy is not installed: run `bash .ci/tools.sh` (the test command does)"
+    );
+    p
+}
+
+/// Fills `${NAME}` placeholders of an Envoy config from `vars`; an unfilled
+/// placeholder is a test bug.
+pub fn render(template: &str, vars: &HashMap<&str, String>) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in vars {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    let unfilled: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains("${"))
+        .collect();
+    assert!(unfilled.is_empty(), "unfilled placeholders: {unfilled:?}");
+    out
+}
+
+/// A running Envoy.
+pub struct Envoy {
+    child: Option<Child>,
+    pub admin_port: u16,
+    pub ports: HashMap<&'static str, u16>,
+    pub dir: TempDir,
+}
+
+impl Envoy {
+    /// Starts Envoy on `envoy/<config>` with `vars` plus fresh ports for
+    /// each name in `listeners` (and ENVOY_ADMIN_PORT).
+    pub async fn start(
+        config: &str,
+        listeners: &[&'static str],
+        mut vars: HashMap<&str, String>,
+    ) -> Self {
+        let template = std::fs::read_to_string(Path::new(ROOT).join("envoy").join(config)).unwrap();
+        let admin_port = free_port();
+        vars.insert("ENVOY_ADMIN_PORT", admin_port.to_string());
+        let mut ports = HashMap::new();
+        for name in listeners {
+            let p = free_port();
+            vars.insert(name, p.to_string());
+            ports.insert(*name, p);
+        }
+        let dir = TempDir::new("envoy");
+        let cfg = dir.path("envoy.yaml");
+        std::fs::write(&cfg, render(&template, &vars)).unwrap();
+        let log = std::fs::File::create(dir.path("envoy.log")).unwrap();
+        let child = Command::new(envoy_binary())
+            .arg("-c")
+            .arg(&cfg)
+            .args([
+                "--disable-hot-restart",
+                "--log-level",
+                "warn",
+                "--concurrency",
+                "1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut e = Self {
+            child: Some(child),
+            admin_port,
+            ports,
+            dir,
+        };
+        let url = format!("http://127.0.0.1:{admin_port}/ready");
+        let start = Instant::now();
+        while !get_ok(&url).await {
+            if let Some(status) = e.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("envoy exited with {status}; log:\n{}", e.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "envoy not ready; log:\n{}",
+                e.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        e
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("envoy.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, listener: &str, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports[listener])
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A test identity provider: a signing key whose JWKS is served over HTTP.
+pub struct Idp {
+    pub key: Arc<SigningKey>,
+    pub server: Option<Server>,
+    pub port: u16,
+}
+
+pub const ISSUER: &str = "https://idp.test.local";
+pub const AUDIENCE: &str = "shop-api";
+
+impl Idp {
+    pub async fn start() -> Self {
+        let key = Arc::new(SigningKey::generate(KeyKind::Es256, "idp-key-1").unwrap());
+        let server = Server::start(local(0), Role::Idp(Arc::clone(&key)))
+            .await
+            .unwrap();
+        let port = server.port();
+        Self {
+            key,
+            server: Some(server),
+            port,
+        }
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("http://127.0.0.1:{}/.well-known/jwks.json", self.port)
+    }
+
+    /// Stops serving the JWKS; the port then refuses connections.
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// A valid token for `sub` with `scope`, plus any claim overrides.
+    pub fn token(&self, sub: &str, scope: &str, overrides: serde_json::Value) -> String {
+        let now = chaperone::clock::Clock::now_unix(&chaperone::clock::SystemClock);
+        let mut claims = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "scope": scope,
+            "iat": now, "exp": now + 300,
+        });
+        if let (Some(c), Some(o)) = (claims.as_object_mut(), overrides.as_object()) {
+            for (k, v) in o {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.key.sign("JWT", &claims).unwrap()
+    }
+}
+
+/// The chaperone cluster and upstream variables for `envoy/edge.yaml`.
+pub fn edge_vars(chaperone: &Chaperone, upstream: &Server) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("CHAPERONE_GRPC_PORT", chaperone.grpc_port.to_string()),
+        ("UPSTREAM_PORT", upstream.port().to_string()),
+    ])
+}
