@@ -32,6 +32,30 @@ pub enum Command {
     /// Run a described request (JSON or YAML: host, method, path, headers,
     /// source_principal) through a policy and say what it decides and why.
     Explain { policy: PathBuf, request: PathBuf },
+    /// Signing keys: generate one, or print the public JWKS of key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new private key (PKCS#8 PEM, mode 0600) in the format chaperone
+    /// reads; its `kid` is the file name without extension.
+    Generate {
+        /// File to create; refuses to overwrite.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "es256")]
+        alg: KeyAlg,
+    },
+    /// Print the public JWKS of PEM key files; each key's `kid` is its file stem.
+    Jwks { keys: Vec<PathBuf> },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeyAlg {
+    Es256,
+    Eddsa,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -102,7 +126,62 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Check { policy } => check(&policy),
         Command::Explain { policy, request } => explain(&policy, &request).await,
+        Command::Keys(cmd) => keys(cmd),
     }
+}
+
+fn keys(cmd: KeysCommand) -> ExitCode {
+    use crate::token::{KeyKind, SigningKey, jwks_document};
+    let result = match cmd {
+        KeysCommand::Generate { out, alg } => {
+            let kind = match alg {
+                KeyAlg::Es256 => KeyKind::Es256,
+                KeyAlg::Eddsa => KeyKind::EdDsa,
+            };
+            SigningKey::generate(kind, &kid_of(&out))
+                .map_err(|e| e.to_string())
+                .and_then(|key| write_private(&out, key.to_pem().as_bytes()))
+                .map(|()| format!("wrote {} (kid {})", out.display(), kid_of(&out)))
+        }
+        KeysCommand::Jwks { keys } => keys
+            .iter()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| SigningKey::from_pem(&pem, &kid_of(path)).map_err(|e| e.to_string()))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|keys| jwks_document(keys.iter()).to_string()),
+    };
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chaperone keys: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A key's `kid` is its file name without the extension.
+pub fn kid_of(path: &std::path::Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "key".to_owned())
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn load(policy: &PathBuf) -> Result<crate::policy::Policy, String> {
