@@ -63,6 +63,15 @@ show "an anonymous hop: allowed" -H 'host: orders.demo.local' $EDGE/healthz
 show "no token: 401 with a challenge" -H 'host: orders.demo.local' $EDGE/v1/orders/o-42
 show "alice's token with orders:read: allowed; the upstream echoes what it received (no Authorization header, a decision id; no server or x-powered-by coming back)" \
   -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" $EDGE/v1/orders/o-42
+printf '\n\033[1m== the per-hop Transaction Token the upstream received instead of alice'"'"'s token (decoded)\033[0m\n'
+curl -sS -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" -H 'x-request-id: demo-request-1' $EDGE/v1/orders/o-42 |
+  python3 -c '
+import base64, json, sys
+token = json.load(sys.stdin)["headers"]["txn-token"]
+head, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in token.split(".")[:2])
+print("  header:", json.dumps(head))
+print("  claims:", json.dumps(claims, indent=2).replace("\n", "\n  "))
+'
 show "a token without the scope: 403" -H 'host: orders.demo.local' -H "authorization: Bearer $NO_SCOPE" $EDGE/v1/orders/o-42
 show "a tampered token: 401" -H 'host: orders.demo.local' -H "authorization: Bearer $TAMPERED" $EDGE/v1/orders/o-42
 show "the right user, but not the checkout workload (no mTLS here): 403" \

@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// Key for hashed principals (at least 32 bytes); random per process without it.
     #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
     pub hash_key_file: Option<PathBuf>,
+    /// Directory of signing keys: every `<kid>.pem` (PKCS#8) is published in
+    /// the JWKS, and the one named by the file `active-kid` signs. Re-read on
+    /// change. Without it, an ephemeral key is generated at start-up.
+    #[arg(long, env = "CHAPERONE_SIGNING_KEYS")]
+    pub signing_keys: Option<PathBuf>,
     /// How long in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CHAPERONE_DRAIN_GRACE", default_value = "10s", value_parser = duration)]
     pub drain_grace: Duration,
@@ -107,6 +112,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 admin_addr: args.admin_addr,
                 policy: args.policy,
                 hash_key_file: args.hash_key_file,
+                signing_keys: args.signing_keys,
                 drain_grace: args.drain_grace,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
@@ -148,7 +154,9 @@ fn keys(cmd: KeysCommand) -> ExitCode {
             .map(|path| {
                 std::fs::read_to_string(path)
                     .map_err(|e| e.to_string())
-                    .and_then(|pem| SigningKey::from_pem(&pem, &kid_of(path)).map_err(|e| e.to_string()))
+                    .and_then(|pem| {
+                        SigningKey::from_pem(&pem, &kid_of(path)).map_err(|e| e.to_string())
+                    })
                     .map_err(|e| format!("{}: {e}", path.display()))
             })
             .collect::<Result<Vec<_>, _>>()
@@ -168,7 +176,9 @@ fn keys(cmd: KeysCommand) -> ExitCode {
 
 /// A key's `kid` is its file name without the extension.
 pub fn kid_of(path: &std::path::Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "key".to_owned())
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "key".to_owned())
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
@@ -180,8 +190,11 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn load(policy: &PathBuf) -> Result<crate::policy::Policy, String> {

@@ -22,6 +22,7 @@ use crate::ext_proc::{ExtProcLimits, ExtProcService};
 use crate::policy::Engine;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::secret::HashKey;
+use crate::token::KeyStore;
 
 /// Largest CheckRequest accepted.
 pub const MAX_CHECK_BYTES: usize = 1 << 20;
@@ -34,6 +35,8 @@ pub struct ServeSettings {
     pub admin_addr: SocketAddr,
     pub policy: Option<PathBuf>,
     pub hash_key_file: Option<PathBuf>,
+    /// Directory of `<kid>.pem` signing keys and an `active-kid` file.
+    pub signing_keys: Option<PathBuf>,
     pub drain_grace: Duration,
     pub watch_interval: Duration,
     pub max_concurrent_streams: u32,
@@ -52,6 +55,8 @@ pub enum ServeError {
     },
     #[error("hash key file {path}: {reason}")]
     HashKey { path: String, reason: String },
+    #[error("{0}")]
+    Keys(#[from] crate::token::keyring::KeyRingError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("gRPC server: {0}")]
@@ -113,10 +118,18 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         );
     }
     crate::config::store::prefetch_keys(&store.current());
-    let app = App::new(
-        Arc::clone(&store),
-        Engine::new(hash_key(settings.hash_key_file.as_ref())?),
+    let keys = Arc::new(KeyStore::load(settings.signing_keys.clone())?);
+    if keys.is_ephemeral() {
+        tracing::warn!(
+            "no --signing-keys: minting with an EPHEMERAL key that dies with this process; tokens will not verify across replicas or restarts"
+        );
+    }
+    let engine = Engine::with_keys(
+        hash_key(settings.hash_key_file.as_ref())?,
+        Arc::clone(&keys),
+        Arc::new(SystemClock),
     );
+    let app = App::new(Arc::clone(&store), engine);
 
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await
@@ -178,7 +191,8 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
     let grpc_task = tokio::spawn(grpc_server);
     let admin_task = tokio::spawn(async move { admin_server.await });
     let watch_task = tokio::spawn(Arc::clone(&store).watch(settings.watch_interval));
-    let hup_task = tokio::spawn(reload_on_sighup(Arc::clone(&store)));
+    let hup_task = tokio::spawn(reload_on_sighup(Arc::clone(&store), Arc::clone(&keys)));
+    let keys_task = tokio::spawn(Arc::clone(&keys).watch(settings.watch_interval));
 
     wait_for_termination().await;
     tracing::info!(grace = ?settings.drain_grace, "draining");
@@ -189,6 +203,7 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
     let _ = stop_tx.send(true);
     watch_task.abort();
     hup_task.abort();
+    keys_task.abort();
     let drained = tokio::time::timeout(settings.drain_grace, async {
         let g = grpc_task.await;
         let _ = admin_task.await;
@@ -226,7 +241,7 @@ async fn wait_for_termination() {
     }
 }
 
-async fn reload_on_sighup(store: Arc<PolicyStore>) {
+async fn reload_on_sighup(store: Arc<PolicyStore>, keys: Arc<KeyStore>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -235,11 +250,18 @@ async fn reload_on_sighup(store: Arc<PolicyStore>) {
         };
         while hup.recv().await.is_some() {
             let store = Arc::clone(&store);
-            let _ = tokio::task::spawn_blocking(move || store.reload("sighup")).await;
+            let keys = Arc::clone(&keys);
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = store.reload("sighup");
+                if let Err(error) = keys.reload() {
+                    tracing::error!(%error, "signing key reload rejected; the previous keys stay in force");
+                }
+            })
+            .await;
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = store;
+        let _ = (store, keys);
     }
 }

@@ -41,6 +41,7 @@ pub async fn explain(
         path: &req.path,
         headers: &headers,
         source_principal: Some(req.source_principal.as_str()).filter(|s| !s.is_empty()),
+        source_ip: None,
     };
     let mut steps = Vec::new();
     let decision = engine

@@ -16,7 +16,62 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
         .with_state(app)
+}
+
+/// Verifiers may cache the key set briefly; a rotation publishes the new key
+/// well before it signs (see docs/tokens.md), so a short max-age is enough.
+const KEYS_CACHE: &str = "public, max-age=60";
+
+async fn jwks(State(app): State<Arc<App>>) -> impl IntoResponse {
+    match app.engine.keys().map(|k| k.current().jwks().to_owned()) {
+        Some(body) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/jwk-set+json"),
+                (header::CACHE_CONTROL, KEYS_CACHE),
+            ],
+            body,
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            r#"{"error":"no_keys"}"#.to_owned(),
+        ),
+    }
+}
+
+async fn discovery(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let policy = app.store.current();
+    let issuer = policy.tokens.issuer.trim_end_matches('/');
+    let algs: Vec<&str> = app
+        .engine
+        .keys()
+        .map(|k| {
+            vec![crate::identity::jwt::alg_name(
+                k.current().signer().algorithm(),
+            )]
+        })
+        .unwrap_or_default();
+    let doc = serde_json::json!({
+        "issuer": policy.tokens.issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "id_token_signing_alg_values_supported": algs,
+        "response_types_supported": ["none"],
+        "subject_types_supported": ["public"],
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, KEYS_CACHE),
+        ],
+        doc.to_string(),
+    )
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {

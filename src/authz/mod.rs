@@ -28,6 +28,7 @@ pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
 const GRPC_OK: i32 = 0;
 const GRPC_INVALID_ARGUMENT: i32 = 3;
 const GRPC_PERMISSION_DENIED: i32 = 7;
+const GRPC_INTERNAL: i32 = 13;
 const GRPC_UNAUTHENTICATED: i32 = 16;
 
 #[derive(Debug, Clone)]
@@ -43,10 +44,10 @@ impl AuthzService {
     /// Decides a CheckRequest; the gRPC trait method is a wrapper around this.
     pub async fn decide(&self, req: &CheckRequest) -> Decision {
         let policy = self.app.store.snapshot();
-        let Some((http, principal)) = req.attributes.as_ref().and_then(|a| {
+        let Some((http, principal, source_ip)) = req.attributes.as_ref().and_then(|a| {
             let http = a.request.as_ref()?.http.as_ref()?;
             let principal = a.source.as_ref().map(|s| s.principal.as_str());
-            Some((http, principal))
+            Some((http, principal, source_ip(a)))
         }) else {
             return malformed(&policy.version);
         };
@@ -72,8 +73,17 @@ impl AuthzService {
             path: &http.path,
             headers,
             source_principal: principal,
+            source_ip,
         };
         self.app.engine.evaluate(&policy, &facts).await
+    }
+}
+
+fn source_ip(a: &envoy_types::pb::envoy::service::auth::v3::AttributeContext) -> Option<&str> {
+    use envoy_types::pb::envoy::config::core::v3::address::Address;
+    match a.source.as_ref()?.address.as_ref()?.address.as_ref()? {
+        Address::SocketAddress(s) => Some(s.address.as_str()),
+        _ => None,
     }
 }
 
@@ -171,7 +181,10 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
                 &a.principal,
             )),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                headers: vec![header(DECISION_ID_HEADER, &a.decision_id)],
+                // Overwrite: a client can never smuggle its own token or decision id.
+                headers: std::iter::once(header(DECISION_ID_HEADER, &a.decision_id))
+                    .chain(a.txn_token.iter().map(|t| header(&t.header, &t.token)))
+                    .collect(),
                 headers_to_remove: a.remove_headers.clone(),
                 ..OkHttpResponse::default()
             })),
@@ -187,6 +200,7 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
                     "unauthenticated",
                 ),
                 DenyKind::Forbidden => (GRPC_PERMISSION_DENIED, HttpCode::Forbidden, "forbidden"),
+                DenyKind::Internal => (GRPC_INTERNAL, HttpCode::InternalServerError, "internal"),
             };
             let mut headers = vec![
                 header("content-type", "application/json"),

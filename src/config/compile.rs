@@ -7,18 +7,21 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::raw::{RawCaller, RawDirection, RawHop, RawIssuer, RawPolicy};
+use super::raw::{RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens};
 use crate::clock::SharedClock;
 use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
 use crate::identity::jwt::parse_allowed_alg;
 use crate::identity::{Issuer, Verifier, WorkloadPattern};
 use crate::policy::{Caller, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
 use crate::secret::sha256_hex;
+use crate::token::{HopToken, TokenSettings};
 
 /// Largest policy file accepted.
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 const MAX_HOPS: usize = 10_000;
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// No policy may mint tokens that live longer than this.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Response headers that say what runs behind a hop; removed on every hop.
 pub const DEFAULT_RESPONSE_REMOVE: &[&str] = &[
@@ -161,6 +164,23 @@ fn build(
         hops.push(compile_hop(rh, &issuers).map_err(|e| format!("{at}: {e}"))?);
     }
 
+    let tokens =
+        compile_tokens(raw.tokens, &raw.trust_domain).map_err(|e| format!("tokens: {e}"))?;
+    for hop in &hops {
+        if hop.token.ttl.is_some_and(|t| t > tokens.max_ttl) {
+            return Err(format!(
+                "hops ({:?}): token.ttl is longer than tokens.max_ttl",
+                &*hop.name
+            ));
+        }
+    }
+    let mut services = Vec::new();
+    for (name, id) in raw.services {
+        let pattern =
+            WorkloadPattern::parse(&id).map_err(|e| format!("services.{name}: {id:?}: {e}"))?;
+        services.push((name, pattern));
+    }
+
     let mut default_response_remove: Vec<String> = DEFAULT_RESPONSE_REMOVE
         .iter()
         .map(|s| (*s).to_owned())
@@ -182,6 +202,96 @@ fn build(
         hops,
         default_response_remove,
         default_request_remove,
+        tokens,
+        services,
+    })
+}
+
+fn compile_tokens(raw: RawTokens, trust_domain: &str) -> Result<TokenSettings, String> {
+    let ttl = raw
+        .ttl
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| format!("ttl: {e}"))?;
+    let max_ttl = raw
+        .max_ttl
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| format!("max_ttl: {e}"))?;
+    let max_ttl = max_ttl.unwrap_or(Duration::from_secs(300));
+    if max_ttl > MAX_TOKEN_TTL || max_ttl.is_zero() {
+        return Err("max_ttl: between 1s and 1h".into());
+    }
+    let ttl = ttl.unwrap_or(Duration::from_secs(60));
+    if ttl.is_zero() || ttl > max_ttl {
+        return Err("ttl: more than zero and at most max_ttl".into());
+    }
+    let audience_trust_domain = match raw.audience.as_deref() {
+        None | Some("callee") => false,
+        Some("trust_domain") => true,
+        Some(other) => {
+            return Err(format!(
+                "audience: {other:?} is neither \"callee\" nor \"trust_domain\""
+            ));
+        }
+    };
+    let header = raw
+        .header
+        .unwrap_or_else(|| "txn-token".into())
+        .to_ascii_lowercase();
+    if header.is_empty()
+        || !header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(format!("header: {header:?} is not a header name"));
+    }
+    if matches!(header.as_str(), "authorization" | "cookie" | "host") {
+        return Err(format!("header: {header:?} is reserved"));
+    }
+    let issuer = raw
+        .issuer
+        .unwrap_or_else(|| format!("https://chaperone.{trust_domain}"));
+    if issuer.is_empty() {
+        return Err("issuer: must not be empty".into());
+    }
+    Ok(TokenSettings {
+        issuer,
+        header,
+        ttl,
+        max_ttl,
+        audience_trust_domain,
+    })
+}
+
+fn compile_hop_token(raw: Option<RawHopToken>) -> Result<HopToken, String> {
+    let Some(raw) = raw else {
+        return Ok(HopToken::default());
+    };
+    let ttl = raw
+        .ttl
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| format!("token.ttl: {e}"))?;
+    if ttl.is_some_and(|t| t.is_zero()) {
+        return Err("token.ttl: must be more than zero".into());
+    }
+    if let Some(scope) = &raw.scope
+        && let Some(bad) = scope
+            .iter()
+            .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        return Err(format!("token.scope: {bad:?} is not a scope token"));
+    }
+    Ok(HopToken {
+        audience: raw.audience,
+        scope: raw.scope,
+        ttl,
+        tctx_params: raw.tctx,
+        rctx: raw.rctx,
     })
 }
 
@@ -283,6 +393,16 @@ fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
         }
     }
     let path = PathTemplate::parse(&rh.matcher.path).map_err(|e| format!("match.path: {e}"))?;
+    if let Some(t) = &rh.token
+        && let Some(unknown) = t
+            .tctx
+            .iter()
+            .find(|p| !path.param_names().any(|n| n == p.as_str()))
+    {
+        return Err(format!(
+            "token.tctx: {unknown:?} is not a parameter of match.path"
+        ));
+    }
     if rh.from.is_empty() {
         return Err(
             "from: at least one caller rule (use `anonymous: true` for a public hop)".into(),
@@ -301,6 +421,7 @@ fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
         path,
         callers,
         keep_authorization: rh.keep_authorization,
+        token: compile_hop_token(rh.token)?,
         request_headers_remove: header_names(rh.request.as_ref())
             .map_err(|e| format!("request: {e}"))?,
         response_headers_remove: header_names(rh.response.as_ref())
@@ -310,7 +431,7 @@ fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
 
 fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, String> {
     if rc.anonymous {
-        if rc.workloads.is_some() || rc.users.is_some() {
+        if rc.workloads.is_some() || rc.users.is_some() || rc.transaction.is_some() {
             return Err("`anonymous: true` stands alone".into());
         }
         return Ok(Caller {
@@ -320,6 +441,9 @@ fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, Stri
     }
     if rc.workloads.is_none() && rc.users.is_none() {
         return Err("name `workloads`, `users`, or both (or `anonymous: true`)".into());
+    }
+    if rc.transaction.is_some() && rc.workloads.is_none() {
+        return Err("`transaction` needs `workloads`: chained tokens are only taken from identified workloads".into());
     }
     let workloads = match rc.workloads {
         None => None,
@@ -347,6 +471,7 @@ fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, Stri
     Ok(Caller {
         workloads,
         user,
+        transaction: rc.transaction.map(|t| t.scopes),
         anonymous: false,
     })
 }

@@ -6,3 +6,6 @@ pub mod store;
 
 pub use compile::{CompileContext, JwksRegistry, PolicyError, compile, parse_duration};
 pub use store::{EMBEDDED_POLICY, PolicyStore};
+
+#[cfg(test)]
+mod tests;

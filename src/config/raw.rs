@@ -14,7 +14,50 @@ pub struct RawPolicy {
     pub workloads: RawWorkloads,
     #[serde(default)]
     pub defaults: RawDefaults,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    /// Audience names of the services that call onward: `orders:
+    /// spiffe://td/ns/shop/sa/orders`. A chaperone token arriving from that
+    /// workload must carry that audience.
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, String>,
     pub hops: Vec<RawHop>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    /// `iss` of minted tokens. Default `https://chaperone.<trust_domain>`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Header the token travels in. Default `txn-token`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Default lifetime. Default 60s.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Longest lifetime a hop may ask for. Default 5m, at most 1h.
+    #[serde(default)]
+    pub max_ttl: Option<String>,
+    /// `callee` (default) or `trust_domain`.
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHopToken {
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Path parameters to record in `tctx`.
+    #[serde(default)]
+    pub tctx: Vec<String>,
+    #[serde(default)]
+    pub rctx: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +123,8 @@ pub struct RawHop {
     #[serde(default)]
     pub keep_authorization: bool,
     #[serde(default)]
+    pub token: Option<RawHopToken>,
+    #[serde(default)]
     pub request: Option<RawDirection>,
     #[serde(default)]
     pub response: Option<RawDirection>,
@@ -119,8 +164,19 @@ pub struct RawCaller {
     pub workloads: Option<Vec<String>>,
     #[serde(default)]
     pub users: Option<RawUsers>,
+    /// Requires a valid chaperone token from the previous hop.
+    #[serde(default)]
+    pub transaction: Option<RawTransaction>,
     #[serde(default)]
     pub anonymous: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransaction {
+    /// All of these scopes must be in the incoming token.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,3 +6,6 @@ pub mod spiffe;
 
 pub use jwt::{Issuer, TokenError, User, Verifier};
 pub use spiffe::{SpiffeId, WorkloadPattern};
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::identity::{SpiffeId, TokenError, User};
+use crate::token::TxnError;
 
 #[derive(Debug, Clone)]
 pub enum Decision {
@@ -35,6 +36,21 @@ pub struct Allow {
     /// Headers to remove toward the callee.
     pub remove_headers: Vec<String>,
     pub path_params: Vec<(String, String)>,
+    /// The minted transaction token and the header it travels in. Never
+    /// logged; Debug shows only that it is there.
+    pub txn_token: Option<TxnToken>,
+}
+
+#[derive(Clone)]
+pub struct TxnToken {
+    pub header: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for TxnToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxnToken({}: ..)", self.header)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +61,8 @@ pub enum DenyKind {
     Unauthenticated,
     /// 403: an identified (or anonymous) caller may not make this hop.
     Forbidden,
+    /// 500: chaperone could not finish (minting failed); fail closed.
+    Internal,
 }
 
 impl DenyKind {
@@ -53,6 +71,7 @@ impl DenyKind {
             DenyKind::BadRequest => 400,
             DenyKind::Unauthenticated => 401,
             DenyKind::Forbidden => 403,
+            DenyKind::Internal => 500,
         }
     }
 }
@@ -69,6 +88,10 @@ pub enum Reason {
     WorkloadInvalid,
     WorkloadMissing,
     CallerNotAllowed,
+    /// The chaperone token from the previous hop is not valid for this caller.
+    Txn(TxnError),
+    ChainTooLong,
+    MintFailed,
 }
 
 impl Reason {
@@ -84,6 +107,9 @@ impl Reason {
             Reason::WorkloadInvalid => "workload_invalid",
             Reason::WorkloadMissing => "workload_missing",
             Reason::CallerNotAllowed => "caller_not_allowed",
+            Reason::Txn(e) => e.code(),
+            Reason::ChainTooLong => "txn_chain_too_long",
+            Reason::MintFailed => "token_mint_failed",
         }
     }
 
@@ -92,8 +118,12 @@ impl Reason {
             Reason::RequestMalformed | Reason::RequestTooLarge | Reason::PathNotNormalized => {
                 DenyKind::BadRequest
             }
-            Reason::CredentialsMissing | Reason::Token(_) => DenyKind::Unauthenticated,
-            Reason::NoHopMatched
+            Reason::CredentialsMissing | Reason::Token(_) | Reason::Txn(_) => {
+                DenyKind::Unauthenticated
+            }
+            Reason::MintFailed => DenyKind::Internal,
+            Reason::ChainTooLong
+            | Reason::NoHopMatched
             | Reason::WorkloadInvalid
             | Reason::WorkloadMissing
             | Reason::CallerNotAllowed => DenyKind::Forbidden,
@@ -119,6 +149,9 @@ impl std::fmt::Display for Reason {
                 f.write_str("the hop requires a workload identity and the peer has none")
             }
             Reason::CallerNotAllowed => f.write_str("no caller rule of the hop admits this caller"),
+            Reason::Txn(e) => write!(f, "{e}"),
+            Reason::ChainTooLong => f.write_str("the chain of calling workloads is too long"),
+            Reason::MintFailed => f.write_str("the hop's transaction token could not be minted"),
         }
     }
 }

@@ -4,10 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Allow, Decision, Deny, Hop, Policy, Reason};
+use super::{Allow, Decision, Deny, Hop, Policy, Reason, TxnToken};
+use crate::clock::{SharedClock, SystemClock};
 use crate::identity::spiffe::uri_from_xfcc;
 use crate::identity::{SpiffeId, TokenError, User};
 use crate::secret::{HashKey, random_id};
+use crate::telemetry::metrics;
+use crate::token::txn::{self, MintError, MintRequest, TxnClaims};
+use crate::token::{KeyRing, KeyStore};
 
 /// Bounds on what a request may hold before it is even looked at.
 pub const MAX_HOST_BYTES: usize = 1024;
@@ -28,12 +32,18 @@ pub struct RequestFacts<'a> {
     pub headers: &'a HashMap<String, String>,
     /// The mTLS peer as Envoy reports it (`source.principal`), if any.
     pub source_principal: Option<&'a str>,
+    /// The downstream address as Envoy reports it, for `rctx`.
+    pub source_ip: Option<&'a str>,
 }
 
-/// Stateless evaluation around a hashing key (for principals).
+/// Evaluation around a hashing key (for principals), the signing keys (for
+/// minting and for verifying chained tokens) and a clock.
 #[derive(Debug, Clone)]
 pub struct Engine {
     hash_key: HashKey,
+    /// `None` only if no key could be made; every mint then fails closed.
+    keys: Option<Arc<KeyStore>>,
+    clock: SharedClock,
 }
 
 enum UserState {
@@ -54,8 +64,27 @@ impl Trace<'_> {
 }
 
 impl Engine {
+    /// An engine with an ephemeral signing key and the system clock.
     pub fn new(hash_key: HashKey) -> Self {
-        Self { hash_key }
+        Self {
+            hash_key,
+            keys: KeyRing::ephemeral()
+                .ok()
+                .map(|r| Arc::new(KeyStore::from_ring(r))),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_keys(hash_key: HashKey, keys: Arc<KeyStore>, clock: SharedClock) -> Self {
+        Self {
+            hash_key,
+            keys: Some(keys),
+            clock,
+        }
+    }
+
+    pub fn keys(&self) -> Option<&Arc<KeyStore>> {
+        self.keys.as_ref()
     }
 
     pub fn hash_key(&self) -> &HashKey {
@@ -109,6 +138,36 @@ impl Engine {
             None => trace.step(|| "no workload identity".to_owned()),
         }
 
+        // A chaperone token from the previous hop counts only on an internal
+        // hop (an identified workload); at the edge it is ignored, and the
+        // minted token replaces it.
+        let valid_workload = workload.as_ref().and_then(|w| w.as_ref().ok());
+        let incoming = match (valid_workload, facts.headers.get(&policy.tokens.header)) {
+            (Some(id), Some(token)) => {
+                let audiences = caller_audiences(policy, id);
+                let verified = match &self.keys {
+                    Some(keys) => txn::verify(
+                        &keys.current(),
+                        &policy.tokens,
+                        token,
+                        &audiences,
+                        self.clock.now_unix(),
+                    ),
+                    None => Err(crate::token::TxnError::BadSignature),
+                };
+                match verified {
+                    Ok(claims) => {
+                        trace.step(|| {
+                            format!("chained transaction token verified (txn {})", claims.txn)
+                        });
+                        Some(claims)
+                    }
+                    Err(e) => return deny(Reason::Txn(e), Some(hop), &mut trace),
+                }
+            }
+            _ => None,
+        };
+
         let user = if hop.needs_user() {
             match bearer_token(facts.headers) {
                 None => UserState::Missing,
@@ -128,7 +187,6 @@ impl Engine {
             UserState::NotNeeded => {}
         }
 
-        let valid_workload = workload.as_ref().and_then(|w| w.as_ref().ok());
         let valid_user = match &user {
             UserState::Valid(u) => Some(u),
             _ => None,
@@ -146,7 +204,13 @@ impl Engine {
                         && req.scopes.iter().all(|s| u.scopes.contains(s))
                 }),
             };
-            let admitted = caller.anonymous || (workload_ok && user_ok);
+            let txn_ok = match &caller.transaction {
+                None => true,
+                Some(scopes) => incoming
+                    .as_ref()
+                    .is_some_and(|t| scopes.iter().all(|s| t.scopes().any(|have| have == s))),
+            };
+            let admitted = caller.anonymous || (workload_ok && user_ok && txn_ok);
             trace.step(|| {
                 format!(
                     "caller rule {i}: {}",
@@ -166,7 +230,23 @@ impl Engine {
                 if !hop.keep_authorization {
                     remove_headers.push("authorization".to_owned());
                 }
-                trace.step(|| "allow".to_owned());
+                let txn_token = match self.mint(
+                    policy,
+                    hop,
+                    facts,
+                    host,
+                    &params,
+                    incoming.as_ref(),
+                    valid_workload,
+                    valid_user,
+                ) {
+                    Ok(t) => t,
+                    Err(MintError::ChainTooLong) => {
+                        return deny(Reason::ChainTooLong, Some(hop), &mut trace);
+                    }
+                    Err(MintError::Sign) => return deny(Reason::MintFailed, Some(hop), &mut trace),
+                };
+                trace.step(|| format!("allow; minted a transaction token for {:?}", &*hop.name));
                 return Decision::Allow(Box::new(Allow {
                     hop: Arc::clone(&hop.name),
                     decision_id,
@@ -176,13 +256,17 @@ impl Engine {
                     user: valid_user.cloned(),
                     remove_headers,
                     path_params: params,
+                    txn_token: Some(txn_token),
                 }));
             }
         }
 
         let wants_user = hop.callers.iter().any(|c| c.user.is_some());
         let wants_workload = hop.callers.iter().any(|c| c.workloads.is_some());
+        let wants_txn = hop.callers.iter().any(|c| c.transaction.is_some());
         let reason = if wants_user && matches!(user, UserState::Missing) {
+            Reason::CredentialsMissing
+        } else if wants_txn && incoming.is_none() && valid_workload.is_some() {
             Reason::CredentialsMissing
         } else if wants_workload && matches!(workload, Some(Err(()))) {
             Reason::WorkloadInvalid
@@ -192,6 +276,54 @@ impl Engine {
             Reason::CallerNotAllowed
         };
         deny(reason, Some(hop), &mut trace)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mint(
+        &self,
+        policy: &Policy,
+        hop: &Hop,
+        facts: &RequestFacts<'_>,
+        host: &str,
+        params: &[(String, String)],
+        incoming: Option<&TxnClaims>,
+        workload: Option<&SpiffeId>,
+        user: Option<&User>,
+    ) -> Result<TxnToken, MintError> {
+        let authn = match (workload.is_some(), user.is_some(), incoming.is_some()) {
+            (true, _, true) => "mtls+txn",
+            (true, true, false) => "mtls+jwt",
+            (true, false, false) => "mtls",
+            (false, true, _) => "jwt",
+            (false, false, _) => "none",
+        };
+        let request = MintRequest {
+            hop: &hop.name,
+            hop_token: &hop.token,
+            host,
+            trust_domain: &policy.trust_domain,
+            incoming,
+            user_sub: user.map(|u| u.sub.as_str()),
+            user_scopes: user.map(|u| u.scopes.as_slice()).unwrap_or_default(),
+            workload: workload.map(SpiffeId::as_str),
+            path_params: params,
+            request_id: facts.headers.get("x-request-id").map(String::as_str),
+            traceparent: facts.headers.get("traceparent").map(String::as_str),
+            authn,
+            source_ip: facts.source_ip,
+            now: self.clock.now_unix(),
+        };
+        let claims = txn::claims_for(&policy.tokens, &request)?;
+        let keys = self.keys.as_ref().ok_or(MintError::Sign)?;
+        let token = txn::sign(&keys.current(), &claims)?;
+        metrics::get()
+            .tokens_minted
+            .with_label_values(&[&hop.name])
+            .inc();
+        Ok(TxnToken {
+            header: policy.tokens.header.clone(),
+            token,
+        })
     }
 
     fn principal(&self, workload: Option<&SpiffeId>, user: Option<&User>) -> String {
@@ -207,6 +339,23 @@ impl Engine {
         }
         self.hash_key.tag("p_", "principal", id.as_bytes())
     }
+}
+
+/// The audiences a chaperone token arriving from `caller` may carry: the
+/// trust domain in strict mode; otherwise the caller's service names and its
+/// SPIFFE ID.
+fn caller_audiences(policy: &Policy, caller: &SpiffeId) -> Vec<String> {
+    if policy.tokens.audience_trust_domain {
+        return vec![policy.trust_domain.clone()];
+    }
+    let mut names: Vec<String> = policy
+        .services
+        .iter()
+        .filter(|(_, p)| p.matches(caller))
+        .map(|(n, _)| n.clone())
+        .collect();
+    names.push(caller.as_str().to_owned());
+    names
 }
 
 fn check_bounds(facts: &RequestFacts<'_>) -> Result<(), Reason> {

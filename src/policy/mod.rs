@@ -8,7 +8,8 @@ pub mod path;
 use std::sync::Arc;
 
 use crate::identity::{Verifier, WorkloadPattern};
-pub use decision::{Allow, Decision, Deny, DenyKind, Reason};
+use crate::token::{HopToken, TokenSettings};
+pub use decision::{Allow, Decision, Deny, DenyKind, Reason, TxnToken};
 pub use eval::{Engine, RequestFacts};
 pub use path::{PathParams, PathTemplate};
 
@@ -30,6 +31,9 @@ pub struct Policy {
     pub default_response_remove: Vec<String>,
     /// Request headers removed toward the callee on every hop.
     pub default_request_remove: Vec<String>,
+    pub tokens: TokenSettings,
+    /// Audience names of workloads that call onward, for chained tokens.
+    pub services: Vec<(String, WorkloadPattern)>,
 }
 
 impl Policy {
@@ -73,6 +77,7 @@ pub struct Hop {
     pub callers: Vec<Caller>,
     /// Forward the caller's `Authorization` header to the callee.
     pub keep_authorization: bool,
+    pub token: HopToken,
     pub request_headers_remove: Vec<String>,
     pub response_headers_remove: Vec<String>,
 }
@@ -99,6 +104,8 @@ pub struct Caller {
     /// The mTLS peer must match one of these.
     pub workloads: Option<Vec<WorkloadPattern>>,
     pub user: Option<UserRequirement>,
+    /// A valid chaperone token from the previous hop, with these scopes.
+    pub transaction: Option<Vec<String>>,
     /// Set only by an explicit `anonymous: true`.
     pub anonymous: bool,
 }
@@ -112,3 +119,6 @@ pub struct UserRequirement {
     /// All of these scopes are required.
     pub scopes: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -87,6 +87,14 @@ impl PathTemplate {
         })
     }
 
+    /// The names of the template's `{name}` parameters.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
     /// Matches a normalized path (no query string). Returns the captured
     /// parameters on a match.
     pub fn matches(&self, path: &str) -> Option<PathParams> {

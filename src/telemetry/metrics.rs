@@ -19,6 +19,7 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     pub streams_in_flight: IntGauge,
     pub ext_proc_errors: IntCounterVec,
+    pub tokens_minted: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -85,8 +86,14 @@ impl Metrics {
             &["kind"],
         )
         .expect("metric");
+        let tokens_minted = IntCounterVec::new(
+            Opts::new("tokens_minted_total", "Transaction tokens minted, by hop"),
+            &["hop"],
+        )
+        .expect("metric");
         for c in [
-            Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tokens_minted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(decisions.clone()),
             Box::new(check_seconds.clone()),
             Box::new(process_seconds.clone()),
             Box::new(jwks_fetch_errors.clone()),
@@ -107,6 +114,7 @@ impl Metrics {
             policy_info,
             streams_in_flight,
             ext_proc_errors,
+            tokens_minted,
         }
     }
 }

@@ -1,5 +1,10 @@
-//! Keys chaperone signs with and publishes.
+//! What chaperone mints and publishes: per-hop Transaction Tokens and the
+//! keys that sign them.
 
+pub mod keyring;
 pub mod keys;
+pub mod txn;
 
+pub use keyring::{KeyRing, KeyStore};
 pub use keys::{KeyKind, SigningKey, jwks_document};
+pub use txn::{HopToken, MintError, TokenSettings, TxnClaims, TxnError};

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Load benchmark: HTTP through a real Envoy, in three configurations.
+#   A  Envoy alone                      envoy/bench-baseline.yaml
+#   B  Envoy + do-nothing ext servers   envoy/edge.yaml -> examples/noop-ext
+#   C  Envoy + chaperone                envoy/edge.yaml -> chaperone serve
+# Optional (BENCH_CONFIGS="A B C D E"):
+#   D  as C, with chaperone at its default log level (info: one JSON decision
+#      line per request on stderr)
+#   E  as B, with TCP_NODELAY on the ext server's accepted sockets
+#
+# Every configuration serves the same request (GET /v1/orders/o-1 on host
+# orders.demo.local with a demo end-user ES256 token) from the demo upstream.
+# The configurations are interleaved over rounds (A B C A B C ...) to cancel
+# drift, and the table gives medians and the C/B ratios against the targets
+# (throughput >= 90% of B, p99 <= 1.1x B). See BENCHMARKS.md.
+#
+# Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
+# BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"),
+# BENCH_OUT (target/bench-load: logs, raw results, the table).
+# Everything listens on 127.0.0.1; every process started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-3s}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+THREADS=${BENCH_THREADS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
+read -r -a CONFIGS <<<"${BENCH_CONFIGS:-A B C}"
+OUT=${BENCH_OUT:-$ROOT/target/bench-load}
+HOST=orders.demo.local
+REQ_PATH=/v1/orders/o-1
+
+for c in "${CONFIGS[@]}"; do
+  case $c in A | B | C | D | E) ;; *) echo "unknown configuration $c (A B C D E)" >&2 && exit 2 ;; esac
+done
+
+bash .ci/tools.sh --bench
+cargo build --release --bin chaperone --example demo-upstream --example noop-ext
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CHAPERONE=$TARGET_DIR/release/chaperone
+DEMO=$TARGET_DIR/release/examples/demo-upstream
+NOOP=$TARGET_DIR/release/examples/noop-ext
+ENVOY=$ROOT/.tools/bin/envoy
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+  log "FAILED: $*"
+  exit 1
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start NAME CMD...: runs CMD in the background, output to $OUT/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" >"$OUT/$name.log" 2>&1 &
+  PIDS+=("$!")
+  LAST_PID=$!
+}
+
+# wait_ok NAME PID URL: polls URL until it answers 2xx, for 30s at most.
+wait_ok() {
+  local name=$1 pid=$2 url=$3 i
+  for ((i = 0; i < 300; i++)); do
+    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || die "$name exited; see $OUT/$name.log: $(tail -n 5 "$OUT/$name.log")"
+    sleep 0.1
+  done
+  die "$name not ready within 30s; see $OUT/$name.log"
+}
+
+# --- the demo upstream and identity provider --------------------------------
+IDP_PORT=$(free_port)
+UPSTREAM_PORT=$(free_port)
+start demo-upstream "$DEMO" "$IDP_PORT" "$UPSTREAM_PORT"
+wait_ok demo-upstream "$LAST_PID" "http://127.0.0.1:$IDP_PORT/.well-known/jwks.json"
+token() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$IDP_PORT/token?sub=alice&scope=orders:read"
+}
+
+# --- the ext_authz/ext_proc servers -------------------------------------------
+POLICY=$OUT/bench-policy.yaml
+cat >"$POLICY" <<EOF
+# Written by .ci/bench-load.sh: the one hop the load benchmark requests.
+version: "bench-load.1"
+trust_domain: demo.local
+issuers:
+  - name: demo
+    issuer: https://idp.demo.local
+    audiences: [demo-shop]
+    algorithms: [ES256]
+    jwks: { url: "http://127.0.0.1:$IDP_PORT/.well-known/jwks.json" }
+defaults:
+  decision: deny
+hops:
+  - name: shop-reads-order
+    match: { host: $HOST, method: GET, path: "/v1/orders/{order_id}" }
+    from:
+      - users: { issuer: demo, scopes: ["orders:read"] }
+EOF
+"$CHAPERONE" check "$POLICY" >&2
+
+declare -A EXT_PORT
+wanted() {
+  local c
+  for c in "${CONFIGS[@]}"; do
+    [[ $c == "$1" ]] && return 0
+  done
+  return 1
+}
+# start_chaperone CONFIG LEVEL
+start_chaperone() {
+  local port admin
+  port=$(free_port)
+  admin=$(free_port)
+  start "chaperone-$1" "$CHAPERONE" serve --policy "$POLICY" \
+    --grpc-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
+    --log-format json --log-level "$2"
+  wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
+  EXT_PORT[$1]=$port
+}
+# start_noop CONFIG [--tcp-nodelay]
+start_noop() {
+  local port
+  port=$(free_port)
+  start "noop-ext-$1" "$NOOP" "$port" "${@:2}"
+  # A gRPC server: wait for the port to accept connections.
+  local i
+  for ((i = 0; i < 300; i++)); do
+    (: >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$LAST_PID" 2>/dev/null || die "noop-ext exited; see $OUT/noop-ext-$1.log"
+    sleep 0.1
+  done
+  ((i < 300)) || die "noop-ext not listening within 30s"
+  EXT_PORT[$1]=$port
+}
+if wanted B; then start_noop B; fi
+if wanted E; then start_noop E --tcp-nodelay; fi
+# Decision events are logged at info: warn keeps logging out of the figures.
+if wanted C; then start_chaperone C warn; fi
+if wanted D; then start_chaperone D info; fi
+
+# --- one Envoy per configuration ---------------------------------------------
+declare -A HTTP_PORT
+start_envoy() {
+  local c=$1 template=$ROOT/envoy/edge.yaml admin http cfg
+  [[ $c == A ]] && template=$ROOT/envoy/bench-baseline.yaml
+  admin=$(free_port)
+  http=$(free_port)
+  cfg=$OUT/envoy-$c.yaml
+  sed -e "s/\${ENVOY_ADMIN_PORT}/$admin/g" \
+    -e "s/\${ENVOY_HTTP_PORT}/$http/g" \
+    -e "s/\${UPSTREAM_PORT}/$UPSTREAM_PORT/g" \
+    -e "s/\${CHAPERONE_GRPC_PORT}/${EXT_PORT[$c]:-0}/g" \
+    "$template" >"$cfg"
+  if grep -v '^[[:space:]]*#' "$cfg" | grep -q '\${'; then
+    die "unfilled placeholder in $cfg"
+  fi
+  start "envoy-$c" "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
+  wait_ok "envoy-$c" "$LAST_PID" "http://127.0.0.1:$admin/ready"
+  HTTP_PORT[$c]=$http
+}
+for c in "${CONFIGS[@]}"; do
+  start_envoy "$c"
+done
+
+# --- correctness before speed ------------------------------------------------
+status_of() {
+  curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "host: $HOST" "$@"
+}
+TOKEN=$(token)
+for c in "${CONFIGS[@]}"; do
+  url="http://127.0.0.1:${HTTP_PORT[$c]}$REQ_PATH"
+  got=$(status_of -H "authorization: Bearer $TOKEN" "$url")
+  [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
+  if [[ $c == C || $c == D ]]; then
+    got=$(status_of "$url")
+    [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
+  fi
+done
+log "every configuration answers 200 to the benchmark request"
+
+# --- the runs ------------------------------------------------------------------
+RESULTS=$OUT/results.tsv
+printf 'round\tconfig\trps\tp99_ms\tp50_ms\trequests\n' >"$RESULTS"
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n
+  }'
+}
+run_wrk() {
+  local c=$1 duration=$2 out=$3
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
+    -H "host: $HOST" -H "authorization: Bearer $TOKEN" \
+    "http://127.0.0.1:${HTTP_PORT[$c]}$REQ_PATH" >"$out"
+  if grep -q 'Non-2xx or 3xx responses' "$out"; then
+    die "config $c: $(grep 'Non-2xx' "$out" | xargs) (see $out)"
+  fi
+  if grep -q 'Socket errors' "$out"; then
+    die "config $c: $(grep 'Socket errors' "$out" | xargs) (see $out)"
+  fi
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+  TOKEN=$(token) # fresh each round: demo tokens live 10 minutes
+  for c in "${CONFIGS[@]}"; do
+    log "round $round/$ROUNDS, config $c: warm-up $WARMUP, then $DURATION at $CONNECTIONS connections"
+    run_wrk "$c" "$WARMUP" "$OUT/wrk-$c-$round-warmup.txt"
+    out=$OUT/wrk-$c-$round.txt
+    run_wrk "$c" "$DURATION" "$out"
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    p99=$(awk '$1 == "99%" {print $2}' "$out")
+    p50=$(awk '$1 == "50%" {print $2}' "$out")
+    total=$(awk '/requests in/ {print $1}' "$out")
+    [[ -n $rps && -n $p99 && -n $p50 ]] || die "cannot read wrk output $out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$rps" "$(to_ms "$p99")" "$(to_ms "$p50")" "$total" >>"$RESULTS"
+    log "  $rps req/s, p50 $p50, p99 $p99"
+  done
+done
+
+# --- the table ---------------------------------------------------------------
+python3 - "$RESULTS" "$DURATION" "$CONNECTIONS" "$THREADS" "$ROUNDS" <<'EOF' | tee "$OUT/table.md"
+import csv, statistics, sys
+path, duration, conns, threads, rounds = sys.argv[1:]
+rows = list(csv.DictReader(open(path), delimiter="\t"))
+names = {
+    "A": "Envoy alone (bench-baseline.yaml)",
+    "B": "Envoy + noop-ext (edge.yaml)",
+    "C": "Envoy + chaperone (edge.yaml, log warn)",
+    "D": "Envoy + chaperone (edge.yaml, log info)",
+    "E": "Envoy + noop-ext with TCP_NODELAY",
+}
+order = []
+for r in rows:
+    if r["config"] not in order:
+        order.append(r["config"])
+med = {}
+print(f"wrk -t{threads} -c{conns} -d{duration} --latency, {rounds} interleaved rounds; medians (per-round values in brackets)\n")
+print("| config | req/s | p50 ms | p99 ms |")
+print("|---|---:|---:|---:|")
+for c in order:
+    rs = [r for r in rows if r["config"] == c]
+    rps = [float(r["rps"]) for r in rs]
+    p50 = [float(r["p50_ms"]) for r in rs]
+    p99 = [float(r["p99_ms"]) for r in rs]
+    med[c] = (statistics.median(rps), statistics.median(p99))
+    fmt = lambda xs, f: ", ".join(f.format(x) for x in xs)
+    print(f"| {c}: {names[c]} | {med[c][0]:.0f} [{fmt(rps, '{:.0f}')}] "
+          f"| {statistics.median(p50):.2f} [{fmt(p50, '{:.2f}')}] "
+          f"| {med[c][1]:.2f} [{fmt(p99, '{:.2f}')}] |")
+def ratio(num, den, want_tp, want_p99):
+    if num not in med or den not in med:
+        return
+    tp = med[num][0] / med[den][0]
+    p99 = med[num][1] / med[den][1]
+    ok = lambda b: "meets" if b else "MISSES"
+    print(f"\n{num}/{den}: throughput {tp:.1%} (target >= {want_tp:.0%}: {ok(tp >= want_tp)}), "
+          f"p99 {p99:.2f}x (target <= {want_p99}x: {ok(p99 <= want_p99)})")
+ratio("C", "B", 0.90, 1.1)
+for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B")):
+    if num in med and den in med:
+        print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
+EOF
+log "results in $OUT (table.md, results.tsv, wrk-*.txt, logs)"

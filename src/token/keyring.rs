@@ -1,0 +1,283 @@
+//! The keys chaperone signs with and publishes. They come from a directory
+//! (a Kubernetes Secret mount): every `<kid>.pem` in it is published, and the
+//! key named by the file `active-kid` signs (with a single key, that one).
+//! A rotation is three edits of that directory: add the new key (published,
+//! not yet signing), point `active-kid` at it once verifiers have fetched it,
+//! remove the old key once its last tokens have expired. The directory is
+//! re-read when it changes; with no directory, one ephemeral key.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::keys::{KeyError, KeyKind, SigningKey, jwks_document, self_test};
+use crate::identity::jwks::KeySet;
+use crate::secret::sha256_hex;
+
+/// One immutable generation of keys.
+#[derive(Debug)]
+pub struct KeyRing {
+    signer: Arc<SigningKey>,
+    published: Vec<Arc<SigningKey>>,
+    verify: KeySet,
+    jwks: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("signing key {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("signing keys: two files give the kid {0:?}")]
+    DuplicateKid(String),
+    #[error("signing keys {dir}: {reason}")]
+    Dir { dir: String, reason: String },
+    #[error("signing keys: {0}")]
+    Key(#[from] KeyError),
+}
+
+impl KeyRing {
+    /// The first key signs; all are published.
+    pub fn new(keys: Vec<SigningKey>) -> Result<Self, KeyRingError> {
+        let mut published: Vec<Arc<SigningKey>> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if published.iter().any(|k| k.kid == key.kid) {
+                return Err(KeyRingError::DuplicateKid(key.kid));
+            }
+            published.push(Arc::new(key));
+        }
+        let signer = Arc::clone(published.first().ok_or(KeyError::Generate)?);
+        let doc = jwks_document(published.iter().map(|k| &**k));
+        let jwks = doc.to_string();
+        let verify = KeySet::parse(jwks.as_bytes()).map_err(|_| KeyError::Unsupported)?;
+        Ok(Self {
+            signer,
+            published,
+            verify,
+            jwks,
+        })
+    }
+
+    pub fn ephemeral() -> Result<Self, KeyRingError> {
+        let kid = format!("ephemeral-{}", &crate::secret::random_id()[..8]);
+        Self::new(vec![SigningKey::generate(KeyKind::Es256, &kid)?])
+    }
+
+    pub fn signer(&self) -> &SigningKey {
+        &self.signer
+    }
+
+    pub fn verify_keys(&self) -> &KeySet {
+        &self.verify
+    }
+
+    /// The JWKS document of every published key.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    pub fn kids(&self) -> Vec<&str> {
+        self.published.iter().map(|k| k.kid.as_str()).collect()
+    }
+}
+
+/// The key ring in force, swapped atomically when the key files change.
+#[derive(Debug)]
+pub struct KeyStore {
+    current: ArcSwap<KeyRing>,
+    dir: Option<PathBuf>,
+    fingerprint: std::sync::Mutex<String>,
+}
+
+impl KeyStore {
+    /// Loads the key directory, or makes an ephemeral key when none is given.
+    pub fn load(dir: Option<PathBuf>) -> Result<Self, KeyRingError> {
+        let (ring, fingerprint) = match &dir {
+            None => (KeyRing::ephemeral()?, String::new()),
+            Some(d) => read_dir(d)?,
+        };
+        Ok(Self {
+            current: ArcSwap::from_pointee(ring),
+            dir,
+            fingerprint: std::sync::Mutex::new(fingerprint),
+        })
+    }
+
+    pub fn from_ring(ring: KeyRing) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(ring),
+            dir: None,
+            fingerprint: std::sync::Mutex::new(String::new()),
+        }
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.dir.is_none()
+    }
+
+    pub fn current(&self) -> arc_swap::Guard<Arc<KeyRing>> {
+        self.current.load()
+    }
+
+    /// Re-reads the key files if their content changed. A bad set keeps the
+    /// old keys. Returns whether the keys changed.
+    pub fn reload(&self) -> Result<bool, KeyRingError> {
+        let Some(dir) = &self.dir else {
+            return Ok(false);
+        };
+        let (ring, fingerprint) = read_dir(dir)?;
+        let mut last = self
+            .fingerprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last == fingerprint {
+            return Ok(false);
+        }
+        tracing::info!(signer = %ring.signer().kid, published = ?ring.kids(), "signing keys reloaded");
+        *last = fingerprint;
+        self.current.store(Arc::new(ring));
+        Ok(true)
+    }
+
+    /// Polls the key files and reloads on change.
+    pub async fn watch(self: Arc<Self>, every: std::time::Duration) {
+        if self.dir.is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let this = Arc::clone(&self);
+            let result = tokio::task::spawn_blocking(move || this.reload()).await;
+            if let Ok(Err(error)) = result {
+                tracing::error!(%error, "signing key reload rejected; the previous keys stay in force");
+            }
+        }
+    }
+}
+
+/// The file naming the signing key's kid.
+pub const ACTIVE_KID_FILE: &str = "active-kid";
+
+fn read_dir(dir: &std::path::Path) -> Result<(KeyRing, String), KeyRingError> {
+    let dir_err = |reason: String| KeyRingError::Dir {
+        dir: dir.display().to_string(),
+        reason,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| dir_err(e.to_string()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        // Kubernetes' `..data` links and other hidden entries are not keys.
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "pem")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(dir_err("no <kid>.pem key in it".into()));
+    }
+    if paths.len() > 16 {
+        return Err(dir_err("more than 16 keys".into()));
+    }
+    let active = match std::fs::read_to_string(dir.join(ACTIVE_KID_FILE)) {
+        Ok(s) => Some(s.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(dir_err(format!("{ACTIVE_KID_FILE}: {e}"))),
+    };
+    let mut keys = Vec::with_capacity(paths.len());
+    let mut fingerprint = active.clone().unwrap_or_default();
+    for path in &paths {
+        let err = |reason: String| KeyRingError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        fingerprint.push_str(&sha256_hex(pem.as_bytes()));
+        let kid = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .ok_or_else(|| err("no file name to take the kid from".into()))?;
+        let key = SigningKey::from_pem(&pem, &kid).map_err(|e| err(e.to_string()))?;
+        if !self_test(&key) {
+            return Err(err("the key fails a sign-and-verify self test".into()));
+        }
+        keys.push(key);
+    }
+    let signer = match &active {
+        Some(kid) => keys.iter().position(|k| k.kid == *kid).ok_or_else(|| {
+            dir_err(format!(
+                "{ACTIVE_KID_FILE} names {kid:?}, and there is no {kid}.pem"
+            ))
+        })?,
+        None if keys.len() == 1 => 0,
+        None => {
+            return Err(dir_err(format!(
+                "several keys and no {ACTIVE_KID_FILE} file to say which signs"
+            )));
+        }
+    };
+    keys.swap(0, signer);
+    Ok((KeyRing::new(keys)?, fingerprint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_key(dir: &std::path::Path, kid: &str) {
+        let key = SigningKey::generate(KeyKind::Es256, kid).unwrap();
+        std::fs::write(dir.join(format!("{kid}.pem")), key.to_pem()).unwrap();
+    }
+
+    #[test]
+    fn rotation_through_the_directory() {
+        let dir =
+            std::env::temp_dir().join(format!("chaperone-keyring-{}", crate::secret::random_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_key(&dir, "k1");
+        let store = KeyStore::load(Some(dir.clone())).unwrap();
+        assert_eq!(store.current().signer().kid, "k1");
+        assert!(!store.reload().unwrap(), "nothing changed");
+
+        // Publish k2 without switching: ambiguous until active-kid says so.
+        write_key(&dir, "k2");
+        assert!(store.reload().is_err());
+        assert_eq!(
+            store.current().kids(),
+            vec!["k1"],
+            "a bad set keeps the old keys"
+        );
+        std::fs::write(dir.join(ACTIVE_KID_FILE), "k1\n").unwrap();
+        assert!(store.reload().unwrap());
+        assert_eq!(store.current().signer().kid, "k1");
+        assert_eq!(store.current().kids().len(), 2);
+        assert!(store.current().jwks().contains("\"k2\""));
+
+        // Switch the signer, then retire k1.
+        std::fs::write(dir.join(ACTIVE_KID_FILE), "k2").unwrap();
+        assert!(store.reload().unwrap());
+        assert_eq!(store.current().signer().kid, "k2");
+        std::fs::remove_file(dir.join("k1.pem")).unwrap();
+        assert!(store.reload().unwrap());
+        assert_eq!(store.current().kids(), vec!["k2"]);
+
+        // An active-kid naming no key is refused.
+        std::fs::write(dir.join(ACTIVE_KID_FILE), "k9").unwrap();
+        assert!(store.reload().is_err());
+        assert_eq!(store.current().signer().kid, "k2");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn debug_never_prints_key_material() {
+        let ring = KeyRing::ephemeral().unwrap();
+        let shown = format!("{ring:?}");
+        assert!(!shown.contains("PRIVATE"));
+        assert!(!shown.contains(&ring.signer().to_pem()[30..60]));
+    }
+}
