@@ -95,6 +95,7 @@ wait_ok() {
 IDP_PORT=$(free_port)
 UPSTREAM_PORT=$(free_port)
 start demo-upstream "$DEMO" "$IDP_PORT" "$UPSTREAM_PORT"
+UPSTREAM_PID=$LAST_PID
 wait_ok demo-upstream "$LAST_PID" "http://127.0.0.1:$IDP_PORT/.well-known/jwks.json"
 token() {
   curl -fsS --max-time 5 "http://127.0.0.1:$IDP_PORT/token?sub=alice&scope=orders:read"
@@ -122,7 +123,7 @@ hops:
 EOF
 "$CHAPERONE" check "$POLICY" >&2
 
-declare -A EXT_PORT
+declare -A EXT_PORT EXT_PID
 wanted() {
   local c
   for c in "${CONFIGS[@]}"; do
@@ -140,6 +141,7 @@ start_chaperone() {
     --log-format json --log-level "$2"
   wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
   EXT_PORT[$1]=$port
+  EXT_PID[$1]=$LAST_PID
 }
 # start_noop CONFIG [--tcp-nodelay]
 start_noop() {
@@ -155,6 +157,7 @@ start_noop() {
   done
   ((i < 300)) || die "noop-ext not listening within 30s"
   EXT_PORT[$1]=$port
+  EXT_PID[$1]=$LAST_PID
 }
 if wanted B; then start_noop B; fi
 if wanted E; then start_noop E --tcp-nodelay; fi
@@ -163,7 +166,7 @@ if wanted C; then start_chaperone C warn; fi
 if wanted D; then start_chaperone D info; fi
 
 # --- one Envoy per configuration ---------------------------------------------
-declare -A HTTP_PORT
+declare -A HTTP_PORT ENVOY_PID
 start_envoy() {
   local c=$1 template=$ROOT/envoy/edge.yaml admin http cfg
   [[ $c == A ]] && template=$ROOT/envoy/bench-baseline.yaml
@@ -181,6 +184,7 @@ start_envoy() {
   start "envoy-$c" "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
   wait_ok "envoy-$c" "$LAST_PID" "http://127.0.0.1:$admin/ready"
   HTTP_PORT[$c]=$http
+  ENVOY_PID[$c]=$LAST_PID
 }
 for c in "${CONFIGS[@]}"; do
   start_envoy "$c"
@@ -203,8 +207,58 @@ done
 log "every configuration answers 200 to the benchmark request"
 
 # --- the runs ------------------------------------------------------------------
+# Per run: wrk's figures, the CPU each process used (user + system, all
+# threads), and the share of the machine used by anything else (other jobs on
+# a shared machine): a run with much of that is noise, and says so.
 RESULTS=$OUT/results.tsv
-printf 'round\tconfig\trps\tp99_ms\tp50_ms\trequests\n' >"$RESULTS"
+printf 'round\tconfig\trps\tp99_ms\tp50_ms\trequests\tenvoy_cpu_s\text_cpu_s\tupstream_cpu_s\twrk_cpu_s\tother_cpu_pct\n' >"$RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
+QUIET=${BENCH_QUIET:-10}
+QUIET_MAX=${BENCH_QUIET_MAX:-60}
+# ticks PID: CPU ticks the process has used so far (0 without a PID).
+ticks() {
+  if [[ -z $1 ]]; then
+    echo 0
+  else
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+  fi
+}
+sec() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
+# The machine's busy ticks (steal included) and total ticks, all CPUs.
+machine() {
+  awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
+}
+# CPU ticks used by this shell's finished children (wrk, after it exits).
+# `times` must not run in a subshell, hence the file.
+child_ticks() {
+  times >"$OUT/.times"
+  awk -v hz="$CLK_TCK" 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { f = $i; sub(/s$/, "", f); split(f, a, "m"); t += a[1] * 60 + a[2] }
+    printf "%d", t * hz + 0.5
+  }' "$OUT/.times"
+}
+# Waits (bounded) until other processes use less than QUIET% of the machine.
+wait_quiet() {
+  local waited=0 b0 t0 b1 t1 pct
+  while true; do
+    read -r b0 t0 <<<"$(machine)"
+    sleep 1
+    read -r b1 t1 <<<"$(machine)"
+    pct=$(((b1 - b0) * 100 / (t1 - t0 + 1)))
+    if ((pct < QUIET)); then
+      return 0
+    fi
+    if ((waited == 0)); then
+      log "  machine busy (${pct}% CPU used by other processes); waiting up to ${QUIET_MAX}s"
+    fi
+    waited=$((waited + 1))
+    if ((waited >= QUIET_MAX)); then
+      log "  still busy (${pct}%): measuring anyway (see other_cpu_pct)"
+      return 0
+    fi
+  done
+}
 to_ms() {
   awk -v v="$1" 'BEGIN {
     n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
@@ -214,8 +268,11 @@ to_ms() {
 }
 run_wrk() {
   local c=$1 duration=$2 out=$3
+  # "Host" capitalized: wrk adds its own `Host: 127.0.0.1:PORT` unless a header
+  # spelled exactly so is given, and Envoy would then see two (chaperone
+  # rightly denies that request: no hop matches the merged authority).
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
-    -H "host: $HOST" -H "authorization: Bearer $TOKEN" \
+    -H "Host: $HOST" -H "authorization: Bearer $TOKEN" \
     "http://127.0.0.1:${HTTP_PORT[$c]}$REQ_PATH" >"$out"
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
     die "config $c: $(grep 'Non-2xx' "$out" | xargs) (see $out)"
@@ -228,16 +285,31 @@ for ((round = 1; round <= ROUNDS; round++)); do
   TOKEN=$(token) # fresh each round: demo tokens live 10 minutes
   for c in "${CONFIGS[@]}"; do
     log "round $round/$ROUNDS, config $c: warm-up $WARMUP, then $DURATION at $CONNECTIONS connections"
+    wait_quiet
     run_wrk "$c" "$WARMUP" "$OUT/wrk-$c-$round-warmup.txt"
     out=$OUT/wrk-$c-$round.txt
+    e0=$(ticks "${ENVOY_PID[$c]}")
+    x0=$(ticks "${EXT_PID[$c]:-}")
+    u0=$(ticks "$UPSTREAM_PID")
+    w0=$(child_ticks)
+    read -r b0 t0 <<<"$(machine)"
     run_wrk "$c" "$DURATION" "$out"
+    read -r b1 t1 <<<"$(machine)"
+    w1=$(child_ticks)
+    e1=$(ticks "${ENVOY_PID[$c]}")
+    x1=$(ticks "${EXT_PID[$c]:-}")
+    u1=$(ticks "$UPSTREAM_PID")
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
     p50=$(awk '$1 == "50%" {print $2}' "$out")
     total=$(awk '/requests in/ {print $1}' "$out")
-    [[ -n $rps && -n $p99 && -n $p50 ]] || die "cannot read wrk output $out"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$rps" "$(to_ms "$p99")" "$(to_ms "$p50")" "$total" >>"$RESULTS"
-    log "  $rps req/s, p50 $p50, p99 $p99"
+    [[ -n $rps && -n $p99 && -n $p50 && -n $total ]] || die "cannot read wrk output $out"
+    ours=$(((e1 - e0) + (x1 - x0) + (u1 - u0) + (w1 - w0)))
+    other=$(awk -v b="$((b1 - b0))" -v o="$ours" -v t="$((t1 - t0))" 'BEGIN {
+      v = (b - o) * 100 / (t > 0 ? t : 1); printf "%.1f", (v < 0 ? 0 : v) }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$rps" "$(to_ms "$p99")" "$(to_ms "$p50")" "$total" \
+      "$(sec $((e1 - e0)))" "$(sec $((x1 - x0)))" "$(sec $((u1 - u0)))" "$(sec $((w1 - w0)))" "$other" >>"$RESULTS"
+    log "  $rps req/s, p50 $p50, p99 $p99; other processes used $other% of the machine"
   done
 done
 
@@ -258,19 +330,27 @@ for r in rows:
     if r["config"] not in order:
         order.append(r["config"])
 med = {}
+cpu_us = {}
 print(f"wrk -t{threads} -c{conns} -d{duration} --latency, {rounds} interleaved rounds; medians (per-round values in brackets)\n")
-print("| config | req/s | p50 ms | p99 ms |")
-print("|---|---:|---:|---:|")
+print("| config | req/s | p50 ms | p99 ms | CPU µs/request: Envoy / ext server / upstream (sum) | wrk µs/req | other load % |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for c in order:
     rs = [r for r in rows if r["config"] == c]
     rps = [float(r["rps"]) for r in rs]
     p50 = [float(r["p50_ms"]) for r in rs]
     p99 = [float(r["p99_ms"]) for r in rs]
     med[c] = (statistics.median(rps), statistics.median(p99))
+    reqs = sum(float(r["requests"]) for r in rs)
+    cpu = [sum(float(r[k]) for r in rs) / reqs * 1e6 for k in ("envoy_cpu_s", "ext_cpu_s", "upstream_cpu_s", "wrk_cpu_s")]
+    cpu_us[c] = sum(cpu[:3])
+    cpu_cell = " / ".join("-" if (k == 1 and c == "A") else f"{v:.0f}" for k, v in enumerate(cpu[:3]))
+    cpu_cell += f" ({cpu_us[c]:.0f})"
+    other = [float(r["other_cpu_pct"]) for r in rs]
     fmt = lambda xs, f: ", ".join(f.format(x) for x in xs)
     print(f"| {c}: {names[c]} | {med[c][0]:.0f} [{fmt(rps, '{:.0f}')}] "
           f"| {statistics.median(p50):.2f} [{fmt(p50, '{:.2f}')}] "
-          f"| {med[c][1]:.2f} [{fmt(p99, '{:.2f}')}] |")
+          f"| {med[c][1]:.2f} [{fmt(p99, '{:.2f}')}] | {cpu_cell} | {cpu[3]:.0f} "
+          f"| {statistics.median(other):.0f} [{fmt(other, '{:.0f}')}] |")
 def ratio(num, den, want_tp, want_p99):
     if num not in med or den not in med:
         return
@@ -280,6 +360,9 @@ def ratio(num, den, want_tp, want_p99):
     print(f"\n{num}/{den}: throughput {tp:.1%} (target >= {want_tp:.0%}: {ok(tp >= want_tp)}), "
           f"p99 {p99:.2f}x (target <= {want_p99}x: {ok(p99 <= want_p99)})")
 ratio("C", "B", 0.90, 1.1)
+if "C" in cpu_us and "B" in cpu_us:
+    print(f"\nC - B: chaperone's pipeline costs {cpu_us['C'] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
+          f"(Envoy + ext server + upstream: {cpu_us['C']:.0f} vs {cpu_us['B']:.0f})")
 for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")

@@ -87,6 +87,20 @@ pub struct ServeArgs {
     /// How often the policy file is checked for changes.
     #[arg(long, env = "CHAPERONE_WATCH_INTERVAL", default_value = "2s", value_parser = duration)]
     pub watch_interval: Duration,
+    /// Server certificate chain (PEM) for mTLS on the gRPC listener.
+    #[arg(long, env = "CHAPERONE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "CHAPERONE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) that client certificates must chain to; when given,
+    /// clients without a valid certificate are refused.
+    #[arg(long, env = "CHAPERONE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// A plaintext listener serving only grpc.health.v1 (for probes that
+    /// cannot do mTLS); off when unset.
+    #[arg(long, env = "CHAPERONE_HEALTH_ADDR")]
+    pub health_addr: Option<SocketAddr>,
     /// HTTP/2 streams per connection.
     #[arg(long, env = "CHAPERONE_MAX_CONCURRENT_STREAMS", default_value_t = 1024)]
     pub max_concurrent_streams: u32,
@@ -116,6 +130,15 @@ pub async fn run(cli: Cli) -> ExitCode {
                 drain_grace: args.drain_grace,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
+                tls: match (args.tls_cert, args.tls_key) {
+                    (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                        cert,
+                        key,
+                        client_ca: args.tls_client_ca,
+                    }),
+                    _ => None,
+                },
+                health_addr: args.health_addr,
                 ext_proc: ExtProcLimits {
                     max_streams: args.max_ext_proc_streams,
                     message_timeout: args.message_timeout,

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod secret;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 
 pub mod proto {

@@ -22,6 +22,7 @@ use crate::ext_proc::{ExtProcLimits, ExtProcService};
 use crate::policy::Engine;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::secret::HashKey;
+use crate::tls::{TlsFiles, TlsReloader};
 use crate::token::KeyStore;
 
 /// Largest CheckRequest accepted.
@@ -40,6 +41,10 @@ pub struct ServeSettings {
     pub drain_grace: Duration,
     pub watch_interval: Duration,
     pub max_concurrent_streams: u32,
+    /// mTLS on the gRPC listener.
+    pub tls: Option<TlsFiles>,
+    /// A plaintext listener serving only grpc.health.v1.
+    pub health_addr: Option<SocketAddr>,
     pub ext_proc: ExtProcLimits,
 }
 
@@ -57,6 +62,8 @@ pub enum ServeError {
     HashKey { path: String, reason: String },
     #[error("{0}")]
     Keys(#[from] crate::token::keyring::KeyRingError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("gRPC server: {0}")]
@@ -145,10 +152,23 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
             addr: settings.admin_addr,
             source,
         })?;
+    let health_listener = match settings.health_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    what: "health",
+                    addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let tls = settings.tls.clone().map(TlsReloader::load).transpose()?;
     let grpc_addr = grpc.local_addr().unwrap_or(settings.grpc_addr);
     let admin_addr = admin.local_addr().unwrap_or(settings.admin_addr);
     let policy = store.current();
-    tracing::info!(grpc = %grpc_addr, admin = %admin_addr, policy_version = %policy.version, hops = policy.hops.len(), "chaperone listening");
+    tracing::info!(grpc = %grpc_addr, admin = %admin_addr, tls = tls.is_some(), policy_version = %policy.version, hops = policy.hops.len(), "chaperone listening");
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -173,7 +193,7 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(health_service)
+        .add_service(health_service.clone())
         .add_service(
             AuthorizationServer::new(AuthzService::new(Arc::clone(&app)))
                 .max_decoding_message_size(MAX_CHECK_BYTES),
@@ -182,8 +202,38 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
             ExternalProcessorServer::new(ExtProcService::new(Arc::clone(&app), settings.ext_proc))
                 .max_decoding_message_size(MAX_PROCESS_BYTES),
         )
-        .add_service(AdminServer::new(AdminService::new(Arc::clone(&app))))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_stop(stop_rx.clone()));
+        .add_service(AdminServer::new(AdminService::new(Arc::clone(&app))));
+    let tls_task = match &tls {
+        Some(reloader) => Some(tokio::spawn(
+            Arc::clone(reloader).watch(settings.watch_interval),
+        )),
+        None => None,
+    };
+    let grpc_server: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match tls {
+        Some(reloader) => Box::pin(
+            grpc_server
+                .serve_with_incoming_shutdown(reloader.incoming(grpc), wait_stop(stop_rx.clone())),
+        ),
+        None => Box::pin(grpc_server.serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc),
+            wait_stop(stop_rx.clone()),
+        )),
+    };
+    // Plaintext grpc.health.v1 only, for kubelet probes that cannot do mTLS.
+    let health_task = match health_listener {
+        Some(listener) => {
+            let server = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(listener),
+                    wait_stop(stop_rx.clone()),
+                );
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
     let admin_server = axum::serve(admin, crate::admin::http::router(Arc::clone(&app)))
         .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     app.set_grpc_bound();
@@ -204,6 +254,12 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
     watch_task.abort();
     hup_task.abort();
     keys_task.abort();
+    if let Some(t) = tls_task {
+        t.abort();
+    }
+    if let Some(t) = health_task {
+        t.abort();
+    }
     let drained = tokio::time::timeout(settings.drain_grace, async {
         let g = grpc_task.await;
         let _ = admin_task.await;

@@ -39,6 +39,38 @@ impl Pki {
         Self { dir, ca }
     }
 
+    /// Issues a certificate (DNS/IP names and an optional SPIFFE URI) from
+    /// this CA and writes `<name>.pem` and `<name>-key.pem`.
+    pub fn write_leaf(
+        &self,
+        name: &str,
+        dns: &[&str],
+        spiffe_id: Option<&str>,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(dns.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        if let Some(id) = spiffe_id {
+            params
+                .subject_alt_names
+                .push(SanType::URI(id.try_into().unwrap()));
+        }
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (c, k) = (
+            self.dir.path(&format!("{name}.pem")),
+            self.dir.path(&format!("{name}-key.pem")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
     pub fn ca_certificate(&self) -> reqwest::Certificate {
         reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).unwrap()
     }

@@ -1,0 +1,100 @@
+{{/* Names and labels. */}}
+
+{{- define "chaperone.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "chaperone.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "chaperone.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "chaperone.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chaperone.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "chaperone.labels" -}}
+helm.sh/chart: {{ include "chaperone.chart" . }}
+{{ include "chaperone.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: chaperone
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "chaperone.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "chaperone.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Service's fully qualified name, as Istio and Envoy address it. */}}
+{{- define "chaperone.serviceFQDN" -}}
+{{- printf "%s.%s.svc.%s" (include "chaperone.fullname" .) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{- define "chaperone.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the policy comes from. */}}
+{{- define "chaperone.policyConfigMap" -}}
+{{- default (printf "%s-policy" (include "chaperone.fullname" .)) .Values.policy.existingConfigMap -}}
+{{- end -}}
+
+{{/* The signing-keys Secret, or nothing (ephemeral keys). */}}
+{{- define "chaperone.signingKeysSecret" -}}
+{{- if .Values.signingKeys.existingSecret -}}
+{{- .Values.signingKeys.existingSecret -}}
+{{- else if .Values.signingKeys.keys -}}
+{{- printf "%s-signing-keys" (include "chaperone.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The hash-key Secret, or nothing (a random key per process). */}}
+{{- define "chaperone.hashKeySecret" -}}
+{{- if .Values.hashKey.existingSecret -}}
+{{- .Values.hashKey.existingSecret -}}
+{{- else if or .Values.hashKey.value .Values.hashKey.generate -}}
+{{- printf "%s-hash-key" (include "chaperone.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The TLS Secret (only meaningful with tls.enabled). */}}
+{{- define "chaperone.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "chaperone.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/* The label matchers that select this release's series in Prometheus. */}}
+{{- define "chaperone.metricSelector" -}}
+{{- default (printf "namespace=%q,job=%q" .Release.Namespace (include "chaperone.fullname" .)) .Values.monitoring.prometheusRule.metricSelector -}}
+{{- end -}}
+
+{{/* Mount points inside the container. */}}
+{{- define "chaperone.paths" -}}
+policyDir: /etc/chaperone/policy
+signingKeysDir: /etc/chaperone/signing-keys
+hashKeyDir: /etc/chaperone/hash-key
+tlsDir: /etc/chaperone/tls
+{{- end -}}

@@ -1,0 +1,54 @@
+{{/*
+Refuse values that would render a chaperone that starts wrong, or quietly
+less safe than asked. Called from deployment.yaml.
+*/}}
+{{- define "chaperone.validate" -}}
+{{- $v := .Values -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (int $v.drainGraceSeconds) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be larger than drainGraceSeconds (%v): the kubelet would kill chaperone mid-drain" $v.terminationGracePeriodSeconds $v.drainGraceSeconds) -}}
+{{- end -}}
+{{- if and $v.signingKeys.existingSecret $v.signingKeys.keys -}}
+{{- fail "signingKeys: set existingSecret or keys, not both" -}}
+{{- end -}}
+{{- if $v.signingKeys.keys -}}
+{{- if and (gt (len $v.signingKeys.keys) 1) (not $v.signingKeys.activeKid) -}}
+{{- fail "signingKeys.activeKid is required when signingKeys.keys holds several keys" -}}
+{{- end -}}
+{{- if and $v.signingKeys.activeKid (not (hasKey $v.signingKeys.keys $v.signingKeys.activeKid)) -}}
+{{- fail (printf "signingKeys.activeKid %q names no key in signingKeys.keys" $v.signingKeys.activeKid) -}}
+{{- end -}}
+{{- range $kid, $pem := $v.signingKeys.keys -}}
+{{- if not (contains "-----BEGIN PRIVATE KEY-----" $pem) -}}
+{{- fail (printf "signingKeys.keys.%s is not a PKCS#8 PEM private key (make one with `chaperone keys generate`)" $kid) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.hashKey.existingSecret $v.hashKey.value -}}
+{{- fail "hashKey: set existingSecret or value, not both" -}}
+{{- end -}}
+{{- if and $v.hashKey.value (lt (len $v.hashKey.value) 32) -}}
+{{- fail "hashKey.value must be at least 32 characters" -}}
+{{- end -}}
+{{- if $v.tls.enabled -}}
+{{- if and $v.tls.existingSecret (or $v.tls.cert $v.tls.key) -}}
+{{- fail "tls: set existingSecret or cert and key, not both" -}}
+{{- end -}}
+{{- if and (not $v.tls.existingSecret) (not (and $v.tls.cert $v.tls.key)) -}}
+{{- fail "tls.enabled needs tls.existingSecret, or tls.cert and tls.key" -}}
+{{- end -}}
+{{- if $v.tls.clientCA.enabled -}}
+{{- if and $v.tls.clientCA.existingSecret $v.tls.clientCA.existingConfigMap -}}
+{{- fail "tls.clientCA: set existingSecret or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and (not $v.tls.existingSecret) (not $v.tls.clientCA.existingSecret) (not $v.tls.clientCA.existingConfigMap) (not $v.tls.clientCA.content) -}}
+{{- fail "tls.clientCA.enabled needs a CA bundle: tls.clientCA.content, existingSecret or existingConfigMap (or tls.existingSecret holding it)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.istio.destinationRule.enabled (not $v.tls.enabled) -}}
+{{- fail "istio.destinationRule makes Envoy speak TLS to chaperone: it needs tls.enabled" -}}
+{{- end -}}
+{{- if and $v.istio.destinationRule.enabled $v.istio.peerAuthentication.enabled -}}
+{{- fail "istio.destinationRule (chaperone's own TLS, outside the mesh) and istio.peerAuthentication (mesh mTLS) exclude each other" -}}
+{{- end -}}
+{{- end -}}
