@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve ext_authz, ext_proc, health and the admin API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate a policy file; exits non-zero with the reason when it is wrong.
     Check { policy: PathBuf },
     /// Run a described request (JSON or YAML: host, method, path, headers,

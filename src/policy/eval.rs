@@ -264,9 +264,9 @@ impl Engine {
         let wants_user = hop.callers.iter().any(|c| c.user.is_some());
         let wants_workload = hop.callers.iter().any(|c| c.workloads.is_some());
         let wants_txn = hop.callers.iter().any(|c| c.transaction.is_some());
-        let reason = if wants_user && matches!(user, UserState::Missing) {
-            Reason::CredentialsMissing
-        } else if wants_txn && incoming.is_none() && valid_workload.is_some() {
+        let missing_user = wants_user && matches!(user, UserState::Missing);
+        let missing_txn = wants_txn && incoming.is_none() && valid_workload.is_some();
+        let reason = if missing_user || missing_txn {
             Reason::CredentialsMissing
         } else if wants_workload && matches!(workload, Some(Err(()))) {
             Reason::WorkloadInvalid

@@ -322,7 +322,7 @@ pub fn verify(
     if now >= claims.exp {
         return Err(TxnError::Expired);
     }
-    if !audiences.iter().any(|a| *a == claims.aud) {
+    if !audiences.contains(&claims.aud) {
         return Err(TxnError::WrongAudience);
     }
     Ok(claims)
