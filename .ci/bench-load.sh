@@ -228,15 +228,15 @@ sec() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
 machine() {
   awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
 }
-# CPU ticks used by this shell's finished children (wrk, after it exits).
-# `times` must not run in a subshell, hence the file.
+# CHILD_TICKS: CPU ticks used by this shell's finished children (wrk, once
+# it exits). `times` must run in this shell, not in a $(...) subshell.
 child_ticks() {
   times >"$OUT/.times"
-  awk -v hz="$CLK_TCK" 'NR == 2 {
+  CHILD_TICKS=$(awk -v hz="$CLK_TCK" 'NR == 2 {
     t = 0
     for (i = 1; i <= 2; i++) { f = $i; sub(/s$/, "", f); split(f, a, "m"); t += a[1] * 60 + a[2] }
     printf "%d", t * hz + 0.5
-  }' "$OUT/.times"
+  }' "$OUT/.times")
 }
 # Waits (bounded) until other processes use less than QUIET% of the machine.
 wait_quiet() {
@@ -291,11 +291,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
     e0=$(ticks "${ENVOY_PID[$c]}")
     x0=$(ticks "${EXT_PID[$c]:-}")
     u0=$(ticks "$UPSTREAM_PID")
-    w0=$(child_ticks)
+    child_ticks
+    w0=$CHILD_TICKS
     read -r b0 t0 <<<"$(machine)"
     run_wrk "$c" "$DURATION" "$out"
     read -r b1 t1 <<<"$(machine)"
-    w1=$(child_ticks)
+    child_ticks
+    w1=$CHILD_TICKS
     e1=$(ticks "${ENVOY_PID[$c]}")
     x1=$(ticks "${EXT_PID[$c]:-}")
     u1=$(ticks "$UPSTREAM_PID")

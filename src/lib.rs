@@ -11,6 +11,7 @@ pub mod config;
 pub mod ext_proc;
 pub mod identity;
 pub mod policy;
+pub mod scrub;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

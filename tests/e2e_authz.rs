@@ -250,6 +250,7 @@ async fn authorizes_every_hop_through_envoy() {
         .post(s.envoy.url("ENVOY_HTTP_PORT", "/v1/charges"))
         .header("host", "payments.shop.test")
         .header("authorization", format!("Bearer {good}"))
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await
@@ -417,6 +418,7 @@ async fn workload_identity_from_mtls() {
                 .post(url)
                 .header("host", "payments.shop.test")
                 .header("authorization", format!("Bearer {user}"))
+                .header("content-type", "application/json")
                 .body(r#"{"amount":10}"#)
                 .send()
                 .await

@@ -7,12 +7,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::raw::{RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens};
+use super::contracts::{compile_body, compile_classes, header_patterns};
+use super::raw::{RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens};
 use crate::clock::SharedClock;
 use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
 use crate::identity::jwt::parse_allowed_alg;
 use crate::identity::{Issuer, Verifier, WorkloadPattern};
 use crate::policy::{Caller, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
+use crate::scrub::class::Classes;
+use crate::scrub::detect::DetectorSet;
 use crate::secret::sha256_hex;
 use crate::token::{HopToken, TokenSettings};
 
@@ -24,6 +27,9 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Response headers that say what runs behind a hop; removed on every hop.
+/// Request headers stripped toward every callee unless a hop allows them.
+pub const DEFAULT_REQUEST_REMOVE: &[&str] = &["cookie", "x-internal-*"];
+
 pub const DEFAULT_RESPONSE_REMOVE: &[&str] = &[
     "server",
     "x-powered-by",
@@ -151,6 +157,14 @@ fn build(
         ));
     }
 
+    let (classes, default_scan) =
+        compile_classes(raw.data_classes, raw.defaults.scan.as_deref())?;
+    let body_defaults = BodyDefaults {
+        request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
+        response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),
+        scan: default_scan,
+        classes: &classes,
+    };
     if raw.hops.len() > MAX_HOPS {
         return Err(format!("hops: at most {MAX_HOPS} hops"));
     }
@@ -161,7 +175,7 @@ fn build(
         if !names.insert(rh.name.clone()) {
             return Err(format!("{at}: duplicate hop name"));
         }
-        hops.push(compile_hop(rh, &issuers).map_err(|e| format!("{at}: {e}"))?);
+        hops.push(compile_hop(rh, &issuers, &body_defaults).map_err(|e| format!("{at}: {e}"))?);
     }
 
     let tokens =
@@ -189,8 +203,12 @@ fn build(
         header_names(raw.defaults.response.as_ref())
             .map_err(|e| format!("defaults.response: {e}"))?,
     );
-    let default_request_remove = header_names(raw.defaults.request.as_ref())
-        .map_err(|e| format!("defaults.request: {e}"))?;
+    let mut default_request_remove: Vec<String> =
+        DEFAULT_REQUEST_REMOVE.iter().map(|s| (*s).to_owned()).collect();
+    default_request_remove.extend(
+        header_names(raw.defaults.request.as_ref())
+            .map_err(|e| format!("defaults.request: {e}"))?,
+    );
 
     Ok(Policy {
         version,
@@ -204,7 +222,16 @@ fn build(
         default_request_remove,
         tokens,
         services,
+        classes,
     })
+}
+
+/// What every hop's body contracts start from.
+struct BodyDefaults<'a> {
+    request: Option<&'a RawBody>,
+    response: Option<&'a RawBody>,
+    scan: DetectorSet,
+    classes: &'a Classes,
 }
 
 fn compile_tokens(raw: RawTokens, trust_domain: &str) -> Result<TokenSettings, String> {
@@ -358,7 +385,11 @@ fn compile_issuer(
     })
 }
 
-fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
+fn compile_hop(
+    rh: RawHop,
+    issuers: &[Arc<Issuer>],
+    defaults: &BodyDefaults<'_>,
+) -> Result<Hop, String> {
     if rh.name.is_empty()
         || rh.name.len() > 128
         || !rh
@@ -426,6 +457,36 @@ fn compile_hop(rh: RawHop, issuers: &[Arc<Issuer>]) -> Result<Hop, String> {
             .map_err(|e| format!("request: {e}"))?,
         response_headers_remove: header_names(rh.response.as_ref())
             .map_err(|e| format!("response: {e}"))?,
+        request_headers_allow: header_patterns(
+            rh.request
+                .as_ref()
+                .and_then(|d| d.headers.as_ref())
+                .map(|h| h.allow.as_slice())
+                .unwrap_or_default(),
+            "allow",
+        )
+        .map_err(|e| format!("request: {e}"))?,
+        request_body: compile_body(
+            rh.request.as_ref().and_then(|d| d.body.as_ref()),
+            defaults.request,
+            defaults.scan,
+            defaults.classes,
+        )
+        .map_err(|e| format!("request.{e}"))?,
+        response_body: compile_body(
+            rh.response.as_ref().and_then(|d| d.body.as_ref()),
+            defaults.response,
+            defaults.scan,
+            defaults.classes,
+        )
+        .map_err(|e| format!("response.{e}"))?,
+        generic_errors: match rh.response.as_ref().and_then(|d| d.errors.as_deref()) {
+            None | Some("generic") => true,
+            Some("pass") => false,
+            Some(other) => {
+                return Err(format!("response.errors: {other:?} is neither generic nor pass"));
+            }
+        },
     })
 }
 
@@ -496,22 +557,7 @@ fn header_names(dir: Option<&RawDirection>) -> Result<Vec<String>, String> {
     let Some(list) = dir.and_then(|d| d.headers.as_ref()) else {
         return Ok(Vec::new());
     };
-    list.remove
-        .iter()
-        .map(|h| {
-            let h = h.to_ascii_lowercase();
-            let valid = !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !valid || h == "host" {
-                Err(format!(
-                    "headers.remove: {h:?} is not a removable header name"
-                ))
-            } else {
-                Ok(h)
-            }
-        })
-        .collect()
+    header_patterns(&list.remove, "remove")
 }
 
 /// "500ms", "30s", "5m", "1h".

@@ -1,6 +1,7 @@
 //! Policy loading: raw serde structs → compiled snapshot → published `Arc`.
 
 pub mod compile;
+pub mod contracts;
 pub mod raw;
 pub mod store;
 

@@ -16,12 +16,62 @@ pub struct RawPolicy {
     pub defaults: RawDefaults,
     #[serde(default)]
     pub tokens: RawTokens,
+    /// Named kinds of sensitive data. Without any, the built-in classes apply
+    /// (see docs/scrubbing.md).
+    #[serde(default)]
+    pub data_classes: std::collections::BTreeMap<String, RawDataClass>,
     /// Audience names of the services that call onward: `orders:
     /// spiffe://td/ns/shop/sa/orders`. A chaperone token arriving from that
     /// workload must carry that audience.
     #[serde(default)]
     pub services: std::collections::BTreeMap<String, String>,
     pub hops: Vec<RawHop>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataClass {
+    /// Detector names: pan, iban, us_ssn, email, phone, jwt, private_key,
+    /// aws_access_key, bearer_token.
+    pub detect: Vec<String>,
+    pub action: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBody {
+    /// Field paths that may cross (`amount`, `items[*].sku`, `meta.*`); without
+    /// it, every field may.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Per-field actions (an action name or a data class name).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// `drop` (default), `reject` or `allow`.
+    #[serde(default)]
+    pub unknown: Option<String>,
+    /// Data classes scanned for in every remaining string.
+    #[serde(default)]
+    pub scan: Option<Vec<String>>,
+    #[serde(default)]
+    pub limit: Option<RawLimit>,
+    /// Bodies neither JSON nor text: `block` (default) or `pass`.
+    #[serde(default)]
+    pub other: Option<String>,
+    /// Scan `text/*` bodies. Default true.
+    #[serde(default)]
+    pub text: Option<bool>,
+    /// Largest body accepted, in bytes. Default 1 MiB.
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub findings: u32,
+    /// `block` or `alert`.
+    pub action: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +156,9 @@ pub struct RawDefaults {
     /// Only "deny": a hop nobody described is never allowed.
     #[serde(default)]
     pub decision: Option<String>,
+    /// Data classes every hop scans for unless it says otherwise.
+    #[serde(default)]
+    pub scan: Option<Vec<String>>,
     #[serde(default)]
     pub request: Option<RawDirection>,
     #[serde(default)]
@@ -194,11 +247,21 @@ pub struct RawUsers {
 pub struct RawDirection {
     #[serde(default)]
     pub headers: Option<RawHeaders>,
+    #[serde(default)]
+    pub body: Option<RawBody>,
+    /// Responses only: `generic` (default) replaces 5xx bodies from the
+    /// callee with a generic error; `pass` lets them through (scrubbed).
+    #[serde(default)]
+    pub errors: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaders {
+    /// Names to remove; a trailing `*` matches a prefix (`x-internal-*`).
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Request headers the defaults would strip that this hop lets through.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }

@@ -7,7 +7,7 @@ use envoy_types::pb::envoy::config::core::v3::{HeaderMap, Metadata};
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
-    BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody, HttpHeaders,
+    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, body_mutation, HeadersResponse, HttpBody, HttpHeaders,
     ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
 };
 use envoy_types::pb::envoy::r#type::v3::{HttpStatus, StatusCode as HttpCode};
@@ -18,7 +18,10 @@ use super::AUTHZ_NAMESPACE;
 use crate::app::App;
 use crate::authz::{DECISION_ID_HEADER, deny_body};
 use crate::policy::Policy;
-use crate::policy::eval::{host_without_port, is_normalized};
+use crate::config::contracts::header_matches;
+use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
+use crate::scrub::{BodyKind, scrub_body};
+use crate::telemetry::metrics;
 use crate::secret::random_id;
 
 /// Where the stream is. Phases only move forward; bodies may repeat.
@@ -69,6 +72,10 @@ struct HopContext {
     /// The ext_authz decision this stream carries out (or a fresh id when
     /// the hop was matched here); it names the stream in logs.
     decision_id: String,
+    request: BodyMeta,
+    response: BodyMeta,
+    /// The callee answered 5xx and the hop replaces such bodies.
+    upstream_error: bool,
 }
 
 #[derive(Debug)]
@@ -135,7 +142,7 @@ impl HopStream {
             }
             Phase::RequestBody(b) => {
                 self.advance(Step::RequestBody)?;
-                Answer::RequestBody(self.on_body(&b, true))
+                self.on_body(&b, true)
             }
             Phase::RequestTrailers(_) => {
                 self.advance(Step::RequestTrailers)?;
@@ -147,7 +154,7 @@ impl HopStream {
             }
             Phase::ResponseBody(b) => {
                 self.advance(Step::ResponseBody)?;
-                Answer::ResponseBody(self.on_body(&b, false))
+                self.on_body(&b, false)
             }
             Phase::ResponseTrailers(_) => {
                 self.advance(Step::ResponseTrailers)?;
@@ -172,43 +179,30 @@ impl HopStream {
             None => rematch(&policy, &headers).map(|hop| (hop, random_id())),
         };
         let Some((hop, decision_id)) = found else {
-            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", "no hop for this stream");
             let id = random_id();
-            return Answer::ImmediateResponse(ImmediateResponse {
-                status: Some(HttpStatus {
-                    code: HttpCode::Forbidden as i32,
-                }),
-                headers: Some(HeaderMutation {
-                    set_headers: vec![
-                        set_header("content-type", "application/json"),
-                        set_header(DECISION_ID_HEADER, &id),
-                    ],
-                    remove_headers: Vec::new(),
-                }),
-                body: deny_body("forbidden", &id).into_bytes(),
-                details: "chaperone_no_hop".to_owned(),
-                ..ImmediateResponse::default()
-            });
+            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id);
+            return immediate(HttpCode::Forbidden, "forbidden", &id, "chaperone_no_hop");
         };
         let rule = &policy.hops[hop];
-        let mut remove = policy.default_request_remove.clone();
-        remove.extend(rule.request_headers_remove.iter().cloned());
-        if !rule.keep_authorization {
-            remove.push("authorization".to_owned());
+        let mut remove = request_headers_to_remove(&policy, rule, headers.keys());
+        // Ask the callee for an uncompressed response: chaperone never passes
+        // a body it cannot inspect.
+        if headers.contains_key("accept-encoding") {
+            remove.push("accept-encoding".to_owned());
         }
         self.ctx = Some(HopContext {
             policy: Arc::clone(&policy),
             hop,
             decision_id,
+            request: BodyMeta::of(&headers),
+            response: BodyMeta::default(),
+            upstream_error: false,
         });
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
                 header_mutation: Some(HeaderMutation {
                     set_headers: Vec::new(),
-                    remove_headers: remove
-                        .into_iter()
-                        .filter(|r| headers.contains_key(r))
-                        .collect(),
+                    remove_headers: remove,
                 }),
                 ..CommonResponse::default()
             }),
@@ -224,15 +218,22 @@ impl HopStream {
         let hop_remove = hop_rule
             .map(|i| policy.hops[i].response_headers_remove.as_slice())
             .unwrap_or_default();
-        let remove: Vec<String> = policy
-            .default_response_remove
-            .iter()
-            .chain(hop_remove.iter())
-            .filter(|name| present.contains_key(name.as_str()))
+        let remove: Vec<String> = present
+            .keys()
+            .filter(|name| {
+                !name.starts_with(':')
+                    && policy
+                        .default_response_remove
+                        .iter()
+                        .chain(hop_remove.iter())
+                        .any(|p| header_matches(p, name))
+            })
             .cloned()
             .collect();
-        if let Some(ctx) = &self.ctx {
-            tracing::debug!(decision_id = %ctx.decision_id, removed = remove.len(), "response headers");
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.response = BodyMeta::of(&present);
+            let status: u16 = present.get(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
+            ctx.upstream_error = status >= 500 && ctx.policy.hops[ctx.hop].generic_errors;
         }
         HeadersResponse {
             response: Some(CommonResponse {
@@ -245,12 +246,156 @@ impl HopStream {
         }
     }
 
-    /// The contract hook for bodies. Today every body passes unchanged.
-    fn on_body(&mut self, _body: &HttpBody, _request: bool) -> BodyResponse {
-        BodyResponse {
-            response: Some(CommonResponse::default()),
+    /// Applies the hop's contract to a whole (buffered) body.
+    fn on_body(&mut self, body: &HttpBody, request: bool) -> Answer {
+        let wrap = |r: BodyResponse| {
+            if request {
+                Answer::RequestBody(r)
+            } else {
+                Answer::ResponseBody(r)
+            }
+        };
+        let Some(ctx) = &self.ctx else {
+            // A local reply's body (an ext_authz denial): Envoy wrote it.
+            return wrap(BodyResponse {
+                response: Some(CommonResponse::default()),
+            });
+        };
+        let direction = if request { "request" } else { "response" };
+        let hop = &ctx.policy.hops[ctx.hop];
+        if !body.end_of_stream {
+            // Only whole bodies can be judged: Envoy must buffer (BUFFERED mode).
+            return self.refuse(request, "streamed_body", &format!("{direction} body arrived in parts"));
+        }
+        if !request && ctx.upstream_error {
+            let generic = deny_body("upstream_error", &ctx.decision_id).into_bytes();
+            tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, replaced = "upstream_error");
+            return wrap(body_replaced(generic, true, ctx.response.content_length));
+        }
+        let meta = if request { &ctx.request } else { &ctx.response };
+        let contract = if request { &hop.request_body } else { &hop.response_body };
+        let result = scrub_body(
+            &body.body,
+            BodyKind::of(meta.content_type.as_deref()),
+            meta.content_encoding.as_deref(),
+            contract,
+            &ctx.policy.classes,
+            self.app.engine.hash_key(),
+        );
+        match result {
+            Ok(scrubbed) => {
+                let m = metrics::get();
+                for (class, n) in scrubbed.findings.by_class(&ctx.policy.classes) {
+                    let action = ctx
+                        .policy
+                        .classes
+                        .get(ctx.policy.classes.index_of(class).unwrap_or(0))
+                        .map_or("-", |c| c.action.name());
+                    m.scrub_findings.with_label_values(&[&hop.name, class, action, direction]).inc_by(u64::from(n));
+                }
+                if scrubbed.alert {
+                    m.exfiltration_alerts.with_label_values(&[&hop.name, direction]).inc();
+                    tracing::warn!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = scrubbed.findings.total(), "findings over the hop's limit: exfiltration alert");
+                }
+                if scrubbed.findings.total() > 0 || scrubbed.body.is_some() {
+                    let counts: Vec<String> = scrubbed
+                        .findings
+                        .by_class(&ctx.policy.classes)
+                        .iter()
+                        .map(|(c, n)| format!("{c}={n}"))
+                        .collect();
+                    tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = %counts.join(","), changed = scrubbed.body.is_some());
+                }
+                match scrubbed.body {
+                    Some(new) => wrap(body_replaced(new, false, meta.content_length)),
+                    None => wrap(BodyResponse {
+                        response: Some(CommonResponse::default()),
+                    }),
+                }
+            }
+            Err(e) => self.refuse(request, e.code(), &e.to_string()),
         }
     }
+
+    /// Refuses the message: 4xx toward the callee for a request, 502 toward
+    /// the caller for a response. The body says only the decision id.
+    fn refuse(&self, request: bool, code: &'static str, detail: &str) -> Answer {
+        let (hop, id) = match &self.ctx {
+            Some(ctx) => (ctx.policy.hops[ctx.hop].name.to_string(), ctx.decision_id.clone()),
+            None => ("-".to_owned(), random_id()),
+        };
+        let direction = if request { "request" } else { "response" };
+        metrics::get().blocked_messages.with_label_values(&[&hop, direction, code]).inc();
+        tracing::warn!(target: "chaperone::scrub", %hop, decision_id = %id, direction, reason = code, detail, "message refused");
+        let (status, error) = match (request, code) {
+            (false, _) => (HttpCode::BadGateway, "bad_gateway"),
+            (true, "too_large") => (HttpCode::PayloadTooLarge, "payload_too_large"),
+            (true, "encoded" | "content_type" | "not_utf8") => (HttpCode::UnsupportedMediaType, "unsupported_media_type"),
+            (true, "blocked_class" | "findings_limit") => (HttpCode::Forbidden, "forbidden"),
+            (true, _) => (HttpCode::BadRequest, "bad_request"),
+        };
+        immediate(status, error, &id, code)
+    }
+}
+
+/// What the headers said about a body.
+#[derive(Debug, Clone, Default)]
+struct BodyMeta {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    /// A `content-length` was sent, so a changed body must say its new length
+    /// (Envoy keeps the header in BUFFERED mode and refuses a mismatch).
+    content_length: bool,
+}
+
+impl BodyMeta {
+    fn of(headers: &HashMap<String, String>) -> Self {
+        Self {
+            content_type: headers.get("content-type").cloned(),
+            content_encoding: headers.get("content-encoding").cloned(),
+            content_length: headers.contains_key("content-length"),
+        }
+    }
+}
+
+/// A body mutation, with `content-length` set to match when the message had one.
+fn body_replaced(body: Vec<u8>, json: bool, content_length: bool) -> BodyResponse {
+    let mut set = Vec::new();
+    if content_length {
+        set.push(set_header("content-length", &body.len().to_string()));
+    }
+    if json {
+        set.push(set_header("content-type", "application/json"));
+    }
+    BodyResponse {
+        response: Some(CommonResponse {
+            header_mutation: Some(HeaderMutation {
+                set_headers: set,
+                remove_headers: Vec::new(),
+            }),
+            body_mutation: Some(BodyMutation {
+                mutation: Some(body_mutation::Mutation::Body(body)),
+            }),
+            ..CommonResponse::default()
+        }),
+    }
+}
+
+fn immediate(status: HttpCode, error: &str, decision_id: &str, details: &str) -> Answer {
+    Answer::ImmediateResponse(ImmediateResponse {
+        status: Some(HttpStatus { code: status as i32 }),
+        headers: Some(HeaderMutation {
+            set_headers: vec![
+                set_header("content-type", "application/json"),
+                set_header("cache-control", "no-store"),
+                set_header(DECISION_ID_HEADER, decision_id),
+            ],
+            remove_headers: Vec::new(),
+        }),
+        body: deny_body(error, decision_id).into_bytes(),
+        details: format!("chaperone_{details}"),
+        ..ImmediateResponse::default()
+    })
 }
 
 pub(crate) fn set_header(

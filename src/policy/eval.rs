@@ -225,11 +225,7 @@ impl Engine {
             });
             if admitted {
                 let principal = self.principal(valid_workload, valid_user);
-                let mut remove_headers = policy.default_request_remove.clone();
-                remove_headers.extend(hop.request_headers_remove.iter().cloned());
-                if !hop.keep_authorization {
-                    remove_headers.push("authorization".to_owned());
-                }
+                let remove_headers = request_headers_to_remove(policy, hop, facts.headers.keys());
                 let txn_token = match self.mint(
                     policy,
                     hop,
@@ -339,6 +335,33 @@ impl Engine {
         }
         self.hash_key.tag("p_", "principal", id.as_bytes())
     }
+}
+
+/// The request headers to strip toward the callee, among `present`: the
+/// defaults and the hop's list (names or `prefix*`), less what the hop
+/// allows, plus the caller's `Authorization` unless the hop keeps it.
+pub fn request_headers_to_remove<'h>(
+    policy: &Policy,
+    hop: &Hop,
+    present: impl Iterator<Item = &'h String>,
+) -> Vec<String> {
+    use crate::config::contracts::header_matches;
+    let listed = |name: &str| {
+        policy
+            .default_request_remove
+            .iter()
+            .chain(hop.request_headers_remove.iter())
+            .any(|p| header_matches(p, name))
+            && !hop.request_headers_allow.iter().any(|p| header_matches(p, name))
+    };
+    let mut out: Vec<String> = present
+        .filter(|name| !name.starts_with(':') && listed(name))
+        .cloned()
+        .collect();
+    if !hop.keep_authorization && !out.iter().any(|h| h == "authorization") {
+        out.push("authorization".to_owned());
+    }
+    out
 }
 
 /// The audiences a chaperone token arriving from `caller` may carry: the

@@ -8,6 +8,8 @@ pub mod path;
 use std::sync::Arc;
 
 use crate::identity::{Verifier, WorkloadPattern};
+use crate::scrub::class::Classes;
+use crate::scrub::contract::Contract;
 use crate::token::{HopToken, TokenSettings};
 pub use decision::{Allow, Decision, Deny, DenyKind, Reason, TxnToken};
 pub use eval::{Engine, RequestFacts};
@@ -34,6 +36,7 @@ pub struct Policy {
     pub tokens: TokenSettings,
     /// Audience names of workloads that call onward, for chained tokens.
     pub services: Vec<(String, WorkloadPattern)>,
+    pub classes: Classes,
 }
 
 impl Policy {
@@ -78,8 +81,17 @@ pub struct Hop {
     /// Forward the caller's `Authorization` header to the callee.
     pub keep_authorization: bool,
     pub token: HopToken,
+    /// Names or `prefix*` patterns.
     pub request_headers_remove: Vec<String>,
     pub response_headers_remove: Vec<String>,
+    /// Request headers the defaults strip that this hop lets through.
+    pub request_headers_allow: Vec<String>,
+    /// What the callee may see.
+    pub request_body: Contract,
+    /// What the caller may get back.
+    pub response_body: Contract,
+    /// Replace 5xx bodies from the callee with a generic error.
+    pub generic_errors: bool,
 }
 
 impl Hop {

@@ -20,6 +20,9 @@ pub struct Metrics {
     pub streams_in_flight: IntGauge,
     pub ext_proc_errors: IntCounterVec,
     pub tokens_minted: IntCounterVec,
+    pub scrub_findings: IntCounterVec,
+    pub blocked_messages: IntCounterVec,
+    pub exfiltration_alerts: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -86,6 +89,21 @@ impl Metrics {
             &["kind"],
         )
         .expect("metric");
+        let scrub_findings = IntCounterVec::new(
+            Opts::new("scrub_findings_total", "Sensitive values found in bodies, by hop, class, action and direction"),
+            &["hop", "class", "action", "direction"],
+        )
+        .expect("metric");
+        let blocked_messages = IntCounterVec::new(
+            Opts::new("blocked_messages_total", "Messages refused by a data contract, by hop, direction and reason"),
+            &["hop", "direction", "reason"],
+        )
+        .expect("metric");
+        let exfiltration_alerts = IntCounterVec::new(
+            Opts::new("exfiltration_alerts_total", "Messages over a hop's findings limit that were let through with an alert"),
+            &["hop", "direction"],
+        )
+        .expect("metric");
         let tokens_minted = IntCounterVec::new(
             Opts::new("tokens_minted_total", "Transaction tokens minted, by hop"),
             &["hop"],
@@ -93,6 +111,9 @@ impl Metrics {
         .expect("metric");
         for c in [
             Box::new(tokens_minted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(scrub_findings.clone()),
+            Box::new(blocked_messages.clone()),
+            Box::new(exfiltration_alerts.clone()),
             Box::new(decisions.clone()),
             Box::new(check_seconds.clone()),
             Box::new(process_seconds.clone()),
@@ -115,6 +136,9 @@ impl Metrics {
             streams_in_flight,
             ext_proc_errors,
             tokens_minted,
+            scrub_findings,
+            blocked_messages,
+            exfiltration_alerts,
         }
     }
 }

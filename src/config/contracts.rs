@@ -1,0 +1,211 @@
+//! Data classes and per-hop body contracts, from the raw policy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::raw::{RawBody, RawDataClass};
+use crate::scrub::class::{Action, Classes, DataClass};
+use crate::scrub::contract::{Contract, FieldAction, Limit, LimitAction, OtherContent, Unknown};
+use crate::scrub::detect::{Detector, DetectorSet};
+
+/// Largest body any contract may accept.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+const DEFAULT_BODY_BYTES: usize = 1 << 20;
+
+/// The classes that apply when a policy declares none, and which of them
+/// every hop scans for by default.
+fn builtin_classes() -> (Classes, Vec<&'static str>) {
+    let class = |name: &str, detectors: &[Detector], action| DataClass {
+        name: name.into(),
+        detectors: detectors.iter().fold(DetectorSet::empty(), |s, d| s.with(*d)),
+        action,
+    };
+    let classes = Classes::new(vec![
+        class("card_number", &[Detector::Pan], Action::MaskPan),
+        class("national_id", &[Detector::UsSsn], Action::Redact),
+        class("iban", &[Detector::Iban], Action::Redact),
+        class(
+            "secret",
+            &[Detector::Jwt, Detector::PrivateKey, Detector::AwsAccessKey, Detector::BearerToken],
+            Action::Redact,
+        ),
+        class("email", &[Detector::Email], Action::MaskEmail),
+        class("phone", &[Detector::Phone], Action::MaskPhone),
+    ]);
+    (classes, vec!["card_number", "national_id", "iban", "secret"])
+}
+
+/// The policy's classes and the default scan set.
+pub fn compile_classes(
+    raw: BTreeMap<String, RawDataClass>,
+    default_scan: Option<&[String]>,
+) -> Result<(Classes, DetectorSet), String> {
+    let (classes, builtin_scan) = if raw.is_empty() {
+        builtin_classes()
+    } else {
+        let mut list = Vec::with_capacity(raw.len());
+        let mut seen = DetectorSet::empty();
+        for (name, rc) in raw {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!("data_classes: {name:?} is not a name (letters, digits, '_')"));
+            }
+            if Action::parse(&name).is_some() {
+                return Err(format!("data_classes: {name:?} is an action name"));
+            }
+            let mut detectors = DetectorSet::empty();
+            for d in &rc.detect {
+                let det = Detector::parse(d).ok_or_else(|| {
+                    format!(
+                        "data_classes.{name}.detect: {d:?} is not a detector ({})",
+                        Detector::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                if seen.contains(det) {
+                    return Err(format!("data_classes.{name}.detect: {d:?} already belongs to another class"));
+                }
+                seen = seen.with(det);
+                detectors = detectors.with(det);
+            }
+            let action = Action::parse(&rc.action)
+                .ok_or_else(|| format!("data_classes.{name}.action: {:?} is not an action", rc.action))?;
+            list.push(DataClass {
+                name: Arc::from(name.as_str()),
+                detectors,
+                action,
+            });
+        }
+        let all: Vec<&'static str> = Vec::new();
+        (Classes::new(list), all)
+    };
+    let scan = match default_scan {
+        Some(names) => scan_set(names, &classes).map_err(|e| format!("defaults.scan: {e}"))?,
+        None if builtin_scan.is_empty() => classes.iter().fold(DetectorSet::empty(), |s, c| union(s, c.detectors)),
+        None => {
+            let names: Vec<String> = builtin_scan.iter().map(|s| (*s).to_owned()).collect();
+            scan_set(&names, &classes)?
+        }
+    };
+    Ok((classes, scan))
+}
+
+fn union(a: DetectorSet, b: DetectorSet) -> DetectorSet {
+    b.iter().fold(a, DetectorSet::with)
+}
+
+fn scan_set(names: &[String], classes: &Classes) -> Result<DetectorSet, String> {
+    names.iter().try_fold(DetectorSet::empty(), |set, n| {
+        let i = classes.index_of(n).ok_or_else(|| format!("{n:?} is not a data class"))?;
+        Ok(union(set, classes.get(i).map(|c| c.detectors).unwrap_or_default()))
+    })
+}
+
+/// A hop's contract for one direction. Scalar settings the hop leaves out
+/// come from `defaults`; the allow-list and field actions are the hop's own.
+pub fn compile_body(
+    hop: Option<&RawBody>,
+    defaults: Option<&RawBody>,
+    default_scan: DetectorSet,
+    classes: &Classes,
+) -> Result<Contract, String> {
+    let pick = |f: fn(&RawBody) -> bool| hop.filter(|b| f(b)).or(defaults.filter(|b| f(b)));
+    let mut c = Contract {
+        scan: default_scan,
+        text: true,
+        max_body: DEFAULT_BODY_BYTES,
+        ..Contract::default()
+    };
+    if let Some(b) = pick(|b| b.unknown.is_some()) {
+        c.unknown = match b.unknown.as_deref() {
+            Some("drop") => Unknown::Drop,
+            Some("reject") => Unknown::Reject,
+            Some("allow") => Unknown::Allow,
+            other => return Err(format!("body.unknown: {other:?} is not drop, reject or allow")),
+        };
+    }
+    if let Some(b) = pick(|b| b.scan.is_some()) {
+        c.scan = scan_set(b.scan.as_deref().unwrap_or_default(), classes).map_err(|e| format!("body.scan: {e}"))?;
+    }
+    if let Some(b) = pick(|b| b.other.is_some()) {
+        c.other = match b.other.as_deref() {
+            Some("pass") => OtherContent::Pass,
+            Some("block") => OtherContent::Block,
+            other => return Err(format!("body.other: {other:?} is not pass or block")),
+        };
+    }
+    if let Some(b) = pick(|b| b.text.is_some()) {
+        c.text = b.text.unwrap_or(true);
+    }
+    if let Some(b) = pick(|b| b.max_bytes.is_some()) {
+        let n = b.max_bytes.unwrap_or(DEFAULT_BODY_BYTES);
+        if n == 0 || n > MAX_BODY_BYTES {
+            return Err(format!("body.max_bytes: between 1 and {MAX_BODY_BYTES}"));
+        }
+        c.max_body = n;
+    }
+    if let Some(b) = pick(|b| b.limit.is_some())
+        && let Some(l) = &b.limit
+    {
+        let action = match l.action.as_str() {
+            "block" => LimitAction::Block,
+            "alert" => LimitAction::Alert,
+            other => return Err(format!("body.limit.action: {other:?} is not block or alert")),
+        };
+        c.limit = Some(Limit {
+            findings: l.findings,
+            action,
+        });
+    }
+    if let Some(b) = hop {
+        if let Some(allow) = &b.allow {
+            if allow.is_empty() {
+                // An empty allow-list lets nothing but the fields with actions cross.
+                c.allow = Some(Default::default());
+            }
+            for path in allow {
+                c.allow_path(path).map_err(|e| format!("body.allow: {e}"))?;
+            }
+        }
+        for (path, action) in &b.fields {
+            let fa = match (Action::parse(action), classes.index_of(action)) {
+                (Some(a), _) => FieldAction {
+                    action: a,
+                    class: path.rsplit('.').next().unwrap_or(path).trim_end_matches("[*]").to_owned(),
+                },
+                (None, Some(i)) => {
+                    let class = classes.get(i).ok_or("body.fields: class vanished")?;
+                    FieldAction {
+                        action: class.action,
+                        class: class.name.to_string(),
+                    }
+                }
+                (None, None) => return Err(format!("body.fields.{path}: {action:?} is neither an action nor a data class")),
+            };
+            c.field_action(path, fa).map_err(|e| format!("body.fields: {e}"))?;
+        }
+    }
+    Ok(c)
+}
+
+/// Header names, lower-cased; a trailing `*` matches a prefix.
+pub fn header_patterns(list: &[String], what: &str) -> Result<Vec<String>, String> {
+    list.iter()
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            let name = h.strip_suffix('*').unwrap_or(&h);
+            let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !valid || name == "host" {
+                Err(format!("headers.{what}: {h:?} is not a header name or prefix*"))
+            } else {
+                Ok(h)
+            }
+        })
+        .collect()
+}
+
+/// Whether `name` matches a pattern list entry.
+pub fn header_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}

@@ -1,0 +1,191 @@
+//! Data classes (named kinds of sensitive data) and the actions applied to
+//! them. An action turns a value into what may cross the hop.
+
+use std::sync::Arc;
+
+use super::detect::{Detector, DetectorSet};
+use crate::secret::HashKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Remove the field (in free text: replace the match with a placeholder).
+    Drop,
+    /// A fixed placeholder naming the class: `[REDACTED:card_number]`.
+    Redact,
+    /// Card number: first 6 and last 4 digits, `411111******1111`.
+    MaskPan,
+    /// Card number: last 4 digits only, `************1111`.
+    MaskPanLast4,
+    /// E-mail: first letter and domain, `a***@example.com`.
+    MaskEmail,
+    /// Phone: last 4 digits, `*******2671`.
+    MaskPhone,
+    /// Keyed HMAC-SHA-256, `h:` + 32 hex digits: stable, joinable, not reversible.
+    Hash,
+    /// Refuse the whole message.
+    Block,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::Drop,
+        Action::Redact,
+        Action::MaskPan,
+        Action::MaskPanLast4,
+        Action::MaskEmail,
+        Action::MaskPhone,
+        Action::Hash,
+        Action::Block,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Drop => "drop",
+            Action::Redact => "redact",
+            Action::MaskPan => "mask_pan",
+            Action::MaskPanLast4 => "mask_pan_last4",
+            Action::MaskEmail => "mask_email",
+            Action::MaskPhone => "mask_phone",
+            Action::Hash => "hash",
+            Action::Block => "block",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// What an action made of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Replace(String),
+    Drop,
+    Block,
+}
+
+/// Applies `action` to `value` of class `class` (the placeholder's name).
+pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied {
+    let redact = || Applied::Replace(format!("[REDACTED:{class}]"));
+    let digits = || value.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>();
+    let stars = |n: usize| "*".repeat(n);
+    match action {
+        Action::Drop => Applied::Drop,
+        Action::Block => Applied::Block,
+        Action::Redact => redact(),
+        Action::Hash => Applied::Replace(key.tag("h:", "value", value.as_bytes())),
+        Action::MaskPan | Action::MaskPanLast4 => {
+            let d = digits();
+            if d.len() < 12 {
+                return redact();
+            }
+            let last4 = String::from_utf8_lossy(&d[d.len() - 4..]).into_owned();
+            if action == Action::MaskPan {
+                let first6 = String::from_utf8_lossy(&d[..6]).into_owned();
+                Applied::Replace(format!("{first6}{}{last4}", stars(d.len() - 10)))
+            } else {
+                Applied::Replace(format!("{}{last4}", stars(d.len() - 4)))
+            }
+        }
+        Action::MaskPhone => {
+            let d = digits();
+            if d.len() < 6 {
+                return redact();
+            }
+            Applied::Replace(format!("{}{}", stars(d.len() - 4), String::from_utf8_lossy(&d[d.len() - 4..])))
+        }
+        Action::MaskEmail => match value.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                let first: String = local.chars().take(1).collect();
+                Applied::Replace(format!("{first}***@{domain}"))
+            }
+            _ => redact(),
+        },
+    }
+}
+
+/// A named kind of sensitive data: what finds it and what to do with it.
+#[derive(Debug, Clone)]
+pub struct DataClass {
+    pub name: Arc<str>,
+    pub detectors: DetectorSet,
+    pub action: Action,
+}
+
+/// All classes of a policy, with each detector mapped to the first class
+/// that lists it.
+#[derive(Debug, Clone, Default)]
+pub struct Classes {
+    list: Vec<DataClass>,
+    by_detector: [Option<u16>; Detector::ALL.len()],
+}
+
+impl Classes {
+    pub fn new(list: Vec<DataClass>) -> Self {
+        let mut by_detector = [None; Detector::ALL.len()];
+        for (i, class) in list.iter().enumerate() {
+            for d in class.detectors.iter() {
+                let slot = &mut by_detector[detector_index(d)];
+                if slot.is_none() {
+                    *slot = u16::try_from(i).ok();
+                }
+            }
+        }
+        Self { list, by_detector }
+    }
+
+    pub fn get(&self, i: usize) -> Option<&DataClass> {
+        self.list.get(i)
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.list.iter().position(|c| &*c.name == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &DataClass> {
+        self.list.iter()
+    }
+
+    /// The class a detector's findings belong to.
+    pub fn class_of(&self, d: Detector) -> Option<usize> {
+        self.by_detector[detector_index(d)].map(usize::from)
+    }
+}
+
+fn detector_index(d: Detector) -> usize {
+    Detector::ALL.iter().position(|x| *x == d).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_keep_a_useful_shape() {
+        let key = HashKey::from_bytes(b"k");
+        let r = |a, v| apply(a, "card_number", v, &key);
+        assert_eq!(r(Action::MaskPan, "4111 1111 1111 1111"), Applied::Replace("411111******1111".into()));
+        assert_eq!(r(Action::MaskPanLast4, "4111-1111-1111-1111"), Applied::Replace("************1111".into()));
+        assert_eq!(r(Action::MaskPan, "123"), Applied::Replace("[REDACTED:card_number]".into()));
+        assert_eq!(r(Action::MaskEmail, "alice@example.com"), Applied::Replace("a***@example.com".into()));
+        assert_eq!(r(Action::MaskPhone, "+1 (415) 555-2671"), Applied::Replace("*******2671".into()));
+        assert_eq!(r(Action::Redact, "x"), Applied::Replace("[REDACTED:card_number]".into()));
+        assert_eq!(r(Action::Drop, "x"), Applied::Drop);
+        assert_eq!(r(Action::Block, "x"), Applied::Block);
+        let Applied::Replace(h) = r(Action::Hash, "alice@example.com") else { panic!() };
+        assert!(h.starts_with("h:") && h.len() == 34);
+        assert_eq!(r(Action::Hash, "alice@example.com"), Applied::Replace(h.clone()), "stable");
+        assert_ne!(apply(Action::Hash, "c", "alice@example.com", &HashKey::from_bytes(b"other")), Applied::Replace(h));
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.name()), Some(a));
+        }
+    }
+}

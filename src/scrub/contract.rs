@@ -1,0 +1,193 @@
+//! A hop's data contract for one direction: which fields may cross, what is
+//! done to them, what is scanned for, and the bounds.
+
+use std::collections::HashMap;
+
+use super::class::Action;
+use super::detect::DetectorSet;
+
+/// What happens to a field the allow-list does not name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unknown {
+    #[default]
+    Drop,
+    /// Refuse the message: 400 toward a callee, 502 toward a caller.
+    Reject,
+    Allow,
+}
+
+/// Bodies that are neither JSON nor text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtherContent {
+    Pass,
+    #[default]
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAction {
+    Block,
+    Alert,
+}
+
+/// The bulk-exfiltration guard: more than `findings` findings in one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub findings: u32,
+    pub action: LimitAction,
+}
+
+/// The field action: an action with the class name its placeholder shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldAction {
+    pub action: Action,
+    pub class: String,
+}
+
+/// One level of the allow-list, keyed by field name.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub keys: HashMap<Box<str>, Node>,
+    /// `*`: any key at this level.
+    pub any_key: Option<Box<Node>>,
+    /// `[*]`: every element of an array here.
+    pub elements: Option<Box<Node>>,
+    /// Listed itself: the whole subtree may cross.
+    pub allow_subtree: bool,
+    pub action: Option<FieldAction>,
+}
+
+impl Node {
+    pub fn child(&self, key: &str) -> Option<&Node> {
+        self.keys.get(key).or(self.any_key.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field path {path:?}: {problem}")]
+pub struct PathError {
+    pub path: String,
+    pub problem: &'static str,
+}
+
+/// A compiled contract.
+#[derive(Debug, Clone, Default)]
+pub struct Contract {
+    /// `None`: every field may cross (only scanning and field actions apply).
+    pub allow: Option<Node>,
+    /// Field actions when there is no allow-list.
+    pub actions: Node,
+    pub unknown: Unknown,
+    /// Detectors run on every remaining string.
+    pub scan: DetectorSet,
+    pub limit: Option<Limit>,
+    pub other: OtherContent,
+    /// Scan `text/*` bodies as text.
+    pub text: bool,
+    pub max_body: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    AnyKey,
+    Elements,
+}
+
+/// `a.b`, `items[*].sku`, `tags[*]`, `meta.*`.
+fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
+    let err = |problem| PathError {
+        path: path.to_owned(),
+        problem,
+    };
+    if path.is_empty() || path.len() > 512 {
+        return Err(err("must be 1 to 512 characters"));
+    }
+    let mut steps = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        match name {
+            "" if rest.is_empty() => return Err(err("has an empty segment")),
+            "" => {}
+            "*" => steps.push(Step::AnyKey),
+            n if n.contains(['*', ']', ' ']) => return Err(err("a name holds '*', ']' or a space")),
+            n => steps.push(Step::Key(n.to_owned())),
+        }
+        while !rest.is_empty() {
+            rest = rest.strip_prefix("[*]").ok_or_else(|| err("only [*] may index an array"))?;
+            steps.push(Step::Elements);
+        }
+    }
+    if steps.len() > 32 {
+        return Err(err("is deeper than 32 levels"));
+    }
+    Ok(steps)
+}
+
+fn walk<'n>(mut node: &'n mut Node, steps: &[Step]) -> &'n mut Node {
+    for step in steps {
+        node = match step {
+            Step::Key(k) => node.keys.entry(k.as_str().into()).or_default(),
+            Step::AnyKey => node.any_key.get_or_insert_with(Box::default),
+            Step::Elements => node.elements.get_or_insert_with(Box::default),
+        };
+    }
+    node
+}
+
+impl Contract {
+    /// Adds an allow-list entry.
+    pub fn allow_path(&mut self, path: &str) -> Result<(), PathError> {
+        let steps = parse_path(path)?;
+        walk(self.allow.get_or_insert_with(Node::default), &steps).allow_subtree = true;
+        Ok(())
+    }
+
+    /// Adds a field action. With an allow-list, the field is allowed too.
+    pub fn field_action(&mut self, path: &str, action: FieldAction) -> Result<(), PathError> {
+        let steps = parse_path(path)?;
+        if let Some(allow) = self.allow.as_mut() {
+            let node = walk(allow, &steps);
+            node.allow_subtree = true;
+            node.action = Some(action.clone());
+        }
+        walk(&mut self.actions, &steps).action = Some(action);
+        Ok(())
+    }
+
+    /// Field actions must be set after the allow-list so they land in it.
+    pub fn root(&self) -> &Node {
+        self.allow.as_ref().unwrap_or(&self.actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse() {
+        assert!(parse_path("items[*].sku").is_ok());
+        assert!(parse_path("a.*.b").is_ok());
+        assert!(parse_path("m[*][*]").is_ok());
+        for bad in ["", "a..b", "a[0]", "a[*", "a b", "x]"] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trie_shape() {
+        let mut c = Contract::default();
+        c.allow_path("items[*].sku").unwrap();
+        c.allow_path("id").unwrap();
+        let root = c.root();
+        assert!(root.child("id").unwrap().allow_subtree);
+        let items = root.child("items").unwrap();
+        assert!(!items.allow_subtree);
+        assert!(items.elements.as_ref().unwrap().child("sku").unwrap().allow_subtree);
+        assert!(root.child("other").is_none());
+    }
+}

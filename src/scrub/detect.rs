@@ -1,0 +1,326 @@
+//! Detectors: find sensitive values (card numbers, IBANs, US SSNs, e-mail
+//! addresses, phone numbers, JWTs, private keys, AWS key ids, bearer tokens)
+//! inside free text.
+//!
+//! This runs on every string of every body, so two things matter above all:
+//! few false positives (a scrubber that mangles order ids and timestamps gets
+//! turned off) and speed. Every detector is a hand-written byte scanner that
+//! does a bounded amount of work per position, so a scan is linear in the
+//! length of the text whatever the input; `may_contain` is a cheaper,
+//! vectorisable pre-check that rules most strings out without a scan.
+//!
+//! Each detector's own rules, and the look-alikes it refuses, are in its
+//! module.
+
+mod aws;
+mod bearer;
+mod card;
+mod email;
+mod iban;
+mod jwt;
+mod pem;
+mod phone;
+mod ssn;
+mod text;
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A kind of sensitive value that can be found in text.
+///
+/// The order is the tie-break when two detectors find overlapping matches of
+/// the same length: the more specific detector comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Detector {
+    Pan,
+    Iban,
+    UsSsn,
+    Email,
+    Phone,
+    Jwt,
+    PrivateKey,
+    AwsAccessKey,
+    BearerToken,
+}
+
+impl Detector {
+    pub const ALL: [Detector; 9] = [
+        Detector::Pan,
+        Detector::Iban,
+        Detector::UsSsn,
+        Detector::Email,
+        Detector::Phone,
+        Detector::Jwt,
+        Detector::PrivateKey,
+        Detector::AwsAccessKey,
+        Detector::BearerToken,
+    ];
+
+    /// The name used in policies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::Pan => "pan",
+            Detector::Iban => "iban",
+            Detector::UsSsn => "us_ssn",
+            Detector::Email => "email",
+            Detector::Phone => "phone",
+            Detector::Jwt => "jwt",
+            Detector::PrivateKey => "private_key",
+            Detector::AwsAccessKey => "aws_access_key",
+            Detector::BearerToken => "bearer_token",
+        }
+    }
+
+    /// The detector with this policy name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+
+    /// A necessary condition for `find` to find anything, from counts and
+    /// memchr-style searches.
+    fn plausible(self, p: &Profile<'_>) -> bool {
+        match self {
+            Detector::Pan => card::plausible(p),
+            Detector::Iban => iban::plausible(p),
+            Detector::UsSsn => ssn::plausible(p),
+            Detector::Email => email::plausible(p),
+            Detector::Phone => phone::plausible(p),
+            Detector::Jwt => jwt::plausible(p),
+            Detector::PrivateKey => pem::plausible(p),
+            Detector::AwsAccessKey => aws::plausible(p),
+            Detector::BearerToken => bearer::plausible(p),
+        }
+    }
+
+    /// This detector's matches, leftmost first, never overlapping each other.
+    fn find(self, text: &str, out: &mut Vec<Finding>) {
+        match self {
+            Detector::Pan => card::find(text, out),
+            Detector::Iban => iban::find(text, out),
+            Detector::UsSsn => ssn::find(text, out),
+            Detector::Email => email::find(text, out),
+            Detector::Phone => phone::find(text, out),
+            Detector::Jwt => jwt::find(text, out),
+            Detector::PrivateKey => pem::find(text, out),
+            Detector::AwsAccessKey => aws::find(text, out),
+            Detector::BearerToken => bearer::find(text, out),
+        }
+    }
+}
+
+impl fmt::Display for Detector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of detectors, cheap to copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectorSet(u16);
+
+impl DetectorSet {
+    pub fn empty() -> Self {
+        Self(0)
+    }
+
+    pub fn all() -> Self {
+        Self(Detector::ALL.iter().fold(0, |bits, d| bits | d.bit()))
+    }
+
+    pub fn with(self, d: Detector) -> Self {
+        Self(self.0 | d.bit())
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub fn contains(self, d: Detector) -> bool {
+        self.0 & d.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The detectors in the set, in the order of `Detector::ALL`.
+    pub fn iter(self) -> impl Iterator<Item = Detector> {
+        Detector::ALL.into_iter().filter(move |&d| self.contains(d))
+    }
+}
+
+impl From<Detector> for DetectorSet {
+    fn from(d: Detector) -> Self {
+        Self::empty().with(d)
+    }
+}
+
+impl FromIterator<Detector> for DetectorSet {
+    fn from_iter<I: IntoIterator<Item = Detector>>(iter: I) -> Self {
+        iter.into_iter().fold(Self::empty(), Self::with)
+    }
+}
+
+/// One match: `text[start..end]` (a byte range on char boundaries) is a value
+/// of kind `detector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub detector: Detector,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Finding {
+    fn new(detector: Detector, start: usize, end: usize) -> Self {
+        Self {
+            detector,
+            start,
+            end,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+}
+
+/// Cheap facts about a text, each computed at most once, that the detectors'
+/// pre-checks share.
+struct Profile<'a> {
+    text: &'a str,
+    digits: OnceCell<usize>,
+    upper: OnceCell<usize>,
+}
+
+impl<'a> Profile<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            digits: OnceCell::new(),
+            upper: OnceCell::new(),
+        }
+    }
+
+    fn digits(&self) -> usize {
+        *self
+            .digits
+            .get_or_init(|| text::count_digits(self.text.as_bytes()))
+    }
+
+    fn upper(&self) -> usize {
+        *self
+            .upper
+            .get_or_init(|| text::count_upper(self.text.as_bytes()))
+    }
+}
+
+/// All non-overlapping findings in `text`, in order of start. Where matches
+/// of different detectors overlap, the longer one wins (ties: the order of
+/// `Detector::ALL`); the loser is dropped, not trimmed.
+pub fn scan(text: &str, set: DetectorSet) -> Vec<Finding> {
+    let profile = Profile::new(text);
+    let mut found = Vec::new();
+    for d in set.iter() {
+        if d.plausible(&profile) {
+            d.find(text, &mut found);
+        }
+    }
+    resolve(found)
+}
+
+/// Fast pre-check: false means `scan(text, set)` finds nothing, so a caller
+/// can skip the scan (and any copying) for most strings. True means only
+/// that a scan is needed.
+pub fn may_contain(text: &str, set: DetectorSet) -> bool {
+    let profile = Profile::new(text);
+    set.iter().any(|d| d.plausible(&profile))
+}
+
+/// Whether all of `text` (surrounding ASCII whitespace aside) is one value
+/// of kind `d`, e.g. a JSON string declared as a card number.
+///
+/// This accepts the forms `scan` finds, plus a few that are only safe to
+/// accept when the field is already known to hold such a value: nine bare
+/// digits for `UsSsn`. For `BearerToken` the value is a whole
+/// `Authorization` header value, "Bearer <token>". Do not use it as a
+/// detector over undeclared strings.
+pub fn matches_whole(text: &str, d: Detector) -> bool {
+    let text = text.trim_ascii();
+    match d {
+        Detector::Pan => card::whole(text),
+        Detector::Iban => iban::whole(text),
+        Detector::UsSsn => ssn::whole(text),
+        Detector::Email => email::whole(text),
+        Detector::Phone => phone::whole(text),
+        Detector::Jwt => jwt::whole(text),
+        Detector::PrivateKey => pem::whole(text),
+        Detector::AwsAccessKey => aws::whole(text),
+        Detector::BearerToken => bearer::whole(text),
+    }
+}
+
+/// Sorts the candidates of all detectors and drops overlaps: within each
+/// cluster of overlapping candidates, the longest is kept first, then the
+/// next longest that does not overlap what is kept, and so on.
+fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
+    if found.len() <= 1 {
+        return found;
+    }
+    found.sort_unstable_by_key(|f| (f.start, f.end, f.detector));
+    let mut out = Vec::with_capacity(found.len());
+    let mut rest = found.as_slice();
+    while let Some(first) = rest.first() {
+        let mut reach = first.end;
+        let size = rest
+            .iter()
+            .take_while(|f| {
+                let overlaps = f.start < reach;
+                reach = reach.max(f.end);
+                overlaps
+            })
+            .count()
+            .max(1);
+        let (cluster, tail) = rest.split_at(size.min(rest.len()));
+        if let [only] = cluster {
+            out.push(*only);
+        } else {
+            keep_longest(cluster, &mut out);
+        }
+        rest = tail;
+    }
+    out
+}
+
+fn keep_longest(cluster: &[Finding], out: &mut Vec<Finding>) {
+    let mut by_rank = cluster.to_vec();
+    by_rank.sort_by_key(|f| (std::cmp::Reverse(f.len()), f.detector, f.start));
+    // Kept findings by start; they never overlap, so only the one starting
+    // closest before a candidate's end can overlap it.
+    let mut kept: BTreeMap<usize, Finding> = BTreeMap::new();
+    for f in by_rank {
+        let clash = kept
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > f.start);
+        if !clash {
+            kept.insert(f.start, f);
+        }
+    }
+    out.extend(kept.into_values());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+//! Bearer credentials: the word "Bearer" (any case, as a whole word), one or
+//! more spaces, then a token of at least 16 characters from the token68 set
+//! (letters, digits, `-._~+/`, with `=` padding).
+//!
+//! The finding covers the token only, not the word "Bearer": a redaction
+//! then reads "Bearer [redacted]", and a JWT carried as a bearer token is
+//! the same range, so the more specific `jwt` finding wins the tie.
+//!
+//! To keep prose such as "Bearer authentication-required" out, the token
+//! must hold a digit or both upper- and lowercase letters; a random 16-char
+//! token fails that about twice in a million.
+
+use super::text::{left_bounded, next_ignore_case, run_end};
+use super::{Detector, Finding, Profile};
+
+const WORD: &[u8] = b"bearer";
+const MIN_TOKEN: usize = 16;
+
+pub(super) fn plausible(p: &Profile<'_>) -> bool {
+    p.text.len() > WORD.len() + MIN_TOKEN && next_ignore_case(p.text.as_bytes(), 0, WORD).is_some()
+}
+
+pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(word) = next_ignore_case(b, i, WORD) {
+        match token_after(b, word) {
+            Some((start, end)) => {
+                out.push(Finding::new(Detector::BearerToken, start, end));
+                i = end;
+            }
+            None => i = word + WORD.len(),
+        }
+    }
+}
+
+/// A whole `Authorization` value: "Bearer <token>".
+pub(super) fn whole(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.get(..WORD.len()).is_some_and(|w| w.eq_ignore_ascii_case(WORD))
+        && token_after(b, 0).is_some_and(|(_, end)| end == b.len())
+}
+
+fn is_token68(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// The token after the word "bearer" at `word`.
+fn token_after(b: &[u8], word: usize) -> Option<(usize, usize)> {
+    let spaces = word + WORD.len();
+    if !left_bounded(b, word) || b.get(spaces) != Some(&b' ') {
+        return None;
+    }
+    let start = run_end(b, spaces, |c| c == b' ');
+    // Padding only at the end is token68; a token with '=' inside is still
+    // taken whole, as over-matching a credential is the safe side.
+    let end = run_end(b, start, is_token68);
+    let token = b.get(start..end)?;
+    let body = token.iter().filter(|&&c| c != b'=').count();
+    let has_digit = token.iter().any(u8::is_ascii_digit);
+    let mixed_case = token.iter().any(u8::is_ascii_uppercase) && token.iter().any(u8::is_ascii_lowercase);
+    (body >= MIN_TOKEN && (has_digit || mixed_case)).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        find(text, &mut out);
+        out.iter().map(|f| &text[f.start..f.end]).collect()
+    }
+
+    #[test]
+    fn tokens() {
+        assert_eq!(found("Authorization: Bearer mF_9.B5f-4.1JqM"), Vec::<&str>::new());
+        assert_eq!(found("Authorization: Bearer mF_9.B5f-4.1JqMxyz"), ["mF_9.B5f-4.1JqMxyz"]);
+        assert_eq!(found("bearer  ya29.a0AfH6SMBx3"), ["ya29.a0AfH6SMBx3"]);
+        assert_eq!(found("BEARER abcdefghijklmnoP"), ["abcdefghijklmnoP"]);
+        assert_eq!(found("Bearer dGhpcyBpcyBhIHRva2VuCg=="), ["dGhpcyBpcyBhIHRva2VuCg=="]);
+        assert!(whole("Bearer ya29.a0AfH6SMBx3dDk"));
+        assert!(!whole("Bearer ya29.a0AfH6SMBx3dDk "));
+        assert!(!whole("ya29.a0AfH6SMBx3dDk"));
+    }
+
+    #[test]
+    fn not_tokens() {
+        for t in [
+            "Bearer authentication_required",
+            "Bearer tokens are short-lived",
+            "Bearer realm=\"example\"",
+            "Bearer:abcdefghijklmnop123",
+            "xBearer abcdefghijklmnop123",
+            "Bearer abc123",
+            "the bearer of this bond",
+        ] {
+            assert!(found(t).is_empty(), "{t}");
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Telephone numbers, conservatively: only shapes that say "phone" on their
+//! own.
+//!
+//! - International (E.164): '+', a country code not starting with 0, then
+//!   digits in groups split by single spaces or dashes, optionally one group
+//!   in parentheses: "+14155552671", "+44 20 7946 0958", "+1 (415) 555-2671",
+//!   "+44 (0)20 7946 0958". 8 to 15 digits in all.
+//! - North American: "(415) 555-2671", "(415)555-2671", "(415) 555 2671",
+//!   "415-555-2671", with an optional leading "1-" / "1 ". Area code and
+//!   exchange start with 2-9, as the numbering plan requires, which rules
+//!   out "123-456-7890" and most dashed ids.
+//!
+//! Bare digit runs, dotted numbers and national formats without these
+//! marks (e.g. "030 1234567") are not matched: they cannot be told apart
+//! from timestamps, prices, versions and ids.
+
+use super::text::{before, left_bounded, left_free, right_free};
+use super::{Detector, Finding, Profile};
+
+const MIN_DIGITS: usize = 8;
+const MAX_DIGITS: usize = 15;
+/// "+12345678.90" is a signed amount; "1-415-555-2671-3" a longer id.
+const JOINERS: &[u8] = b"-.";
+
+pub(super) fn plausible(p: &Profile<'_>) -> bool {
+    let b = p.text.as_bytes();
+    p.digits() >= MIN_DIGITS && (b.contains(&b'+') || b.contains(&b'(') || b.contains(&b'-'))
+}
+
+pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let matched = match b.get(i) {
+            Some(b'+') => international(b, i),
+            Some(b'(') => north_american(b, i),
+            Some(c) if c.is_ascii_digit() && !before(b, i).is_some_and(|p| p.is_ascii_digit()) => {
+                north_american(b, i)
+            }
+            _ => None,
+        };
+        match matched {
+            Some(end) => {
+                out.push(Finding::new(Detector::Phone, i, end));
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+pub(super) fn whole(text: &str) -> bool {
+    let b = text.as_bytes();
+    let end = match b.first() {
+        Some(b'+') => international(b, 0),
+        Some(_) => north_american(b, 0),
+        None => None,
+    };
+    end == Some(b.len())
+}
+
+fn digits_at(b: &[u8], i: usize, max: usize) -> usize {
+    b.get(i..)
+        .unwrap_or_default()
+        .iter()
+        .take(max + 1)
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+}
+
+/// "+" at `start`: the end of an E.164 number, if one starts here.
+fn international(b: &[u8], start: usize) -> Option<usize> {
+    // '+' must not follow a word or a '+' ("1.0.0+2013", "UTC+0800").
+    if !left_bounded(b, start) || before(b, start) == Some(b'+') {
+        return None;
+    }
+    if !b.get(start + 1).is_some_and(|c| (b'1'..=b'9').contains(c)) {
+        return None;
+    }
+    let mut parens = false;
+    let (mut digits, mut end, _) = group_at(b, start + 1, true)?;
+    if digits > MAX_DIGITS {
+        return None;
+    }
+    let mut after_paren = false;
+    loop {
+        // The next group follows one space or dash, or comes straight after a
+        // parenthesised group, or is itself the parenthesised group.
+        let separated = matches!(b.get(end), Some(b' ' | b'-'));
+        let next = if separated { end + 1 } else { end };
+        let next_group = match b.get(next) {
+            Some(c) if c.is_ascii_digit() && (separated || after_paren) => group_at(b, next, false),
+            Some(b'(') if !parens => group_at(b, next, false),
+            _ => None,
+        };
+        match next_group {
+            // A group that would pass 15 digits belongs to what follows.
+            Some((len, group_end, paren)) if digits + len <= MAX_DIGITS => {
+                digits += len;
+                end = group_end;
+                parens |= paren;
+                after_paren = paren;
+            }
+            _ => break,
+        }
+    }
+    ((MIN_DIGITS..=MAX_DIGITS).contains(&digits) && right_free(b, end, JOINERS)).then_some(end)
+}
+
+/// A group of digits at `pos`, or (unless `digits_only`) digits in
+/// parentheses: its digit count, its end and whether it was parenthesised.
+fn group_at(b: &[u8], pos: usize, digits_only: bool) -> Option<(usize, usize, bool)> {
+    if !digits_only && b.get(pos) == Some(&b'(') {
+        let len = digits_at(b, pos + 1, MAX_DIGITS);
+        let close = pos + 1 + len;
+        return (len > 0 && b.get(close) == Some(&b')')).then_some((len, close + 1, true));
+    }
+    let len = digits_at(b, pos, MAX_DIGITS);
+    (len > 0).then_some((len, pos + len, false))
+}
+
+/// "(415) 555-2671" or "415-555-2671" at `start`, optionally after a "1 "
+/// or "1-" trunk prefix: the end of the number, if one starts here.
+fn north_american(b: &[u8], start: usize) -> Option<usize> {
+    if !left_free(b, start, JOINERS) {
+        return None;
+    }
+    match (b.get(start), b.get(start + 1)) {
+        (Some(b'1'), Some(b'-')) => dashed(b, start + 2),
+        (Some(b'1'), Some(b' ')) => parenthesised(b, start + 2),
+        (Some(b'('), _) => parenthesised(b, start),
+        _ => dashed(b, start),
+    }
+}
+
+/// "(415) 555-2671", "(415)555-2671", "(415) 555 2671".
+fn parenthesised(b: &[u8], pos: usize) -> Option<usize> {
+    if b.get(pos) != Some(&b'(') {
+        return None;
+    }
+    let mut pos = three(b, pos + 1)?;
+    if b.get(pos) != Some(&b')') {
+        return None;
+    }
+    pos += 1;
+    if b.get(pos) == Some(&b' ') {
+        pos += 1;
+    }
+    let exchange = three(b, pos)?;
+    if !matches!(b.get(exchange), Some(b'-' | b' ')) {
+        return None;
+    }
+    line(b, exchange + 1)
+}
+
+/// "415-555-2671".
+fn dashed(b: &[u8], pos: usize) -> Option<usize> {
+    let area = three(b, pos)?;
+    if b.get(area) != Some(&b'-') {
+        return None;
+    }
+    let exchange = three(b, area + 1)?;
+    if b.get(exchange) != Some(&b'-') {
+        return None;
+    }
+    line(b, exchange + 1)
+}
+
+/// Three digits at `pos` starting with 2-9, and the position after them.
+fn three(b: &[u8], pos: usize) -> Option<usize> {
+    let d = b.get(pos..pos + 3)?;
+    let ok = d.iter().all(u8::is_ascii_digit) && d.first().is_some_and(|&c| c >= b'2');
+    (ok && !b.get(pos + 3).is_some_and(u8::is_ascii_digit)).then_some(pos + 3)
+}
+
+/// The four-digit line number at `pos`, bounded on the right.
+fn line(b: &[u8], pos: usize) -> Option<usize> {
+    let d = b.get(pos..pos + 4)?;
+    let end = pos + 4;
+    (d.iter().all(u8::is_ascii_digit) && right_free(b, end, JOINERS)).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        find(text, &mut out);
+        out.iter().map(|f| &text[f.start..f.end]).collect()
+    }
+
+    #[test]
+    fn international_numbers() {
+        for n in [
+            "+14155552671",
+            "+1 415 555 2671",
+            "+1-415-555-2671",
+            "+1 (415) 555-2671",
+            "+44 20 7946 0958",
+            "+44 (0)20 7946 0958",
+            "+49 30 901820",
+            "+33 1 23 45 67 89",
+            "+861012345678",
+        ] {
+            assert!(whole(n), "{n}");
+            assert_eq!(found(&format!("call {n}.")), [n], "{n}");
+        }
+    }
+
+    #[test]
+    fn north_american_numbers() {
+        for n in [
+            "(415) 555-2671",
+            "(415)555-2671",
+            "(415) 555 2671",
+            "415-555-2671",
+            "1-800-555-0199",
+            "1 (800) 555-0199",
+        ] {
+            assert!(whole(n), "{n}");
+            assert_eq!(found(&format!("tel: {n}, ext 3")), [n], "{n}");
+        }
+    }
+
+    #[test]
+    fn not_phones() {
+        for t in [
+            "4155552671",
+            "+1234567",
+            "+0123456789",
+            "+12345678.90",
+            "+1234567890123456",
+            "2024-01-15T10:00:00+05:30",
+            "1.0.0+20130313144700",
+            "UTC+0800",
+            "123-456-7890",
+            "415-555-26710",
+            "415-555-2671-1",
+            "2024-415-555-2671",
+            "(123) 555-2671",
+            "(415) 155-2671",
+            "415.555.2671",
+            "1.2.3.4",
+            "v10.2.0-1",
+            "$12,345.67",
+            "++14155552671",
+            "a+14155552671",
+        ] {
+            assert!(found(t).is_empty(), "{t}: {:?}", found(t));
+        }
+    }
+}

@@ -1,0 +1,180 @@
+use super::*;
+
+fn found(text: &str, set: DetectorSet) -> Vec<(Detector, &str)> {
+    scan(text, set)
+        .into_iter()
+        .map(|f| (f.detector, &text[f.range()]))
+        .collect()
+}
+
+#[test]
+fn names_round_trip() {
+    for d in Detector::ALL {
+        assert_eq!(Detector::parse(d.name()), Some(d));
+        assert_eq!(d.to_string(), d.name());
+    }
+    assert_eq!(Detector::parse("PAN"), None);
+    assert_eq!(Detector::parse(""), None);
+    let names: Vec<_> = Detector::ALL.iter().map(|d| d.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "pan",
+            "iban",
+            "us_ssn",
+            "email",
+            "phone",
+            "jwt",
+            "private_key",
+            "aws_access_key",
+            "bearer_token"
+        ]
+    );
+}
+
+#[test]
+fn all_is_sorted_like_the_enum() {
+    assert!(Detector::ALL.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn detector_sets() {
+    let empty = DetectorSet::empty();
+    assert!(empty.is_empty());
+    assert_eq!(empty, DetectorSet::default());
+    assert_eq!(empty.iter().count(), 0);
+    let all = DetectorSet::all();
+    assert!(Detector::ALL.iter().all(|&d| all.contains(d)));
+    assert_eq!(all.iter().collect::<Vec<_>>(), Detector::ALL);
+    let two = empty.with(Detector::Jwt).with(Detector::Pan);
+    assert!(two.contains(Detector::Pan) && two.contains(Detector::Jwt));
+    assert!(!two.contains(Detector::Email));
+    assert_eq!(two.iter().collect::<Vec<_>>(), [Detector::Pan, Detector::Jwt]);
+    assert_eq!(two, [Detector::Jwt, Detector::Pan].into_iter().collect());
+    assert_eq!(
+        DetectorSet::from(Detector::Pan).union(Detector::Jwt.into()),
+        two
+    );
+}
+
+#[test]
+fn scan_respects_the_set() {
+    let text = "card 4111111111111111 mail bob@example.com";
+    assert_eq!(
+        found(text, DetectorSet::all()),
+        [
+            (Detector::Pan, "4111111111111111"),
+            (Detector::Email, "bob@example.com")
+        ]
+    );
+    assert_eq!(
+        found(text, Detector::Email.into()),
+        [(Detector::Email, "bob@example.com")]
+    );
+    assert!(found(text, DetectorSet::empty()).is_empty());
+    assert!(found(text, Detector::Jwt.into()).is_empty());
+}
+
+#[test]
+fn overlaps_keep_the_longer_match() {
+    // A JWT sent as a bearer token: the same range, and jwt comes first.
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let text = format!("Authorization: Bearer {jwt}");
+    assert_eq!(found(&text, DetectorSet::all()), [(Detector::Jwt, jwt)]);
+    assert_eq!(
+        found(&text, Detector::BearerToken.into()),
+        [(Detector::BearerToken, jwt)]
+    );
+    // A phone number inside a longer token: the token wins.
+    let text = "Bearer abc/+14155552671/xyz";
+    assert_eq!(
+        found(text, Detector::Phone.into()),
+        [(Detector::Phone, "+14155552671")]
+    );
+    assert_eq!(
+        found(text, DetectorSet::all()),
+        [(Detector::BearerToken, "abc/+14155552671/xyz")]
+    );
+}
+
+#[test]
+fn resolve_picks_longest_then_detector_order() {
+    let f = Finding::new;
+    let got = resolve(vec![
+        f(Detector::Phone, 0, 10),
+        f(Detector::Email, 5, 30),
+        f(Detector::Pan, 25, 40),
+        f(Detector::Jwt, 50, 60),
+        f(Detector::BearerToken, 50, 60),
+        f(Detector::UsSsn, 70, 75),
+    ]);
+    assert_eq!(
+        got,
+        [
+            f(Detector::Email, 5, 30),
+            f(Detector::Jwt, 50, 60),
+            f(Detector::UsSsn, 70, 75)
+        ]
+    );
+    // In a chain, the longest (18..40) knocks out its neighbour (8..20),
+    // which lets the first (0..10) survive.
+    let got = resolve(vec![
+        f(Detector::Pan, 0, 10),
+        f(Detector::Email, 8, 20),
+        f(Detector::Phone, 18, 40),
+    ]);
+    assert_eq!(got, [f(Detector::Pan, 0, 10), f(Detector::Phone, 18, 40)]);
+}
+
+#[test]
+fn may_contain_is_cheap_and_sound() {
+    let clean = [
+        "",
+        "shipped",
+        "Order ORD-2024-000123 shipped on 2024-01-15T10:23:45Z",
+        "{\"sku\":\"ABC-123\",\"qty\":2}",
+        "The quick brown fox jumps over the lazy dog",
+    ];
+    for t in clean {
+        assert!(!may_contain(t, DetectorSet::all()) || scan(t, DetectorSet::all()).is_empty());
+    }
+    assert!(!may_contain("shipped", DetectorSet::all()));
+    assert!(!may_contain("The quick brown fox", DetectorSet::all()));
+    assert!(!may_contain("4111111111111111", DetectorSet::empty()));
+    assert!(may_contain("4111111111111111", Detector::Pan.into()));
+    assert!(!may_contain("4111111111111111", Detector::Email.into()));
+    assert!(may_contain("a@b.co", Detector::Email.into()));
+    assert!(may_contain("x BEARER abcdefghijklmnop1", Detector::BearerToken.into()));
+}
+
+#[test]
+fn matches_whole_trims_and_is_strict() {
+    assert!(matches_whole(" 4111 1111 1111 1111\n", Detector::Pan));
+    assert!(!matches_whole("card 4111 1111 1111 1111", Detector::Pan));
+    assert!(!matches_whole("4111 1111 1111 1111", Detector::Iban));
+    assert!(matches_whole("123456789", Detector::UsSsn));
+    assert!(matches_whole("GB82 WEST 1234 5698 7654 32", Detector::Iban));
+    assert!(matches_whole("bob@example.com", Detector::Email));
+    assert!(!matches_whole("bob@example.com x", Detector::Email));
+    assert!(matches_whole("+1 415 555 2671", Detector::Phone));
+    assert!(matches_whole("AKIAIOSFODNN7EXAMPLE", Detector::AwsAccessKey));
+    assert!(matches_whole("Bearer abcdefghijklmnop1", Detector::BearerToken));
+    for d in Detector::ALL {
+        assert!(!matches_whole("", d));
+        assert!(!matches_whole("   ", d));
+    }
+}
+
+#[test]
+fn findings_fall_on_char_boundaries_next_to_multibyte_text() {
+    let text = "é4111111111111111€ bob@example.com😀 ж+14155552671ж";
+    let got = found(text, DetectorSet::all());
+    assert_eq!(
+        got,
+        [
+            (Detector::Pan, "4111111111111111"),
+            (Detector::Email, "bob@example.com"),
+            (Detector::Phone, "+14155552671")
+        ]
+    );
+}

@@ -1,0 +1,620 @@
+//! The streaming JSON rewriter: one pass over the bytes that validates the
+//! document (RFC 8259, strictly), applies the contract (allow-list, field
+//! actions, unknown fields) and scans every remaining string, writing the
+//! result as it goes. No document tree is built; memory is the output buffer
+//! (at most about the input's size) plus a stack bounded by [`MAX_DEPTH`].
+
+use std::borrow::Cow;
+
+use super::class::{Applied, Classes, apply};
+use super::contract::{Contract, FieldAction, Node, Unknown};
+use super::detect::{self, Detector, DetectorSet};
+use super::{Findings, ScrubError};
+use crate::secret::HashKey;
+
+/// Deepest nesting accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Where the walk is in the contract: the allow-list node (if any) and
+/// whether everything below is allowed.
+#[derive(Clone, Copy)]
+struct At<'c> {
+    node: Option<&'c Node>,
+    open: bool,
+}
+
+struct Rewriter<'a> {
+    input: &'a [u8],
+    pos: usize,
+    out: Vec<u8>,
+    contract: &'a Contract,
+    classes: &'a Classes,
+    key: &'a HashKey,
+    findings: Findings,
+    changed: bool,
+}
+
+/// Rewrites `input` under `contract`. Returns the new body, or `None` when
+/// nothing changed (the original bytes may cross as they are).
+pub fn rewrite(
+    input: &[u8],
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
+    // One validation of the UTF-8 up front lets every slice be a &str later.
+    std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson { offset: e.valid_up_to() })?;
+    let mut r = Rewriter {
+        input,
+        pos: 0,
+        out: Vec::with_capacity(input.len()),
+        contract,
+        classes,
+        key,
+        findings: Findings::new(classes.len()),
+        changed: false,
+    };
+    r.ws();
+    let root = At {
+        node: Some(contract.root()),
+        open: contract.allow.is_none(),
+    };
+    let kept = r.value(root, None, 0)?;
+    r.ws();
+    if r.pos != input.len() {
+        return Err(r.invalid());
+    }
+    if !kept {
+        // The whole document was dropped by an action: send an empty object.
+        r.out.clear();
+        r.out.extend_from_slice(b"{}");
+        r.changed = true;
+    }
+    let body = r.changed.then_some(r.out);
+    Ok((body, r.findings))
+}
+
+impl<'a> Rewriter<'a> {
+    fn invalid(&self) -> ScrubError {
+        ScrubError::InvalidJson { offset: self.pos }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), ScrubError> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.invalid())
+        }
+    }
+
+    /// Parses one value at `pos` and writes it (or its replacement). Returns
+    /// false when an action dropped it (nothing was written).
+    fn value(&mut self, at: At<'_>, action: Option<&FieldAction>, depth: usize) -> Result<bool, ScrubError> {
+        if depth > MAX_DEPTH {
+            return Err(ScrubError::TooDeep);
+        }
+        match self.peek() {
+            Some(b'{') | Some(b'[') if action.is_some() => {
+                let start = self.pos;
+                self.skip_value(depth)?;
+                let raw = self.str_of(start, self.pos);
+                self.act_on_raw(action, raw)
+            }
+            Some(b'{') => self.object(at, depth),
+            Some(b'[') => self.array(at, depth),
+            Some(b'"') => self.string_value(action),
+            Some(b't' | b'f' | b'n') => {
+                let start = self.pos;
+                self.literal()?;
+                if action.is_some() {
+                    let raw = self.str_of(start, self.pos);
+                    return self.act_on_raw(action, raw);
+                }
+                self.out.extend_from_slice(&self.input[start..self.pos]);
+                Ok(true)
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(action),
+            _ => Err(self.invalid()),
+        }
+    }
+
+    fn str_of(&self, start: usize, end: usize) -> &'a str {
+        // Validated as UTF-8 in `rewrite`; token boundaries are ASCII.
+        std::str::from_utf8(&self.input[start..end]).unwrap_or_default()
+    }
+
+    fn object(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
+        self.pos += 1;
+        self.out.push(b'{');
+        let mut first = true;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.out.push(b'}');
+            return Ok(true);
+        }
+        loop {
+            self.ws();
+            let key_start = self.pos;
+            let key = self.string_token()?;
+            let key_end = self.pos;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            let child = at.node.and_then(|n| n.child(&key));
+            let open = at.open || child.is_some_and(|c| c.allow_subtree);
+            let allowed = open || child.is_some();
+            let child_at = if allowed {
+                Some(At { node: child, open })
+            } else {
+                match self.contract.unknown {
+                    Unknown::Drop => None,
+                    Unknown::Reject => return Err(ScrubError::UnknownField),
+                    Unknown::Allow => Some(At { node: None, open: true }),
+                }
+            };
+            match child_at {
+                None => {
+                    self.skip_value(depth + 1)?;
+                    self.changed = true;
+                }
+                Some(child_at) => {
+                    let mark = self.out.len();
+                    if !first {
+                        self.out.push(b',');
+                    }
+                    self.out.extend_from_slice(&self.input[key_start..key_end]);
+                    self.out.push(b':');
+                    let action = child.and_then(|c| c.action.as_ref());
+                    if self.value(child_at, action, depth + 1)? {
+                        first = false;
+                    } else {
+                        self.out.truncate(mark);
+                        self.changed = true;
+                    }
+                }
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.out.push(b'}');
+                    return Ok(true);
+                }
+                _ => return Err(self.invalid()),
+            }
+        }
+    }
+
+    fn array(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
+        self.pos += 1;
+        self.out.push(b'[');
+        let element = at.node.and_then(|n| n.elements.as_deref());
+        let open = at.open || element.is_some_and(|e| e.allow_subtree);
+        let allowed = open || element.is_some();
+        let element_at = if allowed {
+            Some(At { node: element, open })
+        } else {
+            match self.contract.unknown {
+                Unknown::Drop => None,
+                Unknown::Reject => return Err(ScrubError::UnknownField),
+                Unknown::Allow => Some(At { node: None, open: true }),
+            }
+        };
+        let action = element.and_then(|e| e.action.as_ref());
+        let mut first = true;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.out.push(b']');
+            return Ok(true);
+        }
+        loop {
+            self.ws();
+            match element_at {
+                None => {
+                    self.skip_value(depth + 1)?;
+                    self.changed = true;
+                }
+                Some(element_at) => {
+                    let mark = self.out.len();
+                    if !first {
+                        self.out.push(b',');
+                    }
+                    if self.value(element_at, action, depth + 1)? {
+                        first = false;
+                    } else {
+                        self.out.truncate(mark);
+                        self.changed = true;
+                    }
+                }
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.out.push(b']');
+                    return Ok(true);
+                }
+                _ => return Err(self.invalid()),
+            }
+        }
+    }
+
+    /// Validates and skips a value without writing it.
+    fn skip_value(&mut self, depth: usize) -> Result<(), ScrubError> {
+        if depth > MAX_DEPTH {
+            return Err(ScrubError::TooDeep);
+        }
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_string()?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.invalid()),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.invalid()),
+                    }
+                }
+            }
+            Some(b'"') => self.skip_string(),
+            Some(b't' | b'f' | b'n') => self.literal(),
+            Some(b'-' | b'0'..=b'9') => self.number_token().map(|_| ()),
+            _ => Err(self.invalid()),
+        }
+    }
+
+    fn literal(&mut self) -> Result<(), ScrubError> {
+        for lit in [&b"true"[..], b"false", b"null"] {
+            if self.input[self.pos..].starts_with(lit) {
+                self.pos += lit.len();
+                return Ok(());
+            }
+        }
+        Err(self.invalid())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; returns its span start.
+    fn number_token(&mut self) -> Result<usize, ScrubError> {
+        let start = self.pos;
+        let digits = |r: &mut Self| {
+            let s = r.pos;
+            while let Some(b'0'..=b'9') = r.peek() {
+                r.pos += 1;
+            }
+            r.pos - s
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(self.invalid()),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if digits(self) == 0 {
+                return Err(self.invalid());
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.invalid());
+            }
+        }
+        Ok(start)
+    }
+
+    fn number(&mut self, action: Option<&FieldAction>) -> Result<bool, ScrubError> {
+        let start = self.number_token()?;
+        let raw = self.str_of(start, self.pos);
+        if action.is_some() {
+            return self.act_on_raw(action, raw);
+        }
+        // A card number sent as a JSON number is still a card number.
+        if self.contract.scan.contains(Detector::Pan)
+            && (13..=19).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_digit())
+            && detect::matches_whole(raw, Detector::Pan)
+            && let Some(class) = self.classes.class_of(Detector::Pan)
+        {
+            return self.finding_replaces_whole(class, raw);
+        }
+        self.out.extend_from_slice(raw.as_bytes());
+        Ok(true)
+    }
+
+    /// Applies a class's action to a whole scalar that is one finding.
+    fn finding_replaces_whole(&mut self, class: usize, raw: &str) -> Result<bool, ScrubError> {
+        let Some(c) = self.classes.get(class) else {
+            return Err(ScrubError::Internal);
+        };
+        self.findings.add(class);
+        self.changed = true;
+        match apply(c.action, &c.name, raw, self.key) {
+            Applied::Replace(s) => {
+                write_json_string(&mut self.out, &s);
+                Ok(true)
+            }
+            Applied::Drop => Ok(false),
+            Applied::Block => Err(ScrubError::Blocked { class: c.name.to_string() }),
+        }
+    }
+
+    /// A field action on a value given as its raw JSON text.
+    fn act_on_raw(&mut self, action: Option<&FieldAction>, raw: &str) -> Result<bool, ScrubError> {
+        let Some(fa) = action else {
+            self.out.extend_from_slice(raw.as_bytes());
+            return Ok(true);
+        };
+        self.changed = true;
+        match apply(fa.action, &fa.class, raw, self.key) {
+            Applied::Replace(s) => {
+                write_json_string(&mut self.out, &s);
+                Ok(true)
+            }
+            Applied::Drop => Ok(false),
+            Applied::Block => Err(ScrubError::Blocked { class: fa.class.clone() }),
+        }
+    }
+
+    fn string_value(&mut self, action: Option<&FieldAction>) -> Result<bool, ScrubError> {
+        let start = self.pos;
+        let text = self.string_token()?;
+        let end = self.pos;
+        if let Some(fa) = action {
+            self.changed = true;
+            return match apply(fa.action, &fa.class, &text, self.key) {
+                Applied::Replace(s) => {
+                    write_json_string(&mut self.out, &s);
+                    Ok(true)
+                }
+                Applied::Drop => Ok(false),
+                Applied::Block => Err(ScrubError::Blocked { class: fa.class.clone() }),
+            };
+        }
+        match scan_text(&text, self.contract.scan, self.classes, self.key, &mut self.findings)? {
+            TextOutcome::Unchanged => {
+                self.out.extend_from_slice(&self.input[start..end]);
+                Ok(true)
+            }
+            TextOutcome::Replaced(s) => {
+                self.changed = true;
+                write_json_string(&mut self.out, &s);
+                Ok(true)
+            }
+            TextOutcome::Drop(_) => {
+                self.changed = true;
+                Ok(false)
+            }
+        }
+    }
+
+    fn skip_string(&mut self) -> Result<(), ScrubError> {
+        self.string_token().map(|_| ())
+    }
+
+    /// Parses a string token and returns its decoded text (borrowed when it
+    /// has no escapes).
+    fn string_token(&mut self) -> Result<Cow<'a, str>, ScrubError> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let input = self.input;
+        // Fast path: run to the closing quote if there is no escape.
+        let mut i = start;
+        while i < input.len() {
+            match input[i] {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok(Cow::Borrowed(self.str_of(start, i)));
+                }
+                b'\\' => break,
+                b if b < 0x20 => {
+                    self.pos = i;
+                    return Err(self.invalid());
+                }
+                _ => i += 1,
+            }
+        }
+        let mut s = String::from(self.str_of(start, i));
+        self.pos = i;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(self.invalid());
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(Cow::Owned(s));
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    let e = self.peek().ok_or_else(|| self.invalid())?;
+                    self.pos += 1;
+                    match e {
+                        b'"' => s.push('"'),
+                        b'\\' => s.push('\\'),
+                        b'/' => s.push('/'),
+                        b'b' => s.push('\u{8}'),
+                        b'f' => s.push('\u{c}'),
+                        b'n' => s.push('\n'),
+                        b'r' => s.push('\r'),
+                        b't' => s.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.input[self.pos..].starts_with(b"\\u") {
+                                    return Err(self.invalid());
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.invalid());
+                                }
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                            } else {
+                                char::from_u32(hi)
+                            };
+                            s.push(c.ok_or_else(|| self.invalid())?);
+                        }
+                        _ => return Err(self.invalid()),
+                    }
+                }
+                b if b < 0x20 => return Err(self.invalid()),
+                _ => {
+                    // Copy the run up to the next quote, backslash or control byte.
+                    let run_start = self.pos;
+                    while let Some(c) = self.peek() {
+                        if c == b'"' || c == b'\\' || c < 0x20 {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                    s.push_str(self.str_of(run_start, self.pos));
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, ScrubError> {
+        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.invalid())?;
+        let mut v = 0u32;
+        for d in digits {
+            v = v * 16 + char::from(*d).to_digit(16).ok_or_else(|| self.invalid())?;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+}
+
+/// What scanning a piece of text decided.
+pub enum TextOutcome {
+    Unchanged,
+    Replaced(String),
+    /// A finding whose class action is `drop`: the field goes (in free
+    /// text, which has no field, the match is redacted instead).
+    Drop(String),
+}
+
+/// Scans `text` for the detectors in `scan` and applies each finding's class
+/// action. Counts findings.
+pub fn scan_text(
+    text: &str,
+    scan: DetectorSet,
+    classes: &Classes,
+    key: &HashKey,
+    findings: &mut Findings,
+) -> Result<TextOutcome, ScrubError> {
+    if scan.is_empty() || !detect::may_contain(text, scan) {
+        return Ok(TextOutcome::Unchanged);
+    }
+    let found = detect::scan(text, scan);
+    if found.is_empty() {
+        return Ok(TextOutcome::Unchanged);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut drop = false;
+    for f in &found {
+        let Some(ci) = classes.class_of(f.detector) else { continue };
+        let Some(class) = classes.get(ci) else { continue };
+        findings.add(ci);
+        let (Some(matched), Some(before)) = (text.get(f.start..f.end), text.get(last..f.start)) else {
+            return Err(ScrubError::Internal);
+        };
+        out.push_str(before);
+        match apply(class.action, &class.name, matched, key) {
+            Applied::Replace(r) => out.push_str(&r),
+            Applied::Drop => {
+                drop = true;
+                out.push_str(&format!("[REDACTED:{}]", class.name));
+            }
+            Applied::Block => return Err(ScrubError::Blocked { class: class.name.to_string() }),
+        }
+        last = f.end;
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
+    Ok(if drop { TextOutcome::Drop(out) } else { TextOutcome::Replaced(out) })
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            b if b < 0x20 => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}

@@ -1,0 +1,829 @@
+#!/usr/bin/env python3
+"""Checks on the chart's rendered manifests that no schema can express.
+
+Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
+
+  check_manifests.py split RENDERED OUTDIR
+      Writes OUTDIR/builtin.yaml (Kubernetes' own kinds, for kubernetes-validate)
+      and OUTDIR/custom.json (Istio and prometheus-operator objects, for the
+      npm models). Refuses unknown API groups and duplicate objects.
+  check_manifests.py invariants RENDERED --values FILE [--serve-flags FILE]
+                     [--edge envoy/edge.yaml] [--src src] [--allow-private-keys]
+      The chart's promises: secure pod settings, probes on the health port,
+      grace period > drain grace, mounts that match the flags, references that
+      resolve, the Service, NetworkPolicy, PDB, HPA, Istio and monitoring
+      objects wired to the Deployment, and the metrics they use exist.
+  check_manifests.py extract-policy RENDERED OUTDIR
+      Writes the policy ConfigMap's files to OUTDIR; prints the policy's path.
+  check_manifests.py envoy-bootstrap RENDERED OUT
+      Writes an Envoy bootstrap whose filter chain holds the EnvoyFilter's
+      ext_proc filter (for `envoy --mode validate`); prints nothing if the
+      rendering has no EnvoyFilter.
+  check_manifests.py pod-files RENDERED OUTDIR
+      Lays out the Deployment's volumes as the kubelet would (ConfigMap and
+      Secret files, from the rendering) under OUTDIR and prints the container's
+      args with mount paths rewritten into OUTDIR, one per line (smoke test).
+
+Every failure is printed as `FAIL: ...`; the exit status is non-zero if any.
+"""
+
+import base64
+import json
+import os
+import re
+import sys
+
+import yaml
+
+FAILURES = []
+NOTES = []
+
+BUILTIN_GROUPS = {
+    "v1",
+    "apps/v1",
+    "autoscaling/v2",
+    "policy/v1",
+    "networking.k8s.io/v1",
+}
+CUSTOM_GROUPS = (
+    "networking.istio.io/",
+    "security.istio.io/",
+    "monitoring.coreos.com/",
+)
+
+# Flags the chart may pass that are being added to `chaperone serve` right now;
+# until the binary knows them they are reported, not failed.
+PENDING_FLAGS = {"--health-addr", "--tls-cert", "--tls-key", "--tls-client-ca"}
+# Metrics the chart's alerts and dashboard use that are being added to the
+# binary right now; until src/ registers them they are reported, not failed.
+PENDING_METRICS = {"scrub_findings_total", "blocked_messages_total"}
+
+REQUIRED_RULE_METRICS = {
+    "deny spike": ("chaperone_decisions_total", 'decision="deny"'),
+    "scrub findings spike": ("chaperone_scrub_findings_total", "by (hop)"),
+    "blocked messages spike": ("chaperone_blocked_messages_total", "by (hop)"),
+    "reload failures": ("chaperone_policy_reloads_total", 'result="error"'),
+    "JWKS errors": ("chaperone_jwks_fetch_errors_total", ""),
+}
+CHART_ALERTS = {
+    "ChaperoneDown",
+    "ChaperoneDenyRateSpike",
+    "ChaperoneScrubFindingsSpike",
+    "ChaperoneBlockedMessagesSpike",
+    "ChaperonePolicyReloadFailed",
+    "ChaperoneJwksFetchErrors",
+    "ChaperonePolicyVersionSkew",
+}
+REQUIRED_DASHBOARD_METRICS = [
+    "chaperone_decisions_total",
+    "chaperone_check_duration_seconds_bucket",
+    "chaperone_process_message_duration_seconds_bucket",
+    "chaperone_tokens_minted_total",
+    "chaperone_policy_info",
+    "chaperone_ext_proc_streams_in_flight",
+]
+
+
+def fail(msg):
+    FAILURES.append(msg)
+    print(f"FAIL: {msg}")
+
+
+def note(msg):
+    NOTES.append(msg)
+    print(f"NOTE: {msg}")
+
+
+def load(path):
+    with open(path) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    return docs
+
+
+def key(doc):
+    md = doc.get("metadata", {})
+    return (doc.get("kind"), md.get("namespace", ""), md.get("name"))
+
+
+def of_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def one(docs, kind):
+    found = of_kind(docs, kind)
+    if len(found) != 1:
+        fail(f"expected exactly one {kind}, found {len(found)}")
+        return None
+    return found[0]
+
+
+def matches(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+# ---------------------------------------------------------------------------
+
+
+def cmd_split(rendered, outdir):
+    docs = load(rendered)
+    seen = set()
+    builtin, custom = [], []
+    for d in docs:
+        api, kind = d.get("apiVersion"), d.get("kind")
+        if not api or not kind or not d.get("metadata", {}).get("name"):
+            fail(f"an object without apiVersion, kind or name: {str(d)[:80]}")
+            continue
+        k = key(d)
+        if k in seen:
+            fail(f"duplicate object {k}")
+        seen.add(k)
+        if api in BUILTIN_GROUPS:
+            builtin.append(d)
+        elif api.startswith(CUSTOM_GROUPS):
+            custom.append(d)
+        else:
+            fail(f"{kind} {k[2]}: apiVersion {api} is neither a checked built-in nor a checked custom group")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "builtin.yaml"), "w") as f:
+        yaml.safe_dump_all(builtin, f, sort_keys=False)
+    with open(os.path.join(outdir, "custom.json"), "w") as f:
+        json.dump(custom, f, indent=1)
+    with open(os.path.join(outdir, "promql.json"), "w") as f:
+        json.dump(promql_of(docs), f, indent=1)
+    print(f"{len(builtin)} built-in objects, {len(custom)} custom objects")
+
+
+# Grafana's variables, replaced by something PromQL parses, so the dashboard's
+# queries can be checked as PromQL.
+GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": "ns", "$pod": ".*"}
+
+
+def promql_of(docs):
+    """[{where, expr}] for every alert rule and dashboard query."""
+    out = []
+    for pr in of_kind(docs, "PrometheusRule"):
+        for g in pr["spec"]["groups"]:
+            for r in g["rules"]:
+                out.append({"where": f"rule {r.get('alert') or r.get('record')}", "expr": str(r["expr"])})
+    for cm in of_kind(docs, "ConfigMap"):
+        for k, v in (cm.get("data") or {}).items():
+            if not k.endswith(".json"):
+                continue
+            try:
+                dash = json.loads(v)
+            except json.JSONDecodeError:
+                continue  # reported by the invariants
+            for p in dash.get("panels", []):
+                for t in p.get("targets", []):
+                    expr = t.get("expr", "")
+                    for var, val in GRAFANA_VARS.items():
+                        expr = expr.replace(var, val)
+                    out.append({"where": f"dashboard panel {p.get('title')!r}", "expr": expr})
+            for var in dash.get("templating", {}).get("list", []):
+                q = var.get("query")
+                if isinstance(q, dict) and q.get("query", "").startswith("label_values("):
+                    inner = q["query"][len("label_values("):].rsplit(",", 1)[0]
+                    for v2, val in GRAFANA_VARS.items():
+                        inner = inner.replace(v2, val)
+                    out.append({"where": f"dashboard variable {var['name']}", "expr": inner})
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+
+def flag_values(args):
+    """{'--flag': 'value'} for the --flag=value args."""
+    out = {}
+    for a in args:
+        if a.startswith("--") and "=" in a:
+            k, v = a.split("=", 1)
+            if k in out:
+                fail(f"flag {k} given twice")
+            out[k] = v
+    return out
+
+
+def seconds(duration):
+    m = re.fullmatch(r"(\d+)s", duration or "")
+    return int(m.group(1)) if m else None
+
+
+def check_deployment(docs, values_text, serve_flags):
+    dep = one(docs, "Deployment")
+    if dep is None:
+        return None
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    name = dep["metadata"]["name"]
+    if not matches(spec["selector"]["matchLabels"], pod_labels):
+        fail("Deployment selector does not match its pod labels")
+
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True:
+        fail("pod securityContext.runAsNonRoot is not true")
+    if psc.get("runAsUser") == 0:
+        fail("pod runs as root")
+    if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail("pod seccompProfile is not RuntimeDefault")
+    if pod.get("automountServiceAccountToken") is not False:
+        fail("pod mounts a service account token; chaperone needs none")
+    if pod.get("enableServiceLinks") is not False:
+        fail("service links are on: CHAPERONE_*-named variables could reach chaperone's environment")
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        fail("pod shares a host namespace")
+
+    containers = pod["containers"]
+    if len(containers) != 1:
+        fail(f"expected one container, found {len(containers)}")
+    c = containers[0]
+    sc = c.get("securityContext", {})
+    for field, want in (
+        ("readOnlyRootFilesystem", True),
+        ("allowPrivilegeEscalation", False),
+    ):
+        if sc.get(field) is not want:
+            fail(f"container securityContext.{field} is not {want}")
+    if sc.get("privileged"):
+        fail("container is privileged")
+    if sc.get("runAsUser") == 0:
+        fail("container runs as root")
+    caps = sc.get("capabilities", {})
+    if "ALL" not in (caps.get("drop") or []):
+        fail("container does not drop ALL capabilities")
+    if caps.get("add"):
+        fail(f"container adds capabilities {caps['add']}")
+    res = c.get("resources", {})
+    for kind in ("requests", "limits"):
+        for r in ("cpu", "memory"):
+            if r not in (res.get(kind) or {}):
+                fail(f"container has no {r} {kind[:-1]}")
+
+    args = c.get("args") or []
+    if c.get("command"):
+        fail("container overrides the image's entrypoint")
+    if not args or args[0] != "serve":
+        fail(f"container args do not start with `serve`: {args[:1]}")
+    flags = flag_values(args[1:])
+    for a in args[1:]:
+        if not a.startswith("--"):
+            fail(f"unexpected positional arg {a!r}")
+        elif "=" not in a:
+            # Boolean flags would be fine; chaperone serve has none today.
+            fail(f"flag {a} has no value")
+    if serve_flags is not None:
+        for f in flags:
+            if f not in serve_flags:
+                if f in PENDING_FLAGS:
+                    note(f"`chaperone serve` does not know {f} yet (being implemented)")
+                else:
+                    fail(f"`chaperone serve` has no flag {f}")
+
+    # Ports and probes.
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    for pname in ("grpc", "http-admin", "grpc-health"):
+        if pname not in ports:
+            fail(f"container port {pname} missing")
+    for flag, pname in (("--grpc-addr", "grpc"), ("--admin-addr", "http-admin"), ("--health-addr", "grpc-health")):
+        addr = flags.get(flag, "")
+        if not addr.endswith(f":{ports.get(pname)}"):
+            fail(f"{flag}={addr} does not bind container port {pname} ({ports.get(pname)})")
+    health = ports.get("grpc-health")
+    if health == ports.get("grpc"):
+        fail("the health port is the gRPC port: the kubelet cannot pass its mTLS")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        p = c.get(probe)
+        if not p:
+            fail(f"no {probe}")
+            continue
+        if p.get("grpc", {}).get("port") != health:
+            fail(f"{probe} is not a gRPC probe on the health port {health}: {p}")
+
+    grace = pod.get("terminationGracePeriodSeconds")
+    drain = seconds(flags.get("--drain-grace"))
+    if drain is None or grace is None or grace <= drain:
+        fail(f"terminationGracePeriodSeconds {grace} is not larger than --drain-grace {flags.get('--drain-grace')}")
+
+    # Mounts match the flags, no subPath (its files never update), every
+    # volume is used.
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in mounts.values():
+        if m.get("subPath") or m.get("subPathExpr"):
+            fail(f"volumeMount {m['name']} uses subPath: its files would never be updated")
+        if m.get("readOnly") is not True:
+            fail(f"volumeMount {m['name']} is writable")
+        if m["name"] not in volumes:
+            fail(f"volumeMount {m['name']} names no volume")
+    used = {m["name"] for m in mounts.values()}
+    for v in volumes:
+        if v not in used:
+            fail(f"volume {v} is mounted nowhere")
+
+    def volume_at(directory):
+        m = mounts.get(directory)
+        if not m:
+            fail(f"nothing is mounted at {directory}")
+            return None
+        return volumes.get(m["name"])
+
+    def files_of(volume):
+        """The file names a volume shows, None when they are whatever the source holds."""
+        if "configMap" in volume or "secret" in volume:
+            src = volume.get("configMap") or volume.get("secret")
+            return {i["path"] for i in src["items"]} if src.get("items") else None
+        if "projected" in volume:
+            out = set()
+            for s in volume["projected"]["sources"]:
+                src = s.get("secret") or s.get("configMap")
+                if not src or not src.get("items"):
+                    return None
+                out |= {i["path"] for i in src["items"]}
+            return out
+        return set()
+
+    policy = flags.get("--policy")
+    if not policy:
+        fail("no --policy: chaperone would serve its embedded demo policy")
+    else:
+        v = volume_at(os.path.dirname(policy))
+        if v is not None and "configMap" not in v:
+            fail("--policy does not point into a ConfigMap volume")
+    if "--signing-keys" in flags:
+        v = volume_at(flags["--signing-keys"])
+        if v is not None and "secret" not in v:
+            fail("--signing-keys does not point at a Secret volume")
+    else:
+        note("no --signing-keys: each pod signs with an ephemeral key")
+    if "--hash-key-file" in flags:
+        v = volume_at(os.path.dirname(flags["--hash-key-file"]))
+        if v is not None:
+            if "secret" not in v:
+                fail("--hash-key-file is not in a Secret volume")
+            names = files_of(v)
+            if names is not None and os.path.basename(flags["--hash-key-file"]) not in names:
+                fail("the hash-key volume does not hold the file --hash-key-file names")
+    tls_flags = [f for f in ("--tls-cert", "--tls-key", "--tls-client-ca") if f in flags]
+    if tls_flags and ("--tls-cert" not in flags or "--tls-key" not in flags):
+        fail("TLS needs both --tls-cert and --tls-key")
+    for f in tls_flags:
+        v = volume_at(os.path.dirname(flags[f]))
+        if v is None:
+            continue
+        names = files_of(v)
+        if names is not None and os.path.basename(flags[f]) not in names:
+            fail(f"the volume at {os.path.dirname(flags[f])} does not hold the file {f} names")
+
+    # Every referenced ConfigMap and Secret is rendered, or is an existing
+    # object the scenario's values name.
+    rendered = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    refs = []
+    for v in volumes.values():
+        if "configMap" in v:
+            refs.append(("ConfigMap", v["configMap"]["name"]))
+        if "secret" in v:
+            refs.append(("Secret", v["secret"]["secretName"]))
+        for s in v.get("projected", {}).get("sources", []):
+            if "configMap" in s:
+                refs.append(("ConfigMap", s["configMap"]["name"]))
+            if "secret" in s:
+                refs.append(("Secret", s["secret"]["name"]))
+    sa = pod.get("serviceAccountName")
+    refs.append(("ServiceAccount", sa))
+    for kind, ref in refs:
+        if (kind, ref) not in rendered and not re.search(rf"\b{re.escape(ref)}\b", values_text):
+            fail(f"{kind} {ref} is neither rendered nor named in the scenario's values")
+
+    # The policy ConfigMap holds the file --policy names.
+    if policy:
+        v = volume_at(os.path.dirname(policy))
+        if v is not None and "configMap" in v:
+            cm = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == v["configMap"]["name"]]
+            if cm and os.path.basename(policy) not in (cm[0].get("data") or {}):
+                fail(f"ConfigMap {cm[0]['metadata']['name']} has no key {os.path.basename(policy)}")
+
+    # Replicas: the HPA owns them when it exists.
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")
+    if hpa:
+        if "replicas" in spec:
+            fail("Deployment sets replicas while an HPA scales it")
+        ref = hpa[0]["spec"]["scaleTargetRef"]
+        if ref.get("kind") != "Deployment" or ref.get("name") != name:
+            fail(f"HPA targets {ref}, not Deployment {name}")
+    return {"name": name, "labels": pod_labels, "ports": ports, "flags": flags}
+
+
+def check_service(docs, pod):
+    svc = one(docs, "Service")
+    if svc is None or pod is None:
+        return None
+    if not matches(svc["spec"]["selector"], pod["labels"]):
+        fail("Service selector does not match the pods")
+    ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    for name, proto in (("grpc", "grpc"), ("http-admin", "http")):
+        p = ports.get(name)
+        if not p:
+            fail(f"Service has no port {name}")
+            continue
+        if p.get("appProtocol") != proto:
+            fail(f"Service port {name} has appProtocol {p.get('appProtocol')}, not {proto}")
+        if p.get("targetPort") not in (name, pod["ports"].get(name)):
+            fail(f"Service port {name} targets {p.get('targetPort')}")
+    for p in svc["spec"]["ports"]:
+        if p.get("targetPort") in ("grpc-health", pod["ports"].get("grpc-health")):
+            fail("the Service exposes the plaintext health port")
+    return svc
+
+
+def check_network_policy(docs, pod):
+    for np in of_kind(docs, "NetworkPolicy"):
+        spec = np["spec"]
+        if not matches(spec["podSelector"].get("matchLabels"), pod["labels"]):
+            fail("NetworkPolicy does not select chaperone's pods")
+        if "Ingress" not in spec.get("policyTypes", []):
+            fail("NetworkPolicy does not restrict ingress")
+        for rule in spec.get("ingress") or []:
+            if not rule.get("from"):
+                fail("a NetworkPolicy ingress rule admits every source")
+            ports = rule.get("ports") or []
+            if not ports:
+                fail("a NetworkPolicy ingress rule admits every port")
+            for p in ports:
+                if p.get("port") not in ("grpc", "http-admin"):
+                    fail(f"NetworkPolicy opens port {p.get('port')}")
+            for peer in rule.get("from") or []:
+                cidr = peer.get("ipBlock", {}).get("cidr")
+                if cidr in ("0.0.0.0/0", "::/0"):
+                    fail("NetworkPolicy admits the whole internet")
+
+
+def check_pdb(docs, pod):
+    for pdb in of_kind(docs, "PodDisruptionBudget"):
+        if not matches(pdb["spec"]["selector"]["matchLabels"], pod["labels"]):
+            fail("PodDisruptionBudget does not select chaperone's pods")
+        if ("maxUnavailable" in pdb["spec"]) == ("minAvailable" in pdb["spec"]):
+            fail("PodDisruptionBudget needs exactly one of maxUnavailable and minAvailable")
+
+
+def check_secrets(docs, allow_private_keys):
+    for s in of_kind(docs, "Secret"):
+        for k, v in (s.get("data") or {}).items():
+            text = base64.b64decode(v).decode("utf-8", "replace")
+            if "PRIVATE KEY" in text and not allow_private_keys:
+                fail(f"Secret {s['metadata']['name']} holds a private key ({k}) the scenario did not supply")
+            if k.endswith(".pem") and "-----BEGIN PRIVATE KEY-----" not in text:
+                fail(f"Secret {s['metadata']['name']}: {k} is not a PKCS#8 key")
+        for k in s.get("stringData") or {}:
+            fail(f"Secret {s['metadata']['name']} uses stringData ({k})")
+
+
+def check_istio(docs, svc, pod, edge_path):
+    fqdn_prefix = f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc." if svc else None
+    grpc_port = next((p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc"), None) if svc else None
+    for ap in of_kind(docs, "AuthorizationPolicy"):
+        spec = ap["spec"]
+        if spec.get("action") != "CUSTOM" or not spec.get("provider", {}).get("name"):
+            fail("AuthorizationPolicy is not a CUSTOM action with a provider")
+        if not spec.get("rules"):
+            fail("AuthorizationPolicy has no rules: it would send nothing to chaperone")
+    edge = None
+    if edge_path:
+        with open(edge_path) as f:
+            # The harness's ${NAME} placeholders are not YAML in flow mappings.
+            edge = yaml.safe_load(re.sub(r"\$\{[A-Z_]+\}", "0", f.read()))
+    edge_proc = None
+    if edge:
+        for lst in edge["static_resources"]["listeners"]:
+            for fc in lst["filter_chains"]:
+                for flt in fc["filters"]:
+                    for hf in flt["typed_config"].get("http_filters", []):
+                        if hf["name"] == "envoy.filters.http.ext_proc":
+                            edge_proc = hf["typed_config"]
+    for ef in of_kind(docs, "EnvoyFilter"):
+        for patch in ef["spec"]["configPatches"]:
+            if patch.get("applyTo") != "HTTP_FILTER":
+                continue
+            sub = patch["match"]["listener"]["filterChain"]["filter"].get("subFilter", {}).get("name")
+            if patch["patch"]["operation"] != "INSERT_BEFORE" or sub != "envoy.filters.http.router":
+                fail("the ext_proc filter is not inserted right before the router")
+            value = patch["patch"]["value"]
+            tc = value.get("typed_config", {})
+            if value.get("name") != "envoy.filters.http.ext_proc":
+                fail(f"EnvoyFilter inserts {value.get('name')}, not ext_proc")
+            if tc.get("failure_mode_allow") is not False:
+                fail("ext_proc failure_mode_allow is not false: it would fail open")
+            fwd = tc.get("metadata_options", {}).get("forwarding_namespaces", {}).get("untyped")
+            if fwd != ["envoy.filters.http.ext_authz"]:
+                fail(f"ext_proc does not forward the ext_authz metadata namespace: {fwd}")
+            if edge_proc:
+                for k in ("processing_mode", "failure_mode_allow", "metadata_options"):
+                    if tc.get(k) != edge_proc.get(k):
+                        fail(f"ext_proc {k} differs from envoy/edge.yaml: {tc.get(k)} vs {edge_proc.get(k)}")
+            cluster = tc.get("grpc_service", {}).get("envoy_grpc", {}).get("cluster_name", "")
+            if fqdn_prefix and (fqdn_prefix not in cluster or f"|{grpc_port}|" not in cluster):
+                fail(f"ext_proc cluster {cluster!r} is not the chaperone Service's gRPC port")
+    for dr in of_kind(docs, "DestinationRule"):
+        if fqdn_prefix and not dr["spec"]["host"].startswith(fqdn_prefix):
+            fail(f"DestinationRule host {dr['spec']['host']} is not the chaperone Service")
+        for pls in dr["spec"].get("trafficPolicy", {}).get("portLevelSettings", []):
+            if pls.get("tls", {}).get("mode") != "MUTUAL":
+                fail("DestinationRule does not use MUTUAL TLS")
+        if pod and "--tls-client-ca" not in pod["flags"]:
+            note("DestinationRule presents a client certificate, but chaperone does not require one")
+    for pa in of_kind(docs, "PeerAuthentication"):
+        if pa["spec"].get("mtls", {}).get("mode") != "STRICT":
+            fail("PeerAuthentication is not STRICT")
+        if pod and not matches(pa["spec"]["selector"]["matchLabels"], pod["labels"]):
+            fail("PeerAuthentication does not select chaperone's pods")
+
+
+def metric_names(expr):
+    return set(re.findall(r"\b(chaperone_[a-z_]+)", expr))
+
+
+def check_monitoring(docs, svc, src_dir):
+    used = set()
+    for sm in of_kind(docs, "ServiceMonitor"):
+        if svc and not matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]):
+            fail("ServiceMonitor does not select the chaperone Service")
+        ports = [e.get("port") for e in sm["spec"]["endpoints"]]
+        if ports != ["http-admin"]:
+            fail(f"ServiceMonitor scrapes {ports}, not the admin port")
+    for pr in of_kind(docs, "PrometheusRule"):
+        rules = [r for g in pr["spec"]["groups"] for r in g["rules"]]
+        exprs = [str(r.get("expr", "")) for r in rules]
+        for r in rules:
+            used |= metric_names(str(r.get("expr", "")))
+            if "alert" in r and "severity" not in (r.get("labels") or {}):
+                fail(f"alert {r['alert']} has no severity")
+        for what, (metric, needle) in REQUIRED_RULE_METRICS.items():
+            if not any(metric in e and needle in e for e in exprs):
+                fail(f"PrometheusRule has no {what} alert ({metric} {needle})")
+        for r in rules:
+            if r.get("alert") in CHART_ALERTS and 'namespace="' not in str(r.get("expr")):
+                fail(f"alert {r['alert']} does not select the release's series")
+        missing = CHART_ALERTS - {r.get("alert") for r in rules}
+        if missing:
+            note(f"alerts turned off: {sorted(missing)}")
+    for cm in of_kind(docs, "ConfigMap"):
+        for k, v in (cm.get("data") or {}).items():
+            if not k.endswith(".json"):
+                continue
+            try:
+                dash = json.loads(v)
+            except json.JSONDecodeError as e:
+                fail(f"dashboard {k} is not JSON: {e}")
+                continue
+            if "panels" not in dash:
+                continue
+            ids = [p["id"] for p in dash["panels"]]
+            if len(ids) != len(set(ids)):
+                fail("dashboard panel ids are not unique")
+            exprs = [t.get("expr", "") for p in dash["panels"] for t in p.get("targets", [])]
+            for e in exprs:
+                used |= metric_names(e)
+            for metric in REQUIRED_DASHBOARD_METRICS:
+                if not any(metric in e for e in exprs):
+                    fail(f"dashboard has no panel on {metric}")
+    if src_dir and used:
+        source = ""
+        for root, _, files in os.walk(src_dir):
+            for f in files:
+                if f.endswith(".rs"):
+                    with open(os.path.join(root, f)) as fh:
+                        source += fh.read()
+        for m in sorted(used):
+            base = re.sub(r"_(bucket|sum|count)$", "", m)[len("chaperone_"):]
+            if f'"{base}"' not in source:
+                if base in PENDING_METRICS:
+                    note(f"metric chaperone_{base} is not registered in src/ yet (being added)")
+                else:
+                    fail(f"metric chaperone_{base} is used by the chart but not registered in src/")
+
+
+def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_private_keys):
+    docs = load(rendered)
+    values_text = ""
+    for vf in values_files:
+        with open(vf) as f:
+            values_text += f.read()
+    serve_flags = None
+    if serve_flags_file:
+        with open(serve_flags_file) as f:
+            serve_flags = set(re.findall(r"(--[a-z][a-z0-9-]+)", f.read()))
+    pod = check_deployment(docs, values_text, serve_flags)
+    svc = check_service(docs, pod)
+    if pod:
+        check_network_policy(docs, pod)
+        check_pdb(docs, pod)
+    check_secrets(docs, allow_private_keys)
+    check_istio(docs, svc, pod, edge)
+    check_monitoring(docs, svc, src)
+    print(f"{len(docs)} objects checked, {len(FAILURES)} failures, {len(NOTES)} notes")
+
+
+# ---------------------------------------------------------------------------
+
+
+def cmd_extract_policy(rendered, outdir):
+    docs = load(rendered)
+    dep = one(docs, "Deployment")
+    if dep is None:
+        return
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    policy = flag_values(args[1:]).get("--policy")
+    if not policy:
+        fail("no --policy flag")
+        return
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in dep["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    vol = vols.get(mounts.get(os.path.dirname(policy), ""), {})
+    cm_name = vol.get("configMap", {}).get("name")
+    cms = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == cm_name]
+    if not cms:
+        print("")  # an existing ConfigMap: nothing rendered to check
+        return
+    os.makedirs(outdir, exist_ok=True)
+    for k, v in cms[0]["data"].items():
+        with open(os.path.join(outdir, k), "w") as f:
+            f.write(v)
+    print(os.path.join(outdir, os.path.basename(policy)))
+
+
+def cmd_envoy_bootstrap(rendered, out):
+    docs = load(rendered)
+    filters, clusters = [], set()
+    for ef in of_kind(docs, "EnvoyFilter"):
+        for patch in ef["spec"]["configPatches"]:
+            if patch.get("applyTo") == "HTTP_FILTER":
+                value = patch["patch"]["value"]
+                filters.append(value)
+                cluster = value["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+                clusters.add(cluster)
+    if not filters:
+        return
+    # What Istio puts in front for the CUSTOM AuthorizationPolicy, so the
+    # forwarded metadata namespace exists in the chain.
+    ext_authz = {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "transport_api_version": "V3",
+            "failure_mode_allow": False,
+            "grpc_service": {"envoy_grpc": {"cluster_name": sorted(clusters)[0]}, "timeout": "1s"},
+        },
+    }
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    bootstrap = {
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "gateway",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 18080}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                                        "stat_prefix": "gateway",
+                                        "route_config": {
+                                            "virtual_hosts": [
+                                                {
+                                                    "name": "all",
+                                                    "domains": ["*"],
+                                                    "routes": [
+                                                        {"match": {"prefix": "/"}, "direct_response": {"status": 200}}
+                                                    ],
+                                                }
+                                            ]
+                                        },
+                                        "http_filters": [ext_authz, *filters, router],
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": c,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": c,
+                        "endpoints": [
+                            {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9191}}}}]}
+                        ],
+                    },
+                }
+                for c in sorted(clusters)
+            ],
+        }
+    }
+    with open(out, "w") as f:
+        yaml.safe_dump(bootstrap, f, sort_keys=False)
+    print(out)
+
+
+def cmd_pod_files(rendered, outdir):
+    """Materialize the pod's volumes from the rendering, as the kubelet would."""
+    docs = load(rendered)
+    dep = one(docs, "Deployment")
+    if dep is None:
+        return
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+    def data_of(kind, name):
+        obj = objects.get((kind, name))
+        if obj is None:
+            raise SystemExit(f"FAIL: {kind} {name} is not rendered; cannot lay out the pod")
+        if kind == "Secret":
+            return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        return {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+
+    def write(directory, data, items):
+        os.makedirs(directory, exist_ok=True)
+        pairs = [(i["key"], i["path"]) for i in items] if items else [(k, k) for k in data]
+        for k, path in pairs:
+            if k not in data:
+                raise SystemExit(f"FAIL: key {k} missing from a volume source")
+            with open(os.path.join(directory, path), "wb") as f:
+                f.write(data[k])
+
+    vols = {v["name"]: v for v in pod["volumes"]}
+    rewrite = {}
+    for m in c["volumeMounts"]:
+        v = vols[m["name"]]
+        target = os.path.join(outdir, m["name"])
+        if "configMap" in v:
+            write(target, data_of("ConfigMap", v["configMap"]["name"]), v["configMap"].get("items"))
+        elif "secret" in v:
+            write(target, data_of("Secret", v["secret"]["secretName"]), v["secret"].get("items"))
+        elif "projected" in v:
+            for s in v["projected"]["sources"]:
+                if "secret" in s:
+                    write(target, data_of("Secret", s["secret"]["name"]), s["secret"].get("items"))
+                elif "configMap" in s:
+                    write(target, data_of("ConfigMap", s["configMap"]["name"]), s["configMap"].get("items"))
+        rewrite[m["mountPath"]] = target
+    for a in c["args"]:
+        for path, target in rewrite.items():
+            a = a.replace(f"={path}", f"={target}")
+        print(a)
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd, rest = argv[1], argv[2:]
+    if cmd == "split":
+        cmd_split(*rest)
+    elif cmd == "invariants":
+        rendered, values, serve_flags, edge, src, allow = rest[0], [], None, None, None, False
+        i = 1
+        while i < len(rest):
+            a = rest[i]
+            if a == "--values":
+                values.append(rest[i + 1]); i += 2
+            elif a == "--serve-flags":
+                serve_flags = rest[i + 1]; i += 2
+            elif a == "--edge":
+                edge = rest[i + 1]; i += 2
+            elif a == "--src":
+                src = rest[i + 1]; i += 2
+            elif a == "--allow-private-keys":
+                allow = True; i += 1
+            else:
+                print(f"unknown option {a}")
+                return 2
+        cmd_invariants(rendered, values, serve_flags, edge, src, allow)
+    elif cmd == "extract-policy":
+        cmd_extract_policy(*rest)
+    elif cmd == "envoy-bootstrap":
+        cmd_envoy_bootstrap(*rest)
+    elif cmd == "pod-files":
+        cmd_pod_files(*rest)
+    else:
+        print(__doc__)
+        return 2
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
