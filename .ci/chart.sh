@@ -114,13 +114,14 @@ FQDN="$RELEASE.$NAMESPACE.svc.cluster.local"
 scenario_args() {
   case $1 in
     everything)
-      echo --set-file "signingKeys.keys.chaperone-2026-11=$GEN/chaperone-2026-11.pem"
-      echo --set-file "signingKeys.keys.chaperone-2026-12=$GEN/chaperone-2026-12.pem"
-      echo --set-file "hashKey.value=$GEN/hash-key"
-      echo --set-file "tls.cert=$GEN/server.crt"
-      echo --set-file "tls.key=$GEN/server.key"
-      echo --set-file "tls.clientCA.content=$GEN/ca.crt"
-      echo --set-file "policy.extraFiles.corp-jwks\\.json=$ROOT/examples/policies/corp-jwks.json"
+      printf '%s\n' \
+        --set-file "signingKeys.keys.chaperone-2026-11=$GEN/chaperone-2026-11.pem" \
+        --set-file "signingKeys.keys.chaperone-2026-12=$GEN/chaperone-2026-12.pem" \
+        --set-file "hashKey.value=$GEN/hash-key" \
+        --set-file "tls.cert=$GEN/server.crt" \
+        --set-file "tls.key=$GEN/server.key" \
+        --set-file "tls.clientCA.content=$GEN/ca.crt" \
+        --set-file "policy.extraFiles.corp-jwks\\.json=$ROOT/examples/policies/corp-jwks.json"
       ;;
   esac
 }
@@ -222,7 +223,8 @@ smoke() { # scenario
   local name=$1 dir="$WORK/$1" pod="$WORK/$1/pod"
   local grpc admin health pid
   grpc=$(free_port); admin=$(free_port); health=$(free_port)
-  mapfile -t args < <("$PY" "$CHECK" pod-files "$dir/rendered.yaml" "$pod") || return 1
+  "$PY" "$CHECK" pod-files "$dir/rendered.yaml" "$pod" >"$dir/args.txt" || { cat "$dir/args.txt"; return 1; }
+  mapfile -t args <"$dir/args.txt"
   args=("${args[@]/#--grpc-addr=*/--grpc-addr=127.0.0.1:$grpc}")
   args=("${args[@]/#--admin-addr=*/--admin-addr=127.0.0.1:$admin}")
   args=("${args[@]/#--health-addr=*/--health-addr=127.0.0.1:$health}")

@@ -32,6 +32,23 @@ pub enum Command {
     /// Run a described request (JSON or YAML: host, method, path, headers,
     /// source_principal) through a policy and say what it decides and why.
     Explain { policy: PathBuf, request: PathBuf },
+    /// Apply a hop's data contract to a document on stdin: the scrubbed
+    /// document goes to stdout, a summary of findings (classes and counts,
+    /// never values) to stderr.
+    Scrub {
+        #[arg(long)]
+        policy: PathBuf,
+        #[arg(long)]
+        hop: String,
+        #[arg(long, value_enum, default_value = "response")]
+        direction: Direction,
+        /// The body's content type.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        /// Key for `hash` (the same file `serve` uses); random without it.
+        #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
+        hash_key_file: Option<PathBuf>,
+    },
     /// Signing keys: generate one, or print the public JWKS of key files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -50,6 +67,14 @@ pub enum KeysCommand {
     },
     /// Print the public JWKS of PEM key files; each key's `kid` is its file stem.
     Jwks { keys: Vec<PathBuf> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Direction {
+    /// What the callee would see.
+    Request,
+    /// What the caller would get back.
+    Response,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -156,6 +181,95 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { policy } => check(&policy),
         Command::Explain { policy, request } => explain(&policy, &request).await,
         Command::Keys(cmd) => keys(cmd),
+        Command::Scrub {
+            policy,
+            hop,
+            direction,
+            content_type,
+            hash_key_file,
+        } => scrub(
+            &policy,
+            &hop,
+            direction,
+            &content_type,
+            hash_key_file.as_ref(),
+        ),
+    }
+}
+
+fn scrub(
+    policy: &PathBuf,
+    hop: &str,
+    direction: Direction,
+    content_type: &str,
+    key: Option<&PathBuf>,
+) -> ExitCode {
+    use std::io::{Read, Write};
+    let p = match load(policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(rule) = p.hop(hop) else {
+        eprintln!("{}: no hop is named {hop:?}", policy.display());
+        return ExitCode::from(1);
+    };
+    let key = match crate::server::hash_key(key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut body = Vec::new();
+    if let Err(e) = std::io::stdin()
+        .take(crate::config::contracts::MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut body)
+    {
+        eprintln!("stdin: {e}");
+        return ExitCode::from(1);
+    }
+    let contract = match direction {
+        Direction::Request => &rule.request_body,
+        Direction::Response => &rule.response_body,
+    };
+    let kind = crate::scrub::BodyKind::of(Some(content_type));
+    match crate::scrub::scrub_body(&body, kind, None, contract, &p.classes, &key) {
+        Ok(out) => {
+            let _ = std::io::stdout().write_all(out.body.as_deref().unwrap_or(&body));
+            let _ = std::io::stdout().write_all(b"\n");
+            let counts: Vec<String> = out
+                .findings
+                .by_class(&p.classes)
+                .iter()
+                .map(|(c, n)| format!("{c}={n}"))
+                .collect();
+            eprintln!(
+                "findings: {}{}{}",
+                if counts.is_empty() {
+                    "none".to_owned()
+                } else {
+                    counts.join(" ")
+                },
+                if out.body.is_some() {
+                    "; changed"
+                } else {
+                    "; unchanged"
+                },
+                if out.alert {
+                    "; over the hop's limit (alert)"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("refused: {e} ({})", e.code());
+            ExitCode::from(2)
+        }
     }
 }
 

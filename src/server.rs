@@ -89,7 +89,8 @@ pub fn compile_context() -> Result<CompileContext, ServeError> {
     })
 }
 
-fn hash_key(path: Option<&PathBuf>) -> Result<HashKey, ServeError> {
+/// The hashing key from a file (at least 32 bytes), or a random one with a warning.
+pub fn hash_key(path: Option<&PathBuf>) -> Result<HashKey, ServeError> {
     match path {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| ServeError::HashKey {

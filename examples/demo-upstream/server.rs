@@ -117,6 +117,19 @@ async fn handle(
     match &*role {
         Role::Idp(key) => Ok(idp(key, &path)),
         Role::Upstream => {
+            // A canned answer, for showing what chaperone does to responses:
+            // `x-demo-body` (the body), `x-demo-status`, `x-demo-content-type`,
+            // `x-demo-content-encoding`.
+            let canned = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let canned_body = canned("x-demo-body");
+            let canned_status = canned("x-demo-status").and_then(|s| s.parse::<u16>().ok());
+            let canned_type = canned("x-demo-content-type");
+            let canned_encoding = canned("x-demo-content-encoding");
             let headers = req
                 .headers()
                 .iter()
@@ -136,7 +149,15 @@ async fn handle(
             };
             let echo = serde_json::to_string(&seen).unwrap();
             recorded.lock().unwrap().push(seen);
-            let mut resp = json(200, echo);
+            let mut resp = json(canned_status.unwrap_or(200), canned_body.unwrap_or(echo));
+            if let Some(t) = canned_type {
+                resp.headers_mut()
+                    .insert("content-type", t.parse().unwrap());
+            }
+            if let Some(e) = canned_encoding {
+                resp.headers_mut()
+                    .insert("content-encoding", e.parse().unwrap());
+            }
             let h = resp.headers_mut();
             h.insert("server", "demo-upstream/1.0".parse().unwrap());
             h.insert("x-powered-by", "DemoFramework/3.2".parse().unwrap());

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::contracts::{compile_body, compile_classes, header_patterns};
-use super::raw::{RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens};
+use super::raw::{
+    RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens,
+};
 use crate::clock::SharedClock;
 use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
 use crate::identity::jwt::parse_allowed_alg;
@@ -157,8 +159,7 @@ fn build(
         ));
     }
 
-    let (classes, default_scan) =
-        compile_classes(raw.data_classes, raw.defaults.scan.as_deref())?;
+    let (classes, default_scan) = compile_classes(raw.data_classes, raw.defaults.scan.as_deref())?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),
@@ -203,8 +204,10 @@ fn build(
         header_names(raw.defaults.response.as_ref())
             .map_err(|e| format!("defaults.response: {e}"))?,
     );
-    let mut default_request_remove: Vec<String> =
-        DEFAULT_REQUEST_REMOVE.iter().map(|s| (*s).to_owned()).collect();
+    let mut default_request_remove: Vec<String> = DEFAULT_REQUEST_REMOVE
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     default_request_remove.extend(
         header_names(raw.defaults.request.as_ref())
             .map_err(|e| format!("defaults.request: {e}"))?,
@@ -484,7 +487,9 @@ fn compile_hop(
             None | Some("generic") => true,
             Some("pass") => false,
             Some(other) => {
-                return Err(format!("response.errors: {other:?} is neither generic nor pass"));
+                return Err(format!(
+                    "response.errors: {other:?} is neither generic nor pass"
+                ));
             }
         },
     })

@@ -17,7 +17,9 @@ const DEFAULT_BODY_BYTES: usize = 1 << 20;
 fn builtin_classes() -> (Classes, Vec<&'static str>) {
     let class = |name: &str, detectors: &[Detector], action| DataClass {
         name: name.into(),
-        detectors: detectors.iter().fold(DetectorSet::empty(), |s, d| s.with(*d)),
+        detectors: detectors
+            .iter()
+            .fold(DetectorSet::empty(), |s, d| s.with(*d)),
         action,
     };
     let classes = Classes::new(vec![
@@ -26,13 +28,21 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
         class("iban", &[Detector::Iban], Action::Redact),
         class(
             "secret",
-            &[Detector::Jwt, Detector::PrivateKey, Detector::AwsAccessKey, Detector::BearerToken],
+            &[
+                Detector::Jwt,
+                Detector::PrivateKey,
+                Detector::AwsAccessKey,
+                Detector::BearerToken,
+            ],
             Action::Redact,
         ),
         class("email", &[Detector::Email], Action::MaskEmail),
         class("phone", &[Detector::Phone], Action::MaskPhone),
     ]);
-    (classes, vec!["card_number", "national_id", "iban", "secret"])
+    (
+        classes,
+        vec!["card_number", "national_id", "iban", "secret"],
+    )
 }
 
 /// The policy's classes and the default scan set.
@@ -47,7 +57,9 @@ pub fn compile_classes(
         let mut seen = DetectorSet::empty();
         for (name, rc) in raw {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!("data_classes: {name:?} is not a name (letters, digits, '_')"));
+                return Err(format!(
+                    "data_classes: {name:?} is not a name (letters, digits, '_')"
+                ));
             }
             if Action::parse(&name).is_some() {
                 return Err(format!("data_classes: {name:?} is an action name"));
@@ -57,17 +69,27 @@ pub fn compile_classes(
                 let det = Detector::parse(d).ok_or_else(|| {
                     format!(
                         "data_classes.{name}.detect: {d:?} is not a detector ({})",
-                        Detector::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+                        Detector::ALL
+                            .iter()
+                            .map(|d| d.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 })?;
                 if seen.contains(det) {
-                    return Err(format!("data_classes.{name}.detect: {d:?} already belongs to another class"));
+                    return Err(format!(
+                        "data_classes.{name}.detect: {d:?} already belongs to another class"
+                    ));
                 }
                 seen = seen.with(det);
                 detectors = detectors.with(det);
             }
-            let action = Action::parse(&rc.action)
-                .ok_or_else(|| format!("data_classes.{name}.action: {:?} is not an action", rc.action))?;
+            let action = Action::parse(&rc.action).ok_or_else(|| {
+                format!(
+                    "data_classes.{name}.action: {:?} is not an action",
+                    rc.action
+                )
+            })?;
             list.push(DataClass {
                 name: Arc::from(name.as_str()),
                 detectors,
@@ -79,7 +101,9 @@ pub fn compile_classes(
     };
     let scan = match default_scan {
         Some(names) => scan_set(names, &classes).map_err(|e| format!("defaults.scan: {e}"))?,
-        None if builtin_scan.is_empty() => classes.iter().fold(DetectorSet::empty(), |s, c| union(s, c.detectors)),
+        None if builtin_scan.is_empty() => classes
+            .iter()
+            .fold(DetectorSet::empty(), |s, c| union(s, c.detectors)),
         None => {
             let names: Vec<String> = builtin_scan.iter().map(|s| (*s).to_owned()).collect();
             scan_set(&names, &classes)?
@@ -94,8 +118,13 @@ fn union(a: DetectorSet, b: DetectorSet) -> DetectorSet {
 
 fn scan_set(names: &[String], classes: &Classes) -> Result<DetectorSet, String> {
     names.iter().try_fold(DetectorSet::empty(), |set, n| {
-        let i = classes.index_of(n).ok_or_else(|| format!("{n:?} is not a data class"))?;
-        Ok(union(set, classes.get(i).map(|c| c.detectors).unwrap_or_default()))
+        let i = classes
+            .index_of(n)
+            .ok_or_else(|| format!("{n:?} is not a data class"))?;
+        Ok(union(
+            set,
+            classes.get(i).map(|c| c.detectors).unwrap_or_default(),
+        ))
     })
 }
 
@@ -119,11 +148,16 @@ pub fn compile_body(
             Some("drop") => Unknown::Drop,
             Some("reject") => Unknown::Reject,
             Some("allow") => Unknown::Allow,
-            other => return Err(format!("body.unknown: {other:?} is not drop, reject or allow")),
+            other => {
+                return Err(format!(
+                    "body.unknown: {other:?} is not drop, reject or allow"
+                ));
+            }
         };
     }
     if let Some(b) = pick(|b| b.scan.is_some()) {
-        c.scan = scan_set(b.scan.as_deref().unwrap_or_default(), classes).map_err(|e| format!("body.scan: {e}"))?;
+        c.scan = scan_set(b.scan.as_deref().unwrap_or_default(), classes)
+            .map_err(|e| format!("body.scan: {e}"))?;
     }
     if let Some(b) = pick(|b| b.other.is_some()) {
         c.other = match b.other.as_deref() {
@@ -148,7 +182,11 @@ pub fn compile_body(
         let action = match l.action.as_str() {
             "block" => LimitAction::Block,
             "alert" => LimitAction::Alert,
-            other => return Err(format!("body.limit.action: {other:?} is not block or alert")),
+            other => {
+                return Err(format!(
+                    "body.limit.action: {other:?} is not block or alert"
+                ));
+            }
         };
         c.limit = Some(Limit {
             findings: l.findings,
@@ -169,7 +207,12 @@ pub fn compile_body(
             let fa = match (Action::parse(action), classes.index_of(action)) {
                 (Some(a), _) => FieldAction {
                     action: a,
-                    class: path.rsplit('.').next().unwrap_or(path).trim_end_matches("[*]").to_owned(),
+                    class: path
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(path)
+                        .trim_end_matches("[*]")
+                        .to_owned(),
                 },
                 (None, Some(i)) => {
                     let class = classes.get(i).ok_or("body.fields: class vanished")?;
@@ -178,9 +221,14 @@ pub fn compile_body(
                         class: class.name.to_string(),
                     }
                 }
-                (None, None) => return Err(format!("body.fields.{path}: {action:?} is neither an action nor a data class")),
+                (None, None) => {
+                    return Err(format!(
+                        "body.fields.{path}: {action:?} is neither an action nor a data class"
+                    ));
+                }
             };
-            c.field_action(path, fa).map_err(|e| format!("body.fields: {e}"))?;
+            c.field_action(path, fa)
+                .map_err(|e| format!("body.fields: {e}"))?;
         }
     }
     Ok(c)
@@ -192,9 +240,14 @@ pub fn header_patterns(list: &[String], what: &str) -> Result<Vec<String>, Strin
         .map(|h| {
             let h = h.to_ascii_lowercase();
             let name = h.strip_suffix('*').unwrap_or(&h);
-            let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             if !valid || name == "host" {
-                Err(format!("headers.{what}: {h:?} is not a header name or prefix*"))
+                Err(format!(
+                    "headers.{what}: {h:?} is not a header name or prefix*"
+                ))
             } else {
                 Ok(h)
             }

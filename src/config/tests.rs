@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::compile::{DEFAULT_RESPONSE_REMOVE, MAX_POLICY_BYTES};
+use super::compile::{DEFAULT_REQUEST_REMOVE, DEFAULT_RESPONSE_REMOVE, MAX_POLICY_BYTES};
 use super::{
     CompileContext, EMBEDDED_POLICY, JwksRegistry, PolicyError, PolicyStore, compile,
     parse_duration,
@@ -600,7 +600,12 @@ fn hosts_methods_and_headers_are_normalized() {
     assert_eq!(hop.request_headers_remove, vec!["x-debug".to_owned()]);
     assert_eq!(hop.response_headers_remove, vec!["x-trace_id".to_owned()]);
     assert!(p.hop("read").unwrap().request_headers_remove.is_empty());
-    assert_eq!(p.default_request_remove, vec!["x-tenant-debug".to_owned()]);
+    let mut want: Vec<String> = DEFAULT_REQUEST_REMOVE
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    want.push("x-tenant-debug".into());
+    assert_eq!(p.default_request_remove, want);
     let mut want: Vec<String> = DEFAULT_RESPONSE_REMOVE
         .iter()
         .map(|s| (*s).to_owned())

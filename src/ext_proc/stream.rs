@@ -7,8 +7,9 @@ use envoy_types::pb::envoy::config::core::v3::{HeaderMap, Metadata};
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
-    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, body_mutation, HeadersResponse, HttpBody, HttpHeaders,
-    ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
+    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody,
+    HttpHeaders, ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
+    body_mutation,
 };
 use envoy_types::pb::envoy::r#type::v3::{HttpStatus, StatusCode as HttpCode};
 use envoy_types::pb::google::protobuf::value::Kind;
@@ -17,12 +18,12 @@ use tonic::Status;
 use super::AUTHZ_NAMESPACE;
 use crate::app::App;
 use crate::authz::{DECISION_ID_HEADER, deny_body};
-use crate::policy::Policy;
 use crate::config::contracts::header_matches;
+use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
 use crate::scrub::{BodyKind, scrub_body};
-use crate::telemetry::metrics;
 use crate::secret::random_id;
+use crate::telemetry::metrics;
 
 /// Where the stream is. Phases only move forward; bodies may repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -232,7 +233,10 @@ impl HopStream {
             .collect();
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.response = BodyMeta::of(&present);
-            let status: u16 = present.get(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let status: u16 = present
+                .get(":status")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             ctx.upstream_error = status >= 500 && ctx.policy.hops[ctx.hop].generic_errors;
         }
         HeadersResponse {
@@ -265,7 +269,11 @@ impl HopStream {
         let hop = &ctx.policy.hops[ctx.hop];
         if !body.end_of_stream {
             // Only whole bodies can be judged: Envoy must buffer (BUFFERED mode).
-            return self.refuse(request, "streamed_body", &format!("{direction} body arrived in parts"));
+            return self.refuse(
+                request,
+                "streamed_body",
+                &format!("{direction} body arrived in parts"),
+            );
         }
         if !request && ctx.upstream_error {
             let generic = deny_body("upstream_error", &ctx.decision_id).into_bytes();
@@ -273,7 +281,11 @@ impl HopStream {
             return wrap(body_replaced(generic, true, ctx.response.content_length));
         }
         let meta = if request { &ctx.request } else { &ctx.response };
-        let contract = if request { &hop.request_body } else { &hop.response_body };
+        let contract = if request {
+            &hop.request_body
+        } else {
+            &hop.response_body
+        };
         let result = scrub_body(
             &body.body,
             BodyKind::of(meta.content_type.as_deref()),
@@ -291,10 +303,14 @@ impl HopStream {
                         .classes
                         .get(ctx.policy.classes.index_of(class).unwrap_or(0))
                         .map_or("-", |c| c.action.name());
-                    m.scrub_findings.with_label_values(&[&hop.name, class, action, direction]).inc_by(u64::from(n));
+                    m.scrub_findings
+                        .with_label_values(&[&hop.name, class, action, direction])
+                        .inc_by(u64::from(n));
                 }
                 if scrubbed.alert {
-                    m.exfiltration_alerts.with_label_values(&[&hop.name, direction]).inc();
+                    m.exfiltration_alerts
+                        .with_label_values(&[&hop.name, direction])
+                        .inc();
                     tracing::warn!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = scrubbed.findings.total(), "findings over the hop's limit: exfiltration alert");
                 }
                 if scrubbed.findings.total() > 0 || scrubbed.body.is_some() {
@@ -321,16 +337,24 @@ impl HopStream {
     /// the caller for a response. The body says only the decision id.
     fn refuse(&self, request: bool, code: &'static str, detail: &str) -> Answer {
         let (hop, id) = match &self.ctx {
-            Some(ctx) => (ctx.policy.hops[ctx.hop].name.to_string(), ctx.decision_id.clone()),
+            Some(ctx) => (
+                ctx.policy.hops[ctx.hop].name.to_string(),
+                ctx.decision_id.clone(),
+            ),
             None => ("-".to_owned(), random_id()),
         };
         let direction = if request { "request" } else { "response" };
-        metrics::get().blocked_messages.with_label_values(&[&hop, direction, code]).inc();
+        metrics::get()
+            .blocked_messages
+            .with_label_values(&[&hop, direction, code])
+            .inc();
         tracing::warn!(target: "chaperone::scrub", %hop, decision_id = %id, direction, reason = code, detail, "message refused");
         let (status, error) = match (request, code) {
             (false, _) => (HttpCode::BadGateway, "bad_gateway"),
             (true, "too_large") => (HttpCode::PayloadTooLarge, "payload_too_large"),
-            (true, "encoded" | "content_type" | "not_utf8") => (HttpCode::UnsupportedMediaType, "unsupported_media_type"),
+            (true, "encoded" | "content_type" | "not_utf8") => {
+                (HttpCode::UnsupportedMediaType, "unsupported_media_type")
+            }
             (true, "blocked_class" | "findings_limit") => (HttpCode::Forbidden, "forbidden"),
             (true, _) => (HttpCode::BadRequest, "bad_request"),
         };
@@ -383,7 +407,9 @@ fn body_replaced(body: Vec<u8>, json: bool, content_length: bool) -> BodyRespons
 
 fn immediate(status: HttpCode, error: &str, decision_id: &str, details: &str) -> Answer {
     Answer::ImmediateResponse(ImmediateResponse {
-        status: Some(HttpStatus { code: status as i32 }),
+        status: Some(HttpStatus {
+            code: status as i32,
+        }),
         headers: Some(HeaderMutation {
             set_headers: vec![
                 set_header("content-type", "application/json"),

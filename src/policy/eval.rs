@@ -352,7 +352,10 @@ pub fn request_headers_to_remove<'h>(
             .iter()
             .chain(hop.request_headers_remove.iter())
             .any(|p| header_matches(p, name))
-            && !hop.request_headers_allow.iter().any(|p| header_matches(p, name))
+            && !hop
+                .request_headers_allow
+                .iter()
+                .any(|p| header_matches(p, name))
     };
     let mut out: Vec<String> = present
         .filter(|name| !name.starts_with(':') && listed(name))

@@ -67,7 +67,12 @@ pub enum Applied {
 /// Applies `action` to `value` of class `class` (the placeholder's name).
 pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied {
     let redact = || Applied::Replace(format!("[REDACTED:{class}]"));
-    let digits = || value.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>();
+    let digits = || {
+        value
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .collect::<Vec<u8>>()
+    };
     let stars = |n: usize| "*".repeat(n);
     match action {
         Action::Drop => Applied::Drop,
@@ -92,7 +97,11 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
             if d.len() < 6 {
                 return redact();
             }
-            Applied::Replace(format!("{}{}", stars(d.len() - 4), String::from_utf8_lossy(&d[d.len() - 4..])))
+            Applied::Replace(format!(
+                "{}{}",
+                stars(d.len() - 4),
+                String::from_utf8_lossy(&d[d.len() - 4..])
+            ))
         }
         Action::MaskEmail => match value.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
@@ -172,18 +181,50 @@ mod tests {
     fn actions_keep_a_useful_shape() {
         let key = HashKey::from_bytes(b"k");
         let r = |a, v| apply(a, "card_number", v, &key);
-        assert_eq!(r(Action::MaskPan, "4111 1111 1111 1111"), Applied::Replace("411111******1111".into()));
-        assert_eq!(r(Action::MaskPanLast4, "4111-1111-1111-1111"), Applied::Replace("************1111".into()));
-        assert_eq!(r(Action::MaskPan, "123"), Applied::Replace("[REDACTED:card_number]".into()));
-        assert_eq!(r(Action::MaskEmail, "alice@example.com"), Applied::Replace("a***@example.com".into()));
-        assert_eq!(r(Action::MaskPhone, "+1 (415) 555-2671"), Applied::Replace("*******2671".into()));
-        assert_eq!(r(Action::Redact, "x"), Applied::Replace("[REDACTED:card_number]".into()));
+        assert_eq!(
+            r(Action::MaskPan, "4111 1111 1111 1111"),
+            Applied::Replace("411111******1111".into())
+        );
+        assert_eq!(
+            r(Action::MaskPanLast4, "4111-1111-1111-1111"),
+            Applied::Replace("************1111".into())
+        );
+        assert_eq!(
+            r(Action::MaskPan, "123"),
+            Applied::Replace("[REDACTED:card_number]".into())
+        );
+        assert_eq!(
+            r(Action::MaskEmail, "alice@example.com"),
+            Applied::Replace("a***@example.com".into())
+        );
+        assert_eq!(
+            r(Action::MaskPhone, "+1 (415) 555-2671"),
+            Applied::Replace("*******2671".into())
+        );
+        assert_eq!(
+            r(Action::Redact, "x"),
+            Applied::Replace("[REDACTED:card_number]".into())
+        );
         assert_eq!(r(Action::Drop, "x"), Applied::Drop);
         assert_eq!(r(Action::Block, "x"), Applied::Block);
-        let Applied::Replace(h) = r(Action::Hash, "alice@example.com") else { panic!() };
+        let Applied::Replace(h) = r(Action::Hash, "alice@example.com") else {
+            panic!()
+        };
         assert!(h.starts_with("h:") && h.len() == 34);
-        assert_eq!(r(Action::Hash, "alice@example.com"), Applied::Replace(h.clone()), "stable");
-        assert_ne!(apply(Action::Hash, "c", "alice@example.com", &HashKey::from_bytes(b"other")), Applied::Replace(h));
+        assert_eq!(
+            r(Action::Hash, "alice@example.com"),
+            Applied::Replace(h.clone()),
+            "stable"
+        );
+        assert_ne!(
+            apply(
+                Action::Hash,
+                "c",
+                "alice@example.com",
+                &HashKey::from_bytes(b"other")
+            ),
+            Applied::Replace(h)
+        );
         for a in Action::ALL {
             assert_eq!(Action::parse(a.name()), Some(a));
         }

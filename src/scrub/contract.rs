@@ -113,11 +113,15 @@ fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
             "" if rest.is_empty() => return Err(err("has an empty segment")),
             "" => {}
             "*" => steps.push(Step::AnyKey),
-            n if n.contains(['*', ']', ' ']) => return Err(err("a name holds '*', ']' or a space")),
+            n if n.contains(['*', ']', ' ']) => {
+                return Err(err("a name holds '*', ']' or a space"));
+            }
             n => steps.push(Step::Key(n.to_owned())),
         }
         while !rest.is_empty() {
-            rest = rest.strip_prefix("[*]").ok_or_else(|| err("only [*] may index an array"))?;
+            rest = rest
+                .strip_prefix("[*]")
+                .ok_or_else(|| err("only [*] may index an array"))?;
             steps.push(Step::Elements);
         }
     }
@@ -187,7 +191,15 @@ mod tests {
         assert!(root.child("id").unwrap().allow_subtree);
         let items = root.child("items").unwrap();
         assert!(!items.allow_subtree);
-        assert!(items.elements.as_ref().unwrap().child("sku").unwrap().allow_subtree);
+        assert!(
+            items
+                .elements
+                .as_ref()
+                .unwrap()
+                .child("sku")
+                .unwrap()
+                .allow_subtree
+        );
         assert!(root.child("other").is_none());
     }
 }

@@ -43,7 +43,9 @@ pub fn rewrite(
     key: &HashKey,
 ) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
     // One validation of the UTF-8 up front lets every slice be a &str later.
-    std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson { offset: e.valid_up_to() })?;
+    std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson {
+        offset: e.valid_up_to(),
+    })?;
     let mut r = Rewriter {
         input,
         pos: 0,
@@ -100,7 +102,12 @@ impl<'a> Rewriter<'a> {
 
     /// Parses one value at `pos` and writes it (or its replacement). Returns
     /// false when an action dropped it (nothing was written).
-    fn value(&mut self, at: At<'_>, action: Option<&FieldAction>, depth: usize) -> Result<bool, ScrubError> {
+    fn value(
+        &mut self,
+        at: At<'_>,
+        action: Option<&FieldAction>,
+        depth: usize,
+    ) -> Result<bool, ScrubError> {
         if depth > MAX_DEPTH {
             return Err(ScrubError::TooDeep);
         }
@@ -161,7 +168,10 @@ impl<'a> Rewriter<'a> {
                 match self.contract.unknown {
                     Unknown::Drop => None,
                     Unknown::Reject => return Err(ScrubError::UnknownField),
-                    Unknown::Allow => Some(At { node: None, open: true }),
+                    Unknown::Allow => Some(At {
+                        node: None,
+                        open: true,
+                    }),
                 }
             };
             match child_at {
@@ -205,12 +215,18 @@ impl<'a> Rewriter<'a> {
         let open = at.open || element.is_some_and(|e| e.allow_subtree);
         let allowed = open || element.is_some();
         let element_at = if allowed {
-            Some(At { node: element, open })
+            Some(At {
+                node: element,
+                open,
+            })
         } else {
             match self.contract.unknown {
                 Unknown::Drop => None,
                 Unknown::Reject => return Err(ScrubError::UnknownField),
-                Unknown::Allow => Some(At { node: None, open: true }),
+                Unknown::Allow => Some(At {
+                    node: None,
+                    open: true,
+                }),
             }
         };
         let action = element.and_then(|e| e.action.as_ref());
@@ -393,7 +409,9 @@ impl<'a> Rewriter<'a> {
                 Ok(true)
             }
             Applied::Drop => Ok(false),
-            Applied::Block => Err(ScrubError::Blocked { class: c.name.to_string() }),
+            Applied::Block => Err(ScrubError::Blocked {
+                class: c.name.to_string(),
+            }),
         }
     }
 
@@ -410,7 +428,9 @@ impl<'a> Rewriter<'a> {
                 Ok(true)
             }
             Applied::Drop => Ok(false),
-            Applied::Block => Err(ScrubError::Blocked { class: fa.class.clone() }),
+            Applied::Block => Err(ScrubError::Blocked {
+                class: fa.class.clone(),
+            }),
         }
     }
 
@@ -426,10 +446,18 @@ impl<'a> Rewriter<'a> {
                     Ok(true)
                 }
                 Applied::Drop => Ok(false),
-                Applied::Block => Err(ScrubError::Blocked { class: fa.class.clone() }),
+                Applied::Block => Err(ScrubError::Blocked {
+                    class: fa.class.clone(),
+                }),
             };
         }
-        match scan_text(&text, self.contract.scan, self.classes, self.key, &mut self.findings)? {
+        match scan_text(
+            &text,
+            self.contract.scan,
+            self.classes,
+            self.key,
+            &mut self.findings,
+        )? {
             TextOutcome::Unchanged => {
                 self.out.extend_from_slice(&self.input[start..end]);
                 Ok(true)
@@ -533,7 +561,10 @@ impl<'a> Rewriter<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, ScrubError> {
-        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.invalid())?;
+        let digits = self
+            .input
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.invalid())?;
         let mut v = 0u32;
         for d in digits {
             v = v * 16 + char::from(*d).to_digit(16).ok_or_else(|| self.invalid())?;
@@ -572,10 +603,15 @@ pub fn scan_text(
     let mut last = 0;
     let mut drop = false;
     for f in &found {
-        let Some(ci) = classes.class_of(f.detector) else { continue };
-        let Some(class) = classes.get(ci) else { continue };
+        let Some(ci) = classes.class_of(f.detector) else {
+            continue;
+        };
+        let Some(class) = classes.get(ci) else {
+            continue;
+        };
         findings.add(ci);
-        let (Some(matched), Some(before)) = (text.get(f.start..f.end), text.get(last..f.start)) else {
+        let (Some(matched), Some(before)) = (text.get(f.start..f.end), text.get(last..f.start))
+        else {
             return Err(ScrubError::Internal);
         };
         out.push_str(before);
@@ -585,12 +621,20 @@ pub fn scan_text(
                 drop = true;
                 out.push_str(&format!("[REDACTED:{}]", class.name));
             }
-            Applied::Block => return Err(ScrubError::Blocked { class: class.name.to_string() }),
+            Applied::Block => {
+                return Err(ScrubError::Blocked {
+                    class: class.name.to_string(),
+                });
+            }
         }
         last = f.end;
     }
     out.push_str(text.get(last..).unwrap_or_default());
-    Ok(if drop { TextOutcome::Drop(out) } else { TextOutcome::Replaced(out) })
+    Ok(if drop {
+        TextOutcome::Drop(out)
+    } else {
+        TextOutcome::Replaced(out)
+    })
 }
 
 /// Writes `s` as a JSON string literal.

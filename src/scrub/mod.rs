@@ -114,8 +114,15 @@ impl BodyKind {
         let Some(ct) = content_type else {
             return BodyKind::Other;
         };
-        let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+        {
             BodyKind::Json
         } else if essence.starts_with("text/") {
             BodyKind::Text
@@ -146,8 +153,16 @@ pub fn scrub_body(
             alert: false,
         });
     }
-    if let Some(enc) = content_encoding.map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
-        return Err(ScrubError::Encoded(enc.chars().filter(char::is_ascii_alphanumeric).take(16).collect()));
+    if let Some(enc) = content_encoding
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+    {
+        return Err(ScrubError::Encoded(
+            enc.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(16)
+                .collect(),
+        ));
     }
     let (new_body, findings) = match kind {
         BodyKind::Json => json::rewrite(body, contract, classes, key)?,

@@ -90,17 +90,26 @@ impl Metrics {
         )
         .expect("metric");
         let scrub_findings = IntCounterVec::new(
-            Opts::new("scrub_findings_total", "Sensitive values found in bodies, by hop, class, action and direction"),
+            Opts::new(
+                "scrub_findings_total",
+                "Sensitive values found in bodies, by hop, class, action and direction",
+            ),
             &["hop", "class", "action", "direction"],
         )
         .expect("metric");
         let blocked_messages = IntCounterVec::new(
-            Opts::new("blocked_messages_total", "Messages refused by a data contract, by hop, direction and reason"),
+            Opts::new(
+                "blocked_messages_total",
+                "Messages refused by a data contract, by hop, direction and reason",
+            ),
             &["hop", "direction", "reason"],
         )
         .expect("metric");
         let exfiltration_alerts = IntCounterVec::new(
-            Opts::new("exfiltration_alerts_total", "Messages over a hop's findings limit that were let through with an alert"),
+            Opts::new(
+                "exfiltration_alerts_total",
+                "Messages over a hop's findings limit that were let through with an alert",
+            ),
             &["hop", "direction"],
         )
         .expect("metric");

@@ -9,7 +9,8 @@ use super::{Detector, Finding, Profile};
 
 const LEN: usize = 20;
 const PREFIXES: [&[u8; 4]; 11] = [
-    b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"AIPA", b"ANPA", b"ANVA", b"APKA",
+    b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"AIPA", b"ANPA", b"ANVA",
+    b"APKA",
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
@@ -39,7 +40,9 @@ fn matches_at(b: &[u8], start: usize) -> bool {
     };
     let (prefix, rest) = id.split_at(4);
     PREFIXES.iter().any(|p| p[..] == *prefix)
-        && rest.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && left_bounded(b, start)
         && right_bounded(b, start + LEN)
 }
@@ -56,7 +59,11 @@ mod tests {
 
     #[test]
     fn key_ids() {
-        for id in ["AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A", "AROA1234567890ABCDEF"] {
+        for id in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIAY34FZKBOKMUTVV7A",
+            "AROA1234567890ABCDEF",
+        ] {
             assert!(whole(id), "{id}");
             assert_eq!(found(&format!("aws_access_key_id={id}\n")), [id]);
         }

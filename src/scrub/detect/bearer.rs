@@ -37,7 +37,8 @@ pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
 /// A whole `Authorization` value: "Bearer <token>".
 pub(super) fn whole(text: &str) -> bool {
     let b = text.as_bytes();
-    b.get(..WORD.len()).is_some_and(|w| w.eq_ignore_ascii_case(WORD))
+    b.get(..WORD.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
         && token_after(b, 0).is_some_and(|(_, end)| end == b.len())
 }
 
@@ -58,7 +59,8 @@ fn token_after(b: &[u8], word: usize) -> Option<(usize, usize)> {
     let token = b.get(start..end)?;
     let body = token.iter().filter(|&&c| c != b'=').count();
     let has_digit = token.iter().any(u8::is_ascii_digit);
-    let mixed_case = token.iter().any(u8::is_ascii_uppercase) && token.iter().any(u8::is_ascii_lowercase);
+    let mixed_case =
+        token.iter().any(u8::is_ascii_uppercase) && token.iter().any(u8::is_ascii_lowercase);
     (body >= MIN_TOKEN && (has_digit || mixed_case)).then_some((start, end))
 }
 
@@ -74,11 +76,20 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(found("Authorization: Bearer mF_9.B5f-4.1JqM"), Vec::<&str>::new());
-        assert_eq!(found("Authorization: Bearer mF_9.B5f-4.1JqMxyz"), ["mF_9.B5f-4.1JqMxyz"]);
+        assert_eq!(
+            found("Authorization: Bearer mF_9.B5f-4.1JqM"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            found("Authorization: Bearer mF_9.B5f-4.1JqMxyz"),
+            ["mF_9.B5f-4.1JqMxyz"]
+        );
         assert_eq!(found("bearer  ya29.a0AfH6SMBx3"), ["ya29.a0AfH6SMBx3"]);
         assert_eq!(found("BEARER abcdefghijklmnoP"), ["abcdefghijklmnoP"]);
-        assert_eq!(found("Bearer dGhpcyBpcyBhIHRva2VuCg=="), ["dGhpcyBpcyBhIHRva2VuCg=="]);
+        assert_eq!(
+            found("Bearer dGhpcyBpcyBhIHRva2VuCg=="),
+            ["dGhpcyBpcyBhIHRva2VuCg=="]
+        );
         assert!(whole("Bearer ya29.a0AfH6SMBx3dDk"));
         assert!(!whole("Bearer ya29.a0AfH6SMBx3dDk "));
         assert!(!whole("ya29.a0AfH6SMBx3dDk"));

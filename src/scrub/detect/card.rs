@@ -136,9 +136,7 @@ fn grouping_ok(groups: &[(usize, usize)]) -> bool {
 
 /// The number read from the first `n` digits.
 fn prefix(d: &[u8], n: usize) -> u32 {
-    d.iter()
-        .take(n)
-        .fold(0, |acc, &x| acc * 10 + u32::from(x))
+    d.iter().take(n).fold(0, |acc, &x| acc * 10 + u32::from(x))
 }
 
 /// Whether the leading digits (IIN) and the length fit a card network.

@@ -84,7 +84,8 @@ fn local_start(b: &[u8], at: usize) -> Option<usize> {
         start += 1;
     }
     let local = b.get(start..at)?;
-    let valid = !local.is_empty() && local.last() != Some(&b'.') && !local.windows(2).any(|w| w == b"..");
+    let valid =
+        !local.is_empty() && local.last() != Some(&b'.') && !local.windows(2).any(|w| w == b"..");
     valid.then_some(start)
 }
 
@@ -117,7 +118,9 @@ fn domain_end(b: &[u8], from: usize) -> Option<usize> {
     }
     let tld_ok = last.len() >= 2
         && last.iter().all(u8::is_ascii_alphabetic)
-        && !FILE_EXTENSIONS.iter().any(|ext| last.eq_ignore_ascii_case(ext));
+        && !FILE_EXTENSIONS
+            .iter()
+            .any(|ext| last.eq_ignore_ascii_case(ext));
     (labels >= 2 && tld_ok).then_some(from + domain.len())
 }
 

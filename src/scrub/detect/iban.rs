@@ -205,7 +205,11 @@ mod tests {
     #[test]
     fn table_is_sorted_and_bounded() {
         assert!(LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(LENGTHS.iter().all(|&(_, l)| (MIN_LEN..=MAX_LEN).contains(&usize::from(l))));
+        assert!(
+            LENGTHS
+                .iter()
+                .all(|&(_, l)| (MIN_LEN..=MAX_LEN).contains(&usize::from(l)))
+        );
     }
 
     #[test]

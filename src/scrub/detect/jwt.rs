@@ -74,7 +74,10 @@ mod tests {
     fn tokens() {
         assert!(whole(TOKEN));
         assert_eq!(found(&format!("Authorization: Bearer {TOKEN}")), [TOKEN]);
-        assert_eq!(found(&format!("https://x.test/cb#id_token={TOKEN}&state=1")), [TOKEN]);
+        assert_eq!(
+            found(&format!("https://x.test/cb#id_token={TOKEN}&state=1")),
+            [TOKEN]
+        );
         let unsigned = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.";
         assert!(whole(unsigned));
         assert_eq!(found(&format!("{unsigned} x")), [unsigned]);

@@ -43,9 +43,11 @@ pub(super) fn whole(text: &str) -> bool {
 
 fn match_at(text: &str, start: usize) -> Option<usize> {
     let after_begin = text.get(start + BEGIN.len()..)?;
-    let label = LABELS
-        .iter()
-        .find(|l| after_begin.strip_prefix(**l).is_some_and(|r| r.starts_with(DASHES)))?;
+    let label = LABELS.iter().find(|l| {
+        after_begin
+            .strip_prefix(**l)
+            .is_some_and(|r| r.starts_with(DASHES))
+    })?;
     let body = start + BEGIN.len() + label.len() + DASHES.len();
     let end_line = format!("-----END {label}-----");
     Some(next_str(text, body, &end_line).map_or(text.len(), |p| p + end_line.len()))
@@ -64,7 +66,9 @@ mod tests {
     #[test]
     fn keys() {
         for label in LABELS {
-            let key = format!("-----BEGIN {label}-----\nMIIEvQIBADANBg\nkqhkiG9w0B==\n-----END {label}-----");
+            let key = format!(
+                "-----BEGIN {label}-----\nMIIEvQIBADANBg\nkqhkiG9w0B==\n-----END {label}-----"
+            );
             assert!(whole(&key), "{label}");
             assert_eq!(found(&format!("key: {key}\ntrailer")), [key.as_str()]);
         }

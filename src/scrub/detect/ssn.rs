@@ -43,10 +43,13 @@ pub(super) fn whole(text: &str) -> bool {
 
 fn match_at(b: &[u8], start: usize) -> Option<usize> {
     let s = b.get(start..start + 11)?;
-    let shape = s
-        .iter()
-        .enumerate()
-        .all(|(i, &c)| if i == 3 || i == 6 { c == b'-' } else { c.is_ascii_digit() });
+    let shape = s.iter().enumerate().all(|(i, &c)| {
+        if i == 3 || i == 6 {
+            c == b'-'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
     let end = start + 11;
     (shape
         && left_free(b, start, JOINERS)
@@ -59,7 +62,8 @@ fn valid(area: Option<&[u8]>, group: Option<&[u8]>, serial: Option<&[u8]>) -> bo
     let (Some(area), Some(group), Some(serial)) = (area, group, serial) else {
         return false;
     };
-    let advertised: [(&[u8], &[u8], &[u8]); 2] = [(b"078", b"05", b"1120"), (b"219", b"09", b"9999")];
+    let advertised: [(&[u8], &[u8], &[u8]); 2] =
+        [(b"078", b"05", b"1120"), (b"219", b"09", b"9999")];
     area != b"000"
         && area != b"666"
         && area.first() != Some(&b'9')
@@ -115,6 +119,9 @@ mod tests {
         assert!(found("123-45-67890").is_empty());
         assert!(found("A123-45-6789").is_empty());
         assert!(found("2024-01-15").is_empty());
-        assert_eq!(found("a 123-45-6789, b 234-56-7890"), ["123-45-6789", "234-56-7890"]);
+        assert_eq!(
+            found("a 123-45-6789, b 234-56-7890"),
+            ["123-45-6789", "234-56-7890"]
+        );
     }
 }

@@ -49,7 +49,10 @@ fn detector_sets() {
     let two = empty.with(Detector::Jwt).with(Detector::Pan);
     assert!(two.contains(Detector::Pan) && two.contains(Detector::Jwt));
     assert!(!two.contains(Detector::Email));
-    assert_eq!(two.iter().collect::<Vec<_>>(), [Detector::Pan, Detector::Jwt]);
+    assert_eq!(
+        two.iter().collect::<Vec<_>>(),
+        [Detector::Pan, Detector::Jwt]
+    );
     assert_eq!(two, [Detector::Jwt, Detector::Pan].into_iter().collect());
     assert_eq!(
         DetectorSet::from(Detector::Pan).union(Detector::Jwt.into()),
@@ -144,7 +147,10 @@ fn may_contain_is_cheap_and_sound() {
     assert!(may_contain("4111111111111111", Detector::Pan.into()));
     assert!(!may_contain("4111111111111111", Detector::Email.into()));
     assert!(may_contain("a@b.co", Detector::Email.into()));
-    assert!(may_contain("x BEARER abcdefghijklmnop1", Detector::BearerToken.into()));
+    assert!(may_contain(
+        "x BEARER abcdefghijklmnop1",
+        Detector::BearerToken.into()
+    ));
 }
 
 #[test]
@@ -157,8 +163,14 @@ fn matches_whole_trims_and_is_strict() {
     assert!(matches_whole("bob@example.com", Detector::Email));
     assert!(!matches_whole("bob@example.com x", Detector::Email));
     assert!(matches_whole("+1 415 555 2671", Detector::Phone));
-    assert!(matches_whole("AKIAIOSFODNN7EXAMPLE", Detector::AwsAccessKey));
-    assert!(matches_whole("Bearer abcdefghijklmnop1", Detector::BearerToken));
+    assert!(matches_whole(
+        "AKIAIOSFODNN7EXAMPLE",
+        Detector::AwsAccessKey
+    ));
+    assert!(matches_whole(
+        "Bearer abcdefghijklmnop1",
+        Detector::BearerToken
+    ));
     for d in Detector::ALL {
         assert!(!matches_whole("", d));
         assert!(!matches_whole("   ", d));

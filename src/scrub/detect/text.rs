@@ -115,12 +115,16 @@ pub(super) fn next_ignore_case(b: &[u8], mut i: usize, needle: &[u8]) -> Option<
 /// How many ASCII digits `b` holds.
 pub(super) fn count_digits(b: &[u8]) -> usize {
     // Branch-free so that it vectorises.
-    b.iter().map(|&c| usize::from(c.wrapping_sub(b'0') < 10)).sum()
+    b.iter()
+        .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
+        .sum()
 }
 
 /// How many ASCII uppercase letters `b` holds.
 pub(super) fn count_upper(b: &[u8]) -> usize {
-    b.iter().map(|&c| usize::from(c.wrapping_sub(b'A') < 26)).sum()
+    b.iter()
+        .map(|&c| usize::from(c.wrapping_sub(b'A') < 26))
+        .sum()
 }
 
 #[cfg(test)]

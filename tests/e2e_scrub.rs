@@ -1,0 +1,304 @@
+//! Data contracts through a real Envoy: request bodies toward the callee and
+//! response bodies toward the caller are rewritten by chaperone's ext_proc,
+//! with length-changing rewrites in both directions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+version: "scrub.1"
+trust_domain: shop.test
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  national_id: { detect: [us_ssn], action: redact }
+  email: { detect: [email], action: hash }
+  secret: { detect: [jwt, aws_access_key, private_key, bearer_token], action: drop }
+defaults:
+  scan: [card_number, national_id, secret]
+hops:
+  - name: create-charge
+    match: { host: payments.shop.test, method: POST, path: /v1/charges }
+    from: [ { anonymous: true } ]
+    request:
+      body:
+        allow: [amount, currency, card_number, order_id]
+        unknown: reject
+        max_bytes: 2048
+    response:
+      body:
+        allow: [charge_id, status, card_number, receipt_email, "items[*].sku"]
+        fields: { card_number: mask_pan_last4, receipt_email: email }
+        limit: { findings: 3, action: block }
+  - name: list-cards
+    match: { host: payments.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    request:
+      headers: { allow: [cookie] }
+    response:
+      body:
+        limit: { findings: 2, action: alert }
+  - name: anything
+    match: { host: "*.shop.test", path: "/**" }
+    from: [ { anonymous: true } ]
+"#;
+
+struct Stack {
+    chaperone: Chaperone,
+    upstream: Server,
+    envoy: Envoy,
+}
+
+async fn stack() -> Stack {
+    let chaperone = Chaperone::start(POLICY).await;
+    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
+    let envoy = Envoy::start(
+        "edge.yaml",
+        &["ENVOY_HTTP_PORT"],
+        edge_vars(&chaperone, &upstream),
+    )
+    .await;
+    Stack {
+        chaperone,
+        upstream,
+        envoy,
+    }
+}
+
+impl Stack {
+    fn req(&self, method: reqwest::Method, host: &str, path: &str) -> reqwest::RequestBuilder {
+        http()
+            .request(method, self.envoy.url("ENVOY_HTTP_PORT", path))
+            .header("host", host)
+    }
+
+    /// A GET whose response the upstream fills from `canned`.
+    async fn canned(&self, path: &str, canned: &[(&str, &str)]) -> reqwest::Response {
+        let mut r = self.req(reqwest::Method::GET, "payments.shop.test", path);
+        for (k, v) in canned {
+            r = r.header(*k, *v);
+        }
+        r.send().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_follow_the_callees_contract() {
+    let s = stack().await;
+    let post = |body: &'static str, ct: &'static str| {
+        s.req(reqwest::Method::POST, "payments.shop.test", "/v1/charges")
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+
+    // Allowed fields cross; the card number in it is masked by its class;
+    // the body got shorter and the content-length the callee saw matches.
+    let resp = post(
+        r#"{"amount":1250,"currency":"EUR","card_number":"4111 1111 1111 1111","order_id":"o-1"}"#,
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200, "{}", s.chaperone.log());
+    let seen = s.upstream.take();
+    let got: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        got,
+        json!({"amount":1250,"currency":"EUR","card_number":"411111******1111","order_id":"o-1"})
+    );
+    assert_eq!(
+        seen[0].headers["content-length"],
+        seen[0].body.len().to_string()
+    );
+
+    // A field the contract does not name: refused with 400, never forwarded.
+    let resp = post(
+        r#"{"amount":1,"card_number":"x","internal_note":"vip"}"#,
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+    assert_eq!(body.as_object().unwrap().len(), 2);
+    // Not JSON at all, a content type the hop does not pass, too large.
+    assert_eq!(
+        post(r#"{"amount":"#, "application/json")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        post("\u{1}\u{2}", "application/octet-stream")
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    let big: &'static str =
+        Box::leak(format!(r#"{{"order_id":"{}"}}"#, "x".repeat(4096)).into_boxed_str());
+    assert_eq!(post(big, "application/json").await.unwrap().status(), 413);
+    assert!(
+        s.upstream.take().is_empty(),
+        "nothing refused reached the callee"
+    );
+
+    // Free text scanned on a hop with no allow-list; cookies and internal
+    // headers stripped unless the hop allows them.
+    let resp = s
+        .req(reqwest::Method::POST, "notes.shop.test", "/v1/notes")
+        .header("content-type", "text/plain")
+        .header("cookie", "session=abc")
+        .header("x-internal-route", "db-7")
+        .body("ssn 219-09-9999? no: 536-22-1234 and key AKIAIOSFODNN7EXAMPLE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = s.upstream.take().remove(0);
+    assert_eq!(
+        seen.body,
+        "ssn 219-09-9999? no: [REDACTED:national_id] and key [REDACTED:secret]"
+    );
+    assert!(!seen.headers.contains_key("cookie") && !seen.headers.contains_key("x-internal-route"));
+    let resp = s.canned("/v1/cards", &[("cookie", "session=abc")]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        s.upstream.take()[0].headers["cookie"],
+        "session=abc",
+        "the hop allows cookies"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_bodies_follow_the_callers_contract() {
+    let s = stack().await;
+    let post_charge = |canned: &'static str| {
+        s.req(reqwest::Method::POST, "payments.shop.test", "/v1/charges")
+            .header("content-type", "application/json")
+            .header("x-demo-body", canned)
+            .body(r#"{"amount":1}"#)
+            .send()
+    };
+
+    // Shorter: internal fields dropped, the card masked.
+    let resp = post_charge(r#"{"charge_id":"ch_1","status":"paid","card_number":"5555555555554444","processor_ref":"acq-77","items":[{"sku":"A","cost":3}]}"#)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", s.chaperone.log());
+    let length: usize = resp.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        text.len(),
+        length,
+        "content-length matches the rewritten body"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"charge_id":"ch_1","status":"paid","card_number":"************4444","items":[{"sku":"A"}]})
+    );
+    // Longer: a short e-mail becomes a keyed hash.
+    let resp = post_charge(r#"{"charge_id":"ch_2","receipt_email":"a@b.co"}"#)
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    let hashed = body["receipt_email"].as_str().unwrap();
+    assert!(hashed.starts_with("h:") && hashed.len() == 34, "{hashed}");
+    // Same value, same token: joins still work.
+    let again: Value = post_charge(r#"{"charge_id":"ch_3","receipt_email":"a@b.co"}"#)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["receipt_email"], body["receipt_email"]);
+
+    // Bulk exfiltration on a blocking hop: 502, nothing of it reaches the caller.
+    let many = r#"{"charge_id":"x","status":"4111111111111111 5555555555554444 378282246310005 6011111111111117"}"#;
+    let resp = post_charge(many).await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let body = resp.text().await.unwrap();
+    assert!(
+        !body.contains("4111") && body.contains("decision_id"),
+        "{body}"
+    );
+    // ...and on an alerting hop: through (masked), with a metric.
+    let resp = s
+        .canned(
+            "/v1/cards",
+            &[(
+                "x-demo-body",
+                r#"{"cards":["4111111111111111","5555555555554444","378282246310005"]}"#,
+            )],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(!resp.text().await.unwrap().contains("4111111111111111"));
+    let metrics = s.chaperone.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"chaperone_exfiltration_alerts_total{direction="response",hop="list-cards"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"chaperone_blocked_messages_total{direction="response",hop="create-charge",reason="findings_limit"} 1"#));
+
+    // A 5xx from the callee: its stack trace never reaches the caller.
+    let resp = s
+        .canned(
+            "/v1/orders",
+            &[
+                ("x-demo-status", "500"),
+                ("x-demo-body", "Traceback: psycopg2 at db.internal:5432"),
+                ("x-demo-content-type", "text/plain"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "upstream_error");
+    // Compressed where chaperone cannot look inside: refused, not passed.
+    let resp = s
+        .canned(
+            "/v1/orders",
+            &[("x-demo-content-encoding", "gzip"), ("x-demo-body", "{}")],
+        )
+        .await;
+    assert_eq!(resp.status(), 502);
+    // chaperone asked the callee for identity encoding.
+    let _ = s
+        .req(reqwest::Method::GET, "payments.shop.test", "/v1/orders")
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        s.upstream
+            .take()
+            .iter()
+            .all(|r| !r.headers.contains_key("accept-encoding"))
+    );
+
+    // Findings are counted by class; the log holds counts, never values.
+    let metrics = s.chaperone.metrics().await;
+    assert!(metrics.contains(r#"chaperone_scrub_findings_total{action="mask_pan",class="card_number",direction="response",hop="list-cards"} 3"#), "{metrics}");
+    let log = s.chaperone.log();
+    for value in [
+        "5555555555554444",
+        "4111111111111111",
+        "a@b.co",
+        "psycopg2",
+        "acq-77",
+    ] {
+        assert!(!log.contains(value), "{value} reached the log");
+    }
+}
