@@ -3,13 +3,15 @@
 #   A  Envoy alone                      envoy/bench-baseline.yaml
 #   B  Envoy + do-nothing ext servers   envoy/edge.yaml -> examples/noop-ext
 #   C  Envoy + chaperone                envoy/edge.yaml -> chaperone serve
-# Optional (BENCH_CONFIGS="A B C D E"):
+# Optional (BENCH_CONFIGS="A B C D E F"):
 #   D  as C, with chaperone at its default log level (info: one JSON decision
 #      line per request on stderr)
 #   E  as B, with TCP_NODELAY on the ext server's accepted sockets
+#   F  as C, on an anonymous hop (GET /v1/catalog/o-1): no token verification
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
-# orders.demo.local with a demo end-user ES256 token) from the demo upstream.
+# orders.demo.local with a demo end-user ES256 token; F only changes the path)
+# from the demo upstream.
 # The configurations are interleaved over rounds (A B C A B C ...) to cancel
 # drift, and the table gives medians and the C/B ratios against the targets
 # (throughput >= 90% of B, p99 <= 1.1x B). See BENCHMARKS.md.
@@ -30,10 +32,13 @@ ROUNDS=${BENCH_ROUNDS:-3}
 read -r -a CONFIGS <<<"${BENCH_CONFIGS:-A B C}"
 OUT=${BENCH_OUT:-$ROOT/target/bench-load}
 HOST=orders.demo.local
-REQ_PATH=/v1/orders/o-1
+# req_path CONFIG: the path wrk asks for.
+req_path() {
+  if [[ $1 == F ]]; then echo /v1/catalog/o-1; else echo /v1/orders/o-1; fi
+}
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E) ;; *) echo "unknown configuration $c (A B C D E)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F) ;; *) echo "unknown configuration $c (A B C D E F)" >&2 && exit 2 ;; esac
 done
 
 bash .ci/tools.sh --bench
@@ -120,6 +125,10 @@ hops:
     match: { host: $HOST, method: GET, path: "/v1/orders/{order_id}" }
     from:
       - users: { issuer: demo, scopes: ["orders:read"] }
+  - name: catalog-public
+    match: { host: $HOST, method: GET, path: "/v1/catalog/{item_id}" }
+    from:
+      - anonymous: true
 EOF
 "$CHAPERONE" check "$POLICY" >&2
 
@@ -164,6 +173,7 @@ if wanted E; then start_noop E --tcp-nodelay; fi
 # Decision events are logged at info: warn keeps logging out of the figures.
 if wanted C; then start_chaperone C warn; fi
 if wanted D; then start_chaperone D info; fi
+if wanted F; then start_chaperone F warn; fi
 
 # --- one Envoy per configuration ---------------------------------------------
 declare -A HTTP_PORT ENVOY_PID
@@ -196,11 +206,11 @@ status_of() {
 }
 TOKEN=$(token)
 for c in "${CONFIGS[@]}"; do
-  url="http://127.0.0.1:${HTTP_PORT[$c]}$REQ_PATH"
+  url="http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")"
   got=$(status_of -H "authorization: Bearer $TOKEN" "$url")
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
-  if [[ $c == C || $c == D ]]; then
-    got=$(status_of "$url")
+  if [[ $c == C || $c == D || $c == F ]]; then
+    got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
     [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
   fi
 done
@@ -273,7 +283,7 @@ run_wrk() {
   # rightly denies that request: no hop matches the merged authority).
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
     -H "Host: $HOST" -H "authorization: Bearer $TOKEN" \
-    "http://127.0.0.1:${HTTP_PORT[$c]}$REQ_PATH" >"$out"
+    "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")" >"$out"
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
     die "config $c: $(grep 'Non-2xx' "$out" | xargs) (see $out)"
   fi
@@ -326,6 +336,7 @@ names = {
     "C": "Envoy + chaperone (edge.yaml, log warn)",
     "D": "Envoy + chaperone (edge.yaml, log info)",
     "E": "Envoy + noop-ext with TCP_NODELAY",
+    "F": "Envoy + chaperone, anonymous hop (no JWT)",
 }
 order = []
 for r in rows:
@@ -365,7 +376,7 @@ ratio("C", "B", 0.90, 1.1)
 if "C" in cpu_us and "B" in cpu_us:
     print(f"\nC - B: chaperone's pipeline costs {cpu_us['C'] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
           f"(Envoy + ext server + upstream: {cpu_us['C']:.0f} vs {cpu_us['B']:.0f})")
-for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B")):
+for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF

@@ -14,9 +14,10 @@
 #   the chart's own invariants (tests/chart/check_manifests.py invariants);
 #   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
 #   the rendered policy through `chaperone check`.
-# Then values that must be refused, and a smoke run: chaperone started with
+# Then values that must be refused; a smoke run: chaperone started with
 # exactly the rendered args and the rendered ConfigMap and Secret files, probed
-# like the kubelet would (gRPC health on the health port), and over mTLS.
+# like the kubelet would (gRPC health on the health port), and over mTLS; and
+# the Dockerfile against the chart and its build context.
 #
 # Prints PASS/FAIL per check and a closing `chart: N passed, M failed`; exits
 # non-zero on any failure. Needs: Rust toolchain, Python 3, Node.js + npm,
@@ -273,6 +274,21 @@ for name in default everything; do
     check "$name: smoke run of the rendered pod (ready, health port, JWKS$([[ $name == everything ]] && echo ', mTLS'))" smoke "$name"
   fi
 done
+
+# --- the image -------------------------------------------------------------------
+# No Docker engine runs here, so the Dockerfile is checked as far as it can be:
+# it agrees with the chart, and the build context .dockerignore leaves is
+# enough to compile chaperone (cargo check there, sharing target/'s
+# dependency artifacts; the context's own crate builds apart from the tree's).
+docker_context() {
+  local ctx="$ROOT/.tools/docker-context"
+  rm -rf "$ctx" && mkdir -p "$ctx" || return 1
+  tar -c --exclude-from=.dockerignore -f - . | tar -x -C "$ctx" || return 1
+  (cd "$ctx" && CARGO_TARGET_DIR="$ROOT/target" cargo check --quiet --locked --offline --bin chaperone)
+}
+check "Dockerfile agrees with the chart (base, USER, ENTRYPOINT, EXPOSE)" \
+  "$PY" "$CHECK" dockerfile Dockerfile "$CHART/values.yaml"
+check "Docker build context (.dockerignore) compiles chaperone" docker_context
 
 echo "chart: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

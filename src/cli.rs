@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// change. Without it, an ephemeral key is generated at start-up.
     #[arg(long, env = "CHAPERONE_SIGNING_KEYS")]
     pub signing_keys: Option<PathBuf>,
+    /// After SIGTERM, how long to keep serving while /readyz and gRPC health
+    /// say "not ready", so load balancers stop sending before listeners close.
+    #[arg(long, env = "CHAPERONE_DRAIN_DELAY", default_value = "2s", value_parser = duration)]
+    pub drain_delay: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
     #[arg(long, env = "CHAPERONE_DRAIN_GRACE", default_value = "10s", value_parser = duration)]
     pub drain_grace: Duration,
@@ -153,6 +157,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 hash_key_file: args.hash_key_file,
                 signing_keys: args.signing_keys,
                 drain_grace: args.drain_grace,
+                drain_delay: args.drain_delay,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
                 tls: match (args.tls_cert, args.tls_key) {

@@ -39,6 +39,8 @@ pub struct ServeSettings {
     /// Directory of `<kid>.pem` signing keys and an `active-kid` file.
     pub signing_keys: Option<PathBuf>,
     pub drain_grace: Duration,
+    /// After SIGTERM, how long to keep serving while reporting not ready.
+    pub drain_delay: Duration,
     pub watch_interval: Duration,
     pub max_concurrent_streams: u32,
     /// mTLS on the gRPC listener.
@@ -251,6 +253,9 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
     health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
+    // Stay up, answering "not ready", while load balancers and Kubernetes
+    // take this replica out of rotation; only then stop taking connections.
+    tokio::time::sleep(settings.drain_delay).await;
     let _ = stop_tx.send(true);
     watch_task.abort();
     hup_task.abort();

@@ -1243,7 +1243,6 @@ async fn sigterm_drains_open_streams_then_exits_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: on SIGTERM the admin listener closes at once, so /readyz never answers 503 while the drain runs"]
 async fn readyz_answers_503_while_draining() {
     let mut c = Chaperone::start(&policy("drain.2", NO_JWKS)).await;
     let ch = channel(c.grpc_port).await;

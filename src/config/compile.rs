@@ -3,7 +3,7 @@
 //! surprise that the loader could have found.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,6 +144,7 @@ fn build(
             "defaults.decision: only \"deny\" is supported, got {d:?}"
         ));
     }
+    let mut jwks_files: Vec<PathBuf> = Vec::new();
 
     let mut issuers: Vec<Arc<Issuer>> = Vec::new();
     for (i, ri) in raw.issuers.into_iter().enumerate() {
@@ -155,7 +156,7 @@ fn build(
             return Err(format!("{at}: another issuer has the same `issuer`"));
         }
         issuers.push(Arc::new(
-            compile_issuer(ri, base_dir, ctx).map_err(|e| format!("{at}: {e}"))?,
+            compile_issuer(ri, base_dir, ctx, &mut jwks_files).map_err(|e| format!("{at}: {e}"))?,
         ));
     }
 
@@ -216,6 +217,7 @@ fn build(
     Ok(Policy {
         version,
         hash: sha256_hex(bytes),
+        files: jwks_files,
         source: origin.to_owned(),
         trust_domain: raw.trust_domain,
         verifier: Verifier::new(issuers, Arc::clone(&ctx.clock)),
@@ -329,6 +331,7 @@ fn compile_issuer(
     ri: RawIssuer,
     base_dir: Option<&Path>,
     ctx: &CompileContext,
+    files: &mut Vec<PathBuf>,
 ) -> Result<Issuer, String> {
     if ri.name.is_empty() || ri.issuer.is_empty() {
         return Err("name and issuer must not be empty".into());
@@ -358,6 +361,7 @@ fn compile_issuer(
             let path = base_dir.map_or_else(|| Path::new(&file).to_path_buf(), |d| d.join(&file));
             let bytes =
                 std::fs::read(&path).map_err(|e| format!("jwks.file {}: {e}", path.display()))?;
+            files.push(path.clone());
             KeySource::Static(Arc::new(
                 KeySet::parse(&bytes).map_err(|e| format!("jwks.file {}: {e}", path.display()))?,
             ))

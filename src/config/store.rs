@@ -26,6 +26,8 @@ pub struct PolicyStore {
     path: Option<PathBuf>,
     ctx: CompileContext,
     status: Mutex<ReloadStatus>,
+    /// Of the policy file and every file it read, as last loaded.
+    fingerprint: Mutex<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,7 +43,9 @@ impl PolicyStore {
         let policy = load_policy(path.as_ref(), &ctx)?;
         publish_info(&policy);
         let loaded_at = ctx.clock.now_unix();
+        let fingerprint = Mutex::new(inputs_fingerprint(path.as_ref(), &policy));
         Ok(Self {
+            fingerprint,
             current: ArcSwap::from_pointee(policy),
             path,
             ctx,
@@ -81,7 +85,14 @@ impl PolicyStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
             Ok(policy) => {
-                let changed = policy.hash != self.current.load().hash;
+                let fp = inputs_fingerprint(self.path.as_ref(), &policy);
+                let mut last = self
+                    .fingerprint
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let changed = fp != *last;
+                *last = fp;
+                drop(last);
                 if changed {
                     tracing::info!(trigger, version = %policy.version, hash = %policy.hash, "policy reloaded");
                     publish_info(&policy);
@@ -111,21 +122,44 @@ impl PolicyStore {
     /// Polls the policy file and reloads when its bytes change. Polling sees a
     /// Kubernetes ConfigMap's symlink swap as readily as an in-place write.
     pub async fn watch(self: Arc<Self>, every: Duration) {
-        let Some(path) = self.path.clone() else {
+        if self.path.is_none() {
             return;
-        };
-        let mut last = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
+        }
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            let now = tokio::fs::read(&path).await.ok().map(|b| sha256_hex(&b));
-            if now.is_some() && now != last {
-                last = now;
-                let _ = self.reload("file");
-            }
+            let this = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || {
+                let now = inputs_fingerprint(this.path.as_ref(), &this.current());
+                let last = this
+                    .fingerprint
+                    .lock()
+                    .map(|g| g.clone())
+                    .unwrap_or_default();
+                if now != last {
+                    let _ = this.reload("file");
+                }
+            })
+            .await;
         }
     }
+}
+
+/// A hash over the policy file's bytes and those of every file the policy
+/// read (JWKS files), so that a rotated key file reloads the policy too.
+fn inputs_fingerprint(path: Option<&PathBuf>, policy: &Policy) -> String {
+    let mut all = String::new();
+    for p in path.into_iter().chain(policy.files.iter()) {
+        match std::fs::read(p) {
+            Ok(bytes) => all.push_str(&sha256_hex(&bytes)),
+            Err(_) => all.push_str("missing"),
+        }
+    }
+    if path.is_none() {
+        all.push_str(&policy.hash);
+    }
+    sha256_hex(all.as_bytes())
 }
 
 fn load_policy(path: Option<&PathBuf>, ctx: &CompileContext) -> Result<Policy, PolicyError> {

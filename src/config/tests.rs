@@ -914,7 +914,6 @@ fn store_load_refuses_a_bad_policy_and_defaults_to_the_embedded_one() {
 }
 
 #[tokio::test]
-#[ignore = "bug: PolicyStore::reload compares only the policy file's hash, so a rotated jwks.file is compiled and then dropped"]
 async fn store_reload_picks_up_a_rotated_jwks_file() {
     let dir = TempDir::new("store-jwks");
     let old = SigningKey::generate(KeyKind::Es256, "old").unwrap();

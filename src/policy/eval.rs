@@ -323,15 +323,17 @@ impl Engine {
     }
 
     fn principal(&self, workload: Option<&SpiffeId>, user: Option<&User>) -> String {
+        // Each part is length-prefixed, so no two callers share an encoding.
         let mut id = String::new();
-        if let Some(w) = workload {
-            id.push_str(w.as_str());
-        }
-        id.push('|');
-        if let Some(u) = user {
-            id.push_str(&u.issuer);
+        for part in [
+            workload.map(SpiffeId::as_str),
+            user.map(|u| &*u.issuer),
+            user.map(|u| u.sub.as_str()),
+        ] {
+            let part = part.unwrap_or_default();
+            id.push_str(&part.len().to_string());
             id.push(':');
-            id.push_str(&u.sub);
+            id.push_str(part);
         }
         self.hash_key.tag("p_", "principal", id.as_bytes())
     }

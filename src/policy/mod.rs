@@ -21,6 +21,9 @@ pub struct Policy {
     pub version: String,
     /// Hex SHA-256 of the source bytes.
     pub hash: String,
+    /// Files the policy read besides itself (JWKS files): a change to any
+    /// of them is a change to the policy.
+    pub files: Vec<std::path::PathBuf>,
     /// A file path or "embedded".
     pub source: String,
     pub trust_domain: String,

@@ -1025,7 +1025,6 @@ fn reason_codes_and_statuses() {
 }
 
 #[tokio::test]
-#[ignore = "bug: Engine::principal joins issuer and sub with ':' unescaped, so distinct callers can share a principal"]
 async fn principals_of_distinct_callers_never_collide() {
     // Issuer names are free text; "a" with sub "b:c" and "a:b" with sub "c"
     // both become the string "|a:b:c" before hashing.

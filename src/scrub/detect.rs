@@ -18,14 +18,17 @@ mod card;
 mod email;
 mod iban;
 mod jwt;
+mod numbers;
 mod pem;
 mod phone;
+mod profile;
 mod ssn;
 mod text;
 
-use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
+
+use profile::{Mark, Profile};
 
 /// A kind of sensitive value that can be found in text.
 ///
@@ -100,11 +103,10 @@ impl Detector {
     /// This detector's matches, leftmost first, never overlapping each other.
     fn find(self, text: &str, out: &mut Vec<Finding>) {
         match self {
-            Detector::Pan => card::find(text, out),
-            Detector::Iban => iban::find(text, out),
-            Detector::UsSsn => ssn::find(text, out),
+            Detector::Pan | Detector::Iban | Detector::UsSsn | Detector::Phone => {
+                numbers::find(text, self.into(), out)
+            }
             Detector::Email => email::find(text, out),
-            Detector::Phone => phone::find(text, out),
             Detector::Jwt => jwt::find(text, out),
             Detector::PrivateKey => pem::find(text, out),
             Detector::AwsAccessKey => aws::find(text, out),
@@ -138,6 +140,10 @@ impl DetectorSet {
 
     pub fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
+    }
+
+    pub fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
     }
 
     pub fn contains(self, d: Detector) -> bool {
@@ -197,46 +203,21 @@ impl Finding {
     }
 }
 
-/// Cheap facts about a text, each computed at most once, that the detectors'
-/// pre-checks share.
-struct Profile<'a> {
-    text: &'a str,
-    digits: OnceCell<usize>,
-    upper: OnceCell<usize>,
-}
-
-impl<'a> Profile<'a> {
-    fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            digits: OnceCell::new(),
-            upper: OnceCell::new(),
-        }
-    }
-
-    fn digits(&self) -> usize {
-        *self
-            .digits
-            .get_or_init(|| text::count_digits(self.text.as_bytes()))
-    }
-
-    fn upper(&self) -> usize {
-        *self
-            .upper
-            .get_or_init(|| text::count_upper(self.text.as_bytes()))
-    }
-}
-
 /// All non-overlapping findings in `text`, in order of start. Where matches
 /// of different detectors overlap, the longer one wins (ties: the order of
 /// `Detector::ALL`); the loser is dropped, not trimmed.
 pub fn scan(text: &str, set: DetectorSet) -> Vec<Finding> {
-    let profile = Profile::new(text);
+    if set.is_empty() {
+        return Vec::new();
+    }
+    let profile = Profile::of(text);
+    let active: DetectorSet = set.iter().filter(|d| d.plausible(&profile)).collect();
     let mut found = Vec::new();
-    for d in set.iter() {
-        if d.plausible(&profile) {
-            d.find(text, &mut found);
-        }
+    // The number-shaped detectors share one pass over the digit runs.
+    let numeric = active.intersection(numbers::detectors());
+    numbers::find(text, numeric, &mut found);
+    for d in active.iter().filter(|&d| !numeric.contains(d)) {
+        d.find(text, &mut found);
     }
     resolve(found)
 }
@@ -245,7 +226,10 @@ pub fn scan(text: &str, set: DetectorSet) -> Vec<Finding> {
 /// can skip the scan (and any copying) for most strings. True means only
 /// that a scan is needed.
 pub fn may_contain(text: &str, set: DetectorSet) -> bool {
-    let profile = Profile::new(text);
+    if set.is_empty() {
+        return false;
+    }
+    let profile = Profile::of(text);
     set.iter().any(|d| d.plausible(&profile))
 }
 

@@ -19,6 +19,9 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
       Writes an Envoy bootstrap whose filter chain holds the EnvoyFilter's
       ext_proc filter (for `envoy --mode validate`); prints nothing if the
       rendering has no EnvoyFilter.
+  check_manifests.py dockerfile Dockerfile VALUES
+      The image agrees with the chart: multi-stage, distroless nonroot base,
+      USER = the chart's runAsUser, ENTRYPOINT the binary, the ports exposed.
   check_manifests.py pod-files RENDERED OUTDIR
       Lays out the Deployment's volumes as the kubelet would (ConfigMap and
       Secret files, from the rendering) under OUTDIR and prints the container's
@@ -531,6 +534,21 @@ def check_istio(docs, svc, pod, edge_path):
                 fail("DestinationRule does not use MUTUAL TLS")
         if pod and "--tls-client-ca" not in pod["flags"]:
             note("DestinationRule presents a client certificate, but chaperone does not require one")
+    # chaperone must never be asked to authorize the calls made to chaperone.
+    in_mesh = bool(of_kind(docs, "PeerAuthentication")) or (
+        pod is not None and pod["labels"].get("sidecar.istio.io/inject") == "true"
+    )
+    chaperone_ns = svc["metadata"]["namespace"] if svc else None
+    for obj in of_kind(docs, "AuthorizationPolicy") + of_kind(docs, "EnvoyFilter"):
+        ns = obj["metadata"]["namespace"]
+        sel = (obj["spec"].get("selector") or {}).get("matchLabels") or (
+            obj["spec"].get("workloadSelector") or {}
+        ).get("labels")
+        covers_chaperone = (ns == chaperone_ns and (not sel or (pod and matches(sel, pod["labels"])))) or (
+            ns == "istio-system" and not sel
+        )
+        if in_mesh and covers_chaperone:
+            fail(f"{obj['kind']} {obj['metadata']['name']} covers chaperone's own sidecar: calls to chaperone would be sent to chaperone")
     for pa in of_kind(docs, "PeerAuthentication"):
         if pa["spec"].get("mtls", {}).get("mode") != "STRICT":
             fail("PeerAuthentication is not STRICT")
@@ -787,6 +805,36 @@ def cmd_pod_files(rendered, outdir):
         print(a)
 
 
+def cmd_dockerfile(dockerfile, values_file):
+    """The image agrees with the chart: entrypoint, user, ports, base."""
+    with open(dockerfile) as f:
+        text = f.read()
+    with open(values_file) as f:
+        values = yaml.safe_load(f)
+    stages = re.split(r"(?m)^FROM\s+", text)[1:]
+    if len(stages) < 2:
+        fail("the Dockerfile is not multi-stage")
+        return
+    build, final = stages[0], stages[-1]
+    base = final.split()[0]
+    if not base.startswith("gcr.io/distroless/") or not base.endswith(":nonroot"):
+        fail(f"the runtime base {base} is not a distroless nonroot image")
+    if "cargo build --release --locked --bin chaperone" not in build:
+        fail("the builder does not run `cargo build --release --locked --bin chaperone`")
+    user = re.findall(r"(?m)^USER\s+(\S+)", final)
+    uid = str(values["podSecurityContext"]["runAsUser"])
+    if not user or user[-1].split(":")[0] != uid:
+        fail(f"the image's USER {user} is not the chart's runAsUser {uid}")
+    entry = re.findall(r"(?m)^ENTRYPOINT\s+(.+)$", final)
+    if not entry or json.loads(entry[-1]) != ["/usr/local/bin/chaperone"]:
+        fail(f"ENTRYPOINT is {entry}, not [\"/usr/local/bin/chaperone\"] (the chart passes only args)")
+    exposed = {int(p) for line in re.findall(r"(?m)^EXPOSE\s+(.+)$", final) for p in line.split()}
+    for name, port in values["ports"].items():
+        if port not in exposed:
+            fail(f"the image does not EXPOSE the {name} port {port}")
+    print(f"{dockerfile}: runtime {base}, USER {user[-1] if user else '-'}, EXPOSE {sorted(exposed)}")
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
@@ -819,6 +867,8 @@ def main(argv):
         cmd_envoy_bootstrap(*rest)
     elif cmd == "pod-files":
         cmd_pod_files(*rest)
+    elif cmd == "dockerfile":
+        cmd_dockerfile(*rest)
     else:
         print(__doc__)
         return 2

@@ -98,3 +98,10 @@ signingKeysDir: /etc/chaperone/signing-keys
 hashKeyDir: /etc/chaperone/hash-key
 tlsDir: /etc/chaperone/tls
 {{- end -}}
+
+{{/* The labels of the Envoys that call chaperone; empty for every workload. */}}
+{{- define "chaperone.istioSelector" -}}
+{{- if not .Values.istio.allWorkloads -}}
+{{- toYaml (.Values.istio.selector | default (dict "istio" "ingressgateway")) -}}
+{{- end -}}
+{{- end -}}

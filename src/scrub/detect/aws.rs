@@ -14,7 +14,7 @@ const PREFIXES: [&[u8; 4]; 11] = [
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.len() >= LEN && p.upper() >= 4 && p.upper() + p.digits() >= LEN
+    p.len() >= LEN && p.upper() >= 4 && p.upper() + p.digits() >= LEN
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

@@ -11,13 +11,15 @@
 //! token fails that about twice in a million.
 
 use super::text::{left_bounded, next_ignore_case, run_end};
-use super::{Detector, Finding, Profile};
+use super::{Detector, Finding, Mark, Profile};
 
 const WORD: &[u8] = b"bearer";
 const MIN_TOKEN: usize = 16;
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.len() > WORD.len() + MIN_TOKEN && next_ignore_case(p.text.as_bytes(), 0, WORD).is_some()
+    p.len() > WORD.len() + MIN_TOKEN
+        && p.has(Mark::B)
+        && next_ignore_case(p.text.as_bytes(), 0, WORD).is_some()
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

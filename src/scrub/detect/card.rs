@@ -11,8 +11,10 @@
 //! passes Luhn. A value declared as a card number (`whole`) still accepts
 //! them. So free text needs 14 digits at least.
 
-use super::text::{digit_run_end, left_free, next_digit, right_free};
-use super::{Detector, Finding, Profile};
+use super::Profile;
+use super::text::{left_free, right_free};
+#[cfg(test)]
+use super::{Detector, Finding};
 
 const MIN_DIGITS: usize = 13;
 /// The shortest card number matched in free text (see above).
@@ -27,19 +29,15 @@ pub(super) fn plausible(p: &Profile<'_>) -> bool {
     p.digits() >= MIN_DIGITS_IN_TEXT
 }
 
-pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while let Some(start) = next_digit(b, i) {
-        if let Some(end) = match_at(b, start, Scope::Text) {
-            out.push(Finding::new(Detector::Pan, start, end));
-            i = end;
-        } else {
-            // A card never starts inside a digit run; the next candidate is
-            // the next run (which may be the next group of this number).
-            i = digit_run_end(b, start);
-        }
-    }
+#[cfg(test)]
+fn find(text: &str, out: &mut Vec<Finding>) {
+    super::numbers::find(text, Detector::Pan.into(), out);
+}
+
+/// The end of the card number in free text starting at `start`, the start
+/// of a digit run.
+pub(super) fn at(b: &[u8], start: usize) -> Option<usize> {
+    match_at(b, start, Scope::Text)
 }
 
 pub(super) fn whole(text: &str) -> bool {
@@ -58,6 +56,20 @@ enum Scope {
 /// The end of the longest card number starting at `start`, if any.
 fn match_at(b: &[u8], start: usize, scope: Scope) -> Option<usize> {
     if !left_free(b, start, JOINERS) {
+        return None;
+    }
+    // Most digit runs are short numbers: a card is one run of 13 or more,
+    // or starts with a group of four and a separator.
+    let first = b
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take(MAX_DIGITS + 1)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let separated = matches!(b.get(start + first), Some(b' ' | b'-'))
+        && b.get(start + first + 1).is_some_and(u8::is_ascii_digit);
+    if !((MIN_DIGITS..=MAX_DIGITS).contains(&first) || (first == 4 && separated)) {
         return None;
     }
     // Read up to MAX_DIGITS digits in groups; a separator is ' ' or '-', the
@@ -185,7 +197,7 @@ fn luhn_ok(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

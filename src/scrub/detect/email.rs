@@ -10,7 +10,7 @@
 //! addresses swallow the text around them.
 
 use super::text::next_byte;
-use super::{Detector, Finding, Profile};
+use super::{Detector, Finding, Mark, Profile};
 
 const MAX_LOCAL: usize = 64;
 const MAX_DOMAIN: usize = 253;
@@ -26,7 +26,7 @@ const FILE_EXTENSIONS: &[&[u8]] = &[
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.as_bytes().contains(&b'@')
+    p.has(Mark::At)
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

@@ -4,8 +4,10 @@
 //! ("DE89370400440532013000") or in groups of four split by single spaces
 //! ("GB82 WEST 1234 5698 7654 32"); uppercase only, as banks print them.
 
+use super::Profile;
 use super::text::{left_bounded, right_bounded};
-use super::{Detector, Finding, Profile};
+#[cfg(test)]
+use super::{Detector, Finding};
 
 /// The shortest IBAN (Norway) and the longest (Russia).
 const MIN_LEN: usize = 15;
@@ -107,20 +109,17 @@ const LENGTHS: [([u8; 2], u8); 89] = [
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.len() >= MIN_LEN && p.digits() >= 2 && p.upper() >= 2
+    p.len() >= MIN_LEN && p.digits() >= 2 && p.upper() >= 2
 }
 
-pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i + MIN_LEN <= b.len() {
-        if let Some(end) = match_at(b, i) {
-            out.push(Finding::new(Detector::Iban, i, end));
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
+#[cfg(test)]
+fn find(text: &str, out: &mut Vec<Finding>) {
+    super::numbers::find(text, Detector::Iban.into(), out);
+}
+
+/// The end of the IBAN starting at `start`, if one does.
+pub(super) fn at(b: &[u8], start: usize) -> Option<usize> {
+    match_at(b, start)
 }
 
 pub(super) fn whole(text: &str) -> bool {

@@ -5,7 +5,7 @@
 //! tokens still carry their claims).
 
 use super::text::{before, next_str, run_end};
-use super::{Detector, Finding, Profile};
+use super::{Detector, Finding, Mark, Profile};
 
 /// `{"a":1}` is the shortest JSON object a header or payload could be; it
 /// encodes to ten characters.
@@ -13,7 +13,7 @@ const MIN_SEGMENT: usize = 10;
 const MARK: &str = "eyJ";
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.len() >= 2 * MIN_SEGMENT + 2 && p.text.contains(MARK)
+    p.len() >= 2 * MIN_SEGMENT + 2 && p.has(Mark::J) && p.text.contains(MARK)
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

@@ -21,7 +21,8 @@ const LABELS: [&str; 7] = [
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.text.contains(BEGIN)
+    // The BEGIN line alone holds ten dashes.
+    p.dashes() >= 2 * DASHES.len() && p.text.contains(BEGIN)
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

@@ -15,7 +15,9 @@
 //! from timestamps, prices, versions and ids.
 
 use super::text::{before, left_bounded, left_free, right_free};
-use super::{Detector, Finding, Profile};
+#[cfg(test)]
+use super::{Detector, Finding};
+use super::{Mark, Profile};
 
 const MIN_DIGITS: usize = 8;
 const MAX_DIGITS: usize = 15;
@@ -23,30 +25,13 @@ const MAX_DIGITS: usize = 15;
 const JOINERS: &[u8] = b"-.";
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    let b = p.text.as_bytes();
-    p.digits() >= MIN_DIGITS && (b.contains(&b'+') || b.contains(&b'(') || b.contains(&b'-'))
+    // '+' for E.164, '(' or two dashes for the North American shapes.
+    p.digits() >= MIN_DIGITS && (p.has(Mark::Plus) || p.has(Mark::Paren) || p.dashes() >= 2)
 }
 
-pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let matched = match b.get(i) {
-            Some(b'+') => international(b, i),
-            Some(b'(') => north_american(b, i),
-            Some(c) if c.is_ascii_digit() && !before(b, i).is_some_and(|p| p.is_ascii_digit()) => {
-                north_american(b, i)
-            }
-            _ => None,
-        };
-        match matched {
-            Some(end) => {
-                out.push(Finding::new(Detector::Phone, i, end));
-                i = end;
-            }
-            None => i += 1,
-        }
-    }
+#[cfg(test)]
+fn find(text: &str, out: &mut Vec<Finding>) {
+    super::numbers::find(text, Detector::Phone.into(), out);
 }
 
 pub(super) fn whole(text: &str) -> bool {
@@ -69,7 +54,7 @@ fn digits_at(b: &[u8], i: usize, max: usize) -> usize {
 }
 
 /// "+" at `start`: the end of an E.164 number, if one starts here.
-fn international(b: &[u8], start: usize) -> Option<usize> {
+pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
     // '+' must not follow a word or a '+' ("1.0.0+2013", "UTC+0800").
     if !left_bounded(b, start) || before(b, start) == Some(b'+') {
         return None;
@@ -121,7 +106,7 @@ fn group_at(b: &[u8], pos: usize, digits_only: bool) -> Option<(usize, usize, bo
 
 /// "(415) 555-2671" or "415-555-2671" at `start`, optionally after a "1 "
 /// or "1-" trunk prefix: the end of the number, if one starts here.
-fn north_american(b: &[u8], start: usize) -> Option<usize> {
+pub(super) fn north_american(b: &[u8], start: usize) -> Option<usize> {
     if !left_free(b, start, JOINERS) {
         return None;
     }

@@ -9,28 +9,26 @@
 //! placeholder people type when they test a scrubber, and leaving it in place
 //! would make a working contract look broken.
 
-use super::text::{digit_run_end, left_free, next_digit, right_free};
-use super::{Detector, Finding, Profile};
+use super::Profile;
+use super::text::{left_free, right_free};
+#[cfg(test)]
+use super::{Detector, Finding};
 
 /// "1-123-45-6789" or "123-45-6789-0" is part of a longer dashed number.
 const JOINERS: &[u8] = b"-.";
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.digits() >= 9 && p.text.as_bytes().contains(&b'-')
+    p.digits() >= 9 && p.dashes() >= 2
 }
 
-pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while let Some(start) = next_digit(b, i) {
-        match match_at(b, start) {
-            Some(end) => {
-                out.push(Finding::new(Detector::UsSsn, start, end));
-                i = end;
-            }
-            None => i = digit_run_end(b, start),
-        }
-    }
+#[cfg(test)]
+fn find(text: &str, out: &mut Vec<Finding>) {
+    super::numbers::find(text, Detector::UsSsn.into(), out);
+}
+
+/// The end of the SSN starting at `start`, if one does.
+pub(super) fn at(b: &[u8], start: usize) -> Option<usize> {
+    match_at(b, start)
 }
 
 pub(super) fn whole(text: &str) -> bool {

@@ -61,22 +61,16 @@ pub(super) fn right_free(b: &[u8], end: usize, joiners: &[u8]) -> bool {
     }
 }
 
-/// End of the run of ASCII digits starting at `i`.
-pub(super) fn digit_run_end(b: &[u8], i: usize) -> usize {
-    run_end(b, i, |c| c.is_ascii_digit())
-}
-
 /// End of the run of bytes satisfying `keep` starting at `i`.
 pub(super) fn run_end(b: &[u8], i: usize, keep: impl Fn(u8) -> bool) -> usize {
     let rest = b.get(i..).unwrap_or_default();
     i + rest.iter().position(|&c| !keep(c)).unwrap_or(rest.len())
 }
 
-/// Position of the next ASCII digit at or after `i`.
-pub(super) fn next_digit(b: &[u8], i: usize) -> Option<usize> {
-    let rest = b.get(i..)?;
-    rest.iter().position(u8::is_ascii_digit).map(|p| i + p)
-}
+/// Bytes looked at together by `next_ignore_case`: the checks inside a
+/// block have no early exit, so the compiler turns them into SIMD; only a
+/// block with a hit is searched byte by byte.
+const BLOCK: usize = 64;
 
 /// Position of the next ASCII `needle` byte at or after `i`.
 pub(super) fn next_byte(text: &str, i: usize, needle: u8) -> Option<usize> {
@@ -97,34 +91,39 @@ pub(super) fn next_str(text: &str, i: usize, needle: &str) -> Option<usize> {
     text.get(i..)?.find(needle).map(|p| i + p)
 }
 
-/// Position of the next occurrence of the lowercase ASCII `needle`, in any
-/// case, at or after `i`.
-pub(super) fn next_ignore_case(b: &[u8], mut i: usize, needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    while let Some(rest) = b.get(i..) {
-        let p = i + rest.iter().position(|&c| c | 0x20 == first)?;
-        let candidate = b.get(p..p + needle.len())?;
-        if candidate.eq_ignore_ascii_case(needle) {
-            return Some(p);
+/// Position of the next occurrence of `needle` (lowercase ASCII letters, at
+/// least three) in any case, at or after `i`.
+pub(super) fn next_ignore_case(b: &[u8], i: usize, needle: &[u8]) -> Option<usize> {
+    let &[n0, n1, n2, ..] = needle else {
+        return None;
+    };
+    // Candidate starts run up to `last`; a block of starts is first checked
+    // on the needle's first three bytes, folded to lowercase with 0x20 (exact
+    // for letters).
+    let last = b.len().checked_sub(needle.len())?;
+    let mut from = i;
+    while from <= last {
+        let to = (from + BLOCK).min(last + 1);
+        let (w0, w1, w2) = (
+            b.get(from..to)?,
+            b.get(from + 1..to + 1)?,
+            b.get(from + 2..to + 2)?,
+        );
+        let any = w0.iter().zip(w1).zip(w2).fold(0u8, |acc, ((&x, &y), &z)| {
+            acc | (u8::from(x | 0x20 == n0) & u8::from(y | 0x20 == n1) & u8::from(z | 0x20 == n2))
+        });
+        if any != 0 {
+            let hit = (from..to).find(|&p| {
+                b.get(p..p + needle.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+            });
+            if hit.is_some() {
+                return hit;
+            }
         }
-        i = p + 1;
+        from = to;
     }
     None
-}
-
-/// How many ASCII digits `b` holds.
-pub(super) fn count_digits(b: &[u8]) -> usize {
-    // Branch-free so that it vectorises.
-    b.iter()
-        .map(|&c| usize::from(c.wrapping_sub(b'0') < 10))
-        .sum()
-}
-
-/// How many ASCII uppercase letters `b` holds.
-pub(super) fn count_upper(b: &[u8]) -> usize {
-    b.iter()
-        .map(|&c| usize::from(c.wrapping_sub(b'A') < 26))
-        .sum()
 }
 
 #[cfg(test)]
@@ -149,13 +148,15 @@ mod tests {
         assert_eq!(next_ignore_case(b"x BeArEr y", 0, b"bearer"), Some(2));
         assert_eq!(next_ignore_case(b"bearebearer", 1, b"bearer"), Some(5));
         assert_eq!(next_ignore_case(b"beare", 0, b"bearer"), None);
+        assert_eq!(next_ignore_case(b"bearer", 1, b"bearer"), None);
+        let long = format!("{}BEARER", "x".repeat(200));
+        assert_eq!(next_ignore_case(long.as_bytes(), 0, b"bearer"), Some(200));
+        assert_eq!(next_ignore_case(long.as_bytes(), 201, b"bearer"), None);
+
         assert_eq!(next_byte("ab@c", 0, b'@'), Some(2));
         assert_eq!(next_byte("ab@c", 3, b'@'), None);
         assert_eq!(next_byte("ab", 9, b'@'), None);
         assert_eq!(next_byte("é@", 1, b'@'), Some(2));
-        assert_eq!(count_digits(b"a1b22"), 3);
-        assert_eq!(count_upper(b"aBCd"), 2);
-        assert_eq!(digit_run_end(b"x123y", 1), 4);
-        assert_eq!(next_digit(b"ab3", 0), Some(2));
+        assert_eq!(run_end(b"x123y", 1, |c| c.is_ascii_digit()), 4);
     }
 }

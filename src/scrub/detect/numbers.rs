@@ -1,0 +1,137 @@
+//! The number-shaped detectors (card, IBAN, SSN, phone) share one pass over
+//! the digit runs of a text: each of their matches starts at, or one or two
+//! bytes before, the start of a run of digits, and what the run looks like
+//! (its length, the bytes around it) rules most detectors out before any of
+//! them parses. Ordinary text is full of short numbers (dates, sizes, ids),
+//! so this pass, not the parsers, sets the speed.
+
+use super::text::{at, before};
+use super::{Detector, DetectorSet, Finding, card, iban, phone, ssn};
+
+/// The detectors this pass serves.
+pub(super) fn detectors() -> DetectorSet {
+    [
+        Detector::Pan,
+        Detector::Iban,
+        Detector::UsSsn,
+        Detector::Phone,
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The matches of the number-shaped detectors in `set`, each detector's
+/// leftmost first and never overlapping its own earlier matches.
+pub(super) fn find(text: &str, set: DetectorSet, out: &mut Vec<Finding>) {
+    let mut pass = Pass {
+        b: text.as_bytes(),
+        pan: set.contains(Detector::Pan),
+        iban: set.contains(Detector::Iban),
+        ssn: set.contains(Detector::UsSsn),
+        phone: set.contains(Detector::Phone),
+        pan_from: 0,
+        iban_from: 0,
+        ssn_from: 0,
+        phone_from: 0,
+        out,
+    };
+    if !(pass.pan || pass.iban || pass.ssn || pass.phone) {
+        return;
+    }
+    // A plain byte loop, with no call per run: runs are short and frequent
+    // in ordinary text. The space chained after the text ends a final run.
+    let mut run: Option<usize> = None;
+    for (end, c) in pass.b.iter().copied().chain([b' ']).enumerate() {
+        if c.is_ascii_digit() {
+            run = run.or(Some(end));
+        } else if let Some(start) = run.take() {
+            pass.run(start, end);
+        }
+    }
+}
+
+struct Pass<'a, 'o> {
+    b: &'a [u8],
+    pan: bool,
+    iban: bool,
+    ssn: bool,
+    phone: bool,
+    /// Where each detector may match next: past the end of its last match.
+    pan_from: usize,
+    iban_from: usize,
+    ssn_from: usize,
+    phone_from: usize,
+    out: &'o mut Vec<Finding>,
+}
+
+impl Pass<'_, '_> {
+    /// Tries the detectors on the digit run `start..end`.
+    fn run(&mut self, start: usize, end: usize) {
+        let b = self.b;
+        let len = end - start;
+        let (prev, next) = (before(b, start), at(b, end));
+
+        // Every card grouping starts with a group of four, or is one run.
+        if self.pan
+            && start >= self.pan_from
+            && (len == 4 || len >= 13)
+            && let Some(e) = card::at(b, start)
+        {
+            self.out.push(Finding::new(Detector::Pan, start, e));
+            self.pan_from = e;
+        }
+        // Two uppercase letters right before the check digits.
+        if self.iban
+            && len >= 2
+            && start >= self.iban_from + 2
+            && prev.is_some_and(|c| c.is_ascii_uppercase())
+            && before(b, start - 1).is_some_and(|c| c.is_ascii_uppercase())
+            && let Some(e) = iban::at(b, start - 2)
+        {
+            self.out.push(Finding::new(Detector::Iban, start - 2, e));
+            self.iban_from = e;
+        }
+        if self.ssn
+            && start >= self.ssn_from
+            && len == 3
+            && next == Some(b'-')
+            && let Some(e) = ssn::at(b, start)
+        {
+            self.out.push(Finding::new(Detector::UsSsn, start, e));
+            self.ssn_from = e;
+        }
+        if self.phone
+            && let Some((s, e)) = self.phone_at(start, len, prev, next)
+        {
+            self.out.push(Finding::new(Detector::Phone, s, e));
+            self.phone_from = e;
+        }
+    }
+
+    /// A phone number starts at the '+' or '(' right before the run, or at
+    /// the run itself ("415-", or the trunk prefix "1-" / "1 ").
+    fn phone_at(
+        &self,
+        start: usize,
+        len: usize,
+        prev: Option<u8>,
+        next: Option<u8>,
+    ) -> Option<(usize, usize)> {
+        let b = self.b;
+        let mark = start.saturating_sub(1);
+        let marked = match prev {
+            Some(b'+') if mark >= self.phone_from => phone::international(b, mark),
+            Some(b'(') if mark >= self.phone_from && len == 3 => phone::north_american(b, mark),
+            _ => None,
+        };
+        if let Some(e) = marked {
+            return Some((mark, e));
+        }
+        let dashed = (len == 3 && next == Some(b'-'))
+            || (len == 1 && at(b, start) == Some(b'1') && matches!(next, Some(b'-' | b' ')));
+        if dashed && start >= self.phone_from {
+            return phone::north_american(b, start).map(|e| (start, e));
+        }
+        None
+    }
+}
