@@ -255,17 +255,12 @@ fn check_invariants(text: &str) {
         );
     }
     for d in Detector::ALL {
-        let alone = scan(text, d.into());
-        if !alone.is_empty() {
+        if !scan(text, d.into()).is_empty() {
             assert!(
                 may_contain(text, d.into()),
                 "{text:?}: may_contain({d}) said no"
             );
         }
-        assert!(
-            alone.windows(2).all(|w| w[0].end <= w[1].start),
-            "{text:?}: {d} overlaps itself"
-        );
     }
 }
 

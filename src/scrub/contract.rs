@@ -1,8 +1,6 @@
 //! A hop's data contract for one direction: which fields may cross, what is
 //! done to them, what is scanned for, and the bounds.
 
-use std::collections::HashMap;
-
 use super::class::Action;
 use super::detect::DetectorSet;
 
@@ -47,7 +45,8 @@ pub struct FieldAction {
 /// One level of the allow-list, keyed by field name.
 #[derive(Debug, Clone, Default)]
 pub struct Node {
-    pub keys: HashMap<Box<str>, Node>,
+    /// Few keys per level: a vector searched in order beats hashing.
+    pub keys: Vec<(Box<str>, Node)>,
     /// `*`: any key at this level.
     pub any_key: Option<Box<Node>>,
     /// `[*]`: every element of an array here.
@@ -59,7 +58,11 @@ pub struct Node {
 
 impl Node {
     pub fn child(&self, key: &str) -> Option<&Node> {
-        self.keys.get(key).or(self.any_key.as_deref())
+        self.keys
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, n)| n)
+            .or(self.any_key.as_deref())
     }
 }
 
@@ -134,7 +137,16 @@ fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
 fn walk<'n>(mut node: &'n mut Node, steps: &[Step]) -> &'n mut Node {
     for step in steps {
         node = match step {
-            Step::Key(k) => node.keys.entry(k.as_str().into()).or_default(),
+            Step::Key(k) => {
+                let i = match node.keys.iter().position(|(name, _)| **name == **k) {
+                    Some(i) => i,
+                    None => {
+                        node.keys.push((k.as_str().into(), Node::default()));
+                        node.keys.len() - 1
+                    }
+                };
+                &mut node.keys[i].1
+            }
             Step::AnyKey => node.any_key.get_or_insert_with(Box::default),
             Step::Elements => node.elements.get_or_insert_with(Box::default),
         };

@@ -5,10 +5,15 @@
 //! This runs on every string of every body, so two things matter above all:
 //! few false positives (a scrubber that mangles order ids and timestamps gets
 //! turned off) and speed. Every detector is a hand-written byte scanner that
-//! does a bounded amount of work per position, so a scan is linear in the
-//! length of the text whatever the input; `may_contain` is a cheaper,
-//! vectorisable pre-check that rules most strings out without a scan.
+//! looks at each byte a bounded number of times, so a scan is linear in the
+//! length of the text whatever the input (no regex, no backtracking);
+//! `may_contain` is a one-pass SIMD-friendly pre-check that rules most
+//! strings out without a scan.
 //!
+//! Shared rules: detectors match ASCII only, so a finding always starts and
+//! ends on char boundaries; "word boundary" means no ASCII letter or digit
+//! next to the match (other characters, including non-ASCII letters, are
+//! separators, so numbers written against CJK text are still found).
 //! Each detector's own rules, and the look-alikes it refuses, are in its
 //! module.
 
@@ -84,8 +89,8 @@ impl Detector {
         1 << self as u16
     }
 
-    /// A necessary condition for `find` to find anything, from counts and
-    /// memchr-style searches.
+    /// A necessary condition for `find` to find anything, mostly from the
+    /// profile's counts and marker bytes.
     fn plausible(self, p: &Profile<'_>) -> bool {
         match self {
             Detector::Pan => card::plausible(p),
@@ -191,11 +196,11 @@ impl Finding {
     }
 
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.end == self.start
+        self.end <= self.start
     }
 
     pub fn range(&self) -> std::ops::Range<usize> {

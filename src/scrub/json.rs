@@ -25,6 +25,8 @@ struct At<'c> {
 
 struct Rewriter<'a> {
     input: &'a [u8],
+    /// The same bytes, validated once as UTF-8.
+    text: &'a str,
     pos: usize,
     out: Vec<u8>,
     contract: &'a Contract,
@@ -43,11 +45,12 @@ pub fn rewrite(
     key: &HashKey,
 ) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
     // One validation of the UTF-8 up front lets every slice be a &str later.
-    std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson {
+    let text = std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson {
         offset: e.valid_up_to(),
     })?;
     let mut r = Rewriter {
         input,
+        text,
         pos: 0,
         out: Vec::with_capacity(input.len()),
         contract,
@@ -137,8 +140,8 @@ impl<'a> Rewriter<'a> {
     }
 
     fn str_of(&self, start: usize, end: usize) -> &'a str {
-        // Validated as UTF-8 in `rewrite`; token boundaries are ASCII.
-        std::str::from_utf8(&self.input[start..end]).unwrap_or_default()
+        // Token boundaries are ASCII, so always char boundaries: O(1).
+        self.text.get(start..end).unwrap_or_default()
     }
 
     fn object(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
@@ -484,21 +487,20 @@ impl<'a> Rewriter<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let input = self.input;
-        // Fast path: run to the closing quote if there is no escape.
-        let mut i = start;
-        while i < input.len() {
-            match input[i] {
-                b'"' => {
-                    self.pos = i + 1;
-                    return Ok(Cow::Borrowed(self.str_of(start, i)));
-                }
-                b'\\' => break,
-                b if b < 0x20 => {
-                    self.pos = i;
-                    return Err(self.invalid());
-                }
-                _ => i += 1,
-            }
+        // Fast path: jump to the next quote or backslash; a string with no
+        // escape is borrowed as it is.
+        let Some(off) = memchr::memchr2(b'"', b'\\', &input[start..]) else {
+            self.pos = input.len();
+            return Err(self.invalid());
+        };
+        let i = start + off;
+        if let Some(bad) = input[start..i].iter().position(|b| *b < 0x20) {
+            self.pos = start + bad;
+            return Err(self.invalid());
+        }
+        if input[i] == b'"' {
+            self.pos = i + 1;
+            return Ok(Cow::Borrowed(self.str_of(start, i)));
         }
         let mut s = String::from(self.str_of(start, i));
         self.pos = i;

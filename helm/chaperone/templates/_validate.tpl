@@ -51,4 +51,7 @@ less safe than asked. Called from deployment.yaml.
 {{- if and $v.istio.destinationRule.enabled $v.istio.peerAuthentication.enabled -}}
 {{- fail "istio.destinationRule (chaperone's own TLS, outside the mesh) and istio.peerAuthentication (mesh mTLS) exclude each other" -}}
 {{- end -}}
+{{- if and $v.istio.allWorkloads $v.istio.peerAuthentication.enabled -}}
+{{- fail "istio.allWorkloads with chaperone in the mesh (istio.peerAuthentication) would send the calls to chaperone to chaperone: run chaperone outside the mesh (tls + istio.destinationRule) or select the calling workloads" -}}
+{{- end -}}
 {{- end -}}

@@ -3,7 +3,12 @@
 //! fits a known issuer range.
 //!
 //! The issuer check is what keeps timestamps, snowflake ids and most order
-//! numbers out: they start with 1, which no card network uses.
+//! numbers out: they start with 1, which none of the networks below uses
+//! (UATP airline cards do, and are left out for that reason).
+//!
+//! A '.' before or after the digits makes them part of a decimal number
+//! ("0.4111…", "4111….50") and not a card; a ',' does not, so that a
+//! comma-separated list of card numbers is still found.
 //!
 //! In free text, 13-digit Visa numbers are not matched: Visa stopped issuing
 //! them decades ago, while EAN-13 barcodes from Germany (prefixes 400-440)
@@ -20,9 +25,7 @@ const MIN_DIGITS: usize = 13;
 /// The shortest card number matched in free text (see above).
 const MIN_DIGITS_IN_TEXT: usize = 14;
 const MAX_DIGITS: usize = 19;
-/// A '.' joins digits into a decimal number: "0.4111111111111111" is a
-/// fraction, "4111111111111111.5" an amount. Commas are not joiners, so a
-/// comma-separated list of card numbers is still found.
+/// See the module comment on '.' and ','.
 const JOINERS: &[u8] = b".";
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {

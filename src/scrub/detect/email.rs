@@ -32,11 +32,15 @@ pub(super) fn plausible(p: &Profile<'_>) -> bool {
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
     let mut i = 0;
+    // The end of the last address: the next one's local part may not reach
+    // back into it ("a@x.com@y.org" holds one address, not two).
+    let mut floor = 0;
     while let Some(at) = next_byte(text, i, b'@') {
-        match match_around(b, at) {
+        match match_around(b, at, floor) {
             Some((start, end)) => {
                 out.push(Finding::new(Detector::Email, start, end));
                 i = end;
+                floor = end;
             }
             None => i = at + 1,
         }
@@ -47,7 +51,7 @@ pub(super) fn whole(text: &str) -> bool {
     let b = text.as_bytes();
     b.iter()
         .position(|&c| c == b'@')
-        .and_then(|at| match_around(b, at))
+        .and_then(|at| match_around(b, at, 0))
         == Some((0, b.len()))
 }
 
@@ -59,14 +63,15 @@ fn is_domain(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-')
 }
 
-/// The address around the '@' at `at`, if there is one.
-fn match_around(b: &[u8], at: usize) -> Option<(usize, usize)> {
-    let local_start = local_start(b, at)?;
+/// The address around the '@' at `at` whose local part starts at or after
+/// `floor`, if there is one.
+fn match_around(b: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
+    let local_start = local_start(b, at, floor)?;
     let domain_end = domain_end(b, at + 1)?;
     (domain_end - local_start <= MAX_TOTAL).then_some((local_start, domain_end))
 }
 
-fn local_start(b: &[u8], at: usize) -> Option<usize> {
+fn local_start(b: &[u8], at: usize, floor: usize) -> Option<usize> {
     let head = b.get(..at)?;
     // Look one byte past the limit to tell "exactly 64" from "longer".
     let run = head
@@ -75,7 +80,7 @@ fn local_start(b: &[u8], at: usize) -> Option<usize> {
         .take(MAX_LOCAL + 1)
         .take_while(|&&c| is_local(c))
         .count();
-    if run > MAX_LOCAL {
+    if run > MAX_LOCAL || at - run < floor {
         return None;
     }
     let mut start = at - run;
@@ -156,6 +161,7 @@ mod tests {
         assert_eq!(found("a@b@example.com"), ["b@example.com"]);
         assert_eq!(found("联系bob@example.com谢谢"), ["bob@example.com"]);
         assert_eq!(found("a@x.com,b@y.org"), ["a@x.com", "b@y.org"]);
+        assert_eq!(found("bob@example.com@example.org"), ["bob@example.com"]);
     }
 
     #[test]

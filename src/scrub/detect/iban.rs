@@ -13,9 +13,10 @@ use super::{Detector, Finding};
 const MIN_LEN: usize = 15;
 const MAX_LEN: usize = 33;
 
-/// IBAN length per country, sorted by country code, from the SWIFT IBAN
-/// registry (release 99, 2025). Territories that use their parent's format
-/// (e.g. French overseas departments under FR) are not listed separately.
+/// IBAN length per country, sorted by country code: the 89 countries of the
+/// SWIFT IBAN registry as of early 2025 (release 100). Territories that use
+/// their parent's code and format (French overseas departments under FR,
+/// Jersey under GB ...) need no entry of their own.
 const LENGTHS: [([u8; 2], u8); 89] = [
     (*b"AD", 24),
     (*b"AE", 23),

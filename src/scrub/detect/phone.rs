@@ -4,7 +4,9 @@
 //! - International (E.164): '+', a country code not starting with 0, then
 //!   digits in groups split by single spaces or dashes, optionally one group
 //!   in parentheses: "+14155552671", "+44 20 7946 0958", "+1 (415) 555-2671",
-//!   "+44 (0)20 7946 0958". 8 to 15 digits in all.
+//!   "+44 (0)20 7946 0958". 8 to 15 digits in all; after +1, exactly a
+//!   North American number (ten digits, area code and exchange starting
+//!   with 2-9), which keeps signed amounts like "+150000000" out.
 //! - North American: "(415) 555-2671", "(415)555-2671", "(415) 555 2671",
 //!   "415-555-2671", with an optional leading "1-" / "1 ". Area code and
 //!   exchange start with 2-9, as the numbering plan requires, which rules
@@ -89,7 +91,23 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
             _ => break,
         }
     }
-    ((MIN_DIGITS..=MAX_DIGITS).contains(&digits) && right_free(b, end, JOINERS)).then_some(end)
+    let valid = (MIN_DIGITS..=MAX_DIGITS).contains(&digits)
+        && right_free(b, end, JOINERS)
+        && (b.get(start + 1) != Some(&b'1') || north_american_digits(b.get(start + 1..end)?));
+    valid.then_some(end)
+}
+
+/// The digits of "+1 …" (`number`, separators and all) form a North
+/// American number: country code 1, then NXX NXX XXXX.
+fn north_american_digits(number: &[u8]) -> bool {
+    let mut d = number.iter().filter(|c| c.is_ascii_digit());
+    let mut nth = |n| d.nth(n).copied();
+    let (country, area, exchange) = (nth(0), nth(0), nth(2));
+    let rest = d.count();
+    country == Some(b'1')
+        && area.is_some_and(|c| c >= b'2')
+        && exchange.is_some_and(|c| c >= b'2')
+        && rest == 6
 }
 
 /// A group of digits at `pos`, or (unless `digits_only`) digits in
@@ -231,6 +249,11 @@ mod tests {
             "$12,345.67",
             "++14155552671",
             "a+14155552671",
+            "+150000000",
+            "+10000000000",
+            "+14155552671234",
+            "+1 015 555 2671",
+            "+1 415 155 2671",
         ] {
             assert!(found(t).is_empty(), "{t}: {:?}", found(t));
         }
