@@ -94,11 +94,7 @@ fn value_round_trip(doc: &[u8]) -> Vec<u8> {
                 o.values_mut().for_each(walk);
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
-            serde_json::Value::String(s) => {
-                if s.contains("4111") {
-                    *s = "[REDACTED]".into();
-                }
-            }
+            serde_json::Value::String(s) if s.contains("4111") => *s = "[REDACTED]".into(),
             _ => {}
         }
     }
