@@ -16,14 +16,25 @@ fn corpus(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Corpus lines: no blank lines, no comments, escapes decoded.
-fn lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+/// Corpus lines with their line numbers, without blank lines and comments.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .map(|(n, l)| (n + 1, unescape(l)))
+        .map(|(n, l)| (n + 1, l))
 }
 
+/// A positive: detector, text and expected match, escapes decoded.
+fn positive(n: usize, line: &str) -> (Detector, String, String) {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [name, text, expected] = fields[..] else {
+        panic!("positives.txt:{n}: want detector<TAB>text<TAB>expected");
+    };
+    let d = Detector::parse(name).unwrap_or_else(|| panic!("positives.txt:{n}: {name}?"));
+    (d, unescape(text), unescape(expected))
+}
+
+/// Decodes \n, \t and \\.
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
@@ -59,11 +70,8 @@ fn positives_are_found() {
     let mut seen = DetectorSet::empty();
     let mut count = 0;
     for (n, line) in lines(&data) {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [name, text, expected] = fields[..] else {
-            panic!("positives.txt:{n}: want detector<TAB>text<TAB>expected");
-        };
-        let d = Detector::parse(name).unwrap_or_else(|| panic!("positives.txt:{n}: {name}?"));
+        let (d, text, expected) = positive(n, line);
+        let (text, expected) = (text.as_str(), expected.as_str());
         let findings = scan(text, DetectorSet::all());
         let hit = findings
             .iter()
@@ -97,7 +105,8 @@ fn negatives_are_not_found() {
     let data = corpus("negatives.txt");
     let mut count = 0;
     let mut failures = Vec::new();
-    for (n, text) in lines(&data) {
+    for (n, line) in lines(&data) {
+        let text = unescape(line);
         let findings = scan(&text, DetectorSet::all());
         if !findings.is_empty() {
             failures.push(format!(
@@ -291,13 +300,7 @@ fn random_bytes_as_lossy_utf8_keep_the_invariants() {
 fn every_positive_survives_any_surrounding_separator() {
     let data = corpus("positives.txt");
     for (n, line) in lines(&data) {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [name, _, expected] = fields[..] else {
-            continue;
-        };
-        let Some(d) = Detector::parse(name) else {
-            continue;
-        };
+        let (d, _, expected) = positive(n, line);
         // A bearer finding is the token alone, and a truncated key runs to
         // the end of the text, whatever follows it.
         if d == Detector::BearerToken || (d == Detector::PrivateKey && !expected.ends_with("-----"))

@@ -139,7 +139,29 @@ struct Claims {
 pub struct Verifier {
     issuers: Vec<Arc<Issuer>>,
     clock: SharedClock,
+    cache: VerifiedCache,
 }
+
+/// Tokens verified recently, so a caller's next requests skip the signature
+/// check. Keyed by a keyed hash of the token (never the token itself), with
+/// a key that never leaves the process; an entry lives no longer than the
+/// token's `exp` nor than [`CACHE_TTL`]; the cache belongs to one policy
+/// snapshot, so a policy change drops it.
+struct VerifiedCache {
+    key: crate::secret::HashKey,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (User, i64)>>,
+}
+
+impl std::fmt::Debug for VerifiedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifiedCache(..)")
+    }
+}
+
+/// Most tokens remembered.
+const CACHE_ENTRIES: usize = 10_000;
+/// Longest a verification is remembered, in seconds.
+const CACHE_TTL: i64 = 300;
 
 fn decode_part(part: &str, max: usize) -> Result<Vec<u8>, TokenError> {
     if part.len() > max {
@@ -152,17 +174,55 @@ fn decode_part(part: &str, max: usize) -> Result<Vec<u8>, TokenError> {
 
 impl Verifier {
     pub fn new(issuers: Vec<Arc<Issuer>>, clock: SharedClock) -> Self {
-        Self { issuers, clock }
+        Self {
+            issuers,
+            clock,
+            cache: VerifiedCache {
+                key: crate::secret::HashKey::ephemeral(),
+                entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            },
+        }
     }
 
     pub fn issuers(&self) -> &[Arc<Issuer>] {
         &self.issuers
     }
 
+    /// Verifies a token, from the cache when it was verified recently.
     pub async fn verify(&self, token: &str) -> Result<User, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
+        let now = self.clock.now_unix();
+        let slot = self.cache.key.tag("", "token", token.as_bytes());
+        if let Ok(mut entries) = self.cache.entries.lock()
+            && let Some((user, until)) = entries.get(&slot)
+        {
+            if now <= *until {
+                return Ok(user.clone());
+            }
+            entries.remove(&slot);
+        }
+        let user = self.verify_uncached(token).await?;
+        let leeway = self
+            .issuers
+            .iter()
+            .find(|i| i.name == user.issuer)
+            .map_or(0, |i| i.leeway);
+        let until = user.exp.saturating_add(leeway).min(now.saturating_add(CACHE_TTL));
+        if let Ok(mut entries) = self.cache.entries.lock() {
+            if entries.len() >= CACHE_ENTRIES {
+                entries.retain(|_, (_, u)| *u >= now);
+                if entries.len() >= CACHE_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(slot, (user.clone(), until));
+        }
+        Ok(user)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<User, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(_s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())

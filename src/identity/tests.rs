@@ -1067,3 +1067,21 @@ fn key_set_parsing() {
         Err(JwksError::Parse(_))
     ));
 }
+
+#[tokio::test]
+async fn verified_tokens_are_remembered_no_longer_than_they_are_valid() {
+    let f = fixture();
+    let token = f.token(json!({"exp": NOW + 60}));
+    assert!(f.verify(&token).await.is_ok());
+    // Within its lifetime, the cached verification answers.
+    f.clock.set(NOW + 60 + LEEWAY);
+    assert!(f.verify(&token).await.is_ok());
+    // Past `exp` plus leeway, the cache does not keep it alive.
+    f.clock.set(NOW + 61 + LEEWAY);
+    assert_eq!(f.verify(&token).await.unwrap_err(), TokenError::Expired);
+    // A failed verification is never cached as a success.
+    f.clock.set(NOW);
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    assert!(f.verify(&tampered).await.is_err());
+    assert!(f.verify(&tampered).await.is_err());
+}

@@ -15,6 +15,12 @@
 //! are 13 digits starting with 4, fill product APIs, and one in ten of them
 //! passes Luhn. A value declared as a card number (`whole`) still accepts
 //! them. So free text needs 14 digits at least.
+//!
+//! Likewise, in free text a single run of 17 to 19 digits is a card only for
+//! UnionPay (62), the one network where such cards are common: random 64-bit
+//! ids printed in decimal are 19 digits long, and a tenth of those starting
+//! with 4 would otherwise pass as 19-digit Visa numbers. Written in groups,
+//! every network keeps its long lengths.
 
 use super::Profile;
 use super::text::{left_free, right_free};
@@ -127,6 +133,7 @@ fn match_at(b: &[u8], start: usize, scope: Scope) -> Option<usize> {
         let number = digits.get(..n).unwrap_or_default();
         if grouping_ok(lens)
             && (MIN_DIGITS..=MAX_DIGITS).contains(&n)
+            && (scope == Scope::Whole || k > 1 || n <= 16 || number.starts_with(&[6, 2]))
             && right_free(b, end, JOINERS)
             && issuer_ok(number, scope)
             && luhn_ok(number)
@@ -226,7 +233,6 @@ mod tests {
         for n in [
             "4111111111111111",
             "4012888888881881",
-            "4111111111111111110",
             "6221260000000000001",
             "5555555555554444",
             "5105105105105100",
@@ -295,6 +301,17 @@ mod tests {
         assert!(found("1234567890123").is_empty());
         assert!(found("1700000000123456").is_empty());
         assert!(found("4111111111111112").is_empty());
+    }
+
+    #[test]
+    fn long_runs() {
+        // 64-bit ids: 19 digits, Luhn-valid, Visa and Maestro prefixes.
+        for id in ["4488286894823169796", "5029875928683246316", "4111111111111111110"] {
+            assert!(found(&format!("id {id}")).is_empty(), "{id}");
+        }
+        assert!(whole("4111111111111111110"));
+        assert_eq!(found("4111 1111 1111 1111 110"), ["4111 1111 1111 1111 110"]);
+        assert_eq!(found("up 6221260000000000001"), ["6221260000000000001"]);
     }
 
     #[test]

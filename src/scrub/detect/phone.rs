@@ -66,7 +66,9 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
     }
     let mut parens = false;
     let (mut digits, mut end, _) = group_at(b, start + 1, true)?;
-    if digits > MAX_DIGITS {
+    // A country code has at most three digits; four or more and a dash is a
+    // signed date or number ("+9999-12-31", "+2024-365"), not a phone.
+    if digits > MAX_DIGITS || (digits >= 4 && b.get(end) == Some(&b'-')) {
         return None;
     }
     let mut after_paren = false;
@@ -250,6 +252,9 @@ mod tests {
             "++14155552671",
             "a+14155552671",
             "+150000000",
+            "+9999-12-31 23:59:59",
+            "+999999-12-31 23",
+            "+2024-365 12345678",
             "+10000000000",
             "+14155552671234",
             "+1 015 555 2671",
