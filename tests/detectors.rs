@@ -78,7 +78,7 @@ fn positives_are_found() {
             .any(|f| f.detector == d && &text[f.start..f.end] == expected);
         assert!(
             hit,
-            "positives.txt:{n}: {name} {expected:?} not found in {text:?}; found {:?}",
+            "positives.txt:{n}: {d} {expected:?} not found in {text:?}; found {:?}",
             describe(text, &findings)
         );
         assert!(

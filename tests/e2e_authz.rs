@@ -453,3 +453,73 @@ async fn workload_identity_from_mtls() {
     assert!(upstream.take().is_empty());
     assert!(chaperone.log().contains("caller_not_allowed"));
 }
+
+/// CEL conditions through Envoy: object-level (only the customer named in
+/// the path), function-level (a role) and tenant isolation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_decide_object_level_access() {
+    let idp = Idp::start().await;
+    let policy = format!(
+        r#"
+version: "cel.1"
+trust_domain: shop.test
+issuers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ url: "{}" }}
+hops:
+  - name: own-orders
+    match: {{ host: orders.shop.test, method: GET, path: "/v1/customers/{{customer_id}}/orders" }}
+    when: "request.headers['x-tenant'] == user.tenant"
+    from:
+      - users: {{ issuer: corp }}
+        when: "path.customer_id == user.sub || 'support' in user.roles"
+"#,
+        idp.jwks_url()
+    );
+    let chaperone = Chaperone::start(&policy).await;
+    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
+    let envoy = Envoy::start(
+        "edge.yaml",
+        &["ENVOY_HTTP_PORT"],
+        edge_vars(&chaperone, &upstream),
+    )
+    .await;
+    let get = |customer: &str, token: String, tenant: &str| {
+        http()
+            .get(envoy.url(
+                "ENVOY_HTTP_PORT",
+                &format!("/v1/customers/{customer}/orders"),
+            ))
+            .header("host", "orders.shop.test")
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-tenant", tenant)
+            .send()
+    };
+    let alice = idp.token("c-alice", "", json!({"tenant": "t1", "roles": []}));
+    let support = idp.token("agent-7", "", json!({"tenant": "t1", "roles": ["support"]}));
+    assert_eq!(
+        get("c-alice", alice.clone(), "t1").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        get("c-bob", alice.clone(), "t1").await.unwrap().status(),
+        403,
+        "another customer's orders"
+    );
+    assert_eq!(
+        get("c-bob", support.clone(), "t1").await.unwrap().status(),
+        200,
+        "support may"
+    );
+    assert_eq!(
+        get("c-alice", alice, "t2").await.unwrap().status(),
+        403,
+        "another tenant"
+    );
+    assert_eq!(get("c-bob", support, "t2").await.unwrap().status(), 403);
+    assert_eq!(upstream.take().len(), 2);
+    assert!(chaperone.log().contains("condition_not_met"));
+}

@@ -15,7 +15,7 @@ use crate::clock::SharedClock;
 use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
 use crate::identity::jwt::parse_allowed_alg;
 use crate::identity::{Issuer, Verifier, WorkloadPattern};
-use crate::policy::{Caller, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
+use crate::policy::{Caller, Condition, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
 use crate::scrub::class::Classes;
 use crate::scrub::detect::DetectorSet;
 use crate::secret::sha256_hex;
@@ -113,7 +113,44 @@ pub fn compile(
             message,
         }
     })?;
+    check_conditions(&raw, bytes, origin)?;
     build(raw, base_dir, bytes, origin, ctx).map_err(err)
+}
+
+/// Compiles every CEL condition once up front, so a wrong expression is an
+/// error that points at its line in the file.
+fn check_conditions(raw: &RawPolicy, source: &[u8], origin: &str) -> Result<(), PolicyError> {
+    let text = String::from_utf8_lossy(source);
+    for (i, hop) in raw.hops.iter().enumerate() {
+        let rules = hop.from.iter().enumerate().map(|(j, c)| {
+            (
+                format!("hops[{i}] ({:?}).from[{j}].when", hop.name),
+                &c.when,
+            )
+        });
+        for (at, when) in
+            std::iter::once((format!("hops[{i}] ({:?}).when", hop.name), &hop.when)).chain(rules)
+        {
+            let Some(expr) = when else { continue };
+            if let Err(e) = Condition::compile(expr) {
+                return Err(PolicyError {
+                    origin: origin.to_owned(),
+                    location: locate(&text, expr),
+                    message: format!("{at}: {e}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Line and column (1-based) of the first occurrence of `needle` in `text`.
+fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
+    let probe = needle.lines().next().filter(|l| !l.trim().is_empty())?;
+    let at = text.find(probe)?;
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+    Some((line, col))
 }
 
 fn build(
@@ -452,8 +489,10 @@ fn compile_hop(
         .enumerate()
         .map(|(i, c)| compile_caller(c, issuers).map_err(|e| format!("from[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let when = compile_when(rh.when.as_deref()).map_err(|e| format!("when: {e}"))?;
     Ok(Hop {
         name: rh.name.into(),
+        when,
         hosts,
         methods,
         path,
@@ -501,7 +540,11 @@ fn compile_hop(
 
 fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, String> {
     if rc.anonymous {
-        if rc.workloads.is_some() || rc.users.is_some() || rc.transaction.is_some() {
+        if rc.workloads.is_some()
+            || rc.users.is_some()
+            || rc.transaction.is_some()
+            || rc.when.is_some()
+        {
             return Err("`anonymous: true` stands alone".into());
         }
         return Ok(Caller {
@@ -543,7 +586,13 @@ fn compile_caller(rc: RawCaller, issuers: &[Arc<Issuer>]) -> Result<Caller, Stri
         user,
         transaction: rc.transaction.map(|t| t.scopes),
         anonymous: false,
+        when: compile_when(rc.when.as_deref()).map_err(|e| format!("when: {e}"))?,
     })
+}
+
+fn compile_when(expr: Option<&str>) -> Result<Option<Arc<Condition>>, String> {
+    expr.map(|e| Condition::compile(e).map(Arc::new))
+        .transpose()
 }
 
 fn check_host(h: &str) -> Result<(), String> {

@@ -172,6 +172,9 @@ pub struct RawHop {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
     pub from: Vec<RawCaller>,
+    /// A CEL condition that must hold as well (see docs/policy.md).
+    #[serde(default)]
+    pub when: Option<String>,
     /// Forward the caller's Authorization header to the callee. Default false.
     #[serde(default)]
     pub keep_authorization: bool,
@@ -220,6 +223,9 @@ pub struct RawCaller {
     /// Requires a valid chaperone token from the previous hop.
     #[serde(default)]
     pub transaction: Option<RawTransaction>,
+    /// A CEL condition this caller rule needs as well.
+    #[serde(default)]
+    pub when: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
 }

@@ -209,7 +209,10 @@ impl Verifier {
             .iter()
             .find(|i| i.name == user.issuer)
             .map_or(0, |i| i.leeway);
-        let until = user.exp.saturating_add(leeway).min(now.saturating_add(CACHE_TTL));
+        let until = user
+            .exp
+            .saturating_add(leeway)
+            .min(now.saturating_add(CACHE_TTL));
         if let Ok(mut entries) = self.cache.entries.lock() {
             if entries.len() >= CACHE_ENTRIES {
                 entries.retain(|_, (_, u)| *u >= now);

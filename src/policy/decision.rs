@@ -92,6 +92,8 @@ pub enum Reason {
     Txn(TxnError),
     ChainTooLong,
     MintFailed,
+    /// The caller is identified, but a `when` condition does not hold.
+    ConditionNotMet,
 }
 
 impl Reason {
@@ -110,6 +112,7 @@ impl Reason {
             Reason::Txn(e) => e.code(),
             Reason::ChainTooLong => "txn_chain_too_long",
             Reason::MintFailed => "token_mint_failed",
+            Reason::ConditionNotMet => "condition_not_met",
         }
     }
 
@@ -123,6 +126,7 @@ impl Reason {
             }
             Reason::MintFailed => DenyKind::Internal,
             Reason::ChainTooLong
+            | Reason::ConditionNotMet
             | Reason::NoHopMatched
             | Reason::WorkloadInvalid
             | Reason::WorkloadMissing
@@ -152,6 +156,9 @@ impl std::fmt::Display for Reason {
             Reason::Txn(e) => write!(f, "{e}"),
             Reason::ChainTooLong => f.write_str("the chain of calling workloads is too long"),
             Reason::MintFailed => f.write_str("the hop's transaction token could not be minted"),
+            Reason::ConditionNotMet => {
+                f.write_str("a condition of the hop or caller rule does not hold")
+            }
         }
     }
 }

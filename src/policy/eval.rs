@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Allow, Decision, Deny, Hop, Policy, Reason, TxnToken};
+use super::condition::{VarInputs, Vars};
+use super::{Allow, Condition, Decision, Deny, Hop, Policy, Reason, TxnToken};
 use crate::clock::{SharedClock, SystemClock};
 use crate::identity::spiffe::uri_from_xfcc;
 use crate::identity::{SpiffeId, TokenError, User};
@@ -191,6 +192,21 @@ impl Engine {
             UserState::Valid(u) => Some(u),
             _ => None,
         };
+        let query = facts.path.split_once('?').map_or("", |(_, q)| q);
+        let var_inputs = VarInputs {
+            method: facts.method,
+            host,
+            path,
+            query,
+            headers: facts.headers,
+            params: &params,
+            workload: valid_workload,
+            user: valid_user,
+            txn: incoming.as_ref(),
+            hop: &hop.name,
+        };
+        let mut vars: Option<Vars> = None;
+        let mut condition_failed = false;
         for (i, caller) in hop.callers.iter().enumerate() {
             let workload_ok = match &caller.workloads {
                 None => true,
@@ -210,19 +226,37 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|t| scopes.iter().all(|s| t.scopes().any(|have| have == s))),
             };
-            let admitted = caller.anonymous || (workload_ok && user_ok && txn_ok);
+            let identified = caller.anonymous || (workload_ok && user_ok && txn_ok);
+            let condition = match (&caller.when, identified) {
+                (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, &mut trace)),
+                _ => None,
+            };
+            let admitted = identified && condition.unwrap_or(true);
+            if condition == Some(false) {
+                condition_failed = true;
+            }
             trace.step(|| {
                 format!(
                     "caller rule {i}: {}",
                     if admitted {
                         "admits"
+                    } else if identified {
+                        "its condition does not hold"
                     } else if !workload_ok {
                         "workload does not match"
+                    } else if !txn_ok {
+                        "no chained token with the scopes it needs"
                     } else {
                         "user does not match"
                     }
                 )
             });
+            if admitted
+                && let Some(when) = &hop.when
+                && !self.condition(when, &mut vars, &var_inputs, &mut trace)
+            {
+                return deny(Reason::ConditionNotMet, Some(hop), &mut trace);
+            }
             if admitted {
                 let principal = self.principal(valid_workload, valid_user);
                 let remove_headers = request_headers_to_remove(policy, hop, facts.headers.keys());
@@ -262,7 +296,9 @@ impl Engine {
         let wants_txn = hop.callers.iter().any(|c| c.transaction.is_some());
         let missing_user = wants_user && matches!(user, UserState::Missing);
         let missing_txn = wants_txn && incoming.is_none() && valid_workload.is_some();
-        let reason = if missing_user || missing_txn {
+        let reason = if condition_failed {
+            Reason::ConditionNotMet
+        } else if missing_user || missing_txn {
             Reason::CredentialsMissing
         } else if wants_workload && matches!(workload, Some(Err(()))) {
             Reason::WorkloadInvalid
@@ -272,6 +308,27 @@ impl Engine {
             Reason::CallerNotAllowed
         };
         deny(reason, Some(hop), &mut trace)
+    }
+
+    /// Evaluates a condition over the request's variables, built on first use.
+    fn condition(
+        &self,
+        c: &Condition,
+        vars: &mut Option<Vars>,
+        inputs: &VarInputs<'_>,
+        trace: &mut Trace<'_>,
+    ) -> bool {
+        let v = vars.get_or_insert_with(|| Vars::new(inputs));
+        match c.holds(v) {
+            Ok(b) => {
+                trace.step(|| format!("condition {:?} is {b}", c.source));
+                b
+            }
+            Err(e) => {
+                trace.step(|| format!("condition {:?} failed ({e}): false", c.source));
+                false
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

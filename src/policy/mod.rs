@@ -1,6 +1,7 @@
 //! The compiled policy: hops, who may make them, and what a decision is.
 //! Knows nothing of Envoy or gRPC.
 
+pub mod condition;
 pub mod decision;
 pub mod eval;
 pub mod path;
@@ -11,6 +12,7 @@ use crate::identity::{Verifier, WorkloadPattern};
 use crate::scrub::class::Classes;
 use crate::scrub::contract::Contract;
 use crate::token::{HopToken, TokenSettings};
+pub use condition::Condition;
 pub use decision::{Allow, Decision, Deny, DenyKind, Reason, TxnToken};
 pub use eval::{Engine, RequestFacts};
 pub use path::{PathParams, PathTemplate};
@@ -81,6 +83,8 @@ pub struct Hop {
     pub path: PathTemplate,
     /// Any one of these may make the hop.
     pub callers: Vec<Caller>,
+    /// Must hold as well as a caller rule.
+    pub when: Option<Arc<Condition>>,
     /// Forward the caller's `Authorization` header to the callee.
     pub keep_authorization: bool,
     pub token: HopToken,
@@ -123,6 +127,7 @@ pub struct Caller {
     pub transaction: Option<Vec<String>>,
     /// Set only by an explicit `anonymous: true`.
     pub anonymous: bool,
+    pub when: Option<Arc<Condition>>,
 }
 
 #[derive(Debug, Default)]

@@ -61,14 +61,17 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
     if !left_bounded(b, start) || before(b, start) == Some(b'+') {
         return None;
     }
-    if !b.get(start + 1).is_some_and(|c| (b'1'..=b'9').contains(c)) {
+    let first = *b.get(start + 1)?;
+    if !(b'1'..=b'9').contains(&first) {
         return None;
     }
+    // +1 numbers have exactly eleven digits: what follows is something else.
+    let max = if first == b'1' { 11 } else { MAX_DIGITS };
     let mut parens = false;
     let (mut digits, mut end, _) = group_at(b, start + 1, true)?;
     // A country code has at most three digits; four or more and a dash is a
     // signed date or number ("+9999-12-31", "+2024-365"), not a phone.
-    if digits > MAX_DIGITS || (digits >= 4 && b.get(end) == Some(&b'-')) {
+    if digits > max || (digits >= 4 && b.get(end) == Some(&b'-')) {
         return None;
     }
     let mut after_paren = false;
@@ -83,8 +86,8 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
             _ => None,
         };
         match next_group {
-            // A group that would pass 15 digits belongs to what follows.
-            Some((len, group_end, paren)) if digits + len <= MAX_DIGITS => {
+            // A group that would pass the maximum belongs to what follows.
+            Some((len, group_end, paren)) if digits + len <= max => {
                 digits += len;
                 end = group_end;
                 parens |= paren;
@@ -95,7 +98,7 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
     }
     let valid = (MIN_DIGITS..=MAX_DIGITS).contains(&digits)
         && right_free(b, end, JOINERS)
-        && (b.get(start + 1) != Some(&b'1') || north_american_digits(b.get(start + 1..end)?));
+        && (first != b'1' || north_american_digits(b.get(start + 1..end)?));
     valid.then_some(end)
 }
 
@@ -211,6 +214,8 @@ mod tests {
             assert!(whole(n), "{n}");
             assert_eq!(found(&format!("call {n}.")), [n], "{n}");
         }
+        assert_eq!(found("+1 415 555 2671 1234"), ["+1 415 555 2671"]);
+        assert_eq!(found("+44 20 7946 0958 1234 5678"), ["+44 20 7946 0958"]);
     }
 
     #[test]
