@@ -302,3 +302,64 @@ async fn response_bodies_follow_the_callers_contract() {
         assert!(!log.contains(value), "{value} reached the log");
     }
 }
+
+/// Shadow mode: decide and scrub as configured, record what would have been
+/// denied or changed, and let every request through unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_records_and_changes_nothing() {
+    let policy = r#"
+version: "shadow.1"
+trust_domain: shop.test
+mode: shadow
+hops:
+  - name: strict
+    match: { host: payments.shop.test, path: "/**" }
+    from:
+      - workloads: [spiffe://shop.test/ns/shop/sa/checkout]
+    response:
+      body: { allow: [id] }
+"#;
+    let chaperone = Chaperone::start(policy).await;
+    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
+    let envoy = Envoy::start(
+        "edge.yaml",
+        &["ENVOY_HTTP_PORT"],
+        edge_vars(&chaperone, &upstream),
+    )
+    .await;
+    let canned = r#"{"id":"x","card":"4111111111111111","internal":1}"#;
+    let resp = http()
+        .get(envoy.url("ENVOY_HTTP_PORT", "/v1/anything"))
+        .header("host", "payments.shop.test")
+        .header("authorization", "Bearer opaque-upstream-credential")
+        .header("x-demo-body", canned)
+        .send()
+        .await
+        .unwrap();
+    // Enforcing, this would be a 403 (no workload identity); in shadow it passes...
+    assert_eq!(resp.status(), 200, "{}", chaperone.log());
+    // ...with the response body exactly as the callee sent it...
+    assert_eq!(resp.text().await.unwrap(), canned);
+    // ...and the request as the caller sent it: no header removed or added.
+    let seen = upstream.take().remove(0);
+    assert_eq!(
+        seen.headers["authorization"],
+        "Bearer opaque-upstream-credential"
+    );
+    assert!(!seen.headers.contains_key("txn-token"));
+    // An undescribed host passes too.
+    let resp = http()
+        .get(envoy.url("ENVOY_HTTP_PORT", "/x"))
+        .header("host", "other.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = chaperone.metrics().await;
+    assert!(metrics.contains(r#"chaperone_shadow_events_total{hop="strict",outcome="deny",reason="workload_missing"} 1"#), "{metrics}");
+    assert!(metrics.contains(
+        r#"chaperone_shadow_events_total{hop="strict",outcome="change",reason="response"} 1"#
+    ));
+    assert!(metrics.contains(r#"outcome="deny",reason="no_hop_matched""#));
+    assert!(chaperone.log().contains("\"shadow\":true"));
+}

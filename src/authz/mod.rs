@@ -113,6 +113,8 @@ fn malformed(version: &str) -> Decision {
         hop: None,
         decision_id: crate::secret::random_id(),
         policy_version: version.to_owned(),
+        // A request chaperone cannot read is refused even in shadow mode.
+        shadow: false,
     })
 }
 
@@ -168,6 +170,9 @@ pub fn decision_metadata(
 }
 
 pub fn check_response(decision: &Decision) -> CheckResponse {
+    if decision.is_shadow() {
+        return shadow_response(decision);
+    }
     match decision {
         Decision::Allow(a) => CheckResponse {
             status: Some(RpcStatus {
@@ -228,6 +233,40 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
                 })),
             }
         }
+    }
+}
+
+/// Shadow mode: the request goes through unchanged (no header added or
+/// removed, no token); ext_proc learns the hop and that it only records.
+fn shadow_response(decision: &Decision) -> CheckResponse {
+    let (hop, id, version, principal) = match decision {
+        Decision::Allow(a) => (
+            a.hop.to_string(),
+            &a.decision_id,
+            &a.policy_version,
+            a.principal.as_str(),
+        ),
+        Decision::Deny(d) => (
+            d.hop.as_deref().unwrap_or_default().to_owned(),
+            &d.decision_id,
+            &d.policy_version,
+            "-",
+        ),
+    };
+    let mut metadata = decision_metadata(&hop, id, version, principal);
+    metadata.fields.insert(
+        "shadow".to_owned(),
+        Value {
+            kind: Some(Kind::BoolValue(true)),
+        },
+    );
+    CheckResponse {
+        status: Some(RpcStatus {
+            code: GRPC_OK,
+            ..RpcStatus::default()
+        }),
+        dynamic_metadata: Some(metadata),
+        http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
     }
 }
 

@@ -197,6 +197,11 @@ fn build(
         ));
     }
 
+    let shadow = match raw.mode.as_deref() {
+        None | Some("enforce") => false,
+        Some("shadow") => true,
+        Some(other) => return Err(format!("mode: {other:?} is neither enforce nor shadow")),
+    };
     let (classes, default_scan) = compile_classes(raw.data_classes, raw.defaults.scan.as_deref())?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
@@ -265,6 +270,7 @@ fn build(
         tokens,
         services,
         classes,
+        shadow,
     })
 }
 
@@ -493,6 +499,7 @@ fn compile_hop(
     Ok(Hop {
         name: rh.name.into(),
         when,
+        shadow: rh.shadow,
         hosts,
         methods,
         path,

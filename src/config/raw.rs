@@ -8,6 +8,10 @@ use serde::Deserialize;
 pub struct RawPolicy {
     pub version: String,
     pub trust_domain: String,
+    /// `enforce` (default) or `shadow`: decide and scrub, record what would
+    /// have been denied or changed, but let every request through unchanged.
+    #[serde(default)]
+    pub mode: Option<String>,
     #[serde(default)]
     pub issuers: Vec<RawIssuer>,
     #[serde(default)]
@@ -175,6 +179,9 @@ pub struct RawHop {
     /// A CEL condition that must hold as well (see docs/policy.md).
     #[serde(default)]
     pub when: Option<String>,
+    /// This hop in shadow mode (see `mode`).
+    #[serde(default)]
+    pub shadow: bool,
     /// Forward the caller's Authorization header to the callee. Default false.
     #[serde(default)]
     pub keep_authorization: bool,

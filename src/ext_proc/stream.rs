@@ -77,6 +77,8 @@ struct HopContext {
     response: BodyMeta,
     /// The callee answered 5xx and the hop replaces such bodies.
     upstream_error: bool,
+    /// Record what would be changed or refused; change nothing.
+    shadow: bool,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,8 @@ pub struct HopStream {
     app: Arc<App>,
     step: Step,
     ctx: Option<HopContext>,
+    /// Shadow mode with no hop: everything passes unchanged.
+    passthrough: bool,
 }
 
 fn step_name(s: Step) -> &'static str {
@@ -105,6 +109,7 @@ impl HopStream {
             app,
             step: Step::Start,
             ctx: None,
+            passthrough: false,
         }
     }
 
@@ -180,6 +185,15 @@ impl HopStream {
             None => rematch(&policy, &headers).map(|hop| (hop, random_id())),
         };
         let Some((hop, decision_id)) = found else {
+            if policy.shadow {
+                // Shadow mode: record that no hop describes this, pass it unchanged.
+                self.passthrough = true;
+                metrics::get()
+                    .shadow_events
+                    .with_label_values(&["-", "deny", "no_hop_matched"])
+                    .inc();
+                return Answer::RequestHeaders(HeadersResponse::default());
+            }
             let id = random_id();
             tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id);
             return immediate(HttpCode::Forbidden, "forbidden", &id, "chaperone_no_hop");
@@ -198,7 +212,11 @@ impl HopStream {
             request: BodyMeta::of(&headers),
             response: BodyMeta::default(),
             upstream_error: false,
+            shadow: policy.shadow || rule.shadow,
         });
+        if policy.shadow || rule.shadow {
+            return Answer::RequestHeaders(HeadersResponse::default());
+        }
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
                 header_mutation: Some(HeaderMutation {
@@ -211,6 +229,9 @@ impl HopStream {
     }
 
     fn on_response_headers(&mut self, h: &HttpHeaders) -> HeadersResponse {
+        if self.passthrough {
+            return HeadersResponse::default();
+        }
         let present = header_map(h.headers.as_ref());
         let (policy, hop_rule) = match &self.ctx {
             Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
@@ -233,6 +254,9 @@ impl HopStream {
             .collect();
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.response = BodyMeta::of(&present);
+            if ctx.shadow {
+                return HeadersResponse::default();
+            }
             let status: u16 = present
                 .get(":status")
                 .and_then(|s| s.parse().ok())
@@ -275,7 +299,7 @@ impl HopStream {
                 &format!("{direction} body arrived in parts"),
             );
         }
-        if !request && ctx.upstream_error {
+        if !request && ctx.upstream_error && !ctx.shadow {
             let generic = deny_body("upstream_error", &ctx.decision_id).into_bytes();
             tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, replaced = "upstream_error");
             return wrap(body_replaced(generic, true, ctx.response.content_length));
@@ -322,6 +346,16 @@ impl HopStream {
                         .collect();
                     tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = %counts.join(","), changed = scrubbed.body.is_some());
                 }
+                if ctx.shadow {
+                    if scrubbed.body.is_some() {
+                        m.shadow_events
+                            .with_label_values(&[&hop.name, "change", direction])
+                            .inc();
+                    }
+                    return wrap(BodyResponse {
+                        response: Some(CommonResponse::default()),
+                    });
+                }
                 match scrubbed.body {
                     Some(new) => wrap(body_replaced(new, false, meta.content_length)),
                     None => wrap(BodyResponse {
@@ -344,6 +378,21 @@ impl HopStream {
             None => ("-".to_owned(), random_id()),
         };
         let direction = if request { "request" } else { "response" };
+        if self.ctx.as_ref().is_some_and(|c| c.shadow) {
+            metrics::get()
+                .shadow_events
+                .with_label_values(&[&hop, "refuse", code])
+                .inc();
+            tracing::warn!(target: "chaperone::scrub", %hop, decision_id = %id, direction, reason = code, detail, shadow = true, "message would be refused");
+            let pass = BodyResponse {
+                response: Some(CommonResponse::default()),
+            };
+            return if request {
+                Answer::RequestBody(pass)
+            } else {
+                Answer::ResponseBody(pass)
+            };
+        }
         metrics::get()
             .blocked_messages
             .with_label_values(&[&hop, direction, code])

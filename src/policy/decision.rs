@@ -22,6 +22,13 @@ impl Decision {
     pub fn is_allow(&self) -> bool {
         matches!(self, Decision::Allow(_))
     }
+
+    pub fn is_shadow(&self) -> bool {
+        match self {
+            Decision::Allow(a) => a.shadow,
+            Decision::Deny(d) => d.shadow,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +46,8 @@ pub struct Allow {
     /// The minted transaction token and the header it travels in. Never
     /// logged; Debug shows only that it is there.
     pub txn_token: Option<TxnToken>,
+    /// Shadow mode: record, but let the request through unchanged.
+    pub shadow: bool,
 }
 
 #[derive(Clone)]
@@ -169,6 +178,8 @@ pub struct Deny {
     pub hop: Option<Arc<str>>,
     pub decision_id: String,
     pub policy_version: String,
+    /// Shadow mode: this denial is only recorded; the request goes through.
+    pub shadow: bool,
 }
 
 impl Deny {

@@ -111,6 +111,7 @@ impl Engine {
                 hop: hop.map(|h| Arc::clone(&h.name)),
                 decision_id: decision_id.clone(),
                 policy_version: policy.version.clone(),
+                shadow: policy.shadow || hop.is_some_and(|h| h.shadow),
             })
         };
 
@@ -287,6 +288,7 @@ impl Engine {
                     remove_headers,
                     path_params: params,
                     txn_token: Some(txn_token),
+                    shadow: policy.shadow || hop.shadow,
                 }));
             }
         }

@@ -42,6 +42,8 @@ pub struct Policy {
     /// Audience names of workloads that call onward, for chained tokens.
     pub services: Vec<(String, WorkloadPattern)>,
     pub classes: Classes,
+    /// The whole policy in shadow mode: decide and scrub, record, change nothing.
+    pub shadow: bool,
 }
 
 impl Policy {
@@ -99,6 +101,8 @@ pub struct Hop {
     pub response_body: Contract,
     /// Replace 5xx bodies from the callee with a generic error.
     pub generic_errors: bool,
+    /// This hop in shadow mode.
+    pub shadow: bool,
 }
 
 impl Hop {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub scrub_findings: IntCounterVec,
     pub blocked_messages: IntCounterVec,
     pub exfiltration_alerts: IntCounterVec,
+    pub shadow_events: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -105,6 +106,14 @@ impl Metrics {
             &["hop", "direction", "reason"],
         )
         .expect("metric");
+        let shadow_events = IntCounterVec::new(
+            Opts::new(
+                "shadow_events_total",
+                "What shadow mode would have done, by hop and outcome (deny, refuse, change)",
+            ),
+            &["hop", "outcome", "reason"],
+        )
+        .expect("metric");
         let exfiltration_alerts = IntCounterVec::new(
             Opts::new(
                 "exfiltration_alerts_total",
@@ -123,6 +132,7 @@ impl Metrics {
             Box::new(scrub_findings.clone()),
             Box::new(blocked_messages.clone()),
             Box::new(exfiltration_alerts.clone()),
+            Box::new(shadow_events.clone()),
             Box::new(decisions.clone()),
             Box::new(check_seconds.clone()),
             Box::new(process_seconds.clone()),
@@ -148,6 +158,7 @@ impl Metrics {
             scrub_findings,
             blocked_messages,
             exfiltration_alerts,
+            shadow_events,
         }
     }
 }

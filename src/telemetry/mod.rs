@@ -54,6 +54,12 @@ pub fn decision_event(
         }
         Decision::Deny(d) => {
             let hop = d.hop.as_deref().unwrap_or("-");
+            if d.shadow {
+                metrics::get()
+                    .shadow_events
+                    .with_label_values(&[hop, "deny", d.reason.code()])
+                    .inc();
+            }
             metrics::get()
                 .decisions
                 .with_label_values(&[hop, "deny", d.reason.code()])
@@ -68,6 +74,7 @@ pub fn decision_event(
                 reason = d.reason.code(),
                 detail = %d.reason,
                 status = d.kind().http_status(),
+                shadow = d.shadow,
                 latency_us = micros,
             );
         }
