@@ -4,7 +4,11 @@
 //! a policy file, Engine with a HashKey, App::new, AuthzService::new) and
 //! `Authorization::check` is called directly with a `tonic::Request`, so the
 //! figures are chaperone's own work per Check, without gRPC framing or HTTP/2.
-//! BENCHMARKS.md records the results and how they relate to the load test.
+//! Every allowed Check mints a transaction token (an ES256 signature); the
+//! verifier remembers tokens it has verified, so a token seen before costs a
+//! lookup and a token seen for the first time costs a signature check: both
+//! are measured. BENCHMARKS.md records the results and how they relate to the
+//! load test.
 // Bench tooling: a setup that fails is a failed bench run, nothing more.
 #![allow(clippy::expect_used, reason = "bench setup failures abort the run")]
 
@@ -37,6 +41,10 @@ const ISSUER: &str = "https://idp.bench.local";
 const AUDIENCE: &str = "bench-shop";
 /// Hops in the large policy used for the matching benches.
 const MANY_HOPS: usize = 100;
+/// Distinct tokens cycled through to measure first-sight verification. More
+/// than the verifier remembers (10,000 in src/identity/jwt.rs), so every
+/// lookup misses.
+const DISTINCT_TOKENS: usize = 20_000;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -123,6 +131,8 @@ struct Bench {
     key: SigningKey,
     valid: String,
     expired: String,
+    /// `DISTINCT_TOKENS` valid tokens (empty unless asked for).
+    distinct: Vec<String>,
     _scratch: Scratch,
 }
 
@@ -134,7 +144,7 @@ fn app_for(path: PathBuf) -> (AuthzService, Arc<Policy>) {
     (AuthzService::new(app), policy)
 }
 
-fn setup() -> Bench {
+fn setup(distinct: usize) -> Bench {
     let scratch = Scratch::new();
     let key = SigningKey::generate(KeyKind::Es256, "bench-key-1").expect("key");
     std::fs::write(
@@ -148,11 +158,11 @@ fn setup() -> Bench {
     std::fs::write(&many, many_hops_policy()).expect("write policy");
 
     let now = SystemClock.now_unix();
-    let token = |iat: i64, exp: i64| {
+    let token = |iat: i64, exp: i64, sub: &str| {
         key.sign(
             "JWT",
             &serde_json::json!({
-                "iss": ISSUER, "aud": AUDIENCE, "sub": "alice",
+                "iss": ISSUER, "aud": AUDIENCE, "sub": sub,
                 "scope": "orders:read profile", "iat": iat, "exp": exp,
             }),
         )
@@ -171,8 +181,11 @@ fn setup() -> Bench {
         many: many_svc,
         policy,
         many_policy,
-        valid: token(now, now + 3600),
-        expired: token(now - 7200, now - 3600),
+        valid: token(now, now + 3600, "alice"),
+        expired: token(now - 7200, now - 3600, "alice"),
+        distinct: (0..distinct)
+            .map(|i| token(now, now + 3600, &format!("user-{i}")))
+            .collect(),
         key,
         _scratch: scratch,
     }
@@ -236,6 +249,21 @@ fn check_request(host: &str, method: &str, path: &str, bearer: Option<&str>) -> 
     }
 }
 
+/// `req` with its Authorization header replaced.
+fn with_authorization(req: &CheckRequest, value: &str) -> CheckRequest {
+    let mut req = req.clone();
+    if let Some(http) = req
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.headers
+            .insert("authorization".to_owned(), value.to_owned());
+    }
+    req
+}
+
 fn grpc_code(svc: &AuthzService, rt: &Runtime, req: &CheckRequest) -> i32 {
     let resp = rt
         .block_on(svc.check(tonic::Request::new(req.clone())))
@@ -253,7 +281,7 @@ fn config() -> Criterion {
 /// `Authorization::check` end to end. The request is cloned per iteration
 /// because tonic hands the handler an owned message, as Envoy's would be.
 fn bench_check(c: &mut Criterion) {
-    let b = setup();
+    let b = setup(DISTINCT_TOKENS);
     let cases = [
         (
             "allow_jwt",
@@ -300,10 +328,25 @@ fn bench_check(c: &mut Criterion) {
             });
         });
     }
+    // An allowed Check whose token the verifier has not seen: a new caller,
+    // or a caller whose IdP mints a token per request.
+    let (_, base, _) = &cases[0];
+    let bearers: Vec<String> = b.distinct.iter().map(|t| format!("Bearer {t}")).collect();
+    assert_eq!(
+        grpc_code(&b.svc, &b.rt, &with_authorization(base, &bearers[0])),
+        0
+    );
+    let mut next = 0usize;
+    group.bench_function("allow_jwt_first_sight", |bench| {
+        bench.iter(|| {
+            next = (next + 1) % bearers.len();
+            let req = with_authorization(base, &bearers[next]);
+            b.rt.block_on(b.svc.check(tonic::Request::new(req))).is_ok()
+        });
+    });
     // The clone of the request alone, to subtract from the figures above.
-    let (_, req, _) = &cases[0];
     group.bench_function("request_clone_only", |bench| {
-        bench.iter(|| std::hint::black_box(req.clone()));
+        bench.iter(|| std::hint::black_box(base.clone()));
     });
     group.finish();
 
@@ -335,14 +378,38 @@ fn bench_check(c: &mut Criterion) {
 
 /// ES256 end-user token verification alone (static JWKS, key cached).
 fn bench_jwt(c: &mut Criterion) {
-    let b = setup();
-    assert!(b.rt.block_on(b.policy.verifier.verify(&b.valid)).is_ok());
+    let b = setup(DISTINCT_TOKENS);
+    let verifier = &b.policy.verifier;
+    assert!(b.rt.block_on(verifier.verify(&b.valid)).is_ok());
     let mut group = c.benchmark_group("jwt");
-    group.bench_function("verify_es256", |bench| {
-        bench.iter(|| b.rt.block_on(b.policy.verifier.verify(&b.valid)).is_ok());
+    group.bench_function("verify_cached", |bench| {
+        bench.iter(|| b.rt.block_on(verifier.verify(&b.valid)).is_ok());
     });
+    let mut next = 0usize;
+    group.bench_function("verify_es256_first_sight", |bench| {
+        bench.iter(|| {
+            next = (next + 1) % b.distinct.len();
+            b.rt.block_on(verifier.verify(&b.distinct[next])).is_ok()
+        });
+    });
+    // Failures are not remembered: every expired token is checked in full.
     group.bench_function("verify_es256_expired", |bench| {
-        bench.iter(|| b.rt.block_on(b.policy.verifier.verify(&b.expired)).is_err());
+        bench.iter(|| b.rt.block_on(verifier.verify(&b.expired)).is_err());
+    });
+
+    // Minting's floor: one ES256 signature over claims shaped like a
+    // transaction token's.
+    let now = SystemClock.now_unix();
+    let claims = serde_json::json!({
+        "iss": "https://chaperone.bench.local", "iat": now, "exp": now + 60,
+        "aud": "orders", "txn": "0b6b3cf4-6a3c-4f44-9d43-8f1f3e0c8a51",
+        "sub": "alice", "scope": "orders:read",
+        "req_wl": "spiffe://bench.local/ns/shop/sa/web",
+        "tctx": { "hop": "shop-reads-order", "order_id": "o-1" },
+        "rctx": { "req_ip": "127.0.0.1", "authn": "jwt" },
+    });
+    group.bench_function("sign_es256", |bench| {
+        bench.iter(|| b.key.sign("txntoken+jwt", &claims).is_ok());
     });
 
     // The floor: the P-256 signature check alone, with the key parsed per
@@ -372,7 +439,7 @@ fn bench_jwt(c: &mut Criterion) {
 /// linear scan the engine does, for the last hop, an early hop and a miss;
 /// and a whole Check that has to walk to the last hop.
 fn bench_matching(c: &mut Criterion) {
-    let b = setup();
+    let b = setup(0);
     let hops = &b.many_policy.hops;
     assert_eq!(hops.len(), MANY_HOPS);
     let find = |host: &str, method: &str, path: &str| {

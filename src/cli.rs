@@ -49,6 +49,16 @@ pub enum Command {
         #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
         hash_key_file: Option<PathBuf>,
     },
+    /// Run policy test files against a policy; non-zero exit on any failure.
+    Test {
+        policy: PathBuf,
+        #[arg(required = true)]
+        tests: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the policy file (for editors and CI).
+    Schema,
+    /// Print the data-flow map the policy allows, as Mermaid.
+    Flows { policy: PathBuf },
     /// Signing keys: generate one, or print the public JWKS of key files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -186,6 +196,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { policy } => check(&policy),
         Command::Explain { policy, request } => explain(&policy, &request).await,
         Command::Keys(cmd) => keys(cmd),
+        Command::Test { policy, tests } => test(&policy, &tests).await,
+        Command::Schema => {
+            println!("{}", POLICY_SCHEMA.trim_end());
+            ExitCode::SUCCESS
+        }
+        Command::Flows { policy } => match load(&policy) {
+            Ok(p) => {
+                print!("{}", crate::policy::flows::mermaid(&p));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Scrub {
             policy,
             hop,
@@ -199,6 +224,53 @@ pub async fn run(cli: Cli) -> ExitCode {
             &content_type,
             hash_key_file.as_ref(),
         ),
+    }
+}
+
+/// The policy file's JSON Schema; `docs/policy.schema.json` in the repository.
+pub const POLICY_SCHEMA: &str = include_str!("../docs/policy.schema.json");
+
+async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
+    let p = match load(policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    crate::config::store::prefetch_keys(&p);
+    let engine = crate::policy::Engine::new(crate::secret::HashKey::ephemeral());
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for file in files {
+        let suite: crate::policy::suite::Suite = match std::fs::read(file)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_norway::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        for case in &suite.tests {
+            match crate::policy::suite::run_case(&engine, &p, case).await {
+                None => {
+                    passed += 1;
+                    println!("ok   {}: {}", file.display(), case.name);
+                }
+                Some(why) => {
+                    failed += 1;
+                    println!("FAIL {}: {}\n      {why}", file.display(), case.name);
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -356,6 +428,15 @@ fn check(policy: &PathBuf) -> ExitCode {
                 p.hops.len(),
                 p.verifier.issuers().len()
             );
+            let classes: Vec<String> = p
+                .classes
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.action.name()))
+                .collect();
+            println!("  data classes: {}", classes.join(", "));
+            if p.shadow {
+                println!("  mode: shadow (nothing is enforced)");
+            }
             for hop in &p.hops {
                 println!(
                     "  hop {}: {} {} ({} caller rules)",
@@ -368,6 +449,31 @@ fn check(policy: &PathBuf) -> ExitCode {
                     hop.path,
                     hop.callers.len()
                 );
+                for caller in &hop.callers {
+                    let mut who = Vec::new();
+                    if caller.anonymous {
+                        who.push("anyone".to_owned());
+                    }
+                    if let Some(ws) = &caller.workloads {
+                        who.push(format!(
+                            "workloads {}",
+                            ws.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    if let Some(u) = &caller.user {
+                        who.push(format!("users of {}", u.issuer));
+                    }
+                    if caller.transaction.is_some() {
+                        who.push("with a chained token".to_owned());
+                    }
+                    if let Some(c) = &caller.when {
+                        who.push(format!("when {}", c.source));
+                    }
+                    println!("    from: {}", who.join(" + "));
+                }
             }
             ExitCode::SUCCESS
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::condition::{VarInputs, Vars};
-use super::{Allow, Condition, Decision, Deny, Hop, Policy, Reason, TxnToken};
+use super::{Allow, Condition, Decision, Deny, Hop, PathParams, Policy, Reason, TxnToken};
 use crate::clock::{SharedClock, SystemClock};
 use crate::identity::spiffe::uri_from_xfcc;
 use crate::identity::{SpiffeId, TokenError, User};
@@ -102,6 +102,19 @@ impl Engine {
         facts: &RequestFacts<'_>,
         steps: Option<&mut Vec<String>>,
     ) -> Decision {
+        self.evaluate_as(policy, facts, steps, None).await
+    }
+
+    /// Evaluation where `user`, when given, stands in for a verified end-user
+    /// token. Only for policy tests (`chaperone test`): a request never
+    /// chooses its user.
+    pub async fn evaluate_as(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        steps: Option<&mut Vec<String>>,
+        given_user: Option<&User>,
+    ) -> Decision {
         let mut trace = Trace(steps);
         let decision_id = random_id();
         let deny = |reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>| {
@@ -123,15 +136,21 @@ impl Engine {
         if !is_normalized(path) {
             return deny(Reason::PathNotNormalized, None, &mut trace);
         }
-        let Some((hop, params)) = policy
+        // Every hop whose route fits, in policy order: the first that admits
+        // the caller decides. A denial names the first.
+        let matching: Vec<(&Hop, PathParams)> = policy
             .hops
             .iter()
-            .find_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
-        else {
+            .filter_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
+            .collect();
+        let Some(hop) = matching.first().map(|(h, _)| *h) else {
             trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
             return deny(Reason::NoHopMatched, None, &mut trace);
         };
-        trace.step(|| format!("hop {:?} matches {} {host}{path}", &*hop.name, facts.method));
+        for (h, _) in &matching {
+            trace.step(|| format!("hop {:?} matches {} {host}{path}", &*h.name, facts.method));
+        }
+        let needs_user = matching.iter().any(|(h, _)| h.needs_user());
 
         let workload = workload_of(policy, facts);
         match &workload {
@@ -170,7 +189,9 @@ impl Engine {
             _ => None,
         };
 
-        let user = if hop.needs_user() {
+        let user = if let (true, Some(u)) = (needs_user, given_user) {
+            UserState::Valid(u.clone())
+        } else if needs_user {
             match bearer_token(facts.headers) {
                 None => UserState::Missing,
                 Some(token) => match policy.verifier.verify(token).await {
@@ -194,102 +215,111 @@ impl Engine {
             _ => None,
         };
         let query = facts.path.split_once('?').map_or("", |(_, q)| q);
-        let var_inputs = VarInputs {
-            method: facts.method,
-            host,
-            path,
-            query,
-            headers: facts.headers,
-            params: &params,
-            workload: valid_workload,
-            user: valid_user,
-            txn: incoming.as_ref(),
-            hop: &hop.name,
-        };
-        let mut vars: Option<Vars> = None;
         let mut condition_failed = false;
-        for (i, caller) in hop.callers.iter().enumerate() {
-            let workload_ok = match &caller.workloads {
-                None => true,
-                Some(list) => valid_workload.is_some_and(|id| list.iter().any(|p| p.matches(id))),
+        for (hop, params) in &matching {
+            let hop: &Hop = hop;
+            let var_inputs = VarInputs {
+                method: facts.method,
+                host,
+                path,
+                query,
+                headers: facts.headers,
+                params,
+                workload: valid_workload,
+                user: valid_user,
+                txn: incoming.as_ref(),
+                hop: &hop.name,
             };
-            let user_ok = match &caller.user {
-                None => true,
-                Some(req) => valid_user.is_some_and(|u| {
-                    u.issuer == req.issuer
-                        && req.subjects.as_ref().is_none_or(|s| s.contains(&u.sub))
-                        && req.scopes.iter().all(|s| u.scopes.contains(s))
-                }),
-            };
-            let txn_ok = match &caller.transaction {
-                None => true,
-                Some(scopes) => incoming
-                    .as_ref()
-                    .is_some_and(|t| scopes.iter().all(|s| t.scopes().any(|have| have == s))),
-            };
-            let identified = caller.anonymous || (workload_ok && user_ok && txn_ok);
-            let condition = match (&caller.when, identified) {
-                (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, &mut trace)),
-                _ => None,
-            };
-            let admitted = identified && condition.unwrap_or(true);
-            if condition == Some(false) {
-                condition_failed = true;
-            }
-            trace.step(|| {
-                format!(
-                    "caller rule {i}: {}",
-                    if admitted {
-                        "admits"
-                    } else if identified {
-                        "its condition does not hold"
-                    } else if !workload_ok {
-                        "workload does not match"
-                    } else if !txn_ok {
-                        "no chained token with the scopes it needs"
-                    } else {
-                        "user does not match"
+            let mut vars: Option<Vars> = None;
+            for (i, caller) in hop.callers.iter().enumerate() {
+                let workload_ok = match &caller.workloads {
+                    None => true,
+                    Some(list) => {
+                        valid_workload.is_some_and(|id| list.iter().any(|p| p.matches(id)))
                     }
-                )
-            });
-            if admitted
-                && let Some(when) = &hop.when
-                && !self.condition(when, &mut vars, &var_inputs, &mut trace)
-            {
-                return deny(Reason::ConditionNotMet, Some(hop), &mut trace);
-            }
-            if admitted {
-                let principal = self.principal(valid_workload, valid_user);
-                let remove_headers = request_headers_to_remove(policy, hop, facts.headers.keys());
-                let txn_token = match self.mint(
-                    policy,
-                    hop,
-                    facts,
-                    host,
-                    &params,
-                    incoming.as_ref(),
-                    valid_workload,
-                    valid_user,
-                ) {
-                    Ok(t) => t,
-                    Err(MintError::ChainTooLong) => {
-                        return deny(Reason::ChainTooLong, Some(hop), &mut trace);
-                    }
-                    Err(MintError::Sign) => return deny(Reason::MintFailed, Some(hop), &mut trace),
                 };
-                trace.step(|| format!("allow; minted a transaction token for {:?}", &*hop.name));
-                return Decision::Allow(Box::new(Allow {
-                    hop: Arc::clone(&hop.name),
-                    decision_id,
-                    policy_version: policy.version.clone(),
-                    principal,
-                    workload: valid_workload.cloned(),
-                    user: valid_user.cloned(),
-                    remove_headers,
-                    path_params: params,
-                    txn_token: Some(txn_token),
-                    shadow: policy.shadow || hop.shadow,
-                }));
+                let user_ok = match &caller.user {
+                    None => true,
+                    Some(req) => valid_user.is_some_and(|u| {
+                        u.issuer == req.issuer
+                            && req.subjects.as_ref().is_none_or(|s| s.contains(&u.sub))
+                            && req.scopes.iter().all(|s| u.scopes.contains(s))
+                    }),
+                };
+                let txn_ok = match &caller.transaction {
+                    None => true,
+                    Some(scopes) => incoming
+                        .as_ref()
+                        .is_some_and(|t| scopes.iter().all(|s| t.scopes().any(|have| have == s))),
+                };
+                let identified = caller.anonymous || (workload_ok && user_ok && txn_ok);
+                let condition = match (&caller.when, identified) {
+                    (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, &mut trace)),
+                    _ => None,
+                };
+                let admitted = identified && condition.unwrap_or(true);
+                if condition == Some(false) {
+                    condition_failed = true;
+                }
+                trace.step(|| {
+                    format!(
+                        "caller rule {i}: {}",
+                        if admitted {
+                            "admits"
+                        } else if identified {
+                            "its condition does not hold"
+                        } else if !workload_ok {
+                            "workload does not match"
+                        } else if !txn_ok {
+                            "no chained token with the scopes it needs"
+                        } else {
+                            "user does not match"
+                        }
+                    )
+                });
+                if admitted
+                    && let Some(when) = &hop.when
+                    && !self.condition(when, &mut vars, &var_inputs, &mut trace)
+                {
+                    return deny(Reason::ConditionNotMet, Some(hop), &mut trace);
+                }
+                if admitted {
+                    let principal = self.principal(valid_workload, valid_user);
+                    let remove_headers =
+                        request_headers_to_remove(policy, hop, facts.headers.keys());
+                    let txn_token = match self.mint(
+                        policy,
+                        hop,
+                        facts,
+                        host,
+                        &params,
+                        incoming.as_ref(),
+                        valid_workload,
+                        valid_user,
+                    ) {
+                        Ok(t) => t,
+                        Err(MintError::ChainTooLong) => {
+                            return deny(Reason::ChainTooLong, Some(hop), &mut trace);
+                        }
+                        Err(MintError::Sign) => {
+                            return deny(Reason::MintFailed, Some(hop), &mut trace);
+                        }
+                    };
+                    trace
+                        .step(|| format!("allow; minted a transaction token for {:?}", &*hop.name));
+                    return Decision::Allow(Box::new(Allow {
+                        hop: Arc::clone(&hop.name),
+                        decision_id,
+                        policy_version: policy.version.clone(),
+                        principal,
+                        workload: valid_workload.cloned(),
+                        user: valid_user.cloned(),
+                        remove_headers,
+                        path_params: params.clone(),
+                        txn_token: Some(txn_token),
+                        shadow: policy.shadow || hop.shadow,
+                    }));
+                }
             }
         }
 

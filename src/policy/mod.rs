@@ -4,7 +4,9 @@
 pub mod condition;
 pub mod decision;
 pub mod eval;
+pub mod flows;
 pub mod path;
+pub mod suite;
 
 use std::sync::Arc;
 
