@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the pinned tools into
 # .tools/, checks formatting and lints, runs unit, handler and end-to-end
-# tests (real Envoy 1.40.0), and validates the example policies.
+# tests (real Envoy 1.40.0), validates and tests the example policies, and
+# checks the Helm chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +12,21 @@ export CHAPERONE_ENVOY="$PWD/.tools/bin/envoy"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo build --bins --examples
-for policy in src/config/default-policy.yaml examples/policies/*.yaml; do
+
+echo "== policies"
+for policy in src/config/default-policy.yaml examples/policies/shop.yaml; do
   ./target/debug/chaperone check "$policy"
 done
-cargo test --all-features
+.tools/venv/bin/python .ci/validate-policies.py
+./target/debug/chaperone test examples/policies/shop.yaml examples/policies/shop.tests.yaml
+
+if [[ -f .ci/chart.sh ]]; then
+  echo "== chart"
+  bash .ci/chart.sh
+fi
+
+echo "== benches compile"
 cargo bench --no-run
+
+echo "== tests"
+cargo test

@@ -18,6 +18,11 @@ if ! "$TOOLS/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   "$TOOLS/bin/envoy" --version | grep -q "/$ENVOY_VERSION/"
 fi
 
+# Policy schema validation (.ci/validate-policies.py).
+if ! "$TOOLS/venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "jsonschema==4.23.0" "PyYAML==6.0.2"
+fi
+
 if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then
   echo "installing wrk from Debian" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null

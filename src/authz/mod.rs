@@ -113,6 +113,7 @@ fn malformed(version: &str) -> Decision {
         hop: None,
         decision_id: crate::secret::random_id(),
         policy_version: version.to_owned(),
+        policy_hash: String::new(),
         // A request chaperone cannot read is refused even in shadow mode.
         shadow: false,
     })

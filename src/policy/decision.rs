@@ -36,6 +36,8 @@ pub struct Allow {
     pub hop: Arc<str>,
     pub decision_id: String,
     pub policy_version: String,
+    /// The first 12 hex digits of the policy's content hash.
+    pub policy_hash: String,
     /// Keyed hash of who called; safe to log.
     pub principal: String,
     pub workload: Option<SpiffeId>,
@@ -178,6 +180,7 @@ pub struct Deny {
     pub hop: Option<Arc<str>>,
     pub decision_id: String,
     pub policy_version: String,
+    pub policy_hash: String,
     /// Shadow mode: this denial is only recorded; the request goes through.
     pub shadow: bool,
 }

@@ -124,6 +124,7 @@ impl Engine {
                 hop: hop.map(|h| Arc::clone(&h.name)),
                 decision_id: decision_id.clone(),
                 policy_version: policy.version.clone(),
+                policy_hash: policy.hash.chars().take(12).collect(),
                 shadow: policy.shadow || hop.is_some_and(|h| h.shadow),
             })
         };
@@ -311,6 +312,7 @@ impl Engine {
                         hop: Arc::clone(&hop.name),
                         decision_id,
                         policy_version: policy.version.clone(),
+                        policy_hash: policy.hash.chars().take(12).collect(),
                         principal,
                         workload: valid_workload.cloned(),
                         user: valid_user.cloned(),

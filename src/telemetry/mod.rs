@@ -48,6 +48,8 @@ pub fn decision_event(
                 hop = %a.hop,
                 decision_id = %a.decision_id,
                 policy_version = %a.policy_version,
+                policy_hash = %a.policy_hash,
+                shadow = a.shadow,
                 principal = %a.principal,
                 latency_us = micros,
             );
@@ -71,6 +73,7 @@ pub fn decision_event(
                 hop,
                 decision_id = %d.decision_id,
                 policy_version = %d.policy_version,
+                policy_hash = %d.policy_hash,
                 reason = d.reason.code(),
                 detail = %d.reason,
                 status = d.kind().http_status(),

@@ -1,0 +1,29 @@
+"""Validates chaperone's example and embedded policies against the policy
+JSON Schema (docs/policy.schema.json), as an editor would."""
+import json
+import pathlib
+import sys
+
+import jsonschema
+import yaml
+
+root = pathlib.Path(__file__).resolve().parent.parent
+schema = json.loads((root / "docs" / "policy.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+policies = [root / "src" / "config" / "default-policy.yaml", *sorted((root / "examples" / "policies").glob("*.yaml"))]
+policies = [p for p in policies if not p.name.endswith(".tests.yaml")]
+failed = 0
+for path in policies:
+    errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+    for e in errors:
+        print(f"FAIL {path.relative_to(root)}: {'/'.join(map(str, e.path))}: {e.message}")
+    failed += bool(errors)
+    if not errors:
+        print(f"ok   {path.relative_to(root)} matches the policy schema")
+# A key the schema does not know must be refused, as chaperone refuses it.
+bad = yaml.safe_load("version: x\ntrust_domain: a\nhops: []\nhosp: []\n")
+if validator.is_valid(bad):
+    print("FAIL the schema accepts an unknown top-level key")
+    failed += 1
+sys.exit(1 if failed else 0)
