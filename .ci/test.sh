@@ -25,8 +25,5 @@ if [[ -f .ci/chart.sh ]]; then
   bash .ci/chart.sh
 fi
 
-echo "== benches compile"
-cargo bench --no-run
-
 echo "== tests"
 cargo test
