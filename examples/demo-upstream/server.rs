@@ -147,6 +147,10 @@ async fn handle(
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
             };
+            if let Some(token) = seen.headers.get("txn-token") {
+                // The demo shows the token as the upstream received it.
+                eprintln!("txn-token received: {token}");
+            }
             let echo = serde_json::to_string(&seen).unwrap();
             recorded.lock().unwrap().push(seen);
             let mut resp = json(canned_status.unwrap_or(200), canned_body.unwrap_or(echo));
