@@ -293,7 +293,7 @@ impl Engine {
                         hop,
                         facts,
                         host,
-                        &params,
+                        params,
                         incoming.as_ref(),
                         valid_workload,
                         valid_user,
