@@ -144,16 +144,94 @@ impl<'a> Rewriter<'a> {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn object(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
-        self.pos += 1;
-        self.out.push(b'{');
-        let mut first = true;
+    /// Where a member or element stands: allowed (and how), or `None` to
+    /// drop it; `Err` when the contract rejects unknown fields.
+    fn admit<'c>(
+        &self,
+        node: Option<&'c Node>,
+        parent_open: bool,
+    ) -> Result<Option<At<'c>>, ScrubError> {
+        let open = parent_open || node.is_some_and(|c| c.allow_subtree);
+        if open || node.is_some() {
+            return Ok(Some(At { node, open }));
+        }
+        match self.contract.unknown {
+            Unknown::Drop => Ok(None),
+            Unknown::Reject => Err(ScrubError::UnknownField),
+            Unknown::Allow => Ok(Some(At {
+                node: None,
+                open: true,
+            })),
+        }
+    }
+
+    /// Writes one member (with its raw key) or element, or skips it when it
+    /// is dropped; keeps the commas right either way.
+    fn member(
+        &mut self,
+        at: Option<At<'_>>,
+        key: Option<(usize, usize)>,
+        action: Option<&FieldAction>,
+        first: &mut bool,
+        depth: usize,
+    ) -> Result<(), ScrubError> {
+        let Some(at) = at else {
+            self.skip_value(depth)?;
+            self.changed = true;
+            return Ok(());
+        };
+        let mark = self.out.len();
+        if !*first {
+            self.out.push(b',');
+        }
+        if let Some((start, end)) = key {
+            self.out.extend_from_slice(&self.input[start..end]);
+            self.out.push(b':');
+        }
+        if self.value(at, action, depth)? {
+            *first = false;
+        } else {
+            self.out.truncate(mark);
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// After a member: `,` continues (false), `close` ends the container (true).
+    fn next_or_close(&mut self, close: u8) -> Result<bool, ScrubError> {
         self.ws();
-        if self.peek() == Some(b'}') {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                self.out.push(close);
+                Ok(true)
+            }
+            _ => Err(self.invalid()),
+        }
+    }
+
+    /// Opens a container; true when it is empty (and already closed).
+    fn open(&mut self, open: u8, close: u8) -> bool {
+        self.pos += 1;
+        self.out.push(open);
+        self.ws();
+        if self.peek() == Some(close) {
             self.pos += 1;
-            self.out.push(b'}');
+            self.out.push(close);
+            return true;
+        }
+        false
+    }
+
+    fn object(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
+        if self.open(b'{', b'}') {
             return Ok(true);
         }
+        let mut first = true;
         loop {
             self.ws();
             let key_start = self.pos;
@@ -163,112 +241,34 @@ impl<'a> Rewriter<'a> {
             self.expect(b':')?;
             self.ws();
             let child = at.node.and_then(|n| n.child(&key));
-            let open = at.open || child.is_some_and(|c| c.allow_subtree);
-            let allowed = open || child.is_some();
-            let child_at = if allowed {
-                Some(At { node: child, open })
-            } else {
-                match self.contract.unknown {
-                    Unknown::Drop => None,
-                    Unknown::Reject => return Err(ScrubError::UnknownField),
-                    Unknown::Allow => Some(At {
-                        node: None,
-                        open: true,
-                    }),
-                }
-            };
-            match child_at {
-                None => {
-                    self.skip_value(depth + 1)?;
-                    self.changed = true;
-                }
-                Some(child_at) => {
-                    let mark = self.out.len();
-                    if !first {
-                        self.out.push(b',');
-                    }
-                    self.out.extend_from_slice(&self.input[key_start..key_end]);
-                    self.out.push(b':');
-                    let action = child.and_then(|c| c.action.as_ref());
-                    if self.value(child_at, action, depth + 1)? {
-                        first = false;
-                    } else {
-                        self.out.truncate(mark);
-                        self.changed = true;
-                    }
-                }
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.out.push(b'}');
-                    return Ok(true);
-                }
-                _ => return Err(self.invalid()),
+            let child_at = self.admit(child, at.open)?;
+            let action = child.and_then(|c| c.action.as_ref());
+            self.member(
+                child_at,
+                Some((key_start, key_end)),
+                action,
+                &mut first,
+                depth + 1,
+            )?;
+            if self.next_or_close(b'}')? {
+                return Ok(true);
             }
         }
     }
 
     fn array(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
-        self.pos += 1;
-        self.out.push(b'[');
-        let element = at.node.and_then(|n| n.elements.as_deref());
-        let open = at.open || element.is_some_and(|e| e.allow_subtree);
-        let allowed = open || element.is_some();
-        let element_at = if allowed {
-            Some(At {
-                node: element,
-                open,
-            })
-        } else {
-            match self.contract.unknown {
-                Unknown::Drop => None,
-                Unknown::Reject => return Err(ScrubError::UnknownField),
-                Unknown::Allow => Some(At {
-                    node: None,
-                    open: true,
-                }),
-            }
-        };
-        let action = element.and_then(|e| e.action.as_ref());
-        let mut first = true;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.out.push(b']');
+        if self.open(b'[', b']') {
             return Ok(true);
         }
+        let element = at.node.and_then(|n| n.elements.as_deref());
+        let element_at = self.admit(element, at.open)?;
+        let action = element.and_then(|e| e.action.as_ref());
+        let mut first = true;
         loop {
             self.ws();
-            match element_at {
-                None => {
-                    self.skip_value(depth + 1)?;
-                    self.changed = true;
-                }
-                Some(element_at) => {
-                    let mark = self.out.len();
-                    if !first {
-                        self.out.push(b',');
-                    }
-                    if self.value(element_at, action, depth + 1)? {
-                        first = false;
-                    } else {
-                        self.out.truncate(mark);
-                        self.changed = true;
-                    }
-                }
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    self.out.push(b']');
-                    return Ok(true);
-                }
-                _ => return Err(self.invalid()),
+            self.member(element_at, None, action, &mut first, depth + 1)?;
+            if self.next_or_close(b']')? {
+                return Ok(true);
             }
         }
     }
