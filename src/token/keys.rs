@@ -7,7 +7,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::Algorithm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -24,6 +24,16 @@ impl KeyKind {
     }
 }
 
+/// Signing failed (the RNG or serialization); nothing more is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("signing failed")]
+pub struct SignError;
+
+enum Pair {
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("not a PEM \"PRIVATE KEY\" (PKCS#8) document")]
@@ -38,7 +48,8 @@ pub enum KeyError {
 pub struct SigningKey {
     pub kid: String,
     pub kind: KeyKind,
-    encoding: EncodingKey,
+    /// Parsed once: parsing PKCS#8 costs more than signing.
+    pair: Pair,
     pkcs8: Vec<u8>,
     public_jwk: serde_json::Value,
 }
@@ -85,7 +96,7 @@ impl SigningKey {
             return Ok(Self {
                 kid: kid.to_owned(),
                 kind: KeyKind::Es256,
-                encoding: EncodingKey::from_ec_der(der),
+                pair: Pair::Ec(pair),
                 pkcs8: der.to_vec(),
                 public_jwk: jwk,
             });
@@ -98,7 +109,7 @@ impl SigningKey {
             return Ok(Self {
                 kid: kid.to_owned(),
                 kind: KeyKind::EdDsa,
-                encoding: EncodingKey::from_ed_der(der),
+                pair: Pair::Ed(pair),
                 pkcs8: der.to_vec(),
                 public_jwk: jwk,
             });
@@ -142,15 +153,32 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with this key's `kid` and the given `typ`.
-    pub fn sign<T: serde::Serialize>(
-        &self,
-        typ: &str,
-        claims: &T,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = jsonwebtoken::Header::new(self.algorithm());
-        header.kid = Some(self.kid.clone());
-        header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
+    pub fn sign<T: serde::Serialize>(&self, typ: &str, claims: &T) -> Result<String, SignError> {
+        #[derive(serde::Serialize)]
+        struct Header<'a> {
+            typ: &'a str,
+            alg: &'a str,
+            kid: &'a str,
+        }
+        let header = Header {
+            typ,
+            alg: crate::identity::jwt::alg_name(self.algorithm()),
+            kid: &self.kid,
+        };
+        let mut out = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| SignError)?);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(|_| SignError)?, &mut out);
+        let signature = match &self.pair {
+            Pair::Ec(p) => p
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), out.as_bytes())
+                .map_err(|_| SignError)?
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(p) => p.sign(out.as_bytes()).as_ref().to_vec(),
+        };
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
     }
 }
 
