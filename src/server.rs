@@ -220,7 +220,9 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
                 .serve_with_incoming_shutdown(reloader.incoming(grpc), wait_stop(stop_rx.clone())),
         ),
         None => Box::pin(grpc_server.serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc),
+            // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold
+            // small gRPC answers back by tens of milliseconds.
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             wait_stop(stop_rx.clone()),
         )),
     };

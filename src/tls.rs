@@ -166,6 +166,8 @@ impl TlsReloader {
                         continue;
                     }
                 };
+                // Small gRPC frames must not wait for Nagle's algorithm.
+                let _ = tcp.set_nodelay(true);
                 let acceptor = TlsAcceptor::from(self.current.load_full());
                 let out = tx.clone();
                 tokio::spawn(async move {
