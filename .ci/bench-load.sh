@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Load benchmark: HTTP through a real Envoy, in three configurations.
+# Load benchmark: HTTP through a real Envoy (wrk -> Envoy -> demo upstream),
+# in three configurations:
 #   A  Envoy alone                      envoy/bench-baseline.yaml
 #   B  Envoy + do-nothing ext servers   envoy/edge.yaml -> examples/noop-ext
 #   C  Envoy + chaperone                envoy/edge.yaml -> chaperone serve
 # Optional (BENCH_CONFIGS="A B C D E F"):
 #   D  as C, with chaperone at its default log level (info: one JSON decision
 #      line per request on stderr)
-#   E  as B, with TCP_NODELAY on the ext server's accepted sockets
+#   E  as B, with Nagle's algorithm left on for the ext server's sockets (as
+#      chaperone had it before 9e23bd9; B sets TCP_NODELAY, as chaperone does)
 #   F  as C, on an anonymous hop (GET /v1/catalog/o-1): no token verification
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
@@ -19,6 +21,7 @@
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"),
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
+# Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +52,10 @@ DEMO=$TARGET_DIR/release/examples/demo-upstream
 NOOP=$TARGET_DIR/release/examples/noop-ext
 ENVOY=$ROOT/.tools/bin/envoy
 
+if [[ -z $OUT || $OUT == / || $OUT == "$ROOT" ]]; then
+  echo "BENCH_OUT must name a directory of its own" >&2
+  exit 2
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 PIDS=()
@@ -109,7 +116,7 @@ token() {
 # --- the ext_authz/ext_proc servers -------------------------------------------
 POLICY=$OUT/bench-policy.yaml
 cat >"$POLICY" <<EOF
-# Written by .ci/bench-load.sh: the one hop the load benchmark requests.
+# Written by .ci/bench-load.sh: the hops the load benchmark requests.
 version: "bench-load.1"
 trust_domain: demo.local
 issuers:
@@ -152,7 +159,7 @@ start_chaperone() {
   EXT_PORT[$1]=$port
   EXT_PID[$1]=$LAST_PID
 }
-# start_noop CONFIG [--tcp-nodelay]
+# start_noop CONFIG [--nagle]
 start_noop() {
   local port
   port=$(free_port)
@@ -169,7 +176,7 @@ start_noop() {
   EXT_PID[$1]=$LAST_PID
 }
 if wanted B; then start_noop B; fi
-if wanted E; then start_noop E --tcp-nodelay; fi
+if wanted E; then start_noop E --nagle; fi
 # Decision events are logged at info: warn keeps logging out of the figures.
 if wanted C; then start_chaperone C warn; fi
 if wanted D; then start_chaperone D info; fi
@@ -188,7 +195,7 @@ start_envoy() {
     -e "s/\${UPSTREAM_PORT}/$UPSTREAM_PORT/g" \
     -e "s/\${CHAPERONE_GRPC_PORT}/${EXT_PORT[$c]:-0}/g" \
     "$template" >"$cfg"
-  if grep -v '^[[:space:]]*#' "$cfg" | grep -q '\${'; then
+  if grep -v '^[[:space:]]*#' "$cfg" | grep -qF "\${"; then
     die "unfilled placeholder in $cfg"
   fi
   start "envoy-$c" "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
@@ -326,16 +333,22 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # --- the table ---------------------------------------------------------------
-python3 - "$RESULTS" "$DURATION" "$CONNECTIONS" "$THREADS" "$ROUNDS" <<'EOF' | tee "$OUT/table.md"
+if REVISION=$(git rev-parse --short HEAD 2>/dev/null); then
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock envoy || REVISION="$REVISION + uncommitted changes"
+else
+  REVISION="(not a git checkout)"
+fi
+MACHINE="$(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+python3 - "$RESULTS" "$DURATION" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$REVISION" "$MACHINE" <<'EOF' | tee "$OUT/table.md"
 import csv, statistics, sys
-path, duration, conns, threads, rounds = sys.argv[1:]
+path, duration, conns, threads, rounds, revision, machine = sys.argv[1:]
 rows = list(csv.DictReader(open(path), delimiter="\t"))
 names = {
     "A": "Envoy alone (bench-baseline.yaml)",
     "B": "Envoy + noop-ext (edge.yaml)",
     "C": "Envoy + chaperone (edge.yaml, log warn)",
     "D": "Envoy + chaperone (edge.yaml, log info)",
-    "E": "Envoy + noop-ext with TCP_NODELAY",
+    "E": "Envoy + noop-ext with Nagle on",
     "F": "Envoy + chaperone, anonymous hop (no JWT)",
 }
 order = []
@@ -344,6 +357,7 @@ for r in rows:
         order.append(r["config"])
 med = {}
 cpu_us = {}
+print(f"chaperone {revision} on {machine}")
 print(f"wrk -t{threads} -c{conns} -d{duration} --latency, {rounds} interleaved rounds; medians (per-round values in brackets)\n")
 print("| config | req/s | p50 ms | p99 ms | CPU µs/request: Envoy / ext server / upstream (sum) | wrk µs/req | other load % |")
 print("|---|---:|---:|---:|---:|---:|---:|")

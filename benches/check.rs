@@ -411,6 +411,11 @@ fn bench_jwt(c: &mut Criterion) {
     group.bench_function("sign_es256", |bench| {
         bench.iter(|| b.key.sign("txntoken+jwt", &claims).is_ok());
     });
+    // The same with an Ed25519 key, the other algorithm chaperone mints with.
+    let ed = SigningKey::generate(KeyKind::EdDsa, "bench-ed-1").expect("Ed25519 key");
+    group.bench_function("sign_eddsa", |bench| {
+        bench.iter(|| ed.sign("txntoken+jwt", &claims).is_ok());
+    });
 
     // The floor: the P-256 signature check alone, with the key parsed per
     // call (what jsonwebtoken does) and parsed once.

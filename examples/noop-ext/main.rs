@@ -29,9 +29,9 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
     TrailersResponse,
 };
 use envoy_types::pb::google::rpc::Status as RpcStatus;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 /// chaperone's default `--max-concurrent-streams`.
@@ -108,13 +108,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args
         .next()
-        .ok_or("usage: noop-ext GRPC_PORT [--tcp-nodelay]")?
+        .ok_or("usage: noop-ext GRPC_PORT [--nagle]")?
         .parse()?;
-    // chaperone accepts through a TcpListenerStream, which leaves Nagle on;
-    // `--tcp-nodelay` sets TCP_NODELAY on accepted sockets, to measure that.
+    // TCP_NODELAY on accepted sockets, as chaperone's server.rs sets it.
+    // `--nagle` leaves Nagle's algorithm on, as chaperone did before 9e23bd9;
+    // BENCHMARKS.md shows what that costs a gRPC server.
     let nodelay = match args.next().as_deref() {
-        None => false,
-        Some("--tcp-nodelay") => true,
+        None => true,
+        Some("--nagle") => false,
         Some(other) => return Err(format!("unknown argument {other:?}").into()),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -125,12 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         eprintln!("noop-ext: ext_authz + ext_proc on {addr} (tcp_nodelay: {nodelay})");
-        let incoming = TcpListenerStream::new(listener).map(move |conn| {
-            if nodelay && let Ok(stream) = &conn {
-                stream.set_nodelay(true)?;
-            }
-            conn
-        });
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(nodelay));
         tonic::transport::Server::builder()
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
