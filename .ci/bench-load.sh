@@ -10,6 +10,9 @@
 #   E  as B, with Nagle's algorithm left on for the ext server's sockets (as
 #      chaperone had it before 9e23bd9; B sets TCP_NODELAY, as chaperone does)
 #   F  as C, on an anonymous hop (GET /v1/catalog/o-1): no token verification
+#   G  as B, POSTing a 4 KB JSON body (POST /v1/orders): the ext_proc body path
+#   H  as C, POSTing the same body to a hop with request and response body
+#      contracts (allow-list, field action, default scanning both ways)
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
 # orders.demo.local with a demo end-user ES256 token; F only changes the path)
@@ -37,11 +40,15 @@ OUT=${BENCH_OUT:-$ROOT/target/bench-load}
 HOST=orders.demo.local
 # req_path CONFIG: the path wrk asks for.
 req_path() {
-  if [[ $1 == F ]]; then echo /v1/catalog/o-1; else echo /v1/orders/o-1; fi
+  case $1 in
+    F) echo /v1/catalog/o-1 ;;
+    G | H) echo /v1/orders ;;
+    *) echo /v1/orders/o-1 ;;
+  esac
 }
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E | F) ;; *) echo "unknown configuration $c (A B C D E F)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F | G | H) ;; *) echo "unknown configuration $c (A B C D E F G H)" >&2 && exit 2 ;; esac
 done
 
 bash .ci/tools.sh --bench
@@ -136,7 +143,35 @@ hops:
     match: { host: $HOST, method: GET, path: "/v1/catalog/{item_id}" }
     from:
       - anonymous: true
+  - name: shop-creates-order
+    match: { host: $HOST, method: POST, path: /v1/orders }
+    from:
+      - users: { issuer: demo, scopes: ["orders:read"] }
+    request:
+      body:
+        allow: [order_id, customer, shipping, "items[*]", total, currency, note, card_number]
+        fields: { card_number: mask_pan }
+    response:
+      body: { allow: [method, path, body] }
 EOF
+# G and H: a 4 KB order, as JSON, in every request.
+BODY_LUA=$OUT/post-4k.lua
+python3 - "$BODY_LUA" <<'PY'
+import json, sys
+items = [{"sku": f"SKU-{i:04d}-A", "qty": i % 5 + 1, "price": 19.99, "name": f"Item number {i} in a long catalogue"} for i in range(40)]
+order = {"order_id": "ORD-2026-000123", "customer": {"id": "c-1", "name": "Customer One", "tier": "gold"},
+         "shipping": {"street": "1 Long Street", "city": "Springfield", "zip": "12345", "country": "US"},
+         "items": items, "total": 123.45, "currency": "USD", "card_number": "4111 1111 1111 1111",
+         "note": "leave the parcel at the back door, ring twice", "internal": {"warehouse": "wh-3"}}
+body = json.dumps(order)
+while len(body) < 4096:
+    order["note"] += " please"
+    body = json.dumps(order)
+with open(sys.argv[1], "w") as f:
+    f.write('wrk.method = "POST"\n')
+    f.write('wrk.headers["Content-Type"] = "application/json"\n')
+    f.write("wrk.body = " + json.dumps(body) + "\n")
+PY
 "$CHAPERONE" check "$POLICY" >&2
 
 declare -A EXT_PORT EXT_PID
@@ -181,6 +216,8 @@ if wanted E; then start_noop E --nagle; fi
 if wanted C; then start_chaperone C warn; fi
 if wanted D; then start_chaperone D info; fi
 if wanted F; then start_chaperone F warn; fi
+if wanted G; then start_noop G; fi
+if wanted H; then start_chaperone H warn; fi
 
 # --- one Envoy per configuration ---------------------------------------------
 declare -A HTTP_PORT ENVOY_PID
@@ -214,7 +251,12 @@ status_of() {
 TOKEN=$(token)
 for c in "${CONFIGS[@]}"; do
   url="http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")"
-  got=$(status_of -H "authorization: Bearer $TOKEN" "$url")
+  if [[ $c == G || $c == H ]]; then
+    body=$(sed -n 's/^wrk.body = //p' "$BODY_LUA" | python3 -c 'import json, sys; print(json.loads(sys.stdin.read()))')
+    got=$(status_of -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' --data-binary "$body" "$url")
+  else
+    got=$(status_of -H "authorization: Bearer $TOKEN" "$url")
+  fi
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
   if [[ $c == C || $c == D || $c == F ]]; then
     got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
@@ -288,7 +330,9 @@ run_wrk() {
   # "Host" capitalized: wrk adds its own `Host: 127.0.0.1:PORT` unless a header
   # spelled exactly so is given, and Envoy would then see two (chaperone
   # rightly denies that request: no hop matches the merged authority).
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
+  local script=()
+  if [[ $c == G || $c == H ]]; then script=(-s "$BODY_LUA"); fi
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "${script[@]}" \
     -H "Host: $HOST" -H "authorization: Bearer $TOKEN" \
     "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")" >"$out"
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
@@ -350,6 +394,8 @@ names = {
     "D": "Envoy + chaperone (edge.yaml, log info)",
     "E": "Envoy + noop-ext with Nagle on",
     "F": "Envoy + chaperone, anonymous hop (no JWT)",
+    "G": "Envoy + noop-ext, POST 4 KB JSON",
+    "H": "Envoy + chaperone, POST 4 KB JSON, body contracts",
 }
 order = []
 for r in rows:
@@ -390,7 +436,7 @@ ratio("C", "B", 0.90, 1.1)
 if "C" in cpu_us and "B" in cpu_us:
     print(f"\nC - B: chaperone's pipeline costs {cpu_us['C'] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
           f"(Envoy + ext server + upstream: {cpu_us['C']:.0f} vs {cpu_us['B']:.0f})")
-for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F")):
+for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF
