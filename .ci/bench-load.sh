@@ -22,7 +22,7 @@
 # (throughput >= 90% of B, p99 <= 1.1x B). See BENCHMARKS.md.
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
-# BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"),
+# BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"), BENCH_WORKER_THREADS,
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
 # Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
@@ -50,6 +50,10 @@ req_path() {
 for c in "${CONFIGS[@]}"; do
   case $c in A | B | C | D | E | F | G | H) ;; *) echo "unknown configuration $c (A B C D E F G H)" >&2 && exit 2 ;; esac
 done
+
+# BENCH_WORKER_THREADS: async worker threads for chaperone and noop-ext alike
+# (both read CHAPERONE_WORKER_THREADS; one per CPU when unset).
+if [[ -n ${BENCH_WORKER_THREADS:-} ]]; then export CHAPERONE_WORKER_THREADS=$BENCH_WORKER_THREADS; fi
 
 bash .ci/tools.sh --bench
 cargo build --release --bin chaperone --example demo-upstream --example noop-ext

@@ -162,6 +162,9 @@ pub struct ServeArgs {
     /// cannot do mTLS); off when unset.
     #[arg(long, env = "CHAPERONE_HEALTH_ADDR")]
     pub health_addr: Option<SocketAddr>,
+    /// Async worker threads; one per CPU when unset.
+    #[arg(long, env = "CHAPERONE_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// HTTP/2 streams per connection.
     #[arg(long, env = "CHAPERONE_MAX_CONCURRENT_STREAMS", default_value_t = 1024)]
     pub max_concurrent_streams: u32,

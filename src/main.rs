@@ -6,10 +6,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = chaperone::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let chaperone::cli::Command::Serve(args) = &cli.command
+        && let Some(n) = args.worker_threads.filter(|n| *n > 0)
     {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chaperone: cannot start the async runtime: {e}");

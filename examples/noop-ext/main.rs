@@ -119,10 +119,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown argument {other:?}").into()),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    // The same runtime as chaperone's main: multi-threaded, all drivers.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // The same runtime as chaperone's main: multi-threaded, all drivers, and
+    // the same CHAPERONE_WORKER_THREADS knob, so both can be compared alike.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("CHAPERONE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         eprintln!("noop-ext: ext_authz + ext_proc on {addr} (tcp_nodelay: {nodelay})");
