@@ -279,45 +279,27 @@ impl<'a> Rewriter<'a> {
             return Err(ScrubError::TooDeep);
         }
         match self.peek() {
-            Some(b'{') => {
+            Some(open @ (b'{' | b'[')) => {
+                let (object, close) = (open == b'{', if open == b'{' { b'}' } else { b']' });
                 self.pos += 1;
                 self.ws();
-                if self.peek() == Some(b'}') {
+                if self.peek() == Some(close) {
                     self.pos += 1;
                     return Ok(());
                 }
                 loop {
                     self.ws();
-                    self.skip_string()?;
-                    self.ws();
-                    self.expect(b':')?;
-                    self.ws();
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.invalid()),
+                    if object {
+                        self.skip_string()?;
+                        self.ws();
+                        self.expect(b':')?;
+                        self.ws();
                     }
-                }
-            }
-            Some(b'[') => {
-                self.pos += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
                     self.skip_value(depth + 1)?;
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,
-                        Some(b']') => {
+                        Some(b) if b == close => {
                             self.pos += 1;
                             return Ok(());
                         }
