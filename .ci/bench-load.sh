@@ -23,6 +23,7 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"), BENCH_WORKER_THREADS,
+# BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
 # Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
@@ -117,6 +118,14 @@ wait_ok() {
 # --- the demo upstream and identity provider --------------------------------
 IDP_PORT=$(free_port)
 UPSTREAM_PORT=$(free_port)
+# The upstream answers every request with a typical order document (BENCH_UPSTREAM=order,
+# the default) or echoes what it received (BENCH_UPSTREAM=echo: the body then holds the
+# minted token, so chaperone's secret scan rewrites every response).
+case ${BENCH_UPSTREAM:-order} in
+  order) export DEMO_UPSTREAM_BODY='{"order_id":"o-1","status":"shipped","created":"2026-11-02T10:15:00Z","customer":"c-1042","items":[{"sku":"SKU-1001","name":"Espresso cups","qty":2,"price":"19.90"},{"sku":"SKU-2002","name":"Filter papers","qty":1,"price":"5.00"}],"total":"44.80","currency":"EUR","shipping":{"method":"standard","eta":"2026-11-05","city":"Lyon"}}' ;;
+  echo) unset DEMO_UPSTREAM_BODY ;;
+  *) echo "BENCH_UPSTREAM is order or echo" >&2 && exit 2 ;;
+esac
 start demo-upstream "$DEMO" "$IDP_PORT" "$UPSTREAM_PORT"
 UPSTREAM_PID=$LAST_PID
 wait_ok demo-upstream "$LAST_PID" "http://127.0.0.1:$IDP_PORT/.well-known/jwks.json"
@@ -156,7 +165,9 @@ hops:
         allow: [order_id, customer, shipping, "items[*]", total, currency, note, card_number]
         fields: { card_number: mask_pan }
     response:
-      body: { allow: [method, path, body] }
+      # The order document (BENCH_UPSTREAM=order) loses customer and created; the
+      # echo (BENCH_UPSTREAM=echo) keeps its method, path and body.
+      body: { allow: [order_id, status, "items[*]", total, currency, shipping, method, path, body] }
 EOF
 # G and H: a 4 KB order, as JSON, in every request.
 BODY_LUA=$OUT/post-4k.lua

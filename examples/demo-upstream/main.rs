@@ -1,4 +1,6 @@
 //! The demo's upstream and identity provider: `demo-upstream IDP_PORT UPSTREAM_PORT`.
+//! With `DEMO_UPSTREAM_BODY` set, the upstream answers every request with that
+//! body instead of echoing the request (the load benchmark's typical response).
 
 mod server;
 
@@ -20,7 +22,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let upstream = server::Server::start(
         SocketAddr::from(([127, 0, 0, 1], upstream_port)),
-        server::Role::Upstream,
+        match std::env::var("DEMO_UPSTREAM_BODY") {
+            Ok(body) => server::Role::Fixed(body),
+            Err(_) => server::Role::Upstream,
+        },
     )
     .await?;
     eprintln!(

@@ -50,6 +50,9 @@ pub const DEMO_AUDIENCE: &str = "demo-shop";
 
 pub enum Role {
     Upstream,
+    /// As `Upstream`, but every answer has this body (a typical API response
+    /// rather than the echo; the load benchmark uses it).
+    Fixed(String),
     Idp(Arc<SigningKey>),
 }
 
@@ -95,6 +98,14 @@ impl Server {
     }
 }
 
+/// The response headers that tell a caller what runs behind the hop.
+fn leaky_headers(resp: &mut Response<Full<Bytes>>) {
+    let h = resp.headers_mut();
+    h.insert("server", "demo-upstream/1.0".parse().unwrap());
+    h.insert("x-powered-by", "DemoFramework/3.2".parse().unwrap());
+    h.insert("x-internal-trace", "node-7.rack-3".parse().unwrap());
+}
+
 fn json(status: u16, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -116,6 +127,13 @@ async fn handle(
         .unwrap_or_default();
     match &*role {
         Role::Idp(key) => Ok(idp(key, &path)),
+        Role::Fixed(body) => {
+            // Nothing recorded: a long load run would keep every request.
+            req.into_body().collect().await?;
+            let mut resp = json(200, body.clone());
+            leaky_headers(&mut resp);
+            Ok(resp)
+        }
         Role::Upstream => {
             // A canned answer, for showing what chaperone does to responses:
             // `x-demo-body` (the body), `x-demo-status`, `x-demo-content-type`,
@@ -162,10 +180,7 @@ async fn handle(
                 resp.headers_mut()
                     .insert("content-encoding", e.parse().unwrap());
             }
-            let h = resp.headers_mut();
-            h.insert("server", "demo-upstream/1.0".parse().unwrap());
-            h.insert("x-powered-by", "DemoFramework/3.2".parse().unwrap());
-            h.insert("x-internal-trace", "node-7.rack-3".parse().unwrap());
+            leaky_headers(&mut resp);
             Ok(resp)
         }
     }

@@ -154,17 +154,14 @@ fn string_value(s: &str) -> Value {
 
 /// Envoy puts this under the `envoy.filters.http.ext_authz` namespace, which
 /// the ext_proc filter forwards to us (`metadata_options.forwarding_namespaces`).
-pub fn decision_metadata(
-    hop: &str,
-    decision_id: &str,
-    policy_version: &str,
-    principal: &str,
-) -> Struct {
+/// Envoy copies it into every ext_proc message, at a cost per field measured
+/// in BENCHMARKS.md, so it holds only what ext_proc and access logs need; the
+/// hashed principal is in the decision event.
+pub fn decision_metadata(hop: &str, decision_id: &str, policy_version: &str) -> Struct {
     let mut fields = std::collections::BTreeMap::new();
     fields.insert("hop".to_owned(), string_value(hop));
     fields.insert("decision_id".to_owned(), string_value(decision_id));
     fields.insert("policy_version".to_owned(), string_value(policy_version));
-    fields.insert("principal".to_owned(), string_value(principal));
     Struct {
         fields: fields.into_iter().collect(),
     }
@@ -180,12 +177,7 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
                 code: GRPC_OK,
                 ..RpcStatus::default()
             }),
-            dynamic_metadata: Some(decision_metadata(
-                &a.hop,
-                &a.decision_id,
-                &a.policy_version,
-                &a.principal,
-            )),
+            dynamic_metadata: Some(decision_metadata(&a.hop, &a.decision_id, &a.policy_version)),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
                 // Overwrite: a client can never smuggle its own token or decision id.
                 headers: std::iter::once(header(DECISION_ID_HEADER, &a.decision_id))
@@ -240,21 +232,15 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
 /// Shadow mode: the request goes through unchanged (no header added or
 /// removed, no token); ext_proc learns the hop and that it only records.
 fn shadow_response(decision: &Decision) -> CheckResponse {
-    let (hop, id, version, principal) = match decision {
-        Decision::Allow(a) => (
-            a.hop.to_string(),
-            &a.decision_id,
-            &a.policy_version,
-            a.principal.as_str(),
-        ),
+    let (hop, id, version) = match decision {
+        Decision::Allow(a) => (a.hop.to_string(), &a.decision_id, &a.policy_version),
         Decision::Deny(d) => (
             d.hop.as_deref().unwrap_or_default().to_owned(),
             &d.decision_id,
             &d.policy_version,
-            "-",
         ),
     };
-    let mut metadata = decision_metadata(&hop, id, version, principal);
+    let mut metadata = decision_metadata(&hop, id, version);
     metadata.fields.insert(
         "shadow".to_owned(),
         Value {
