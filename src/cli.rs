@@ -174,6 +174,15 @@ pub struct ServeArgs {
     /// Time to answer one ext_proc message.
     #[arg(long, env = "CHAPERONE_MESSAGE_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub message_timeout: Duration,
+    /// OTLP/gRPC collector for traces (`http://host:port`); tracing is off
+    /// when unset. `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when this is not given.
+    #[arg(long, env = "CHAPERONE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded (requests with a `traceparent` follow its
+    /// sampled flag).
+    #[arg(long, env = "CHAPERONE_TRACE_SAMPLE_RATIO", default_value_t = 1.0)]
+    pub trace_sample_ratio: f64,
     #[arg(long, env = "CHAPERONE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
     /// Log filter (RUST_LOG wins when set).
@@ -204,6 +213,19 @@ pub async fn run(cli: Cli) -> ExitCode {
                     _ => None,
                 },
                 health_addr: args.health_addr,
+                trace: args
+                    .otlp_endpoint
+                    .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok())
+                    .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+                    .filter(|e| !e.is_empty())
+                    .map(|endpoint| crate::telemetry::trace::TraceSettings {
+                        endpoint,
+                        service_name: std::env::var("OTEL_SERVICE_NAME")
+                            .ok()
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or_else(|| "chaperone".to_owned()),
+                        sample_ratio: args.trace_sample_ratio,
+                    }),
                 ext_proc: ExtProcLimits {
                     max_streams: args.max_ext_proc_streams,
                     message_timeout: args.message_timeout,

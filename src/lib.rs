@@ -19,7 +19,8 @@ pub mod tls;
 pub mod token;
 
 pub mod proto {
-    //! chaperone's own gRPC API, compiled from `proto/chaperone/v1`.
+    //! chaperone's own gRPC API, compiled from `proto/chaperone/v1`, and the
+    //! OTLP trace service from `proto/opentelemetry`.
     #![allow(
         clippy::all,
         clippy::unwrap_used,
@@ -29,5 +30,32 @@ pub mod proto {
     )]
     pub mod v1 {
         tonic::include_proto!("chaperone.v1");
+    }
+    /// The OTLP trace service (`proto/opentelemetry`), for exporting spans.
+    pub mod opentelemetry {
+        pub mod proto {
+            pub mod common {
+                pub mod v1 {
+                    tonic::include_proto!("opentelemetry.proto.common.v1");
+                }
+            }
+            pub mod resource {
+                pub mod v1 {
+                    tonic::include_proto!("opentelemetry.proto.resource.v1");
+                }
+            }
+            pub mod trace {
+                pub mod v1 {
+                    tonic::include_proto!("opentelemetry.proto.trace.v1");
+                }
+            }
+            pub mod collector {
+                pub mod trace {
+                    pub mod v1 {
+                        tonic::include_proto!("opentelemetry.proto.collector.trace.v1");
+                    }
+                }
+            }
+        }
     }
 }

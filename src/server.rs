@@ -47,6 +47,8 @@ pub struct ServeSettings {
     pub tls: Option<TlsFiles>,
     /// A plaintext listener serving only grpc.health.v1.
     pub health_addr: Option<SocketAddr>,
+    /// OTLP trace export; off when `None`.
+    pub trace: Option<crate::telemetry::trace::TraceSettings>,
     pub ext_proc: ExtProcLimits,
 }
 
@@ -66,6 +68,8 @@ pub enum ServeError {
     Keys(#[from] crate::token::keyring::KeyRingError),
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("tracing: {0}")]
+    Trace(#[from] crate::telemetry::trace::TraceError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("gRPC server: {0}")]
@@ -140,6 +144,10 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         Arc::new(SystemClock),
     );
     let app = App::new(Arc::clone(&store), engine);
+    if let Some(trace) = &settings.trace {
+        crate::telemetry::trace::install(trace)?;
+        tracing::info!(endpoint = %trace.endpoint, sample_ratio = trace.sample_ratio, "exporting traces over OTLP");
+    }
 
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await
@@ -274,6 +282,7 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         g
     })
     .await;
+    crate::telemetry::trace::flush().await;
     match drained {
         Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
         Ok(Ok(Err(e))) => return Err(ServeError::Grpc(e.to_string())),

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::App;
 use crate::policy::{Decision, Deny, DenyKind, Reason, RequestFacts};
-use crate::telemetry::{self, metrics};
+use crate::telemetry::{self, metrics, trace};
 
 /// The header that carries the decision id to the callee, for correlation.
 pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
@@ -79,6 +79,40 @@ impl AuthzService {
     }
 }
 
+/// The trace this Check belongs to: Envoy's own gRPC call when Envoy traces,
+/// else the HTTP request's `traceparent`.
+fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> {
+    let from_call = request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace::Parent::from_traceparent);
+    from_call.or_else(|| {
+        let http = request
+            .get_ref()
+            .attributes
+            .as_ref()?
+            .request
+            .as_ref()?
+            .http
+            .as_ref()?;
+        match http.headers.get("traceparent") {
+            Some(v) => trace::Parent::from_traceparent(v),
+            None => http.header_map.as_ref()?.headers.iter().find_map(|h| {
+                if !h.key.eq_ignore_ascii_case("traceparent") {
+                    return None;
+                }
+                let v = if h.raw_value.is_empty() {
+                    h.value.as_str()
+                } else {
+                    std::str::from_utf8(&h.raw_value).ok()?
+                };
+                trace::Parent::from_traceparent(v)
+            }),
+        }
+    })
+}
+
 fn source_ip(a: &envoy_types::pb::envoy::service::auth::v3::AttributeContext) -> Option<&str> {
     use envoy_types::pb::envoy::config::core::v3::address::Address;
     match a.source.as_ref()?.address.as_ref()?.address.as_ref()? {
@@ -126,10 +160,22 @@ impl Authorization for AuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let started = Instant::now();
+        let span = if trace::enabled() {
+            trace::start("chaperone.check", check_trace_parent(&request))
+        } else {
+            None
+        };
         let decision = self.decide(request.get_ref()).await;
         let elapsed = started.elapsed();
         metrics::get().check_seconds.observe(elapsed.as_secs_f64());
         telemetry::decision_event(&decision, "ext_authz", elapsed);
+        if let Some(mut span) = span {
+            span.text("rpc.system", "grpc");
+            span.text("rpc.service", "envoy.service.auth.v3.Authorization");
+            span.text("rpc.method", "Check");
+            telemetry::decision_span(&mut span, &decision);
+            span.end();
+        }
         Ok(Response::new(check_response(&decision)))
     }
 }

@@ -23,7 +23,7 @@ use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
 use crate::scrub::{BodyKind, scrub_body};
 use crate::secret::random_id;
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, trace};
 
 /// Where the stream is. Phases only move forward; bodies may repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,6 +88,31 @@ pub struct HopStream {
     ctx: Option<HopContext>,
     /// Shadow mode with no hop: everything passes unchanged.
     passthrough: bool,
+    trace: StreamTrace,
+}
+
+/// The stream's span (`chaperone.process`) and what the phase being answered
+/// adds to its own span. Empty unless tracing is on.
+#[derive(Debug, Default)]
+struct StreamTrace {
+    /// The trace context of Envoy's gRPC call, if it sent one.
+    call_parent: Option<trace::Parent>,
+    started: bool,
+    span: Option<trace::Span>,
+    /// Findings per class in the body just judged.
+    findings: Vec<(String, u32)>,
+    total_findings: u32,
+    /// Why the message just judged was refused.
+    refused: Option<&'static str>,
+}
+
+impl Drop for HopStream {
+    fn drop(&mut self) {
+        if let Some(mut span) = self.trace.span.take() {
+            span.int("chaperone.findings", i64::from(self.trace.total_findings));
+            span.end();
+        }
+    }
 }
 
 fn step_name(s: Step) -> &'static str {
@@ -110,7 +135,71 @@ impl HopStream {
             step: Step::Start,
             ctx: None,
             passthrough: false,
+            trace: StreamTrace::default(),
         }
+    }
+
+    /// The trace context Envoy sent with the gRPC stream, if any.
+    pub fn with_trace_parent(mut self, parent: Option<trace::Parent>) -> Self {
+        self.trace.call_parent = parent;
+        self
+    }
+
+    /// Starts the stream's span at its first message, under Envoy's call, else
+    /// under the request's `traceparent`, else as a new trace.
+    fn start_stream_span(&mut self, first: &ProcessingRequest) {
+        self.trace.started = true;
+        let parent = self.trace.call_parent.or_else(|| match &first.request {
+            Some(Phase::RequestHeaders(h)) => h.headers.as_ref().and_then(|m| {
+                m.headers
+                    .iter()
+                    .find(|h| h.key.eq_ignore_ascii_case("traceparent"))
+                    .and_then(|h| {
+                        let v = if h.raw_value.is_empty() {
+                            h.value.as_str()
+                        } else {
+                            std::str::from_utf8(&h.raw_value).ok()?
+                        };
+                        trace::Parent::from_traceparent(v)
+                    })
+            }),
+            _ => None,
+        });
+        self.trace.span = trace::start("chaperone.process", parent);
+        if let Some(span) = self.trace.span.as_mut() {
+            span.text("rpc.system", "grpc");
+            span.text("rpc.service", "envoy.service.ext_proc.v3.ExternalProcessor");
+            span.text("rpc.method", "Process");
+        }
+    }
+
+    /// Ends the phase's span with what was decided: codes and counts only.
+    fn end_phase_span(&mut self, mut span: trace::Span, answer: &Answer) {
+        if let Some(ctx) = &self.ctx {
+            span.text("chaperone.hop", &ctx.policy.hops[ctx.hop].name);
+            span.text("chaperone.decision_id", &ctx.decision_id);
+        }
+        let changed = match answer {
+            Answer::RequestBody(b) | Answer::ResponseBody(b) => b
+                .response
+                .as_ref()
+                .is_some_and(|c| c.body_mutation.is_some()),
+            _ => false,
+        };
+        let outcome = match (answer, self.trace.refused.take()) {
+            (_, Some(code)) => {
+                span.text("chaperone.refusal", code);
+                "refused"
+            }
+            (Answer::ImmediateResponse(_), None) => "denied",
+            (_, None) if changed => "changed",
+            _ => "continue",
+        };
+        span.text("chaperone.outcome", outcome);
+        for (class, n) in std::mem::take(&mut self.trace.findings) {
+            span.int(format!("chaperone.findings.{class}"), i64::from(n));
+        }
+        span.end();
     }
 
     fn advance(&mut self, to: Step) -> Result<(), StreamError> {
@@ -141,6 +230,22 @@ impl HopStream {
         &mut self,
         msg: ProcessingRequest,
     ) -> Result<ProcessingResponse, StreamError> {
+        if !self.trace.started && trace::enabled() {
+            self.start_stream_span(&msg);
+        }
+        let phase_span = self.trace.span.as_ref().and_then(|s| {
+            let name = match &msg.request {
+                Some(Phase::RequestHeaders(_)) => "chaperone.process.request_headers",
+                Some(Phase::RequestBody(_)) => "chaperone.process.request_body",
+                Some(Phase::ResponseHeaders(_)) => "chaperone.process.response_headers",
+                Some(Phase::ResponseBody(_)) => "chaperone.process.response_body",
+                Some(Phase::RequestTrailers(_) | Phase::ResponseTrailers(_)) => {
+                    "chaperone.process.trailers"
+                }
+                None => return None,
+            };
+            trace::start(name, Some(s.context()))
+        });
         let answer = match msg.request.ok_or(StreamError::Empty)? {
             Phase::RequestHeaders(h) => {
                 self.advance(Step::RequestHeaders)?;
@@ -169,6 +274,16 @@ impl HopStream {
         };
         if matches!(answer, Answer::ImmediateResponse(_)) {
             self.step = Step::Closed;
+        }
+        if let Some(span) = phase_span {
+            if let (Some(stream), Some(ctx)) = (self.trace.span.as_mut(), &self.ctx)
+                && self.step == Step::RequestHeaders
+            {
+                stream.text("chaperone.hop", &ctx.policy.hops[ctx.hop].name);
+                stream.text("chaperone.decision_id", &ctx.decision_id);
+                stream.text("chaperone.policy_version", &ctx.policy.version);
+            }
+            self.end_phase_span(span, &answer);
         }
         Ok(ProcessingResponse {
             response: Some(answer),
@@ -337,6 +452,18 @@ impl HopStream {
                         .inc();
                     tracing::warn!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = scrubbed.findings.total(), "findings over the hop's limit: exfiltration alert");
                 }
+                if self.trace.span.is_some() {
+                    self.trace.total_findings = self
+                        .trace
+                        .total_findings
+                        .saturating_add(scrubbed.findings.total());
+                    self.trace.findings = scrubbed
+                        .findings
+                        .by_class(&ctx.policy.classes)
+                        .into_iter()
+                        .map(|(c, n)| (c.to_owned(), n))
+                        .collect();
+                }
                 if scrubbed.findings.total() > 0 || scrubbed.body.is_some() {
                     let counts: Vec<String> = scrubbed
                         .findings
@@ -369,7 +496,10 @@ impl HopStream {
 
     /// Refuses the message: 4xx toward the callee for a request, 502 toward
     /// the caller for a response. The body says only the decision id.
-    fn refuse(&self, request: bool, code: &'static str, detail: &str) -> Answer {
+    fn refuse(&mut self, request: bool, code: &'static str, detail: &str) -> Answer {
+        if self.trace.span.is_some() && !self.ctx.as_ref().is_some_and(|c| c.shadow) {
+            self.trace.refused = Some(code);
+        }
         let (hop, id) = match &self.ctx {
             Some(ctx) => (
                 ctx.policy.hops[ctx.hop].name.to_string(),

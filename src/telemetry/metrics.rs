@@ -24,6 +24,8 @@ pub struct Metrics {
     pub blocked_messages: IntCounterVec,
     pub exfiltration_alerts: IntCounterVec,
     pub shadow_events: IntCounterVec,
+    pub spans_exported: IntCounter,
+    pub spans_dropped: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -127,8 +129,23 @@ impl Metrics {
             &["hop"],
         )
         .expect("metric");
+        let spans_exported = IntCounter::new(
+            "trace_spans_exported_total",
+            "Spans the OTLP collector accepted",
+        )
+        .expect("metric");
+        let spans_dropped = IntCounterVec::new(
+            Opts::new(
+                "trace_spans_dropped_total",
+                "Spans not exported, by reason (queue_full, export_failed)",
+            ),
+            &["reason"],
+        )
+        .expect("metric");
         for c in [
             Box::new(tokens_minted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(spans_exported.clone()),
+            Box::new(spans_dropped.clone()),
             Box::new(scrub_findings.clone()),
             Box::new(blocked_messages.clone()),
             Box::new(exfiltration_alerts.clone()),
@@ -159,6 +176,8 @@ impl Metrics {
             blocked_messages,
             exfiltration_alerts,
             shadow_events,
+            spans_exported,
+            spans_dropped,
         }
     }
 }

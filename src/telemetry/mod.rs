@@ -1,7 +1,8 @@
-//! Logs and metrics. Nothing here ever receives a credential or a
+//! Logs, metrics and traces. Nothing here ever receives a credential or a
 //! classified value: callers pass codes, hop names and keyed hashes.
 
 pub mod metrics;
+pub mod trace;
 
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +26,36 @@ pub fn init_logging(format: LogFormat, level: &str) {
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
+}
+
+/// A decision's attributes on its span: codes, names and ids only.
+pub fn decision_span(span: &mut trace::Span, decision: &crate::policy::Decision) {
+    use crate::policy::Decision;
+    match decision {
+        Decision::Allow(a) => {
+            span.text("chaperone.decision", "allow");
+            span.text("chaperone.hop", &a.hop);
+            span.text("chaperone.decision_id", &a.decision_id);
+            span.text("chaperone.policy_version", &a.policy_version);
+            span.flag("chaperone.shadow", a.shadow);
+            span.flag("chaperone.token_minted", a.txn_token.is_some());
+        }
+        Decision::Deny(d) => {
+            span.text("chaperone.decision", "deny");
+            span.text("chaperone.hop", d.hop.as_deref().unwrap_or("-"));
+            span.text("chaperone.reason", d.reason.code());
+            span.text("chaperone.decision_id", &d.decision_id);
+            span.text("chaperone.policy_version", &d.policy_version);
+            span.flag("chaperone.shadow", d.shadow);
+            span.int(
+                "http.response.status_code",
+                i64::from(d.kind().http_status()),
+            );
+            if d.kind() == crate::policy::DenyKind::Internal {
+                span.error(d.reason.code());
+            }
+        }
+    }
 }
 
 /// One structured event per decision: the precise reason lives here and only here.
