@@ -301,6 +301,40 @@ async fn response_bodies_follow_the_callers_contract() {
     ] {
         assert!(!log.contains(value), "{value} reached the log");
     }
+
+    // One decision event per judged body, in the same event stream as the
+    // request's authorization and joined to it by the decision id.
+    let events: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["target"] == "chaperone::decision")
+        .collect();
+    let body = events
+        .iter()
+        .find(|e| e["hop"] == "list-cards" && e["phase"] == "response_body")
+        .unwrap_or_else(|| panic!("no body decision event in {log}"));
+    assert_eq!(body["via"], "ext_proc");
+    assert_eq!(body["decision"], "change");
+    assert_eq!(body["reason"], "findings_limit_alert");
+    assert_eq!(body["findings"], "card_number=3");
+    assert_eq!(body["findings_total"], 3);
+    assert_eq!(body["alert"], true);
+    assert_eq!(body["level"], "WARN");
+    assert_eq!(body["policy_version"], "scrub.1");
+    assert!(body["latency_us"].is_u64());
+    let authz = events
+        .iter()
+        .find(|e| e["via"] == "ext_authz" && e["decision_id"] == body["decision_id"])
+        .unwrap_or_else(|| panic!("no authorization event for {body}"));
+    assert_eq!(authz["decision"], "allow");
+    assert_eq!(authz["hop"], "list-cards");
+    // A refused body is a decision too, with its reason code.
+    assert!(
+        events.iter().any(|e| e["decision"] == "refuse"
+            && e["reason"] == "findings_limit"
+            && e["phase"] == "response_body"),
+        "{log}"
+    );
 }
 
 /// Shadow mode: decide and scrub as configured, record what would have been

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, Metadata};
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
@@ -404,6 +405,7 @@ impl HopStream {
                 response: Some(CommonResponse::default()),
             });
         };
+        let started = Instant::now();
         let direction = if request { "request" } else { "response" };
         let hop = &ctx.policy.hops[ctx.hop];
         if !body.end_of_stream {
@@ -416,7 +418,12 @@ impl HopStream {
         }
         if !request && ctx.upstream_error && !ctx.shadow {
             let generic = deny_body("upstream_error", &ctx.decision_id).into_bytes();
-            tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, replaced = "upstream_error");
+            BodyEvent {
+                decision: "replace",
+                reason: "upstream_error",
+                ..BodyEvent::new(ctx, request, started)
+            }
+            .emit();
             return wrap(body_replaced(generic, true, ctx.response.content_length));
         }
         let meta = if request { &ctx.request } else { &ctx.response };
@@ -450,7 +457,6 @@ impl HopStream {
                     m.exfiltration_alerts
                         .with_label_values(&[&hop.name, direction])
                         .inc();
-                    tracing::warn!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = scrubbed.findings.total(), "findings over the hop's limit: exfiltration alert");
                 }
                 if self.trace.span.is_some() {
                     self.trace.total_findings = self
@@ -465,13 +471,25 @@ impl HopStream {
                         .collect();
                 }
                 if scrubbed.findings.total() > 0 || scrubbed.body.is_some() {
-                    let counts: Vec<String> = scrubbed
-                        .findings
-                        .by_class(&ctx.policy.classes)
-                        .iter()
-                        .map(|(c, n)| format!("{c}={n}"))
-                        .collect();
-                    tracing::info!(target: "chaperone::scrub", hop = %hop.name, decision_id = %ctx.decision_id, direction, findings = %counts.join(","), changed = scrubbed.body.is_some());
+                    BodyEvent {
+                        decision: if scrubbed.body.is_some() {
+                            "change"
+                        } else {
+                            "pass"
+                        },
+                        reason: if scrubbed.alert {
+                            "findings_limit_alert"
+                        } else if scrubbed.findings.total() > 0 {
+                            "findings"
+                        } else {
+                            "contract"
+                        },
+                        findings: counts(&scrubbed.findings, &ctx.policy.classes),
+                        findings_total: scrubbed.findings.total(),
+                        alert: scrubbed.alert,
+                        ..BodyEvent::new(ctx, request, started)
+                    }
+                    .emit();
                 }
                 if ctx.shadow {
                     if scrubbed.body.is_some() {
@@ -500,6 +518,15 @@ impl HopStream {
         if self.trace.span.is_some() && !self.ctx.as_ref().is_some_and(|c| c.shadow) {
             self.trace.refused = Some(code);
         }
+        if let Some(ctx) = &self.ctx {
+            BodyEvent {
+                decision: "refuse",
+                reason: code,
+                detail,
+                ..BodyEvent::new(ctx, request, Instant::now())
+            }
+            .emit();
+        }
         let (hop, id) = match &self.ctx {
             Some(ctx) => (
                 ctx.policy.hops[ctx.hop].name.to_string(),
@@ -513,7 +540,6 @@ impl HopStream {
                 .shadow_events
                 .with_label_values(&[&hop, "refuse", code])
                 .inc();
-            tracing::warn!(target: "chaperone::scrub", %hop, decision_id = %id, direction, reason = code, detail, shadow = true, "message would be refused");
             let pass = BodyResponse {
                 response: Some(CommonResponse::default()),
             };
@@ -527,7 +553,6 @@ impl HopStream {
             .blocked_messages
             .with_label_values(&[&hop, direction, code])
             .inc();
-        tracing::warn!(target: "chaperone::scrub", %hop, decision_id = %id, direction, reason = code, detail, "message refused");
         let (status, error) = match (request, code) {
             (false, _) => (HttpCode::BadGateway, "bad_gateway"),
             (true, "too_large") => (HttpCode::PayloadTooLarge, "payload_too_large"),
@@ -539,6 +564,95 @@ impl HopStream {
         };
         immediate(status, error, &id, code)
     }
+}
+
+/// The decision event for one judged body: the same event stream as
+/// ext_authz's decisions (`chaperone::decision`), joined to the request's by
+/// the decision id. Codes, names and counts only, never a value. A body that
+/// crosses unchanged with nothing found adds no event.
+struct BodyEvent<'a> {
+    hop: &'a str,
+    decision_id: &'a str,
+    policy_version: &'a str,
+    phase: &'static str,
+    /// pass, change, refuse or replace.
+    decision: &'static str,
+    reason: &'static str,
+    /// Why a refusal happened, from the error's text (which never holds a value).
+    detail: &'a str,
+    /// `class=count` pairs.
+    findings: String,
+    findings_total: u32,
+    alert: bool,
+    shadow: bool,
+    started: Instant,
+}
+
+impl<'a> BodyEvent<'a> {
+    fn new(ctx: &'a HopContext, request: bool, started: Instant) -> Self {
+        Self {
+            hop: &ctx.policy.hops[ctx.hop].name,
+            decision_id: &ctx.decision_id,
+            policy_version: &ctx.policy.version,
+            phase: if request {
+                "request_body"
+            } else {
+                "response_body"
+            },
+            decision: "pass",
+            reason: "-",
+            detail: "",
+            findings: String::new(),
+            findings_total: 0,
+            alert: false,
+            shadow: ctx.shadow,
+            started,
+        }
+    }
+
+    /// Refusals and alerts at warn, the rest at info.
+    fn emit(self) {
+        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        macro_rules! event {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "chaperone::decision",
+                    via = "ext_proc",
+                    phase = self.phase,
+                    decision = self.decision,
+                    hop = self.hop,
+                    decision_id = self.decision_id,
+                    policy_version = self.policy_version,
+                    reason = self.reason,
+                    detail = self.detail,
+                    findings = %self.findings,
+                    findings_total = self.findings_total,
+                    alert = self.alert,
+                    shadow = self.shadow,
+                    latency_us,
+                )
+            };
+        }
+        if self.decision == "refuse" || self.alert {
+            event!(warn);
+        } else {
+            event!(info);
+        }
+    }
+}
+
+/// `class=count` for every class found, in the policy's order.
+fn counts(findings: &crate::scrub::Findings, classes: &crate::scrub::class::Classes) -> String {
+    let mut out = String::new();
+    for (class, n) in findings.by_class(classes) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(class);
+        out.push('=');
+        out.push_str(&n.to_string());
+    }
+    out
 }
 
 /// What the headers said about a body.
