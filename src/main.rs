@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: allocation is a tenth of chaperone's time per request under load
+/// with the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = chaperone::cli::Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -45,6 +45,19 @@ impl HashKey {
     }
 }
 
+impl HashKey {
+    /// Whether `tag` is `self.tag(prefix, label, value)`, compared in constant time.
+    pub fn verify_tag(&self, prefix: &str, label: &str, value: &[u8], tag: &str) -> bool {
+        let want = self.tag(prefix, label, value);
+        want.len() == tag.len()
+            && want
+                .bytes()
+                .zip(tag.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
 /// 128 random bits as 32 lower-case hex digits.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];

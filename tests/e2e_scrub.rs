@@ -40,6 +40,18 @@ hops:
     response:
       body:
         limit: { findings: 2, action: alert }
+  # Two hops on one route: the first matching hop that admits the caller
+  # decides, and ext_proc must apply that hop's contract, not the first one's.
+  - name: partner-reads-card
+    match: { host: payments.shop.test, method: GET, path: "/v1/cards/{card_id}" }
+    from: [ { workloads: ["spiffe://shop.test/ns/partner/sa/api"] } ]
+    response:
+      body: { allow: [card_id, card_number, holder] }
+  - name: public-reads-card
+    match: { host: payments.shop.test, method: GET, path: "/v1/cards/{card_id}" }
+    from: [ { anonymous: true } ]
+    response:
+      body: { allow: [card_id] }
   - name: anything
     match: { host: "*.shop.test", path: "/**" }
     from: [ { anonymous: true } ]
@@ -82,6 +94,51 @@ impl Stack {
         }
         r.send().await.unwrap()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ext_proc_applies_the_hop_ext_authz_decided() {
+    let s = stack().await;
+    // Anonymous: `partner-reads-card` matches first but does not admit;
+    // `public-reads-card` does, and its contract is the one applied.
+    let resp = s
+        .canned(
+            "/v1/cards/c-1",
+            &[(
+                "x-demo-body",
+                r#"{"card_id":"c-1","card_number":"4111111111111111","holder":"Ann"}"#,
+            )],
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", s.chaperone.log());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"card_id":"c-1"}));
+    // The signed hop header that carried the decision stopped at ext_proc.
+    let seen = s.upstream.take();
+    assert!(
+        !seen[0].headers.contains_key("x-chaperone-hop"),
+        "{:?}",
+        seen[0].headers
+    );
+    assert!(seen[0].headers.contains_key("x-chaperone-decision-id"));
+    // A client's own hop header is overwritten by ext_authz's.
+    let resp = s
+        .canned(
+            "/v1/cards/c-1",
+            &[
+                (
+                    "x-chaperone-hop",
+                    "partner-reads-card.00000000000000000000000000000000",
+                ),
+                (
+                    "x-demo-body",
+                    r#"{"card_id":"c-1","card_number":"4111111111111111","holder":"Ann"}"#,
+                ),
+            ],
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"card_id":"c-1"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -755,6 +755,83 @@ async fn ext_proc_matches_the_hop_itself_without_metadata() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
+    let c = Chaperone::start(&policy("proc.3", NO_JWKS)).await;
+    let ch = channel(c.grpc_port).await;
+    // ext_authz decides /healthz is the `health` hop and says so, signed.
+    let resp = check(
+        &ch,
+        check_request("GET", "api.shop.test", "/healthz", &[], ""),
+    )
+    .await
+    .unwrap();
+    let Some(HttpResponse::OkResponse(ok)) = &resp.http_response else {
+        panic!("{resp:?}")
+    };
+    let id = header_value(&ok.headers, "x-chaperone-decision-id").unwrap();
+    let signed = header_value(&ok.headers, "x-chaperone-hop").unwrap();
+    assert!(signed.starts_with("health."), "{signed}");
+
+    // `health` removes fewer response headers than `public-api`, which these
+    // request headers match: the removals show which hop ext_proc applied.
+    let on_items = |hop: &str, id: &str| {
+        [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/items/9"),
+            ("x-chaperone-decision-id", id),
+            ("x-chaperone-hop", hop),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    };
+    let tampered = {
+        let mut t = signed.clone();
+        let last = if t.ends_with('0') { "1" } else { "0" };
+        t.pop();
+        t.push_str(last);
+        t
+    };
+    let forged = signed.replacen("health.", "public-api.", 1);
+    for (hop, id, applied) in [
+        (signed.as_str(), id.as_str(), "health"),
+        (tampered.as_str(), id.as_str(), "public-api"),
+        (forged.as_str(), id.as_str(), "public-api"),
+        (
+            signed.as_str(),
+            "0123456789abcdef0123456789abcdef",
+            "public-api",
+        ),
+        ("health", id.as_str(), "public-api"),
+    ] {
+        let headers = on_items(hop, id);
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut s = ProcStream::open(&ch).await;
+        let a = s.answer(request_headers(&refs, None)).await;
+        let Answer::RequestHeaders(h) = &a else {
+            panic!("{a:?}")
+        };
+        // The hop header never reaches the callee, believed or not.
+        assert!(
+            removed(&h.response).contains(&"x-chaperone-hop".to_owned()),
+            "{hop}"
+        );
+        let a = s.answer(response_headers(LEAKY)).await;
+        let Answer::ResponseHeaders(h) = &a else {
+            panic!("{a:?}")
+        };
+        let want: &[&str] = if applied == "health" {
+            &["server", "x-powered-by"]
+        } else {
+            &["server", "x-internal-trace", "x-powered-by"]
+        };
+        assert_eq!(removed(&h.response), want, "{hop} {id}: {applied}");
+    }
+}
+
 fn body_msg() -> ProcessingRequest {
     body(true, b"{}", true)
 }

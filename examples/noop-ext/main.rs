@@ -5,8 +5,8 @@
 //! server that does no work. `Authorization.Check` always answers OK with no
 //! mutations; `ExternalProcessor.Process` answers every message with an empty
 //! response of the matching kind (CONTINUE). The tonic server settings are
-//! chaperone's (`src/server.rs`), so the only difference from chaperone is
-//! the work chaperone does.
+//! chaperone's (`src/server.rs`), and so is the allocator (mimalloc), so the
+//! only difference from chaperone is the work chaperone does.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -36,6 +36,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 /// chaperone's default `--max-concurrent-streams`.
 const MAX_CONCURRENT_STREAMS: u32 = 1024;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Clone, Copy)]
 struct Noop;

@@ -19,10 +19,49 @@ use tonic::{Request, Response, Status};
 
 use crate::app::App;
 use crate::policy::{Decision, Deny, DenyKind, Reason, RequestFacts};
+use crate::secret::HashKey;
 use crate::telemetry::{self, metrics, trace};
 
 /// The header that carries the decision id to the callee, for correlation.
 pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
+/// The header that carries the decided hop from ext_authz to ext_proc, signed
+/// with the hash key; ext_proc removes it before the callee sees it.
+pub const HOP_HEADER: &str = "x-chaperone-hop";
+const HOP_TAG_LABEL: &str = "ext_proc_hop";
+
+/// What the hop header's tag covers: the decision, the hop and the policy.
+fn hop_tag_input(decision_id: &str, hop: &str, policy_hash: &str) -> Vec<u8> {
+    [decision_id, hop, policy_hash].join("\0").into_bytes()
+}
+
+/// `<hop>.<tag>`: the hop ext_authz decided, for ext_proc.
+pub fn hop_header_value(key: &HashKey, decision_id: &str, hop: &str, policy_hash: &str) -> String {
+    let tag = key.tag(
+        "",
+        HOP_TAG_LABEL,
+        &hop_tag_input(decision_id, hop, policy_hash),
+    );
+    format!("{hop}.{tag}")
+}
+
+/// The hop named by a hop header, if its tag is right for this decision id
+/// and this policy: a header a client made up, or one from another policy, is
+/// not believed.
+pub fn verify_hop_header<'v>(
+    key: &HashKey,
+    value: &'v str,
+    decision_id: &str,
+    policy_hash: &str,
+) -> Option<&'v str> {
+    let (hop, tag) = value.rsplit_once('.')?;
+    key.verify_tag(
+        "",
+        HOP_TAG_LABEL,
+        &hop_tag_input(decision_id, hop, policy_hash),
+        tag,
+    )
+    .then_some(hop)
+}
 
 /// gRPC codes Envoy reads in `CheckResponse.status`.
 const GRPC_OK: i32 = 0;
@@ -176,7 +215,10 @@ impl Authorization for AuthzService {
             telemetry::decision_span(&mut span, &decision);
             span.end();
         }
-        Ok(Response::new(check_response(&decision)))
+        Ok(Response::new(check_response(
+            &decision,
+            self.app.engine.hash_key(),
+        )))
     }
 }
 
@@ -213,7 +255,7 @@ pub fn decision_metadata(hop: &str, decision_id: &str, policy_version: &str) -> 
     }
 }
 
-pub fn check_response(decision: &Decision) -> CheckResponse {
+pub fn check_response(decision: &Decision, key: &HashKey) -> CheckResponse {
     if decision.is_shadow() {
         return shadow_response(decision);
     }
@@ -225,10 +267,17 @@ pub fn check_response(decision: &Decision) -> CheckResponse {
             }),
             dynamic_metadata: Some(decision_metadata(&a.hop, &a.decision_id, &a.policy_version)),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                // Overwrite: a client can never smuggle its own token or decision id.
-                headers: std::iter::once(header(DECISION_ID_HEADER, &a.decision_id))
-                    .chain(a.txn_token.iter().map(|t| header(&t.header, &t.token)))
-                    .collect(),
+                // Overwrite: a client can never smuggle its own token, decision id or hop.
+                headers: vec![
+                    header(DECISION_ID_HEADER, &a.decision_id),
+                    header(
+                        HOP_HEADER,
+                        &hop_header_value(key, &a.decision_id, &a.hop, &a.policy_hash),
+                    ),
+                ]
+                .into_iter()
+                .chain(a.txn_token.iter().map(|t| header(&t.header, &t.token)))
+                .collect(),
                 headers_to_remove: a.remove_headers.clone(),
                 ..OkHttpResponse::default()
             })),

@@ -18,7 +18,7 @@ use tonic::Status;
 
 use super::AUTHZ_NAMESPACE;
 use crate::app::App;
-use crate::authz::{DECISION_ID_HEADER, deny_body};
+use crate::authz::{DECISION_ID_HEADER, HOP_HEADER, deny_body, verify_hop_header};
 use crate::config::contracts::header_matches;
 use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
@@ -295,11 +295,12 @@ impl HopStream {
     fn on_request_headers(&mut self, h: &HttpHeaders, metadata: Option<&Metadata>) -> Answer {
         let policy = self.app.store.current();
         let headers = header_map(h.headers.as_ref());
-        let from_authz = metadata.and_then(|m| authz_decision(m, &policy));
-        let found = match from_authz {
-            Some((hop, decision_id)) => Some((hop, decision_id)),
-            None => rematch(&policy, &headers).map(|hop| (hop, random_id())),
-        };
+        // The hop ext_authz decided: from the metadata Envoy forwards, else
+        // from the signed hop header, else matched again here.
+        let found = metadata
+            .and_then(|m| authz_decision(m, &policy))
+            .or_else(|| signed_hop(&headers, &policy, self.app.engine.hash_key()))
+            .or_else(|| rematch(&policy, &headers).map(|hop| (hop, random_id())));
         let Some((hop, decision_id)) = found else {
             if policy.shadow {
                 // Shadow mode: record that no hop describes this, pass it unchanged.
@@ -316,6 +317,9 @@ impl HopStream {
         };
         let rule = &policy.hops[hop];
         let mut remove = request_headers_to_remove(&policy, rule, headers.keys());
+        if headers.contains_key(HOP_HEADER) {
+            remove.push(HOP_HEADER.to_owned());
+        }
         // Ask the callee for an uncompressed response: chaperone never passes
         // a body it cannot inspect.
         if headers.contains_key("accept-encoding") {
@@ -761,6 +765,21 @@ fn authz_decision(meta: &Metadata, policy: &Policy) -> Option<(usize, String)> {
     let hop = text("hop")?;
     let index = policy.hops.iter().position(|h| *h.name == *hop)?;
     Some((index, text("decision_id").unwrap_or_else(random_id)))
+}
+
+/// The hop and decision id from ext_authz's signed hop header, if its tag is
+/// right for this policy (a client cannot make one up).
+fn signed_hop(
+    headers: &HashMap<String, String>,
+    policy: &Policy,
+    key: &crate::secret::HashKey,
+) -> Option<(usize, String)> {
+    let decision_id = headers.get(DECISION_ID_HEADER)?;
+    let value = headers.get(HOP_HEADER)?;
+    let policy_hash = policy.hash.get(..12).unwrap_or(&policy.hash);
+    let hop = verify_hop_header(key, value, decision_id, policy_hash)?;
+    let index = policy.hops.iter().position(|h| *h.name == *hop)?;
+    Some((index, decision_id.clone()))
 }
 
 /// Matches the hop from the pseudo-headers when ext_authz left no decision.
