@@ -162,7 +162,7 @@ pub struct ServeArgs {
     /// cannot do mTLS); off when unset.
     #[arg(long, env = "CHAPERONE_HEALTH_ADDR")]
     pub health_addr: Option<SocketAddr>,
-    /// Async worker threads; one per CPU when unset.
+    /// Threads serving gRPC (each owns its connections); one per CPU when unset.
     #[arg(long, env = "CHAPERONE_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
     /// HTTP/2 streams per connection.
@@ -204,6 +204,9 @@ pub async fn run(cli: Cli) -> ExitCode {
                 drain_delay: args.drain_delay,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
+                grpc_threads: args.worker_threads.filter(|n| *n > 0).unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                }),
                 tls: match (args.tls_cert, args.tls_key) {
                     (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
                         cert,

@@ -11,13 +11,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = chaperone::cli::Cli::parse();
+    // gRPC runs on its own threads (`--worker-threads`, see server.rs); this
+    // runtime has the admin listener, reloads, signals and trace export.
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let chaperone::cli::Command::Serve(args) = &cli.command
-        && let Some(n) = args.worker_threads.filter(|n| *n > 0)
-    {
-        builder.worker_threads(n);
-    }
-    let runtime = match builder.enable_all().build() {
+    builder.worker_threads(1);
+    let runtime = match builder.enable_all().thread_name("chaperone-main").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chaperone: cannot start the async runtime: {e}");

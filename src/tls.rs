@@ -13,7 +13,7 @@ use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -143,31 +143,30 @@ impl TlsReloader {
         }
     }
 
-    /// Accepts TCP connections and yields those whose TLS handshake succeeds.
-    /// Failed handshakes (no client certificate, a foreign CA) are dropped and
-    /// logged at debug: they never reach a gRPC service.
+    /// Runs the TLS handshake on each connection a gRPC thread is handed and
+    /// yields those that succeed. Failed handshakes (no client certificate, a
+    /// foreign CA) are dropped and logged at debug: they never reach a gRPC
+    /// service. Call on the runtime that will serve the connections.
     pub fn incoming(
         self: Arc<Self>,
-        listener: TcpListener,
+        mut conns: mpsc::Receiver<std::net::TcpStream>,
     ) -> impl futures_util::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> + Send + 'static
     {
         let (tx, rx) = mpsc::channel::<TlsStream<TcpStream>>(64);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                // At the limit, stop taking connections: the acceptor then waits.
                 let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
                     return;
                 };
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+                let Some(conn) = conns.recv().await else {
+                    return;
                 };
-                // Small gRPC frames must not wait for Nagle's algorithm.
-                let _ = tcp.set_nodelay(true);
+                let Ok(tcp) = TcpStream::from_std(conn) else {
+                    continue;
+                };
+                let peer = tcp.peer_addr().ok();
                 let acceptor = TlsAcceptor::from(self.current.load_full());
                 let out = tx.clone();
                 tokio::spawn(async move {
@@ -176,8 +175,8 @@ impl TlsReloader {
                         Ok(Ok(stream)) => {
                             let _ = out.send(stream).await;
                         }
-                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake refused"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        Ok(Err(error)) => tracing::debug!(?peer, %error, "TLS handshake refused"),
+                        Err(_) => tracing::debug!(?peer, "TLS handshake timed out"),
                     }
                 });
                 if tx.is_closed() {

@@ -10,9 +10,11 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
 
-use chaperone::server::{MAX_CHECK_BYTES, MAX_PROCESS_BYTES};
+use chaperone::server::{
+    MAX_CHECK_BYTES, MAX_PROCESS_BYTES, grpc_server_builder, serve_grpc_threads,
+};
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
     Authorization, AuthorizationServer,
 };
@@ -122,33 +124,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown argument {other:?}").into()),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    // The same runtime as chaperone's main: multi-threaded, all drivers, and
-    // the same CHAPERONE_WORKER_THREADS knob, so both can be compared alike.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("CHAPERONE_WORKER_THREADS")
+    // Served as chaperone serves: gRPC on CHAPERONE_WORKER_THREADS threads
+    // (one per CPU when unset) that each own their connections, with
+    // chaperone's server settings; a small runtime accepts.
+    let threads = std::env::var("CHAPERONE_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
-    {
-        builder.worker_threads(n);
-    }
-    let runtime = builder.enable_all().build()?;
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         eprintln!("noop-ext: ext_authz + ext_proc on {addr} (tcp_nodelay: {nodelay})");
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(nodelay));
-        tonic::transport::Server::builder()
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .add_service(AuthorizationServer::new(Noop).max_decoding_message_size(MAX_CHECK_BYTES))
-            .add_service(
-                ExternalProcessorServer::new(Noop).max_decoding_message_size(MAX_PROCESS_BYTES),
-            )
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let router = || {
+            grpc_server_builder(MAX_CONCURRENT_STREAMS)
+                .add_service(
+                    AuthorizationServer::new(Noop).max_decoding_message_size(MAX_CHECK_BYTES),
+                )
+                .add_service(
+                    ExternalProcessorServer::new(Noop).max_decoding_message_size(MAX_PROCESS_BYTES),
+                )
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(true);
+        });
+        if nodelay {
+            serve_grpc_threads(listener, threads, Arc::new(router), None, stop_rx)?.await?;
+        } else {
+            // One multi-threaded runtime with Nagle on: how chaperone served
+            // before 9e23bd9 (configuration E).
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(false));
+            router()
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let mut stop = stop_rx;
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await?;
+        }
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     Ok(())
