@@ -305,13 +305,17 @@ pub fn grpc_server_builder(max_concurrent_streams: u32) -> tonic::transport::Ser
 /// Builds the gRPC services for one serving thread.
 pub type MakeRouter = Arc<dyn Fn() -> tonic::transport::server::Router + Send + Sync>;
 
-/// Serves gRPC on `threads` threads, each with its own single-threaded
-/// runtime. The listener's connections are handed out in turn, and every
-/// stream of a connection runs on the thread that owns it: no cross-thread
-/// wake-ups or lock contention per call (Envoy keeps one HTTP/2 connection
-/// per worker, so Envoy's workers spread over these threads). With `tls`,
-/// each thread runs its connections' handshakes. The future ends when every
-/// thread has drained after `stop`.
+/// Serves gRPC on `threads` threads, each with a runtime of its own. The
+/// listener's connections are handed out in turn, and every stream of a
+/// connection runs on the thread that owns it: no cross-thread wake-ups or
+/// lock contention per call (Envoy keeps one HTTP/2 connection per worker, so
+/// Envoy's workers spread over these threads). Each runtime is tokio's
+/// multi-threaded one with a single worker rather than the current-thread
+/// one: its LIFO slot runs the connection task as soon as a call has its
+/// answer, so answers are written at once instead of after every other ready
+/// call (BENCHMARKS.md measures both). With `tls`, each thread runs its
+/// connections' handshakes. The future ends when every thread has drained
+/// after `stop`.
 pub fn serve_grpc_threads(
     listener: TcpListener,
     threads: usize,
@@ -332,7 +336,8 @@ pub fn serve_grpc_threads(
         std::thread::Builder::new()
             .name(format!("chaperone-grpc-{i}"))
             .spawn(move || {
-                let result = match tokio::runtime::Builder::new_current_thread()
+                let result = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
                     .enable_all()
                     .build()
                 {
