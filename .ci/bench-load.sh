@@ -7,8 +7,9 @@
 # Optional (BENCH_CONFIGS="A B C D E F"):
 #   D  as C, with chaperone at its default log level (info: one JSON decision
 #      line per request on stderr)
-#   E  as B, with Nagle's algorithm left on for the ext server's sockets (as
-#      chaperone had it before 9e23bd9; B sets TCP_NODELAY, as chaperone does)
+#   E  as B, with Nagle's algorithm left on for the ext server's sockets, on one
+#      runtime for all connections (as chaperone served before 9e23bd9; B sets
+#      TCP_NODELAY and serves on connection-owning threads, as chaperone does)
 #   F  as C, on an anonymous hop (GET /v1/catalog/o-1): no token verification
 #   G  as B, POSTing a 4 KB JSON body (POST /v1/orders): the ext_proc body path
 #   H  as C, POSTing the same body to a hop with request and response body
