@@ -25,6 +25,7 @@
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"), BENCH_WORKER_THREADS,
 # BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
+# BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
 # Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
@@ -198,6 +199,18 @@ wanted() {
   done
   return 1
 }
+# BENCH_SIGNING_ALG: es256 (the default, chaperone's ephemeral key) or eddsa
+# (a generated Ed25519 key in a key directory).
+SIGNING=()
+case ${BENCH_SIGNING_ALG:-es256} in
+  es256) ;;
+  eddsa)
+    mkdir -p "$OUT/keys"
+    "$CHAPERONE" keys generate --alg eddsa --out "$OUT/keys/bench-eddsa.pem" >&2
+    SIGNING=(--signing-keys "$OUT/keys")
+    ;;
+  *) echo "BENCH_SIGNING_ALG is es256 or eddsa" >&2 && exit 2 ;;
+esac
 # start_chaperone CONFIG LEVEL
 start_chaperone() {
   local port admin
@@ -205,7 +218,7 @@ start_chaperone() {
   admin=$(free_port)
   start "chaperone-$1" "$CHAPERONE" serve --policy "$POLICY" \
     --grpc-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
-    --log-format json --log-level "$2"
+    --log-format json --log-level "$2" "${SIGNING[@]}"
   wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
   EXT_PORT[$1]=$port
   EXT_PID[$1]=$LAST_PID
