@@ -385,6 +385,12 @@ async fn response_bodies_follow_the_callers_contract() {
         .unwrap_or_else(|| panic!("no authorization event for {body}"));
     assert_eq!(authz["decision"], "allow");
     assert_eq!(authz["hop"], "list-cards");
+    // The caller's keyed hash came along in the signed hop header.
+    assert_eq!(body["principal"], authz["principal"]);
+    assert!(
+        body["principal"].as_str().unwrap().starts_with("p_"),
+        "{body}"
+    );
     // A refused body is a decision too, with its reason code.
     assert!(
         events.iter().any(|e| e["decision"] == "refuse"

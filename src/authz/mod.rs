@@ -29,38 +29,44 @@ pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
 pub const HOP_HEADER: &str = "x-chaperone-hop";
 const HOP_TAG_LABEL: &str = "ext_proc_hop";
 
-/// What the hop header's tag covers: the decision, the hop and the policy.
-fn hop_tag_input(decision_id: &str, hop: &str, policy_hash: &str) -> Vec<u8> {
-    [decision_id, hop, policy_hash].join("\0").into_bytes()
+/// What the hop header's tag covers: the decision, its hop and caller, and
+/// the policy.
+fn hop_tag_input(decision_id: &str, hop: &str, principal: &str, policy_hash: &str) -> Vec<u8> {
+    [decision_id, hop, principal, policy_hash]
+        .join("\0")
+        .into_bytes()
 }
 
-/// `<hop>.<tag>`: the hop ext_authz decided, for ext_proc.
-pub fn hop_header_value(key: &HashKey, decision_id: &str, hop: &str, policy_hash: &str) -> String {
-    let tag = key.tag(
-        "",
-        HOP_TAG_LABEL,
-        &hop_tag_input(decision_id, hop, policy_hash),
-    );
-    format!("{hop}.{tag}")
+/// `<hop>.<hashed principal>.<tag>`: the hop ext_authz decided and who it
+/// decided for (a keyed hash, for ext_proc's decision events).
+pub fn hop_header_value(
+    key: &HashKey,
+    decision_id: &str,
+    hop: &str,
+    principal: &str,
+    policy_hash: &str,
+) -> String {
+    let input = hop_tag_input(decision_id, hop, principal, policy_hash);
+    let tag = key.tag("", HOP_TAG_LABEL, &input);
+    format!("{hop}.{principal}.{tag}")
 }
 
-/// The hop named by a hop header, if its tag is right for this decision id
-/// and this policy: a header a client made up, or one from another policy, is
-/// not believed.
+/// The hop and hashed principal named by a hop header, if its tag is right
+/// for this decision id and this policy: a header a client made up, or one
+/// from another policy, is not believed.
 pub fn verify_hop_header<'v>(
     key: &HashKey,
     value: &'v str,
     decision_id: &str,
     policy_hash: &str,
-) -> Option<&'v str> {
-    let (hop, tag) = value.rsplit_once('.')?;
-    key.verify_tag(
-        "",
-        HOP_TAG_LABEL,
-        &hop_tag_input(decision_id, hop, policy_hash),
-        tag,
-    )
-    .then_some(hop)
+) -> Option<(&'v str, &'v str)> {
+    let mut parts = value.rsplitn(3, '.');
+    let tag = parts.next()?;
+    let principal = parts.next()?;
+    let hop = parts.next()?;
+    let input = hop_tag_input(decision_id, hop, principal, policy_hash);
+    key.verify_tag("", HOP_TAG_LABEL, &input, tag)
+        .then_some((hop, principal))
 }
 
 /// gRPC codes Envoy reads in `CheckResponse.status`.
@@ -272,7 +278,13 @@ pub fn check_response(decision: &Decision, key: &HashKey) -> CheckResponse {
                     header(DECISION_ID_HEADER, &a.decision_id),
                     header(
                         HOP_HEADER,
-                        &hop_header_value(key, &a.decision_id, &a.hop, &a.policy_hash),
+                        &hop_header_value(
+                            key,
+                            &a.decision_id,
+                            &a.hop,
+                            &a.principal,
+                            &a.policy_hash,
+                        ),
                     ),
                 ]
                 .into_iter()

@@ -74,6 +74,8 @@ struct HopContext {
     /// The ext_authz decision this stream carries out (or a fresh id when
     /// the hop was matched here); it names the stream in logs.
     decision_id: String,
+    /// The caller's keyed hash from the signed hop header, else "-".
+    principal: String,
     request: BodyMeta,
     response: BodyMeta,
     /// The callee answered 5xx and the hop replaces such bodies.
@@ -297,9 +299,13 @@ impl HopStream {
         let headers = header_map(h.headers.as_ref());
         // The hop ext_authz decided: from the metadata Envoy forwards, else
         // from the signed hop header, else matched again here.
+        let signed = signed_hop(&headers, &policy, self.app.engine.hash_key());
+        let principal = signed
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |(_, _, p)| p.clone());
         let found = metadata
             .and_then(|m| authz_decision(m, &policy))
-            .or_else(|| signed_hop(&headers, &policy, self.app.engine.hash_key()))
+            .or_else(|| signed.map(|(hop, id, _)| (hop, id)))
             .or_else(|| rematch(&policy, &headers).map(|hop| (hop, random_id())));
         let Some((hop, decision_id)) = found else {
             if policy.shadow {
@@ -329,6 +335,7 @@ impl HopStream {
             policy: Arc::clone(&policy),
             hop,
             decision_id,
+            principal,
             request: BodyMeta::of(&headers),
             response: BodyMeta::default(),
             upstream_error: false,
@@ -577,6 +584,7 @@ impl HopStream {
 struct BodyEvent<'a> {
     hop: &'a str,
     decision_id: &'a str,
+    principal: &'a str,
     policy_version: &'a str,
     phase: &'static str,
     /// pass, change, refuse or replace.
@@ -597,6 +605,7 @@ impl<'a> BodyEvent<'a> {
         Self {
             hop: &ctx.policy.hops[ctx.hop].name,
             decision_id: &ctx.decision_id,
+            principal: &ctx.principal,
             policy_version: &ctx.policy.version,
             phase: if request {
                 "request_body"
@@ -626,6 +635,7 @@ impl<'a> BodyEvent<'a> {
                     decision = self.decision,
                     hop = self.hop,
                     decision_id = self.decision_id,
+                    principal = self.principal,
                     policy_version = self.policy_version,
                     reason = self.reason,
                     detail = self.detail,
@@ -767,19 +777,19 @@ fn authz_decision(meta: &Metadata, policy: &Policy) -> Option<(usize, String)> {
     Some((index, text("decision_id").unwrap_or_else(random_id)))
 }
 
-/// The hop and decision id from ext_authz's signed hop header, if its tag is
-/// right for this policy (a client cannot make one up).
+/// The hop, decision id and hashed principal from ext_authz's signed hop
+/// header, if its tag is right for this policy (a client cannot make one up).
 fn signed_hop(
     headers: &HashMap<String, String>,
     policy: &Policy,
     key: &crate::secret::HashKey,
-) -> Option<(usize, String)> {
+) -> Option<(usize, String, String)> {
     let decision_id = headers.get(DECISION_ID_HEADER)?;
     let value = headers.get(HOP_HEADER)?;
     let policy_hash = policy.hash.get(..12).unwrap_or(&policy.hash);
-    let hop = verify_hop_header(key, value, decision_id, policy_hash)?;
+    let (hop, principal) = verify_hop_header(key, value, decision_id, policy_hash)?;
     let index = policy.hops.iter().position(|h| *h.name == *hop)?;
-    Some((index, decision_id.clone()))
+    Some((index, decision_id.clone(), principal.to_owned()))
 }
 
 /// Matches the hop from the pseudo-headers when ext_authz left no decision.
