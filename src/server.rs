@@ -253,13 +253,26 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     app.set_grpc_bound();
 
-    let grpc_task = tokio::spawn(grpc_server);
+    let mut grpc_task = tokio::spawn(grpc_server);
     let admin_task = tokio::spawn(async move { admin_server.await });
     let watch_task = tokio::spawn(Arc::clone(&store).watch(settings.watch_interval));
     let hup_task = tokio::spawn(reload_on_sighup(Arc::clone(&store), Arc::clone(&keys)));
     let keys_task = tokio::spawn(Arc::clone(&keys).watch(settings.watch_interval));
 
-    wait_for_termination().await;
+    tokio::select! {
+        () = wait_for_termination() => {}
+        // gRPC serving ended without being asked to: exit (and be restarted)
+        // rather than run on, ready but deaf.
+        ended = &mut grpc_task => {
+            let why = match ended {
+                Ok(Ok(())) => "gRPC serving ended".to_owned(),
+                Ok(Err(e)) => e,
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(error = %why, "gRPC serving stopped; exiting");
+            return Err(ServeError::Grpc(why));
+        }
+    }
     tracing::info!(grace = ?settings.drain_grace, "draining");
     app.set_draining();
     health
@@ -371,18 +384,21 @@ pub fn serve_grpc_threads(
         done.push(done_rx);
     }
     tokio::spawn(hand_out(listener, inboxes, stop));
+    // Ends at the first thread that fails (or dies), else when all have drained.
     Ok(async move {
-        for d in done {
-            d.await.map_err(|_| "a gRPC thread ended".to_owned())??;
-        }
-        Ok(())
+        futures_util::future::try_join_all(done.into_iter().map(|d| async move {
+            d.await
+                .map_err(|_| "a gRPC thread stopped unexpectedly".to_owned())?
+        }))
+        .await
+        .map(|_| ())
     })
 }
 
 /// Accepts gRPC connections and hands them to the serving threads in turn.
 async fn hand_out(
     listener: TcpListener,
-    inboxes: Vec<mpsc::Sender<std::net::TcpStream>>,
+    mut inboxes: Vec<mpsc::Sender<std::net::TcpStream>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let stopped = async move {
@@ -405,15 +421,36 @@ async fn hand_out(
         // Small gRPC frames must not wait for Nagle's algorithm and delayed
         // ACKs, which hold answers back by tens of milliseconds.
         let _ = tcp.set_nodelay(true);
-        let Ok(conn) = tcp.into_std() else {
+        let Ok(mut conn) = tcp.into_std() else {
             continue;
         };
-        let Some(inbox) = inboxes.get(next % inboxes.len()) else {
-            return;
-        };
-        next = next.wrapping_add(1);
-        if inbox.send(conn).await.is_err() {
-            return;
+        // The next thread with room takes it; when all are busy, wait for the
+        // next one. A thread that has stopped is dropped from the round.
+        let mut untried = inboxes.len();
+        loop {
+            if inboxes.is_empty() {
+                tracing::error!("every gRPC thread has stopped; no longer accepting");
+                return;
+            }
+            let i = next % inboxes.len();
+            next = next.wrapping_add(1);
+            match inboxes[i].try_send(conn) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Closed(c)) => {
+                    inboxes.swap_remove(i);
+                    conn = c;
+                }
+                Err(mpsc::error::TrySendError::Full(c)) if untried > 1 => {
+                    untried -= 1;
+                    conn = c;
+                }
+                Err(mpsc::error::TrySendError::Full(c)) => {
+                    if inboxes[i].send(c).await.is_err() {
+                        inboxes.swap_remove(i);
+                    }
+                    break;
+                }
+            }
         }
     }
 }

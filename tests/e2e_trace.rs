@@ -412,3 +412,53 @@ async fn a_dead_collector_costs_spans_not_requests() {
     let log = chaperone.log();
     assert_eq!(log.matches("trace export failed").count(), 1, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_raise_the_sample_rate() {
+    // Ratio 0: only Envoy's own trace context is recorded. A `traceparent` the
+    // client put on the request is followed only at the ratio.
+    let (collector, otlp_port, _task) = Collector::start().await;
+    let idp = Idp::start().await;
+    let endpoint = format!("http://127.0.0.1:{otlp_port}");
+    let chaperone = Chaperone::start_with(
+        &policy(&idp),
+        &["--otlp-endpoint", &endpoint, "--trace-sample-ratio", "0"],
+    )
+    .await;
+    let mut client =
+        AuthorizationClient::connect(format!("http://127.0.0.1:{}", chaperone.grpc_port))
+            .await
+            .unwrap();
+    let check = |traceparent: &str| CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    host: "payments.shop.test".into(),
+                    path: "/nowhere".into(),
+                    headers: [("traceparent".to_owned(), traceparent.to_owned())].into(),
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    };
+    let from_client = "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1111111111111111-01";
+    client.check(check(from_client)).await.unwrap();
+    let mut req = tonic::Request::new(check(from_client));
+    req.metadata_mut().insert(
+        "traceparent",
+        "00-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-2222222222222222-01"
+            .parse()
+            .unwrap(),
+    );
+    client.check(req).await.unwrap();
+    wait_until("Envoy's trace recorded", Duration::from_secs(10), || {
+        let n = collector.in_trace(&[0xbb; 16]).len();
+        async move { n == 1 }
+    })
+    .await;
+    assert!(collector.in_trace(&[0xaa; 16]).is_empty());
+    assert_eq!(collector.spans().len(), 1, "{:#?}", collector.spans());
+}

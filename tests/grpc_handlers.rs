@@ -759,10 +759,10 @@ async fn ext_proc_matches_the_hop_itself_without_metadata() {
 async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     let c = Chaperone::start(&policy("proc.3", NO_JWKS)).await;
     let ch = channel(c.grpc_port).await;
-    // ext_authz decides /healthz is the `health` hop and says so, signed.
+    // ext_authz decides the request and names its hop, signed for it.
     let resp = check(
         &ch,
-        check_request("GET", "api.shop.test", "/healthz", &[], ""),
+        check_request("GET", "api.shop.test", "/v1/items/9", &[], ""),
     )
     .await
     .unwrap();
@@ -771,20 +771,8 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     };
     let id = header_value(&ok.headers, "x-chaperone-decision-id").unwrap();
     let signed = header_value(&ok.headers, "x-chaperone-hop").unwrap();
-    assert!(signed.starts_with("health."), "{signed}");
+    assert!(signed.starts_with("public-api.p_"), "{signed}");
 
-    // `health` removes fewer response headers than `public-api`, which these
-    // request headers match: the removals show which hop ext_proc applied.
-    let on_items = |hop: &str, id: &str| {
-        [
-            (":authority", "api.shop.test"),
-            (":method", "GET"),
-            (":path", "/v1/items/9"),
-            ("x-chaperone-decision-id", id),
-            ("x-chaperone-hop", hop),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    };
     let tampered = {
         let mut t = signed.clone();
         let last = if t.ends_with('0') { "1" } else { "0" };
@@ -792,25 +780,29 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
         t.push_str(last);
         t
     };
-    let forged = signed.replacen("health.", "public-api.", 1);
-    for (hop, id, applied) in [
-        (signed.as_str(), id.as_str(), "health"),
-        (tampered.as_str(), id.as_str(), "public-api"),
-        (forged.as_str(), id.as_str(), "public-api"),
-        (
-            signed.as_str(),
-            "0123456789abcdef0123456789abcdef",
-            "public-api",
-        ),
-        ("health", id.as_str(), "public-api"),
-    ] {
-        let headers = on_items(hop, id);
-        let refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+    let forged = signed.replacen("public-api.", "health.", 1);
+    let other_id = "0123456789abcdef0123456789abcdef".to_owned();
+    // (hop header, decision id header, path, believed)
+    let cases = [
+        (signed.clone(), id.clone(), "/v1/items/9", true),
+        (tampered, id.clone(), "/v1/items/9", false),
+        (forged, id.clone(), "/v1/items/9", false),
+        (signed.clone(), other_id, "/v1/items/9", false),
+        // Made for another request: not believed there.
+        (signed.clone(), id.clone(), "/v1/items/10", false),
+        ("public-api".to_owned(), id.clone(), "/v1/items/9", false),
+    ];
+    for (hop, decision_id, path, believed) in cases {
+        let headers = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", path),
+            ("content-type", "application/json"),
+            ("x-chaperone-decision-id", decision_id.as_str()),
+            ("x-chaperone-hop", hop.as_str()),
+        ];
         let mut s = ProcStream::open(&ch).await;
-        let a = s.answer(request_headers(&refs, None)).await;
+        let a = s.answer(request_headers(&headers, None)).await;
         let Answer::RequestHeaders(h) = &a else {
             panic!("{a:?}")
         };
@@ -819,16 +811,19 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
             removed(&h.response).contains(&"x-chaperone-hop".to_owned()),
             "{hop}"
         );
-        let a = s.answer(response_headers(LEAKY)).await;
-        let Answer::ResponseHeaders(h) = &a else {
+        // A body the contract refuses: the refusal names the stream's decision
+        // id, which is ext_authz's only when the header was believed.
+        let a = s.answer(body(true, b"{not json", true)).await;
+        let Answer::ImmediateResponse(ir) = &a else {
             panic!("{a:?}")
         };
-        let want: &[&str] = if applied == "health" {
-            &["server", "x-powered-by"]
-        } else {
-            &["server", "x-internal-trace", "x-powered-by"]
-        };
-        assert_eq!(removed(&h.response), want, "{hop} {id}: {applied}");
+        assert_eq!(ir.status.as_ref().unwrap().code, 400);
+        let refusal: serde_json::Value = serde_json::from_slice(&ir.body).unwrap();
+        assert_eq!(
+            refusal["decision_id"] == id.as_str(),
+            believed,
+            "{hop} {decision_id} {path}: {refusal}"
+        );
     }
 }
 

@@ -29,12 +29,35 @@ pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
 pub const HOP_HEADER: &str = "x-chaperone-hop";
 const HOP_TAG_LABEL: &str = "ext_proc_hop";
 
-/// What the hop header's tag covers: the decision, its hop and caller, and
-/// the policy.
-fn hop_tag_input(decision_id: &str, hop: &str, principal: &str, policy_hash: &str) -> Vec<u8> {
-    [decision_id, hop, principal, policy_hash]
-        .join("\0")
-        .into_bytes()
+/// The request a hop header was made for, as Envoy reports it to both
+/// ext_authz and ext_proc (after path normalization).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HopRequest<'a> {
+    pub method: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
+}
+
+/// What the hop header's tag covers: the decision, its hop and caller, the
+/// request it was made for, and the policy.
+fn hop_tag_input(
+    decision_id: &str,
+    hop: &str,
+    principal: &str,
+    request: HopRequest<'_>,
+    policy_hash: &str,
+) -> Vec<u8> {
+    [
+        decision_id,
+        hop,
+        principal,
+        request.method,
+        request.authority,
+        request.path,
+        policy_hash,
+    ]
+    .join("\0")
+    .into_bytes()
 }
 
 /// `<hop>.<hashed principal>.<tag>`: the hop ext_authz decided and who it
@@ -44,27 +67,30 @@ pub fn hop_header_value(
     decision_id: &str,
     hop: &str,
     principal: &str,
+    request: HopRequest<'_>,
     policy_hash: &str,
 ) -> String {
-    let input = hop_tag_input(decision_id, hop, principal, policy_hash);
+    let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
     let tag = key.tag("", HOP_TAG_LABEL, &input);
     format!("{hop}.{principal}.{tag}")
 }
 
 /// The hop and hashed principal named by a hop header, if its tag is right
-/// for this decision id and this policy: a header a client made up, or one
-/// from another policy, is not believed.
+/// for this decision id, this request and this policy: a header a client made
+/// up, one made for another request, or one from another policy, is not
+/// believed.
 pub fn verify_hop_header<'v>(
     key: &HashKey,
     value: &'v str,
     decision_id: &str,
+    request: HopRequest<'_>,
     policy_hash: &str,
 ) -> Option<(&'v str, &'v str)> {
     let mut parts = value.rsplitn(3, '.');
     let tag = parts.next()?;
     let principal = parts.next()?;
     let hop = parts.next()?;
-    let input = hop_tag_input(decision_id, hop, principal, policy_hash);
+    let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
     key.verify_tag("", HOP_TAG_LABEL, &input, tag)
         .then_some((hop, principal))
 }
@@ -125,7 +151,7 @@ impl AuthzService {
 }
 
 /// The trace this Check belongs to: Envoy's own gRPC call when Envoy traces,
-/// else the HTTP request's `traceparent`.
+/// else the HTTP request's `traceparent` (capped at the sample ratio).
 fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> {
     let from_call = request
         .metadata()
@@ -155,6 +181,7 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
                 trace::Parent::from_traceparent(v)
             }),
         }
+        .map(trace::Parent::capped)
     })
 }
 
@@ -224,6 +251,7 @@ impl Authorization for AuthzService {
         Ok(Response::new(check_response(
             &decision,
             self.app.engine.hash_key(),
+            hop_request(request.get_ref()),
         )))
     }
 }
@@ -261,7 +289,33 @@ pub fn decision_metadata(hop: &str, decision_id: &str, policy_version: &str) -> 
     }
 }
 
-pub fn check_response(decision: &Decision, key: &HashKey) -> CheckResponse {
+/// The request as the hop header's tag names it: what ext_proc will see as
+/// `:method`, `:authority` and `:path`.
+fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
+    let Some(http) = req
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref()?.http.as_ref())
+    else {
+        return HopRequest::default();
+    };
+    let authority = if http.host.is_empty() {
+        http.headers.get(":authority").map_or("", String::as_str)
+    } else {
+        &http.host
+    };
+    HopRequest {
+        method: &http.method,
+        authority,
+        path: &http.path,
+    }
+}
+
+pub fn check_response(
+    decision: &Decision,
+    key: &HashKey,
+    request: HopRequest<'_>,
+) -> CheckResponse {
     if decision.is_shadow() {
         return shadow_response(decision);
     }
@@ -283,6 +337,7 @@ pub fn check_response(decision: &Decision, key: &HashKey) -> CheckResponse {
                             &a.decision_id,
                             &a.hop,
                             &a.principal,
+                            request,
                             &a.policy_hash,
                         ),
                     ),

@@ -18,7 +18,7 @@ use tonic::Status;
 
 use super::AUTHZ_NAMESPACE;
 use crate::app::App;
-use crate::authz::{DECISION_ID_HEADER, HOP_HEADER, deny_body, verify_hop_header};
+use crate::authz::{DECISION_ID_HEADER, HOP_HEADER, HopRequest, deny_body, verify_hop_header};
 use crate::config::contracts::header_matches;
 use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
@@ -165,6 +165,7 @@ impl HopStream {
                         };
                         trace::Parent::from_traceparent(v)
                     })
+                    .map(trace::Parent::capped)
             }),
             _ => None,
         });
@@ -315,7 +316,7 @@ impl HopStream {
                     .shadow_events
                     .with_label_values(&["-", "deny", "no_hop_matched"])
                     .inc();
-                return Answer::RequestHeaders(HeadersResponse::default());
+                return Answer::RequestHeaders(only_without_hop_header(&headers));
             }
             let id = random_id();
             tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id);
@@ -342,7 +343,9 @@ impl HopStream {
             shadow: policy.shadow || rule.shadow,
         });
         if policy.shadow || rule.shadow {
-            return Answer::RequestHeaders(HeadersResponse::default());
+            // Shadow changes nothing, except that the hop header, chaperone's
+            // own, never reaches the callee.
+            return Answer::RequestHeaders(only_without_hop_header(&headers));
         }
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
@@ -689,6 +692,22 @@ impl BodyMeta {
     }
 }
 
+/// Passes the request headers unchanged but for chaperone's hop header.
+fn only_without_hop_header(headers: &HashMap<String, String>) -> HeadersResponse {
+    if !headers.contains_key(HOP_HEADER) {
+        return HeadersResponse::default();
+    }
+    HeadersResponse {
+        response: Some(CommonResponse {
+            header_mutation: Some(HeaderMutation {
+                set_headers: Vec::new(),
+                remove_headers: vec![HOP_HEADER.to_owned()],
+            }),
+            ..CommonResponse::default()
+        }),
+    }
+}
+
 /// A body mutation, with `content-length` set to match when the message had one.
 fn body_replaced(body: Vec<u8>, json: bool, content_length: bool) -> BodyResponse {
     let mut set = Vec::new();
@@ -787,7 +806,16 @@ fn signed_hop(
     let decision_id = headers.get(DECISION_ID_HEADER)?;
     let value = headers.get(HOP_HEADER)?;
     let policy_hash = policy.hash.get(..12).unwrap_or(&policy.hash);
-    let (hop, principal) = verify_hop_header(key, value, decision_id, policy_hash)?;
+    let text = |name: &str| headers.get(name).map_or("", String::as_str);
+    let request = HopRequest {
+        method: text(":method"),
+        authority: headers
+            .get(":authority")
+            .or_else(|| headers.get("host"))
+            .map_or("", String::as_str),
+        path: text(":path"),
+    };
+    let (hop, principal) = verify_hop_header(key, value, decision_id, request, policy_hash)?;
     let index = policy.hops.iter().position(|h| *h.name == *hop)?;
     Some((index, decision_id.clone(), principal.to_owned()))
 }

@@ -63,7 +63,7 @@ pub enum ScrubError {
     #[error("body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("body is compressed ({0}); chaperone does not pass what it cannot inspect")]
-    Encoded(String),
+    Encoded(&'static str),
     #[error("body has a content type this hop does not pass")]
     ContentType,
     #[error("text body is not UTF-8")]
@@ -157,11 +157,13 @@ pub fn scrub_body(
         .map(str::trim)
         .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
     {
+        // Named from a fixed list: the header's own text never reaches an error.
+        let known = ["gzip", "x-gzip", "br", "deflate", "zstd", "compress"];
         return Err(ScrubError::Encoded(
-            enc.chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(16)
-                .collect(),
+            known
+                .into_iter()
+                .find(|k| enc.eq_ignore_ascii_case(k))
+                .unwrap_or("an unknown encoding"),
         ));
     }
     let (new_body, findings) = match kind {

@@ -118,9 +118,12 @@ pub fn install(settings: &TraceSettings) -> Result<(), TraceError> {
 pub async fn flush() {
     let Some(t) = TRACER.get() else { return };
     let (done, wait) = oneshot::channel();
-    if t.tx.send(Msg::Flush(done)).await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        if t.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    })
+    .await;
 }
 
 async fn export_loop(
@@ -247,25 +250,39 @@ impl Parent {
         })
     }
 
-    /// A new trace, sampled at the configured ratio (by its trace id, so every
-    /// span of it gets the same answer).
+    /// A context from the HTTP request itself (not from Envoy's own call):
+    /// followed, but recorded at most at the sample ratio, so that a client
+    /// cannot raise the trace volume by marking its requests sampled.
+    pub fn capped(mut self) -> Self {
+        let ratio = TRACER.get().map_or(0.0, |t| t.ratio);
+        self.sampled = self.sampled && ratio_says_yes(&self.trace_id, ratio);
+        self
+    }
+
+    /// A new trace, sampled at the configured ratio.
     pub fn root() -> Option<Self> {
         let ratio = TRACER.get()?.ratio;
         let mut trace_id = [0u8; 16];
         let _ = aws_lc_rs::rand::fill(&mut trace_id);
-        let mut low = [0u8; 8];
-        low.copy_from_slice(&trace_id[8..]);
-        // As OpenTelemetry's TraceIdRatioBased: the low 63 bits against the ratio.
-        let draw = u64::from_be_bytes(low) >> 1;
-        let sampled = (draw as f64) < ratio * (1u64 << 63) as f64;
         Some(Self {
             trace_id,
             span_id: None,
-            sampled,
+            sampled: ratio_says_yes(&trace_id, ratio),
             remote: false,
         })
     }
 }
+
+/// As OpenTelemetry's TraceIdRatioBased sampler: the trace id's low 63 bits
+/// against the ratio, so every span of a trace gets the same answer.
+fn ratio_says_yes(trace_id: &[u8; 16], ratio: f64) -> bool {
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&trace_id[8..]);
+    let draw = u64::from_be_bytes(low) >> 1;
+    (draw as f64) < ratio * (1u64 << 63) as f64
+}
+
+impl Parent {}
 
 fn hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     if s.len() != 2 * N {
