@@ -87,8 +87,8 @@ show "the right user, but not the checkout workload (no mTLS here): 403" \
   -X POST -H 'host: payments.demo.local' -H "authorization: Bearer $PAY" -d '{"amount":10}' $EDGE/v1/charges
 show "a route no hop describes: 403" -H 'host: orders.demo.local' -H "authorization: Bearer $TOKEN" $EDGE/v1/admin/users
 
-printf '\n\033[1m== chaperone decision and scrub log (the precise reasons live only here; never a value)\033[0m\n'
-grep -E 'chaperone::(decision|scrub)' "$RUN/chaperone.log" | sed -e 's/^/  /' || true
+printf '\n\033[1m== chaperone decision log: every Check and every body it changed (the precise reasons live only here; never a value)\033[0m\n'
+grep -E 'chaperone::decision' "$RUN/chaperone.log" | sed -e 's/^/  /' || true
 cat <<EOT
 
 The demo keeps running. Try it yourself:
