@@ -106,10 +106,18 @@ struct RawHeader {
     crit: Option<serde_json::Value>,
 }
 
+/// What is read before the signature: `iss` to choose the keys, and the
+/// time claims, so that a token already expired (or not yet valid) is refused
+/// without a signature check or a key fetch. Either way it is refused; this
+/// only keeps replayed stale tokens cheap.
 #[derive(Deserialize)]
-struct IssOnly {
+struct Unverified {
     #[serde(default)]
     iss: Option<String>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -237,15 +245,27 @@ impl Verifier {
         if header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
         }
-        // Which issuer: by `iss`, read before the signature only to choose keys.
-        let iss: IssOnly = serde_json::from_slice(&decode_part(p, MAX_TOKEN_BYTES)?)
+        // Which issuer: by `iss`, read before the signature only to choose
+        // keys; and the time claims, only to refuse early.
+        let unverified: Unverified = serde_json::from_slice(&decode_part(p, MAX_TOKEN_BYTES)?)
             .map_err(|_| TokenError::Malformed)?;
-        let iss = iss.iss.ok_or(TokenError::MissingClaim)?;
+        let iss = unverified.iss.ok_or(TokenError::MissingClaim)?;
         let issuer = self
             .issuers
             .iter()
             .find(|i| i.iss == iss)
             .ok_or(TokenError::UnknownIssuer)?;
+        let now = self.clock.now_unix();
+        if let Some(exp) = unverified.exp.as_ref().and_then(serde_json::Value::as_i64)
+            && now > exp.saturating_add(issuer.leeway)
+        {
+            return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = unverified.nbf.as_ref().and_then(serde_json::Value::as_i64)
+            && now.saturating_add(issuer.leeway) < nbf
+        {
+            return Err(TokenError::NotYetValid);
+        }
         let alg = issuer
             .algorithms
             .iter()
@@ -281,7 +301,6 @@ impl Verifier {
         if claims.iss != issuer.iss {
             return Err(TokenError::UnknownIssuer);
         }
-        let now = self.clock.now_unix();
         if now > claims.exp.saturating_add(issuer.leeway) {
             return Err(TokenError::Expired);
         }

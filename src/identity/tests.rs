@@ -1085,3 +1085,22 @@ async fn verified_tokens_are_remembered_no_longer_than_they_are_valid() {
     assert!(f.verify(&tampered).await.is_err());
     assert!(f.verify(&tampered).await.is_err());
 }
+
+#[tokio::test]
+async fn stale_tokens_are_refused_before_any_key_or_signature_work() {
+    let f = fixture();
+    // Signed by a key no issuer publishes: expired or not yet valid, it is
+    // refused for its time, before the key is looked up.
+    let stranger = SigningKey::generate(KeyKind::Es256, "stranger").unwrap();
+    let expired = stranger
+        .sign("JWT", &claims(json!({"exp": NOW - 3600})))
+        .unwrap();
+    assert_eq!(f.verify(&expired).await.unwrap_err(), TokenError::Expired);
+    let early = stranger
+        .sign("JWT", &claims(json!({"nbf": NOW + 3600})))
+        .unwrap();
+    assert_eq!(f.verify(&early).await.unwrap_err(), TokenError::NotYetValid);
+    // A fresh token from that key still fails on its key, as before.
+    let fresh = stranger.sign("JWT", &claims(json!({}))).unwrap();
+    assert_eq!(f.verify(&fresh).await.unwrap_err(), TokenError::UnknownKey);
+}
