@@ -57,13 +57,7 @@ struct Stack {
 async fn stack() -> Stack {
     let idp = Idp::start().await;
     let chaperone = Chaperone::start(&policy(&idp.jwks_url())).await;
-    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Envoy::start(
-        "edge.yaml",
-        &["ENVOY_HTTP_PORT"],
-        edge_vars(&chaperone, &upstream),
-    )
-    .await;
+    let (upstream, envoy) = edge(&chaperone).await;
     Stack {
         idp,
         chaperone,
@@ -480,13 +474,7 @@ hops:
         idp.jwks_url()
     );
     let chaperone = Chaperone::start(&policy).await;
-    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Envoy::start(
-        "edge.yaml",
-        &["ENVOY_HTTP_PORT"],
-        edge_vars(&chaperone, &upstream),
-    )
-    .await;
+    let (upstream, envoy) = edge(&chaperone).await;
     let get = |customer: &str, token: String, tenant: &str| {
         http()
             .get(envoy.url(

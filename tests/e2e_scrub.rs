@@ -65,13 +65,7 @@ struct Stack {
 
 async fn stack() -> Stack {
     let chaperone = Chaperone::start(POLICY).await;
-    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Envoy::start(
-        "edge.yaml",
-        &["ENVOY_HTTP_PORT"],
-        edge_vars(&chaperone, &upstream),
-    )
-    .await;
+    let (upstream, envoy) = edge(&chaperone).await;
     Stack {
         chaperone,
         upstream,
@@ -417,13 +411,7 @@ hops:
       body: { allow: [id] }
 "#;
     let chaperone = Chaperone::start(policy).await;
-    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Envoy::start(
-        "edge.yaml",
-        &["ENVOY_HTTP_PORT"],
-        edge_vars(&chaperone, &upstream),
-    )
-    .await;
+    let (upstream, envoy) = edge(&chaperone).await;
     let canned = r#"{"id":"x","card":"4111111111111111","internal":1}"#;
     let resp = http()
         .get(envoy.url("ENVOY_HTTP_PORT", "/v1/anything"))

@@ -115,6 +115,25 @@ fn named<'s>(spans: &'s [Span], name: &str) -> &'s Span {
         .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
 }
 
+/// A CheckRequest for `method host path` with one request header.
+fn check_request(method: &str, path: &str, header: (&str, String)) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: method.into(),
+                    host: "payments.shop.test".into(),
+                    path: path.into(),
+                    headers: [(header.0.to_owned(), header.1)].into(),
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -149,13 +168,7 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let idp = Idp::start().await;
     let endpoint = format!("http://127.0.0.1:{otlp_port}");
     let chaperone = Chaperone::start_with(&policy(&idp), &["--otlp-endpoint", &endpoint]).await;
-    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
-    let envoy = Envoy::start(
-        "edge.yaml",
-        &["ENVOY_HTTP_PORT"],
-        edge_vars(&chaperone, &upstream),
-    )
-    .await;
+    let (_upstream, envoy) = edge(&chaperone).await;
     let token = idp.token("alice", "payments", serde_json::json!({}));
     let url = envoy.url("ENVOY_HTTP_PORT", &format!("/v1/orders/{ORDER}/charges"));
     let post = |traceparent: Option<&str>, auth: bool| {
@@ -275,21 +288,11 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         AuthorizationClient::connect(format!("http://127.0.0.1:{}", chaperone.grpc_port))
             .await
             .unwrap();
-    let mut req = tonic::Request::new(CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    host: "payments.shop.test".into(),
-                    path: "/nowhere".into(),
-                    headers: [("traceparent".to_owned(), format!("00-{trace}-{parent}-01"))].into(),
-                    ..HttpRequest::default()
-                }),
-                ..Request::default()
-            }),
-            ..AttributeContext::default()
-        }),
-    });
+    let mut req = tonic::Request::new(check_request(
+        "GET",
+        "/nowhere",
+        ("traceparent", format!("00-{trace}-{parent}-01")),
+    ));
     req.metadata_mut().insert(
         "traceparent",
         format!("00-{call_trace}-a1a2a3a4a5a6a7a8-01")
@@ -384,21 +387,11 @@ async fn a_dead_collector_costs_spans_not_requests() {
             .await
             .unwrap();
     for _ in 0..5 {
-        let req = CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(HttpRequest {
-                        method: "POST".into(),
-                        host: "payments.shop.test".into(),
-                        path: "/v1/orders/o-1/charges".into(),
-                        headers: [("authorization".to_owned(), format!("Bearer {token}"))].into(),
-                        ..HttpRequest::default()
-                    }),
-                    ..Request::default()
-                }),
-                ..AttributeContext::default()
-            }),
-        };
+        let req = check_request(
+            "POST",
+            "/v1/orders/o-1/charges",
+            ("authorization", format!("Bearer {token}")),
+        );
         let resp = client.check(req).await.unwrap().into_inner();
         assert_eq!(resp.status.unwrap().code, 0, "{}", chaperone.log());
     }
@@ -429,20 +422,8 @@ async fn a_client_cannot_raise_the_sample_rate() {
         AuthorizationClient::connect(format!("http://127.0.0.1:{}", chaperone.grpc_port))
             .await
             .unwrap();
-    let check = |traceparent: &str| CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    host: "payments.shop.test".into(),
-                    path: "/nowhere".into(),
-                    headers: [("traceparent".to_owned(), traceparent.to_owned())].into(),
-                    ..HttpRequest::default()
-                }),
-                ..Request::default()
-            }),
-            ..AttributeContext::default()
-        }),
+    let check = |traceparent: &str| {
+        check_request("GET", "/nowhere", ("traceparent", traceparent.to_owned()))
     };
     let from_client = "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1111111111111111-01";
     client.check(check(from_client)).await.unwrap();

@@ -153,12 +153,7 @@ impl AuthzService {
 /// The trace this Check belongs to: Envoy's own gRPC call when Envoy traces,
 /// else the HTTP request's `traceparent` (capped at the sample ratio).
 fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> {
-    let from_call = request
-        .metadata()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace::Parent::from_traceparent);
-    from_call.or_else(|| {
+    trace::parent_of_call(request.metadata()).or_else(|| {
         let http = request
             .get_ref()
             .attributes
@@ -168,20 +163,9 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
             .http
             .as_ref()?;
         match http.headers.get("traceparent") {
-            Some(v) => trace::Parent::from_traceparent(v),
-            None => http.header_map.as_ref()?.headers.iter().find_map(|h| {
-                if !h.key.eq_ignore_ascii_case("traceparent") {
-                    return None;
-                }
-                let v = if h.raw_value.is_empty() {
-                    h.value.as_str()
-                } else {
-                    std::str::from_utf8(&h.raw_value).ok()?
-                };
-                trace::Parent::from_traceparent(v)
-            }),
+            Some(v) => trace::Parent::from_traceparent(v).map(trace::Parent::capped),
+            None => trace::parent_in_headers(&http.header_map.as_ref()?.headers),
         }
-        .map(trace::Parent::capped)
     })
 }
 

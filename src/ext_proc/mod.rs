@@ -89,11 +89,7 @@ impl ExternalProcessor for ExtProcService {
             .try_acquire_owned()
             .map_err(|_| Status::resource_exhausted("too many open streams"))?;
         let guard = InFlight::new(permit);
-        let call_parent = request
-            .metadata()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::telemetry::trace::Parent::from_traceparent);
+        let call_parent = crate::telemetry::trace::parent_of_call(request.metadata());
         let inbound = request.into_inner();
         let state = HopStream::new(Arc::clone(&self.app)).with_trace_parent(call_parent);
         let timeout = self.limits.message_timeout;

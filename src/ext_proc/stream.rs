@@ -153,20 +153,9 @@ impl HopStream {
     fn start_stream_span(&mut self, first: &ProcessingRequest) {
         self.trace.started = true;
         let parent = self.trace.call_parent.or_else(|| match &first.request {
-            Some(Phase::RequestHeaders(h)) => h.headers.as_ref().and_then(|m| {
-                m.headers
-                    .iter()
-                    .find(|h| h.key.eq_ignore_ascii_case("traceparent"))
-                    .and_then(|h| {
-                        let v = if h.raw_value.is_empty() {
-                            h.value.as_str()
-                        } else {
-                            std::str::from_utf8(&h.raw_value).ok()?
-                        };
-                        trace::Parent::from_traceparent(v)
-                    })
-                    .map(trace::Parent::capped)
-            }),
+            Some(Phase::RequestHeaders(h)) => {
+                trace::parent_in_headers(&h.headers.as_ref()?.headers)
+            }
             _ => None,
         });
         self.trace.span = trace::start("chaperone.process", parent);

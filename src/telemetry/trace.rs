@@ -284,6 +284,30 @@ fn ratio_says_yes(trace_id: &[u8; 16], ratio: f64) -> bool {
 
 impl Parent {}
 
+/// Envoy's own trace context on a gRPC call (sent when Envoy traces).
+pub fn parent_of_call(metadata: &tonic::metadata::MetadataMap) -> Option<Parent> {
+    metadata
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Parent::from_traceparent)
+}
+
+/// The HTTP request's own `traceparent`, among the headers Envoy reports
+/// (`value` or `raw_value`), capped at the sample ratio.
+pub fn parent_in_headers(
+    headers: &[envoy_types::pb::envoy::config::core::v3::HeaderValue],
+) -> Option<Parent> {
+    let h = headers
+        .iter()
+        .find(|h| h.key.eq_ignore_ascii_case("traceparent"))?;
+    let v = if h.raw_value.is_empty() {
+        h.value.as_str()
+    } else {
+        std::str::from_utf8(&h.raw_value).ok()?
+    };
+    Parent::from_traceparent(v).map(Parent::capped)
+}
+
 fn hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     if s.len() != 2 * N {
         return None;

@@ -379,6 +379,19 @@ impl Idp {
     }
 }
 
+/// A recording upstream and an edge Envoy (`envoy/edge.yaml`) in front of it,
+/// with `chaperone` as its ext_authz and ext_proc.
+pub async fn edge(chaperone: &Chaperone) -> (Server, Envoy) {
+    let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
+    let envoy = Envoy::start(
+        "edge.yaml",
+        &["ENVOY_HTTP_PORT"],
+        edge_vars(chaperone, &upstream),
+    )
+    .await;
+    (upstream, envoy)
+}
+
 /// The chaperone cluster and upstream variables for `envoy/edge.yaml`.
 pub fn edge_vars(chaperone: &Chaperone, upstream: &Server) -> HashMap<&'static str, String> {
     HashMap::from([
