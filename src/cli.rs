@@ -204,9 +204,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 drain_delay: args.drain_delay,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
-                grpc_threads: args.worker_threads.filter(|n| *n > 0).unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-                }),
+                grpc_threads: crate::server::grpc_threads(args.worker_threads),
                 tls: match (args.tls_cert, args.tls_key) {
                     (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
                         cert,

@@ -315,6 +315,14 @@ pub fn grpc_server_builder(max_concurrent_streams: u32) -> tonic::transport::Ser
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
 }
 
+/// gRPC threads: `requested` when it is set and not 0, else one per CPU
+/// (the cgroup's CPU limit in a container).
+pub fn grpc_threads(requested: Option<usize>) -> usize {
+    requested.filter(|n| *n > 0).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
+
 /// Builds the gRPC services for one serving thread.
 pub type MakeRouter = Arc<dyn Fn() -> tonic::transport::server::Router + Send + Sync>;
 

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chaperone::server::{
-    MAX_CHECK_BYTES, MAX_PROCESS_BYTES, grpc_server_builder, serve_grpc_threads,
+    MAX_CHECK_BYTES, MAX_PROCESS_BYTES, grpc_server_builder, grpc_threads, serve_grpc_threads,
 };
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
     Authorization, AuthorizationServer,
@@ -129,9 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // chaperone's server settings; a small runtime accepts.
     let threads = std::env::var("CHAPERONE_WORKER_THREADS")
         .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .and_then(|v| v.parse::<usize>().ok());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -154,7 +152,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = stop_tx.send(true);
         });
         if nodelay {
-            serve_grpc_threads(listener, threads, Arc::new(router), None, stop_rx)?.await?;
+            serve_grpc_threads(
+                listener,
+                grpc_threads(threads),
+                Arc::new(router),
+                None,
+                stop_rx,
+            )?
+            .await?;
         } else {
             // One multi-threaded runtime with Nagle on: how chaperone served
             // before 9e23bd9 (configuration E).

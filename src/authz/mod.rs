@@ -133,11 +133,7 @@ impl AuthzService {
             }
             _ => &http.headers,
         };
-        let authority = if http.host.is_empty() {
-            headers.get(":authority").map_or("", String::as_str)
-        } else {
-            &http.host
-        };
+        let authority = authority_of(http, headers);
         let facts = RequestFacts {
             host: authority,
             method: &http.method,
@@ -167,6 +163,18 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
             None => trace::parent_in_headers(&http.header_map.as_ref()?.headers),
         }
     })
+}
+
+/// Envoy's `host` field, else the `:authority` header.
+fn authority_of<'a>(
+    http: &'a envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest,
+    headers: &'a HashMap<String, String>,
+) -> &'a str {
+    if http.host.is_empty() {
+        headers.get(":authority").map_or("", String::as_str)
+    } else {
+        &http.host
+    }
 }
 
 fn source_ip(a: &envoy_types::pb::envoy::service::auth::v3::AttributeContext) -> Option<&str> {
@@ -283,14 +291,9 @@ fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
     else {
         return HopRequest::default();
     };
-    let authority = if http.host.is_empty() {
-        http.headers.get(":authority").map_or("", String::as_str)
-    } else {
-        &http.host
-    };
     HopRequest {
         method: &http.method,
-        authority,
+        authority: authority_of(http, &http.headers),
         path: &http.path,
     }
 }

@@ -795,15 +795,7 @@ fn signed_hop(
     let decision_id = headers.get(DECISION_ID_HEADER)?;
     let value = headers.get(HOP_HEADER)?;
     let policy_hash = policy.hash.get(..12).unwrap_or(&policy.hash);
-    let text = |name: &str| headers.get(name).map_or("", String::as_str);
-    let request = HopRequest {
-        method: text(":method"),
-        authority: headers
-            .get(":authority")
-            .or_else(|| headers.get("host"))
-            .map_or("", String::as_str),
-        path: text(":path"),
-    };
+    let request = request_of(headers)?;
     let (hop, principal) = verify_hop_header(key, value, decision_id, request, policy_hash)?;
     let index = policy.hops.iter().position(|h| *h.name == *hop)?;
     Some((index, decision_id.clone(), principal.to_owned()))
@@ -811,16 +803,26 @@ fn signed_hop(
 
 /// Matches the hop from the pseudo-headers when ext_authz left no decision.
 fn rematch(policy: &Policy, headers: &HashMap<String, String>) -> Option<usize> {
-    let authority = headers.get(":authority").or_else(|| headers.get("host"))?;
-    let method = headers.get(":method")?;
-    let full = headers.get(":path")?;
-    let path = full.split_once('?').map_or(full.as_str(), |(p, _)| p);
+    let request = request_of(headers)?;
+    let path = request
+        .path
+        .split_once('?')
+        .map_or(request.path, |(p, _)| p);
     if !is_normalized(path) {
         return None;
     }
-    let host = host_without_port(authority);
+    let host = host_without_port(request.authority);
     policy
         .hops
         .iter()
-        .position(|h| h.matches(host, method, path).is_some())
+        .position(|h| h.matches(host, request.method, path).is_some())
+}
+
+/// The request line from the pseudo-headers (`host` when there is no `:authority`).
+fn request_of(headers: &HashMap<String, String>) -> Option<HopRequest<'_>> {
+    Some(HopRequest {
+        method: headers.get(":method")?,
+        authority: headers.get(":authority").or_else(|| headers.get("host"))?,
+        path: headers.get(":path")?,
+    })
 }

@@ -311,5 +311,13 @@ fn keep_longest(cluster: &[Finding], out: &mut Vec<Finding>) {
     out.extend(kept.into_values());
 }
 
+/// What one detector's `find` reports in `text`, as the matched slices.
+#[cfg(test)]
+fn found_by(find: fn(&str, &mut Vec<Finding>), text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    find(text, &mut out);
+    out.iter().map(|f| &text[f.start..f.end]).collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -59,9 +59,7 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        find(text, &mut out);
-        out.iter().map(|f| &text[f.start..f.end]).collect()
+        super::super::found_by(find, text)
     }
 
     #[test]
