@@ -332,9 +332,9 @@ pub type MakeRouter = Arc<dyn Fn() -> tonic::transport::server::Router + Send + 
 /// lock contention per call (Envoy keeps one HTTP/2 connection per worker, so
 /// Envoy's workers spread over these threads). Each runtime is tokio's
 /// multi-threaded one with a single worker rather than the current-thread
-/// one: its LIFO slot runs the connection task as soon as a call has its
-/// answer, so answers are written at once instead of after every other ready
-/// call (BENCHMARKS.md measures both). With `tls`, each thread runs its
+/// one, which measured 13% less throughput under load (BENCHMARKS.md): it
+/// batches more, most likely because it has no LIFO slot and so writes an
+/// answer only after the other ready calls have run. With `tls`, each thread runs its
 /// connections' handshakes. The future ends when every thread has drained
 /// after `stop`.
 pub fn serve_grpc_threads(
