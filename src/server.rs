@@ -332,7 +332,8 @@ pub type MakeRouter = Arc<dyn Fn() -> tonic::transport::server::Router + Send + 
 /// lock contention per call (Envoy keeps one HTTP/2 connection per worker, so
 /// Envoy's workers spread over these threads). Each runtime is tokio's
 /// multi-threaded one with a single worker rather than the current-thread
-/// one, which measured 13% less throughput under load (BENCHMARKS.md): it
+/// one, which reached 80.3% of the do-nothing server's throughput against
+/// 93.2% under load (BENCHMARKS.md): it
 /// batches more, most likely because it has no LIFO slot and so writes an
 /// answer only after the other ready calls have run. With `tls`, each thread runs its
 /// connections' handshakes. The future ends when every thread has drained
