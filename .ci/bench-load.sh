@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Load benchmark: HTTP through a real Envoy (wrk -> Envoy -> demo upstream),
-# in three configurations:
+# in four configurations:
 #   A  Envoy alone                      envoy/bench-baseline.yaml
 #   B  Envoy + do-nothing ext servers   envoy/edge.yaml -> examples/noop-ext
-#   C  Envoy + chaperone                envoy/edge.yaml -> chaperone serve
-# Optional (BENCH_CONFIGS="A B C D E F"):
+#   J  Envoy + chaperone: end-user JWT verification and policy, on a hop that
+#      mints no token (`token: { mint: false }`)
+#   C  Envoy + chaperone: the same, with a Transaction Token minted per request
+# Optional (BENCH_CONFIGS="A B J C D E F G H"):
 #   D  as C, with chaperone at its default log level (info: one JSON decision
 #      line per request on stderr)
 #   E  as B, with Nagle's algorithm left on for the ext server's sockets, on one
@@ -20,10 +22,11 @@
 # from the demo upstream.
 # The configurations are interleaved over rounds (A B C A B C ...) to cancel
 # drift, and the table gives medians and the C/B ratios against the targets
-# (throughput >= 90% of B, p99 <= 1.1x B). See BENCHMARKS.md.
+# (J and C: throughput >= 90% of B, p99 <= 1.1x B; C, minting: throughput >=
+# 85% of B). See BENCHMARKS.md.
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
-# BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B C"), BENCH_WORKER_THREADS,
+# BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B J C"), BENCH_WORKER_THREADS,
 # BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
 # BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
@@ -38,7 +41,7 @@ WARMUP=${BENCH_WARMUP:-3s}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
-read -r -a CONFIGS <<<"${BENCH_CONFIGS:-A B C}"
+read -r -a CONFIGS <<<"${BENCH_CONFIGS:-A B J C}"
 OUT=${BENCH_OUT:-$ROOT/target/bench-load}
 HOST=orders.demo.local
 # req_path CONFIG: the path wrk asks for.
@@ -51,7 +54,7 @@ req_path() {
 }
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E | F | G | H) ;; *) echo "unknown configuration $c (A B C D E F G H)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F | G | H | J) ;; *) echo "unknown configuration $c (A B C D E F G H J)" >&2 && exit 2 ;; esac
 done
 
 # BENCH_WORKER_THREADS: async worker threads for chaperone and noop-ext alike
@@ -190,6 +193,12 @@ with open(sys.argv[1], "w") as f:
     f.write("wrk.body = " + json.dumps(body) + "\n")
 PY
 "$CHAPERONE" check "$POLICY" >&2
+# J: the same hops, each minting no token.
+POLICY_J=$OUT/bench-policy-no-token.yaml
+sed -e 's/^version: "bench-load.1"/version: "bench-load.1-no-token"/' \
+  -e '/^      - \(users\|anonymous\)/a\    token: { mint: false }' "$POLICY" >"$POLICY_J"
+"$CHAPERONE" check "$POLICY_J" >&2
+[[ $(grep -c 'mint: false' "$POLICY_J") == 3 ]] || die "cannot write $POLICY_J"
 
 declare -A EXT_PORT EXT_PID
 wanted() {
@@ -211,12 +220,12 @@ case ${BENCH_SIGNING_ALG:-es256} in
     ;;
   *) echo "BENCH_SIGNING_ALG is es256 or eddsa" >&2 && exit 2 ;;
 esac
-# start_chaperone CONFIG LEVEL
+# start_chaperone CONFIG LEVEL [POLICY]
 start_chaperone() {
   local port admin
   port=$(free_port)
   admin=$(free_port)
-  start "chaperone-$1" "$CHAPERONE" serve --policy "$POLICY" \
+  start "chaperone-$1" "$CHAPERONE" serve --policy "${3:-$POLICY}" \
     --grpc-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
     --log-format json --log-level "$2" "${SIGNING[@]}"
   wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
@@ -242,6 +251,7 @@ start_noop() {
 if wanted B; then start_noop B; fi
 if wanted E; then start_noop E --nagle; fi
 # Decision events are logged at info: warn keeps logging out of the figures.
+if wanted J; then start_chaperone J warn "$POLICY_J"; fi
 if wanted C; then start_chaperone C warn; fi
 if wanted D; then start_chaperone D info; fi
 if wanted F; then start_chaperone F warn; fi
@@ -287,7 +297,7 @@ for c in "${CONFIGS[@]}"; do
     got=$(status_of -H "authorization: Bearer $TOKEN" "$url")
   fi
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
-  if [[ $c == C || $c == D || $c == F ]]; then
+  if [[ $c == C || $c == D || $c == F || $c == J ]]; then
     got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
     [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
   fi
@@ -419,7 +429,8 @@ rows = list(csv.DictReader(open(path), delimiter="\t"))
 names = {
     "A": "Envoy alone (bench-baseline.yaml)",
     "B": "Envoy + noop-ext (edge.yaml)",
-    "C": "Envoy + chaperone (edge.yaml, log warn)",
+    "J": "Envoy + chaperone: JWT + policy, no token minted (edge.yaml, log warn)",
+    "C": "Envoy + chaperone: JWT + policy + token minted (edge.yaml, log warn)",
     "D": "Envoy + chaperone (edge.yaml, log info)",
     "E": "Envoy + noop-ext with Nagle on",
     "F": "Envoy + chaperone, anonymous hop (no JWT)",
@@ -453,19 +464,21 @@ for c in order:
           f"| {statistics.median(p50):.2f} [{fmt(p50, '{:.2f}')}] "
           f"| {med[c][1]:.2f} [{fmt(p99, '{:.2f}')}] | {cpu_cell} | {cpu[3]:.0f} "
           f"| {statistics.median(other):.0f} [{fmt(other, '{:.0f}')}] |")
-def ratio(num, den, want_tp, want_p99):
+def ratio(num, den, want_tp, want_p99, what):
     if num not in med or den not in med:
         return
     tp = med[num][0] / med[den][0]
     p99 = med[num][1] / med[den][1]
     ok = lambda b: "meets" if b else "MISSES"
-    print(f"\n{num}/{den}: throughput {tp:.1%} (target >= {want_tp:.0%}: {ok(tp >= want_tp)}), "
+    print(f"\n{num}/{den} ({what}): throughput {tp:.1%} (target >= {want_tp:.0%}: {ok(tp >= want_tp)}), "
           f"p99 {p99:.2f}x (target <= {want_p99}x: {ok(p99 <= want_p99)})")
-ratio("C", "B", 0.90, 1.1)
-if "C" in cpu_us and "B" in cpu_us:
-    print(f"\nC - B: chaperone's pipeline costs {cpu_us['C'] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
-          f"(Envoy + ext server + upstream: {cpu_us['C']:.0f} vs {cpu_us['B']:.0f})")
-for num, den in (("B", "A"), ("C", "A"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
+ratio("J", "B", 0.90, 1.1, "JWT verification + policy")
+ratio("C", "B", 0.85, 1.1, "with a token minted per request")
+for c in ("J", "C"):
+    if c in cpu_us and "B" in cpu_us:
+        print(f"\n{c} - B: chaperone's pipeline costs {cpu_us[c] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
+              f"(Envoy + ext server + upstream: {cpu_us[c]:.0f} vs {cpu_us['B']:.0f})")
+for num, den in (("B", "A"), ("C", "A"), ("C", "J"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF

@@ -26,4 +26,12 @@ bad = yaml.safe_load("version: x\ntrust_domain: a\nhops: []\nhosp: []\n")
 if validator.is_valid(bad):
     print("FAIL the schema accepts an unknown top-level key")
     failed += 1
+# A hop that mints no token takes no other token setting, as chaperone refuses it.
+hop = {"name": "h", "match": {"host": "a.test", "path": "/"}, "from": [{"anonymous": True}]}
+def policy(token):
+    return {"version": "x", "trust_domain": "a", "hops": [dict(hop, token=token)]}
+for token, valid in (({"mint": False}, True), ({"mint": False, "scope": ["a"]}, False), ({"mint": True, "scope": ["a"]}, True)):
+    if validator.is_valid(policy(token)) != valid:
+        print(f"FAIL the schema {'refuses' if valid else 'accepts'} token: {token}")
+        failed += 1
 sys.exit(1 if failed else 0)

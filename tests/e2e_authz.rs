@@ -39,6 +39,11 @@ hops:
     from:
       - workloads: [spiffe://shop.test/ns/shop/sa/checkout]
         users: {{ issuer: corp }}
+  - name: carrier-rates
+    match: {{ host: carrier.example, method: GET, path: "/v1/rates/{{zip}}" }}
+    from:
+      - users: {{ issuer: corp }}
+    token: {{ mint: false }}
   - name: health
     match: {{ host: "*", method: GET, path: /healthz }}
     from:
@@ -318,6 +323,46 @@ async fn authorizes_every_hop_through_envoy() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"reason="token_expired""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_that_mints_no_token_passes_on_none() {
+    let s = stack().await;
+    let good = s.idp.token("alice", "orders:read", json!({}));
+    let smuggled = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2ln";
+    for (host, path) in [
+        ("orders.shop.test", "/v1/orders/o-1"),
+        ("carrier.example", "/v1/rates/75001"),
+    ] {
+        let resp = http()
+            .get(s.envoy.url("ENVOY_HTTP_PORT", path))
+            .header("host", host)
+            .header("authorization", format!("Bearer {good}"))
+            .header("txn-token", smuggled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{host}: {}", s.chaperone.log());
+    }
+    let seen = s.upstream.take();
+    assert_eq!(seen.len(), 2);
+    // A minting hop replaces the client's token with its own.
+    let minted = &seen[0].headers["txn-token"];
+    assert_ne!(minted, smuggled);
+    assert_eq!(minted.split('.').count(), 3);
+    // A hop that mints none passes none on: not the client's, and not the
+    // caller's credential either.
+    assert_eq!(seen[1].path, "/v1/rates/75001");
+    assert!(
+        !seen[1].headers.contains_key("txn-token"),
+        "{:?}",
+        seen[1].headers
+    );
+    assert!(!seen[1].headers.contains_key("authorization"));
+    assert_eq!(seen[1].headers["x-chaperone-decision-id"].len(), 32);
+    let metrics = s.chaperone.metrics().await;
+    assert!(metrics.contains(r#"chaperone_tokens_minted_total{hop="read-order"} 1"#));
+    assert!(!metrics.contains(r#"chaperone_tokens_minted_total{hop="carrier-rates"}"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

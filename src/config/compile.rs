@@ -225,7 +225,11 @@ fn build(
     let tokens =
         compile_tokens(raw.tokens, &raw.trust_domain).map_err(|e| format!("tokens: {e}"))?;
     for hop in &hops {
-        if hop.token.ttl.is_some_and(|t| t > tokens.max_ttl) {
+        if hop
+            .token
+            .as_ref()
+            .is_some_and(|t| t.ttl.is_some_and(|t| t > tokens.max_ttl))
+        {
             return Err(format!(
                 "hops ({:?}): token.ttl is longer than tokens.max_ttl",
                 &*hop.name
@@ -341,10 +345,22 @@ fn compile_tokens(raw: RawTokens, trust_domain: &str) -> Result<TokenSettings, S
     })
 }
 
-fn compile_hop_token(raw: Option<RawHopToken>) -> Result<HopToken, String> {
+/// The hop's token settings; `None` when it mints no token.
+fn compile_hop_token(raw: Option<RawHopToken>) -> Result<Option<HopToken>, String> {
     let Some(raw) = raw else {
-        return Ok(HopToken::default());
+        return Ok(Some(HopToken::default()));
     };
+    if !raw.mint {
+        let set = raw.audience.is_some()
+            || raw.scope.is_some()
+            || raw.ttl.is_some()
+            || !raw.tctx.is_empty()
+            || raw.rctx;
+        if set {
+            return Err("token: `mint: false` takes no other token setting".into());
+        }
+        return Ok(None);
+    }
     let ttl = raw
         .ttl
         .as_deref()
@@ -361,13 +377,13 @@ fn compile_hop_token(raw: Option<RawHopToken>) -> Result<HopToken, String> {
     {
         return Err(format!("token.scope: {bad:?} is not a scope token"));
     }
-    Ok(HopToken {
+    Ok(Some(HopToken {
         audience: raw.audience,
         scope: raw.scope,
         ttl,
         tctx_params: raw.tctx,
         rctx: raw.rctx,
-    })
+    }))
 }
 
 fn compile_issuer(

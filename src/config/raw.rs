@@ -98,9 +98,13 @@ pub struct RawTokens {
     pub audience: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHopToken {
+    /// `false`: the hop carries no token (an egress to a third party, a
+    /// callee that takes none). Default true.
+    #[serde(default = "mint_by_default")]
+    pub mint: bool,
     #[serde(default)]
     pub audience: Option<String>,
     #[serde(default)]
@@ -112,6 +116,10 @@ pub struct RawHopToken {
     pub tctx: Vec<String>,
     #[serde(default)]
     pub rctx: bool,
+}
+
+fn mint_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

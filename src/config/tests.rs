@@ -284,6 +284,14 @@ fn semantic_errors_name_the_place() {
             "hops[0] (\"read it\"): name",
         ),
         (
+            "a token setting on a hop that mints none",
+            base_with(
+                "      - users: { issuer: corp }\n",
+                "      - users: { issuer: corp }\n    token: { mint: false, scope: [read] }\n",
+            ),
+            "hops[0] (\"read\"): token: `mint: false` takes no other token setting",
+        ),
+        (
             "path without a leading slash",
             base_with("path: /v1/x", "path: v1/x"),
             "match.path",

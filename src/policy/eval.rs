@@ -12,7 +12,7 @@ use crate::identity::{SpiffeId, TokenError, User};
 use crate::secret::{HashKey, random_id};
 use crate::telemetry::metrics;
 use crate::token::txn::{self, MintError, MintRequest, TxnClaims};
-use crate::token::{KeyRing, KeyStore};
+use crate::token::{HopToken, KeyRing, KeyStore};
 
 /// Bounds on what a request may hold before it is even looked at.
 pub const MAX_HOST_BYTES: usize = 1024;
@@ -288,26 +288,34 @@ impl Engine {
                     let principal = self.principal(valid_workload, valid_user);
                     let remove_headers =
                         request_headers_to_remove(policy, hop, facts.headers.keys());
-                    let txn_token = match self.mint(
-                        policy,
-                        hop,
-                        facts,
-                        host,
-                        params,
-                        incoming.as_ref(),
-                        valid_workload,
-                        valid_user,
-                    ) {
-                        Ok(t) => t,
-                        Err(MintError::ChainTooLong) => {
-                            return deny(Reason::ChainTooLong, Some(hop), &mut trace);
-                        }
-                        Err(MintError::Sign) => {
-                            return deny(Reason::MintFailed, Some(hop), &mut trace);
-                        }
+                    let txn_token = match &hop.token {
+                        None => None,
+                        Some(hop_token) => match self.mint(
+                            policy,
+                            hop,
+                            hop_token,
+                            facts,
+                            host,
+                            params,
+                            incoming.as_ref(),
+                            valid_workload,
+                            valid_user,
+                        ) {
+                            Ok(t) => Some(t),
+                            Err(MintError::ChainTooLong) => {
+                                return deny(Reason::ChainTooLong, Some(hop), &mut trace);
+                            }
+                            Err(MintError::Sign) => {
+                                return deny(Reason::MintFailed, Some(hop), &mut trace);
+                            }
+                        },
                     };
-                    trace
-                        .step(|| format!("allow; minted a transaction token for {:?}", &*hop.name));
+                    trace.step(|| match txn_token {
+                        Some(_) => {
+                            format!("allow; minted a transaction token for {:?}", &*hop.name)
+                        }
+                        None => format!("allow; hop {:?} mints no token", &*hop.name),
+                    });
                     return Decision::Allow(Box::new(Allow {
                         hop: Arc::clone(&hop.name),
                         decision_id,
@@ -318,7 +326,7 @@ impl Engine {
                         user: valid_user.cloned(),
                         remove_headers,
                         path_params: params.clone(),
-                        txn_token: Some(txn_token),
+                        txn_token,
                         shadow: policy.shadow || hop.shadow,
                     }));
                 }
@@ -370,6 +378,7 @@ impl Engine {
         &self,
         policy: &Policy,
         hop: &Hop,
+        hop_token: &HopToken,
         facts: &RequestFacts<'_>,
         host: &str,
         params: &[(String, String)],
@@ -386,7 +395,7 @@ impl Engine {
         };
         let request = MintRequest {
             hop: &hop.name,
-            hop_token: &hop.token,
+            hop_token,
             host,
             trust_domain: &policy.trust_domain,
             incoming,
@@ -450,8 +459,11 @@ pub fn request_headers_to_remove<'h>(
                 .iter()
                 .any(|p| header_matches(p, name))
     };
+    // A hop that mints no token passes none on either: not the client's, not
+    // the previous hop's (a minted one overwrites whatever was sent).
+    let stale_token = |name: &str| hop.token.is_none() && name == policy.tokens.header;
     let mut out: Vec<String> = present
-        .filter(|name| !name.starts_with(':') && listed(name))
+        .filter(|name| !name.starts_with(':') && (listed(name) || stale_token(name)))
         .cloned()
         .collect();
     if !hop.keep_authorization && !out.iter().any(|h| h == "authorization") {

@@ -91,7 +91,9 @@ pub struct Hop {
     pub when: Option<Arc<Condition>>,
     /// Forward the caller's `Authorization` header to the callee.
     pub keep_authorization: bool,
-    pub token: HopToken,
+    /// What the hop's token holds; `None` when the hop mints none (the
+    /// token header is then removed from the request).
+    pub token: Option<HopToken>,
     /// Names or `prefix*` patterns.
     pub request_headers_remove: Vec<String>,
     pub response_headers_remove: Vec<String>,

@@ -707,6 +707,36 @@ async fn request_headers_removed_toward_the_callee() {
 }
 
 #[tokio::test]
+async fn a_hop_that_mints_no_token_removes_any_sent() {
+    let f = fixture_with(
+        r#"  - name: egress
+    match: { host: carrier.example, path: "/v1/rates/{zip}" }
+    from: [{ anonymous: true }]
+    token: { mint: false }
+"#,
+    );
+    assert!(f.policy.hops.iter().all(|h| match &*h.name {
+        "egress" => h.token.is_none(),
+        _ => h.token.is_some(),
+    }));
+    let sent = |r: Req| r.header("txn-token", "a.b.c");
+    let a = f
+        .allow(&sent(req("GET", "carrier.example", "/v1/rates/75001")))
+        .await;
+    assert!(a.txn_token.is_none());
+    assert!(a.remove_headers.iter().any(|h| h == "txn-token"));
+    // Not sent, not listed.
+    let a = f
+        .allow(&req("GET", "carrier.example", "/v1/rates/75001"))
+        .await;
+    assert!(!a.remove_headers.iter().any(|h| h == "txn-token"));
+    // A minting hop overwrites the header with its token instead.
+    let a = f.allow(&sent(req("GET", "x.example", "/healthz"))).await;
+    assert!(a.txn_token.is_some());
+    assert!(!a.remove_headers.iter().any(|h| h == "txn-token"));
+}
+
+#[tokio::test]
 async fn principal_is_a_stable_keyed_hash() {
     let f = fixture();
     let alice = f.user("alice", "");
