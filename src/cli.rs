@@ -522,6 +522,9 @@ fn check(policy: &PathBuf) -> ExitCode {
                     }
                     out!("    from: {}", who.join(" + "));
                 }
+                if hop.token.is_none() {
+                    out!("    token: none (no token reaches the callee)");
+                }
             }
             ExitCode::SUCCESS
         }

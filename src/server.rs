@@ -376,14 +376,14 @@ pub fn serve_grpc_threads(
                         let router = make_router();
                         let served = match tls {
                             Some(reloader) => {
-                                let tls = reloader.incoming(rx).map(|c| c.map(OneWrite));
+                                let tls = reloader.incoming(rx).map(|c| c.map(OneWrite::new));
                                 router.serve_with_incoming_shutdown(tls, stopped).await
                             }
                             None => {
                                 let plain = futures_util::stream::unfold(rx, |mut rx| async move {
                                     let conn = rx.recv().await?;
                                     let tcp = tokio::net::TcpStream::from_std(conn);
-                                    Some((tcp.map(OneWrite), rx))
+                                    Some((tcp.map(OneWrite::new), rx))
                                 });
                                 router.serve_with_incoming_shutdown(plain, stopped).await
                             }
@@ -409,13 +409,44 @@ pub fn serve_grpc_threads(
     })
 }
 
-/// A gRPC connection that tells h2 it takes no vectored writes. With them,
-/// h2 sends a DATA frame over 256 bytes in a write of its own, without what
-/// follows: a Check's answer (about 850 bytes with its minted token) left in
-/// two writes, its trailers apart, and Envoy read and woke twice for it.
-/// Without, h2 copies frames up to 1 KiB into its write buffer, and an answer
-/// leaves whole in one write.
-struct OneWrite<T>(T);
+/// The most a gRPC connection gathers before it writes.
+const GATHER_BYTES: usize = 64 * 1024;
+
+/// A gRPC connection that sends what h2 flushes at once in one write. h2
+/// hands a frame's head and a large DATA payload over separately (or as one
+/// vectored write), and flushes after each batch of frames: without this, a
+/// Check's answer with its minted token (about 850 bytes) left in two writes,
+/// its trailers apart, and Envoy read and woke twice for it. Writes gather
+/// here and go out when h2 flushes, or when `GATHER_BYTES` are waiting. The
+/// connection reports no vectored writes, so h2 also copies frames under
+/// 1 KiB into its own buffer rather than handing them over one by one.
+struct OneWrite<T> {
+    io: T,
+    out: Vec<u8>,
+}
+
+impl<T> OneWrite<T> {
+    fn new(io: T) -> Self {
+        Self {
+            io,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> OneWrite<T> {
+    /// Writes out everything gathered.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.out.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.out.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
 
 impl<T: AsyncRead + Unpin> AsyncRead for OneWrite<T> {
     fn poll_read(
@@ -423,25 +454,37 @@ impl<T: AsyncRead + Unpin> AsyncRead for OneWrite<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for OneWrite<T> {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.out.len() + buf.len() > GATHER_BYTES {
+            std::task::ready!(this.poll_drain(cx))?;
+            if buf.len() >= GATHER_BYTES {
+                return Pin::new(&mut this.io).poll_write(cx, buf);
+            }
+        }
+        this.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
     }
 }
 
@@ -449,7 +492,7 @@ impl<T: Connected> Connected for OneWrite<T> {
     type ConnectInfo = T::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.connect_info()
+        self.io.connect_info()
     }
 }
 
@@ -557,5 +600,126 @@ async fn reload_on_sighup(store: Arc<PolicyStore>, keys: Arc<KeyStore>) {
     #[cfg(not(unix))]
     {
         let _ = (store, keys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::task::noop_waker_ref;
+
+    /// A socket that records every write it takes: at most `max` bytes a
+    /// call, and with `stall`, every other call answered Pending.
+    #[derive(Default)]
+    struct Socket {
+        writes: Vec<Vec<u8>>,
+        max: usize,
+        stall: bool,
+        stalled: bool,
+        flushes: usize,
+        shut: bool,
+    }
+
+    impl AsyncWrite for Socket {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            if self.stall {
+                self.stalled = !self.stalled;
+                if self.stalled {
+                    return Poll::Pending;
+                }
+            }
+            let n = buf.len().min(self.max);
+            self.writes.push(buf[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.shut = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Polls until ready, as a runtime would on each wake-up.
+    fn until_ready<R>(mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        loop {
+            if let Poll::Ready(r) = f(&mut cx) {
+                return r;
+            }
+        }
+    }
+
+    fn write(c: &mut OneWrite<Socket>, data: &[u8]) {
+        let n = until_ready(|cx| Pin::new(&mut *c).poll_write(cx, data)).unwrap();
+        assert_eq!(n, data.len());
+    }
+
+    #[test]
+    fn what_h2_flushes_at_once_leaves_in_one_write() {
+        let mut c = OneWrite::new(Socket {
+            max: usize::MAX,
+            ..Socket::default()
+        });
+        for part in [&b"head"[..], b"payload", b"trailers"] {
+            write(&mut c, part);
+        }
+        assert!(
+            c.io.writes.is_empty(),
+            "nothing is written before the flush"
+        );
+        until_ready(|cx| Pin::new(&mut c).poll_flush(cx)).unwrap();
+        assert_eq!(c.io.writes, vec![b"headpayloadtrailers".to_vec()]);
+        assert_eq!(c.io.flushes, 1);
+    }
+
+    #[test]
+    fn short_and_stalled_writes_keep_every_byte_in_order() {
+        let mut c = OneWrite::new(Socket {
+            max: 3,
+            stall: true,
+            ..Socket::default()
+        });
+        write(&mut c, b"abcdefg");
+        write(&mut c, b"hij");
+        until_ready(|cx| Pin::new(&mut c).poll_flush(cx)).unwrap();
+        write(&mut c, b"klm");
+        until_ready(|cx| Pin::new(&mut c).poll_shutdown(cx)).unwrap();
+        assert_eq!(c.io.writes.concat(), b"abcdefghijklm");
+        assert!(c.io.writes.iter().all(|w| w.len() <= 3));
+        assert!(
+            c.io.shut && c.out.is_empty(),
+            "shutdown writes what was left"
+        );
+    }
+
+    #[test]
+    fn gathering_is_bounded() {
+        let mut c = OneWrite::new(Socket {
+            max: usize::MAX,
+            ..Socket::default()
+        });
+        write(&mut c, &vec![1; GATHER_BYTES - 1]);
+        assert!(c.io.writes.is_empty());
+        // No room: what was gathered goes first.
+        write(&mut c, &[2, 2]);
+        assert_eq!(c.io.writes.len(), 1);
+        assert_eq!(c.io.writes[0].len(), GATHER_BYTES - 1);
+        // Too large to gather: straight through, after what was waiting.
+        write(&mut c, &vec![3; GATHER_BYTES]);
+        let sizes: Vec<usize> = c.io.writes.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [GATHER_BYTES - 1, 2, GATHER_BYTES]);
+        assert!(c.out.is_empty());
     }
 }

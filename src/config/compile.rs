@@ -354,8 +354,8 @@ fn compile_hop_token(raw: Option<RawHopToken>) -> Result<Option<HopToken>, Strin
         let set = raw.audience.is_some()
             || raw.scope.is_some()
             || raw.ttl.is_some()
-            || !raw.tctx.is_empty()
-            || raw.rctx;
+            || raw.tctx.is_some()
+            || raw.rctx.is_some();
         if set {
             return Err("token: `mint: false` takes no other token setting".into());
         }
@@ -381,8 +381,8 @@ fn compile_hop_token(raw: Option<RawHopToken>) -> Result<Option<HopToken>, Strin
         audience: raw.audience,
         scope: raw.scope,
         ttl,
-        tctx_params: raw.tctx,
-        rctx: raw.rctx,
+        tctx_params: raw.tctx.unwrap_or_default(),
+        rctx: raw.rctx.unwrap_or(false),
     }))
 }
 
@@ -494,6 +494,7 @@ fn compile_hop(
         && let Some(unknown) = t
             .tctx
             .iter()
+            .flatten()
             .find(|p| !path.param_names().any(|n| n == p.as_str()))
     {
         return Err(format!(

@@ -113,9 +113,9 @@ pub struct RawHopToken {
     pub ttl: Option<String>,
     /// Path parameters to record in `tctx`.
     #[serde(default)]
-    pub tctx: Vec<String>,
+    pub tctx: Option<Vec<String>>,
     #[serde(default)]
-    pub rctx: bool,
+    pub rctx: Option<bool>,
 }
 
 fn mint_by_default() -> bool {

@@ -459,15 +459,23 @@ pub fn request_headers_to_remove<'h>(
                 .iter()
                 .any(|p| header_matches(p, name))
     };
-    // A hop that mints no token passes none on either: not the client's, not
-    // the previous hop's (a minted one overwrites whatever was sent).
-    let stale_token = |name: &str| hop.token.is_none() && name == policy.tokens.header;
     let mut out: Vec<String> = present
-        .filter(|name| !name.starts_with(':') && (listed(name) || stale_token(name)))
+        .filter(|name| !name.starts_with(':') && listed(name))
         .cloned()
         .collect();
-    if !hop.keep_authorization && !out.iter().any(|h| h == "authorization") {
-        out.push("authorization".to_owned());
+    let mut always = |name: &str| {
+        if !out.iter().any(|h| h == name) {
+            out.push(name.to_owned());
+        }
+    };
+    if !hop.keep_authorization {
+        always("authorization");
+    }
+    // A hop that mints no token passes none on, whether or not Envoy showed
+    // it to us: not the client's, not the previous hop's. (A minted token
+    // overwrites whatever was sent.)
+    if hop.token.is_none() {
+        always(&policy.tokens.header);
     }
     out
 }
