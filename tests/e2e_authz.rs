@@ -108,25 +108,34 @@ async fn authorizes_every_hop_through_envoy() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/v1/orders/o-1");
     assert!(!seen[0].headers.contains_key("authorization"));
-    let decision_id = seen[0]
-        .headers
-        .get("x-chaperone-decision-id")
-        .expect("decision id forwarded");
-    assert_eq!(decision_id.len(), 32);
+    // The callee and chaperone's decision event share Envoy's request id.
+    let request_id = &seen[0].headers["x-request-id"];
+    let allow = decision_events(&s.chaperone.log())
+        .into_iter()
+        .find(|e| e["via"] == "ext_authz" && e["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no decision event for {request_id}"));
+    assert_eq!(allow["decision"], "allow");
+    assert_eq!(allow["hop"], "read-order");
 
-    // The caller cannot choose the decision id the callee sees.
+    // Headers in chaperone's name that a client sends never reach the callee.
     let resp = http()
         .get(s.envoy.url("ENVOY_HTTP_PORT", "/v1/orders/o-2"))
         .header("host", "orders.shop.test")
         .header("authorization", format!("Bearer {good}"))
         .header("x-chaperone-decision-id", "forged")
+        .header("x-chaperone-hop", "read-order.forged")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_ne!(
-        s.upstream.take()[0].headers["x-chaperone-decision-id"],
-        "forged"
+    let seen = s.upstream.take();
+    assert!(
+        seen[0]
+            .headers
+            .keys()
+            .all(|h| !h.starts_with("x-chaperone-")),
+        "{:?}",
+        seen[0].headers
     );
 
     // A body passes through ext_proc unchanged, both ways.
@@ -359,7 +368,6 @@ async fn a_hop_that_mints_no_token_passes_on_none() {
         seen[1].headers
     );
     assert!(!seen[1].headers.contains_key("authorization"));
-    assert_eq!(seen[1].headers["x-chaperone-decision-id"].len(), 32);
     let metrics = s.chaperone.metrics().await;
     assert!(metrics.contains(r#"chaperone_tokens_minted_total{hop="read-order"} 1"#));
     assert!(!metrics.contains(r#"chaperone_tokens_minted_total{hop="carrier-rates"}"#));
@@ -476,6 +484,19 @@ async fn workload_identity_from_mtls() {
             .contains("URI=spiffe://shop.test/ns/shop/sa/checkout")
     );
     assert!(!seen[0].headers.contains_key("authorization"));
+    // mesh-mtls.yaml passes the decision id on from ext_authz's metadata.
+    let allow = decision_events(&chaperone.log())
+        .into_iter()
+        .find(|e| e["via"] == "ext_authz" && e["decision"] == "allow")
+        .expect("an allow event");
+    assert_eq!(
+        seen[0].headers["x-chaperone-decision-id"],
+        allow["decision_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        seen[0].headers["x-request-id"],
+        allow["request_id"].as_str().unwrap()
+    );
 
     // Right user, wrong workload: 403.
     let intruder = pki.client(Some(

@@ -114,7 +114,21 @@ async fn ext_proc_applies_the_hop_ext_authz_decided() {
         "{:?}",
         seen[0].headers
     );
-    assert!(seen[0].headers.contains_key("x-chaperone-decision-id"));
+    // It carried the decision id and the caller's keyed hash too: ext_proc's
+    // event names both, as ext_authz's does.
+    let events = decision_events(&s.chaperone.log());
+    let request_id = seen[0].headers["x-request-id"].as_str();
+    let of = |via: &str| {
+        events
+            .iter()
+            .find(|e| e["via"] == via && e["request_id"] == request_id)
+            .unwrap_or_else(|| panic!("no {via} event for {request_id}: {events:?}"))
+    };
+    let (authz, body_event) = (of("ext_authz"), of("ext_proc"));
+    assert_eq!(authz["hop"], "public-reads-card");
+    assert_eq!(body_event["hop"], "public-reads-card");
+    assert_eq!(body_event["decision_id"], authz["decision_id"]);
+    assert_eq!(body_event["principal"], authz["principal"]);
     // A client's own hop header is overwritten by ext_authz's.
     let resp = s
         .canned(
@@ -354,12 +368,8 @@ async fn response_bodies_follow_the_callers_contract() {
     }
 
     // One decision event per judged body, in the same event stream as the
-    // request's authorization and joined to it by the decision id.
-    let events: Vec<Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["target"] == "chaperone::decision")
-        .collect();
+    // request's authorization and joined to it by Envoy's request id.
+    let events = decision_events(&log);
     let body = events
         .iter()
         .find(|e| e["hop"] == "list-cards" && e["phase"] == "response_body")
@@ -373,17 +383,16 @@ async fn response_bodies_follow_the_callers_contract() {
     assert_eq!(body["level"], "WARN");
     assert_eq!(body["policy_version"], "scrub.1");
     assert!(body["latency_us"].is_u64());
+    assert_eq!(body["request_id"].as_str().unwrap().len(), 36, "{body}");
     let authz = events
         .iter()
-        .find(|e| e["via"] == "ext_authz" && e["decision_id"] == body["decision_id"])
+        .find(|e| e["via"] == "ext_authz" && e["request_id"] == body["request_id"])
         .unwrap_or_else(|| panic!("no authorization event for {body}"));
     assert_eq!(authz["decision"], "allow");
     assert_eq!(authz["hop"], "list-cards");
-    // The caller's keyed hash came along in the signed hop header.
-    assert_eq!(body["principal"], authz["principal"]);
     assert!(
-        body["principal"].as_str().unwrap().starts_with("p_"),
-        "{body}"
+        authz["principal"].as_str().unwrap().starts_with("p_"),
+        "{authz}"
     );
     // A refused body is a decision too, with its reason code.
     assert!(

@@ -235,10 +235,12 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     assert!(check.end_time_unix_nano >= check.start_time_unix_nano);
 
     // ext_proc: one span for the stream, under the same parent, and one per
-    // phase under it, naming the same decision.
+    // phase under it, naming the same hop (found again by its route, so
+    // under a decision id of its own).
     let process = named(&spans, "chaperone.process");
     assert_eq!(hex(&process.parent_span_id), parent);
-    assert_eq!(text(process, "chaperone.decision_id"), decision_id);
+    assert_eq!(text(process, "chaperone.hop"), "create-charge");
+    assert_eq!(text(process, "chaperone.decision_id").len(), 32);
     assert_eq!(int(process, "chaperone.findings"), 2);
     for phase in [
         "request_headers",
@@ -249,7 +251,10 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         let span = named(&spans, &format!("chaperone.process.{phase}"));
         assert_eq!(span.parent_span_id, process.span_id, "{phase}");
         assert_eq!(text(span, "chaperone.hop"), "create-charge");
-        assert_eq!(text(span, "chaperone.decision_id"), decision_id);
+        assert_eq!(
+            text(span, "chaperone.decision_id"),
+            text(process, "chaperone.decision_id")
+        );
     }
     let request_body = named(&spans, "chaperone.process.request_body");
     assert_eq!(text(request_body, "chaperone.outcome"), "changed");

@@ -16,7 +16,9 @@ use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, Metadata}
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use envoy_types::pb::envoy::service::auth::v3::{
+    AttributeContext, CheckRequest, CheckResponse, OkHttpResponse,
+};
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_client::ExternalProcessorClient;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
@@ -188,6 +190,14 @@ fn denied(resp: &CheckResponse) -> Denied {
     }
 }
 
+/// The names of the headers an allow adds.
+fn added(ok: &OkHttpResponse) -> Vec<&str> {
+    ok.headers
+        .iter()
+        .map(|o| o.header.as_ref().unwrap().key.as_str())
+        .collect()
+}
+
 fn text(s: &Struct, key: &str) -> String {
     match s.fields.get(key).and_then(|v| v.kind.as_ref()) {
         Some(Kind::StringValue(v)) => v.clone(),
@@ -223,7 +233,12 @@ async fn check_decides_and_never_allows_bad_input() {
             "GET",
             "api.shop.test",
             "/v1/items/7",
-            &[("authorization", "Bearer whatever"), ("x-debug", "1")],
+            &[
+                ("authorization", "Bearer whatever"),
+                ("x-debug", "1"),
+                ("x-chaperone-decision-id", "forged"),
+                ("x-chaperone-hop", "forged"),
+            ],
             "",
         ),
     )
@@ -233,19 +248,26 @@ async fn check_decides_and_never_allows_bad_input() {
     let Some(HttpResponse::OkResponse(ok)) = &resp.http_response else {
         panic!("expected an allow: {resp:?}");
     };
-    assert!(
-        ok.headers_to_remove.contains(&"authorization".to_owned()),
-        "{ok:?}"
+    let mut removed = ok.headers_to_remove.clone();
+    removed.sort();
+    // The caller's credentials, the policy's list, and whatever a client
+    // sent in chaperone's name.
+    assert_eq!(
+        removed,
+        [
+            "authorization",
+            "x-chaperone-decision-id",
+            "x-chaperone-hop",
+            "x-debug"
+        ]
     );
-    assert!(
-        ok.headers_to_remove.contains(&"x-debug".to_owned()),
-        "{ok:?}"
-    );
-    let decision_id = header_value(&ok.headers, "x-chaperone-decision-id").unwrap();
-    assert_eq!(decision_id.len(), 32);
+    // The first hop on its route: only its token is added, as ext_proc finds
+    // the hop again by the route.
+    assert_eq!(added(ok), ["txn-token"]);
     let meta = resp.dynamic_metadata.as_ref().unwrap();
     assert_eq!(text(meta, "hop"), "public-api");
-    assert_eq!(text(meta, "decision_id"), decision_id);
+    let decision_id = text(meta, "decision_id");
+    assert_eq!(decision_id.len(), 32);
     assert_eq!(text(meta, "policy_version"), "checks.1");
     // The hashed principal is in the decision event, not in what Envoy copies
     // into every ext_proc message.
@@ -564,7 +586,11 @@ fn removed(common: &Option<CommonResponse>) -> Vec<String> {
     let c = common.as_ref().expect("a common response");
     assert_eq!(c.status, 0, "CONTINUE");
     assert!(c.body_mutation.is_none());
-    let m = c.header_mutation.as_ref().expect("a header mutation");
+    // No mutation at all when nothing is removed: Envoy works on an empty one.
+    let Some(m) = c.header_mutation.as_ref() else {
+        return Vec::new();
+    };
+    assert!(!m.remove_headers.is_empty(), "an empty mutation: {m:?}");
     assert!(m.set_headers.is_empty(), "{m:?}");
     let mut r = m.remove_headers.clone();
     r.sort();
@@ -757,9 +783,27 @@ async fn ext_proc_matches_the_hop_itself_without_metadata() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
-    let c = Chaperone::start(&policy("proc.3", NO_JWKS)).await;
+    // A hop for staff shares public-api's route and comes first: matching the
+    // route again, ext_proc would find it, not public-api.
+    let shared = policy("proc.3", NO_JWKS).replacen(
+        "  - name: public-api\n",
+        "  - name: staff-items\n    match: { host: api.shop.test, path: \"/v1/items/{id}\" }\n    from:\n      - users: { issuer: corp, scopes: [\"items:admin\"] }\n  - name: public-api\n",
+        1,
+    );
+    let c = Chaperone::start(&shared).await;
     let ch = channel(c.grpc_port).await;
-    // ext_authz decides the request and names its hop, signed for it.
+
+    // The first hop on its route needs no hop header.
+    let resp = check(&ch, check_request("GET", "x", "/healthz", &[], ""))
+        .await
+        .unwrap();
+    let Some(HttpResponse::OkResponse(ok)) = &resp.http_response else {
+        panic!("{resp:?}")
+    };
+    assert_eq!(added(ok), ["txn-token"]);
+
+    // An anonymous caller: staff-items does not admit it, public-api does,
+    // so ext_authz names the hop, signed for this request.
     let resp = check(
         &ch,
         check_request("GET", "api.shop.test", "/v1/items/9", &[], ""),
@@ -769,9 +813,14 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     let Some(HttpResponse::OkResponse(ok)) = &resp.http_response else {
         panic!("{resp:?}")
     };
-    let id = header_value(&ok.headers, "x-chaperone-decision-id").unwrap();
+    let id = text(resp.dynamic_metadata.as_ref().unwrap(), "decision_id");
     let signed = header_value(&ok.headers, "x-chaperone-hop").unwrap();
-    assert!(signed.starts_with("public-api.p_"), "{signed}");
+    assert!(
+        signed.starts_with(&format!("public-api.{id}.p_")),
+        "{signed}"
+    );
+    assert_eq!(added(ok), ["x-chaperone-hop", "txn-token"]);
+    assert!(!ok.headers_to_remove.contains(&"x-chaperone-hop".to_owned()));
 
     let tampered = {
         let mut t = signed.clone();
@@ -781,50 +830,80 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
         t
     };
     let forged = signed.replacen("public-api.", "health.", 1);
-    let other_id = "0123456789abcdef0123456789abcdef".to_owned();
-    // (hop header, decision id header, path, believed)
+    let other_id = signed.replacen(&id, "0123456789abcdef0123456789abcdef", 1);
+    // (hop header, path, believed)
     let cases = [
-        (signed.clone(), id.clone(), "/v1/items/9", true),
-        (tampered, id.clone(), "/v1/items/9", false),
-        (forged, id.clone(), "/v1/items/9", false),
-        (signed.clone(), other_id, "/v1/items/9", false),
+        (signed.clone(), "/v1/items/9", true),
+        (tampered, "/v1/items/9", false),
+        (forged, "/v1/items/9", false),
+        (other_id, "/v1/items/9", false),
         // Made for another request: not believed there.
-        (signed.clone(), id.clone(), "/v1/items/10", false),
-        ("public-api".to_owned(), id.clone(), "/v1/items/9", false),
+        (signed.clone(), "/v1/items/10", false),
+        ("public-api".to_owned(), "/v1/items/9", false),
     ];
-    for (hop, decision_id, path, believed) in cases {
+    for (hop, path, believed) in cases {
         let headers = [
             (":authority", "api.shop.test"),
             (":method", "GET"),
             (":path", path),
             ("content-type", "application/json"),
-            ("x-chaperone-decision-id", decision_id.as_str()),
             ("x-chaperone-hop", hop.as_str()),
         ];
         let mut s = ProcStream::open(&ch).await;
         let a = s.answer(request_headers(&headers, None)).await;
+        if !believed {
+            // ext_authz decided some hop on this shared route, and which one
+            // cannot be known: refused rather than guessed.
+            let Answer::ImmediateResponse(ir) = &a else {
+                panic!("{hop} {path}: {a:?}")
+            };
+            assert_eq!(ir.status.as_ref().unwrap().code, 403);
+            assert_eq!(ir.details, "chaperone_hop_unverified");
+            continue;
+        }
         let Answer::RequestHeaders(h) = &a else {
             panic!("{a:?}")
         };
-        // The hop header never reaches the callee, believed or not.
-        assert!(
-            removed(&h.response).contains(&"x-chaperone-hop".to_owned()),
-            "{hop}"
-        );
-        // A body the contract refuses: the refusal names the stream's decision
-        // id, which is ext_authz's only when the header was believed.
+        // The hop header never reaches the callee.
+        assert!(removed(&h.response).contains(&"x-chaperone-hop".to_owned()));
+        // The hop decides the response hygiene: public-api's removes
+        // x-internal-trace (staff-items, first on the route, would not).
+        let a = s.answer(response_headers(LEAKY)).await;
+        let Answer::ResponseHeaders(h) = &a else {
+            panic!("{a:?}")
+        };
+        assert!(removed(&h.response).contains(&"x-internal-trace".to_owned()));
+
+        // A body the contract refuses: the refusal names ext_authz's decision.
+        let mut s = ProcStream::open(&ch).await;
+        s.answer(request_headers(&headers, None)).await;
         let a = s.answer(body(true, b"{not json", true)).await;
         let Answer::ImmediateResponse(ir) = &a else {
             panic!("{a:?}")
         };
         assert_eq!(ir.status.as_ref().unwrap().code, 400);
         let refusal: serde_json::Value = serde_json::from_slice(&ir.body).unwrap();
-        assert_eq!(
-            refusal["decision_id"] == id.as_str(),
-            believed,
-            "{hop} {decision_id} {path}: {refusal}"
-        );
+        assert_eq!(refusal["decision_id"], id.as_str(), "{refusal}");
     }
+
+    // On a route one hop alone describes, a hop header that does not verify
+    // changes nothing: the route names the hop. It is removed all the same.
+    let mut s = ProcStream::open(&ch).await;
+    let a = s
+        .answer(request_headers(
+            &[
+                (":authority", "x"),
+                (":method", "GET"),
+                (":path", "/healthz"),
+                ("x-chaperone-hop", "health.forged"),
+            ],
+            None,
+        ))
+        .await;
+    let Answer::RequestHeaders(h) = &a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(removed(&h.response), ["x-chaperone-hop"]);
 }
 
 fn body_msg() -> ProcessingRequest {

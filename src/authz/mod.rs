@@ -18,14 +18,17 @@ use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::policy::{Decision, Deny, DenyKind, Reason, RequestFacts};
+use crate::policy::{Allow, Decision, Deny, DenyKind, Reason, RequestFacts};
 use crate::secret::HashKey;
 use crate::telemetry::{self, metrics, trace};
 
-/// The header that carries the decision id to the callee, for correlation.
+/// The header that carries the decision id on a denial, for the caller to
+/// quote (Envoy's configuration can pass it to callees: envoy/README.md).
 pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
 /// The header that carries the decided hop from ext_authz to ext_proc, signed
-/// with the hash key; ext_proc removes it before the callee sees it.
+/// with the hash key, when ext_proc could not find it again by the route
+/// alone (an earlier hop on the same route did not admit the caller);
+/// ext_proc removes it before the callee sees it.
 pub const HOP_HEADER: &str = "x-chaperone-hop";
 const HOP_TAG_LABEL: &str = "ext_proc_hop";
 
@@ -60,8 +63,9 @@ fn hop_tag_input(
     .into_bytes()
 }
 
-/// `<hop>.<hashed principal>.<tag>`: the hop ext_authz decided and who it
-/// decided for (a keyed hash, for ext_proc's decision events).
+/// `<hop>.<decision id>.<hashed principal>.<tag>`: the hop ext_authz
+/// decided, and the decision and who it was for (a keyed hash), for
+/// ext_proc's decision events.
 pub fn hop_header_value(
     key: &HashKey,
     decision_id: &str,
@@ -72,27 +76,39 @@ pub fn hop_header_value(
 ) -> String {
     let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
     let tag = key.tag("", HOP_TAG_LABEL, &input);
-    format!("{hop}.{principal}.{tag}")
+    format!("{hop}.{decision_id}.{principal}.{tag}")
 }
 
-/// The hop and hashed principal named by a hop header, if its tag is right
-/// for this decision id, this request and this policy: a header a client made
-/// up, one made for another request, or one from another policy, is not
-/// believed.
+/// What a hop header names: the hop, the decision id and the caller's keyed
+/// hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedHop<'v> {
+    pub hop: &'v str,
+    pub decision_id: &'v str,
+    pub principal: &'v str,
+}
+
+/// What a hop header names, if its tag is right for this request and this
+/// policy: a header a client made up, one made for another request, or one
+/// from another policy, is not believed.
 pub fn verify_hop_header<'v>(
     key: &HashKey,
     value: &'v str,
-    decision_id: &str,
     request: HopRequest<'_>,
     policy_hash: &str,
-) -> Option<(&'v str, &'v str)> {
-    let mut parts = value.rsplitn(3, '.');
+) -> Option<SignedHop<'v>> {
+    let mut parts = value.rsplitn(4, '.');
     let tag = parts.next()?;
     let principal = parts.next()?;
+    let decision_id = parts.next()?;
     let hop = parts.next()?;
     let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
     key.verify_tag("", HOP_TAG_LABEL, &input, tag)
-        .then_some((hop, principal))
+        .then_some(SignedHop {
+            hop,
+            decision_id,
+            principal,
+        })
 }
 
 /// gRPC codes Envoy reads in `CheckResponse.status`.
@@ -165,6 +181,27 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
     })
 }
 
+/// The request's `x-request-id` (Envoy's `id` field is its stream number).
+fn request_id_of(req: &CheckRequest) -> Option<&str> {
+    let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
+    match http.headers.get("x-request-id") {
+        Some(id) => Some(id),
+        None => http
+            .header_map
+            .as_ref()?
+            .headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case("x-request-id"))
+            .and_then(|h| {
+                if h.raw_value.is_empty() {
+                    Some(h.value.as_str())
+                } else {
+                    std::str::from_utf8(&h.raw_value).ok()
+                }
+            }),
+    }
+}
+
 /// Envoy's `host` field, else the `:authority` header.
 fn authority_of<'a>(
     http: &'a envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest,
@@ -232,7 +269,12 @@ impl Authorization for AuthzService {
         let decision = self.decide(request.get_ref()).await;
         let elapsed = started.elapsed();
         metrics::get().check_seconds.observe(elapsed.as_secs_f64());
-        telemetry::decision_event(&decision, "ext_authz", elapsed);
+        telemetry::decision_event(
+            &decision,
+            "ext_authz",
+            telemetry::request_id(request_id_of(request.get_ref())),
+            elapsed,
+        );
         if let Some(mut span) = span {
             span.text("rpc.system", "grpc");
             span.text("rpc.service", "envoy.service.auth.v3.Authorization");
@@ -313,28 +355,7 @@ pub fn check_response(
                 ..RpcStatus::default()
             }),
             dynamic_metadata: Some(decision_metadata(&a.hop, &a.decision_id, &a.policy_version)),
-            http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                // Overwrite: a client can never smuggle its own token, decision id or hop.
-                headers: vec![
-                    header(DECISION_ID_HEADER, &a.decision_id),
-                    header(
-                        HOP_HEADER,
-                        &hop_header_value(
-                            key,
-                            &a.decision_id,
-                            &a.hop,
-                            &a.principal,
-                            request,
-                            &a.policy_hash,
-                        ),
-                    ),
-                ]
-                .into_iter()
-                .chain(a.txn_token.iter().map(|t| header(&t.header, &t.token)))
-                .collect(),
-                headers_to_remove: a.remove_headers.clone(),
-                ..OkHttpResponse::default()
-            })),
+            http_response: Some(HttpResponse::OkResponse(allowed(a, key, request))),
         },
         Decision::Deny(d) => {
             let (grpc, code, error) = match d.kind() {
@@ -375,6 +396,36 @@ pub fn check_response(
                 })),
             }
         }
+    }
+}
+
+/// What an allowed request carries on: the minted token, and the signed hop
+/// header when ext_proc could not find the hop by the route alone. Every
+/// header a client sent in chaperone's name is removed (`remove_headers`
+/// lists them), but for one set here: Envoy would remove it after setting it.
+/// Both are overwritten, so a client can never smuggle its own token or hop.
+fn allowed(a: &Allow, key: &HashKey, request: HopRequest<'_>) -> OkHttpResponse {
+    let mut headers = Vec::with_capacity(2);
+    let mut remove_headers = a.remove_headers.clone();
+    if !a.first_on_route {
+        let value = hop_header_value(
+            key,
+            &a.decision_id,
+            &a.hop,
+            &a.principal,
+            request,
+            &a.policy_hash,
+        );
+        headers.push(header(HOP_HEADER, &value));
+        remove_headers.retain(|h| h != HOP_HEADER);
+    }
+    if let Some(t) = &a.txn_token {
+        headers.push(header(&t.header, &t.token));
+    }
+    OkHttpResponse {
+        headers,
+        headers_to_remove: remove_headers,
+        ..OkHttpResponse::default()
     }
 }
 

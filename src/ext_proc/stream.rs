@@ -24,7 +24,7 @@ use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
 use crate::scrub::{BodyKind, scrub_body};
 use crate::secret::random_id;
-use crate::telemetry::{metrics, trace};
+use crate::telemetry::{self, metrics, trace};
 
 /// Where the stream is. Phases only move forward; bodies may repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +76,9 @@ struct HopContext {
     decision_id: String,
     /// The caller's keyed hash from the signed hop header, else "-".
     principal: String,
+    /// Envoy's `x-request-id`, which joins this stream's events with
+    /// ext_authz's decision event, else "-".
+    request_id: String,
     request: BodyMeta,
     response: BodyMeta,
     /// The callee answered 5xx and the hop replaces such bodies.
@@ -293,10 +296,20 @@ impl HopStream {
         let principal = signed
             .as_ref()
             .map_or_else(|| "-".to_owned(), |(_, _, p)| p.clone());
+        let mut unverified = false;
         let found = metadata
             .and_then(|m| authz_decision(m, &policy))
             .or_else(|| signed.map(|(hop, id, _)| (hop, id)))
-            .or_else(|| rematch(&policy, &headers).map(|hop| (hop, random_id())));
+            .or_else(|| {
+                // A hop header that does not verify, on a route hops share:
+                // ext_authz decided a later hop, under another policy or
+                // hash key. Which one cannot be known here.
+                let sent = headers.contains_key(HOP_HEADER);
+                let (hop, shared) = rematch(&policy, &headers, sent)?;
+                unverified = shared;
+                Some((hop, random_id()))
+            });
+        let request_id = telemetry::request_id(headers.get("x-request-id").map(String::as_str));
         let Some((hop, decision_id)) = found else {
             if policy.shadow {
                 // Shadow mode: record that no hop describes this, pass it unchanged.
@@ -308,14 +321,26 @@ impl HopStream {
                 return Answer::RequestHeaders(only_without_hop_header(&headers));
             }
             let id = random_id();
-            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id);
-            return immediate(HttpCode::Forbidden, "forbidden", &id, "chaperone_no_hop");
+            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id);
+            return immediate(HttpCode::Forbidden, "forbidden", &id, "no_hop");
         };
         let rule = &policy.hops[hop];
-        let mut remove = request_headers_to_remove(&policy, rule, headers.keys());
-        if headers.contains_key(HOP_HEADER) {
-            remove.push(HOP_HEADER.to_owned());
+        if unverified && !(policy.shadow || rule.shadow) {
+            tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = %rule.name, decision_id = %decision_id, request_id);
+            metrics::get()
+                .ext_proc_errors
+                .with_label_values(&["hop_unverified"])
+                .inc();
+            return immediate(
+                HttpCode::Forbidden,
+                "forbidden",
+                &decision_id,
+                "hop_unverified",
+            );
         }
+        // What ext_authz removed is removed again here only if Envoy still
+        // shows it: ext_authz lists it whether it was shown or not.
+        let mut remove = request_headers_to_remove(&policy, rule, headers.keys(), false);
         // Ask the callee for an uncompressed response: chaperone never passes
         // a body it cannot inspect.
         if headers.contains_key("accept-encoding") {
@@ -326,6 +351,7 @@ impl HopStream {
             hop,
             decision_id,
             principal,
+            request_id: request_id.to_owned(),
             request: BodyMeta::of(&headers),
             response: BodyMeta::default(),
             upstream_error: false,
@@ -338,10 +364,7 @@ impl HopStream {
         }
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
-                header_mutation: Some(HeaderMutation {
-                    set_headers: Vec::new(),
-                    remove_headers: remove,
-                }),
+                header_mutation: removal(remove),
                 ..CommonResponse::default()
             }),
         })
@@ -384,10 +407,7 @@ impl HopStream {
         }
         HeadersResponse {
             response: Some(CommonResponse {
-                header_mutation: Some(HeaderMutation {
-                    set_headers: Vec::new(),
-                    remove_headers: remove,
-                }),
+                header_mutation: removal(remove),
                 ..CommonResponse::default()
             }),
         }
@@ -577,6 +597,7 @@ struct BodyEvent<'a> {
     hop: &'a str,
     decision_id: &'a str,
     principal: &'a str,
+    request_id: &'a str,
     policy_version: &'a str,
     phase: &'static str,
     /// pass, change, refuse or replace.
@@ -598,6 +619,7 @@ impl<'a> BodyEvent<'a> {
             hop: &ctx.policy.hops[ctx.hop].name,
             decision_id: &ctx.decision_id,
             principal: &ctx.principal,
+            request_id: &ctx.request_id,
             policy_version: &ctx.policy.version,
             phase: if request {
                 "request_body"
@@ -628,6 +650,7 @@ impl<'a> BodyEvent<'a> {
                     hop = self.hop,
                     decision_id = self.decision_id,
                     principal = self.principal,
+                    request_id = self.request_id,
                     policy_version = self.policy_version,
                     reason = self.reason,
                     detail = self.detail,
@@ -679,6 +702,14 @@ impl BodyMeta {
             content_length: headers.contains_key("content-length"),
         }
     }
+}
+
+/// A mutation that removes `names`, or none: Envoy does work for an empty one.
+fn removal(names: Vec<String>) -> Option<HeaderMutation> {
+    (!names.is_empty()).then(|| HeaderMutation {
+        set_headers: Vec::new(),
+        remove_headers: names,
+    })
 }
 
 /// Passes the request headers unchanged but for chaperone's hop header.
@@ -792,17 +823,26 @@ fn signed_hop(
     policy: &Policy,
     key: &crate::secret::HashKey,
 ) -> Option<(usize, String, String)> {
-    let decision_id = headers.get(DECISION_ID_HEADER)?;
     let value = headers.get(HOP_HEADER)?;
     let policy_hash = policy.hash.get(..12).unwrap_or(&policy.hash);
     let request = request_of(headers)?;
-    let (hop, principal) = verify_hop_header(key, value, decision_id, request, policy_hash)?;
-    let index = policy.hops.iter().position(|h| *h.name == *hop)?;
-    Some((index, decision_id.clone(), principal.to_owned()))
+    let signed = verify_hop_header(key, value, request, policy_hash)?;
+    let index = policy.hops.iter().position(|h| *h.name == *signed.hop)?;
+    Some((
+        index,
+        signed.decision_id.to_owned(),
+        signed.principal.to_owned(),
+    ))
 }
 
-/// Matches the hop from the pseudo-headers when ext_authz left no decision.
-fn rematch(policy: &Policy, headers: &HashMap<String, String>) -> Option<usize> {
+/// Matches the hop from the pseudo-headers when ext_authz left no decision:
+/// the first whose route fits, and (when `look_further`) whether a later one
+/// fits too.
+fn rematch(
+    policy: &Policy,
+    headers: &HashMap<String, String>,
+    look_further: bool,
+) -> Option<(usize, bool)> {
     let request = request_of(headers)?;
     let path = request
         .path
@@ -812,10 +852,14 @@ fn rematch(policy: &Policy, headers: &HashMap<String, String>) -> Option<usize> 
         return None;
     }
     let host = host_without_port(request.authority);
-    policy
+    let mut fitting = policy
         .hops
         .iter()
-        .position(|h| h.matches(host, request.method, path).is_some())
+        .enumerate()
+        .filter(|(_, h)| h.matches(host, request.method, path).is_some())
+        .map(|(i, _)| i);
+    let first = fitting.next()?;
+    Some((first, look_further && fitting.next().is_some()))
 }
 
 /// The request line from the pseudo-headers (`host` when there is no `:authority`).

@@ -44,6 +44,9 @@ pub struct Allow {
     pub user: Option<User>,
     /// Headers to remove toward the callee.
     pub remove_headers: Vec<String>,
+    /// The hop is the first whose route fits the request, so ext_proc,
+    /// matching the request again, finds it without being told.
+    pub first_on_route: bool,
     pub path_params: Vec<(String, String)>,
     /// The minted transaction token and the header it travels in. Never
     /// logged; Debug shows only that it is there.

@@ -287,7 +287,7 @@ impl Engine {
                 if admitted {
                     let principal = self.principal(valid_workload, valid_user);
                     let remove_headers =
-                        request_headers_to_remove(policy, hop, facts.headers.keys());
+                        request_headers_to_remove(policy, hop, facts.headers.keys(), true);
                     let txn_token = match &hop.token {
                         None => None,
                         Some(hop_token) => match self.mint(
@@ -325,6 +325,9 @@ impl Engine {
                         workload: valid_workload.cloned(),
                         user: valid_user.cloned(),
                         remove_headers,
+                        first_on_route: matching
+                            .first()
+                            .is_some_and(|(first, _)| std::ptr::eq(*first, hop)),
                         path_params: params.clone(),
                         txn_token,
                         shadow: policy.shadow || hop.shadow,
@@ -439,13 +442,21 @@ impl Engine {
     }
 }
 
+/// Request headers named so are chaperone's own: one a client sends never
+/// reaches a callee.
+pub const OWN_HEADER_PREFIX: &str = "x-chaperone-";
+
 /// The request headers to strip toward the callee, among `present`: the
 /// defaults and the hop's list (names or `prefix*`), less what the hop
-/// allows, plus the caller's `Authorization` unless the hop keeps it.
+/// allows, and chaperone's own headers; plus the caller's `Authorization`
+/// unless the hop keeps it, and on a hop that mints no token the token
+/// header. With `unseen_too`, those two are listed even when absent from
+/// `present`: ext_authz sees only the headers Envoy is configured to show it.
 pub fn request_headers_to_remove<'h>(
     policy: &Policy,
     hop: &Hop,
     present: impl Iterator<Item = &'h String>,
+    unseen_too: bool,
 ) -> Vec<String> {
     use crate::config::contracts::header_matches;
     let listed = |name: &str| {
@@ -459,8 +470,13 @@ pub fn request_headers_to_remove<'h>(
                 .iter()
                 .any(|p| header_matches(p, name))
     };
+    let (mut authorization_shown, mut token_shown) = (false, false);
     let mut out: Vec<String> = present
-        .filter(|name| !name.starts_with(':') && listed(name))
+        .filter(|name| {
+            authorization_shown |= *name == "authorization";
+            token_shown |= **name == policy.tokens.header;
+            !name.starts_with(':') && (name.starts_with(OWN_HEADER_PREFIX) || listed(name))
+        })
         .cloned()
         .collect();
     let mut always = |name: &str| {
@@ -468,13 +484,12 @@ pub fn request_headers_to_remove<'h>(
             out.push(name.to_owned());
         }
     };
-    if !hop.keep_authorization {
+    if !hop.keep_authorization && (unseen_too || authorization_shown) {
         always("authorization");
     }
-    // A hop that mints no token passes none on, whether or not Envoy showed
-    // it to us: not the client's, not the previous hop's. (A minted token
-    // overwrites whatever was sent.)
-    if hop.token.is_none() {
+    // A hop that mints no token passes none on: not the client's, not the
+    // previous hop's. (A minted token overwrites whatever was sent.)
+    if hop.token.is_none() && (unseen_too || token_shown) {
         always(&policy.tokens.header);
     }
     out

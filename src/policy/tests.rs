@@ -744,6 +744,81 @@ async fn a_hop_that_mints_no_token_removes_any_sent() {
 }
 
 #[tokio::test]
+async fn whether_ext_proc_finds_the_hop_by_its_route() {
+    let f = fixture_with(
+        r#"  - name: shared-staff
+    match: { host: shared.example, path: /s }
+    from: [{ users: { issuer: corp, scopes: [staff] } }]
+  - name: shared-public
+    match: { host: shared.example, path: /s }
+    from: [{ anonymous: true }]
+"#,
+    );
+    // The first hop on its route: matching the route again finds it.
+    let a = f.allow(&req("GET", "x.example", "/healthz")).await;
+    assert!(a.first_on_route);
+    let staff = f.user("alice", "staff");
+    let a = f
+        .allow(&req("GET", "shared.example", "/s").bearer(&staff))
+        .await;
+    assert_eq!(&*a.hop, "shared-staff");
+    assert!(a.first_on_route);
+    // A later hop on a shared route: ext_proc has to be told.
+    let a = f.allow(&req("GET", "shared.example", "/s")).await;
+    assert_eq!(&*a.hop, "shared-public");
+    assert!(!a.first_on_route);
+}
+
+#[tokio::test]
+async fn headers_in_chaperones_name_never_pass() {
+    let f = fixture();
+    let a = f
+        .allow(
+            &req("GET", "x.example", "/healthz")
+                .header("x-chaperone-hop", "first.forged")
+                .header("x-chaperone-decision-id", "forged")
+                .header("x-chaperonex", "not ours"),
+        )
+        .await;
+    let mut removed = a.remove_headers.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            "authorization",
+            "x-chaperone-decision-id",
+            "x-chaperone-hop"
+        ]
+    );
+}
+
+#[test]
+fn ext_proc_removes_again_only_what_it_is_shown() {
+    let f = fixture_with(
+        r#"  - name: egress
+    match: { host: carrier.example, path: /r }
+    from: [{ anonymous: true }]
+    token: { mint: false }
+"#,
+    );
+    let hop = f.policy.hops.iter().find(|h| &*h.name == "egress").unwrap();
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let remove = |present: &[String], unseen_too: bool| {
+        let mut r =
+            super::eval::request_headers_to_remove(&f.policy, hop, present.iter(), unseen_too);
+        r.sort();
+        r
+    };
+    // ext_authz: the credential and the token header, shown or not.
+    assert_eq!(remove(&[], true), ["authorization", "txn-token"]);
+    // ext_proc: only those Envoy still shows it.
+    assert!(remove(&[], false).is_empty());
+    let shown = names(&["txn-token", "accept", "authorization"]);
+    assert_eq!(remove(&shown, false), ["authorization", "txn-token"]);
+    assert_eq!(remove(&names(&["txn-token"]), false), ["txn-token"]);
+}
+
+#[tokio::test]
 async fn principal_is_a_stable_keyed_hash() {
     let f = fixture();
     let alice = f.user("alice", "");

@@ -58,10 +58,21 @@ pub fn decision_span(span: &mut trace::Span, decision: &crate::policy::Decision)
     }
 }
 
+/// Envoy's request id (`x-request-id`) as decision events show it, for
+/// joining them with Envoy's access log, the callee's logs and each other:
+/// "-" when absent, too long (over 128 bytes) or not printable ASCII.
+pub fn request_id(raw: Option<&str>) -> &str {
+    match raw {
+        Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id,
+        _ => "-",
+    }
+}
+
 /// One structured event per decision: the precise reason lives here and only here.
 pub fn decision_event(
     decision: &crate::policy::Decision,
     via: &'static str,
+    request_id: &str,
     elapsed: std::time::Duration,
 ) {
     use crate::policy::Decision;
@@ -78,6 +89,7 @@ pub fn decision_event(
                 decision = "allow",
                 hop = %a.hop,
                 decision_id = %a.decision_id,
+                request_id,
                 policy_version = %a.policy_version,
                 policy_hash = %a.policy_hash,
                 shadow = a.shadow,
@@ -103,6 +115,7 @@ pub fn decision_event(
                 decision = "deny",
                 hop,
                 decision_id = %d.decision_id,
+                request_id,
                 policy_version = %d.policy_version,
                 policy_hash = %d.policy_hash,
                 reason = d.reason.code(),
@@ -112,5 +125,19 @@ pub fn decision_event(
                 latency_us = micros,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_shown_only_when_short_and_printable() {
+        let uuid = "5d1c0a7e-1f2b-4c3d-9e8f-0a1b2c3d4e5f";
+        assert_eq!(super::request_id(Some(uuid)), uuid);
+        for bad in [None, Some(""), Some("a b"), Some("a\nb"), Some("é")] {
+            assert_eq!(super::request_id(bad), "-", "{bad:?}");
+        }
+        assert_eq!(super::request_id(Some(&"a".repeat(128))).len(), 128);
+        assert_eq!(super::request_id(Some(&"a".repeat(129))), "-");
     }
 }

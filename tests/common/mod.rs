@@ -77,6 +77,14 @@ where
     panic!("{what} not ready within {limit:?}");
 }
 
+/// The decision events (`chaperone::decision`) in a chaperone log.
+pub fn decision_events(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["target"] == "chaperone::decision")
+        .collect()
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -114,11 +122,23 @@ impl Chaperone {
             dir,
             policy_path,
         };
-        c.spawn(extra).await;
-        c
+        // A port found free can be taken by a test running alongside before
+        // chaperone binds it: then try again on fresh ports.
+        for _ in 0..3 {
+            match c.try_spawn(extra).await {
+                Err(log) if log.contains("Address already in use") => {
+                    c.grpc_port = free_port();
+                    c.admin_port = free_port();
+                }
+                Err(log) => panic!("chaperone exited; log:\n{log}"),
+                Ok(()) => return c,
+            }
+        }
+        panic!("chaperone found no free ports; log:\n{}", c.log());
     }
 
-    async fn spawn(&mut self, extra: &[&str]) {
+    /// Starts chaperone and waits until it is ready; its log if it exits first.
+    async fn try_spawn(&mut self, extra: &[&str]) -> Result<(), String> {
         let log = std::fs::File::create(self.dir.path("chaperone.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
             .args([
@@ -149,7 +169,8 @@ impl Chaperone {
         let start = Instant::now();
         while !get_ok(&url).await {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("chaperone exited with {status}; log:\n{}", self.log());
+                self.child = None;
+                return Err(format!("exit {status}\n{}", self.log()));
             }
             assert!(
                 start.elapsed() < limit,
@@ -158,6 +179,7 @@ impl Chaperone {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
