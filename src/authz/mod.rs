@@ -18,7 +18,7 @@ use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::policy::{Allow, Decision, Deny, DenyKind, Reason, RequestFacts};
+use crate::policy::{Allow, Decision, Deny, DenyKind, Engine, Reason, RequestFacts};
 use crate::secret::HashKey;
 use crate::telemetry::{self, metrics, trace};
 
@@ -271,6 +271,7 @@ impl Authorization for AuthzService {
         metrics::get().check_seconds.observe(elapsed.as_secs_f64());
         telemetry::decision_event(
             &decision,
+            &self.app.engine,
             "ext_authz",
             telemetry::request_id(request_id_of(request.get_ref())),
             elapsed,
@@ -284,7 +285,7 @@ impl Authorization for AuthzService {
         }
         Ok(Response::new(check_response(
             &decision,
-            self.app.engine.hash_key(),
+            &self.app.engine,
             hop_request(request.get_ref()),
         )))
     }
@@ -342,7 +343,7 @@ fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
 
 pub fn check_response(
     decision: &Decision,
-    key: &HashKey,
+    engine: &Engine,
     request: HopRequest<'_>,
 ) -> CheckResponse {
     if decision.is_shadow() {
@@ -355,7 +356,7 @@ pub fn check_response(
                 ..RpcStatus::default()
             }),
             dynamic_metadata: Some(decision_metadata(&a.hop, &a.decision_id, &a.policy_version)),
-            http_response: Some(HttpResponse::OkResponse(allowed(a, key, request))),
+            http_response: Some(HttpResponse::OkResponse(allowed(a, engine, request))),
         },
         Decision::Deny(d) => {
             let (grpc, code, error) = match d.kind() {
@@ -404,15 +405,15 @@ pub fn check_response(
 /// header a client sent in chaperone's name is removed (`remove_headers`
 /// lists them), but for one set here: Envoy would remove it after setting it.
 /// Both are overwritten, so a client can never smuggle its own token or hop.
-fn allowed(a: &Allow, key: &HashKey, request: HopRequest<'_>) -> OkHttpResponse {
+fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpResponse {
     let mut headers = Vec::with_capacity(2);
     let mut remove_headers = a.remove_headers.clone();
     if !a.first_on_route {
         let value = hop_header_value(
-            key,
+            engine.hash_key(),
             &a.decision_id,
             &a.hop,
-            &a.principal,
+            &engine.principal(a),
             request,
             &a.policy_hash,
         );

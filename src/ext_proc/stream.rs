@@ -1,6 +1,7 @@
 //! The per-stream state machine.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,9 +72,10 @@ impl From<StreamError> for Status {
 struct HopContext {
     policy: Arc<Policy>,
     hop: usize,
-    /// The ext_authz decision this stream carries out (or a fresh id when
-    /// the hop was matched here); it names the stream in logs.
-    decision_id: String,
+    /// The ext_authz decision this stream carries out, or a fresh id when
+    /// the hop was matched here, made when first needed; it names the
+    /// stream in logs, spans and refusals.
+    decision_id: OnceCell<String>,
     /// The caller's keyed hash from the signed hop header, else "-".
     principal: String,
     /// Envoy's `x-request-id`, which joins this stream's events with
@@ -173,7 +175,7 @@ impl HopStream {
     fn end_phase_span(&mut self, mut span: trace::Span, answer: &Answer) {
         if let Some(ctx) = &self.ctx {
             span.text("chaperone.hop", &ctx.policy.hops[ctx.hop].name);
-            span.text("chaperone.decision_id", &ctx.decision_id);
+            span.text("chaperone.decision_id", ctx.decision_id());
         }
         let changed = match answer {
             Answer::RequestBody(b) | Answer::ResponseBody(b) => b
@@ -276,7 +278,7 @@ impl HopStream {
                 && self.step == Step::RequestHeaders
             {
                 stream.text("chaperone.hop", &ctx.policy.hops[ctx.hop].name);
-                stream.text("chaperone.decision_id", &ctx.decision_id);
+                stream.text("chaperone.decision_id", ctx.decision_id());
                 stream.text("chaperone.policy_version", &ctx.policy.version);
             }
             self.end_phase_span(span, &answer);
@@ -289,7 +291,7 @@ impl HopStream {
 
     fn on_request_headers(&mut self, h: &HttpHeaders, metadata: Option<&Metadata>) -> Answer {
         let policy = self.app.store.current();
-        let headers = header_map(h.headers.as_ref());
+        let headers = Headers::of(h.headers.as_ref());
         // The hop ext_authz decided: from the metadata Envoy forwards, else
         // from the signed hop header, else matched again here.
         let signed = signed_hop(&headers, &policy, self.app.engine.hash_key());
@@ -299,7 +301,7 @@ impl HopStream {
         let mut unverified = false;
         let found = metadata
             .and_then(|m| authz_decision(m, &policy))
-            .or_else(|| signed.map(|(hop, id, _)| (hop, id)))
+            .or_else(|| signed.map(|(hop, id, _)| (hop, Some(id))))
             .or_else(|| {
                 // A hop header that does not verify, on a route hops share:
                 // ext_authz decided a later hop, under another policy or
@@ -307,9 +309,9 @@ impl HopStream {
                 let sent = headers.contains_key(HOP_HEADER);
                 let (hop, shared) = rematch(&policy, &headers, sent)?;
                 unverified = shared;
-                Some((hop, random_id()))
+                Some((hop, None))
             });
-        let request_id = telemetry::request_id(headers.get("x-request-id").map(String::as_str));
+        let request_id = telemetry::request_id(headers.get("x-request-id"));
         let Some((hop, decision_id)) = found else {
             if policy.shadow {
                 // Shadow mode: record that no hop describes this, pass it unchanged.
@@ -325,7 +327,9 @@ impl HopStream {
             return immediate(HttpCode::Forbidden, "forbidden", &id, "no_hop");
         };
         let rule = &policy.hops[hop];
+        let decision_id = decision_id.map_or_else(OnceCell::new, OnceCell::from);
         if unverified && !(policy.shadow || rule.shadow) {
+            let decision_id = decision_id.get_or_init(random_id);
             tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = %rule.name, decision_id = %decision_id, request_id);
             metrics::get()
                 .ext_proc_errors
@@ -334,7 +338,7 @@ impl HopStream {
             return immediate(
                 HttpCode::Forbidden,
                 "forbidden",
-                &decision_id,
+                decision_id,
                 "hop_unverified",
             );
         }
@@ -374,7 +378,7 @@ impl HopStream {
         if self.passthrough {
             return HeadersResponse::default();
         }
-        let present = header_map(h.headers.as_ref());
+        let present = Headers::of(h.headers.as_ref());
         let (policy, hop_rule) = match &self.ctx {
             Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
             None => (self.app.store.current(), None),
@@ -392,7 +396,7 @@ impl HopStream {
                         .chain(hop_remove.iter())
                         .any(|p| header_matches(p, name))
             })
-            .cloned()
+            .map(str::to_owned)
             .collect();
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.response = BodyMeta::of(&present);
@@ -440,7 +444,7 @@ impl HopStream {
             );
         }
         if !request && ctx.upstream_error && !ctx.shadow {
-            let generic = deny_body("upstream_error", &ctx.decision_id).into_bytes();
+            let generic = deny_body("upstream_error", ctx.decision_id()).into_bytes();
             BodyEvent {
                 decision: "replace",
                 reason: "upstream_error",
@@ -553,7 +557,7 @@ impl HopStream {
         let (hop, id) = match &self.ctx {
             Some(ctx) => (
                 ctx.policy.hops[ctx.hop].name.to_string(),
-                ctx.decision_id.clone(),
+                ctx.decision_id().to_owned(),
             ),
             None => ("-".to_owned(), random_id()),
         };
@@ -617,7 +621,7 @@ impl<'a> BodyEvent<'a> {
     fn new(ctx: &'a HopContext, request: bool, started: Instant) -> Self {
         Self {
             hop: &ctx.policy.hops[ctx.hop].name,
-            decision_id: &ctx.decision_id,
+            decision_id: ctx.decision_id(),
             principal: &ctx.principal,
             request_id: &ctx.request_id,
             policy_version: &ctx.policy.version,
@@ -684,6 +688,12 @@ fn counts(findings: &crate::scrub::Findings, classes: &crate::scrub::class::Clas
     out
 }
 
+impl HopContext {
+    fn decision_id(&self) -> &str {
+        self.decision_id.get_or_init(random_id)
+    }
+}
+
 /// What the headers said about a body.
 #[derive(Debug, Clone, Default)]
 struct BodyMeta {
@@ -695,10 +705,10 @@ struct BodyMeta {
 }
 
 impl BodyMeta {
-    fn of(headers: &HashMap<String, String>) -> Self {
+    fn of(headers: &Headers<'_>) -> Self {
         Self {
-            content_type: headers.get("content-type").cloned(),
-            content_encoding: headers.get("content-encoding").cloned(),
+            content_type: headers.get("content-type").map(str::to_owned),
+            content_encoding: headers.get("content-encoding").map(str::to_owned),
             content_length: headers.contains_key("content-length"),
         }
     }
@@ -713,7 +723,7 @@ fn removal(names: Vec<String>) -> Option<HeaderMutation> {
 }
 
 /// Passes the request headers unchanged but for chaperone's hop header.
-fn only_without_hop_header(headers: &HashMap<String, String>) -> HeadersResponse {
+fn only_without_hop_header(headers: &Headers<'_>) -> HeadersResponse {
     if !headers.contains_key(HOP_HEADER) {
         return HeadersResponse::default();
     }
@@ -784,28 +794,64 @@ pub(crate) fn set_header(
     }
 }
 
-/// Header names (lower-case) to values; Envoy sends values in `raw_value`.
-/// Values that are not UTF-8 are kept lossily: they are only compared with
-/// names and literal hosts, never forwarded from here.
-fn header_map(map: Option<&HeaderMap>) -> HashMap<String, String> {
-    let Some(map) = map else {
-        return HashMap::new();
-    };
-    map.headers
-        .iter()
-        .map(|h| {
-            let v = if h.raw_value.is_empty() {
-                h.value.clone()
-            } else {
-                String::from_utf8_lossy(&h.raw_value).into_owned()
-            };
-            (h.key.to_ascii_lowercase(), v)
-        })
-        .collect()
+/// Headers as Envoy sent them, borrowed from its message: lower-case names
+/// and values (Envoy sends them in `raw_value`). A value that is not UTF-8 is
+/// kept lossily: it is only compared with names and literal hosts, never
+/// forwarded from here. A name sent twice counts once, with its last value.
+/// A list, not a map: a request has a few dozen headers at most (Envoy bounds
+/// them), and looking through them costs less than hashing each one.
+#[derive(Debug, Default)]
+struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Headers<'a> {
+    fn of(map: Option<&'a HeaderMap>) -> Self {
+        let Some(map) = map else {
+            return Self::default();
+        };
+        Self(
+            map.headers
+                .iter()
+                .map(|h| {
+                    let name = if h.key.bytes().any(|b| b.is_ascii_uppercase()) {
+                        Cow::Owned(h.key.to_ascii_lowercase())
+                    } else {
+                        Cow::Borrowed(h.key.as_str())
+                    };
+                    let value = if h.raw_value.is_empty() {
+                        Cow::Borrowed(h.value.as_str())
+                    } else {
+                        String::from_utf8_lossy(&h.raw_value)
+                    };
+                    (name, value)
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    /// Each name once.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, (n, _))| !self.0[..*i].iter().any(|(m, _)| m == n))
+            .map(|(_, (n, _))| n.as_ref())
+    }
 }
 
 /// The hop and decision id ext_authz recorded, if the hop still exists.
-fn authz_decision(meta: &Metadata, policy: &Policy) -> Option<(usize, String)> {
+fn authz_decision(meta: &Metadata, policy: &Policy) -> Option<(usize, Option<String>)> {
     let fields = &meta.filter_metadata.get(AUTHZ_NAMESPACE)?.fields;
     let text = |k: &str| match fields.get(k)?.kind.as_ref()? {
         Kind::StringValue(s) => Some(s.clone()),
@@ -813,13 +859,13 @@ fn authz_decision(meta: &Metadata, policy: &Policy) -> Option<(usize, String)> {
     };
     let hop = text("hop")?;
     let index = policy.hops.iter().position(|h| *h.name == *hop)?;
-    Some((index, text("decision_id").unwrap_or_else(random_id)))
+    Some((index, text("decision_id")))
 }
 
 /// The hop, decision id and hashed principal from ext_authz's signed hop
 /// header, if its tag is right for this policy (a client cannot make one up).
 fn signed_hop(
-    headers: &HashMap<String, String>,
+    headers: &Headers<'_>,
     policy: &Policy,
     key: &crate::secret::HashKey,
 ) -> Option<(usize, String, String)> {
@@ -838,11 +884,7 @@ fn signed_hop(
 /// Matches the hop from the pseudo-headers when ext_authz left no decision:
 /// the first whose route fits, and (when `look_further`) whether a later one
 /// fits too.
-fn rematch(
-    policy: &Policy,
-    headers: &HashMap<String, String>,
-    look_further: bool,
-) -> Option<(usize, bool)> {
+fn rematch(policy: &Policy, headers: &Headers<'_>, look_further: bool) -> Option<(usize, bool)> {
     let request = request_of(headers)?;
     let path = request
         .path
@@ -863,10 +905,51 @@ fn rematch(
 }
 
 /// The request line from the pseudo-headers (`host` when there is no `:authority`).
-fn request_of(headers: &HashMap<String, String>) -> Option<HopRequest<'_>> {
+fn request_of<'h>(headers: &'h Headers<'_>) -> Option<HopRequest<'h>> {
     Some(HopRequest {
         method: headers.get(":method")?,
         authority: headers.get(":authority").or_else(|| headers.get("host"))?,
         path: headers.get(":path")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::core::v3::HeaderValue;
+
+    #[test]
+    fn headers_read_like_a_map() {
+        let raw = |k: &str, v: &[u8]| HeaderValue {
+            key: k.to_owned(),
+            value: String::new(),
+            raw_value: v.to_vec(),
+        };
+        let map = HeaderMap {
+            headers: vec![
+                raw(":path", b"/a"),
+                raw("X-Dup", b"1"),
+                raw("x-dup", b"2"),
+                raw("bad", b"\xff"),
+                HeaderValue {
+                    key: "plain".to_owned(),
+                    value: "v".to_owned(),
+                    raw_value: Vec::new(),
+                },
+            ],
+        };
+        let h = Headers::of(Some(&map));
+        assert_eq!(h.get(":path"), Some("/a"));
+        // Names are lower-case; a name sent twice has its last value, once.
+        assert_eq!(h.get("x-dup"), Some("2"));
+        assert!(h.get("X-Dup").is_none());
+        assert_eq!(
+            h.keys().collect::<Vec<_>>(),
+            [":path", "x-dup", "bad", "plain"]
+        );
+        assert_eq!(h.get("bad"), Some("\u{fffd}"));
+        assert_eq!(h.get("plain"), Some("v"));
+        assert!(h.contains_key("plain") && !h.contains_key("absent"));
+        assert!(Headers::of(None).keys().next().is_none());
+    }
 }

@@ -38,8 +38,6 @@ pub struct Allow {
     pub policy_version: String,
     /// The first 12 hex digits of the policy's content hash.
     pub policy_hash: String,
-    /// Keyed hash of who called; safe to log.
-    pub principal: String,
     pub workload: Option<SpiffeId>,
     pub user: Option<User>,
     /// Headers to remove toward the callee.

@@ -285,9 +285,12 @@ impl Engine {
                     return deny(Reason::ConditionNotMet, Some(hop), &mut trace);
                 }
                 if admitted {
-                    let principal = self.principal(valid_workload, valid_user);
-                    let remove_headers =
-                        request_headers_to_remove(policy, hop, facts.headers.keys(), true);
+                    let remove_headers = request_headers_to_remove(
+                        policy,
+                        hop,
+                        facts.headers.keys().map(String::as_str),
+                        true,
+                    );
                     let txn_token = match &hop.token {
                         None => None,
                         Some(hop_token) => match self.mint(
@@ -321,7 +324,6 @@ impl Engine {
                         decision_id,
                         policy_version: policy.version.clone(),
                         policy_hash: policy.hash.chars().take(12).collect(),
-                        principal,
                         workload: valid_workload.cloned(),
                         user: valid_user.cloned(),
                         remove_headers,
@@ -425,7 +427,13 @@ impl Engine {
         })
     }
 
-    fn principal(&self, workload: Option<&SpiffeId>, user: Option<&User>) -> String {
+    /// Who was allowed, as a keyed hash that is safe to log. Computed when
+    /// something shows it (a decision event, a hop header), not per decision.
+    pub fn principal(&self, allow: &Allow) -> String {
+        self.principal_of(allow.workload.as_ref(), allow.user.as_ref())
+    }
+
+    fn principal_of(&self, workload: Option<&SpiffeId>, user: Option<&User>) -> String {
         // Each part is length-prefixed, so no two callers share an encoding.
         let mut id = String::new();
         for part in [
@@ -455,7 +463,7 @@ pub const OWN_HEADER_PREFIX: &str = "x-chaperone-";
 pub fn request_headers_to_remove<'h>(
     policy: &Policy,
     hop: &Hop,
-    present: impl Iterator<Item = &'h String>,
+    present: impl Iterator<Item = &'h str>,
     unseen_too: bool,
 ) -> Vec<String> {
     use crate::config::contracts::header_matches;
@@ -474,10 +482,10 @@ pub fn request_headers_to_remove<'h>(
     let mut out: Vec<String> = present
         .filter(|name| {
             authorization_shown |= *name == "authorization";
-            token_shown |= **name == policy.tokens.header;
+            token_shown |= *name == policy.tokens.header;
             !name.starts_with(':') && (name.starts_with(OWN_HEADER_PREFIX) || listed(name))
         })
-        .cloned()
+        .map(str::to_owned)
         .collect();
     let mut always = |name: &str| {
         if !out.iter().any(|h| h == name) {

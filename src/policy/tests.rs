@@ -223,6 +223,11 @@ impl Fixture {
         }
     }
 
+    async fn principal(&self, r: &Req) -> String {
+        let a = self.allow(r).await;
+        self.engine.principal(&a)
+    }
+
     async fn deny(&self, r: &Req) -> Deny {
         match self.eval(r).await {
             Decision::Deny(d) => d,
@@ -802,10 +807,13 @@ fn ext_proc_removes_again_only_what_it_is_shown() {
 "#,
     );
     let hop = f.policy.hops.iter().find(|h| &*h.name == "egress").unwrap();
-    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let remove = |present: &[String], unseen_too: bool| {
-        let mut r =
-            super::eval::request_headers_to_remove(&f.policy, hop, present.iter(), unseen_too);
+    let remove = |present: &[&str], unseen_too: bool| {
+        let mut r = super::eval::request_headers_to_remove(
+            &f.policy,
+            hop,
+            present.iter().copied(),
+            unseen_too,
+        );
         r.sort();
         r
     };
@@ -813,9 +821,9 @@ fn ext_proc_removes_again_only_what_it_is_shown() {
     assert_eq!(remove(&[], true), ["authorization", "txn-token"]);
     // ext_proc: only those Envoy still shows it.
     assert!(remove(&[], false).is_empty());
-    let shown = names(&["txn-token", "accept", "authorization"]);
+    let shown = ["txn-token", "accept", "authorization"];
     assert_eq!(remove(&shown, false), ["authorization", "txn-token"]);
-    assert_eq!(remove(&names(&["txn-token"]), false), ["txn-token"]);
+    assert_eq!(remove(&["txn-token"], false), ["txn-token"]);
 }
 
 #[tokio::test]
@@ -825,8 +833,8 @@ async fn principal_is_a_stable_keyed_hash() {
     let r = req("POST", "payments.shop.test", "/v1/charges")
         .bearer(&alice)
         .peer(CHECKOUT);
-    let p1 = f.allow(&r).await.principal;
-    let p2 = f.allow(&r).await.principal;
+    let p1 = f.principal(&r).await;
+    let p2 = f.principal(&r).await;
     assert_eq!(p1, p2, "same caller, same principal");
     assert!(p1.starts_with("p_") && p1.len() == 34, "{p1}");
     assert!(p1[2..].bytes().all(|b| b.is_ascii_hexdigit()));
@@ -843,13 +851,12 @@ async fn principal_is_a_stable_keyed_hash() {
     // A fresh token for the same user is the same principal.
     let again = f.user("alice", "other scope");
     let p3 = f
-        .allow(
+        .principal(
             &req("POST", "payments.shop.test", "/v1/charges")
                 .bearer(&again)
                 .peer(CHECKOUT),
         )
-        .await
-        .principal;
+        .await;
     assert_eq!(p1, p3);
 
     // Another key, another principal.
@@ -857,29 +864,23 @@ async fn principal_is_a_stable_keyed_hash() {
     let Decision::Allow(a) = other.evaluate(&f.policy, &r.facts()).await else {
         panic!("allowed before");
     };
-    assert_ne!(a.principal, p1);
+    assert_ne!(other.principal(&a), p1);
 
     // Different callers differ.
     let bob = f
-        .allow(
+        .principal(
             &req("POST", "payments.shop.test", "/v1/charges")
                 .bearer(&f.user("bob", ""))
                 .peer(CHECKOUT),
         )
-        .await
-        .principal;
+        .await;
     let workload_only = f
-        .allow(&req("GET", "inventory.shop.test", "/v1/x").peer(CHECKOUT))
-        .await
-        .principal;
+        .principal(&req("GET", "inventory.shop.test", "/v1/x").peer(CHECKOUT))
+        .await;
     let user_only = f
-        .allow(&req("GET", "legacy.shop.test", "/legacy").bearer(&alice))
-        .await
-        .principal;
-    let anonymous = f
-        .allow(&req("GET", "x.example", "/healthz"))
-        .await
-        .principal;
+        .principal(&req("GET", "legacy.shop.test", "/legacy").bearer(&alice))
+        .await;
+    let anonymous = f.principal(&req("GET", "x.example", "/healthz")).await;
     let all = [&p1, &bob, &workload_only, &user_only, &anonymous];
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
@@ -889,12 +890,11 @@ async fn principal_is_a_stable_keyed_hash() {
     // The same subject from another issuer is another principal; the
     // principal does not depend on the hop.
     let me = || req("GET", "users.shop.test", "/me");
-    let corp_alice = f.allow(&me().bearer(&alice)).await.principal;
+    let corp_alice = f.principal(&me().bearer(&alice)).await;
     assert_eq!(corp_alice, user_only);
     let partner_alice = f
-        .allow(&me().bearer(&token(&f.partner, PARTNER, "alice", "")))
-        .await
-        .principal;
+        .principal(&me().bearer(&token(&f.partner, PARTNER, "alice", "")))
+        .await;
     assert_ne!(partner_alice, corp_alice);
     // Decision ids, unlike principals, are fresh per request.
     assert_ne!(
@@ -1187,7 +1187,7 @@ hops:
         let engine = &engine;
         async move {
             match engine.evaluate(policy, &r.facts()).await {
-                Decision::Allow(a) => a.principal,
+                Decision::Allow(a) => engine.principal(&a),
                 Decision::Deny(d) => panic!("denied: {}", d.reason),
             }
         }

@@ -68,9 +68,19 @@ pub fn request_id(raw: Option<&str>) -> &str {
     }
 }
 
+/// Formats as what its function returns, called only if an event is written.
+struct Lazy<F: Fn() -> String>(F);
+
+impl<F: Fn() -> String> std::fmt::Display for Lazy<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&(self.0)())
+    }
+}
+
 /// One structured event per decision: the precise reason lives here and only here.
 pub fn decision_event(
     decision: &crate::policy::Decision,
+    engine: &crate::policy::Engine,
     via: &'static str,
     request_id: &str,
     elapsed: std::time::Duration,
@@ -93,7 +103,7 @@ pub fn decision_event(
                 policy_version = %a.policy_version,
                 policy_hash = %a.policy_hash,
                 shadow = a.shadow,
-                principal = %a.principal,
+                principal = %Lazy(|| engine.principal(a)),
                 latency_us = micros,
             );
         }
