@@ -26,12 +26,21 @@
 # policy); throughput >= 85% of B for C (minting too), whose p99 is shown
 # against 1.1x as well. See BENCHMARKS.md.
 #
+# BENCH_TOOL=callgrind counts instead of timing: Envoy and the ext server run
+# under Valgrind's callgrind, and the table gives the instructions each
+# executes per request over BENCH_REQUESTS (300) sequential requests, after
+# 50 to warm up. Instruction counts do not depend on what else the machine is
+# doing, so they show differences of a few percent that timing on a shared
+# machine cannot (they leave out the kernel, caches and waiting).
+#
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B J C"), BENCH_WORKER_THREADS,
 # BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
 # BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
 # BENCH_OUT (target/bench-load: logs, raw results, the table).
-# Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench.
+# BENCH_TOOL (wrk; callgrind), BENCH_REQUESTS (300, with callgrind).
+# Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench,
+# Valgrind from .ci/tools.sh --valgrind (with BENCH_TOOL=callgrind).
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +71,12 @@ done
 # (both read CHAPERONE_WORKER_THREADS; one per CPU when unset).
 if [[ -n ${BENCH_WORKER_THREADS:-} ]]; then export CHAPERONE_WORKER_THREADS=$BENCH_WORKER_THREADS; fi
 
-bash .ci/tools.sh --bench
+TOOL=${BENCH_TOOL:-wrk}
+case $TOOL in
+  wrk) bash .ci/tools.sh --bench ;;
+  callgrind) bash .ci/tools.sh --valgrind ;;
+  *) echo "BENCH_TOOL is wrk or callgrind" >&2 && exit 2 ;;
+esac
 cargo build --release --bin chaperone --example demo-upstream --example noop-ext
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CHAPERONE=$TARGET_DIR/release/chaperone
@@ -106,6 +120,13 @@ start() {
   "$@" >"$OUT/$name.log" 2>&1 &
   PIDS+=("$!")
   LAST_PID=$!
+}
+# counted NAME: the command prefix that runs a measured process (Envoy, an
+# ext server): nothing when timing, callgrind when counting instructions.
+counted() {
+  if [[ $TOOL == callgrind ]]; then
+    echo valgrind --tool=callgrind "--callgrind-out-file=$OUT/callgrind-$1.out"
+  fi
 }
 
 # wait_ok NAME PID URL: polls URL until it answers 2xx, for 30s at most.
@@ -226,7 +247,8 @@ start_chaperone() {
   local port admin
   port=$(free_port)
   admin=$(free_port)
-  start "chaperone-$1" "$CHAPERONE" serve --policy "${3:-$POLICY}" \
+  # shellcheck disable=SC2046 # counted's words are the command prefix
+  start "chaperone-$1" $(counted "chaperone-$1") "$CHAPERONE" serve --policy "${3:-$POLICY}" \
     --grpc-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
     --log-format json --log-level "$2" "${SIGNING[@]}"
   wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
@@ -237,7 +259,8 @@ start_chaperone() {
 start_noop() {
   local port
   port=$(free_port)
-  start "noop-ext-$1" "$NOOP" "$port" "${@:2}"
+  # shellcheck disable=SC2046
+  start "noop-ext-$1" $(counted "noop-ext-$1") "$NOOP" "$port" "${@:2}"
   # A gRPC server: wait for the port to accept connections.
   local i
   for ((i = 0; i < 300; i++)); do
@@ -275,7 +298,8 @@ start_envoy() {
   if grep -v '^[[:space:]]*#' "$cfg" | grep -qF "\${"; then
     die "unfilled placeholder in $cfg"
   fi
-  start "envoy-$c" "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
+  # shellcheck disable=SC2046
+  start "envoy-$c" $(counted "envoy-$c") "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
   wait_ok "envoy-$c" "$LAST_PID" "http://127.0.0.1:$admin/ready"
   HTTP_PORT[$c]=$http
   ENVOY_PID[$c]=$LAST_PID
@@ -304,6 +328,82 @@ for c in "${CONFIGS[@]}"; do
   fi
 done
 log "every configuration answers 200 to the benchmark request"
+
+# What was measured, for the tables.
+if REVISION=$(git rev-parse --short HEAD 2>/dev/null); then
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock envoy || REVISION="$REVISION + uncommitted changes"
+else
+  REVISION="(not a git checkout)"
+fi
+MACHINE="$(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+
+# --- instruction counts (BENCH_TOOL=callgrind) --------------------------------
+if [[ $TOOL == callgrind ]]; then
+  REQUESTS=${BENCH_REQUESTS:-300}
+  # ext_name CONFIG: the log/callgrind name of the configuration's ext server.
+  ext_name() {
+    case $1 in
+      A) ;;
+      B | E | G) echo "noop-ext-$1" ;;
+      *) echo "chaperone-$1" ;;
+    esac
+  }
+  dumps() { find "$OUT" -name "callgrind-$1.out.*" | wc -l; }
+  # instructions NAME PID: dumps the process's counts since they were zeroed
+  # and prints the total.
+  instructions() {
+    local before after
+    before=$(dumps "$1")
+    callgrind_control -d "$2" >/dev/null 2>&1
+    for ((i = 0; i < 100; i++)); do
+      after=$(dumps "$1")
+      ((after > before)) && break
+      sleep 0.1
+    done
+    # Dumps are numbered .out.1, .out.2, ...: the newest has the highest.
+    awk '/^totals:/ { print $2 }' "$(find "$OUT" -name "callgrind-$1.out.*" | sort -V | tail -1)"
+  }
+  COUNTS=$OUT/instructions.tsv
+  printf 'config\trequests\tenvoy\text\n' >"$COUNTS"
+  TOKEN=$(token)
+  for c in "${CONFIGS[@]}"; do
+    url="http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")"
+    args=(-sS -H "host: $HOST" -H "authorization: Bearer $TOKEN")
+    if [[ $c == G || $c == H ]]; then
+      sed -n 's/^wrk.body = //p' "$BODY_LUA" | python3 -c 'import json, sys; sys.stdout.write(json.loads(sys.stdin.read()))' >"$OUT/body.json"
+      args+=(-H 'content-type: application/json' --data-binary "@$OUT/body.json")
+    fi
+    # One connection, the requests one after another: a curl config of URLs.
+    urls() { for ((i = 0; i < $1; i++)); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url"; done; }
+    urls 50 >"$OUT/urls-warm.txt"
+    urls "$REQUESTS" >"$OUT/urls.txt"
+    curl "${args[@]}" -K "$OUT/urls-warm.txt"
+    ext=$(ext_name "$c")
+    callgrind_control -z "${ENVOY_PID[$c]}" >/dev/null 2>&1
+    [[ -n $ext ]] && callgrind_control -z "${EXT_PID[$c]}" >/dev/null 2>&1
+    log "config $c: $REQUESTS requests under callgrind"
+    codes=$(curl "${args[@]}" -w '%{http_code}\n' -K "$OUT/urls.txt" | sort | uniq -c | xargs)
+    [[ $codes == "$REQUESTS 200" ]] || die "config $c answered: $codes"
+    e=$(instructions "envoy-$c" "${ENVOY_PID[$c]}")
+    x=0
+    [[ -n $ext ]] && x=$(instructions "$ext" "${EXT_PID[$c]}")
+    printf '%s\t%s\t%s\t%s\n' "$c" "$REQUESTS" "$e" "$x" >>"$COUNTS"
+  done
+  python3 - "$COUNTS" "$REVISION" "$MACHINE" <<'PY' | tee "$OUT/table.md"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+print(f"chaperone {sys.argv[2]} on {sys.argv[3]}")
+per = {r["config"]: (int(r["envoy"]) / int(r["requests"]), int(r["ext"]) / int(r["requests"])) for r in rows}
+print(f"instructions per request under callgrind ({rows[0]['requests']} sequential requests)\n")
+print("| config | Envoy | ext server | Envoy vs B | ext server vs B |")
+print("|---|---:|---:|---:|---:|")
+for c, (e, x) in per.items():
+    vs = lambda v, b: f"{v / b:.3f}x" if b else "-"
+    eb, xb = per.get("B", (0, 0))
+    print(f"| {c} | {e:,.0f} | {x:,.0f} | {vs(e, eb)} | {vs(x, xb) if x else '-'} |")
+PY
+  exit 0
+fi
 
 # --- the runs ------------------------------------------------------------------
 # Per run: wrk's figures, the CPU each process used (user + system, all
@@ -417,12 +517,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # --- the table ---------------------------------------------------------------
-if REVISION=$(git rev-parse --short HEAD 2>/dev/null); then
-  git diff --quiet HEAD -- src Cargo.toml Cargo.lock envoy || REVISION="$REVISION + uncommitted changes"
-else
-  REVISION="(not a git checkout)"
-fi
-MACHINE="$(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 python3 - "$RESULTS" "$DURATION" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$REVISION" "$MACHINE" <<'EOF' | tee "$OUT/table.md"
 import csv, statistics, sys
 path, duration, conns, threads, rounds, revision, machine = sys.argv[1:]

