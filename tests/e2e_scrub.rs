@@ -427,6 +427,7 @@ hops:
         .header("host", "payments.shop.test")
         .header("authorization", "Bearer opaque-upstream-credential")
         .header("x-demo-body", canned)
+        .header("x-chaperone-decision-id", "forged")
         .send()
         .await
         .unwrap();
@@ -441,6 +442,8 @@ hops:
         "Bearer opaque-upstream-credential"
     );
     assert!(!seen.headers.contains_key("txn-token"));
+    // Only what a client sent in chaperone's name is removed, even in shadow.
+    assert!(!seen.headers.contains_key("x-chaperone-decision-id"));
     // An undescribed host passes too.
     let resp = http()
         .get(envoy.url("ENVOY_HTTP_PORT", "/x"))

@@ -784,7 +784,7 @@ async fn ext_proc_matches_the_hop_itself_without_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     // A hop for staff shares public-api's route and comes first: matching the
-    // route again, ext_proc would find it, not public-api.
+    // route again, ext_proc could not tell which of the two ext_authz chose.
     let shared = policy("proc.3", NO_JWKS).replacen(
         "  - name: public-api\n",
         "  - name: staff-items\n    match: { host: api.shop.test, path: \"/v1/items/{id}\" }\n    from:\n      - users: { issuer: corp, scopes: [\"items:admin\"] }\n  - name: public-api\n",
@@ -793,7 +793,7 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     let c = Chaperone::start(&shared).await;
     let ch = channel(c.grpc_port).await;
 
-    // The first hop on its route needs no hop header.
+    // A hop alone on its route needs no hop header.
     let resp = check(&ch, check_request("GET", "x", "/healthz", &[], ""))
         .await
         .unwrap();
@@ -803,10 +803,16 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     assert_eq!(added(ok), ["txn-token"]);
 
     // An anonymous caller: staff-items does not admit it, public-api does,
-    // so ext_authz names the hop, signed for this request.
+    // and ext_authz names the hop, signed for this request.
     let resp = check(
         &ch,
-        check_request("GET", "api.shop.test", "/v1/items/9", &[], ""),
+        check_request(
+            "GET",
+            "api.shop.test",
+            "/v1/items/9",
+            &[("x-request-id", "req-1")],
+            "",
+        ),
     )
     .await
     .unwrap();
@@ -831,24 +837,30 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
     };
     let forged = signed.replacen("public-api.", "health.", 1);
     let other_id = signed.replacen(&id, "0123456789abcdef0123456789abcdef", 1);
-    // (hop header, path, believed)
+    // (hop header, path, request id, believed)
     let cases = [
-        (signed.clone(), "/v1/items/9", true),
-        (tampered, "/v1/items/9", false),
-        (forged, "/v1/items/9", false),
-        (other_id, "/v1/items/9", false),
+        (signed.clone(), "/v1/items/9", "req-1", true),
+        (tampered, "/v1/items/9", "req-1", false),
+        (forged, "/v1/items/9", "req-1", false),
+        (other_id, "/v1/items/9", "req-1", false),
         // Made for another request: not believed there.
-        (signed.clone(), "/v1/items/10", false),
-        ("public-api".to_owned(), "/v1/items/9", false),
+        (signed.clone(), "/v1/items/10", "req-1", false),
+        (signed.clone(), "/v1/items/9", "req-2", false),
+        ("public-api".to_owned(), "/v1/items/9", "req-1", false),
+        // None at all on a shared route: not guessed either.
+        (String::new(), "/v1/items/9", "req-1", false),
     ];
-    for (hop, path, believed) in cases {
-        let headers = [
+    for (hop, path, request_id, believed) in cases {
+        let mut headers = vec![
             (":authority", "api.shop.test"),
             (":method", "GET"),
             (":path", path),
             ("content-type", "application/json"),
-            ("x-chaperone-hop", hop.as_str()),
+            ("x-request-id", request_id),
         ];
+        if !hop.is_empty() {
+            headers.push(("x-chaperone-hop", hop.as_str()));
+        }
         let mut s = ProcStream::open(&ch).await;
         let a = s.answer(request_headers(&headers, None)).await;
         if !believed {
@@ -904,6 +916,39 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
         panic!("{a:?}")
     };
     assert_eq!(removed(&h.response), ["x-chaperone-hop"]);
+
+    // A shadow hop first on the shared route changes nothing: ext_authz may
+    // have decided the enforcing one, so without its word ext_proc refuses.
+    // Only a policy wholly in shadow passes such a request (unchanged).
+    let shared_line = [
+        (":authority", "api.shop.test"),
+        (":method", "GET"),
+        (":path", "/v1/items/9"),
+    ];
+    for (policy_text, passes) in [
+        (
+            shared.replacen(
+                "      - users: { issuer: corp, scopes: [\"items:admin\"] }\n",
+                "      - users: { issuer: corp, scopes: [\"items:admin\"] }\n    shadow: true\n",
+                1,
+            ),
+            false,
+        ),
+        (
+            shared.replacen("trust_domain:", "mode: shadow\ntrust_domain:", 1),
+            true,
+        ),
+    ] {
+        let c = Chaperone::start(&policy_text).await;
+        let ch = channel(c.grpc_port).await;
+        let mut s = ProcStream::open(&ch).await;
+        let a = s.answer(request_headers(&shared_line, None)).await;
+        assert_eq!(
+            matches!(a, Answer::RequestHeaders(_)),
+            passes,
+            "{policy_text}: {a:?}"
+        );
+    }
 }
 
 fn body_msg() -> ProcessingRequest {

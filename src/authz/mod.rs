@@ -27,18 +27,21 @@ use crate::telemetry::{self, metrics, trace};
 pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
 /// The header that carries the decided hop from ext_authz to ext_proc, signed
 /// with the hash key, when ext_proc could not find it again by the route
-/// alone (an earlier hop on the same route did not admit the caller);
-/// ext_proc removes it before the callee sees it.
+/// alone (several hops' routes fit the request); ext_proc removes it before
+/// the callee sees it.
 pub const HOP_HEADER: &str = "x-chaperone-hop";
 const HOP_TAG_LABEL: &str = "ext_proc_hop";
 
 /// The request a hop header was made for, as Envoy reports it to both
-/// ext_authz and ext_proc (after path normalization).
+/// ext_authz and ext_proc (after path normalization), with Envoy's request
+/// id: a header made for one request does not hold for another.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HopRequest<'a> {
     pub method: &'a str,
     pub authority: &'a str,
     pub path: &'a str,
+    /// `x-request-id` as [`telemetry::last_value`] reads it, else "".
+    pub request_id: &'a str,
 }
 
 /// What the hop header's tag covers: the decision, its hop and caller, the
@@ -57,6 +60,7 @@ fn hop_tag_input(
         request.method,
         request.authority,
         request.path,
+        request.request_id,
         policy_hash,
     ]
     .join("\0")
@@ -181,7 +185,8 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
     })
 }
 
-/// The request's `x-request-id` (Envoy's `id` field is its stream number).
+/// The request's `x-request-id` (Envoy's `id` field is its stream number):
+/// its last value when sent more than once, as ext_proc reads it.
 fn request_id_of(req: &CheckRequest) -> Option<&str> {
     let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
     match http.headers.get("x-request-id") {
@@ -191,7 +196,7 @@ fn request_id_of(req: &CheckRequest) -> Option<&str> {
             .as_ref()?
             .headers
             .iter()
-            .find(|h| h.key.eq_ignore_ascii_case("x-request-id"))
+            .rfind(|h| h.key.eq_ignore_ascii_case("x-request-id"))
             .and_then(|h| {
                 if h.raw_value.is_empty() {
                     Some(h.value.as_str())
@@ -246,6 +251,7 @@ fn malformed(version: &str) -> Decision {
     Decision::Deny(Deny {
         reason: Reason::RequestMalformed,
         hop: None,
+        route_shared: false,
         decision_id: crate::secret::random_id(),
         policy_version: version.to_owned(),
         policy_hash: String::new(),
@@ -338,6 +344,7 @@ fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
         method: &http.method,
         authority: authority_of(http, &http.headers),
         path: &http.path,
+        request_id: request_id_of(req).map_or("", telemetry::last_value),
     }
 }
 
@@ -347,7 +354,7 @@ pub fn check_response(
     request: HopRequest<'_>,
 ) -> CheckResponse {
     if decision.is_shadow() {
-        return shadow_response(decision);
+        return shadow_response(decision, engine, request);
     }
     match decision {
         Decision::Allow(a) => CheckResponse {
@@ -408,7 +415,7 @@ pub fn check_response(
 fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpResponse {
     let mut headers = Vec::with_capacity(2);
     let mut remove_headers = a.remove_headers.clone();
-    if !a.first_on_route {
+    if a.route_shared {
         let value = hop_header_value(
             engine.hash_key(),
             &a.decision_id,
@@ -430,9 +437,10 @@ fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpRespons
     }
 }
 
-/// Shadow mode: the request goes through unchanged (no header added or
-/// removed, no token); ext_proc learns the hop and that it only records.
-fn shadow_response(decision: &Decision) -> CheckResponse {
+/// Shadow mode: the request goes through unchanged (no header removed, no
+/// token); ext_proc learns the hop and that it only records, from the signed
+/// hop header when several hops' routes fit the request.
+fn shadow_response(decision: &Decision, engine: &Engine, request: HopRequest<'_>) -> CheckResponse {
     let (hop, id, version) = match decision {
         Decision::Allow(a) => (a.hop.to_string(), &a.decision_id, &a.policy_version),
         Decision::Deny(d) => (
@@ -441,6 +449,25 @@ fn shadow_response(decision: &Decision) -> CheckResponse {
             &d.policy_version,
         ),
     };
+    let signed = match decision {
+        Decision::Allow(a) if a.route_shared => Some((engine.principal(a), &a.policy_hash)),
+        Decision::Deny(d) if d.route_shared => Some(("-".to_owned(), &d.policy_hash)),
+        _ => None,
+    };
+    let headers = signed
+        .map(|(principal, policy_hash)| {
+            let value = hop_header_value(
+                engine.hash_key(),
+                id,
+                &hop,
+                &principal,
+                request,
+                policy_hash,
+            );
+            header(HOP_HEADER, &value)
+        })
+        .into_iter()
+        .collect();
     let mut metadata = decision_metadata(&hop, id, version);
     metadata.fields.insert(
         "shadow".to_owned(),
@@ -454,7 +481,10 @@ fn shadow_response(decision: &Decision) -> CheckResponse {
             ..RpcStatus::default()
         }),
         dynamic_metadata: Some(metadata),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
+        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+            headers,
+            ..OkHttpResponse::default()
+        })),
     }
 }
 

@@ -292,6 +292,14 @@ fn semantic_errors_name_the_place() {
             "hops[0] (\"read\"): token: `mint: false` takes no other token setting",
         ),
         (
+            "a token header in chaperone's own namespace",
+            base_with(
+                "trust_domain: shop.test",
+                "trust_domain: shop.test\ntokens: { header: X-Chaperone-Txn }",
+            ),
+            "header: \"x-chaperone-txn\" is reserved",
+        ),
+        (
             "path without a leading slash",
             base_with("path: /v1/x", "path: v1/x"),
             "match.path",

@@ -22,7 +22,9 @@ use crate::app::App;
 use crate::authz::{DECISION_ID_HEADER, HOP_HEADER, HopRequest, deny_body, verify_hop_header};
 use crate::config::contracts::header_matches;
 use crate::policy::Policy;
-use crate::policy::eval::{host_without_port, is_normalized, request_headers_to_remove};
+use crate::policy::eval::{
+    OWN_HEADER_PREFIX, host_without_port, is_normalized, request_headers_to_remove,
+};
 use crate::scrub::{BodyKind, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
@@ -303,11 +305,10 @@ impl HopStream {
             .and_then(|m| authz_decision(m, &policy))
             .or_else(|| signed.map(|(hop, id, _)| (hop, Some(id))))
             .or_else(|| {
-                // A hop header that does not verify, on a route hops share:
-                // ext_authz decided a later hop, under another policy or
-                // hash key. Which one cannot be known here.
-                let sent = headers.contains_key(HOP_HEADER);
-                let (hop, shared) = rematch(&policy, &headers, sent)?;
+                // Several hops' routes fit, and ext_authz's choice among them
+                // did not arrive (or its signature does not hold: another
+                // policy, another hash key): it cannot be known here.
+                let (hop, shared) = rematch(&policy, &headers)?;
                 unverified = shared;
                 Some((hop, None))
             });
@@ -320,7 +321,7 @@ impl HopStream {
                     .shadow_events
                     .with_label_values(&["-", "deny", "no_hop_matched"])
                     .inc();
-                return Answer::RequestHeaders(only_without_hop_header(&headers));
+                return Answer::RequestHeaders(only_without_own_headers(&headers));
             }
             let id = random_id();
             tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id);
@@ -328,9 +329,10 @@ impl HopStream {
         };
         let rule = &policy.hops[hop];
         let decision_id = decision_id.map_or_else(OnceCell::new, OnceCell::from);
-        if unverified && !(policy.shadow || rule.shadow) {
+        // Only a policy wholly in shadow makes every hop on the route shadow.
+        if unverified && !policy.shadow {
             let decision_id = decision_id.get_or_init(random_id);
-            tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = %rule.name, decision_id = %decision_id, request_id);
+            tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = "-", decision_id = %decision_id, request_id);
             metrics::get()
                 .ext_proc_errors
                 .with_label_values(&["hop_unverified"])
@@ -362,9 +364,9 @@ impl HopStream {
             shadow: policy.shadow || rule.shadow,
         });
         if policy.shadow || rule.shadow {
-            // Shadow changes nothing, except that the hop header, chaperone's
-            // own, never reaches the callee.
-            return Answer::RequestHeaders(only_without_hop_header(&headers));
+            // Shadow changes nothing, except that chaperone's own headers
+            // never reach the callee.
+            return Answer::RequestHeaders(only_without_own_headers(&headers));
         }
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
@@ -722,17 +724,17 @@ fn removal(names: Vec<String>) -> Option<HeaderMutation> {
     })
 }
 
-/// Passes the request headers unchanged but for chaperone's hop header.
-fn only_without_hop_header(headers: &Headers<'_>) -> HeadersResponse {
-    if !headers.contains_key(HOP_HEADER) {
-        return HeadersResponse::default();
-    }
+/// Passes the request headers unchanged but for chaperone's own
+/// (`x-chaperone-*`): the hop header, and any a client sent.
+fn only_without_own_headers(headers: &Headers<'_>) -> HeadersResponse {
+    let own: Vec<String> = headers
+        .keys()
+        .filter(|n| n.starts_with(OWN_HEADER_PREFIX))
+        .map(str::to_owned)
+        .collect();
     HeadersResponse {
-        response: Some(CommonResponse {
-            header_mutation: Some(HeaderMutation {
-                set_headers: Vec::new(),
-                remove_headers: vec![HOP_HEADER.to_owned()],
-            }),
+        response: removal(own).map(|m| CommonResponse {
+            header_mutation: Some(m),
             ..CommonResponse::default()
         }),
     }
@@ -882,9 +884,8 @@ fn signed_hop(
 }
 
 /// Matches the hop from the pseudo-headers when ext_authz left no decision:
-/// the first whose route fits, and (when `look_further`) whether a later one
-/// fits too.
-fn rematch(policy: &Policy, headers: &Headers<'_>, look_further: bool) -> Option<(usize, bool)> {
+/// the first whose route fits, and whether a later one fits too.
+fn rematch(policy: &Policy, headers: &Headers<'_>) -> Option<(usize, bool)> {
     let request = request_of(headers)?;
     let path = request
         .path
@@ -901,7 +902,7 @@ fn rematch(policy: &Policy, headers: &Headers<'_>, look_further: bool) -> Option
         .filter(|(_, h)| h.matches(host, request.method, path).is_some())
         .map(|(i, _)| i);
     let first = fitting.next()?;
-    Some((first, look_further && fitting.next().is_some()))
+    Some((first, fitting.next().is_some()))
 }
 
 /// The request line from the pseudo-headers (`host` when there is no `:authority`).
@@ -910,6 +911,9 @@ fn request_of<'h>(headers: &'h Headers<'_>) -> Option<HopRequest<'h>> {
         method: headers.get(":method")?,
         authority: headers.get(":authority").or_else(|| headers.get("host"))?,
         path: headers.get(":path")?,
+        request_id: headers
+            .get("x-request-id")
+            .map_or("", telemetry::last_value),
     })
 }
 

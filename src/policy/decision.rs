@@ -42,9 +42,9 @@ pub struct Allow {
     pub user: Option<User>,
     /// Headers to remove toward the callee.
     pub remove_headers: Vec<String>,
-    /// The hop is the first whose route fits the request, so ext_proc,
-    /// matching the request again, finds it without being told.
-    pub first_on_route: bool,
+    /// Other hops' routes fit the request too, so ext_proc, matching the
+    /// request again, could not tell which hop this is: it must be told.
+    pub route_shared: bool,
     pub path_params: Vec<(String, String)>,
     /// The minted transaction token and the header it travels in. Never
     /// logged; Debug shows only that it is there.
@@ -184,6 +184,8 @@ pub struct Deny {
     pub policy_hash: String,
     /// Shadow mode: this denial is only recorded; the request goes through.
     pub shadow: bool,
+    /// As [`Allow::route_shared`], for a shadow denial that names its hop.
+    pub route_shared: bool,
 }
 
 impl Deny {

@@ -117,6 +117,7 @@ impl Engine {
     ) -> Decision {
         let mut trace = Trace(steps);
         let decision_id = random_id();
+        let route_shared = std::sync::atomic::AtomicBool::new(false);
         let deny = |reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>| {
             trace.step(|| format!("deny: {reason} ({})", reason.code()));
             Decision::Deny(Deny {
@@ -126,6 +127,8 @@ impl Engine {
                 policy_version: policy.version.clone(),
                 policy_hash: policy.hash.chars().take(12).collect(),
                 shadow: policy.shadow || hop.is_some_and(|h| h.shadow),
+                route_shared: hop.is_some()
+                    && route_shared.load(std::sync::atomic::Ordering::Relaxed),
             })
         };
 
@@ -151,6 +154,7 @@ impl Engine {
         for (h, _) in &matching {
             trace.step(|| format!("hop {:?} matches {} {host}{path}", &*h.name, facts.method));
         }
+        route_shared.store(matching.len() > 1, std::sync::atomic::Ordering::Relaxed);
         let needs_user = matching.iter().any(|(h, _)| h.needs_user());
 
         let workload = workload_of(policy, facts);
@@ -327,9 +331,7 @@ impl Engine {
                         workload: valid_workload.cloned(),
                         user: valid_user.cloned(),
                         remove_headers,
-                        first_on_route: matching
-                            .first()
-                            .is_some_and(|(first, _)| std::ptr::eq(*first, hop)),
+                        route_shared: matching.len() > 1,
                         path_params: params.clone(),
                         txn_token,
                         shadow: policy.shadow || hop.shadow,

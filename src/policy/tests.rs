@@ -759,19 +759,28 @@ async fn whether_ext_proc_finds_the_hop_by_its_route() {
     from: [{ anonymous: true }]
 "#,
     );
-    // The first hop on its route: matching the route again finds it.
+    // One hop alone on its route: matching the route again finds it.
     let a = f.allow(&req("GET", "x.example", "/healthz")).await;
-    assert!(a.first_on_route);
+    assert!(!a.route_shared);
+    // Two hops share a route: ext_proc has to be told which decided, the
+    // first as much as the second (under another policy, another hop
+    // might be first).
     let staff = f.user("alice", "staff");
     let a = f
         .allow(&req("GET", "shared.example", "/s").bearer(&staff))
         .await;
     assert_eq!(&*a.hop, "shared-staff");
-    assert!(a.first_on_route);
-    // A later hop on a shared route: ext_proc has to be told.
+    assert!(a.route_shared);
     let a = f.allow(&req("GET", "shared.example", "/s")).await;
     assert_eq!(&*a.hop, "shared-public");
-    assert!(!a.first_on_route);
+    assert!(a.route_shared);
+    // A denial names whether its hop's route is shared too.
+    let d = f
+        .deny(&req("GET", "shared.example", "/s").bearer("not-a-token"))
+        .await;
+    assert!(d.route_shared);
+    let d = f.deny(&req("GET", "nowhere.example", "/s")).await;
+    assert!(!d.route_shared);
 }
 
 #[tokio::test]

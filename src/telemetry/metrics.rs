@@ -87,7 +87,7 @@ impl Metrics {
         let ext_proc_errors = IntCounterVec::new(
             Opts::new(
                 "ext_proc_errors_total",
-                "ext_proc streams ended by an error, by kind",
+                "ext_proc streams ended by an error or refused (hop_unverified), by kind",
             ),
             &["kind"],
         )

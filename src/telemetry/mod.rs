@@ -58,11 +58,18 @@ pub fn decision_span(span: &mut trace::Span, decision: &crate::policy::Decision)
     }
 }
 
+/// The last of a header's comma-joined values (Envoy joins a header sent
+/// more than once with commas in ext_authz's header map), trimmed.
+pub fn last_value(raw: &str) -> &str {
+    raw.rsplit(',').next().unwrap_or(raw).trim()
+}
+
 /// Envoy's request id (`x-request-id`) as decision events show it, for
 /// joining them with Envoy's access log, the callee's logs and each other:
-/// "-" when absent, too long (over 128 bytes) or not printable ASCII.
+/// its last value ([`last_value`]), or "-" when absent, too long (over 128
+/// bytes) or not printable ASCII.
 pub fn request_id(raw: Option<&str>) -> &str {
-    match raw {
+    match raw.map(last_value) {
         Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id,
         _ => "-",
     }
