@@ -116,6 +116,51 @@ impl Engine {
         given_user: Option<&User>,
     ) -> Decision {
         let mut trace = Trace(steps);
+        let decision = self
+            .decide(policy, facts, &mut trace, given_user, false)
+            .await;
+        let shadow_hop = match &decision {
+            Decision::Allow(a) if a.shadow => Some(Arc::clone(&a.hop)),
+            Decision::Deny(d) if d.shadow => d.hop.clone(),
+            _ => None,
+        };
+        let Some(shadow_hop) = shadow_hop.filter(|_| !policy.shadow) else {
+            return decision;
+        };
+        // A hop in shadow decided. The enforcing hops on its route, if any,
+        // decide what happens; the shadow hop's decision is only recorded.
+        trace.step(|| {
+            format!(
+                "hop {:?} is in shadow: the enforcing hops decide",
+                &*shadow_hop
+            )
+        });
+        let enforced = self
+            .decide(policy, facts, &mut trace, given_user, true)
+            .await;
+        if matches!(&enforced, Decision::Deny(d) if d.reason == Reason::NoHopMatched) {
+            // Every hop on the route is in shadow.
+            return decision;
+        }
+        if let Decision::Deny(d) = &decision {
+            crate::telemetry::metrics::get()
+                .shadow_events
+                .with_label_values(&[&shadow_hop, "deny", d.reason.code()])
+                .inc();
+        }
+        enforced
+    }
+
+    /// One evaluation: every hop whose route fits, or only those not in
+    /// shadow (`enforcing_only`).
+    async fn decide(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        trace: &mut Trace<'_>,
+        given_user: Option<&User>,
+        enforcing_only: bool,
+    ) -> Decision {
         let decision_id = random_id();
         let route_shared = std::sync::atomic::AtomicBool::new(false);
         let deny = |reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>| {
@@ -133,28 +178,32 @@ impl Engine {
         };
 
         if let Err(reason) = check_bounds(facts) {
-            return deny(reason, None, &mut trace);
+            return deny(reason, None, trace);
         }
         let host = host_without_port(facts.host);
         let path = facts.path.split_once('?').map_or(facts.path, |(p, _)| p);
         if !is_normalized(path) {
-            return deny(Reason::PathNotNormalized, None, &mut trace);
+            return deny(Reason::PathNotNormalized, None, trace);
         }
         // Every hop whose route fits, in policy order: the first that admits
         // the caller decides. A denial names the first.
-        let matching: Vec<(&Hop, PathParams)> = policy
+        let mut matching: Vec<(&Hop, PathParams)> = policy
             .hops
             .iter()
             .filter_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
             .collect();
+        // ext_proc tells these hops apart only by the hop header.
+        route_shared.store(matching.len() > 1, std::sync::atomic::Ordering::Relaxed);
+        if enforcing_only {
+            matching.retain(|(h, _)| !h.shadow);
+        }
         let Some(hop) = matching.first().map(|(h, _)| *h) else {
             trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
-            return deny(Reason::NoHopMatched, None, &mut trace);
+            return deny(Reason::NoHopMatched, None, trace);
         };
         for (h, _) in &matching {
             trace.step(|| format!("hop {:?} matches {} {host}{path}", &*h.name, facts.method));
         }
-        route_shared.store(matching.len() > 1, std::sync::atomic::Ordering::Relaxed);
         let needs_user = matching.iter().any(|(h, _)| h.needs_user());
 
         let workload = workload_of(policy, facts);
@@ -188,7 +237,7 @@ impl Engine {
                         });
                         Some(claims)
                     }
-                    Err(e) => return deny(Reason::Txn(e), Some(hop), &mut trace),
+                    Err(e) => return deny(Reason::Txn(e), Some(hop), trace),
                 }
             }
             _ => None,
@@ -201,7 +250,7 @@ impl Engine {
                 None => UserState::Missing,
                 Some(token) => match policy.verifier.verify(token).await {
                     Ok(user) => UserState::Valid(user),
-                    Err(e) => return deny(Reason::Token(e), Some(hop), &mut trace),
+                    Err(e) => return deny(Reason::Token(e), Some(hop), trace),
                 },
             }
         } else {
@@ -259,7 +308,7 @@ impl Engine {
                 };
                 let identified = caller.anonymous || (workload_ok && user_ok && txn_ok);
                 let condition = match (&caller.when, identified) {
-                    (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, &mut trace)),
+                    (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, trace)),
                     _ => None,
                 };
                 let admitted = identified && condition.unwrap_or(true);
@@ -284,9 +333,9 @@ impl Engine {
                 });
                 if admitted
                     && let Some(when) = &hop.when
-                    && !self.condition(when, &mut vars, &var_inputs, &mut trace)
+                    && !self.condition(when, &mut vars, &var_inputs, trace)
                 {
-                    return deny(Reason::ConditionNotMet, Some(hop), &mut trace);
+                    return deny(Reason::ConditionNotMet, Some(hop), trace);
                 }
                 if admitted {
                     let remove_headers = request_headers_to_remove(
@@ -310,10 +359,10 @@ impl Engine {
                         ) {
                             Ok(t) => Some(t),
                             Err(MintError::ChainTooLong) => {
-                                return deny(Reason::ChainTooLong, Some(hop), &mut trace);
+                                return deny(Reason::ChainTooLong, Some(hop), trace);
                             }
                             Err(MintError::Sign) => {
-                                return deny(Reason::MintFailed, Some(hop), &mut trace);
+                                return deny(Reason::MintFailed, Some(hop), trace);
                             }
                         },
                     };
@@ -331,7 +380,7 @@ impl Engine {
                         workload: valid_workload.cloned(),
                         user: valid_user.cloned(),
                         remove_headers,
-                        route_shared: matching.len() > 1,
+                        route_shared: route_shared.load(std::sync::atomic::Ordering::Relaxed),
                         path_params: params.clone(),
                         txn_token,
                         shadow: policy.shadow || hop.shadow,
@@ -356,7 +405,7 @@ impl Engine {
         } else {
             Reason::CallerNotAllowed
         };
-        deny(reason, Some(hop), &mut trace)
+        deny(reason, Some(hop), trace)
     }
 
     /// Evaluates a condition over the request's variables, built on first use.

@@ -784,6 +784,43 @@ async fn whether_ext_proc_finds_the_hop_by_its_route() {
 }
 
 #[tokio::test]
+async fn a_hop_in_shadow_never_changes_what_enforcing_hops_decide() {
+    let f = fixture_with(
+        r#"  - name: new-open
+    match: { host: rollout.example, path: /r }
+    from: [{ anonymous: true }]
+    shadow: true
+  - name: old-users
+    match: { host: rollout.example, path: /r }
+    from: [{ users: { issuer: corp } }]
+  - name: only-shadow
+    match: { host: trial.example, path: /t }
+    from: [{ users: { issuer: corp } }]
+    shadow: true
+"#,
+    );
+    // The shadow hop would admit anyone; the enforcing one still wants a user.
+    let d = f.deny(&req("GET", "rollout.example", "/r")).await;
+    assert_eq!(d.reason, Reason::CredentialsMissing);
+    assert_eq!(d.hop.as_deref(), Some("old-users"));
+    assert!(!d.shadow);
+    let d = f
+        .deny(&req("GET", "rollout.example", "/r").bearer("not-a-token"))
+        .await;
+    assert_eq!(d.kind(), DenyKind::Unauthenticated);
+    assert!(!d.shadow);
+    let a = f
+        .allow(&req("GET", "rollout.example", "/r").bearer(&f.user("alice", "")))
+        .await;
+    assert_eq!(&*a.hop, "old-users");
+    assert!(!a.shadow && a.route_shared);
+    // A route whose hops are all in shadow: the shadow decision stands.
+    let d = f.deny(&req("GET", "trial.example", "/t")).await;
+    assert_eq!(d.hop.as_deref(), Some("only-shadow"));
+    assert!(d.shadow);
+}
+
+#[tokio::test]
 async fn headers_in_chaperones_name_never_pass() {
     let f = fixture();
     let a = f
