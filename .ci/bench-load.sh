@@ -400,7 +400,8 @@ print("|---|---:|---:|---:|---:|")
 for c, (e, x) in per.items():
     vs = lambda v, b: f"{v / b:.3f}x" if b else "-"
     eb, xb = per.get("B", (0, 0))
-    print(f"| {c} | {e:,.0f} | {x:,.0f} | {vs(e, eb)} | {vs(x, xb) if x else '-'} |")
+    xs = f"{x:,.0f}" if x else "-"
+    print(f"| {c} | {e:,.0f} | {xs} | {vs(e, eb)} | {vs(x, xb) if x else '-'} |")
 PY
   exit 0
 fi
