@@ -919,7 +919,7 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
 
     // A shadow hop first on the shared route changes nothing: ext_authz may
     // have decided the enforcing one, so without its word ext_proc refuses.
-    // Only a policy wholly in shadow passes such a request (unchanged).
+    // Only when every hop on the route is in shadow does such a request pass.
     let shared_line = [
         (":authority", "api.shop.test"),
         (":method", "GET"),
@@ -936,6 +936,22 @@ async fn ext_proc_believes_only_a_hop_header_chaperone_signed() {
         ),
         (
             shared.replacen("trust_domain:", "mode: shadow\ntrust_domain:", 1),
+            true,
+        ),
+        // Every hop on the route in shadow: whichever ext_authz chose only
+        // records.
+        (
+            shared
+                .replacen(
+                    "      - users: { issuer: corp, scopes: [\"items:admin\"] }\n",
+                    "      - users: { issuer: corp, scopes: [\"items:admin\"] }\n    shadow: true\n",
+                    1,
+                )
+                .replacen(
+                    "    response:\n      headers: { remove: [x-internal-trace] }\n",
+                    "    shadow: true\n    response:\n      headers: { remove: [x-internal-trace] }\n",
+                    1,
+                ),
             true,
         ),
     ] {

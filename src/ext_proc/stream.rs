@@ -308,8 +308,8 @@ impl HopStream {
                 // Several hops' routes fit, and ext_authz's choice among them
                 // did not arrive (or its signature does not hold: another
                 // policy, another hash key): it cannot be known here.
-                let (hop, shared) = rematch(&policy, &headers)?;
-                unverified = shared;
+                let (hop, shared, enforcing) = rematch(&policy, &headers)?;
+                unverified = shared && enforcing;
                 Some((hop, None))
             });
         let request_id = telemetry::request_id(headers.get("x-request-id"));
@@ -329,7 +329,8 @@ impl HopStream {
         };
         let rule = &policy.hops[hop];
         let decision_id = decision_id.map_or_else(OnceCell::new, OnceCell::from);
-        // Only a policy wholly in shadow makes every hop on the route shadow.
+        // Unless every hop on the route is in shadow (and then whichever
+        // ext_authz decided only records).
         if unverified && !policy.shadow {
             let decision_id = decision_id.get_or_init(random_id);
             tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = "-", decision_id = %decision_id, request_id);
@@ -884,8 +885,9 @@ fn signed_hop(
 }
 
 /// Matches the hop from the pseudo-headers when ext_authz left no decision:
-/// the first whose route fits, and whether a later one fits too.
-fn rematch(policy: &Policy, headers: &Headers<'_>) -> Option<(usize, bool)> {
+/// the first whose route fits, whether a later one fits too, and whether one
+/// that fits enforces (is not in shadow).
+fn rematch(policy: &Policy, headers: &Headers<'_>) -> Option<(usize, bool, bool)> {
     let request = request_of(headers)?;
     let path = request
         .path
@@ -899,10 +901,18 @@ fn rematch(policy: &Policy, headers: &Headers<'_>) -> Option<(usize, bool)> {
         .hops
         .iter()
         .enumerate()
-        .filter(|(_, h)| h.matches(host, request.method, path).is_some())
-        .map(|(i, _)| i);
-    let first = fitting.next()?;
-    Some((first, fitting.next().is_some()))
+        .filter(|(_, h)| h.matches(host, request.method, path).is_some());
+    let (first, hop) = fitting.next()?;
+    let mut shared = false;
+    let mut enforcing = !hop.shadow;
+    for (_, h) in fitting {
+        shared = true;
+        enforcing |= !h.shadow;
+        if enforcing {
+            break;
+        }
+    }
+    Some((first, shared, enforcing))
 }
 
 /// The request line from the pseudo-headers (`host` when there is no `:authority`).

@@ -56,6 +56,16 @@ enum UserState {
 /// Collects explanation steps only when asked to, so the hot path pays nothing.
 struct Trace<'t>(Option<&'t mut Vec<String>>);
 
+/// Which of the hops whose route fits one evaluation considers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hops {
+    All,
+    /// Those not in shadow: what they decide happens.
+    Enforcing,
+    /// Those in shadow: what they decide is only recorded (no token minted).
+    Shadow,
+}
+
 impl Trace<'_> {
     fn step(&mut self, f: impl FnOnce() -> String) {
         if let Some(steps) = self.0.as_mut() {
@@ -116,50 +126,69 @@ impl Engine {
         given_user: Option<&User>,
     ) -> Decision {
         let mut trace = Trace(steps);
-        let decision = self
-            .decide(policy, facts, &mut trace, given_user, false)
-            .await;
-        let shadow_hop = match &decision {
-            Decision::Allow(a) if a.shadow => Some(Arc::clone(&a.hop)),
-            Decision::Deny(d) if d.shadow => d.hop.clone(),
-            _ => None,
-        };
-        let Some(shadow_hop) = shadow_hop.filter(|_| !policy.shadow) else {
-            return decision;
-        };
-        // A hop in shadow decided. The enforcing hops on its route, if any,
-        // decide what happens; the shadow hop's decision is only recorded.
-        trace.step(|| {
-            format!(
-                "hop {:?} is in shadow: the enforcing hops decide",
-                &*shadow_hop
-            )
-        });
-        let enforced = self
-            .decide(policy, facts, &mut trace, given_user, true)
-            .await;
-        if matches!(&enforced, Decision::Deny(d) if d.reason == Reason::NoHopMatched) {
-            // Every hop on the route is in shadow.
-            return decision;
+        if policy.shadow {
+            return self
+                .decide(policy, facts, &mut trace, given_user, Hops::All, &mut false)
+                .await;
         }
-        if let Decision::Deny(d) = &decision {
+        // Hops in shadow take no part in what the enforcing hops on their
+        // route decide: not by coming first, not by asking for a credential
+        // the others do not need.
+        let mut shadow_fits = false;
+        let enforced = self
+            .decide(
+                policy,
+                facts,
+                &mut trace,
+                given_user,
+                Hops::Enforcing,
+                &mut shadow_fits,
+            )
+            .await;
+        if !shadow_fits {
+            return enforced;
+        }
+        let enforcing_fits =
+            !matches!(&enforced, Decision::Deny(d) if d.reason == Reason::NoHopMatched);
+        trace.step(|| {
+            if enforcing_fits {
+                "hops in shadow fit too: what they would decide is only recorded".to_owned()
+            } else {
+                "only hops in shadow fit: what they decide is only recorded".to_owned()
+            }
+        });
+        let shadow = self
+            .decide(
+                policy,
+                facts,
+                &mut trace,
+                given_user,
+                Hops::Shadow,
+                &mut false,
+            )
+            .await;
+        if !enforcing_fits {
+            return shadow;
+        }
+        if let Decision::Deny(d) = &shadow {
             crate::telemetry::metrics::get()
                 .shadow_events
-                .with_label_values(&[&shadow_hop, "deny", d.reason.code()])
+                .with_label_values(&[d.hop.as_deref().unwrap_or("-"), "deny", d.reason.code()])
                 .inc();
         }
         enforced
     }
 
-    /// One evaluation: every hop whose route fits, or only those not in
-    /// shadow (`enforcing_only`).
+    /// One evaluation over the hops whose route fits, of those `hops` names.
+    /// `shadow_left_out` tells whether a hop in shadow fits that it left out.
     async fn decide(
         &self,
         policy: &Policy,
         facts: &RequestFacts<'_>,
         trace: &mut Trace<'_>,
         given_user: Option<&User>,
-        enforcing_only: bool,
+        hops: Hops,
+        shadow_left_out: &mut bool,
     ) -> Decision {
         let decision_id = random_id();
         let route_shared = std::sync::atomic::AtomicBool::new(false);
@@ -194,9 +223,13 @@ impl Engine {
             .collect();
         // ext_proc tells these hops apart only by the hop header.
         route_shared.store(matching.len() > 1, std::sync::atomic::Ordering::Relaxed);
-        if enforcing_only {
-            matching.retain(|(h, _)| !h.shadow);
+        let shadow_fits = matching.iter().any(|(h, _)| h.shadow);
+        match hops {
+            Hops::All => {}
+            Hops::Enforcing => matching.retain(|(h, _)| !h.shadow),
+            Hops::Shadow => matching.retain(|(h, _)| h.shadow),
         }
+        *shadow_left_out = shadow_fits && hops == Hops::Enforcing;
         let Some(hop) = matching.first().map(|(h, _)| *h) else {
             trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
             return deny(Reason::NoHopMatched, None, trace);
@@ -345,6 +378,8 @@ impl Engine {
                         true,
                     );
                     let txn_token = match &hop.token {
+                        // Only recorded: nothing is sent, so nothing is signed.
+                        _ if hops == Hops::Shadow => None,
                         None => None,
                         Some(hop_token) => match self.mint(
                             policy,
@@ -459,7 +494,10 @@ impl Engine {
             user_scopes: user.map(|u| u.scopes.as_slice()).unwrap_or_default(),
             workload: workload.map(SpiffeId::as_str),
             path_params: params,
-            request_id: facts.headers.get("x-request-id").map(String::as_str),
+            request_id: facts
+                .headers
+                .get("x-request-id")
+                .map(|v| crate::telemetry::last_value(v)),
             traceparent: facts.headers.get("traceparent").map(String::as_str),
             authn,
             source_ip: facts.source_ip,

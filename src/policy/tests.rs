@@ -818,6 +818,39 @@ async fn a_hop_in_shadow_never_changes_what_enforcing_hops_decide() {
     let d = f.deny(&req("GET", "trial.example", "/t")).await;
     assert_eq!(d.hop.as_deref(), Some("only-shadow"));
     assert!(d.shadow);
+
+    // After the enforcing hop, a shadow hop changes nothing either: it asks
+    // for an end user, which the enforcing hops never verify.
+    let f = fixture_with(
+        r#"  - name: e-open
+    match: { host: order.example, path: /o }
+    from: [{ anonymous: true }]
+  - name: s-users
+    match: { host: order.example, path: /o }
+    from: [{ users: { issuer: corp } }]
+    shadow: true
+  - name: e-cond
+    match: { host: cond.example, path: /c }
+    from: [{ anonymous: true }]
+    when: "user.sub == 'alice'"
+  - name: s-cond
+    match: { host: cond.example, path: /c }
+    from: [{ users: { issuer: corp } }]
+    shadow: true
+"#,
+    );
+    // An opaque upstream credential the enforcing hop never looks at.
+    let a = f
+        .allow(&req("GET", "order.example", "/o").bearer("not-a-token"))
+        .await;
+    assert_eq!(&*a.hop, "e-open");
+    assert!(a.user.is_none() && !a.shadow);
+    // A condition on a user only a shadow hop would verify does not hold.
+    let d = f
+        .deny(&req("GET", "cond.example", "/c").bearer(&f.user("alice", "")))
+        .await;
+    assert_eq!(d.hop.as_deref(), Some("e-cond"));
+    assert!(!d.shadow);
 }
 
 #[tokio::test]
