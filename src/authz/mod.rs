@@ -67,20 +67,23 @@ fn hop_tag_input(
     .into_bytes()
 }
 
-/// `<hop>.<decision id>.<hashed principal>.<tag>`: the hop ext_authz
-/// decided, and the decision and who it was for (a keyed hash), for
-/// ext_proc's decision events.
-pub fn hop_header_value(
+/// The hop header, `<hop>.<decision id>.<hashed principal>.<tag>`: the hop
+/// ext_authz decided, and the decision and who it was for (a keyed hash),
+/// for ext_proc's decision events.
+fn hop_header(
     key: &HashKey,
     decision_id: &str,
     hop: &str,
     principal: &str,
     request: HopRequest<'_>,
     policy_hash: &str,
-) -> String {
+) -> HeaderValueOption {
     let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
     let tag = key.tag("", HOP_TAG_LABEL, &input);
-    format!("{hop}.{decision_id}.{principal}.{tag}")
+    header(
+        HOP_HEADER,
+        &format!("{hop}.{decision_id}.{principal}.{tag}"),
+    )
 }
 
 /// What a hop header names: the hop, the decision id and the caller's keyed
@@ -185,6 +188,16 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
     })
 }
 
+/// A header's value as text: Envoy sends it in `raw_value` when
+/// `encode_raw_headers` is on, else in `value`. None when it is not UTF-8.
+pub fn header_text(h: &HeaderValue) -> Option<&str> {
+    if h.raw_value.is_empty() {
+        Some(&h.value)
+    } else {
+        std::str::from_utf8(&h.raw_value).ok()
+    }
+}
+
 /// The request's `x-request-id` (Envoy's `id` field is its stream number):
 /// its last value when sent more than once, as ext_proc reads it.
 fn request_id_of(req: &CheckRequest) -> Option<&str> {
@@ -197,13 +210,7 @@ fn request_id_of(req: &CheckRequest) -> Option<&str> {
             .headers
             .iter()
             .rfind(|h| h.key.eq_ignore_ascii_case("x-request-id"))
-            .and_then(|h| {
-                if h.raw_value.is_empty() {
-                    Some(h.value.as_str())
-                } else {
-                    std::str::from_utf8(&h.raw_value).ok()
-                }
-            }),
+            .and_then(header_text),
     }
 }
 
@@ -232,11 +239,7 @@ fn source_ip(a: &envoy_types::pb::envoy::service::auth::v3::AttributeContext) ->
 fn raw_headers(list: &[HeaderValue]) -> Option<HashMap<String, String>> {
     let mut out: HashMap<String, String> = HashMap::with_capacity(list.len());
     for h in list {
-        let value = if h.raw_value.is_empty() {
-            h.value.clone()
-        } else {
-            String::from_utf8(h.raw_value.clone()).ok()?
-        };
+        let value = header_text(h)?.to_owned();
         out.entry(h.key.to_ascii_lowercase())
             .and_modify(|v| {
                 v.push(',');
@@ -275,11 +278,12 @@ impl Authorization for AuthzService {
         let decision = self.decide(request.get_ref()).await;
         let elapsed = started.elapsed();
         metrics::get().check_seconds.observe(elapsed.as_secs_f64());
+        let hop_request = hop_request(request.get_ref());
         telemetry::decision_event(
             &decision,
             &self.app.engine,
             "ext_authz",
-            telemetry::request_id(request_id_of(request.get_ref())),
+            telemetry::request_id(Some(hop_request.request_id)),
             elapsed,
         );
         if let Some(mut span) = span {
@@ -292,7 +296,7 @@ impl Authorization for AuthzService {
         Ok(Response::new(check_response(
             &decision,
             &self.app.engine,
-            hop_request(request.get_ref()),
+            hop_request,
         )))
     }
 }
@@ -331,7 +335,7 @@ pub fn decision_metadata(hop: &str, decision_id: &str, policy_version: &str) -> 
 }
 
 /// The request as the hop header's tag names it: what ext_proc will see as
-/// `:method`, `:authority` and `:path`.
+/// `:method`, `:authority`, `:path` and `x-request-id`.
 fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
     let Some(http) = req
         .attributes
@@ -416,15 +420,14 @@ fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpRespons
     let mut headers = Vec::with_capacity(2);
     let mut remove_headers = a.remove_headers.clone();
     if a.route_shared {
-        let value = hop_header_value(
+        headers.push(hop_header(
             engine.hash_key(),
             &a.decision_id,
             &a.hop,
             &engine.principal(a),
             request,
             &a.policy_hash,
-        );
-        headers.push(header(HOP_HEADER, &value));
+        ));
         remove_headers.retain(|h| h != HOP_HEADER);
     }
     if let Some(t) = &a.txn_token {
@@ -456,15 +459,14 @@ fn shadow_response(decision: &Decision, engine: &Engine, request: HopRequest<'_>
     };
     let headers = signed
         .map(|(principal, policy_hash)| {
-            let value = hop_header_value(
+            hop_header(
                 engine.hash_key(),
                 id,
                 &hop,
                 &principal,
                 request,
                 policy_hash,
-            );
-            header(HOP_HEADER, &value)
+            )
         })
         .into_iter()
         .collect();

@@ -300,12 +300,7 @@ pub fn parent_in_headers(
     let h = headers
         .iter()
         .find(|h| h.key.eq_ignore_ascii_case("traceparent"))?;
-    let v = if h.raw_value.is_empty() {
-        h.value.as_str()
-    } else {
-        std::str::from_utf8(&h.raw_value).ok()?
-    };
-    Parent::from_traceparent(v).map(Parent::capped)
+    Parent::from_traceparent(crate::authz::header_text(h)?).map(Parent::capped)
 }
 
 fn hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
