@@ -7,7 +7,7 @@ use std::time::Duration;
 use chaperone::scrub::class::{Action, Classes, DataClass};
 use chaperone::scrub::contract::Contract;
 use chaperone::scrub::detect::{Detector, DetectorSet};
-use chaperone::scrub::{BodyKind, scrub_body};
+use chaperone::scrub::{BodyHeaders, scrub_body};
 use chaperone::secret::HashKey;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -106,6 +106,7 @@ fn bench(c: &mut Criterion) {
     let classes = classes();
     let contract = contract(&classes);
     let key = HashKey::from_bytes(b"bench key");
+    let json = BodyHeaders::typed("application/json");
     let mut group = c.benchmark_group("scrub");
     group
         .measurement_time(Duration::from_secs(3))
@@ -115,16 +116,7 @@ fn bench(c: &mut Criterion) {
         let doc = document(size);
         group.throughput(Throughput::Bytes(doc.len() as u64));
         group.bench_function(format!("chaperone/{label}"), |b| {
-            b.iter(|| {
-                scrub_body(
-                    black_box(doc.as_bytes()),
-                    BodyKind::Json,
-                    None,
-                    &contract,
-                    &classes,
-                    &key,
-                )
-            })
+            b.iter(|| scrub_body(black_box(doc.as_bytes()), &json, &contract, &classes, &key))
         });
         group.bench_function(format!("serde_json_value/{label}"), |b| {
             b.iter(|| value_round_trip(black_box(doc.as_bytes())))

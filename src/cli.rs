@@ -360,8 +360,8 @@ fn scrub(
         Direction::Request => &rule.request_body,
         Direction::Response => &rule.response_body,
     };
-    let kind = crate::scrub::BodyKind::of(Some(content_type));
-    match crate::scrub::scrub_body(&body, kind, None, contract, &p.classes, &key) {
+    let headers = crate::scrub::BodyHeaders::typed(content_type);
+    match crate::scrub::scrub_body(&body, &headers, contract, &p.classes, &key) {
         Ok(out) => {
             let _ = std::io::stdout().write_all(out.body.as_deref().unwrap_or(&body));
             let _ = std::io::stdout().write_all(b"\n");

@@ -208,7 +208,13 @@ async fn minted_tokens_are_verified_by_the_callees_sidecar() {
     assert_eq!(claims["iss"], TXN_ISSUER);
     assert_eq!(claims["aud"], "orders");
     assert_eq!(claims["sub"], "alice");
-    assert_eq!(claims["txn"], "req-abc-123");
+    // The client's request id is not the transaction's: the edge Envoy
+    // replaced it with its own, and that is the one the token carries.
+    assert_ne!(claims["txn"], "req-abc-123");
+    assert_eq!(claims["txn"], seen[0].headers["x-request-id"].as_str());
+    assert!(chaperone::telemetry::is_envoy_request_id(
+        claims["txn"].as_str().unwrap()
+    ));
     assert_eq!(
         claims["scope"], "orders.read",
         "the hop's scope, not the user's whole grant"

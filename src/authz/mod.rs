@@ -283,7 +283,7 @@ impl Authorization for AuthzService {
             &decision,
             &self.app.engine,
             "ext_authz",
-            telemetry::request_id(Some(hop_request.request_id)),
+            &telemetry::request_id(Some(hop_request.request_id), self.app.engine.hash_key()),
             elapsed,
         );
         if let Some(mut span) = span {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::contracts::{compile_body, compile_classes, header_patterns};
+use super::contracts::{compile_body, compile_classes, compile_envelope, header_patterns};
 use super::raw::{
     RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens,
 };
@@ -28,10 +28,47 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// No policy may mint tokens that live longer than this.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-/// Response headers that say what runs behind a hop; removed on every hop.
-/// Request headers stripped toward every callee unless a hop allows them.
-pub const DEFAULT_REQUEST_REMOVE: &[&str] = &["cookie", "x-internal-*"];
+/// Request headers stripped toward every callee unless a hop allows them:
+/// the caller's session, chaperone-internal ones, credentials besides
+/// `Authorization` (which `keep_authorization` governs), and headers that
+/// make a callee act on another method or URL than the one authorized.
+pub const DEFAULT_REQUEST_REMOVE: &[&str] = &[
+    "cookie",
+    "x-internal-*",
+    // Credentials: they stop at the hop wherever they ride.
+    "proxy-authorization",
+    "x-forwarded-access-token",
+    "x-forwarded-id-token",
+    "x-auth-request-access-token",
+    "x-auth-request-id-token",
+    "x-access-token",
+    "x-id-token",
+    "x-api-key",
+    "x-amzn-oidc-accesstoken",
+    "x-amzn-oidc-data",
+    "x-goog-iap-jwt-assertion",
+    "cf-access-jwt-assertion",
+    "x-ms-token-aad-access-token",
+    "x-ms-token-aad-id-token",
+    "x-ms-token-aad-refresh-token",
+    // Method and URL overrides.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-forwarded-uri",
+    "x-forwarded-url",
+    "x-forwarded-path",
+    "x-forwarded-prefix",
+    "x-forwarded-host",
+    "x-override-url",
+    "x-http-destinationurl",
+];
 
+/// Response headers that say what runs behind a hop; removed on every hop.
 pub const DEFAULT_RESPONSE_REMOVE: &[&str] = &[
     "server",
     "x-powered-by",
@@ -206,6 +243,8 @@ fn build(
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),
+        request_dir: raw.defaults.request.as_ref(),
+        response_dir: raw.defaults.response.as_ref(),
         scan: default_scan,
         classes: &classes,
     };
@@ -247,6 +286,8 @@ fn build(
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+    // A minted token never travels back to the caller.
+    default_response_remove.push(tokens.header.clone());
     default_response_remove.extend(
         header_names(raw.defaults.response.as_ref())
             .map_err(|e| format!("defaults.response: {e}"))?,
@@ -278,10 +319,12 @@ fn build(
     })
 }
 
-/// What every hop's body contracts start from.
+/// What every hop's contracts start from.
 struct BodyDefaults<'a> {
     request: Option<&'a RawBody>,
     response: Option<&'a RawBody>,
+    request_dir: Option<&'a RawDirection>,
+    response_dir: Option<&'a RawDirection>,
     scan: DetectorSet,
     classes: &'a Classes,
 }
@@ -517,6 +560,36 @@ fn compile_hop(
         .map(|(i, c)| compile_caller(c, issuers).map_err(|e| format!("from[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let when = compile_when(rh.when.as_deref()).map_err(|e| format!("when: {e}"))?;
+    let request_body = compile_body(
+        rh.request.as_ref().and_then(|d| d.body.as_ref()),
+        defaults.request,
+        defaults.scan,
+        defaults.classes,
+    )
+    .map_err(|e| format!("request.{e}"))?;
+    let response_body = compile_body(
+        rh.response.as_ref().and_then(|d| d.body.as_ref()),
+        defaults.response,
+        defaults.scan,
+        defaults.classes,
+    )
+    .map_err(|e| format!("response.{e}"))?;
+    let request_envelope = compile_envelope(
+        rh.request.as_ref(),
+        defaults.request_dir,
+        &request_body,
+        defaults.classes,
+        true,
+    )
+    .map_err(|e| format!("request.{e}"))?;
+    let response_envelope = compile_envelope(
+        rh.response.as_ref(),
+        defaults.response_dir,
+        &response_body,
+        defaults.classes,
+        false,
+    )
+    .map_err(|e| format!("response.{e}"))?;
     Ok(Hop {
         name: rh.name.into(),
         when,
@@ -531,29 +604,19 @@ fn compile_hop(
             .map_err(|e| format!("request: {e}"))?,
         response_headers_remove: header_names(rh.response.as_ref())
             .map_err(|e| format!("response: {e}"))?,
-        request_headers_allow: header_patterns(
-            rh.request
-                .as_ref()
-                .and_then(|d| d.headers.as_ref())
-                .map(|h| h.allow.as_slice())
-                .unwrap_or_default(),
-            "allow",
-        )
-        .map_err(|e| format!("request: {e}"))?,
-        request_body: compile_body(
-            rh.request.as_ref().and_then(|d| d.body.as_ref()),
-            defaults.request,
-            defaults.scan,
-            defaults.classes,
-        )
-        .map_err(|e| format!("request.{e}"))?,
-        response_body: compile_body(
-            rh.response.as_ref().and_then(|d| d.body.as_ref()),
-            defaults.response,
-            defaults.scan,
-            defaults.classes,
-        )
-        .map_err(|e| format!("response.{e}"))?,
+        // The hop's own, and the defaults' (which every hop lets through).
+        request_headers_allow: [rh.request.as_ref(), defaults.request_dir]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.headers.as_ref())
+            .map(|h| header_patterns(&h.allow, "allow"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("request: {e}"))?
+            .concat(),
+        request_body,
+        response_body,
+        request_envelope,
+        response_envelope,
         generic_errors: match rh.response.as_ref().and_then(|d| d.errors.as_deref()) {
             None | Some("generic") => true,
             Some("pass") => false,

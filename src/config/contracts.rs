@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::raw::{RawBody, RawDataClass};
+use super::raw::{RawBody, RawDataClass, RawDirection};
 use crate::scrub::class::{Action, Classes, DataClass};
-use crate::scrub::contract::{Contract, FieldAction, Limit, LimitAction, OtherContent, Unknown};
+use crate::scrub::contract::{
+    CacheRule, Contract, Envelope, FieldAction, Limit, LimitAction, OtherContent, Unknown,
+};
 use crate::scrub::detect::{Detector, DetectorSet};
 
 /// Largest body any contract may accept.
@@ -232,6 +234,92 @@ pub fn compile_body(
         }
     }
     Ok(c)
+}
+
+/// Query parameters that carry credentials or change what the callee does:
+/// they never cross unless a hop's `query.allow` names them (RFC 6750 §2.3
+/// puts access tokens there; `_method` overrides the method).
+pub const DEFAULT_QUERY_REMOVE: &[&str] = &[
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "_method",
+    "x-http-method-override",
+];
+
+/// What crosses besides the body in one direction, from the hop's settings,
+/// else the defaults', else scanning for what the body scans for.
+pub fn compile_envelope(
+    hop: Option<&RawDirection>,
+    defaults: Option<&RawDirection>,
+    body: &Contract,
+    classes: &Classes,
+    request: bool,
+) -> Result<Envelope, String> {
+    let pick = |f: fn(&RawDirection) -> bool| hop.filter(|d| f(d)).or(defaults.filter(|d| f(d)));
+    for dir in [hop, defaults].into_iter().flatten() {
+        if request && (dir.cache.is_some() || dir.nosniff.is_some()) {
+            return Err("cache and nosniff are response settings".into());
+        }
+        if !request && dir.query.is_some() {
+            return Err("query: only requests have a query".into());
+        }
+    }
+    let header_scan = match pick(|d| d.headers.as_ref().is_some_and(|h| h.scan.is_some()))
+        .and_then(|d| d.headers.as_ref()?.scan.as_deref())
+    {
+        Some(names) => scan_set(names, classes).map_err(|e| format!("headers.scan: {e}"))?,
+        None => body.scan,
+    };
+    let query = pick(|d| d.query.is_some()).and_then(|d| d.query.as_ref());
+    let url_scan = match query.and_then(|q| q.scan.as_deref()) {
+        Some(names) => scan_set(names, classes).map_err(|e| format!("query.scan: {e}"))?,
+        None => body.scan,
+    };
+    let names = |list: &[String], what: &str| -> Result<Vec<String>, String> {
+        list.iter()
+            .map(|n| {
+                if n.is_empty() || n.len() > 256 || n.contains(['&', '=', '#']) {
+                    Err(format!("query.{what}: {n:?} is not a parameter name"))
+                } else {
+                    Ok(n.clone())
+                }
+            })
+            .collect()
+    };
+    // The hop's own lists, and the defaults' too: a default removal is
+    // not undone by a hop that says nothing.
+    let mut query_allow = Vec::new();
+    let mut query_remove = Vec::new();
+    for q in [hop, defaults]
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.query.as_ref())
+    {
+        query_allow.extend(names(&q.allow, "allow")?);
+        query_remove.extend(names(&q.remove, "remove")?);
+    }
+    let cache = match pick(|d| d.cache.is_some()).and_then(|d| d.cache.as_deref()) {
+        None | Some("private") => CacheRule::Private,
+        Some("no-store") => CacheRule::NoStore,
+        Some("public") => CacheRule::Public,
+        Some(other) => {
+            return Err(format!(
+                "cache: {other:?} is not private, no-store or public"
+            ));
+        }
+    };
+    let nosniff = pick(|d| d.nosniff.is_some())
+        .and_then(|d| d.nosniff)
+        .unwrap_or(true);
+    Ok(Envelope {
+        header_scan,
+        url_scan,
+        query_allow,
+        query_remove,
+        cache,
+        nosniff,
+    })
 }
 
 /// Header names, lower-cased; a trailing `*` matches a prefix.

@@ -274,6 +274,32 @@ pub struct RawDirection {
     /// callee with a generic error; `pass` lets them through (scrubbed).
     #[serde(default)]
     pub errors: Option<String>,
+    /// Requests only: the query string (and the path's segments).
+    #[serde(default)]
+    pub query: Option<RawQuery>,
+    /// Responses only: `private` (default), `no-store` or `public`: how a
+    /// response that crossed the contract is marked for caches.
+    #[serde(default)]
+    pub cache: Option<String>,
+    /// Responses only: `X-Content-Type-Options: nosniff` on JSON and text
+    /// responses. Default true.
+    #[serde(default)]
+    pub nosniff: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuery {
+    /// Parameters that cross as sent, unscanned (credentials the hop keeps).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Parameters that never cross.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Data classes looked for in parameter names and values and in path
+    /// segments. Default: the request body's scan classes.
+    #[serde(default)]
+    pub scan: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,7 +308,12 @@ pub struct RawHeaders {
     /// Names to remove; a trailing `*` matches a prefix (`x-internal-*`).
     #[serde(default)]
     pub remove: Vec<String>,
-    /// Request headers the defaults would strip that this hop lets through.
+    /// Request headers the defaults would strip that this hop lets through,
+    /// as sent (unscanned).
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Data classes looked for in header values. Default: the direction's
+    /// body scan classes.
+    #[serde(default)]
+    pub scan: Option<Vec<String>>,
 }

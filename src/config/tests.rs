@@ -626,6 +626,7 @@ fn hosts_methods_and_headers_are_normalized() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+    want.push("txn-token".into());
     want.push("x-internal".into());
     assert_eq!(p.default_response_remove, want);
     assert!(p.default_response_remove.contains(&"server".to_owned()));

@@ -5,6 +5,8 @@
 //! response body, trailers. Bodies pass through unchanged for now; the
 //! contract hook is [`HopStream::on_body`].
 
+mod envelope;
+mod marking;
 mod stream;
 
 use std::pin::Pin;

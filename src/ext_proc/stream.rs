@@ -1,11 +1,10 @@
 //! The per-stream state machine.
 
-use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use envoy_types::pb::envoy::config::core::v3::{HeaderMap, Metadata};
+use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
@@ -18,6 +17,8 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use tonic::Status;
 
 use super::AUTHZ_NAMESPACE;
+use super::envelope::{self, Headers};
+use super::marking;
 use crate::app::App;
 use crate::authz::{DECISION_ID_HEADER, HOP_HEADER, HopRequest, deny_body, verify_hop_header};
 use crate::config::contracts::header_matches;
@@ -25,7 +26,7 @@ use crate::policy::Policy;
 use crate::policy::eval::{
     OWN_HEADER_PREFIX, host_without_port, is_normalized, request_headers_to_remove,
 };
-use crate::scrub::{BodyKind, scrub_body};
+use crate::scrub::{BodyHeaders, BodyKind, Findings, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
 
@@ -85,6 +86,12 @@ struct HopContext {
     request_id: String,
     request: BodyMeta,
     response: BodyMeta,
+    /// Findings in each direction's headers (and URL), which count toward
+    /// the message's limit with its body's.
+    request_envelope_findings: u32,
+    response_envelope_findings: u32,
+    /// What the response already carries of chaperone's cache marking.
+    marked: marking::Marked,
     /// The callee answered 5xx and the hop replaces such bodies.
     upstream_error: bool,
     /// Record what would be changed or refused; change nothing.
@@ -261,7 +268,7 @@ impl HopStream {
             }
             Phase::ResponseHeaders(h) => {
                 self.advance(Step::ResponseHeaders)?;
-                Answer::ResponseHeaders(self.on_response_headers(&h))
+                self.on_response_headers(&h)
             }
             Phase::ResponseBody(b) => {
                 self.advance(Step::ResponseBody)?;
@@ -312,7 +319,8 @@ impl HopStream {
                 unverified = shared && enforcing;
                 Some((hop, None))
             });
-        let request_id = telemetry::request_id(headers.get("x-request-id"));
+        let request_id =
+            telemetry::request_id(headers.get("x-request-id"), self.app.engine.hash_key());
         let Some((hop, decision_id)) = found else {
             if policy.shadow {
                 // Shadow mode: record that no hop describes this, pass it unchanged.
@@ -324,7 +332,7 @@ impl HopStream {
                 return Answer::RequestHeaders(only_without_own_headers(&headers));
             }
             let id = random_id();
-            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id);
+            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id = &*request_id);
             return immediate(HttpCode::Forbidden, "forbidden", &id, "no_hop");
         };
         let rule = &policy.hops[hop];
@@ -333,7 +341,7 @@ impl HopStream {
         // ext_authz decided only records).
         if unverified && !policy.shadow {
             let decision_id = decision_id.get_or_init(random_id);
-            tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = "-", decision_id = %decision_id, request_id);
+            tracing::warn!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "hop_unverified", hop = "-", decision_id = %decision_id, request_id = &*request_id);
             metrics::get()
                 .ext_proc_errors
                 .with_label_values(&["hop_unverified"])
@@ -353,43 +361,81 @@ impl HopStream {
         if headers.contains_key("accept-encoding") {
             remove.push("accept-encoding".to_owned());
         }
+        let shadow = policy.shadow || rule.shadow;
         self.ctx = Some(HopContext {
             policy: Arc::clone(&policy),
             hop,
             decision_id,
             principal,
-            request_id: request_id.to_owned(),
+            request_id: request_id.clone().into_owned(),
             request: BodyMeta::of(&headers),
             response: BodyMeta::default(),
+            request_envelope_findings: 0,
+            response_envelope_findings: 0,
+            marked: marking::Marked::default(),
             upstream_error: false,
-            shadow: policy.shadow || rule.shadow,
+            shadow,
         });
-        if policy.shadow || rule.shadow {
+        // Header values and the URL are data too.
+        let started = Instant::now();
+        let change = envelope::scan_request(
+            &headers,
+            rule,
+            &policy,
+            self.app.engine.hash_key(),
+            |name| name.starts_with(OWN_HEADER_PREFIX) || remove.iter().any(|r| r == name),
+        )
+        .and_then(|c| {
+            let alert = match &rule.request_body.limit {
+                Some(l) => l.judge(c.findings.total())?,
+                None => false,
+            };
+            Ok((c, alert))
+        });
+        let (change, alert) = match change {
+            Ok(c) => c,
+            Err(e) => return self.refuse(PhaseName::RequestHeaders, e.code(), &e.to_string()),
+        };
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.request_envelope_findings = change.findings.total();
+        }
+        self.record(
+            PhaseName::RequestHeaders,
+            &change.findings,
+            !change.is_empty(),
+            alert,
+            started,
+        );
+        if shadow {
             // Shadow changes nothing, except that chaperone's own headers
             // never reach the callee.
             return Answer::RequestHeaders(only_without_own_headers(&headers));
         }
+        let mut set = Vec::new();
+        change.mutation(&mut remove, &mut set);
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
-                header_mutation: removal(remove),
+                header_mutation: mutation(remove, set),
                 ..CommonResponse::default()
             }),
         })
     }
 
-    fn on_response_headers(&mut self, h: &HttpHeaders) -> HeadersResponse {
+    fn on_response_headers(&mut self, h: &HttpHeaders) -> Answer {
+        let pass = || Answer::ResponseHeaders(HeadersResponse::default());
         if self.passthrough {
-            return HeadersResponse::default();
+            return pass();
         }
         let present = Headers::of(h.headers.as_ref());
         let (policy, hop_rule) = match &self.ctx {
             Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
             None => (self.app.store.current(), None),
         };
-        let hop_remove = hop_rule
-            .map(|i| policy.hops[i].response_headers_remove.as_slice())
+        let hop = hop_rule.map(|i| &policy.hops[i]);
+        let hop_remove = hop
+            .map(|h| h.response_headers_remove.as_slice())
             .unwrap_or_default();
-        let remove: Vec<String> = present
+        let mut remove: Vec<String> = present
             .keys()
             .filter(|name| {
                 !name.starts_with(':')
@@ -401,49 +447,106 @@ impl HopStream {
             })
             .map(str::to_owned)
             .collect();
+        let started = Instant::now();
+        let change =
+            envelope::scan_response(&present, hop, &policy, self.app.engine.hash_key(), |name| {
+                remove.iter().any(|r| r == name)
+            })
+            .and_then(|c| {
+                let alert = match hop.and_then(|h| h.response_body.limit) {
+                    Some(l) => l.judge(c.findings.total())?,
+                    None => false,
+                };
+                Ok((c, alert))
+            });
+        let (change, alert) = match change {
+            Ok(c) => c,
+            Err(e) if self.ctx.is_some() => {
+                return self.refuse(PhaseName::ResponseHeaders, e.code(), &e.to_string());
+            }
+            // A local reply (no hop): what cannot be judged is dropped.
+            Err(_) => (
+                envelope::Change {
+                    findings: Findings::new(policy.classes.len()),
+                    rewritten: Vec::new(),
+                    path: None,
+                },
+                false,
+            ),
+        };
+        let mut set = Vec::new();
+        change.mutation(&mut remove, &mut set);
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.response = BodyMeta::of(&present);
-            if ctx.shadow {
-                return HeadersResponse::default();
-            }
+            ctx.response_envelope_findings = change.findings.total();
             let status: u16 = present
                 .get(":status")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             ctx.upstream_error = status >= 500 && ctx.policy.hops[ctx.hop].generic_errors;
         }
-        HeadersResponse {
+        self.record(
+            PhaseName::ResponseHeaders,
+            &change.findings,
+            !change.is_empty(),
+            alert,
+            started,
+        );
+        let Some(ctx) = self.ctx.as_mut() else {
+            return Answer::ResponseHeaders(HeadersResponse {
+                response: Some(CommonResponse {
+                    header_mutation: mutation(remove, set),
+                    ..CommonResponse::default()
+                }),
+            });
+        };
+        if ctx.shadow {
+            return pass();
+        }
+        // JSON and text, and whatever chaperone changed, are marked for caches.
+        let env = &ctx.policy.hops[ctx.hop].response_envelope;
+        let needs_user = ctx.policy.hops[ctx.hop].needs_user();
+        let kind = BodyHeaders {
+            content_type: ctx.response.content_type.clone(),
+            content_encoding: Vec::new(),
+        }
+        .kind();
+        let readable = matches!(kind, BodyKind::Json | BodyKind::Text);
+        ctx.marked.mark(
+            &ctx.response,
+            env,
+            needs_user,
+            readable,
+            readable || !change.is_empty(),
+            &mut set,
+        );
+        Answer::ResponseHeaders(HeadersResponse {
             response: Some(CommonResponse {
-                header_mutation: removal(remove),
+                header_mutation: mutation(remove, set),
                 ..CommonResponse::default()
             }),
-        }
+        })
     }
 
     /// Applies the hop's contract to a whole (buffered) body.
     fn on_body(&mut self, body: &HttpBody, request: bool) -> Answer {
-        let wrap = |r: BodyResponse| {
-            if request {
-                Answer::RequestBody(r)
-            } else {
-                Answer::ResponseBody(r)
-            }
+        let phase = if request {
+            PhaseName::RequestBody
+        } else {
+            PhaseName::ResponseBody
         };
         let Some(ctx) = &self.ctx else {
             // A local reply's body (an ext_authz denial): Envoy wrote it.
-            return wrap(BodyResponse {
-                response: Some(CommonResponse::default()),
-            });
+            return phase.pass();
         };
         let started = Instant::now();
-        let direction = if request { "request" } else { "response" };
-        let hop = &ctx.policy.hops[ctx.hop];
         if !body.end_of_stream {
-            // Only whole bodies can be judged: Envoy must buffer (BUFFERED mode).
+            // Envoy sends a body in parts only when it is larger than its
+            // buffer (BUFFERED_PARTIAL): too large to judge whole.
             return self.refuse(
-                request,
-                "streamed_body",
-                &format!("{direction} body arrived in parts"),
+                phase,
+                "too_large",
+                "body is larger than Envoy's buffer for it",
             );
         }
         if !request && ctx.upstream_error && !ctx.shadow {
@@ -451,100 +554,171 @@ impl HopStream {
             BodyEvent {
                 decision: "replace",
                 reason: "upstream_error",
-                ..BodyEvent::new(ctx, request, started)
+                ..BodyEvent::new(ctx, phase, started)
             }
             .emit();
-            return wrap(body_replaced(generic, true, ctx.response.content_length));
+            return phase.wrap(body_replaced(
+                generic,
+                Some("application/json"),
+                ctx.response.content_length,
+                Vec::new(),
+            ));
         }
-        let meta = if request { &ctx.request } else { &ctx.response };
-        let contract = if request {
-            &hop.request_body
+        let hop = &ctx.policy.hops[ctx.hop];
+        let (meta, contract, envelope_findings) = if request {
+            (
+                &ctx.request,
+                &hop.request_body,
+                ctx.request_envelope_findings,
+            )
         } else {
-            &hop.response_body
+            (
+                &ctx.response,
+                &hop.response_body,
+                ctx.response_envelope_findings,
+            )
+        };
+        let headers = BodyHeaders {
+            content_type: meta.content_type.clone(),
+            content_encoding: meta.content_encoding.clone(),
         };
         let result = scrub_body(
             &body.body,
-            BodyKind::of(meta.content_type.as_deref()),
-            meta.content_encoding.as_deref(),
+            &headers,
             contract,
             &ctx.policy.classes,
             self.app.engine.hash_key(),
-        );
-        match result {
-            Ok(scrubbed) => {
-                let m = metrics::get();
-                for (class, n) in scrubbed.findings.by_class(&ctx.policy.classes) {
-                    let action = ctx
-                        .policy
-                        .classes
-                        .get(ctx.policy.classes.index_of(class).unwrap_or(0))
-                        .map_or("-", |c| c.action.name());
-                    m.scrub_findings
-                        .with_label_values(&[&hop.name, class, action, direction])
-                        .inc_by(u64::from(n));
-                }
-                if scrubbed.alert {
-                    m.exfiltration_alerts
-                        .with_label_values(&[&hop.name, direction])
-                        .inc();
-                }
-                if self.trace.span.is_some() {
-                    self.trace.total_findings = self
-                        .trace
-                        .total_findings
-                        .saturating_add(scrubbed.findings.total());
-                    self.trace.findings = scrubbed
-                        .findings
-                        .by_class(&ctx.policy.classes)
-                        .into_iter()
-                        .map(|(c, n)| (c.to_owned(), n))
-                        .collect();
-                }
-                if scrubbed.findings.total() > 0 || scrubbed.body.is_some() {
-                    BodyEvent {
-                        decision: if scrubbed.body.is_some() {
-                            "change"
-                        } else {
-                            "pass"
-                        },
-                        reason: if scrubbed.alert {
-                            "findings_limit_alert"
-                        } else if scrubbed.findings.total() > 0 {
-                            "findings"
-                        } else {
-                            "contract"
-                        },
-                        findings: counts(&scrubbed.findings, &ctx.policy.classes),
-                        findings_total: scrubbed.findings.total(),
-                        alert: scrubbed.alert,
-                        ..BodyEvent::new(ctx, request, started)
-                    }
-                    .emit();
-                }
-                if ctx.shadow {
-                    if scrubbed.body.is_some() {
-                        m.shadow_events
-                            .with_label_values(&[&hop.name, "change", direction])
-                            .inc();
-                    }
-                    return wrap(BodyResponse {
-                        response: Some(CommonResponse::default()),
-                    });
-                }
-                match scrubbed.body {
-                    Some(new) => wrap(body_replaced(new, false, meta.content_length)),
-                    None => wrap(BodyResponse {
-                        response: Some(CommonResponse::default()),
-                    }),
-                }
+        )
+        .and_then(|mut scrubbed| {
+            // Findings in the message's headers count toward its limit too.
+            if let Some(limit) = contract.limit
+                && envelope_findings > 0
+            {
+                scrubbed.alert |=
+                    limit.judge(scrubbed.findings.total().saturating_add(envelope_findings))?;
             }
-            Err(e) => self.refuse(request, e.code(), &e.to_string()),
+            Ok(scrubbed)
+        });
+        let scrubbed = match result {
+            Ok(s) => s,
+            Err(e) => return self.refuse(phase, e.code(), &e.to_string()),
+        };
+        self.record(
+            phase,
+            &scrubbed.findings,
+            scrubbed.body.is_some(),
+            scrubbed.alert,
+            started,
+        );
+        let Some(ctx) = self.ctx.as_mut() else {
+            return phase.pass();
+        };
+        if ctx.shadow {
+            if scrubbed.body.is_some() {
+                metrics::get()
+                    .shadow_events
+                    .with_label_values(&[
+                        &ctx.policy.hops[ctx.hop].name,
+                        "change",
+                        phase.direction(),
+                    ])
+                    .inc();
+            }
+            return phase.pass();
         }
+        let mut set = Vec::new();
+        if !request {
+            let hop = &ctx.policy.hops[ctx.hop];
+            let readable = matches!(scrubbed.kind, BodyKind::Json | BodyKind::Text);
+            ctx.marked.mark(
+                &ctx.response,
+                &hop.response_envelope,
+                hop.needs_user(),
+                readable,
+                readable || scrubbed.body.is_some(),
+                &mut set,
+            );
+        }
+        let meta = if request { &ctx.request } else { &ctx.response };
+        match scrubbed.body {
+            Some(new) => phase.wrap(body_replaced(
+                new,
+                scrubbed.content_type.as_deref(),
+                meta.content_length,
+                set,
+            )),
+            None => phase.wrap(BodyResponse {
+                response: Some(CommonResponse {
+                    header_mutation: mutation(Vec::new(), set),
+                    ..CommonResponse::default()
+                }),
+            }),
+        }
+    }
+
+    /// Metrics, span attributes and the decision event for what one phase
+    /// found and changed; a phase that changed and found nothing adds no event.
+    fn record(
+        &mut self,
+        phase: PhaseName,
+        findings: &Findings,
+        changed: bool,
+        alert: bool,
+        started: Instant,
+    ) {
+        let Some(ctx) = &self.ctx else {
+            return;
+        };
+        let total = findings.total();
+        if total == 0 && !changed {
+            return;
+        }
+        let m = metrics::get();
+        let hop = &ctx.policy.hops[ctx.hop];
+        let direction = phase.direction();
+        for (class, n) in findings.by_class(&ctx.policy.classes) {
+            let action = ctx
+                .policy
+                .classes
+                .get(ctx.policy.classes.index_of(class).unwrap_or(0))
+                .map_or("-", |c| c.action.name());
+            m.scrub_findings
+                .with_label_values(&[&hop.name, class, action, direction])
+                .inc_by(u64::from(n));
+        }
+        if alert {
+            m.exfiltration_alerts
+                .with_label_values(&[&hop.name, direction])
+                .inc();
+        }
+        if self.trace.span.is_some() {
+            self.trace.total_findings = self.trace.total_findings.saturating_add(total);
+            self.trace.findings = findings
+                .by_class(&ctx.policy.classes)
+                .into_iter()
+                .map(|(c, n)| (c.to_owned(), n))
+                .collect();
+        }
+        BodyEvent {
+            decision: if changed { "change" } else { "pass" },
+            reason: if alert {
+                "findings_limit_alert"
+            } else if total > 0 {
+                "findings"
+            } else {
+                "contract"
+            },
+            findings: counts(findings, &ctx.policy.classes),
+            findings_total: total,
+            alert,
+            ..BodyEvent::new(ctx, phase, started)
+        }
+        .emit();
     }
 
     /// Refuses the message: 4xx toward the callee for a request, 502 toward
     /// the caller for a response. The body says only the decision id.
-    fn refuse(&mut self, request: bool, code: &'static str, detail: &str) -> Answer {
+    fn refuse(&mut self, phase: PhaseName, code: &'static str, detail: &str) -> Answer {
         if self.trace.span.is_some() && !self.ctx.as_ref().is_some_and(|c| c.shadow) {
             self.trace.refused = Some(code);
         }
@@ -553,7 +727,7 @@ impl HopStream {
                 decision: "refuse",
                 reason: code,
                 detail,
-                ..BodyEvent::new(ctx, request, Instant::now())
+                ..BodyEvent::new(ctx, phase, Instant::now())
             }
             .emit();
         }
@@ -564,35 +738,87 @@ impl HopStream {
             ),
             None => ("-".to_owned(), random_id()),
         };
-        let direction = if request { "request" } else { "response" };
         if self.ctx.as_ref().is_some_and(|c| c.shadow) {
             metrics::get()
                 .shadow_events
                 .with_label_values(&[&hop, "refuse", code])
                 .inc();
-            let pass = BodyResponse {
-                response: Some(CommonResponse::default()),
-            };
-            return if request {
-                Answer::RequestBody(pass)
-            } else {
-                Answer::ResponseBody(pass)
-            };
+            return phase.pass();
         }
         metrics::get()
             .blocked_messages
-            .with_label_values(&[&hop, direction, code])
+            .with_label_values(&[&hop, phase.direction(), code])
             .inc();
-        let (status, error) = match (request, code) {
-            (false, _) => (HttpCode::BadGateway, "bad_gateway"),
-            (true, "too_large") => (HttpCode::PayloadTooLarge, "payload_too_large"),
-            (true, "encoded" | "content_type" | "not_utf8") => {
-                (HttpCode::UnsupportedMediaType, "unsupported_media_type")
-            }
-            (true, "blocked_class" | "findings_limit") => (HttpCode::Forbidden, "forbidden"),
-            (true, _) => (HttpCode::BadRequest, "bad_request"),
-        };
+        let (status, error) = refusal_status(phase.request(), code);
         immediate(status, error, &id, code)
+    }
+}
+
+/// The status and error a refusal answers with: toward the callee by what
+/// was wrong, toward the caller always 502 (the callee failed the contract).
+fn refusal_status(request: bool, code: &str) -> (HttpCode, &'static str) {
+    match (request, code) {
+        (false, _) => (HttpCode::BadGateway, "bad_gateway"),
+        (true, "too_large") => (HttpCode::PayloadTooLarge, "payload_too_large"),
+        (true, "encoded" | "content_type" | "content_type_conflict" | "charset" | "not_utf8") => {
+            (HttpCode::UnsupportedMediaType, "unsupported_media_type")
+        }
+        (true, "blocked_class" | "findings_limit" | "unreadable_finding") => {
+            (HttpCode::Forbidden, "forbidden")
+        }
+        (true, _) => (HttpCode::BadRequest, "bad_request"),
+    }
+}
+
+/// The phase a message belongs to, for events, metrics and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhaseName {
+    RequestHeaders,
+    RequestBody,
+    ResponseHeaders,
+    ResponseBody,
+}
+
+impl PhaseName {
+    fn name(self) -> &'static str {
+        match self {
+            PhaseName::RequestHeaders => "request_headers",
+            PhaseName::RequestBody => "request_body",
+            PhaseName::ResponseHeaders => "response_headers",
+            PhaseName::ResponseBody => "response_body",
+        }
+    }
+
+    fn request(self) -> bool {
+        matches!(self, PhaseName::RequestHeaders | PhaseName::RequestBody)
+    }
+
+    fn direction(self) -> &'static str {
+        if self.request() {
+            "request"
+        } else {
+            "response"
+        }
+    }
+
+    /// Wraps a body answer for this phase.
+    fn wrap(self, r: BodyResponse) -> Answer {
+        if self.request() {
+            Answer::RequestBody(r)
+        } else {
+            Answer::ResponseBody(r)
+        }
+    }
+
+    /// Lets the message continue unchanged.
+    fn pass(self) -> Answer {
+        match self {
+            PhaseName::RequestHeaders => Answer::RequestHeaders(HeadersResponse::default()),
+            PhaseName::ResponseHeaders => Answer::ResponseHeaders(HeadersResponse::default()),
+            PhaseName::RequestBody | PhaseName::ResponseBody => self.wrap(BodyResponse {
+                response: Some(CommonResponse::default()),
+            }),
+        }
     }
 }
 
@@ -621,18 +847,14 @@ struct BodyEvent<'a> {
 }
 
 impl<'a> BodyEvent<'a> {
-    fn new(ctx: &'a HopContext, request: bool, started: Instant) -> Self {
+    fn new(ctx: &'a HopContext, phase: PhaseName, started: Instant) -> Self {
         Self {
             hop: &ctx.policy.hops[ctx.hop].name,
             decision_id: ctx.decision_id(),
             principal: &ctx.principal,
             request_id: &ctx.request_id,
             policy_version: &ctx.policy.version,
-            phase: if request {
-                "request_body"
-            } else {
-                "response_body"
-            },
+            phase: phase.name(),
             decision: "pass",
             reason: "-",
             detail: "",
@@ -699,22 +921,44 @@ impl HopContext {
 
 /// What the headers said about a body.
 #[derive(Debug, Clone, Default)]
-struct BodyMeta {
-    content_type: Option<String>,
-    content_encoding: Option<String>,
+pub(super) struct BodyMeta {
+    /// Every value sent (several are refused).
+    pub(super) content_type: Vec<String>,
+    pub(super) content_encoding: Vec<String>,
     /// A `content-length` was sent, so a changed body must say its new length
     /// (Envoy keeps the header in BUFFERED mode and refuses a mismatch).
-    content_length: bool,
+    pub(super) content_length: bool,
+    /// Responses: the callee's cache directives, which marking adds to.
+    pub(super) cache_control: Option<String>,
+    pub(super) vary: Option<String>,
 }
 
 impl BodyMeta {
     fn of(headers: &Headers<'_>) -> Self {
+        let joined = |name: &str| {
+            let all = headers.all(name);
+            (!all.is_empty()).then(|| all.join(","))
+        };
         Self {
-            content_type: headers.get("content-type").map(str::to_owned),
-            content_encoding: headers.get("content-encoding").map(str::to_owned),
+            content_type: headers.all("content-type"),
+            content_encoding: headers.all("content-encoding"),
             content_length: headers.contains_key("content-length"),
+            cache_control: joined("cache-control"),
+            vary: joined("vary"),
         }
     }
+}
+
+/// A mutation that removes `remove` and sets `set`, or none: Envoy does
+/// work for an empty one.
+fn mutation(
+    remove: Vec<String>,
+    set: Vec<envoy_types::pb::envoy::config::core::v3::HeaderValueOption>,
+) -> Option<HeaderMutation> {
+    (!remove.is_empty() || !set.is_empty()).then_some(HeaderMutation {
+        set_headers: set,
+        remove_headers: remove,
+    })
 }
 
 /// A mutation that removes `names`, or none: Envoy does work for an empty one.
@@ -741,14 +985,19 @@ fn only_without_own_headers(headers: &Headers<'_>) -> HeadersResponse {
     }
 }
 
-/// A body mutation, with `content-length` set to match when the message had one.
-fn body_replaced(body: Vec<u8>, json: bool, content_length: bool) -> BodyResponse {
-    let mut set = Vec::new();
+/// A body mutation, with `content-length` set to match when the message had
+/// one, a new content type when the body has one, and any other headers.
+fn body_replaced(
+    body: Vec<u8>,
+    content_type: Option<&str>,
+    content_length: bool,
+    mut set: Vec<envoy_types::pb::envoy::config::core::v3::HeaderValueOption>,
+) -> BodyResponse {
     if content_length {
         set.push(set_header("content-length", &body.len().to_string()));
     }
-    if json {
-        set.push(set_header("content-type", "application/json"));
+    if let Some(ct) = content_type {
+        set.push(set_header("content-type", ct));
     }
     BodyResponse {
         response: Some(CommonResponse {
@@ -794,62 +1043,6 @@ pub(crate) fn set_header(
             raw_value: value.as_bytes().to_vec(),
         }),
         ..Default::default()
-    }
-}
-
-/// Headers as Envoy sent them, borrowed from its message: lower-case names
-/// and values (Envoy sends them in `raw_value`). A value that is not UTF-8 is
-/// kept lossily: it is only compared with names and literal hosts, never
-/// forwarded from here. A name sent twice counts once, with its last value.
-/// A list, not a map: a request has a few dozen headers at most (Envoy bounds
-/// them), and looking through them costs less than hashing each one.
-#[derive(Debug, Default)]
-struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
-
-impl<'a> Headers<'a> {
-    fn of(map: Option<&'a HeaderMap>) -> Self {
-        let Some(map) = map else {
-            return Self::default();
-        };
-        Self(
-            map.headers
-                .iter()
-                .map(|h| {
-                    let name = if h.key.bytes().any(|b| b.is_ascii_uppercase()) {
-                        Cow::Owned(h.key.to_ascii_lowercase())
-                    } else {
-                        Cow::Borrowed(h.key.as_str())
-                    };
-                    let value = if h.raw_value.is_empty() {
-                        Cow::Borrowed(h.value.as_str())
-                    } else {
-                        String::from_utf8_lossy(&h.raw_value)
-                    };
-                    (name, value)
-                })
-                .collect(),
-        )
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_ref())
-    }
-
-    fn contains_key(&self, name: &str) -> bool {
-        self.0.iter().any(|(n, _)| n == name)
-    }
-
-    /// Each name once.
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(i, (n, _))| !self.0[..*i].iter().any(|(m, _)| m == n))
-            .map(|(_, (n, _))| n.as_ref())
     }
 }
 
@@ -925,45 +1118,4 @@ fn request_of<'h>(headers: &'h Headers<'_>) -> Option<HopRequest<'h>> {
             .get("x-request-id")
             .map_or("", telemetry::last_value),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use envoy_types::pb::envoy::config::core::v3::HeaderValue;
-
-    #[test]
-    fn headers_read_like_a_map() {
-        let raw = |k: &str, v: &[u8]| HeaderValue {
-            key: k.to_owned(),
-            value: String::new(),
-            raw_value: v.to_vec(),
-        };
-        let map = HeaderMap {
-            headers: vec![
-                raw(":path", b"/a"),
-                raw("X-Dup", b"1"),
-                raw("x-dup", b"2"),
-                raw("bad", b"\xff"),
-                HeaderValue {
-                    key: "plain".to_owned(),
-                    value: "v".to_owned(),
-                    raw_value: Vec::new(),
-                },
-            ],
-        };
-        let h = Headers::of(Some(&map));
-        assert_eq!(h.get(":path"), Some("/a"));
-        // Names are lower-case; a name sent twice has its last value, once.
-        assert_eq!(h.get("x-dup"), Some("2"));
-        assert!(h.get("X-Dup").is_none());
-        assert_eq!(
-            h.keys().collect::<Vec<_>>(),
-            [":path", "x-dup", "bad", "plain"]
-        );
-        assert_eq!(h.get("bad"), Some("\u{fffd}"));
-        assert_eq!(h.get("plain"), Some("v"));
-        assert!(h.contains_key("plain") && !h.contains_key("absent"));
-        assert!(Headers::of(None).keys().next().is_none());
-    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::identity::{Verifier, WorkloadPattern};
 use crate::scrub::class::Classes;
-use crate::scrub::contract::Contract;
+use crate::scrub::contract::{Contract, Envelope};
 use crate::token::{HopToken, TokenSettings};
 pub use condition::Condition;
 pub use decision::{Allow, Decision, Deny, DenyKind, Reason, TxnToken};
@@ -103,6 +103,10 @@ pub struct Hop {
     pub request_body: Contract,
     /// What the caller may get back.
     pub response_body: Contract,
+    /// Header values and the URL toward the callee.
+    pub request_envelope: Envelope,
+    /// Header values toward the caller, and how the response is marked.
+    pub response_envelope: Envelope,
     /// Replace 5xx bodies from the callee with a generic error.
     pub generic_errors: bool,
     /// This hop in shadow mode.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{Decision, Engine, Policy, RequestFacts};
 use crate::identity::User;
-use crate::scrub::{BodyKind, scrub_body};
+use crate::scrub::{BodyHeaders, scrub_body};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,8 +159,7 @@ pub async fn run_case(engine: &Engine, policy: &Policy, case: &Case) -> Option<S
         let body = sc.body.to_string();
         match scrub_body(
             body.as_bytes(),
-            BodyKind::Json,
-            None,
+            &BodyHeaders::typed("application/json"),
             contract,
             &policy.classes,
             engine.hash_key(),

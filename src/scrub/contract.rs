@@ -35,6 +35,23 @@ pub struct Limit {
     pub action: LimitAction,
 }
 
+impl Limit {
+    /// Judges `found` findings in one message: `Ok(true)` when past the
+    /// limit and the hop only alerts, `Err` when it blocks.
+    pub fn judge(&self, found: u32) -> Result<bool, super::ScrubError> {
+        if found <= self.findings {
+            return Ok(false);
+        }
+        match self.action {
+            LimitAction::Block => Err(super::ScrubError::LimitExceeded {
+                found,
+                limit: self.findings,
+            }),
+            LimitAction::Alert => Ok(true),
+        }
+    }
+}
+
 /// The field action: an action with the class name its placeholder shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldAction {
@@ -88,6 +105,45 @@ pub struct Contract {
     /// Scan `text/*` bodies as text.
     pub text: bool,
     pub max_body: usize,
+}
+
+/// How a response that crossed a contract is marked for shared caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheRule {
+    /// `Cache-Control: private`: no shared cache serves it to another caller.
+    #[default]
+    Private,
+    /// `Cache-Control: no-store`.
+    NoStore,
+    /// Left as the callee said: the hop's responses are the same for everyone.
+    Public,
+}
+
+impl CacheRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheRule::Private => "private",
+            CacheRule::NoStore => "no-store",
+            CacheRule::Public => "public",
+        }
+    }
+}
+
+/// What crosses a hop besides the body, in one direction: header values,
+/// and for requests the path and query; for responses how they are marked.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// Detectors run on header values.
+    pub header_scan: DetectorSet,
+    /// Detectors run on the path's segments and the query's names and values.
+    pub url_scan: DetectorSet,
+    /// Query parameters that cross as sent, unscanned.
+    pub query_allow: Vec<String>,
+    /// Query parameters that never cross.
+    pub query_remove: Vec<String>,
+    pub cache: CacheRule,
+    /// `X-Content-Type-Options: nosniff` on JSON and text responses.
+    pub nosniff: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

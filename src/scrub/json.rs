@@ -1,14 +1,28 @@
 //! The streaming JSON rewriter: one pass over the bytes that validates the
-//! document (RFC 8259, strictly), applies the contract (allow-list, field
-//! actions, unknown fields) and scans every remaining string, writing the
-//! result as it goes. No document tree is built; memory is the output buffer
-//! (at most about the input's size) plus a stack bounded by [`MAX_DEPTH`].
+//! document (RFC 8259, strictly), applies the contract (allow-list typed by
+//! its paths, field actions, unknown fields) and scans every remaining key,
+//! string and number, writing the result as it goes. No document tree is
+//! built; memory is the output buffer (at most about the input's size) plus
+//! a stack bounded by [`MAX_DEPTH`].
+//!
+//! Everything a parser on the other side reads is under the contract:
+//! - object keys are scanned like strings (a key that is a card number is
+//!   masked, hashed or redacted in place, or its member dropped);
+//! - a number is judged by the integers parsers read it as (`number.rs`), so
+//!   `4.111111111111111e15` is the card number it stands for;
+//! - an allow-list path admits containers of the kind it implies only
+//!   (`items[*].sku`: `items` an array of objects); anything else in their
+//!   place is an unknown field;
+//! - a field action aimed at an object or array applies to every leaf under
+//!   it, never to the container's text.
 
 use std::borrow::Cow;
 
 use super::class::{Applied, Classes, apply};
 use super::contract::{Contract, FieldAction, Node, Unknown};
-use super::detect::{self, Detector, DetectorSet};
+use super::detect::Context;
+use super::number;
+use super::text::{TextOutcome, scan_text};
 use super::{Findings, ScrubError};
 use crate::secret::HashKey;
 
@@ -64,19 +78,69 @@ pub fn rewrite(
         node: Some(contract.root()),
         open: contract.allow.is_none(),
     };
-    let kept = r.value(root, None, 0)?;
+    let kept = r.value(root, None, None, 0)?;
     r.ws();
     if r.pos != input.len() {
         return Err(r.invalid());
     }
     if !kept {
-        // The whole document was dropped by an action: send an empty object.
+        // The whole document was dropped: send an empty container of the
+        // kind the contract expects.
         r.out.clear();
-        r.out.extend_from_slice(b"{}");
+        let empty: &[u8] = match contract.root().shape() {
+            Shape::Array => b"[]",
+            _ => b"{}",
+        };
+        r.out.extend_from_slice(empty);
         r.changed = true;
     }
     let body = r.changed.then_some(r.out);
     Ok((body, r.findings))
+}
+
+impl At<'_> {
+    /// Everything below may cross.
+    const OPEN: At<'static> = At {
+        node: None,
+        open: true,
+    };
+}
+
+/// Whether the value starting with `first` is of a kind `shape` admits.
+/// `null` stands for an absent container and carries nothing.
+fn fits(shape: Shape, first: Option<u8>) -> bool {
+    matches!(
+        (shape, first),
+        (Shape::Any, _)
+            | (_, Some(b'n'))
+            | (Shape::Object, Some(b'{'))
+            | (Shape::Array, Some(b'['))
+            | (Shape::Either, Some(b'{' | b'['))
+    )
+}
+
+/// The kinds of value an allow-list node admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// Listed itself: anything.
+    Any,
+    Object,
+    Array,
+    /// Paths through it go both ways (`a.b` and `a[*]`).
+    Either,
+}
+
+impl Node {
+    pub(super) fn shape(&self) -> Shape {
+        let object = !self.keys.is_empty() || self.any_key.is_some();
+        let array = self.elements.is_some();
+        match (self.allow_subtree, object, array) {
+            (true, _, _) | (false, false, false) => Shape::Any,
+            (false, true, false) => Shape::Object,
+            (false, false, true) => Shape::Array,
+            (false, true, true) => Shape::Either,
+        }
+    }
 }
 
 impl<'a> Rewriter<'a> {
@@ -104,37 +168,50 @@ impl<'a> Rewriter<'a> {
     }
 
     /// Parses one value at `pos` and writes it (or its replacement). Returns
-    /// false when an action dropped it (nothing was written).
+    /// false when it was dropped (nothing was written). `name` is the member
+    /// name the value belongs to (an array's elements belong to the array's),
+    /// context for the detectors.
     fn value(
         &mut self,
         at: At<'_>,
         action: Option<&FieldAction>,
+        name: Option<&str>,
         depth: usize,
     ) -> Result<bool, ScrubError> {
         if depth > MAX_DEPTH {
             return Err(ScrubError::TooDeep);
         }
-        match self.peek() {
-            Some(b'{') | Some(b'[') if action.is_some() => {
-                let start = self.pos;
-                self.skip_value(depth)?;
-                let raw = self.str_of(start, self.pos);
-                self.act_on_raw(action, raw)
+        if let Some(fa) = action {
+            return self.acted(fa, name, depth);
+        }
+        let mut at = at;
+        if !at.open
+            && let Some(node) = at.node
+            && !fits(node.shape(), self.peek())
+        {
+            // A value of another kind than the allow-list's path implies
+            // (a string where `items[*].sku` needs an array) is unknown.
+            match self.contract.unknown {
+                Unknown::Drop => {
+                    self.skip_value(depth)?;
+                    self.changed = true;
+                    return Ok(false);
+                }
+                Unknown::Reject => return Err(ScrubError::UnknownField),
+                Unknown::Allow => at.open = true,
             }
+        }
+        match self.peek() {
             Some(b'{') => self.object(at, depth),
-            Some(b'[') => self.array(at, depth),
-            Some(b'"') => self.string_value(action),
+            Some(b'[') => self.array(at, name, depth),
+            Some(b'"') => self.string_value(name),
             Some(b't' | b'f' | b'n') => {
                 let start = self.pos;
                 self.literal()?;
-                if action.is_some() {
-                    let raw = self.str_of(start, self.pos);
-                    return self.act_on_raw(action, raw);
-                }
                 self.out.extend_from_slice(&self.input[start..self.pos]);
                 Ok(true)
             }
-            Some(b'-' | b'0'..=b'9') => self.number(action),
+            Some(b'-' | b'0'..=b'9') => self.number(name),
             _ => Err(self.invalid()),
         }
     }
@@ -165,13 +242,14 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// Writes one member (with its raw key) or element, or skips it when it
-    /// is dropped; keeps the commas right either way.
+    /// Writes one member (with its key, as written or rewritten) or element,
+    /// or skips it when it is dropped; keeps the commas right either way.
     fn member(
         &mut self,
         at: Option<At<'_>>,
-        key: Option<(usize, usize)>,
+        key: Option<&[u8]>,
         action: Option<&FieldAction>,
+        name: Option<&str>,
         first: &mut bool,
         depth: usize,
     ) -> Result<(), ScrubError> {
@@ -184,11 +262,11 @@ impl<'a> Rewriter<'a> {
         if !*first {
             self.out.push(b',');
         }
-        if let Some((start, end)) = key {
-            self.out.extend_from_slice(&self.input[start..end]);
+        if let Some(key) = key {
+            self.out.extend_from_slice(key);
             self.out.push(b':');
         }
-        if self.value(at, action, depth)? {
+        if self.value(at, action, name, depth)? {
             *first = false;
         } else {
             self.out.truncate(mark);
@@ -241,12 +319,23 @@ impl<'a> Rewriter<'a> {
             self.expect(b':')?;
             self.ws();
             let child = at.node.and_then(|n| n.child(&key));
-            let child_at = self.admit(child, at.open)?;
+            let mut child_at = self.admit(child, at.open)?;
+            let mut written: Option<Cow<'_, [u8]>> = None;
+            if child_at.is_some() {
+                // Only a key that crosses is judged (and counted).
+                let raw = &self.input[key_start..key_end];
+                match self.judge_key(&key)? {
+                    None => written = Some(Cow::Borrowed(raw)),
+                    Some(Some(new)) => written = Some(Cow::Owned(new)),
+                    Some(None) => child_at = None,
+                }
+            }
             let action = child.and_then(|c| c.action.as_ref());
             self.member(
                 child_at,
-                Some((key_start, key_end)),
+                written.as_deref(),
                 action,
+                Some(&key),
                 &mut first,
                 depth + 1,
             )?;
@@ -256,7 +345,32 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    fn array(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
+    /// A key as data: `None` when it is clean, `Some(Some(token))` for the
+    /// rewritten key, `Some(None)` when a finding drops the member.
+    fn judge_key(&mut self, key: &str) -> Result<Option<Option<Vec<u8>>>, ScrubError> {
+        match scan_text(
+            key,
+            self.contract.scan,
+            Context::default(),
+            self.classes,
+            self.key,
+            &mut self.findings,
+        )? {
+            TextOutcome::Unchanged => Ok(None),
+            TextOutcome::Replaced(s) => {
+                self.changed = true;
+                let mut out = Vec::with_capacity(s.len() + 2);
+                write_json_string(&mut out, &s);
+                Ok(Some(Some(out)))
+            }
+            TextOutcome::Drop(_) => {
+                self.changed = true;
+                Ok(Some(None))
+            }
+        }
+    }
+
+    fn array(&mut self, at: At<'_>, name: Option<&str>, depth: usize) -> Result<bool, ScrubError> {
         if self.open(b'[', b']') {
             return Ok(true);
         }
@@ -266,10 +380,130 @@ impl<'a> Rewriter<'a> {
         let mut first = true;
         loop {
             self.ws();
-            self.member(element_at, None, action, &mut first, depth + 1)?;
+            self.member(element_at, None, action, name, &mut first, depth + 1)?;
             if self.next_or_close(b']')? {
                 return Ok(true);
             }
+        }
+    }
+
+    /// A value under a field action. `drop`, `block` and `redact` take it
+    /// whole; a mask or a hash applies to each string, number and boolean
+    /// under it, so that no part of a container's text (a sibling's digits)
+    /// ever shows through a mask. Keys under it are judged as everywhere.
+    fn acted(
+        &mut self,
+        fa: &FieldAction,
+        name: Option<&str>,
+        depth: usize,
+    ) -> Result<bool, ScrubError> {
+        if depth > MAX_DEPTH {
+            return Err(ScrubError::TooDeep);
+        }
+        match fa.action {
+            super::class::Action::Drop => {
+                self.skip_value(depth)?;
+                self.changed = true;
+                return Ok(false);
+            }
+            super::class::Action::Block => {
+                self.skip_value(depth)?;
+                return Err(ScrubError::Blocked {
+                    class: fa.class.clone(),
+                });
+            }
+            super::class::Action::Redact if matches!(self.peek(), Some(b'{' | b'[')) => {
+                self.skip_value(depth)?;
+                return self.apply_field(fa, "");
+            }
+            _ => {}
+        }
+        match self.peek() {
+            Some(b'{') => {
+                if self.open(b'{', b'}') {
+                    return Ok(true);
+                }
+                let mut first = true;
+                loop {
+                    self.ws();
+                    let key_start = self.pos;
+                    let key = self.string_token()?;
+                    let key_end = self.pos;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    let raw = &self.input[key_start..key_end];
+                    let (at, written) = match self.judge_key(&key)? {
+                        None => (Some(At::OPEN), Some(Cow::Borrowed(raw))),
+                        Some(Some(new)) => (Some(At::OPEN), Some(Cow::Owned(new))),
+                        Some(None) => (None, None),
+                    };
+                    self.member(
+                        at,
+                        written.as_deref(),
+                        Some(fa),
+                        Some(&key),
+                        &mut first,
+                        depth + 1,
+                    )?;
+                    if self.next_or_close(b'}')? {
+                        return Ok(true);
+                    }
+                }
+            }
+            Some(b'[') => {
+                if self.open(b'[', b']') {
+                    return Ok(true);
+                }
+                let mut first = true;
+                loop {
+                    self.ws();
+                    self.member(Some(At::OPEN), None, Some(fa), name, &mut first, depth + 1)?;
+                    if self.next_or_close(b']')? {
+                        return Ok(true);
+                    }
+                }
+            }
+            Some(b'"') => {
+                let text = self.string_token()?;
+                self.apply_field(fa, &text)
+            }
+            Some(b'n') => {
+                // null carries nothing.
+                let start = self.pos;
+                self.literal()?;
+                self.out.extend_from_slice(&self.input[start..self.pos]);
+                Ok(true)
+            }
+            Some(b't' | b'f') => {
+                let start = self.pos;
+                self.literal()?;
+                let raw = self.str_of(start, self.pos);
+                self.apply_field(fa, raw)
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.number_token()?;
+                let raw = self.str_of(start, self.pos);
+                let candidates = number::integers(raw);
+                let value = candidates.exact.as_deref().unwrap_or(raw).to_owned();
+                self.apply_field(fa, &value)
+            }
+            _ => Err(self.invalid()),
+        }
+    }
+
+    /// Writes what a field action makes of one scalar.
+    fn apply_field(&mut self, fa: &FieldAction, value: &str) -> Result<bool, ScrubError> {
+        self.changed = true;
+        match apply(fa.action, &fa.class, value, self.key) {
+            Applied::Replace(s) => {
+                write_json_string(&mut self.out, &s);
+                Ok(true)
+            }
+            Applied::Drop => Ok(false),
+            Applied::Block => Err(ScrubError::Blocked {
+                class: fa.class.clone(),
+            }),
         }
     }
 
@@ -362,83 +596,53 @@ impl<'a> Rewriter<'a> {
         Ok(start)
     }
 
-    fn number(&mut self, action: Option<&FieldAction>) -> Result<bool, ScrubError> {
+    /// A number is scanned as the integers parsers read it as: a finding in
+    /// any of them makes the whole number that finding, replaced by what its
+    /// class makes of the integer (so every spelling of one value masks and
+    /// hashes alike).
+    fn number(&mut self, name: Option<&str>) -> Result<bool, ScrubError> {
         let start = self.number_token()?;
         let raw = self.str_of(start, self.pos);
-        if action.is_some() {
-            return self.act_on_raw(action, raw);
-        }
-        // A card number sent as a JSON number is still a card number.
-        if self.contract.scan.contains(Detector::Pan)
-            && (13..=19).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_digit())
-            && detect::matches_whole(raw, Detector::Pan)
-            && let Some(class) = self.classes.class_of(Detector::Pan)
-        {
-            return self.finding_replaces_whole(class, raw);
+        if !self.contract.scan.is_empty() {
+            let candidates = number::integers(raw);
+            for integer in candidates.iter() {
+                let mut findings = Findings::new(self.classes.len());
+                let outcome = scan_text(
+                    integer,
+                    self.contract.scan,
+                    Context { key: name },
+                    self.classes,
+                    self.key,
+                    &mut findings,
+                )?;
+                let keep = match outcome {
+                    TextOutcome::Unchanged => continue,
+                    TextOutcome::Replaced(s) => Some(s),
+                    TextOutcome::Drop(_) => None,
+                };
+                self.findings.merge(&findings);
+                self.changed = true;
+                return Ok(match keep {
+                    Some(s) => {
+                        write_json_string(&mut self.out, &s);
+                        true
+                    }
+                    None => false,
+                });
+            }
         }
         self.out.extend_from_slice(raw.as_bytes());
         Ok(true)
     }
 
-    /// Applies a class's action to a whole scalar that is one finding.
-    fn finding_replaces_whole(&mut self, class: usize, raw: &str) -> Result<bool, ScrubError> {
-        let Some(c) = self.classes.get(class) else {
-            return Err(ScrubError::Internal);
-        };
-        self.findings.add(class);
-        self.changed = true;
-        match apply(c.action, &c.name, raw, self.key) {
-            Applied::Replace(s) => {
-                write_json_string(&mut self.out, &s);
-                Ok(true)
-            }
-            Applied::Drop => Ok(false),
-            Applied::Block => Err(ScrubError::Blocked {
-                class: c.name.to_string(),
-            }),
-        }
-    }
-
-    /// A field action on a value given as its raw JSON text.
-    fn act_on_raw(&mut self, action: Option<&FieldAction>, raw: &str) -> Result<bool, ScrubError> {
-        let Some(fa) = action else {
-            self.out.extend_from_slice(raw.as_bytes());
-            return Ok(true);
-        };
-        self.changed = true;
-        match apply(fa.action, &fa.class, raw, self.key) {
-            Applied::Replace(s) => {
-                write_json_string(&mut self.out, &s);
-                Ok(true)
-            }
-            Applied::Drop => Ok(false),
-            Applied::Block => Err(ScrubError::Blocked {
-                class: fa.class.clone(),
-            }),
-        }
-    }
-
-    fn string_value(&mut self, action: Option<&FieldAction>) -> Result<bool, ScrubError> {
+    fn string_value(&mut self, name: Option<&str>) -> Result<bool, ScrubError> {
         let start = self.pos;
         let text = self.string_token()?;
         let end = self.pos;
-        if let Some(fa) = action {
-            self.changed = true;
-            return match apply(fa.action, &fa.class, &text, self.key) {
-                Applied::Replace(s) => {
-                    write_json_string(&mut self.out, &s);
-                    Ok(true)
-                }
-                Applied::Drop => Ok(false),
-                Applied::Block => Err(ScrubError::Blocked {
-                    class: fa.class.clone(),
-                }),
-            };
-        }
         match scan_text(
             &text,
             self.contract.scan,
+            Context { key: name },
             self.classes,
             self.key,
             &mut self.findings,
@@ -556,69 +760,6 @@ impl<'a> Rewriter<'a> {
         self.pos += 4;
         Ok(v)
     }
-}
-
-/// What scanning a piece of text decided.
-pub enum TextOutcome {
-    Unchanged,
-    Replaced(String),
-    /// A finding whose class action is `drop`: the field goes (in free
-    /// text, which has no field, the match is redacted instead).
-    Drop(String),
-}
-
-/// Scans `text` for the detectors in `scan` and applies each finding's class
-/// action. Counts findings.
-pub fn scan_text(
-    text: &str,
-    scan: DetectorSet,
-    classes: &Classes,
-    key: &HashKey,
-    findings: &mut Findings,
-) -> Result<TextOutcome, ScrubError> {
-    if scan.is_empty() || !detect::may_contain(text, scan) {
-        return Ok(TextOutcome::Unchanged);
-    }
-    let found = detect::scan(text, scan);
-    if found.is_empty() {
-        return Ok(TextOutcome::Unchanged);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut drop = false;
-    for f in &found {
-        let Some(ci) = classes.class_of(f.detector) else {
-            continue;
-        };
-        let Some(class) = classes.get(ci) else {
-            continue;
-        };
-        findings.add(ci);
-        let (Some(matched), Some(before)) = (text.get(f.start..f.end), text.get(last..f.start))
-        else {
-            return Err(ScrubError::Internal);
-        };
-        out.push_str(before);
-        match apply(class.action, &class.name, matched, key) {
-            Applied::Replace(r) => out.push_str(&r),
-            Applied::Drop => {
-                drop = true;
-                out.push_str(&format!("[REDACTED:{}]", class.name));
-            }
-            Applied::Block => {
-                return Err(ScrubError::Blocked {
-                    class: class.name.to_string(),
-                });
-            }
-        }
-        last = f.end;
-    }
-    out.push_str(text.get(last..).unwrap_or_default());
-    Ok(if drop {
-        TextOutcome::Drop(out)
-    } else {
-        TextOutcome::Replaced(out)
-    })
 }
 
 /// Writes `s` as a JSON string literal.

@@ -2,16 +2,17 @@
 //! Knows nothing of Envoy: it turns a body and a contract into a body (or a
 //! refusal) and a count of findings per class.
 
+pub mod body;
 pub mod class;
 pub mod contract;
 pub mod detect;
 pub mod json;
+pub mod number;
+pub mod query;
+pub mod text;
 
+pub use body::{BodyHeaders, BodyKind, Scrubbed, scrub_body};
 use class::Classes;
-use contract::{Contract, LimitAction, OtherContent};
-use json::TextOutcome;
-
-use crate::secret::HashKey;
 
 /// Findings per class index; never values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,13 @@ impl Findings {
     pub fn add(&mut self, class: usize) {
         if let Some(c) = self.counts.get_mut(class) {
             *c = c.saturating_add(1);
+        }
+    }
+
+    /// Adds another count of the same classes.
+    pub fn merge(&mut self, other: &Findings) {
+        for (c, n) in self.counts.iter_mut().zip(&other.counts) {
+            *c = c.saturating_add(*n);
         }
     }
 
@@ -68,6 +76,12 @@ pub enum ScrubError {
     ContentType,
     #[error("text body is not UTF-8")]
     NotUtf8,
+    #[error("message has several content types")]
+    ContentTypeConflict,
+    #[error("body has a charset chaperone does not read")]
+    Charset,
+    #[error("body chaperone cannot rewrite holds data of class {class}")]
+    Unreadable { class: String },
     #[error("internal scrubbing error")]
     Internal,
 }
@@ -85,123 +99,12 @@ impl ScrubError {
             ScrubError::Encoded(_) => "encoded",
             ScrubError::ContentType => "content_type",
             ScrubError::NotUtf8 => "not_utf8",
+            ScrubError::ContentTypeConflict => "content_type_conflict",
+            ScrubError::Charset => "charset",
+            ScrubError::Unreadable { .. } => "unreadable_finding",
             ScrubError::Internal => "internal",
         }
     }
-}
-
-/// The result of scrubbing one message body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scrubbed {
-    /// The new body; `None` when the original may cross unchanged.
-    pub body: Option<Vec<u8>>,
-    pub findings: Findings,
-    /// The findings passed the hop's limit and the hop only alerts.
-    pub alert: bool,
-}
-
-/// How a body is to be read, from its content type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    Json,
-    Text,
-    Other,
-}
-
-impl BodyKind {
-    /// `application/json` and `application/*+json` are JSON; `text/*` is text.
-    pub fn of(content_type: Option<&str>) -> Self {
-        let Some(ct) = content_type else {
-            return BodyKind::Other;
-        };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json"))
-        {
-            BodyKind::Json
-        } else if essence.starts_with("text/") {
-            BodyKind::Text
-        } else {
-            BodyKind::Other
-        }
-    }
-}
-
-/// Scrubs one complete message body under a contract.
-pub fn scrub_body(
-    body: &[u8],
-    kind: BodyKind,
-    content_encoding: Option<&str>,
-    contract: &Contract,
-    classes: &Classes,
-    key: &HashKey,
-) -> Result<Scrubbed, ScrubError> {
-    if body.len() > contract.max_body {
-        return Err(ScrubError::TooLarge {
-            limit: contract.max_body,
-        });
-    }
-    if body.is_empty() {
-        return Ok(Scrubbed {
-            body: None,
-            findings: Findings::new(classes.len()),
-            alert: false,
-        });
-    }
-    if let Some(enc) = content_encoding
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
-    {
-        // Named from a fixed list: the header's own text never reaches an error.
-        let known = ["gzip", "x-gzip", "br", "deflate", "zstd", "compress"];
-        return Err(ScrubError::Encoded(
-            known
-                .into_iter()
-                .find(|k| enc.eq_ignore_ascii_case(k))
-                .unwrap_or("an unknown encoding"),
-        ));
-    }
-    let (new_body, findings) = match kind {
-        BodyKind::Json => json::rewrite(body, contract, classes, key)?,
-        BodyKind::Text if contract.text => {
-            let text = std::str::from_utf8(body).map_err(|_| ScrubError::NotUtf8)?;
-            let mut findings = Findings::new(classes.len());
-            let out = match json::scan_text(text, contract.scan, classes, key, &mut findings)? {
-                TextOutcome::Unchanged => None,
-                TextOutcome::Replaced(s) | TextOutcome::Drop(s) => Some(s.into_bytes()),
-            };
-            (out, findings)
-        }
-        BodyKind::Text | BodyKind::Other => match contract.other {
-            OtherContent::Pass => (None, Findings::new(classes.len())),
-            OtherContent::Block => return Err(ScrubError::ContentType),
-        },
-    };
-    let mut alert = false;
-    if let Some(limit) = contract.limit {
-        let found = findings.total();
-        if found > limit.findings {
-            match limit.action {
-                LimitAction::Block => {
-                    return Err(ScrubError::LimitExceeded {
-                        found,
-                        limit: limit.findings,
-                    });
-                }
-                LimitAction::Alert => alert = true,
-            }
-        }
-    }
-    Ok(Scrubbed {
-        body: new_body,
-        findings,
-        alert,
-    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::class::{Action, Classes, DataClass};
 use super::contract::{Contract, FieldAction, Limit, LimitAction, OtherContent, Unknown};
 use super::detect::{self, Detector, DetectorSet};
 use super::*;
+use crate::secret::HashKey;
 
 fn classes() -> Classes {
     let c = |name: &str, d: &[Detector], action| DataClass {
@@ -155,6 +156,175 @@ fn detectors_catch_undeclared_data_in_free_text() {
 }
 
 #[test]
+fn keys_are_data() {
+    let c = contract();
+    let (out, findings) = run(
+        &c,
+        r#"{"4111111111111111":"visa","note":{"5555555555554444":1},"AKIAIOSFODNN7EXAMPLE":"k","ok":2}"#,
+    )
+    .unwrap();
+    assert!(!out.contains("4111111111111111") && !out.contains("5555555555554444"));
+    let v = value(&out);
+    assert_eq!(v["411111******1111"], "visa", "masked in place: {out}");
+    assert_eq!(v["note"]["555555******4444"], 1);
+    assert!(
+        !out.contains("AKIA"),
+        "a secret key drops its member: {out}"
+    );
+    assert_eq!(v["ok"], 2);
+    assert_eq!(findings.total(), 3);
+    // Keys count toward the limit like values, and a `block` class refuses.
+    let mut limited = contract();
+    limited.limit = Some(Limit {
+        findings: 1,
+        action: LimitAction::Block,
+    });
+    let body = br#"{"4111111111111111":1,"5555555555554444":2}"#;
+    assert_eq!(
+        scrub_body(body, &json_headers(), &limited, &classes(), &key()),
+        Err(ScrubError::LimitExceeded { found: 2, limit: 1 })
+    );
+    // Inside an allow-listed subtree too; a member the allow-list drops is
+    // not judged (it does not cross).
+    let mut allow = contract();
+    allow.allow_path("meta").unwrap();
+    let (out, findings) = run(
+        &allow,
+        r#"{"meta":{"4111111111111111":true},"5555555555554444":0}"#,
+    )
+    .unwrap();
+    assert_eq!(value(&out), value(r#"{"meta":{"411111******1111":true}}"#));
+    assert_eq!(findings.total(), 1);
+    // An escaped key is judged by what it says.
+    let (out, f) = run(&c, r#"{"\u0034111111111111111":1}"#).unwrap();
+    assert_eq!(f.total(), 1);
+    assert!(
+        !value(&out)
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("4111111111111111"))
+    );
+}
+
+#[test]
+fn numbers_are_judged_by_what_parsers_read() {
+    let c = contract();
+    for n in [
+        "4111111111111111",
+        "-4111111111111111",
+        "4111111111111111.0",
+        "4.111111111111111e15",
+        "4.111111111111111E+15",
+        "41111111111111110e-1",
+        "0.4111111111111111e16",
+        "4111111111111110.9999",
+    ] {
+        let (out, findings) = run(&c, &format!(r#"{{"n":{n},"m":[{n}]}}"#)).unwrap();
+        let v = value(&out);
+        assert_eq!(v["n"], "411111******1111", "{n}: {out}");
+        assert_eq!(v["m"][0], "411111******1111", "{n}: {out}");
+        assert_eq!(findings.total(), 2, "{n}");
+    }
+    // Every spelling of one value hashes alike.
+    let mut hashed = contract();
+    hashed
+        .field_action(
+            "n",
+            FieldAction {
+                action: Action::Hash,
+                class: "n".into(),
+            },
+        )
+        .unwrap();
+    let h = |n: &str| value(&run(&hashed, &format!(r#"{{"n":{n}}}"#)).unwrap().0)["n"].clone();
+    assert_eq!(h("4111111111111111"), h("4.111111111111111e15"));
+    assert_eq!(h("4111111111111111"), h("4111111111111111.00"));
+    // Ordinary numbers cross as written.
+    let input = r#"{"a":12.5,"b":-3,"c":1e3,"d":1700000000123,"e":0.4111111111111111}"#;
+    let out = json::rewrite(input.as_bytes(), &c, &classes(), &key()).unwrap();
+    assert!(out.0.is_none());
+}
+
+#[test]
+fn allow_lists_are_typed_by_their_paths() {
+    let mut c = contract();
+    c.allow_path("items[*].sku").unwrap();
+    c.allow_path("customer.name").unwrap();
+    c.allow_path("id").unwrap();
+    for (input, expected) in [
+        (r#"{"items":"CANARY","id":1}"#, r#"{"id":1}"#),
+        (r#"{"items":42,"id":1}"#, r#"{"id":1}"#),
+        (r#"{"items":{"sku":"CANARY"},"id":1}"#, r#"{"id":1}"#),
+        (
+            r#"{"items":["CANARY",{"sku":"a"},7,[1]],"id":1}"#,
+            r#"{"items":[{"sku":"a"}],"id":1}"#,
+        ),
+        (r#"{"customer":"CANARY"}"#, r#"{}"#),
+        (r#"{"customer":["CANARY"]}"#, r#"{}"#),
+        (
+            r#"{"customer":null,"items":null}"#,
+            r#"{"customer":null,"items":null}"#,
+        ),
+        (r#""CANARY""#, r#"{}"#),
+        (r#"["CANARY"]"#, r#"{}"#),
+        (r#"4111111111111111"#, r#"{}"#),
+    ] {
+        let (out, _) = run(&c, input).unwrap();
+        assert_eq!(value(&out), value(expected), "{input}");
+    }
+    c.unknown = Unknown::Reject;
+    for input in [r#"{"items":"CANARY"}"#, r#""CANARY""#, r#"{"items":[1]}"#] {
+        assert_eq!(
+            run(&c, input).unwrap_err(),
+            ScrubError::UnknownField,
+            "{input}"
+        );
+    }
+    // A root that is an array of objects.
+    let mut list = contract();
+    list.allow_path("[*].id").unwrap();
+    let (out, _) = run(&list, r#"[{"id":1,"x":2},"CANARY"]"#).unwrap();
+    assert_eq!(value(&out), value(r#"[{"id":1}]"#));
+    assert_eq!(value(&run(&list, r#"{"id":1}"#).unwrap().0), value("[]"));
+}
+
+#[test]
+fn field_actions_never_render_a_container() {
+    let mut c = contract();
+    let fa = |action| FieldAction {
+        action,
+        class: "card".into(),
+    };
+    c.field_action("card", fa(Action::MaskPanLast4)).unwrap();
+    let input = r#"{"card":{"number":"4111111111111111","exp":"12/29","cvv":"987","n":[5555555555554444,{"pin":1234}],"ok":true,"none":null}}"#;
+    let (out, _) = run(&c, input).unwrap();
+    for secret in [
+        "12/29",
+        "1229",
+        "987",
+        "1234",
+        "4111111111111111",
+        "5555555555554444",
+    ] {
+        assert!(!out.contains(secret), "{secret} shows in {out}");
+    }
+    let v = value(&out);
+    assert_eq!(v["card"]["number"], "************1111");
+    assert_eq!(v["card"]["n"][0], "************4444");
+    assert_eq!(v["card"]["none"], serde_json::Value::Null);
+    c.field_action("card", fa(Action::MaskPan)).unwrap();
+    let (out, _) = run(&c, input).unwrap();
+    assert!(!out.contains("987") && !out.contains("12/29"), "{out}");
+    c.field_action("card", fa(Action::Hash)).unwrap();
+    let (out, _) = run(&c, input).unwrap();
+    assert!(!out.contains("987") && !out.contains("12/29"), "{out}");
+    // Keys under an acted field are still data.
+    let (out, _) = run(&c, r#"{"card":{"4111111111111111":"x"}}"#).unwrap();
+    assert!(!out.contains("4111111111111111"), "{out}");
+}
+
+#[test]
 fn escaped_values_are_decoded_before_scanning() {
     let c = contract();
     // "4111111111111111" with its first digits written as \u escapes.
@@ -182,29 +352,13 @@ fn bulk_findings_block_or_alert() {
         findings: 3,
         action: LimitAction::Block,
     });
-    let err = scrub_body(
-        many.as_bytes(),
-        BodyKind::Json,
-        None,
-        &c,
-        &classes(),
-        &key(),
-    )
-    .unwrap_err();
+    let err = scrub_body(many.as_bytes(), &json_headers(), &c, &classes(), &key()).unwrap_err();
     assert_eq!(err, ScrubError::LimitExceeded { found: 5, limit: 3 });
     c.limit = Some(Limit {
         findings: 3,
         action: LimitAction::Alert,
     });
-    let ok = scrub_body(
-        many.as_bytes(),
-        BodyKind::Json,
-        None,
-        &c,
-        &classes(),
-        &key(),
-    )
-    .unwrap();
+    let ok = scrub_body(many.as_bytes(), &json_headers(), &c, &classes(), &key()).unwrap();
     assert!(ok.alert);
     assert!(
         !String::from_utf8(ok.body.unwrap())
@@ -213,61 +367,278 @@ fn bulk_findings_block_or_alert() {
     );
 }
 
+fn json_headers() -> BodyHeaders {
+    BodyHeaders::typed("application/json")
+}
+
+fn body_text(out: &Scrubbed) -> String {
+    String::from_utf8(out.body.clone().unwrap()).unwrap()
+}
+
 #[test]
 fn content_types_sizes_and_encodings() {
     let mut c = contract();
     let k = key();
     let cl = classes();
+    let typed = BodyHeaders::typed;
     assert_eq!(
-        BodyKind::of(Some("application/json; charset=utf-8")),
+        typed("application/json; charset=utf-8").kind(),
         BodyKind::Json
     );
-    assert_eq!(
-        BodyKind::of(Some("application/problem+json")),
-        BodyKind::Json
-    );
-    assert_eq!(BodyKind::of(Some("text/plain")), BodyKind::Text);
-    assert_eq!(BodyKind::of(Some("image/png")), BodyKind::Other);
-    assert_eq!(BodyKind::of(None), BodyKind::Other);
+    assert_eq!(typed("application/problem+json").kind(), BodyKind::Json);
+    assert_eq!(typed("text/json").kind(), BodyKind::Json);
+    assert_eq!(typed("text/plain").kind(), BodyKind::Text);
+    assert_eq!(typed("image/png").kind(), BodyKind::Other);
+    assert_eq!(BodyHeaders::default().kind(), BodyKind::Other);
     let text = scrub_body(
         b"call me, card 5555555555554444",
-        BodyKind::Text,
-        None,
+        &typed("text/plain"),
         &c,
         &cl,
         &k,
     )
     .unwrap();
+    assert_eq!(body_text(&text), "call me, card 555555******4444");
     assert_eq!(
-        String::from_utf8(text.body.unwrap()).unwrap(),
-        "call me, card 555555******4444"
-    );
-    assert_eq!(
-        scrub_body(b"\x89PNG", BodyKind::Other, None, &c, &cl, &k),
+        scrub_body(b"\x89PNG\0", &typed("image/png"), &c, &cl, &k),
         Err(ScrubError::ContentType)
     );
     c.other = OtherContent::Pass;
     assert!(
-        scrub_body(b"\x89PNG", BodyKind::Other, None, &c, &cl, &k)
+        scrub_body(b"\x89PNG\0", &typed("image/png"), &c, &cl, &k)
             .unwrap()
             .body
             .is_none()
     );
+    let gzip = BodyHeaders {
+        content_encoding: vec!["gzip".into()],
+        ..json_headers()
+    };
     assert!(matches!(
-        scrub_body(b"{}", BodyKind::Json, Some("gzip"), &c, &cl, &k),
+        scrub_body(b"{}", &gzip, &c, &cl, &k),
         Err(ScrubError::Encoded(_))
     ));
-    assert!(scrub_body(b"{}", BodyKind::Json, Some("identity"), &c, &cl, &k).is_ok());
+    let identity = BodyHeaders {
+        content_encoding: vec!["identity".into()],
+        ..json_headers()
+    };
+    assert!(scrub_body(b"{}", &identity, &c, &cl, &k).is_ok());
+    // Sent twice, or as a list: every value must be identity.
+    for encodings in [
+        vec!["gzip", "identity"],
+        vec!["identity, br"],
+        vec!["identity", "x"],
+    ] {
+        let h = BodyHeaders {
+            content_encoding: encodings.iter().map(|e| (*e).to_owned()).collect(),
+            ..json_headers()
+        };
+        assert!(matches!(
+            scrub_body(b"{}", &h, &c, &cl, &k),
+            Err(ScrubError::Encoded(_))
+        ));
+    }
     c.max_body = 4;
     assert_eq!(
-        scrub_body(b"[1,2,3]", BodyKind::Json, None, &c, &cl, &k),
+        scrub_body(b"[1,2,3]", &json_headers(), &c, &cl, &k),
         Err(ScrubError::TooLarge { limit: 4 })
     );
     assert!(
-        scrub_body(b"", BodyKind::Json, None, &c, &cl, &k)
+        scrub_body(b"", &json_headers(), &c, &cl, &k)
             .unwrap()
             .body
             .is_none()
+    );
+}
+
+#[test]
+fn a_label_does_not_switch_the_contract_off() {
+    let mut c = contract();
+    c.allow_path("id").unwrap();
+    let (k, cl) = (key(), classes());
+    let body = br#"{"id":1,"secret_field":"CANARY","n":"4111111111111111"}"#;
+    for headers in [
+        BodyHeaders::typed("text/plain"),
+        BodyHeaders::typed("text/json"),
+        BodyHeaders::typed("application/octet-stream"),
+        BodyHeaders::typed("text/html; charset=us-ascii"),
+        BodyHeaders::default(),
+    ] {
+        let out = scrub_body(body, &headers, &c, &cl, &k).unwrap();
+        assert_eq!(body_text(&out), r#"{"id":1}"#, "{headers:?}");
+        assert_eq!(out.kind, BodyKind::Json);
+    }
+    // Several content types, sent twice or joined: refused.
+    for headers in [
+        BodyHeaders {
+            content_type: vec!["application/json".into(), "text/plain".into()],
+            ..BodyHeaders::default()
+        },
+        BodyHeaders::typed("application/json,text/plain"),
+        BodyHeaders::typed("text/plain, application/json"),
+    ] {
+        assert_eq!(
+            scrub_body(body, &headers, &c, &cl, &k),
+            Err(ScrubError::ContentTypeConflict),
+            "{headers:?}"
+        );
+    }
+    // A comma inside a quoted parameter is not a second type.
+    let quoted = BodyHeaders::typed(r#"application/json; profile="a,b""#);
+    assert!(scrub_body(body, &quoted, &c, &cl, &k).is_ok());
+    // Labelled JSON and not JSON: refused; labelled text: read as text.
+    assert!(matches!(
+        scrub_body(b"{oops 4111111111111111", &json_headers(), &c, &cl, &k),
+        Err(ScrubError::InvalidJson { .. })
+    ));
+    let text = scrub_body(
+        b"{oops 4111111111111111",
+        &BodyHeaders::typed("text/plain"),
+        &c,
+        &cl,
+        &k,
+    )
+    .unwrap();
+    assert_eq!(body_text(&text), "{oops 411111******1111");
+}
+
+#[test]
+fn charsets_are_read_or_refused() {
+    let c = contract();
+    let (k, cl) = (key(), classes());
+    let text = "card 4111111111111111 é";
+    let utf16le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf16be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let mut bom_le = vec![0xFF, 0xFE];
+    bom_le.extend(&utf16le);
+    let latin1: Vec<u8> = text
+        .chars()
+        .map(|ch| u8::try_from(u32::from(ch)).unwrap())
+        .collect();
+    for (body, ct) in [
+        (&utf16le, "text/plain; charset=utf-16le"),
+        (&utf16be, "text/plain; charset=UTF-16"),
+        (&bom_le, "text/plain"),
+        (&bom_le, "text/plain; charset=utf-16"),
+        (&latin1, "text/plain; charset=ISO-8859-1"),
+        (&latin1, "text/plain; charset=windows-1252"),
+    ] {
+        let out = scrub_body(body, &BodyHeaders::typed(ct), &c, &cl, &k).unwrap();
+        assert_eq!(body_text(&out), "card 411111******1111 é", "{ct}");
+        assert_eq!(
+            out.content_type.as_deref(),
+            Some("text/plain; charset=utf-8"),
+            "{ct}: the new body says what it is"
+        );
+    }
+    // JSON in UTF-16 gets the JSON contract.
+    let json: Vec<u8> =
+        r#"{"n":"4111111111111111"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let out = scrub_body(
+        &json,
+        &BodyHeaders::typed("application/json; charset=utf-16le"),
+        &c,
+        &cl,
+        &k,
+    )
+    .unwrap();
+    assert_eq!(body_text(&out), r#"{"n":"411111******1111"}"#);
+    // A charset chaperone does not read is refused, never passed.
+    assert_eq!(
+        scrub_body(
+            b"x",
+            &BodyHeaders::typed("text/plain; charset=shift_jis"),
+            &c,
+            &cl,
+            &k
+        ),
+        Err(ScrubError::Charset)
+    );
+    // Unchanged text crosses as it came.
+    let plain: Vec<u8> = "nothing here"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let out = scrub_body(
+        &plain,
+        &BodyHeaders::typed("text/plain; charset=utf-16le"),
+        &c,
+        &cl,
+        &k,
+    )
+    .unwrap();
+    assert!(out.body.is_none() && out.content_type.is_none());
+}
+
+#[test]
+fn text_hidden_behind_nul_bytes_is_not_clean() {
+    let mut c = contract();
+    let (k, cl) = (key(), classes());
+    // ASCII with NULs between (UTF-16 with no label), and NUL-padded.
+    let hidden: Vec<u8> = "card 4111111111111111"
+        .bytes()
+        .flat_map(|b| [b, 0])
+        .collect();
+    let padded = b"card 4111\x001111\x001111\x001111".to_vec();
+    for body in [&hidden, &padded] {
+        for ct in ["text/plain", "application/octet-stream"] {
+            c.other = OtherContent::Block;
+            assert!(
+                scrub_body(body, &BodyHeaders::typed(ct), &c, &cl, &k).is_err(),
+                "{ct}"
+            );
+            // `other: pass` passes what chaperone cannot read, but not this.
+            c.other = OtherContent::Pass;
+            assert_eq!(
+                scrub_body(body, &BodyHeaders::typed(ct), &c, &cl, &k),
+                Err(ScrubError::Unreadable {
+                    class: "card_number".into()
+                }),
+                "{ct}"
+            );
+        }
+    }
+    // Binary without anything found passes under `other: pass`.
+    let binary = [0x89u8, b'P', b'N', b'G', 0, 0, 0, 13, 0xFF, 0x10];
+    assert!(
+        scrub_body(&binary, &BodyHeaders::typed("image/png"), &c, &cl, &k)
+            .unwrap()
+            .body
+            .is_none()
+    );
+    // Text under `other: pass` is scanned, and rewritten.
+    let out = scrub_body(
+        b"card 4111111111111111",
+        &BodyHeaders::typed("application/x-custom"),
+        &c,
+        &cl,
+        &k,
+    )
+    .unwrap();
+    assert_eq!(body_text(&out), "card 411111******1111");
+}
+
+#[test]
+fn forms_are_pairs_under_the_allow_list() {
+    let mut c = contract();
+    c.allow_path("amount").unwrap();
+    c.allow_path("card").unwrap();
+    let (k, cl) = (key(), classes());
+    let form = BodyHeaders::typed("application/x-www-form-urlencoded");
+    let out = scrub_body(
+        b"amount=10&card=4111+1111+1111+1111&debug=CANARY",
+        &form,
+        &c,
+        &cl,
+        &k,
+    )
+    .unwrap();
+    assert_eq!(body_text(&out), "amount=10&card=411111******1111");
+    assert_eq!(out.kind, BodyKind::Form);
+    c.unknown = Unknown::Reject;
+    assert_eq!(
+        scrub_body(b"amount=1&x=2", &form, &c, &cl, &k),
+        Err(ScrubError::UnknownField)
     );
 }
 

@@ -21,8 +21,6 @@ use super::keyring::KeyRing;
 pub const TXN_TOKEN_TYP: &str = "txntoken+jwt";
 /// Most requesting workloads a chain may record.
 pub const MAX_CHAIN: usize = 8;
-/// Longest transaction id taken from a request.
-const MAX_TXN_ID: usize = 128;
 
 /// How tokens are minted, from the policy's `tokens:` section.
 #[derive(Debug, Clone)]
@@ -219,16 +217,13 @@ pub fn sign(ring: &KeyRing, claims: &TxnClaims) -> Result<String, MintError> {
         .map_err(|_| MintError::Sign)
 }
 
-/// The transaction id: the request id if it is a sane token, else the
-/// trace id of a W3C traceparent, else a fresh random id.
+/// The transaction id: the request id when it has the shape Envoy
+/// generates, else the trace id of a W3C traceparent, else a fresh random
+/// id. A client's own text (a card number as `x-request-id`) never becomes
+/// a signed claim: only those shapes are taken, and only when no detector
+/// finds anything in them.
 fn txn_id(request_id: Option<&str>, traceparent: Option<&str>) -> String {
-    let sane = |s: &str| {
-        !s.is_empty()
-            && s.len() <= MAX_TXN_ID
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-    };
-    if let Some(id) = request_id.filter(|s| sane(s)) {
+    if let Some(id) = request_id.filter(|s| crate::telemetry::is_envoy_request_id(s)) {
         return id.to_owned();
     }
     if let Some(tp) = traceparent {
@@ -236,6 +231,9 @@ fn txn_id(request_id: Option<&str>, traceparent: Option<&str>) -> String {
         if parts.len() == 4
             && parts[1].len() == 32
             && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
+            && parts[1].bytes().any(|b| b != b'0')
+            && crate::scrub::detect::scan(parts[1], crate::scrub::detect::DetectorSet::all())
+                .is_empty()
         {
             return parts[1].to_ascii_lowercase();
         }
@@ -358,7 +356,7 @@ mod tests {
             user_scopes: scopes,
             workload: None,
             path_params: params,
-            request_id: Some("req-1"),
+            request_id: Some("5d1c0a7e-1f2b-4c3d-9e8f-0a1b2c3d4e5f"),
             traceparent: None,
             authn: "jwt",
             source_ip: None,
@@ -377,7 +375,7 @@ mod tests {
         let c = claims_for(&settings(), &edge_request(&hop, &params, &[])).unwrap();
         assert_eq!(c.aud, "orders.shop.test");
         assert_eq!((c.iat, c.exp), (1_000, 1_060));
-        assert_eq!(c.txn, "req-1");
+        assert_eq!(c.txn, "5d1c0a7e-1f2b-4c3d-9e8f-0a1b2c3d4e5f");
         assert_eq!(c.sub, "alice");
         assert_eq!(c.scope, "orders.read");
         assert_eq!(c.req_wl, "edge");
@@ -406,6 +404,11 @@ mod tests {
         assert_eq!(c.txn, "4bf92f3577b34da6a3ce929d0e0e4736");
         req.traceparent = None;
         assert_eq!(claims_for(&settings(), &req).unwrap().txn.len(), 32);
+        // A client's text is never the transaction id, whatever its shape.
+        for client in ["4111111111111111", "req-1", "ORD-1:2"] {
+            req.request_id = Some(client);
+            assert_ne!(claims_for(&settings(), &req).unwrap().txn, client);
+        }
     }
 
     #[test]

@@ -504,6 +504,13 @@ def check_istio(docs, svc, pod, edge_path):
                         if hf["name"] == "envoy.filters.http.ext_proc":
                             edge_proc = hf["typed_config"]
     for ef in of_kind(docs, "EnvoyFilter"):
+        hcm_patches = [p for p in ef["spec"]["configPatches"] if p.get("applyTo") == "NETWORK_FILTER"]
+        underscores = [
+            p["patch"]["value"]["typed_config"].get("common_http_protocol_options", {}).get("headers_with_underscores_action")
+            for p in hcm_patches
+        ]
+        if "REJECT_REQUEST" not in underscores:
+            fail("the EnvoyFilter does not make the HTTP connection manager reject header names with underscores")
         for patch in ef["spec"]["configPatches"]:
             if patch.get("applyTo") != "HTTP_FILTER":
                 continue
@@ -668,9 +675,11 @@ def cmd_extract_policy(rendered, outdir):
 
 def cmd_envoy_bootstrap(rendered, out):
     docs = load(rendered)
-    filters, clusters = [], set()
+    filters, clusters, hcm_merge = [], set(), {}
     for ef in of_kind(docs, "EnvoyFilter"):
         for patch in ef["spec"]["configPatches"]:
+            if patch.get("applyTo") == "NETWORK_FILTER":
+                hcm_merge.update({k: v for k, v in patch["patch"]["value"]["typed_config"].items() if k != "@type"})
             if patch.get("applyTo") == "HTTP_FILTER":
                 value = patch["patch"]["value"]
                 filters.append(value)
@@ -707,6 +716,7 @@ def cmd_envoy_bootstrap(rendered, out):
                                     "typed_config": {
                                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                                         "stat_prefix": "gateway",
+                                        **hcm_merge,
                                         "route_config": {
                                             "virtual_hosts": [
                                                 {

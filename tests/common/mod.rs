@@ -283,13 +283,17 @@ impl Envoy {
         let template = std::fs::read_to_string(Path::new(ROOT).join("envoy").join(config)).unwrap();
         let admin_port = free_port();
         vars.insert("ENVOY_ADMIN_PORT", admin_port.to_string());
+        let dir = TempDir::new("envoy");
+        vars.insert(
+            "ENVOY_ACCESS_LOG",
+            dir.path("access.log").to_string_lossy().into_owned(),
+        );
         let mut ports = HashMap::new();
         for name in listeners {
             let p = free_port();
             vars.insert(name, p.to_string());
             ports.insert(*name, p);
         }
-        let dir = TempDir::new("envoy");
         let cfg = dir.path("envoy.yaml");
         std::fs::write(&cfg, render(&template, &vars)).unwrap();
         let log = std::fs::File::create(dir.path("envoy.log")).unwrap();
@@ -332,6 +336,11 @@ impl Envoy {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path("envoy.log")).unwrap_or_default()
+    }
+
+    /// Envoy's access log (configs that write one), as written so far.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
     }
 
     pub fn url(&self, listener: &str, path: &str) -> String {

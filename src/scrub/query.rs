@@ -1,0 +1,315 @@
+//! `name=value&…` pairs (a URL's query, an `application/x-www-form-urlencoded`
+//! body) and a URL's path segments under a contract. Names and values are
+//! decoded (`+` and `%XX`) before they are judged, so `access%5Ftoken` is
+//! `access_token` and `4111%201111…` a card number; what is changed is
+//! encoded again, and what is not crosses byte for byte.
+
+use super::class::Classes;
+use super::detect::{Context, DetectorSet};
+use super::text::{TextOutcome, scan_text};
+use super::{Findings, ScrubError};
+use crate::secret::HashKey;
+
+/// What becomes of one pair, by its (decoded) name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairRule<'c> {
+    /// Crosses as sent, not scanned (a credential the hop keeps).
+    Pass,
+    /// Never crosses.
+    Drop,
+    /// Refuses the message (an unknown field where the contract rejects them).
+    Reject,
+    /// Scanned; with a field action, the action applies to the value.
+    Scan(Option<&'c super::contract::FieldAction>),
+}
+
+/// What the scanners need besides the text.
+pub struct Scanner<'a> {
+    pub scan: DetectorSet,
+    pub classes: &'a Classes,
+    pub key: &'a HashKey,
+    pub findings: &'a mut Findings,
+}
+
+impl Scanner<'_> {
+    fn text(&mut self, text: &str, ctx: Context<'_>) -> Result<TextOutcome, ScrubError> {
+        scan_text(text, self.scan, ctx, self.classes, self.key, self.findings)
+    }
+}
+
+/// Rewrites `name=value` pairs split by `&`. Returns `None` when nothing
+/// changed.
+pub fn rewrite_pairs<'c>(
+    pairs: &str,
+    mut rule: impl FnMut(&str) -> PairRule<'c>,
+    scanner: &mut Scanner<'_>,
+) -> Result<Option<String>, ScrubError> {
+    let mut kept = Vec::new();
+    let mut changed = false;
+    for raw in pairs.split('&') {
+        let (raw_name, raw_value) = match raw.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (raw, None),
+        };
+        let name = form_decode(raw_name);
+        let pair = match rule(&name) {
+            PairRule::Pass => Some(raw.to_owned()),
+            PairRule::Drop => None,
+            PairRule::Reject => return Err(ScrubError::UnknownField),
+            PairRule::Scan(action) => judge_pair(&name, raw_name, raw_value, action, scanner)?,
+        };
+        changed |= pair.as_deref() != Some(raw);
+        kept.extend(pair);
+    }
+    Ok(changed.then(|| kept.join("&")))
+}
+
+/// One scanned pair: `None` when it is dropped, else how it is written.
+fn judge_pair(
+    name: &str,
+    raw_name: &str,
+    raw_value: Option<&str>,
+    action: Option<&super::contract::FieldAction>,
+    scanner: &mut Scanner<'_>,
+) -> Result<Option<String>, ScrubError> {
+    let new_name = match scanner.text(name, Context::default())? {
+        TextOutcome::Unchanged => None,
+        TextOutcome::Replaced(n) => Some(n),
+        TextOutcome::Drop(_) => return Ok(None),
+    };
+    let Some(raw_value) = raw_value else {
+        return Ok(Some(match new_name {
+            Some(n) => form_encode(&n),
+            None => raw_name.to_owned(),
+        }));
+    };
+    let value = form_decode(raw_value);
+    let new_value = match action {
+        Some(fa) => match super::class::apply(fa.action, &fa.class, &value, scanner.key) {
+            super::class::Applied::Replace(v) => Some(v),
+            super::class::Applied::Drop => return Ok(None),
+            super::class::Applied::Block => {
+                return Err(ScrubError::Blocked {
+                    class: fa.class.clone(),
+                });
+            }
+        },
+        None => match scanner.text(&value, Context { key: Some(name) })? {
+            TextOutcome::Unchanged => None,
+            TextOutcome::Replaced(v) => Some(v),
+            TextOutcome::Drop(_) => return Ok(None),
+        },
+    };
+    if new_name.is_none() && new_value.is_none() {
+        return Ok(Some(format!("{raw_name}={raw_value}")));
+    }
+    let name = new_name.map_or_else(|| raw_name.to_owned(), |n| form_encode(&n));
+    let value = new_value.map_or_else(|| raw_value.to_owned(), |v| form_encode(&v));
+    Ok(Some(format!("{name}={value}")))
+}
+
+/// Rewrites a path's segments: each is decoded and scanned; a finding is
+/// replaced in place (a segment cannot be dropped, so `drop` redacts).
+pub fn rewrite_path(path: &str, scanner: &mut Scanner<'_>) -> Result<Option<String>, ScrubError> {
+    let mut out = String::with_capacity(path.len());
+    let mut changed = false;
+    for (i, raw) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let segment = percent_decode(raw, false);
+        match scanner.text(&segment, Context::default())? {
+            TextOutcome::Unchanged => out.push_str(raw),
+            TextOutcome::Replaced(s) | TextOutcome::Drop(s) => {
+                changed = true;
+                out.push_str(&encode(&s, false));
+            }
+        }
+    }
+    Ok(changed.then_some(out))
+}
+
+/// `+` as a space, then `%XX` escapes; bytes that are not UTF-8 once
+/// decoded are kept as U+FFFD (what is judged; the raw text crosses when
+/// nothing is found).
+pub fn form_decode(s: &str) -> String {
+    percent_decode(s, true)
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    if !(b.contains(&b'%') || (plus_is_space && b.contains(&b'+'))) {
+        return s.to_owned();
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| {
+            b.get(j)
+                .and_then(|c| char::from(*c).to_digit(16))
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        match b[i] {
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encodes a form name or value: unreserved characters and a few harmless
+/// ones stay, everything else is `%XX`.
+fn form_encode(s: &str) -> String {
+    encode(s, true)
+}
+
+fn encode(s: &str, form: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &c in s.as_bytes() {
+        let keep = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'*' | b':' | b'@')
+            || (!form && matches!(c, b'!' | b'$' | b'\'' | b'(' | b')' | b',' | b';' | b'='));
+        if keep {
+            out.push(char::from(c));
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::class::{Action, DataClass};
+    use crate::scrub::detect::Detector;
+
+    fn classes() -> Classes {
+        Classes::new(vec![
+            DataClass {
+                name: "card_number".into(),
+                detectors: Detector::Pan.into(),
+                action: Action::MaskPanLast4,
+            },
+            DataClass {
+                name: "secret".into(),
+                detectors: Detector::Jwt.into(),
+                action: Action::Drop,
+            },
+        ])
+    }
+
+    fn pairs(q: &str, rule: impl FnMut(&str) -> PairRule<'static>) -> (Option<String>, u32) {
+        let cl = classes();
+        let key = HashKey::from_bytes(b"k");
+        let mut findings = Findings::new(cl.len());
+        let mut s = Scanner {
+            scan: DetectorSet::all(),
+            classes: &cl,
+            key: &key,
+            findings: &mut findings,
+        };
+        let out = rewrite_pairs(q, rule, &mut s).unwrap();
+        (out, findings.total())
+    }
+
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+
+    #[test]
+    fn clean_pairs_cross_byte_for_byte() {
+        for q in ["a=1&b=two", "a=%20x+y", "flag&x=", "", "a=1&&b=2", "%zz=1"] {
+            assert_eq!(pairs(q, |_| PairRule::Scan(None)), (None, 0), "{q}");
+        }
+    }
+
+    #[test]
+    fn findings_in_names_and_values() {
+        let scan = |_: &str| PairRule::Scan(None);
+        assert_eq!(
+            pairs("a=1&card=4111+1111+1111+1111&b=2", scan),
+            (Some("a=1&card=************1111&b=2".into()), 1)
+        );
+        assert_eq!(
+            pairs("4111111111111111=x", scan),
+            (Some("************1111=x".into()), 1)
+        );
+        assert_eq!(
+            pairs(&format!("t={JWT}&b=2"), scan),
+            (Some("b=2".into()), 1)
+        );
+        assert_eq!(
+            pairs(&format!("b=2&t={JWT}"), scan),
+            (Some("b=2".into()), 1)
+        );
+        assert_eq!(
+            pairs("c=%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31", scan),
+            (Some("c=************1111".into()), 1)
+        );
+    }
+
+    #[test]
+    fn rules_by_name() {
+        let rule = |n: &str| match n {
+            "access_token" => PairRule::Drop,
+            "keep" => PairRule::Pass,
+            _ => PairRule::Scan(None),
+        };
+        assert_eq!(
+            pairs("access%5Ftoken=abc&x=1&keep=4111111111111111", rule),
+            (Some("x=1&keep=4111111111111111".into()), 0)
+        );
+        assert_eq!(pairs("access_token=abc", rule), (Some(String::new()), 0));
+        let cl = classes();
+        let key = HashKey::from_bytes(b"k");
+        let mut f = Findings::new(cl.len());
+        let mut s = Scanner {
+            scan: DetectorSet::all(),
+            classes: &cl,
+            key: &key,
+            findings: &mut f,
+        };
+        assert_eq!(
+            rewrite_pairs("a=1", |_| PairRule::Reject, &mut s),
+            Err(ScrubError::UnknownField)
+        );
+    }
+
+    #[test]
+    fn path_segments() {
+        let cl = classes();
+        let key = HashKey::from_bytes(b"k");
+        let mut f = Findings::new(cl.len());
+        let mut s = Scanner {
+            scan: DetectorSet::all(),
+            classes: &cl,
+            key: &key,
+            findings: &mut f,
+        };
+        assert_eq!(rewrite_path("/v1/cards/c-1", &mut s).unwrap(), None);
+        assert_eq!(
+            rewrite_path("/v1/cards/4111%201111%201111%201111/x", &mut s).unwrap(),
+            Some("/v1/cards/************1111/x".into())
+        );
+        assert_eq!(
+            rewrite_path(&format!("/t/{JWT}"), &mut s).unwrap(),
+            Some("/t/%5BREDACTED:secret%5D".into())
+        );
+        assert_eq!(f.total(), 2);
+    }
+}
