@@ -65,36 +65,58 @@ pub enum Applied {
 }
 
 /// Applies `action` to `value` of class `class` (the placeholder's name).
+///
+/// A mask shows digits of the value only when the whole value is of the
+/// masked kind (a card number: digits and separators only; a phone number;
+/// an e-mail address): a mask aimed at a field that holds more ("pan 4111…
+/// exp 12/29") would show another value's digits, so it redacts instead.
+/// What an action made, it makes again (an earlier mask's stars count as
+/// digits, a hash token stays): scrubbing twice changes nothing.
 pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied {
     let redact = || Applied::Replace(format!("[REDACTED:{class}]"));
-    let digits = || {
+    // Digits, and the stars of an earlier mask, in order.
+    let positions = || {
         value
             .bytes()
-            .filter(u8::is_ascii_digit)
+            .filter(|b| b.is_ascii_digit() || *b == b'*')
             .collect::<Vec<u8>>()
+    };
+    // Only digits, stars and the separators numbers are written with.
+    let only = |extra: &[u8]| {
+        let v = value.trim();
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || b" -.*".contains(&b) || extra.contains(&b))
     };
     let stars = |n: usize| "*".repeat(n);
     match action {
         Action::Drop => Applied::Drop,
         Action::Block => Applied::Block,
         Action::Redact => redact(),
+        Action::Hash if is_hash_token(value) => Applied::Replace(value.to_owned()),
         Action::Hash => Applied::Replace(key.tag("h:", "value", value.as_bytes())),
         Action::MaskPan | Action::MaskPanLast4 => {
-            let d = digits();
-            if d.len() < 12 {
+            let d = positions();
+            let shown = if action == Action::MaskPan { 6 } else { 0 };
+            if !(12..=19).contains(&d.len())
+                || !only(b"")
+                || !d[..shown]
+                    .iter()
+                    .chain(&d[d.len() - 4..])
+                    .all(u8::is_ascii_digit)
+            {
                 return redact();
             }
+            let head = String::from_utf8_lossy(&d[..shown]).into_owned();
             let last4 = String::from_utf8_lossy(&d[d.len() - 4..]).into_owned();
-            if action == Action::MaskPan {
-                let first6 = String::from_utf8_lossy(&d[..6]).into_owned();
-                Applied::Replace(format!("{first6}{}{last4}", stars(d.len() - 10)))
-            } else {
-                Applied::Replace(format!("{}{last4}", stars(d.len() - 4)))
-            }
+            Applied::Replace(format!("{head}{}{last4}", stars(d.len() - shown - 4)))
         }
         Action::MaskPhone => {
-            let d = digits();
-            if d.len() < 6 {
+            let d = positions();
+            if !(6..=15).contains(&d.len())
+                || !only(b"+()/")
+                || !d[d.len() - 4..].iter().all(u8::is_ascii_digit)
+            {
                 return redact();
             }
             Applied::Replace(format!(
@@ -103,14 +125,31 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
                 String::from_utf8_lossy(&d[d.len() - 4..])
             ))
         }
-        Action::MaskEmail => match value.rsplit_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
-                let first: String = local.chars().take(1).collect();
-                Applied::Replace(format!("{first}***@{domain}"))
+        Action::MaskEmail => {
+            let v = value.trim();
+            match v.rsplit_once('@') {
+                Some((local, domain))
+                    if !local.is_empty()
+                        && !domain.is_empty()
+                        && !v.contains(char::is_whitespace) =>
+                {
+                    let first: String = local.chars().take(1).collect();
+                    Applied::Replace(format!("{first}***@{domain}"))
+                }
+                _ => redact(),
             }
-            _ => redact(),
-        },
+        }
     }
+}
+
+/// `h:` and 32 lower-case hex digits: what the `hash` action writes.
+fn is_hash_token(value: &str) -> bool {
+    value.len() == 34
+        && value.starts_with("h:")
+        && value
+            .bytes()
+            .skip(2)
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A named kind of sensitive data: what finds it and what to do with it.
@@ -205,6 +244,40 @@ mod tests {
             r(Action::Redact, "x"),
             Applied::Replace("[REDACTED:card_number]".into())
         );
+        // A mask never shows digits of anything but the masked value.
+        for mixed in [
+            "pan 5555 5555 5555 4444 exp 12/29",
+            "4111111111111111 cvv 987",
+            "{\"number\":\"4111111111111111\",\"exp\":\"1229\"}",
+        ] {
+            assert_eq!(
+                r(Action::MaskPanLast4, mixed),
+                Applied::Replace("[REDACTED:card_number]".into()),
+                "{mixed}"
+            );
+        }
+        assert_eq!(
+            r(Action::MaskPhone, "call 415 555 2671 at 9"),
+            Applied::Replace("[REDACTED:card_number]".into())
+        );
+        assert_eq!(
+            r(Action::MaskEmail, "alice@example.com or bob@example.com"),
+            Applied::Replace("[REDACTED:card_number]".into())
+        );
+        // What an action made, it makes again: scrubbing twice changes nothing.
+        for a in Action::ALL {
+            for v in [
+                "4111 1111 1111 1111",
+                "+1 (415) 555-2671",
+                "alice@example.com",
+                "x",
+            ] {
+                if let Applied::Replace(once) = apply(a, "card_number", v, &key) {
+                    let twice = apply(a, "card_number", &once, &key);
+                    assert_eq!(twice, Applied::Replace(once), "{a:?} {v}");
+                }
+            }
+        }
         assert_eq!(r(Action::Drop, "x"), Applied::Drop);
         assert_eq!(r(Action::Block, "x"), Applied::Block);
         let Applied::Replace(h) = r(Action::Hash, "alice@example.com") else {

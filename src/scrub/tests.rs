@@ -758,6 +758,118 @@ fn invariants_hold_on_random_documents() {
     }
 }
 
+/// Canaries in every position a value can take: keys, strings, numbers
+/// written every way, nested containers, escaped text.
+fn canary_doc(rng: &mut Rng, depth: usize) -> String {
+    let leaves = [
+        "\"4111111111111111\"",
+        "\"pan 5555 5555 5555 4444 exp 12/29\"",
+        "4111111111111111",
+        "-4111111111111111",
+        "4111111111111111.0",
+        "4.111111111111111e15",
+        "0.5555555555554444E16",
+        "4111111111111110.9999",
+        "\"\\u0034111111111111111\"",
+        "\"ssn 536-22-8726\"",
+        "\"key AKIAIOSFODNN7EXAMPLE\"",
+        "\"https://x.test/?c=4111%201111%201111%201111\"",
+        "12.5",
+        "true",
+        "null",
+        "\"ORD-2024-000123\"",
+    ];
+    let keys = [
+        "\"id\"",
+        "\"card\"",
+        "\"4111111111111111\"",
+        "\"note 536-22-8726\"",
+        "\"\\u0035555555555554444\"",
+        "\"items\"",
+        "\"meta\"",
+    ];
+    match (depth, rng.next() % 4) {
+        (0, _) | (_, 0) => rng.pick(&leaves).to_owned(),
+        (_, 1) => {
+            let n = rng.next() % 4;
+            let items: Vec<String> = (0..n).map(|_| canary_doc(rng, depth - 1)).collect();
+            format!("[{}]", items.join(","))
+        }
+        _ => {
+            let n = rng.next() % 4;
+            let items: Vec<String> = (0..n)
+                .map(|_| format!("{}: {}", rng.pick(&keys), canary_doc(rng, depth - 1)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Every scalar and key of a document, numbers as every integer a parser
+/// reads them as.
+fn everything(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Number(n) => {
+            let raw = n.to_string();
+            out.extend(super::number::integers(&raw).iter().map(str::to_owned));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| everything(x, out)),
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                out.push(k.clone());
+                everything(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn canaries_never_survive_anywhere() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut allow = contract();
+    allow.allow_path("id").unwrap();
+    allow.allow_path("items[*]").unwrap();
+    allow.allow_path("meta").unwrap();
+    let mut acted = contract();
+    acted
+        .field_action(
+            "card",
+            FieldAction {
+                action: Action::MaskPanLast4,
+                class: "card".into(),
+            },
+        )
+        .unwrap();
+    for contract in [contract(), allow, acted] {
+        for _ in 0..2000 {
+            let doc = canary_doc(&mut rng, 4);
+            let (out, _) = run(&contract, &doc).unwrap_or_else(|e| panic!("{e} on {doc}"));
+            let parsed = value(&out);
+            let mut all = Vec::new();
+            everything(&parsed, &mut all);
+            for s in &all {
+                assert!(
+                    detect::scan(s, contract.scan).is_empty(),
+                    "{s:?} survived in {out} (from {doc})"
+                );
+            }
+            // Sensitive digits in no spelling at all, whatever parses them.
+            for canary in [
+                "4111111111111111",
+                "5555555555554444",
+                "536-22-8726",
+                "AKIA",
+            ] {
+                assert!(!out.contains(canary), "{canary} in {out} (from {doc})");
+            }
+            let (again, _) = run(&contract, &out).unwrap();
+            assert_eq!(again, out, "not idempotent (from {doc})");
+        }
+    }
+}
+
 fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s) => out.push(s.clone()),
