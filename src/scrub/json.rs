@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use super::class::{Applied, Classes, apply};
 use super::contract::{Contract, FieldAction, Node, Unknown};
-use super::detect::Context;
+use super::detect::{self, Context};
 use super::number;
 use super::text::{TextOutcome, scan_text};
 use super::{Findings, ScrubError};
@@ -606,6 +606,9 @@ impl<'a> Rewriter<'a> {
         if !self.contract.scan.is_empty() {
             let candidates = number::integers(raw);
             for integer in candidates.iter() {
+                if !detect::may_contain(integer, self.contract.scan) {
+                    continue;
+                }
                 let mut findings = Findings::new(self.classes.len());
                 let outcome = scan_text(
                     integer,

@@ -97,6 +97,10 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
     } else {
         Vec::new()
     };
+    // Most text has no escape: no decoded form is made for it.
+    if !has_escape_somewhere(text.as_bytes()) {
+        return found;
+    }
     let mut view = Decoded::identity(text);
     for _ in 0..3 {
         let Some(next) = view.percent_decoded() else {
