@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod pki;
+pub mod raw;
 #[path = "../../examples/demo-upstream/server.rs"]
 pub mod server;
 
