@@ -294,6 +294,7 @@ start_envoy() {
     -e "s/\${ENVOY_HTTP_PORT}/$http/g" \
     -e "s/\${UPSTREAM_PORT}/$UPSTREAM_PORT/g" \
     -e "s/\${CHAPERONE_GRPC_PORT}/${EXT_PORT[$c]:-0}/g" \
+    -e "s#\${ENVOY_ACCESS_LOG}#/dev/null#g" \
     "$template" >"$cfg"
   if grep -v '^[[:space:]]*#' "$cfg" | grep -qF "\${"; then
     die "unfilled placeholder in $cfg"

@@ -37,7 +37,8 @@ CHAPERONE_LOG_FORMAT=text ./target/debug/chaperone serve \
   --grpc-addr 127.0.0.1:9191 --admin-addr 127.0.0.1:9192 2>"$RUN/chaperone.log" &
 PIDS+=($!)
 sed -e 's/${ENVOY_ADMIN_PORT}/9901/' -e 's/${ENVOY_HTTP_PORT}/10000/' \
-  -e 's/${CHAPERONE_GRPC_PORT}/9191/' -e 's/${UPSTREAM_PORT}/9194/' envoy/edge.yaml >"$RUN/envoy.yaml"
+  -e 's/${CHAPERONE_GRPC_PORT}/9191/' -e 's/${UPSTREAM_PORT}/9194/' \
+  -e "s#\${ENVOY_ACCESS_LOG}#$RUN/access.log#" envoy/edge.yaml >"$RUN/envoy.yaml"
 "$ROOT/.tools/bin/envoy" -c "$RUN/envoy.yaml" --disable-hot-restart --concurrency 1 --log-level warn 2>"$RUN/envoy.log" &
 PIDS+=($!)
 

@@ -985,6 +985,15 @@ fn only_without_own_headers(headers: &Headers<'_>) -> HeadersResponse {
     }
 }
 
+/// Headers that describe a body's exact bytes.
+const BODY_DIGESTS: &[&str] = &[
+    "etag",
+    "digest",
+    "content-digest",
+    "repr-digest",
+    "content-md5",
+];
+
 /// A body mutation, with `content-length` set to match when the message had
 /// one, a new content type when the body has one, and any other headers.
 fn body_replaced(
@@ -999,11 +1008,15 @@ fn body_replaced(
     if let Some(ct) = content_type {
         set.push(set_header("content-type", ct));
     }
+    // Validators and digests computed over the original body would let the
+    // receiver confirm guesses of what was scrubbed (a masked card's hidden
+    // digits against a hash): they go with the original.
+    let remove = BODY_DIGESTS.iter().map(|h| (*h).to_owned()).collect();
     BodyResponse {
         response: Some(CommonResponse {
             header_mutation: Some(HeaderMutation {
                 set_headers: set,
-                remove_headers: Vec::new(),
+                remove_headers: remove,
             }),
             body_mutation: Some(BodyMutation {
                 mutation: Some(body_mutation::Mutation::Body(body)),

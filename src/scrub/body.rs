@@ -313,10 +313,11 @@ fn read_text(
                 out.body = body;
                 return Ok(());
             }
-            // Labelled JSON and not JSON: refused, never passed.
-            Err(e) if label == BodyKind::Json => return Err(e),
-            // Text that merely starts like JSON is read as text below.
-            Err(_) => {}
+            // Text that merely starts like JSON is read as text below; a
+            // body labelled JSON that is not JSON, and any JSON the contract
+            // refuses, is refused, never passed.
+            Err(ScrubError::InvalidJson { .. }) if label != BodyKind::Json => {}
+            Err(e) => return Err(e),
         }
     }
     match label {

@@ -483,6 +483,16 @@ fn a_label_does_not_switch_the_contract_off() {
             "{headers:?}"
         );
     }
+    // What the contract refuses in JSON it refuses under any label.
+    let mut strict = c.clone();
+    strict.unknown = Unknown::Reject;
+    for headers in [BodyHeaders::typed("text/plain"), BodyHeaders::default()] {
+        assert_eq!(
+            scrub_body(body, &headers, &strict, &cl, &k),
+            Err(ScrubError::UnknownField),
+            "{headers:?}"
+        );
+    }
     // A comma inside a quoted parameter is not a second type.
     let quoted = BodyHeaders::typed(r#"application/json; profile="a,b""#);
     assert!(scrub_body(body, &quoted, &c, &cl, &k).is_ok());
