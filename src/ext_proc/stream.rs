@@ -614,16 +614,6 @@ impl HopStream {
             return phase.pass();
         };
         if ctx.shadow {
-            if scrubbed.body.is_some() {
-                metrics::get()
-                    .shadow_events
-                    .with_label_values(&[
-                        &ctx.policy.hops[ctx.hop].name,
-                        "change",
-                        phase.direction(),
-                    ])
-                    .inc();
-            }
             return phase.pass();
         }
         let mut set = Vec::new();
@@ -676,6 +666,11 @@ impl HopStream {
         let m = metrics::get();
         let hop = &ctx.policy.hops[ctx.hop];
         let direction = phase.direction();
+        if ctx.shadow && changed {
+            m.shadow_events
+                .with_label_values(&[&hop.name, "change", direction])
+                .inc();
+        }
         for (class, n) in findings.by_class(&ctx.policy.classes) {
             let action = ctx
                 .policy

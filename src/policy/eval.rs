@@ -484,6 +484,10 @@ impl Engine {
             (false, true, _) => "jwt",
             (false, false, _) => "none",
         };
+        // Path parameters recorded in the token (`tctx`) ride to the callee
+        // in a header chaperone signs: they are judged as the path is, so a
+        // card number in a path never crosses in clear inside the token.
+        let params = self.scrubbed_params(policy, hop, params);
         let request = MintRequest {
             hop: &hop.name,
             hop_token,
@@ -493,7 +497,7 @@ impl Engine {
             user_sub: user.map(|u| u.sub.as_str()),
             user_scopes: user.map(|u| u.scopes.as_slice()).unwrap_or_default(),
             workload: workload.map(SpiffeId::as_str),
-            path_params: params,
+            path_params: &params,
             request_id: facts
                 .headers
                 .get("x-request-id")
@@ -514,6 +518,37 @@ impl Engine {
             header: policy.tokens.header.clone(),
             token,
         })
+    }
+
+    /// The path parameters as the hop's URL contract leaves them: a finding
+    /// is replaced as its class says, or the parameter left out.
+    fn scrubbed_params(
+        &self,
+        policy: &Policy,
+        hop: &Hop,
+        params: &[(String, String)],
+    ) -> Vec<(String, String)> {
+        use crate::scrub::text::{TextOutcome, scan_text};
+        let scan = hop.request_envelope.url_scan;
+        let mut findings = crate::scrub::Findings::new(policy.classes.len());
+        params
+            .iter()
+            .filter_map(|(name, raw)| {
+                let value = crate::scrub::query::segment_decode(raw);
+                match scan_text(
+                    &value,
+                    scan,
+                    crate::scrub::detect::Context { key: Some(name) },
+                    &policy.classes,
+                    &self.hash_key,
+                    &mut findings,
+                ) {
+                    Ok(TextOutcome::Unchanged) => Some((name.clone(), raw.clone())),
+                    Ok(TextOutcome::Replaced(v)) => Some((name.clone(), v)),
+                    Ok(TextOutcome::Drop(_)) | Err(_) => None,
+                }
+            })
+            .collect()
     }
 
     /// Who was allowed, as a keyed hash that is safe to log. Computed when

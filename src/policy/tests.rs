@@ -749,6 +749,35 @@ async fn a_hop_that_mints_no_token_removes_any_sent() {
 }
 
 #[tokio::test]
+async fn path_parameters_cross_in_a_token_only_as_the_url_contract_leaves_them() {
+    let f = fixture_with(
+        r#"  - name: card-lookup
+    match: { host: cards.example, path: "/v1/cards/{card}/{note}" }
+    from: [{ anonymous: true }]
+    token: { tctx: [card, note] }
+"#,
+    );
+    let a = f
+        .allow(&req(
+            "GET",
+            "cards.example",
+            "/v1/cards/4111%201111%201111%201111/ok",
+        ))
+        .await;
+    let token = a.txn_token.unwrap().token;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let card = claims["tctx"]["card"].as_str().unwrap();
+    assert!(!card.contains("4111") || card.contains('*'), "{card}");
+    assert!(!token.contains("4111%201111"));
+    assert_eq!(claims["tctx"]["note"], "ok");
+}
+
+#[tokio::test]
 async fn whether_ext_proc_finds_the_hop_by_its_route() {
     let f = fixture_with(
         r#"  - name: shared-staff

@@ -129,6 +129,11 @@ pub fn rewrite_path(path: &str, scanner: &mut Scanner<'_>) -> Result<Option<Stri
     Ok(changed.then_some(out))
 }
 
+/// A path segment's `%XX` escapes decoded (`+` is a plus there).
+pub fn segment_decode(s: &str) -> String {
+    percent_decode(s, false)
+}
+
 /// `+` as a space, then `%XX` escapes; bytes that are not UTF-8 once
 /// decoded are kept as U+FFFD (what is judged; the raw text crosses when
 /// nothing is found).
