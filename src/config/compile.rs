@@ -64,6 +64,9 @@ pub const DEFAULT_REQUEST_REMOVE: &[&str] = &[
     "x-forwarded-path",
     "x-forwarded-prefix",
     "x-forwarded-host",
+    "forwarded",
+    "x-forwarded-server",
+    "x-host",
     "x-override-url",
     "x-http-destinationurl",
     // A body asked for in ranges arrives in pieces, each scanned alone: a

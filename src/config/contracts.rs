@@ -233,19 +233,9 @@ pub fn compile_body(
                 .map_err(|e| format!("body.fields: {e}"))?;
         }
     }
+    c.finish();
     Ok(c)
 }
-
-/// Query parameters that carry credentials or change what the callee does:
-/// they never cross unless a hop's `query.allow` names them (RFC 6750 §2.3
-/// puts access tokens there; `_method` overrides the method).
-pub const DEFAULT_QUERY_REMOVE: &[&str] = &[
-    "access_token",
-    "id_token",
-    "refresh_token",
-    "_method",
-    "x-http-method-override",
-];
 
 /// What crosses besides the body in one direction, from the hop's settings,
 /// else the defaults', else scanning for what the body scans for.

@@ -9,10 +9,12 @@ use std::borrow::Cow;
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, HeaderValueOption};
 use envoy_types::pb::google::protobuf::BoolValue;
 
-use crate::config::contracts::{DEFAULT_QUERY_REMOVE, header_matches};
+use crate::config::contracts::header_matches;
 use crate::policy::{Hop, Policy};
 use crate::scrub::detect::{self, Context, Detector, DetectorSet};
-use crate::scrub::query::{PairRule, Scanner, rewrite_pairs, rewrite_path};
+use crate::scrub::query::{
+    PairRule, Scanner, is_default_removed, param_name, rewrite_pairs, rewrite_path,
+};
 use crate::scrub::text::{TextOutcome, scan_text};
 use crate::scrub::{Findings, ScrubError};
 use crate::secret::HashKey;
@@ -161,7 +163,33 @@ pub(super) fn scan_request(
     if let Some(path) = headers.get(":path") {
         change.path = rewrite_url(path, hop, policy, key, &mut change.findings)?;
     }
+    // The host cannot be rewritten (Envoy routes on it): a finding in it
+    // (a card number as a subdomain a wildcard hop matched) refuses.
+    if let Some(host) = headers.get(":authority").or_else(|| headers.get("host"))
+        && !detect::scan(host, env.url_scan).is_empty()
+    {
+        return Err(ScrubError::Blocked {
+            class: "host".to_owned(),
+        });
+    }
     Ok(change)
+}
+
+/// Request trailers toward the callee: scanned as its headers are.
+pub(super) fn scan_trailers(
+    trailers: &Headers<'_>,
+    hop: &Hop,
+    policy: &Policy,
+    key: &HashKey,
+) -> Result<Change, ScrubError> {
+    scan_headers(
+        trailers,
+        hop.request_envelope.header_scan,
+        None,
+        policy,
+        key,
+        |name| name.starts_with(':'),
+    )
 }
 
 /// The response's headers toward the caller: every value is scanned, and a
@@ -263,14 +291,12 @@ fn rewrite_url(
         Some(q) => rewrite_pairs(
             q,
             |name| {
-                let kept = |list: &[String]| list.iter().any(|n| n == name);
-                if kept(&env.query_allow) {
+                // Names as the callee's parser binds them.
+                let bound = param_name(name);
+                let listed = |list: &[String]| list.iter().any(|n| param_name(n) == bound);
+                if listed(&env.query_allow) {
                     PairRule::Pass
-                } else if kept(&env.query_remove)
-                    || DEFAULT_QUERY_REMOVE
-                        .iter()
-                        .any(|n| n.eq_ignore_ascii_case(name))
-                {
+                } else if listed(&env.query_remove) || is_default_removed(name) {
                     PairRule::Drop
                 } else {
                     PairRule::Scan(None)

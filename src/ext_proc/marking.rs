@@ -12,6 +12,14 @@ use super::envelope::header_value;
 use super::stream::BodyMeta;
 use crate::scrub::contract::{CacheRule, Envelope};
 
+/// How a response crossed: read as JSON or text, and judged under a
+/// contract (readable, or changed by chaperone).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Crossing {
+    pub readable: bool,
+    pub crossed: bool,
+}
+
 /// What a response already carries of the marking (headers and body are
 /// answered apart; each marks once).
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,18 +29,19 @@ pub(super) struct Marked {
 }
 
 impl Marked {
-    /// Adds to `set` what the response still lacks: `nosniff` when it is
-    /// `readable` (JSON or text), the cache marking when it `crossed` a
-    /// contract (readable, or changed by chaperone).
+    /// Adds to `set` (and `remove`) what the response still lacks:
+    /// `nosniff` when it is readable (JSON or text), the cache marking when
+    /// it crossed a contract (readable, or changed by chaperone).
     pub(super) fn mark(
         &mut self,
         meta: &BodyMeta,
         env: &Envelope,
         per_user: bool,
-        readable: bool,
-        crossed: bool,
+        how: Crossing,
+        remove: &mut Vec<String>,
         set: &mut Vec<HeaderValueOption>,
     ) {
+        let Crossing { readable, crossed } = how;
         if readable && env.nosniff && !self.nosniff {
             self.nosniff = true;
             set.push(header_value("x-content-type-options", "nosniff", false));
@@ -41,6 +50,11 @@ impl Marked {
             self.cache = true;
             if let Some(cc) = cache_control(meta.cache_control.as_deref(), env.cache) {
                 set.push(header_value("cache-control", &cc, false));
+            }
+            if env.cache != CacheRule::Public {
+                // Directives a CDN obeys before Cache-Control would still
+                // let it keep the response for everyone.
+                remove.extend(TARGETED.iter().map(|h| (*h).to_owned()));
             }
             if env.cache == CacheRule::Private
                 && per_user
@@ -51,6 +65,13 @@ impl Marked {
         }
     }
 }
+
+/// Cache directives aimed at shared caches only (RFC 9213 and the CDNs').
+const TARGETED: &[&str] = &[
+    "cdn-cache-control",
+    "surrogate-control",
+    "cloudflare-cdn-cache-control",
+];
 
 /// The Cache-Control a response crosses with, or `None` to leave it as it is.
 fn cache_control(existing: Option<&str>, rule: CacheRule) -> Option<String> {

@@ -26,7 +26,7 @@ use crate::policy::Policy;
 use crate::policy::eval::{
     OWN_HEADER_PREFIX, host_without_port, is_normalized, request_headers_to_remove,
 };
-use crate::scrub::{BodyHeaders, BodyKind, Findings, scrub_body};
+use crate::scrub::{BodyHeaders, BodyKind, Findings, ScrubError, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
 
@@ -262,9 +262,9 @@ impl HopStream {
                 self.advance(Step::RequestBody)?;
                 self.on_body(&b, true)
             }
-            Phase::RequestTrailers(_) => {
+            Phase::RequestTrailers(t) => {
                 self.advance(Step::RequestTrailers)?;
-                Answer::RequestTrailers(TrailersResponse::default())
+                Answer::RequestTrailers(self.on_trailers(t.trailers.as_ref(), true))
             }
             Phase::ResponseHeaders(h) => {
                 self.advance(Step::ResponseHeaders)?;
@@ -274,9 +274,9 @@ impl HopStream {
                 self.advance(Step::ResponseBody)?;
                 self.on_body(&b, false)
             }
-            Phase::ResponseTrailers(_) => {
+            Phase::ResponseTrailers(t) => {
                 self.advance(Step::ResponseTrailers)?;
-                Answer::ResponseTrailers(TrailersResponse::default())
+                Answer::ResponseTrailers(self.on_trailers(t.trailers.as_ref(), false))
             }
         };
         if matches!(answer, Answer::ImmediateResponse(_)) {
@@ -329,7 +329,10 @@ impl HopStream {
                     .shadow_events
                     .with_label_values(&["-", "deny", "no_hop_matched"])
                     .inc();
-                return Answer::RequestHeaders(only_without_own_headers(&headers));
+                return Answer::RequestHeaders(only_without_own_headers(
+                    &headers,
+                    &policy.tokens.header,
+                ));
             }
             let id = random_id();
             tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id = &*request_id);
@@ -409,7 +412,10 @@ impl HopStream {
         if shadow {
             // Shadow changes nothing, except that chaperone's own headers
             // never reach the callee.
-            return Answer::RequestHeaders(only_without_own_headers(&headers));
+            return Answer::RequestHeaders(only_without_own_headers(
+                &headers,
+                &policy.tokens.header,
+            ));
         }
         let mut set = Vec::new();
         change.mutation(&mut remove, &mut set);
@@ -477,7 +483,9 @@ impl HopStream {
         let mut set = Vec::new();
         change.mutation(&mut remove, &mut set);
         if let Some(ctx) = self.ctx.as_mut() {
-            ctx.response = BodyMeta::of(&present);
+            // What later answers build on (cache marking, the body's label)
+            // is what crosses: the values as scanned.
+            ctx.response = BodyMeta::of(&present).rewritten(&change.rewritten);
             ctx.response_envelope_findings = change.findings.total();
             let status: u16 = present
                 .get(":status")
@@ -516,8 +524,11 @@ impl HopStream {
             &ctx.response,
             env,
             needs_user,
-            readable,
-            readable || !change.is_empty(),
+            marking::Crossing {
+                readable,
+                crossed: readable || !change.is_empty(),
+            },
+            &mut remove,
             &mut set,
         );
         Answer::ResponseHeaders(HeadersResponse {
@@ -526,6 +537,53 @@ impl HopStream {
                 ..CommonResponse::default()
             }),
         })
+    }
+
+    /// Trailers (where Envoy forwards them: HTTP/2 and gRPC) are header
+    /// values like any other: scanned as the direction's headers are; one
+    /// that a `block` class finds, or that cannot be judged, is removed (the
+    /// message is already on its way, so removal is what is left).
+    fn on_trailers(
+        &mut self,
+        trailers: Option<&envoy_types::pb::envoy::config::core::v3::HeaderMap>,
+        request: bool,
+    ) -> TrailersResponse {
+        let present = Headers::of(trailers);
+        let (policy, hop_rule) = match &self.ctx {
+            Some(ctx) if !ctx.shadow => (Arc::clone(&ctx.policy), Some(ctx.hop)),
+            Some(_) => return TrailersResponse::default(),
+            None if self.passthrough => return TrailersResponse::default(),
+            None => (self.app.store.current(), None),
+        };
+        let hop = hop_rule.map(|i| &policy.hops[i]);
+        let key = self.app.engine.hash_key();
+        let change = match (request, hop) {
+            (true, Some(hop)) => envelope::scan_trailers(&present, hop, &policy, key),
+            (true, None) => Err(ScrubError::Internal),
+            (false, hop) => envelope::scan_response(&present, hop, &policy, key, |_| false),
+        };
+        let mut remove = Vec::new();
+        let mut set = Vec::new();
+        match change {
+            Ok(change) => {
+                self.record(
+                    if request {
+                        PhaseName::RequestTrailers
+                    } else {
+                        PhaseName::ResponseTrailers
+                    },
+                    &change.findings,
+                    !change.is_empty(),
+                    false,
+                    Instant::now(),
+                );
+                change.mutation(&mut remove, &mut set);
+            }
+            Err(_) => remove.extend(present.keys().map(str::to_owned)),
+        }
+        TrailersResponse {
+            header_mutation: mutation(remove, set),
+        }
     }
 
     /// Applies the hop's contract to a whole (buffered) body.
@@ -561,6 +619,7 @@ impl HopStream {
                 generic,
                 Some("application/json"),
                 ctx.response.content_length,
+                Vec::new(),
                 Vec::new(),
             ));
         }
@@ -617,6 +676,7 @@ impl HopStream {
             return phase.pass();
         }
         let mut set = Vec::new();
+        let mut remove = Vec::new();
         if !request {
             let hop = &ctx.policy.hops[ctx.hop];
             let readable = matches!(scrubbed.kind, BodyKind::Json | BodyKind::Text);
@@ -624,8 +684,11 @@ impl HopStream {
                 &ctx.response,
                 &hop.response_envelope,
                 hop.needs_user(),
-                readable,
-                readable || scrubbed.body.is_some(),
+                marking::Crossing {
+                    readable,
+                    crossed: readable || scrubbed.body.is_some(),
+                },
+                &mut remove,
                 &mut set,
             );
         }
@@ -635,11 +698,12 @@ impl HopStream {
                 new,
                 scrubbed.content_type.as_deref(),
                 meta.content_length,
+                remove,
                 set,
             )),
             None => phase.wrap(BodyResponse {
                 response: Some(CommonResponse {
-                    header_mutation: mutation(Vec::new(), set),
+                    header_mutation: mutation(remove, set),
                     ..CommonResponse::default()
                 }),
             }),
@@ -770,8 +834,10 @@ fn refusal_status(request: bool, code: &str) -> (HttpCode, &'static str) {
 enum PhaseName {
     RequestHeaders,
     RequestBody,
+    RequestTrailers,
     ResponseHeaders,
     ResponseBody,
+    ResponseTrailers,
 }
 
 impl PhaseName {
@@ -779,13 +845,18 @@ impl PhaseName {
         match self {
             PhaseName::RequestHeaders => "request_headers",
             PhaseName::RequestBody => "request_body",
+            PhaseName::RequestTrailers => "request_trailers",
             PhaseName::ResponseHeaders => "response_headers",
             PhaseName::ResponseBody => "response_body",
+            PhaseName::ResponseTrailers => "response_trailers",
         }
     }
 
     fn request(self) -> bool {
-        matches!(self, PhaseName::RequestHeaders | PhaseName::RequestBody)
+        matches!(
+            self,
+            PhaseName::RequestHeaders | PhaseName::RequestBody | PhaseName::RequestTrailers
+        )
     }
 
     fn direction(self) -> &'static str {
@@ -810,6 +881,8 @@ impl PhaseName {
         match self {
             PhaseName::RequestHeaders => Answer::RequestHeaders(HeadersResponse::default()),
             PhaseName::ResponseHeaders => Answer::ResponseHeaders(HeadersResponse::default()),
+            PhaseName::RequestTrailers => Answer::RequestTrailers(TrailersResponse::default()),
+            PhaseName::ResponseTrailers => Answer::ResponseTrailers(TrailersResponse::default()),
             PhaseName::RequestBody | PhaseName::ResponseBody => self.wrap(BodyResponse {
                 response: Some(CommonResponse::default()),
             }),
@@ -929,6 +1002,21 @@ pub(super) struct BodyMeta {
 }
 
 impl BodyMeta {
+    /// With the values a header scan rewrote (or removed) in their place.
+    fn rewritten(mut self, rewritten: &[(String, Vec<String>)]) -> Self {
+        for (name, values) in rewritten {
+            let joined = (!values.is_empty()).then(|| values.join(","));
+            match name.as_str() {
+                "content-type" => self.content_type = values.clone(),
+                "content-encoding" => self.content_encoding = values.clone(),
+                "cache-control" => self.cache_control = joined,
+                "vary" => self.vary = joined,
+                _ => {}
+            }
+        }
+        self
+    }
+
     fn of(headers: &Headers<'_>) -> Self {
         let joined = |name: &str| {
             let all = headers.all(name);
@@ -965,11 +1053,13 @@ fn removal(names: Vec<String>) -> Option<HeaderMutation> {
 }
 
 /// Passes the request headers unchanged but for chaperone's own
-/// (`x-chaperone-*`): the hop header, and any a client sent.
-fn only_without_own_headers(headers: &Headers<'_>) -> HeadersResponse {
+/// (`x-chaperone-*` and the token header): the hop header, and any a client
+/// sent.
+fn only_without_own_headers(headers: &Headers<'_>, token_header: &str) -> HeadersResponse {
+    // A client's own transaction token never reaches a callee either.
     let own: Vec<String> = headers
         .keys()
-        .filter(|n| n.starts_with(OWN_HEADER_PREFIX))
+        .filter(|n| n.starts_with(OWN_HEADER_PREFIX) || *n == token_header)
         .map(str::to_owned)
         .collect();
     HeadersResponse {
@@ -995,6 +1085,7 @@ fn body_replaced(
     body: Vec<u8>,
     content_type: Option<&str>,
     content_length: bool,
+    mut remove: Vec<String>,
     mut set: Vec<envoy_types::pb::envoy::config::core::v3::HeaderValueOption>,
 ) -> BodyResponse {
     if content_length {
@@ -1006,7 +1097,7 @@ fn body_replaced(
     // Validators and digests computed over the original body would let the
     // receiver confirm guesses of what was scrubbed (a masked card's hidden
     // digits against a hash): they go with the original.
-    let remove = BODY_DIGESTS.iter().map(|h| (*h).to_owned()).collect();
+    remove.extend(BODY_DIGESTS.iter().map(|h| (*h).to_owned()));
     BodyResponse {
         response: Some(CommonResponse {
             header_mutation: Some(HeaderMutation {

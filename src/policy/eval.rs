@@ -209,6 +209,16 @@ impl Engine {
         if let Err(reason) = check_bounds(facts) {
             return deny(reason, None, trace);
         }
+        // A method is data too (HTTP/2 lets a client send any token): only
+        // the registered ones, and those a hop names, reach a callee.
+        if !is_standard_method(facts.method)
+            && !policy
+                .hops
+                .iter()
+                .any(|h| h.methods.iter().any(|m| m == facts.method))
+        {
+            return deny(Reason::RequestMalformed, None, trace);
+        }
         let host = host_without_port(facts.host);
         let path = facts.path.split_once('?').map_or(facts.path, |(p, _)| p);
         if !is_normalized(path) {
@@ -660,6 +670,14 @@ fn check_bounds(facts: &RequestFacts<'_>) -> Result<(), Reason> {
         return Err(Reason::RequestTooLarge);
     }
     Ok(())
+}
+
+/// The methods of RFC 9110 and PATCH (RFC 5789).
+fn is_standard_method(m: &str) -> bool {
+    matches!(
+        m,
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH"
+    )
 }
 
 pub fn host_without_port(authority: &str) -> &str {

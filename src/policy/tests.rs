@@ -280,7 +280,6 @@ async fn hop_matching_by_host_method_and_path() {
         ("GET", "api.shop.test", "/v1/things", None),
         ("GET", "api.shop.test", "/v1/things/1/x", None),
         ("GET", "api.shop.test", "/v1/things/1/", None),
-        ("get", "api.shop.test", "/v1/things/1", None),
         ("POST", "api.shop.test", "/v1/things/1", None),
         ("GET", "a.wild.test", "/w", Some("wild")),
         ("PATCH", "a.wild.test", "/w", Some("wild")),
@@ -318,6 +317,18 @@ async fn hop_matching_by_host_method_and_path() {
             assert_eq!(d.kind(), DenyKind::Forbidden);
             assert_eq!(d.hop, None);
         }
+    }
+    // A method is data too: one no standard and no hop names is refused
+    // before any hop is looked at (methods are case-sensitive).
+    for method in ["get", "X4111111111111111", "PROPFIND"] {
+        let d = f
+            .deny(
+                &req(method, "api.shop.test", "/v1/things/1")
+                    .peer("spiffe://shop.test/ns/shop/sa/x"),
+            )
+            .await;
+        assert_eq!(d.reason, Reason::RequestMalformed, "{method}");
+        assert_eq!(d.kind(), DenyKind::BadRequest);
     }
 }
 

@@ -8,10 +8,12 @@
 //! clean text; and a body chaperone cannot read passes (`other: pass`) only
 //! when nothing the detectors know shows in its printable bytes.
 
+use std::borrow::Cow;
+
 use super::class::Classes;
 use super::contract::{Contract, OtherContent};
 use super::detect::Context;
-use super::query::{PairRule, Scanner, rewrite_pairs};
+use super::query::{PairRule, Scanner, is_default_removed, rewrite_pairs};
 use super::text::{TextOutcome, scan_text};
 use super::{Findings, ScrubError, json};
 use crate::secret::HashKey;
@@ -73,31 +75,31 @@ struct MediaType {
 }
 
 impl MediaType {
-    /// `type/subtype; param=value…`. `None` for a value that names several
-    /// media types (a comma outside quotes) or none.
-    fn parse(value: &str) -> Option<Self> {
-        let mut quoted = false;
-        for c in value.bytes() {
-            match c {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => return None,
-                _ => {}
+    /// `type/subtype; param=value…` (RFC 9110: a value may be a quoted
+    /// string, where `;` and `,` are text). `Err(ContentTypeConflict)` for a
+    /// value that names several media types (a comma outside quotes) or none,
+    /// `Err(Charset)` for two charsets: one reader would take the first,
+    /// another the last.
+    fn parse(value: &str) -> Result<Self, ScrubError> {
+        let (essence, mut rest) = value.split_once(';').unwrap_or((value, ""));
+        let essence = essence.trim().to_ascii_lowercase();
+        if essence.is_empty() || essence.contains(',') || !essence.contains('/') {
+            return Err(ScrubError::ContentTypeConflict);
+        }
+        let mut charset = None;
+        while !rest.is_empty() {
+            let (name, after) = rest.split_once('=').unwrap_or((rest, ""));
+            let (value, next) = param_value(after.trim_start())?;
+            if name.trim().eq_ignore_ascii_case("charset") {
+                if charset.is_some() {
+                    return Err(ScrubError::Charset);
+                }
+                charset = Some(value.trim().to_ascii_lowercase());
             }
+            rest = next;
         }
-        let mut parts = value.split(';');
-        let essence = parts.next()?.trim().to_ascii_lowercase();
-        if essence.is_empty() {
-            return None;
-        }
-        let charset = parts.find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("charset")
-                .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
-        });
-        Some(Self { essence, charset })
+        Ok(Self { essence, charset })
     }
-
     fn kind(&self) -> BodyKind {
         let e = self.essence.as_str();
         if e == "application/json"
@@ -113,6 +115,36 @@ impl MediaType {
             BodyKind::Other
         }
     }
+}
+
+/// A parameter's value (a token or a quoted string) and what follows the
+/// `;` after it; a `,` outside quotes is a second media type.
+fn param_value(s: &str) -> Result<(String, &str), ScrubError> {
+    let conflict = || ScrubError::ContentTypeConflict;
+    if let Some(quoted) = s.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                '"' => {
+                    let after = quoted.get(i + 1..).unwrap_or_default().trim_start();
+                    return match after.strip_prefix(';') {
+                        Some(next) => Ok((value, next)),
+                        None if after.is_empty() => Ok((value, "")),
+                        None => Err(conflict()),
+                    };
+                }
+                _ => value.push(c),
+            }
+        }
+        return Err(conflict());
+    }
+    let (value, next) = s.split_once(';').unwrap_or((s, ""));
+    if value.contains(',') {
+        return Err(conflict());
+    }
+    Ok((value.to_owned(), next))
 }
 
 /// Encodings chaperone transcodes to read a body.
@@ -155,7 +187,7 @@ pub fn scrub_body(
     check_encodings(&headers.content_encoding)?;
     let media = match headers.content_type.as_slice() {
         [] => None,
-        [one] => Some(MediaType::parse(one).ok_or(ScrubError::ContentTypeConflict)?),
+        [one] => Some(MediaType::parse(one)?),
         _ => return Err(ScrubError::ContentTypeConflict),
     };
     let label = media.as_ref().map_or(BodyKind::Other, MediaType::kind);
@@ -176,17 +208,32 @@ pub fn scrub_body(
     }
     match decode(body, declared) {
         Some(text) => {
-            read_text(&text, label, contract, classes, key, &mut out)?;
+            read_text(body, &text, label, contract, classes, key, &mut out)?;
+            // A body read in another encoding that crosses as it came must
+            // hold nothing for a reader that ignores the label either (ASCII
+            // labelled UTF-16 reads as noise to chaperone, as ASCII to Go).
+            if out.body.is_none() && (text.transcoded || text.bom.is_some()) {
+                scan_printable(body, contract, classes, key)?;
+            }
             // What was read in another encoding crosses re-encoded only
             // when it changed, and then says it is UTF-8 now.
-            if out.body.is_some()
-                && let (Some(m), true) = (&media, text.transcoded)
-            {
-                out.content_type = Some(format!("{}; charset=utf-8", m.essence));
+            if out.body.is_some() && text.transcoded {
+                out.content_type = Some(utf8_label(media.as_ref(), out.kind));
             }
             if let (Some(new), Some(bom)) = (out.body.as_mut(), text.bom) {
                 new.splice(0..0, bom.iter().copied());
             }
+        }
+        // Labelled as something chaperone reads, and not that: refused,
+        // whatever `other` says.
+        None if label == BodyKind::Json => {
+            let offset = std::str::from_utf8(body)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(ScrubError::InvalidJson { offset });
+        }
+        None if matches!(label, BodyKind::Text | BodyKind::Form) => {
+            return Err(ScrubError::NotUtf8);
         }
         None => read_unreadable(body, contract, classes, key, &mut out)?,
     }
@@ -194,6 +241,25 @@ pub fn scrub_body(
         out.alert = limit.judge(out.findings.total())?;
     }
     Ok(out)
+}
+
+/// The Content-Type of a body re-encoded as UTF-8: its media type when
+/// that is a plain `type/subtype` with nothing a detector finds in it, else
+/// the kind it was read as. Never the label's text as sent.
+fn utf8_label(media: Option<&MediaType>, kind: BodyKind) -> String {
+    let clean = media.map(|m| m.essence.as_str()).filter(|e| {
+        e.len() <= 64
+            && e.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"/.+-".contains(&b))
+            && super::detect::scan(e, super::detect::DetectorSet::all()).is_empty()
+            && e.bytes().filter(u8::is_ascii_digit).nth(5).is_none()
+    });
+    let essence = clean.unwrap_or(match kind {
+        BodyKind::Json => "application/json",
+        BodyKind::Form => "application/x-www-form-urlencoded",
+        BodyKind::Text | BodyKind::Other => "text/plain",
+    });
+    format!("{essence}; charset=utf-8")
 }
 
 /// Every Content-Encoding value (a header sent twice, a comma-joined list)
@@ -216,18 +282,17 @@ fn check_encodings(values: &[String]) -> Result<(), ScrubError> {
 }
 
 /// A body read as text.
-struct Text {
-    text: String,
+struct Text<'a> {
+    text: Cow<'a, str>,
     /// It was read in another encoding than UTF-8.
     transcoded: bool,
     /// A UTF-8 byte order mark before the text, kept on a new body.
     bom: Option<&'static [u8]>,
 }
 
-/// The body as clean text, if it is one: in its declared charset, else by
-/// its byte order mark, else as UTF-8. Text with NUL or other control bytes
-/// (but tab, newline, carriage return, form feed) is not clean.
-fn decode(body: &[u8], declared: Option<Charset>) -> Option<Text> {
+/// The body as text, if it is one: in its declared charset, else by its
+/// byte order mark, else as UTF-8.
+fn decode(body: &[u8], declared: Option<Charset>) -> Option<Text<'_>> {
     const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
     let (charset, rest, bom) = match (declared, body) {
         (Some(Charset::Utf16Le | Charset::Utf16Be) | None, [0xFF, 0xFE, rest @ ..]) => {
@@ -243,18 +308,30 @@ fn decode(body: &[u8], declared: Option<Charset>) -> Option<Text> {
         (None, b) => (Charset::Utf8, b, None),
     };
     let text = match charset {
-        Charset::Utf8 => std::str::from_utf8(rest).ok()?.to_owned(),
-        Charset::Utf16Le | Charset::Utf16Be => utf16(rest, charset == Charset::Utf16Le)?,
-        Charset::Latin1 => rest.iter().map(|&b| char::from(b)).collect(),
-        Charset::Windows1252 => rest.iter().map(|&b| windows_1252(b)).collect(),
+        Charset::Utf8 => Cow::Borrowed(std::str::from_utf8(rest).ok()?),
+        Charset::Utf16Le | Charset::Utf16Be => {
+            Cow::Owned(utf16(rest, charset == Charset::Utf16Le)?)
+        }
+        Charset::Latin1 => Cow::Owned(rest.iter().map(|&b| char::from(b)).collect()),
+        Charset::Windows1252 => Cow::Owned(rest.iter().map(|&b| windows_1252(b)).collect()),
     };
-    let clean = !text
-        .bytes()
-        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C) || b == 0x7F);
-    clean.then_some(Text {
+    Some(Text {
         text,
         transcoded: charset != Charset::Utf8,
         bom,
+    })
+}
+
+/// Text with NUL or other control bytes (but tab, newline, carriage return,
+/// form feed) is not clean: it may hide what it says from a byte scanner.
+/// Counted without an early exit, block by block, so it compiles to SIMD.
+fn clean(text: &str) -> bool {
+    text.as_bytes().chunks(256).all(|block| {
+        let hidden = block.iter().fold(0u8, |acc, &b| {
+            let control = (b < 0x20) & !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C);
+            acc | u8::from(control | (b == 0x7F))
+        });
+        hidden == 0
     })
 }
 
@@ -288,21 +365,42 @@ fn windows_1252(b: u8) -> char {
     }
 }
 
-/// Clean text: JSON when it parses as JSON (whatever the label says), a
-/// form when labelled so, else text.
+/// Text: JSON when it parses as JSON (whatever the label says; JSON has no
+/// control bytes), else, when it is clean, a form when labelled so, or text;
+/// text that is not clean is read as unreadable.
 fn read_text(
-    text: &Text,
+    body: &[u8],
+    text: &Text<'_>,
     label: BodyKind,
     contract: &Contract,
     classes: &Classes,
     key: &HashKey,
     out: &mut Scrubbed,
 ) -> Result<(), ScrubError> {
-    let t = text.text.as_str();
+    let t: &str = &text.text;
+    // A form is read as the callee's form parser reads it, even when it
+    // would parse as JSON too.
+    if label == BodyKind::Form {
+        if !clean(t) {
+            return read_unreadable(body, contract, classes, key, out);
+        }
+        out.kind = BodyKind::Form;
+        let mut scanner = Scanner {
+            scan: contract.scan,
+            classes,
+            key,
+            findings: &mut out.findings,
+        };
+        let rule = |name: &str| form_rule(contract, name);
+        out.body = rewrite_pairs(t, rule, &mut scanner)?.map(String::into_bytes);
+        return Ok(());
+    }
+    let start = t
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first();
     let json_like = matches!(
-        t.trim_start_matches([' ', '\t', '\n', '\r'])
-            .as_bytes()
-            .first(),
+        start,
         Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
     );
     if label == BodyKind::Json || json_like {
@@ -313,28 +411,26 @@ fn read_text(
                 out.body = body;
                 return Ok(());
             }
-            // Text that merely starts like JSON is read as text below; a
-            // body labelled JSON that is not JSON, and any JSON the contract
-            // refuses, is refused, never passed.
-            Err(ScrubError::InvalidJson { .. }) if label != BodyKind::Json => {}
+            // Where a JSON contract applies, an object or array that is
+            // not strict JSON is refused: a lenient parser on the other side
+            // (trailing data, NaN, a trailing comma, a lone surrogate) would
+            // read what the contract never judged.
+            Err(ScrubError::InvalidJson { .. })
+                if label != BodyKind::Json
+                    && !(contract.is_structural() && matches!(start, Some(b'{' | b'['))) => {}
+            // A body labelled JSON that is not JSON, and any JSON the
+            // contract refuses, is refused, never passed.
             Err(e) => return Err(e),
         }
     }
+    if !clean(t) {
+        return read_unreadable(body, contract, classes, key, out);
+    }
     match label {
-        BodyKind::Form => {
-            out.kind = BodyKind::Form;
-            let mut scanner = Scanner {
-                scan: contract.scan,
-                classes,
-                key,
-                findings: &mut out.findings,
-            };
-            let rule = |name: &str| form_rule(contract, name);
-            out.body = rewrite_pairs(t, rule, &mut scanner)?.map(String::into_bytes);
-            Ok(())
-        }
         BodyKind::Text if !contract.text => Ok(()),
-        BodyKind::Json | BodyKind::Text => scan_as_text(t, contract, classes, key, out),
+        BodyKind::Json | BodyKind::Text | BodyKind::Form => {
+            scan_as_text(t, contract, classes, key, out)
+        }
         BodyKind::Other => match contract.other {
             OtherContent::Block => Err(ScrubError::ContentType),
             // `other: pass` passes what chaperone cannot read; this it can.
@@ -365,8 +461,14 @@ fn scan_as_text(
     Ok(())
 }
 
-/// A form's names against the allow-list's top level.
+/// A form's names against the allow-list's top level; the credentials and
+/// method overrides a query may not carry (RFC 6750 §2.2 puts access tokens
+/// in form bodies too) are dropped unless the allow-list names them.
 fn form_rule<'c>(contract: &'c Contract, name: &str) -> PairRule<'c> {
+    let listed = contract.allow.as_ref().and_then(|a| a.child(name));
+    if listed.is_none() && is_default_removed(name) {
+        return PairRule::Drop;
+    }
     let Some(allow) = &contract.allow else {
         return PairRule::Scan(contract.actions.child(name).and_then(|n| n.action.as_ref()));
     };
@@ -395,6 +497,18 @@ fn read_unreadable(
     if contract.other == OtherContent::Block {
         return Err(ScrubError::ContentType);
     }
+    scan_printable(body, contract, classes, key)
+}
+
+/// Refuses bytes whose printable reading (NULs and other bytes left out)
+/// holds anything the contract's detectors find: bytes that cross as they
+/// are cannot be rewritten.
+fn scan_printable(
+    body: &[u8],
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(), ScrubError> {
     let printable: String = body
         .iter()
         .filter(|&&b| (0x20..0x7F).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
@@ -415,7 +529,6 @@ fn read_unreadable(
                 .by_class(classes)
                 .first()
                 .map_or_else(|| "unknown".to_owned(), |(c, _)| (*c).to_owned());
-            out.findings = findings;
             Err(ScrubError::Unreadable { class })
         }
         Err(e) => Err(e),

@@ -93,8 +93,8 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
         Action::Drop => Applied::Drop,
         Action::Block => Applied::Block,
         Action::Redact => redact(),
-        Action::Hash if is_hash_token(value) => Applied::Replace(value.to_owned()),
-        Action::Hash => Applied::Replace(key.tag("h:", "value", value.as_bytes())),
+        Action::Hash if is_hash_token(value, key) => Applied::Replace(value.to_owned()),
+        Action::Hash => Applied::Replace(hash_token(value, key)),
         Action::MaskPan | Action::MaskPanLast4 => {
             let d = positions();
             let shown = if action == Action::MaskPan { 6 } else { 0 };
@@ -142,14 +142,61 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
     }
 }
 
-/// `h:` and 32 lower-case hex digits: what the `hash` action writes.
-fn is_hash_token(value: &str) -> bool {
-    value.len() == 34
-        && value.starts_with("h:")
-        && value
-            .bytes()
-            .skip(2)
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// What the `hash` action writes: `h:`, 24 hex digits of the value's keyed
+/// HMAC (joinable: the same value, the same token), and 8 hex digits of a
+/// keyed check over those, so that only a token chaperone made passes for
+/// one (a value shaped like a token but made up carries 16 bytes of the
+/// sender's choosing, and is hashed like any other).
+fn hash_token(value: &str, key: &HashKey) -> String {
+    let tag = key.tag("", "value", value.as_bytes());
+    let body = tag.get(..24).unwrap_or(&tag);
+    let check = key.tag("", "value-check", body.as_bytes());
+    format!("h:{body}{}", check.get(..8).unwrap_or(&check))
+}
+
+/// A token [`hash_token`] made under this key.
+fn is_hash_token(value: &str, key: &HashKey) -> bool {
+    let Some(rest) = value.strip_prefix("h:") else {
+        return false;
+    };
+    let (Some(body), Some(check)) = (rest.get(..24), rest.get(24..)) else {
+        return false;
+    };
+    check.len() == 8
+        && key
+            .tag("", "value-check", body.as_bytes())
+            .get(..8)
+            .is_some_and(|c| key_eq(c, check))
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+fn key_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// [`apply`], and what it writes is judged again: a replacement in which a
+/// detector of `scan` finds something (a mask that keeps a domain made of a
+/// card number) is redacted instead.
+pub fn apply_scanned(
+    action: Action,
+    class: &str,
+    value: &str,
+    key: &HashKey,
+    scan: DetectorSet,
+) -> Applied {
+    match apply(action, class, value, key) {
+        Applied::Replace(r)
+            if crate::scrub::detect::may_contain(&r, scan)
+                && !crate::scrub::detect::scan(&r, scan).is_empty() =>
+        {
+            Applied::Replace(format!("[REDACTED:{class}]"))
+        }
+        other => other,
+    }
 }
 
 /// A named kind of sensitive data: what finds it and what to do with it.
@@ -280,6 +327,19 @@ mod tests {
         }
         assert_eq!(r(Action::Drop, "x"), Applied::Drop);
         assert_eq!(r(Action::Block, "x"), Applied::Block);
+        // A made-up token is hashed like any other value.
+        let forged = format!("h:4111111111111111{}", "0".repeat(16));
+        assert_ne!(r(Action::Hash, &forged), Applied::Replace(forged.clone()));
+        assert_eq!(
+            apply_scanned(
+                Action::MaskEmail,
+                "email",
+                "a@4111111111111111.test",
+                &key,
+                DetectorSet::all()
+            ),
+            Applied::Replace("[REDACTED:email]".into())
+        );
         let Applied::Replace(h) = r(Action::Hash, "alice@example.com") else {
             panic!()
         };

@@ -74,12 +74,62 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node for a member named `key`: the listed name, else one that
+    /// parsers bind it to (any case, a `[…]` suffix as PHP and Rack read
+    /// `account[]`), else `*`.
     pub fn child(&self, key: &str) -> Option<&Node> {
         self.keys
             .iter()
             .find(|(k, _)| **k == *key)
+            .or_else(|| {
+                let bare = key.split_once('[').map_or(key, |(b, _)| b);
+                self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(bare))
+            })
             .map(|(_, n)| n)
             .or(self.any_key.as_deref())
+    }
+
+    /// Folds what `*` says into every listed sibling, level by level: a
+    /// listed name does not escape an action or an allowance aimed at all
+    /// names (`allow: [meta.card]` with `fields: {"meta.*": redact}`).
+    pub fn merge_wildcards(&mut self) {
+        if let Some(any) = self.any_key.as_deref() {
+            let any = any.clone();
+            for (_, child) in &mut self.keys {
+                child.absorb(&any);
+            }
+        }
+        for (_, child) in &mut self.keys {
+            child.merge_wildcards();
+        }
+        for child in [self.any_key.as_deref_mut(), self.elements.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            child.merge_wildcards();
+        }
+    }
+
+    /// Adds `other`'s allowances and actions where this node has none.
+    fn absorb(&mut self, other: &Node) {
+        self.allow_subtree |= other.allow_subtree;
+        if self.action.is_none() {
+            self.action = other.action.clone();
+        }
+        for (k, n) in &other.keys {
+            match self.keys.iter_mut().find(|(m, _)| m == k) {
+                Some((_, mine)) => mine.absorb(n),
+                None => self.keys.push((k.clone(), n.clone())),
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.any_key, &other.any_key),
+            (&mut self.elements, &other.elements),
+        ] {
+            if let Some(theirs) = theirs {
+                mine.get_or_insert_with(Box::default).absorb(theirs);
+            }
+        }
     }
 }
 
@@ -215,6 +265,7 @@ impl Contract {
     pub fn allow_path(&mut self, path: &str) -> Result<(), PathError> {
         let steps = parse_path(path)?;
         walk(self.allow.get_or_insert_with(Node::default), &steps).allow_subtree = true;
+        self.finish();
         Ok(())
     }
 
@@ -227,7 +278,24 @@ impl Contract {
             node.action = Some(action.clone());
         }
         walk(&mut self.actions, &steps).action = Some(action);
+        self.finish();
         Ok(())
+    }
+
+    /// Completes the contract once every path is in: see
+    /// [`Node::merge_wildcards`].
+    pub fn finish(&mut self) {
+        if let Some(allow) = self.allow.as_mut() {
+            allow.merge_wildcards();
+        }
+        self.actions.merge_wildcards();
+    }
+
+    /// Whether the contract says anything of the document's structure (an
+    /// allow-list or a field action), beyond scanning its values.
+    pub fn is_structural(&self) -> bool {
+        let a = &self.actions;
+        self.allow.is_some() || !a.keys.is_empty() || a.any_key.is_some() || a.elements.is_some()
     }
 
     /// Field actions must be set after the allow-list so they land in it.

@@ -18,7 +18,7 @@
 
 use std::borrow::Cow;
 
-use super::class::{Applied, Classes, apply};
+use super::class::{Applied, Classes, apply_scanned};
 use super::contract::{Contract, FieldAction, Node, Unknown};
 use super::detect::{self, Context};
 use super::number;
@@ -135,7 +135,9 @@ impl Node {
         let object = !self.keys.is_empty() || self.any_key.is_some();
         let array = self.elements.is_some();
         match (self.allow_subtree, object, array) {
-            (true, _, _) | (false, false, false) => Shape::Any,
+            (true, _, _) => Shape::Any,
+            // Only the root of an empty allow-list: a document with no field.
+            (false, false, false) => Shape::Object,
             (false, true, false) => Shape::Object,
             (false, false, true) => Shape::Array,
             (false, true, true) => Shape::Either,
@@ -309,6 +311,15 @@ impl<'a> Rewriter<'a> {
         if self.open(b'{', b'}') {
             return Ok(true);
         }
+        // Likewise an object where elements are named (`items[*].account`
+        // sent as `items: {account}`) is read as one element.
+        let at = match at.node {
+            Some(n) if at.open && n.keys.is_empty() && n.any_key.is_none() => At {
+                node: n.elements.as_deref().or(Some(n)),
+                open: true,
+            },
+            _ => at,
+        };
         let mut first = true;
         loop {
             self.ws();
@@ -374,7 +385,14 @@ impl<'a> Rewriter<'a> {
         if self.open(b'[', b']') {
             return Ok(true);
         }
-        let element = at.node.and_then(|n| n.elements.as_deref());
+        let element = at.node.and_then(|n| match &n.elements {
+            Some(e) => Some(&**e),
+            // Where everything may cross, an array in a place that names
+            // fields holds elements with those fields: the actions aimed at
+            // `customer.account` reach `customer: [{account}]` too.
+            None if at.open => Some(n),
+            None => None,
+        });
         let element_at = self.admit(element, at.open)?;
         let action = element.and_then(|e| e.action.as_ref());
         let mut first = true;
@@ -485,7 +503,7 @@ impl<'a> Rewriter<'a> {
                 let start = self.number_token()?;
                 let raw = self.str_of(start, self.pos);
                 let candidates = number::integers(raw);
-                let value = candidates.exact.as_deref().unwrap_or(raw).to_owned();
+                let value = candidates.first().unwrap_or(raw).to_owned();
                 self.apply_field(fa, &value)
             }
             _ => Err(self.invalid()),
@@ -495,7 +513,7 @@ impl<'a> Rewriter<'a> {
     /// Writes what a field action makes of one scalar.
     fn apply_field(&mut self, fa: &FieldAction, value: &str) -> Result<bool, ScrubError> {
         self.changed = true;
-        match apply(fa.action, &fa.class, value, self.key) {
+        match apply_scanned(fa.action, &fa.class, value, self.key, self.contract.scan) {
             Applied::Replace(s) => {
                 write_json_string(&mut self.out, &s);
                 Ok(true)

@@ -108,4 +108,6 @@ impl ScrubError {
 }
 
 #[cfg(test)]
+mod neighbour_tests;
+#[cfg(test)]
 mod tests;

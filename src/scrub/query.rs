@@ -37,16 +37,54 @@ impl Scanner<'_> {
     }
 }
 
-/// Rewrites `name=value` pairs split by `&`. Returns `None` when nothing
-/// changed.
+/// Query parameters and form fields that carry credentials or change what
+/// the callee does: they never cross unless a hop keeps them (RFC 6750 puts
+/// access tokens in the query and in form bodies; `_method` overrides the
+/// method in Rails, Laravel and Symfony).
+pub const DEFAULT_REMOVED: &[&str] = &[
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "_method",
+    "x-http-method-override",
+];
+
+/// A parameter's name as the parsers on the other side bind it: any case, a
+/// `[…]` suffix dropped (PHP, Rack read `access_token[]` as `access_token`),
+/// `.` and spaces as `_` (PHP reads `access.token` and `access token` so).
+pub fn param_name(decoded: &str) -> String {
+    let bare = decoded.split_once('[').map_or(decoded, |(b, _)| b);
+    bare.chars()
+        .map(|c| match c {
+            '.' | ' ' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Whether the built-in removal list holds this (decoded) name.
+pub fn is_default_removed(decoded: &str) -> bool {
+    let name = param_name(decoded);
+    DEFAULT_REMOVED.iter().any(|n| *n == name)
+}
+
+/// Rewrites `name=value` pairs split by `&` or `;` (both separate pairs for
+/// some parsers). Returns `None` when nothing changed.
 pub fn rewrite_pairs<'c>(
     pairs: &str,
     mut rule: impl FnMut(&str) -> PairRule<'c>,
     scanner: &mut Scanner<'_>,
 ) -> Result<Option<String>, ScrubError> {
-    let mut kept = Vec::new();
+    let mut out = String::with_capacity(pairs.len());
     let mut changed = false;
-    for raw in pairs.split('&') {
+    let mut kept_any = false;
+    let mut rest = pairs;
+    let mut separator = None;
+    loop {
+        let (raw, next) = match rest.find(['&', ';']) {
+            Some(i) => (&rest[..i], Some((&rest[i..=i], &rest[i + 1..]))),
+            None => (rest, None),
+        };
         let (raw_name, raw_value) = match raw.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (raw, None),
@@ -59,9 +97,22 @@ pub fn rewrite_pairs<'c>(
             PairRule::Scan(action) => judge_pair(&name, raw_name, raw_value, action, scanner)?,
         };
         changed |= pair.as_deref() != Some(raw);
-        kept.extend(pair);
+        if let Some(pair) = pair {
+            if kept_any {
+                out.push_str(separator.unwrap_or("&"));
+            }
+            out.push_str(&pair);
+            kept_any = true;
+        }
+        match next {
+            Some((sep, after)) => {
+                separator = Some(sep);
+                rest = after;
+            }
+            None => break,
+        }
     }
-    Ok(changed.then(|| kept.join("&")))
+    Ok(changed.then_some(out))
 }
 
 /// One scanned pair: `None` when it is dropped, else how it is written.
@@ -85,7 +136,13 @@ fn judge_pair(
     };
     let value = form_decode(raw_value);
     let new_value = match action {
-        Some(fa) => match super::class::apply(fa.action, &fa.class, &value, scanner.key) {
+        Some(fa) => match super::class::apply_scanned(
+            fa.action,
+            &fa.class,
+            &value,
+            scanner.key,
+            scanner.scan,
+        ) {
             super::class::Applied::Replace(v) => Some(v),
             super::class::Applied::Drop => return Ok(None),
             super::class::Applied::Block => {

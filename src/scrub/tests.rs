@@ -501,10 +501,23 @@ fn a_label_does_not_switch_the_contract_off() {
         scrub_body(b"{oops 4111111111111111", &json_headers(), &c, &cl, &k),
         Err(ScrubError::InvalidJson { .. })
     ));
+    // Where a JSON contract applies, something shaped like JSON that is
+    // not strict JSON is refused under any label (a lenient parser would
+    // read it); where only scanning applies, it is scanned as text.
+    assert!(matches!(
+        scrub_body(
+            b"{oops 4111111111111111",
+            &BodyHeaders::typed("text/plain"),
+            &c,
+            &cl,
+            &k
+        ),
+        Err(ScrubError::InvalidJson { .. })
+    ));
     let text = scrub_body(
         b"{oops 4111111111111111",
         &BodyHeaders::typed("text/plain"),
-        &c,
+        &contract(),
         &cl,
         &k,
     )

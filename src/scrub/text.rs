@@ -1,11 +1,11 @@
 //! Free text under a contract: a string value, an object key, a header
 //! value, a query parameter. Finds what the detectors find, in the text as
-//! written and in its percent-decoded form (a URL in a string, a `Location`
-//! header, a double-encoded parameter), and applies each finding's class
-//! action.
+//! written and in its decoded forms (a URL in a string, a `Location` header,
+//! a double-encoded parameter, JSON in a server-sent event, a number written
+//! as HTML character references), and applies each finding's class action.
 
-use super::class::{Applied, Classes, apply};
-use super::detect::{self, Context, DetectorSet, Finding};
+use super::class::{Applied, Classes, apply_scanned};
+use super::detect::{self, Context, Detector, DetectorSet, Finding};
 use super::{Findings, ScrubError};
 use crate::secret::HashKey;
 
@@ -52,7 +52,7 @@ pub fn scan_text(
             return Err(ScrubError::Internal);
         };
         out.push_str(before);
-        match apply(class.action, &class.name, &f.matched, key) {
+        match apply_scanned(class.action, &class.name, &f.matched, key, scan) {
             Applied::Replace(r) => out.push_str(&r),
             Applied::Drop => {
                 drop = true;
@@ -81,9 +81,15 @@ struct Found {
     matched: String,
 }
 
-/// Every finding in `text`, as written or once percent-decoded (up to three
-/// times, for values encoded more than once), by start, never overlapping.
+/// Every finding in `text`, as written or with its escapes decoded (up to
+/// three times, for values encoded more than once), by start, never
+/// overlapping.
 fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
+    // Most keys and values are shorter than anything sensitive: ruled out by
+    // their length alone (an encoded or folded form is never shorter).
+    if text.len() < shortest(scan) {
+        return Vec::new();
+    }
     let mut found: Vec<Found> = if detect::may_contain(text, scan) {
         detect::scan_with(text, scan, ctx)
             .into_iter()
@@ -98,12 +104,13 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
         Vec::new()
     };
     // Most text has no escape: no decoded form is made for it.
-    if !has_escape_somewhere(text.as_bytes()) {
+    let b = text.as_bytes();
+    if !(has_escape_somewhere(b) || (b.contains(&b'+') && b.contains(&b'='))) {
         return found;
     }
     let mut view = Decoded::identity(text);
     for _ in 0..3 {
-        let Some(next) = view.percent_decoded() else {
+        let Some(next) = view.decoded() else {
             break;
         };
         view = next;
@@ -135,32 +142,63 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
     found
 }
 
+/// The fewest bytes any finding of the detectors in `scan` can span, with
+/// room to spare: a lower bound, never more than the shortest match.
+fn shortest(scan: DetectorSet) -> usize {
+    scan.iter()
+        .map(|d| match d {
+            // "a@b.co"
+            Detector::Email => 6,
+            // "+4930123"
+            Detector::Phone => 7,
+            // Nine digits, the shortest national identifier.
+            Detector::UsSsn => 9,
+            // Twelve digits and more.
+            Detector::Pan => 12,
+            // Norway's IBAN.
+            Detector::Iban => 15,
+            // A token of 16 characters after the word.
+            Detector::BearerToken => 16,
+            Detector::AwsAccessKey => 16,
+            // Two segments of ten and two dots.
+            Detector::Jwt => 22,
+            // "-----BEGIN"
+            Detector::PrivateKey => 10,
+        })
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
 /// A decoded form of a text, with where each of its bytes came from.
 struct Decoded {
     text: String,
     /// For each byte of `text` (and one past the end), the offset in the
-    /// original text where it starts.
-    starts: Vec<usize>,
+    /// original text where it starts (bodies are at most 8 MiB: u32 holds it).
+    starts: Vec<u32>,
 }
 
 impl Decoded {
     fn identity(text: &str) -> Self {
         Self {
             text: text.to_owned(),
-            starts: (0..=text.len()).collect(),
+            starts: (0..=text.len())
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect(),
         }
     }
 
-    /// The original range of this form's byte offset.
+    /// The original offset of this form's byte offset.
     fn source(&self, i: usize) -> Option<usize> {
-        self.starts.get(i).copied()
+        self.starts.get(i).and_then(|&s| usize::try_from(s).ok())
     }
 
-    /// This form with `%XX` escapes decoded, if it has any.
-    fn percent_decoded(&self) -> Option<Self> {
+    /// This form with its escapes decoded, if it has any: `%XX`, JSON and
+    /// JavaScript `\uXXXX` (pairs joined) and `\xXX`, HTML `&#NN;` and
+    /// `&#xHH;`, and `+` as a space where the text reads like `name=value`.
+    fn decoded(&self) -> Option<Self> {
         let b = self.text.as_bytes();
-        let first = memchr::memchr(b'%', b)?;
-        if !b.get(first..).is_some_and(has_escape_somewhere) {
+        let plus = b.contains(&b'=') && b.contains(&b'+');
+        if !has_escape_somewhere(b) && !plus {
             return None;
         }
         let mut bytes = Vec::with_capacity(b.len());
@@ -168,18 +206,24 @@ impl Decoded {
         let mut i = 0;
         while i < b.len() {
             let from = self.starts.get(i).copied().unwrap_or_default();
-            match escape_at(b, i) {
-                Some(v) => {
+            let (decoded, used) = escape_at(b, i).unwrap_or_else(|| {
+                let c = b[i];
+                (Decodes::Byte(if plus && c == b'+' { b' ' } else { c }), 1)
+            });
+            match decoded {
+                Decodes::Byte(v) => {
                     bytes.push(v);
                     starts.push(from);
-                    i += 3;
                 }
-                None => {
-                    bytes.push(b[i]);
-                    starts.push(from);
-                    i += 1;
+                Decodes::Char(c) => {
+                    let mut buf = [0u8; 4];
+                    for &v in c.encode_utf8(&mut buf).as_bytes() {
+                        bytes.push(v);
+                        starts.push(from);
+                    }
                 }
             }
+            i += used;
         }
         starts.push(self.starts.last().copied().unwrap_or_default());
         // A byte that is not UTF-8 once decoded becomes a control character:
@@ -192,22 +236,70 @@ impl Decoded {
     }
 }
 
-fn hex(c: u8) -> Option<u8> {
-    char::from(c)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+/// What an escape stands for.
+enum Decodes {
+    Byte(u8),
+    Char(char),
 }
 
-/// The byte a `%XX` escape at `i` stands for.
-fn escape_at(b: &[u8], i: usize) -> Option<u8> {
-    if b.get(i) != Some(&b'%') {
-        return None;
+fn hex(c: u8) -> Option<u32> {
+    char::from(c).to_digit(16)
+}
+
+/// `n` hex digits at `i`.
+fn hex_at(b: &[u8], i: usize, n: usize) -> Option<u32> {
+    b.get(i..i + n)?
+        .iter()
+        .try_fold(0u32, |acc, &c| Some(acc * 16 + hex(c)?))
+}
+
+/// The escape at `i`, if one starts there, and how many bytes it spans.
+fn escape_at(b: &[u8], i: usize) -> Option<(Decodes, usize)> {
+    match (b.get(i)?, b.get(i + 1)) {
+        (b'%', _) => {
+            let v = u8::try_from(hex_at(b, i + 1, 2)?).ok()?;
+            Some((Decodes::Byte(v), 3))
+        }
+        (b'\\', Some(b'x')) => {
+            let v = char::from_u32(hex_at(b, i + 2, 2)?)?;
+            Some((Decodes::Char(v), 4))
+        }
+        (b'\\', Some(b'u')) => {
+            let hi = hex_at(b, i + 2, 4)?;
+            if (0xD800..0xDC00).contains(&hi)
+                && b.get(i + 6) == Some(&b'\\')
+                && b.get(i + 7) == Some(&b'u')
+                && let Some(lo) = hex_at(b, i + 8, 4).filter(|lo| (0xDC00..0xE000).contains(lo))
+            {
+                let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?;
+                return Some((Decodes::Char(c), 12));
+            }
+            Some((Decodes::Char(char::from_u32(hi).unwrap_or('\u{fffd}')), 6))
+        }
+        (b'&', Some(b'#')) => {
+            let (radix, start) = match b.get(i + 2) {
+                Some(b'x' | b'X') => (16, i + 3),
+                _ => (10, i + 2),
+            };
+            let digits = b
+                .get(start..)?
+                .iter()
+                .take(8)
+                .take_while(|c| char::from(**c).is_digit(radix))
+                .count();
+            if digits == 0 || b.get(start + digits) != Some(&b';') {
+                return None;
+            }
+            let text = std::str::from_utf8(b.get(start..start + digits)?).ok()?;
+            let c = char::from_u32(u32::from_str_radix(text, radix).ok()?)?;
+            Some((Decodes::Char(c), start + digits + 1 - i))
+        }
+        _ => None,
     }
-    Some(hex(*b.get(i + 1)?)? * 16 + hex(*b.get(i + 2)?)?)
 }
 
 fn has_escape_somewhere(b: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', b).any(|i| escape_at(b, i).is_some())
+    memchr::memchr3_iter(b'%', b'\\', b'&', b).any(|i| escape_at(b, i).is_some())
 }
 
 /// `bytes` with every byte of an invalid UTF-8 sequence replaced by 0x1A.
@@ -282,6 +374,28 @@ mod tests {
     }
 
     #[test]
+    fn no_finding_is_shorter_than_the_length_gate() {
+        // Every positive in the detectors' corpus (detector, text, match).
+        let corpus = include_str!("../../tests/data/detectors/positives.txt");
+        for line in corpus
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let (Some(name), Some(expected)) = (fields.first(), fields.get(2)) else {
+                continue;
+            };
+            let Some(d) = Detector::parse(name) else {
+                continue;
+            };
+            assert!(
+                expected.len() >= shortest(d.into()),
+                "{name}: {expected:?} is shorter than the gate"
+            );
+        }
+    }
+
+    #[test]
     fn findings_are_replaced_in_place() {
         assert_eq!(run("plain"), (TextOutcome::Unchanged, 0));
         assert_eq!(
@@ -311,5 +425,28 @@ mod tests {
         // Not UTF-8 once decoded: still scanned, nothing panics.
         assert_eq!(run("%ff%fe4111111111111111").1, 1);
         assert_eq!(run("%ff%fe%e2%82").0, TextOutcome::Unchanged);
+    }
+
+    #[test]
+    fn escapes_of_every_kind_are_decoded() {
+        for text in [
+            r#"data: {"c":"\u0034111111111111111"}"#,
+            r#"var c="\x34111111111111111""#,
+            "<p>&#52;111111111111111</p>",
+            "<p>&#x34;111111111111111</p>",
+            "a=1&c=4111+1111+1111+1111",
+            r#"\u0034\u0031\u0031\u0031 1111 1111 1111"#,
+        ] {
+            let (out, n) = run(text);
+            assert_eq!(n, 1, "{text}");
+            let TextOutcome::Replaced(out) = out else {
+                panic!("{text}")
+            };
+            assert!(out.contains("************1111"), "{text}: {out}");
+        }
+        // `+` is a space only where the text reads like name=value pairs.
+        assert_eq!(run("C++ and 4111+1111+1111+1111").1, 0);
+        // Escapes that stand for nothing are left alone.
+        assert_eq!(run(r#"\u12 \xZZ &#; &#x; %G1"#).0, TextOutcome::Unchanged);
     }
 }

@@ -523,8 +523,16 @@ def check_istio(docs, svc, pod, edge_path):
                 fail(f"EnvoyFilter inserts {value.get('name')}, not ext_proc")
             if tc.get("failure_mode_allow") is not False:
                 fail("ext_proc failure_mode_allow is not false: it would fail open")
+            mode = dict(tc.get("processing_mode", {}))
+            for k in ("request_trailer_mode", "response_trailer_mode"):
+                # Sidecars carry trailers (HTTP/2): chaperone must see them.
+                if mode.pop(k, None) != "SEND":
+                    fail(f"ext_proc {k} is not SEND: trailers would cross unscanned")
             if edge_proc:
-                for k in ("processing_mode", "failure_mode_allow", "metadata_options"):
+                edge_mode = {k: v for k, v in edge_proc.get("processing_mode", {}).items() if not k.endswith("_trailer_mode")}
+                if mode != edge_mode:
+                    fail(f"ext_proc processing_mode differs from envoy/edge.yaml: {mode} vs {edge_mode}")
+                for k in ("failure_mode_allow", "metadata_options"):
                     if tc.get(k) != edge_proc.get(k):
                         fail(f"ext_proc {k} differs from envoy/edge.yaml: {tc.get(k)} vs {edge_proc.get(k)}")
             cluster = tc.get("grpc_service", {}).get("envoy_grpc", {}).get("cluster_name", "")

@@ -307,6 +307,9 @@ impl Envoy {
                 "warn",
                 "--concurrency",
                 "1",
+                // Access log lines reach the file promptly, for the sweeps.
+                "--file-flush-interval-msec",
+                "50",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
