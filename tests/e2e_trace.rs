@@ -149,6 +149,9 @@ issuers:
     audiences: [{AUDIENCE}]
     algorithms: [ES256]
     jwks: {{ url: "{jwks}" }}
+defaults:
+  # The test upstream answers with what these headers say: passed as sent.
+  request: {{ headers: {{ allow: ["x-demo-*"] }} }}
 hops:
   - name: create-charge
     match: {{ host: payments.shop.test, method: POST, path: "/v1/orders/{{order_id}}/charges" }}

@@ -54,7 +54,7 @@ impl Marked {
             if env.cache != CacheRule::Public {
                 // Directives a CDN obeys before Cache-Control would still
                 // let it keep the response for everyone.
-                remove.extend(TARGETED.iter().map(|h| (*h).to_owned()));
+                remove.extend(meta.targeted.iter().cloned());
             }
             if env.cache == CacheRule::Private
                 && per_user
@@ -67,7 +67,7 @@ impl Marked {
 }
 
 /// Cache directives aimed at shared caches only (RFC 9213 and the CDNs').
-const TARGETED: &[&str] = &[
+pub(super) const TARGETED: &[&str] = &[
     "cdn-cache-control",
     "surrogate-control",
     "cloudflare-cdn-cache-control",

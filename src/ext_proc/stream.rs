@@ -999,6 +999,8 @@ pub(super) struct BodyMeta {
     /// Responses: the callee's cache directives, which marking adds to.
     pub(super) cache_control: Option<String>,
     pub(super) vary: Option<String>,
+    /// Cache directives for shared caches only that the callee sent.
+    pub(super) targeted: Vec<String>,
 }
 
 impl BodyMeta {
@@ -1028,6 +1030,11 @@ impl BodyMeta {
             content_length: headers.contains_key("content-length"),
             cache_control: joined("cache-control"),
             vary: joined("vary"),
+            targeted: marking::TARGETED
+                .iter()
+                .filter(|h| headers.contains_key(h))
+                .map(|h| (*h).to_owned())
+                .collect(),
         }
     }
 }
