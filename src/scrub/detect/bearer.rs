@@ -1,6 +1,13 @@
-//! Bearer credentials: the word "Bearer" (any case, as a whole word), one or
-//! more spaces, then a token of at least 16 characters from the token68 set
+//! Bearer credentials: the word "Bearer" (any case, as a whole word), a
+//! separator, then a token of at least 16 characters from the token68 set
 //! (letters, digits, `-._~+/`, with `=` padding).
+//!
+//! The separator is what HTTP stacks, logs and encodings put there: any
+//! run of whitespace (spaces, tabs, CR/LF, VT, FF; Unicode spaces such as
+//! U+00A0, U+2000–U+200A and U+3000 reach this scanner folded to ' '), its
+//! URL and form encodings ("%20", "%09", '+'), or one ':' or '=' with
+//! optional whitespace around it ("bearer=…" in a query string or cookie,
+//! "Bearer: …" in a log line).
 //!
 //! The finding covers the token only, not the word "Bearer": a redaction
 //! then reads "Bearer [redacted]", and a JWT carried as a bearer token is
@@ -48,13 +55,41 @@ fn is_token68(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// The end of the separator after the word "bearer" that ends at `from`,
+/// if there is one.
+fn separator_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut assigned = false;
+    loop {
+        let step = match b.get(i..).unwrap_or_default() {
+            [c, ..] if is_space(*c) => 1,
+            [b'%', b'2', b'0', ..] | [b'%', b'0', b'9', ..] => 3,
+            [b'+', ..] if !assigned => 1,
+            [b':' | b'=', ..] if !assigned => {
+                assigned = true;
+                1
+            }
+            _ => break,
+        };
+        i += step;
+    }
+    (i > from).then_some(i)
+}
+
 /// The token after the word "bearer" at `word`.
 fn token_after(b: &[u8], word: usize) -> Option<(usize, usize)> {
-    let spaces = word + WORD.len();
-    if !left_bounded(b, word) || b.get(spaces) != Some(&b' ') {
+    if !left_bounded(b, word) {
         return None;
     }
-    let start = run_end(b, spaces, |c| c == b' ');
+    let start = separator_end(b, word + WORD.len())?;
+    // token68 ends with its padding; it never starts with it.
+    if b.get(start) == Some(&b'=') {
+        return None;
+    }
     // Padding only at the end is token68; a token with '=' inside is still
     // taken whole, as over-matching a credential is the safe side.
     let end = run_end(b, start, is_token68);
@@ -96,12 +131,33 @@ mod tests {
     }
 
     #[test]
+    fn separators() {
+        let token = "ya29.a0AfH6SMBx3dDkQ";
+        for sep in [
+            "\t", "   ", "\r\n", "\n", "\x0b", "\x0c", " \t ", "%20", "%09", "+", ":", "=", ": ",
+            " = ", "\t:\t",
+        ] {
+            let text = format!("Authorization: Bearer{sep}{token}");
+            assert_eq!(found(&text), [token], "{sep:?}");
+            assert!(whole(&format!("bearer{sep}{token}")), "{sep:?}");
+        }
+        assert_eq!(found(&format!("?bearer={token}&x=1")), [token]);
+        assert_eq!(found(&format!("Cookie: bearer={token}; path=/")), [token]);
+        for sep in ["", "::", "==", ":=", "-", "_", "/", "%2"] {
+            assert!(found(&format!("Bearer{sep}{token}")).is_empty(), "{sep:?}");
+        }
+    }
+
+    #[test]
     fn not_tokens() {
         for t in [
             "Bearer authentication_required",
             "Bearer tokens are short-lived",
             "Bearer realm=\"example\"",
-            "Bearer:abcdefghijklmnop123",
+            "Bearer realm=\"example\", error=\"invalid_token\"",
+            "bearer: the person who holds the bond",
+            "Bearer\ntokens are short-lived",
+            "Bearer\t\tauthentication_required",
             "xBearer abcdefghijklmnop123",
             "Bearer abc123",
             "the bearer of this bond",
