@@ -34,11 +34,11 @@ pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
     let mut i = 0;
     while let Some(word) = next_ignore_case(b, i, WORD) {
         match token_after(b, word) {
-            Some((start, end)) => {
+            Ok((start, end)) => {
                 out.push(Finding::new(Detector::BearerToken, start, end));
                 i = end;
             }
-            None => i = word + WORD.len(),
+            Err(resume) => i = resume.max(word + WORD.len()),
         }
     }
 }
@@ -48,7 +48,7 @@ pub(super) fn whole(text: &str) -> bool {
     let b = text.as_bytes();
     b.get(..WORD.len())
         .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
-        && token_after(b, 0).is_some_and(|(_, end)| end == b.len())
+        && token_after(b, 0).is_ok_and(|(_, end)| end == b.len())
 }
 
 fn is_token68(c: u8) -> bool {
@@ -80,25 +80,36 @@ fn separator_end(b: &[u8], from: usize) -> Option<usize> {
     (i > from).then_some(i)
 }
 
-/// The token after the word "bearer" at `word`.
-fn token_after(b: &[u8], word: usize) -> Option<(usize, usize)> {
+/// The token after the word "bearer" at `word`; else where to look for the
+/// word again. A token that fails the checks below fails them in every
+/// suffix too, and a "bearer" inside it is followed by such a suffix (its
+/// separator can only be '=' or '+', themselves token characters), unless
+/// it ends the token, where ':' or a space may follow. So the search
+/// resumes at the token's last six bytes: that keeps "bearer=bearer=…"
+/// linear.
+fn token_after(b: &[u8], word: usize) -> Result<(usize, usize), usize> {
+    let next = word + WORD.len();
     if !left_bounded(b, word) {
-        return None;
+        return Err(next);
     }
-    let start = separator_end(b, word + WORD.len())?;
+    let start = separator_end(b, next).ok_or(next)?;
     // token68 ends with its padding; it never starts with it.
     if b.get(start) == Some(&b'=') {
-        return None;
+        return Err(next);
     }
     // Padding only at the end is token68; a token with '=' inside is still
     // taken whole, as over-matching a credential is the safe side.
     let end = run_end(b, start, is_token68);
-    let token = b.get(start..end)?;
+    let token = b.get(start..end).ok_or(next)?;
     let body = token.iter().filter(|&&c| c != b'=').count();
     let has_digit = token.iter().any(u8::is_ascii_digit);
     let mixed_case =
         token.iter().any(u8::is_ascii_uppercase) && token.iter().any(u8::is_ascii_lowercase);
-    (body >= MIN_TOKEN && (has_digit || mixed_case)).then_some((start, end))
+    if body >= MIN_TOKEN && (has_digit || mixed_case) {
+        Ok((start, end))
+    } else {
+        Err(end.saturating_sub(WORD.len()))
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +153,9 @@ mod tests {
             assert!(whole(&format!("bearer{sep}{token}")), "{sep:?}");
         }
         assert_eq!(found(&format!("?bearer={token}&x=1")), [token]);
+        // A word that ends a failed token still starts one of its own.
+        assert_eq!(found(&format!("Bearer abc.bearer:{token}")), [token]);
+        assert_eq!(found(&format!("bearer=x=bearer {token}")), [token]);
         assert_eq!(found(&format!("Cookie: bearer={token}; path=/")), [token]);
         for sep in ["", "::", "==", ":=", "-", "_", "/", "%2"] {
             assert!(found(&format!("Bearer{sep}{token}")).is_empty(), "{sep:?}");
