@@ -36,7 +36,37 @@
 mod tables;
 
 use super::Finding;
-use tables::{BMP_BLOCKS, FOLDS, ND_ZEROS};
+use tables::{FOLDS, ND_ZEROS};
+
+/// One bit per code point below U+10000 that folds, built from the tables
+/// at compile time: for the characters of most text, whether they fold is
+/// one load, and only those that do are searched for.
+static BMP: [u64; 1024] = bmp_bits();
+
+const fn bmp_bits() -> [u64; 1024] {
+    let mut bits = [0u64; 1024];
+    let mut k = 0;
+    while k < ND_ZEROS.len() {
+        let zero = ND_ZEROS[k];
+        let mut cp = zero;
+        while cp < zero + 10 && cp < 0x1_0000 {
+            bits[(cp / 64) as usize] |= 1 << (cp % 64);
+            cp += 1;
+        }
+        k += 1;
+    }
+    let mut k = 0;
+    while k < FOLDS.len() {
+        let (first, last, _, _) = FOLDS[k];
+        let mut cp = first;
+        while cp <= last && cp < 0x1_0000 {
+            bits[(cp / 64) as usize] |= 1 << (cp % 64);
+            cp += 1;
+        }
+        k += 1;
+    }
+    bits
+}
 
 /// What one character becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +88,8 @@ fn fold_char(c: char) -> Fold {
         };
     }
     if cp < 0x1_0000 {
-        let block = cp >> 8;
-        let word = BMP_BLOCKS.get((block / 64) as usize).copied().unwrap_or(0);
-        if word & (1 << (block % 64)) == 0 {
+        let word = BMP.get((cp / 64) as usize).copied().unwrap_or(0);
+        if word & (1 << (cp % 64)) == 0 {
             return Fold::Keep;
         }
     }
@@ -84,11 +113,41 @@ fn fold_char(c: char) -> Fold {
     }
 }
 
-/// Whether folding may change `text`: the slow check, for callers without
-/// a profile.
+/// A byte folding may change: non-ASCII, DEL, or a control other than
+/// tab, line feed and carriage return (as the profile's `Foldable` mark).
+fn is_special(c: u8) -> bool {
+    (c >= 0x7f) | ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r'))
+}
+
+/// Bytes looked at together by `next_special`: the check inside a block
+/// has no early exit, so it compiles to SIMD; only a block with a hit is
+/// searched byte by byte.
+const BLOCK: usize = 32;
+
+/// The position of the next special byte at or after `from`.
+fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    // In a run of non-ASCII text the next character is special too.
+    if is_special(*b.get(from)?) {
+        return Some(from);
+    }
+    let rest = b.get(from..)?;
+    let mut offset = from;
+    for block in rest.chunks(BLOCK) {
+        if block.iter().fold(false, |hit, &c| hit | is_special(c)) {
+            return block
+                .iter()
+                .position(|&c| is_special(c))
+                .map(|p| offset + p);
+        }
+        offset += block.len();
+    }
+    None
+}
+
+/// Whether folding may change `text`: the check for callers without a
+/// profile.
 pub(super) fn may_change(text: &str) -> bool {
-    text.bytes()
-        .any(|c| c >= 0x7f || (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')))
+    next_special(text.as_bytes(), 0).is_some()
 }
 
 /// A folded text and the way back to the original.
@@ -106,7 +165,15 @@ pub(super) fn fold(text: &str) -> Option<Folded> {
     let mut folded: Option<Folded> = None;
     // The original up to here is already in the folded text.
     let mut copied = 0;
-    for (i, c) in text.char_indices() {
+    // ASCII bytes other than controls never fold: only the characters at
+    // special bytes are looked at. Each starts a character, as a search
+    // resumes after the last character looked at.
+    let mut from = 0;
+    while let Some(i) = next_special(text.as_bytes(), from) {
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        from = i + c.len_utf8();
         let to = fold_char(c);
         if to == Fold::Keep {
             continue;
@@ -120,7 +187,7 @@ pub(super) fn fold(text: &str) -> Option<Folded> {
         if let Fold::To(b) = to {
             f.text.push(char::from(b));
         }
-        copied = i + c.len_utf8();
+        copied = from;
         f.point(copied);
     }
     let mut f = folded?;

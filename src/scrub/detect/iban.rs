@@ -114,7 +114,46 @@ const LENGTHS: [([u8; 2], u8); 89] = [
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.len() >= MIN_LEN && p.digits() >= 2 && p.letters() >= 2
+    p.len() >= MIN_LEN && p.digits() >= 2 && has_start(p.text.as_bytes())
+}
+
+/// Windows looked at together by `has_start`: no early exit inside a block,
+/// so the check compiles to SIMD.
+const BLOCK: usize = 64;
+
+/// Two letters and two digits in a row somewhere, as every IBAN starts:
+/// with lowercase accepted, the counts alone pass most text.
+fn has_start(b: &[u8]) -> bool {
+    let alpha = |c: u8| (c | 0x20).wrapping_sub(b'a') < 26;
+    let digit = |c: u8| c.wrapping_sub(b'0') < 10;
+    let Some(last) = b.len().checked_sub(4) else {
+        return false;
+    };
+    let mut from = 0;
+    while from <= last {
+        let to = (from + BLOCK).min(last + 1);
+        let (Some(w0), Some(w1), Some(w2), Some(w3)) = (
+            b.get(from..to),
+            b.get(from + 1..to + 1),
+            b.get(from + 2..to + 2),
+            b.get(from + 3..to + 3),
+        ) else {
+            return false;
+        };
+        let hit = w0
+            .iter()
+            .zip(w1)
+            .zip(w2)
+            .zip(w3)
+            .fold(false, |hit, (((&c1, &c2), &d1), &d2)| {
+                hit | (alpha(c1) & alpha(c2) & digit(d1) & digit(d2))
+            });
+        if hit {
+            return true;
+        }
+        from = to;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -202,6 +241,15 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         super::super::found_by(find, text)
+    }
+
+    #[test]
+    fn starts() {
+        assert!(has_start(b"GB82"));
+        assert!(has_start(b"pay to gb82west"));
+        assert!(has_start(&[b"x".repeat(200), b"de89".to_vec()].concat()));
+        assert!(!has_start(b"GB8"));
+        assert!(!has_start(b"Organic cotton, 30 degrees, size M2"));
     }
 
     #[test]

@@ -69,19 +69,28 @@ const RANGES: [(u32, u32, usize, Network, u32); 26] = [
 pub(super) const MIN_DIGITS: usize = 12;
 pub(super) const MAX_DIGITS: usize = 19;
 
-/// The number read from the first `n` digits.
-fn prefix(d: &[u8], n: usize) -> u32 {
-    d.iter().take(n).fold(0, |acc, &x| acc * 10 + u32::from(x))
-}
+/// The longest prefix in the table.
+const MAX_PREFIX: usize = 6;
 
 /// The network that issues card numbers of this length under these leading
 /// digits (`d` holds digit values, not ASCII), if one does.
 pub(super) fn network(d: &[u8]) -> Option<Network> {
-    let len = u32::try_from(d.len()).ok()?;
+    // No network issues under 0, 1, 7, 8 or 9: most digit runs stop here.
+    if !matches!(d.first(), Some(2..=6)) {
+        return None;
+    }
+    let len = u32::try_from(d.len()).ok()?.min(31);
+    // prefixes[n] is the number read from the first n digits.
+    let mut prefixes = [0u32; MAX_PREFIX + 1];
+    let mut acc = 0;
+    for (slot, &x) in prefixes.iter_mut().skip(1).zip(d) {
+        acc = acc * 10 + u32::from(x);
+        *slot = acc;
+    }
     RANGES
         .iter()
         .find(|&&(first, last, n, _, lens)| {
-            lens & (1 << len.min(31)) != 0 && (first..=last).contains(&prefix(d, n))
+            lens & (1 << len) != 0 && prefixes.get(n).is_some_and(|p| (first..=last).contains(p))
         })
         .map(|&(.., network, _)| network)
 }

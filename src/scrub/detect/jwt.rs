@@ -19,10 +19,8 @@
 //! 'w' or 'y' for a header ('{' followed by whitespace or '"'); that is what
 //! the pre-check and the scan look for.
 
-use memchr::memmem;
-
 use super::text::{at, before, run_end};
-use super::{Detector, Finding, Profile};
+use super::{Detector, Finding, Mark, Profile};
 
 /// `{"a":1}` is the shortest JSON object a header could be; it encodes to
 /// ten characters.
@@ -33,14 +31,59 @@ const MIN_PAYLOAD: usize = 3;
 const PROBE: usize = 32;
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    if p.len() < MIN_HEADER + MIN_PAYLOAD + 2 || p.dots() < 2 {
+    if p.len() < MIN_HEADER + MIN_PAYLOAD + 2 || !p.has(Mark::Dot) {
         return false;
     }
     let b = p.text.as_bytes();
-    // A JWS needs a payload after a dot; a JWE, four dots and a header.
-    let payload =
-        memmem::find_iter(b, b".e").any(|k| matches!(at(b, k + 2), Some(b'w' | b'y' | b'3')));
-    (payload || p.dots() >= 4) && next_header(b, 0).is_some()
+    // Two dots at least; then a header start ("ew", "ey" after a byte that
+    // is not base64url), rare in text that holds no token; then a payload
+    // after a dot (JWS) or four dots (JWE).
+    let dots = b.iter().filter(|&&c| c == b'.').count();
+    if dots < 2 {
+        return false;
+    }
+    let header = header_start(b, 0)
+        || any_window(b, |prev, c, next| {
+            !is_b64url(prev) & (c == b'e') & ((next == b'w') | (next == b'y'))
+        });
+    let payload = || {
+        any_window(b, |dot, e, next| {
+            (dot == b'.') & (e == b'e') & matches!(next, b'w' | b'y' | b'3')
+        })
+    };
+    header && (dots >= 4 || payload())
+}
+
+/// Windows looked at together by `any_window`: the check inside a block
+/// has no early exit, so it compiles to SIMD.
+const BLOCK: usize = 64;
+
+/// Whether `hit` holds for some three bytes in a row of `b`.
+fn any_window(b: &[u8], hit: impl Fn(u8, u8, u8) -> bool) -> bool {
+    let Some(last) = b.len().checked_sub(3) else {
+        return false;
+    };
+    let mut from = 0;
+    while from <= last {
+        let to = (from + BLOCK).min(last + 1);
+        let (Some(w0), Some(w1), Some(w2)) = (
+            b.get(from..to),
+            b.get(from + 1..to + 1),
+            b.get(from + 2..to + 2),
+        ) else {
+            return false;
+        };
+        if w0
+            .iter()
+            .zip(w1)
+            .zip(w2)
+            .fold(false, |any, ((&x, &y), &z)| any | hit(x, y, z))
+        {
+            return true;
+        }
+        from = to;
+    }
+    false
 }
 
 pub(super) fn find(text: &str, out: &mut Vec<Finding>) {

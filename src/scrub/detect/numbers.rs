@@ -79,6 +79,7 @@ impl Pass<'_, '_> {
         if self.pan
             && start >= self.pan_from
             && (len == 4 || len >= MIN_DIGITS)
+            && matches!(at(b, start), Some(b'2'..=b'6'))
             && let Some(e) = card::at_run(b, start, self.key)
         {
             self.out.push(Finding::new(Detector::Pan, start, e));

@@ -18,9 +18,6 @@
 //!   and whatever NFKC turns into one printable ASCII character (fullwidth
 //!   forms, mathematical letters and digits, small forms such as U+FE6B
 //!   '﹫').
-//! - `BMP_BLOCKS`: one bit per block of 256 code points below U+10000 that
-//!   holds any of the above, so most non-ASCII text (CJK, accented Latin,
-//!   Cyrillic) is passed over without a search.
 //!
 //! ```python
 //! # Generates src/scrub/detect/fold/tables.rs's tables (run with the
@@ -94,11 +91,6 @@
 //!         back[cp] = to + (cp - lo) if asc else to
 //! assert back == fold
 //!
-//! blocks = 0
-//! for cp in list(fold) + [z + k for z in nd_zeros for k in range(10)]:
-//!     if cp < 0x10000:
-//!         blocks |= 1 << (cp >> 8)
-//!
 //! print(f"// Unicode {ud.unidata_version}: {len(nd_zeros)} runs of Nd digits, {len(ranges)} ranges of other folds.")
 //! print(f"pub(super) const ND_ZEROS: [u32; {len(nd_zeros)}] = [")
 //! for i in range(0, len(nd_zeros), 6):
@@ -108,7 +100,6 @@
 //! for lo, hi, to, asc in ranges:
 //!     print(f"    (0x{lo:05X}, 0x{hi:05X}, {to}, {'true' if asc else 'false'}),")
 //! print("];")
-//! print("pub(super) const BMP_BLOCKS: [u64; 4] = [" + ", ".join(f"0x{(blocks >> (64 * i)) & ((1 << 64) - 1):016x}" for i in range(4)) + "];")
 //! ```
 
 // Unicode 18.0.0: 76 runs of Nd digits, 257 ranges of other folds.
@@ -380,10 +371,4 @@ pub(super) const FOLDS: [(u32, u32, u8, bool); 257] = [
     (0x1F12C, 0x1F12C, 82, false),
     (0x1F130, 0x1F149, 65, true),
     (0xE0000, 0xE0FFF, 0, false),
-];
-pub(super) const BMP_BLOCKS: [u64; 4] = [
-    0x00035097bfdbffef,
-    0x0000000000000000,
-    0x00000fc000000000,
-    0xc800000000000000,
 ];
