@@ -281,13 +281,15 @@ pub fn may_contain(text: &str, set: DetectorSet) -> bool {
         return false;
     }
     let profile = Profile::of(text);
-    if profile.has(Mark::Foldable)
-        && let Some(folded) = fold::fold(text)
-    {
-        let profile = Profile::of(&folded.text);
-        return set.iter().any(|d| d.plausible(&profile));
+    if set.iter().any(|d| d.plausible(&profile)) {
+        return true;
     }
-    set.iter().any(|d| d.plausible(&profile))
+    // Only text that looks clean as it is needs folding to be sure.
+    profile.has(Mark::Foldable)
+        && fold::fold(text).is_some_and(|folded| {
+            let profile = Profile::of(&folded.text);
+            set.iter().any(|d| d.plausible(&profile))
+        })
 }
 
 /// Whether all of `text` (surrounding ASCII whitespace aside) is one value

@@ -38,7 +38,7 @@ pub(super) fn plausible(p: &Profile<'_>) -> bool {
     // Two dots at least; then a header start ("ew", "ey" after a byte that
     // is not base64url), rare in text that holds no token; then a payload
     // after a dot (JWS) or four dots (JWE).
-    let dots = b.iter().filter(|&&c| c == b'.').count();
+    let dots = memchr::memchr_iter(b'.', b).take(4).count();
     if dots < 2 {
         return false;
     }
