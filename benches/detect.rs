@@ -7,7 +7,10 @@
 //! - `values_with_findings`: the same kind of values, a third of them holding
 //!   a card number, an e-mail, a phone number, a token ...;
 //! - `clean_prose_64k`: one long clean text, the per-byte cost without the
-//!   per-call overhead.
+//!   per-call overhead;
+//! - `unicode_values`: values with non-ASCII text, half of them with
+//!   characters that fold (fullwidth and Arabic-Indic digits, Unicode
+//!   spaces and dashes, zero-width characters), the cost of folding.
 //!
 //! Each is measured for `may_contain` (the pre-check), `scan` with every
 //! detector, and the pair as the scrubber uses it (scan only when the
@@ -80,6 +83,19 @@ const SENSITIVE: &[&str] = &[
     "key AKIAIOSFODNN7EXAMPLE leaked",
 ];
 
+const UNICODE: &[&str] = &[
+    "Müller Straße 12, 80331 München",
+    "東京都千代田区丸の内1-1-1",
+    "Доставка завтра до 18:00",
+    "josé@example.com",
+    "カード番号 ４１１１ １１１１ １１１１ １１１１",
+    "٤١١١١١١١١١١١١١١١",
+    "4111\u{a0}1111\u{a0}1111\u{a0}1111",
+    "4111\u{200b}1111\u{200b}1111\u{200b}1111",
+    "Total: 12\u{a0}345,67\u{a0}€ – paid",
+    "用户@例子.广告",
+];
+
 fn values(n: usize, sensitive_share: usize, rng: &mut Rng) -> Vec<String> {
     (0..n)
         .map(|_| {
@@ -140,9 +156,13 @@ fn benches(c: &mut Criterion) {
     let clean = values(4096, 0, &mut rng);
     let mixed = values(4096, 33, &mut rng);
     let long = vec![prose(64 * 1024, &mut rng)];
+    let unicode: Vec<String> = (0..4096)
+        .map(|_| UNICODE[rng.below(UNICODE.len())].to_owned())
+        .collect();
     bench_set(c, "clean_values", &clean);
     bench_set(c, "values_with_findings", &mixed);
     bench_set(c, "clean_prose_64k", &long);
+    bench_set(c, "unicode_values", &unicode);
 }
 
 criterion_group! {

@@ -10,18 +10,30 @@
 //! `may_contain` is a one-pass SIMD-friendly pre-check that rules most
 //! strings out without a scan.
 //!
-//! Shared rules: detectors match ASCII only, so a finding always starts and
-//! ends on char boundaries; "word boundary" means no ASCII letter or digit
-//! next to the match (other characters, including non-ASCII letters, are
-//! separators, so numbers written against CJK text are still found).
+//! Text as a callee reads it: digits of every script, fullwidth forms,
+//! Unicode dashes and spaces, and characters that hide in between (zero-width
+//! and format characters, controls) are folded to ASCII before detection
+//! (`fold`), and every finding is mapped back to the original text. ASCII
+//! text without control bytes skips this.
+//!
+//! Shared rules: on the text they scan, detectors find ranges that start
+//! and end on char boundaries; "word boundary" means no ASCII letter or
+//! digit next to the match (other characters, including non-ASCII letters,
+//! are separators, so numbers written against CJK text are still found).
 //! Each detector's own rules, and the look-alikes it refuses, are in its
-//! module.
+//! module. Where a value is ambiguous on its own (a card number that is
+//! also a valid barcode), the words around it and the name of its JSON
+//! member (`Context`) decide.
 
 mod aws;
+mod barcode;
 mod bearer;
 mod card;
+mod context;
 mod email;
+mod fold;
 mod iban;
+mod issuer;
 mod jwt;
 mod numbers;
 mod pem;
@@ -105,11 +117,12 @@ impl Detector {
         }
     }
 
-    /// This detector's matches, leftmost first, never overlapping each other.
-    fn find(self, text: &str, out: &mut Vec<Finding>) {
+    /// This detector's matches in (folded) `text`, leftmost first, never
+    /// overlapping each other.
+    fn find(self, text: &str, ctx: Context<'_>, out: &mut Vec<Finding>) {
         match self {
             Detector::Pan | Detector::Iban | Detector::UsSsn | Detector::Phone => {
-                numbers::find(text, self.into(), out)
+                numbers::find(text, self.into(), ctx.key, out)
             }
             Detector::Email => email::find(text, out),
             Detector::Jwt => jwt::find(text, out),
@@ -208,46 +221,97 @@ impl Finding {
     }
 }
 
+/// Where a text comes from, for the values that are ambiguous on their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// The name of the JSON member whose value is being scanned, decoded
+    /// (`card_number`, `gtin`, `orderId`); None for free text.
+    pub key: Option<&'a str>,
+}
+
 /// All non-overlapping findings in `text`, in order of start. Where matches
 /// of different detectors overlap, the longer one wins (ties: the order of
 /// `Detector::ALL`); the loser is dropped, not trimmed.
 pub fn scan(text: &str, set: DetectorSet) -> Vec<Finding> {
+    scan_with(text, set, Context::default())
+}
+
+/// `scan`, told where the text comes from: a member name that says card
+/// ("card_number", "pan") makes an ambiguous number a card, one that says
+/// identifier ("id", "gtin", "orderId") keeps it from being one. A number
+/// that is a card on its own is found whatever the name.
+///
+/// Text with non-ASCII or control characters is folded first (see the
+/// module comment); findings are ranges of `text` itself, on char
+/// boundaries.
+pub fn scan_with(text: &str, set: DetectorSet, ctx: Context<'_>) -> Vec<Finding> {
     if set.is_empty() {
         return Vec::new();
     }
     let profile = Profile::of(text);
-    let active: DetectorSet = set.iter().filter(|d| d.plausible(&profile)).collect();
+    if profile.has(Mark::Foldable)
+        && let Some(folded) = fold::fold(text)
+    {
+        let found = scan_profiled(&Profile::of(&folded.text), set, ctx);
+        return found.into_iter().map(|f| folded.to_original(f)).collect();
+    }
+    scan_profiled(&profile, set, ctx)
+}
+
+fn scan_profiled(profile: &Profile<'_>, set: DetectorSet, ctx: Context<'_>) -> Vec<Finding> {
+    let text = profile.text;
+    let active: DetectorSet = set.iter().filter(|d| d.plausible(profile)).collect();
     let mut found = Vec::new();
     // The number-shaped detectors share one pass over the digit runs.
     let numeric = active.intersection(numbers::detectors());
-    numbers::find(text, numeric, &mut found);
+    numbers::find(text, numeric, ctx.key, &mut found);
     for d in active.iter().filter(|&d| !numeric.contains(d)) {
-        d.find(text, &mut found);
+        d.find(text, ctx, &mut found);
     }
     resolve(found)
 }
 
 /// Fast pre-check: false means `scan(text, set)` finds nothing, so a caller
 /// can skip the scan (and any copying) for most strings. True means only
-/// that a scan is needed.
+/// that a scan is needed. Text that folding changes is judged folded, so a
+/// number hidden by zero-width characters or written in other digits is
+/// never ruled out.
 pub fn may_contain(text: &str, set: DetectorSet) -> bool {
     if set.is_empty() {
         return false;
     }
     let profile = Profile::of(text);
-    set.iter().any(|d| d.plausible(&profile))
+    if set.iter().any(|d| d.plausible(&profile)) {
+        return true;
+    }
+    // Only text that looks clean as it is needs folding to be sure.
+    profile.has(Mark::Foldable)
+        && fold::fold(text).is_some_and(|folded| {
+            let profile = Profile::of(&folded.text);
+            set.iter().any(|d| d.plausible(&profile))
+        })
 }
 
 /// Whether all of `text` (surrounding ASCII whitespace aside) is one value
-/// of kind `d`, e.g. a JSON string declared as a card number.
+/// of kind `d`, e.g. a JSON string declared as a card number. The text is
+/// folded first, as `scan` does.
 ///
 /// This accepts the forms `scan` finds, plus a few that are only safe to
 /// accept when the field is already known to hold such a value: nine bare
-/// digits for `UsSsn`. For `BearerToken` the value is a whole
-/// `Authorization` header value, "Bearer <token>". Do not use it as a
-/// detector over undeclared strings.
+/// digits for `UsSsn`, and card numbers of every length whatever their
+/// context. For `BearerToken` the value is a whole `Authorization` header
+/// value, "Bearer <token>". Do not use it as a detector over undeclared
+/// strings.
 pub fn matches_whole(text: &str, d: Detector) -> bool {
-    let text = text.trim_ascii();
+    let folded = if fold::may_change(text) {
+        fold::fold(text)
+    } else {
+        None
+    };
+    let text = folded
+        .as_ref()
+        .map_or(text, |f| f.text.as_str())
+        .trim_ascii();
     match d {
         Detector::Pan => card::whole(text),
         Detector::Iban => iban::whole(text),
@@ -311,7 +375,8 @@ fn keep_longest(cluster: &[Finding], out: &mut Vec<Finding>) {
     out.extend(kept.into_values());
 }
 
-/// What one detector's `find` reports in `text`, as the matched slices.
+/// What one detector's `find` reports in (ASCII) `text`, as the matched
+/// slices.
 #[cfg(test)]
 fn found_by(find: fn(&str, &mut Vec<Finding>), text: &str) -> Vec<&str> {
     let mut out = Vec::new();

@@ -1,6 +1,13 @@
-//! Bearer credentials: the word "Bearer" (any case, as a whole word), one or
-//! more spaces, then a token of at least 16 characters from the token68 set
+//! Bearer credentials: the word "Bearer" (any case, as a whole word), a
+//! separator, then a token of at least 16 characters from the token68 set
 //! (letters, digits, `-._~+/`, with `=` padding).
+//!
+//! The separator is what HTTP stacks, logs and encodings put there: any
+//! run of whitespace (spaces, tabs, CR/LF, VT, FF; Unicode spaces such as
+//! U+00A0, U+2000–U+200A and U+3000 reach this scanner folded to ' '), its
+//! URL and form encodings ("%20", "%09", '+'), or one ':' or '=' with
+//! optional whitespace around it ("bearer=…" in a query string or cookie,
+//! "Bearer: …" in a log line).
 //!
 //! The finding covers the token only, not the word "Bearer": a redaction
 //! then reads "Bearer [redacted]", and a JWT carried as a bearer token is
@@ -27,11 +34,11 @@ pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
     let mut i = 0;
     while let Some(word) = next_ignore_case(b, i, WORD) {
         match token_after(b, word) {
-            Some((start, end)) => {
+            Ok((start, end)) => {
                 out.push(Finding::new(Detector::BearerToken, start, end));
                 i = end;
             }
-            None => i = word + WORD.len(),
+            Err(resume) => i = resume.max(word + WORD.len()),
         }
     }
 }
@@ -41,29 +48,68 @@ pub(super) fn whole(text: &str) -> bool {
     let b = text.as_bytes();
     b.get(..WORD.len())
         .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
-        && token_after(b, 0).is_some_and(|(_, end)| end == b.len())
+        && token_after(b, 0).is_ok_and(|(_, end)| end == b.len())
 }
 
 fn is_token68(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
-/// The token after the word "bearer" at `word`.
-fn token_after(b: &[u8], word: usize) -> Option<(usize, usize)> {
-    let spaces = word + WORD.len();
-    if !left_bounded(b, word) || b.get(spaces) != Some(&b' ') {
-        return None;
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// The end of the separator after the word "bearer" that ends at `from`,
+/// if there is one.
+fn separator_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut assigned = false;
+    loop {
+        let step = match b.get(i..).unwrap_or_default() {
+            [c, ..] if is_space(*c) => 1,
+            [b'%', b'2', b'0', ..] | [b'%', b'0', b'9', ..] => 3,
+            [b'+', ..] if !assigned => 1,
+            [b':' | b'=', ..] if !assigned => {
+                assigned = true;
+                1
+            }
+            _ => break,
+        };
+        i += step;
     }
-    let start = run_end(b, spaces, |c| c == b' ');
+    (i > from).then_some(i)
+}
+
+/// The token after the word "bearer" at `word`; else where to look for the
+/// word again. A token that fails the checks below fails them in every
+/// suffix too, and a "bearer" inside it is followed by such a suffix (its
+/// separator can only be '=' or '+', themselves token characters), unless
+/// it ends the token, where ':' or a space may follow. So the search
+/// resumes at the token's last six bytes: that keeps "bearer=bearer=…"
+/// linear.
+fn token_after(b: &[u8], word: usize) -> Result<(usize, usize), usize> {
+    let next = word + WORD.len();
+    if !left_bounded(b, word) {
+        return Err(next);
+    }
+    let start = separator_end(b, next).ok_or(next)?;
+    // token68 ends with its padding; it never starts with it.
+    if b.get(start) == Some(&b'=') {
+        return Err(next);
+    }
     // Padding only at the end is token68; a token with '=' inside is still
     // taken whole, as over-matching a credential is the safe side.
     let end = run_end(b, start, is_token68);
-    let token = b.get(start..end)?;
+    let token = b.get(start..end).ok_or(next)?;
     let body = token.iter().filter(|&&c| c != b'=').count();
     let has_digit = token.iter().any(u8::is_ascii_digit);
     let mixed_case =
         token.iter().any(u8::is_ascii_uppercase) && token.iter().any(u8::is_ascii_lowercase);
-    (body >= MIN_TOKEN && (has_digit || mixed_case)).then_some((start, end))
+    if body >= MIN_TOKEN && (has_digit || mixed_case) {
+        Ok((start, end))
+    } else {
+        Err(end.saturating_sub(WORD.len()))
+    }
 }
 
 #[cfg(test)]
@@ -96,12 +142,36 @@ mod tests {
     }
 
     #[test]
+    fn separators() {
+        let token = "ya29.a0AfH6SMBx3dDkQ";
+        for sep in [
+            "\t", "   ", "\r\n", "\n", "\x0b", "\x0c", " \t ", "%20", "%09", "+", ":", "=", ": ",
+            " = ", "\t:\t",
+        ] {
+            let text = format!("Authorization: Bearer{sep}{token}");
+            assert_eq!(found(&text), [token], "{sep:?}");
+            assert!(whole(&format!("bearer{sep}{token}")), "{sep:?}");
+        }
+        assert_eq!(found(&format!("?bearer={token}&x=1")), [token]);
+        // A word that ends a failed token still starts one of its own.
+        assert_eq!(found(&format!("Bearer abc.bearer:{token}")), [token]);
+        assert_eq!(found(&format!("bearer=x=bearer {token}")), [token]);
+        assert_eq!(found(&format!("Cookie: bearer={token}; path=/")), [token]);
+        for sep in ["", "::", "==", ":=", "-", "_", "/", "%2"] {
+            assert!(found(&format!("Bearer{sep}{token}")).is_empty(), "{sep:?}");
+        }
+    }
+
+    #[test]
     fn not_tokens() {
         for t in [
             "Bearer authentication_required",
             "Bearer tokens are short-lived",
             "Bearer realm=\"example\"",
-            "Bearer:abcdefghijklmnop123",
+            "Bearer realm=\"example\", error=\"invalid_token\"",
+            "bearer: the person who holds the bond",
+            "Bearer\ntokens are short-lived",
+            "Bearer\t\tauthentication_required",
             "xBearer abcdefghijklmnop123",
             "Bearer abc123",
             "the bearer of this bond",

@@ -2,7 +2,11 @@
 //! registry, two check digits, the national BBAN, exactly the registered
 //! length for that country, and ISO 7064 mod-97 == 1. Written compact
 //! ("DE89370400440532013000") or in groups of four split by single spaces
-//! ("GB82 WEST 1234 5698 7654 32"); uppercase only, as banks print them.
+//! ("GB82 WEST 1234 5698 7654 32"), in any case: banks print them in
+//! uppercase, but people and forms write "gb82west12345698765432" and
+//! "Gb82 West 1234 …", and a bank reads them all the same. The exact
+//! length per country and the mod-97 check (one random string in 97 passes
+//! it) keep words and lowercase hex strings out.
 
 use super::Profile;
 use super::text::{left_bounded, right_bounded};
@@ -110,12 +114,51 @@ const LENGTHS: [([u8; 2], u8); 89] = [
 ];
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    p.len() >= MIN_LEN && p.digits() >= 2 && p.upper() >= 2
+    p.len() >= MIN_LEN && p.digits() >= 2 && has_start(p.text.as_bytes())
+}
+
+/// Windows looked at together by `has_start`: no early exit inside a block,
+/// so the check compiles to SIMD.
+const BLOCK: usize = 64;
+
+/// Two letters and two digits in a row somewhere, as every IBAN starts:
+/// with lowercase accepted, the counts alone pass most text.
+fn has_start(b: &[u8]) -> bool {
+    let alpha = |c: u8| (c | 0x20).wrapping_sub(b'a') < 26;
+    let digit = |c: u8| c.wrapping_sub(b'0') < 10;
+    let Some(last) = b.len().checked_sub(4) else {
+        return false;
+    };
+    let mut from = 0;
+    while from <= last {
+        let to = (from + BLOCK).min(last + 1);
+        let (Some(w0), Some(w1), Some(w2), Some(w3)) = (
+            b.get(from..to),
+            b.get(from + 1..to + 1),
+            b.get(from + 2..to + 2),
+            b.get(from + 3..to + 3),
+        ) else {
+            return false;
+        };
+        let hit = w0
+            .iter()
+            .zip(w1)
+            .zip(w2)
+            .zip(w3)
+            .fold(false, |hit, (((&c1, &c2), &d1), &d2)| {
+                hit | (alpha(c1) & alpha(c2) & digit(d1) & digit(d2))
+            });
+        if hit {
+            return true;
+        }
+        from = to;
+    }
+    false
 }
 
 #[cfg(test)]
 fn find(text: &str, out: &mut Vec<Finding>) {
-    super::numbers::find(text, Detector::Iban.into(), out);
+    super::numbers::find(text, Detector::Iban.into(), None, out);
 }
 
 /// The end of the IBAN starting at `start`, if one does.
@@ -136,15 +179,15 @@ fn country_len(code: [u8; 2]) -> Option<usize> {
 }
 
 fn is_bban(c: u8) -> bool {
-    c.is_ascii_uppercase() || c.is_ascii_digit()
+    c.is_ascii_alphanumeric()
 }
 
 fn match_at(b: &[u8], start: usize) -> Option<usize> {
     let &[c1, c2, d1, d2] = b.get(start..start + 4)? else {
         return None;
     };
-    if !(c1.is_ascii_uppercase()
-        && c2.is_ascii_uppercase()
+    if !(c1.is_ascii_alphabetic()
+        && c2.is_ascii_alphabetic()
         && d1.is_ascii_digit()
         && d2.is_ascii_digit()
         && left_bounded(b, start))
@@ -155,7 +198,7 @@ fn match_at(b: &[u8], start: usize) -> Option<usize> {
     if !(2..=98).contains(&((d1 - b'0') * 10 + (d2 - b'0'))) {
         return None;
     }
-    let len = country_len([c1, c2])?;
+    let len = country_len([c1.to_ascii_uppercase(), c2.to_ascii_uppercase()])?;
     let grouped = b.get(start + 4) == Some(&b' ');
     let mut chars = [0u8; MAX_LEN];
     let mut n = 0;
@@ -168,7 +211,7 @@ fn match_at(b: &[u8], start: usize) -> Option<usize> {
             pos += 1;
         }
         let c = *b.get(pos).filter(|&&c| is_bban(c))?;
-        *chars.get_mut(n)? = c;
+        *chars.get_mut(n)? = c.to_ascii_uppercase();
         n += 1;
         pos += 1;
     }
@@ -198,6 +241,15 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         super::super::found_by(find, text)
+    }
+
+    #[test]
+    fn starts() {
+        assert!(has_start(b"GB82"));
+        assert!(has_start(b"pay to gb82west"));
+        assert!(has_start(&[b"x".repeat(200), b"de89".to_vec()].concat()));
+        assert!(!has_start(b"GB8"));
+        assert!(!has_start(b"Organic cotton, 30 degrees, size M2"));
     }
 
     #[test]
@@ -232,11 +284,26 @@ mod tests {
     }
 
     #[test]
+    fn any_case() {
+        for iban in [
+            "gb82west12345698765432",
+            "gb82 west 1234 5698 7654 32",
+            "Gb82 West 1234 5698 7654 32",
+            "de89370400440532013000",
+            "fr14 2004 1010 0505 0001 3m02 606",
+            "nl91abna0417164300",
+        ] {
+            assert!(whole(iban), "{iban}");
+            assert_eq!(found(&format!("iban: {iban}.")), [iban], "{iban}");
+        }
+    }
+
+    #[test]
     fn look_alikes() {
         for text in [
             "GB82 WEST 1234 5698 7654 33",
             "GB82WEST12345698765433",
-            "gb82west12345698765432",
+            "gb82west12345698765433",
             "GB82 WEST 1234 5698 7654 3299",
             "GB82WEST123456987654321",
             "XX82WEST12345698765432",

@@ -5,6 +5,7 @@
 //! them parses. Ordinary text is full of short numbers (dates, sizes, ids),
 //! so this pass, not the parsers, sets the speed.
 
+use super::issuer::MIN_DIGITS;
 use super::text::{at, before};
 use super::{Detector, DetectorSet, Finding, card, iban, phone, ssn};
 
@@ -21,10 +22,12 @@ pub(super) fn detectors() -> DetectorSet {
 }
 
 /// The matches of the number-shaped detectors in `set`, each detector's
-/// leftmost first and never overlapping its own earlier matches.
-pub(super) fn find(text: &str, set: DetectorSet, out: &mut Vec<Finding>) {
+/// leftmost first and never overlapping its own earlier matches. `key` is
+/// the name of the JSON member whose value `text` is, if any.
+pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Vec<Finding>) {
     let mut pass = Pass {
         b: text.as_bytes(),
+        key,
         pan: set.contains(Detector::Pan),
         iban: set.contains(Detector::Iban),
         ssn: set.contains(Detector::UsSsn),
@@ -52,6 +55,7 @@ pub(super) fn find(text: &str, set: DetectorSet, out: &mut Vec<Finding>) {
 
 struct Pass<'a, 'o> {
     b: &'a [u8],
+    key: Option<&'a str>,
     pan: bool,
     iban: bool,
     ssn: bool,
@@ -74,18 +78,19 @@ impl Pass<'_, '_> {
         // Every card grouping starts with a group of four, or is one run.
         if self.pan
             && start >= self.pan_from
-            && (len == 4 || len >= 13)
-            && let Some(e) = card::at(b, start)
+            && (len == 4 || len >= MIN_DIGITS)
+            && matches!(at(b, start), Some(b'2'..=b'6'))
+            && let Some(e) = card::at_run(b, start, self.key)
         {
             self.out.push(Finding::new(Detector::Pan, start, e));
             self.pan_from = e;
         }
-        // Two uppercase letters right before the check digits.
+        // Two letters right before the check digits.
         if self.iban
             && len >= 2
             && start >= self.iban_from + 2
-            && prev.is_some_and(|c| c.is_ascii_uppercase())
-            && before(b, start - 1).is_some_and(|c| c.is_ascii_uppercase())
+            && prev.is_some_and(|c| c.is_ascii_alphabetic())
+            && before(b, start - 1).is_some_and(|c| c.is_ascii_alphabetic())
             && let Some(e) = iban::at(b, start - 2)
         {
             self.out.push(Finding::new(Detector::Iban, start - 2, e));

@@ -33,7 +33,7 @@ pub(super) fn plausible(p: &Profile<'_>) -> bool {
 
 #[cfg(test)]
 fn find(text: &str, out: &mut Vec<Finding>) {
-    super::numbers::find(text, Detector::Phone.into(), out);
+    super::numbers::find(text, Detector::Phone.into(), None, out);
 }
 
 pub(super) fn whole(text: &str) -> bool {

@@ -23,7 +23,7 @@ pub(super) fn plausible(p: &Profile<'_>) -> bool {
 
 #[cfg(test)]
 fn find(text: &str, out: &mut Vec<Finding>) {
-    super::numbers::find(text, Detector::UsSsn.into(), out);
+    super::numbers::find(text, Detector::UsSsn.into(), None, out);
 }
 
 /// The end of the SSN starting at `start`, if one does.

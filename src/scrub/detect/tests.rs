@@ -256,7 +256,7 @@ fn pre_checks_never_hide_a_match() {
         let text: String = (0..next(24)).map(|_| PIECES[next(PIECES.len())]).collect();
         for d in Detector::ALL {
             let mut ungated = Vec::new();
-            d.find(&text, &mut ungated);
+            d.find(&text, Context::default(), &mut ungated);
             // A detector's own matches are sorted and disjoint before any
             // resolution ...
             assert!(

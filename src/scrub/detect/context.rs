@@ -1,0 +1,318 @@
+//! Context: what the words around a number, or the name of the field it
+//! sits in, say it is.
+//!
+//! Only numbers that are ambiguous on their own ask (a 13-digit run that is
+//! also a valid EAN-13 barcode, a bare 19-digit run that may be a random
+//! 64-bit id), so this runs rarely and its cost does not matter much; it is
+//! bounded all the same: a window of `WINDOW` bytes before the number, the
+//! word right after it, and the last `KEY_WINDOW` bytes of the key.
+//!
+//! A word is a run of ASCII letters, split again where a lowercase letter
+//! meets an uppercase one ("cardNumber" is "card", "Number"), compared
+//! without case and without trailing digits ("ean13" is "ean"). The nearest
+//! word that means something decides: "card id 4006381333924" is an id,
+//! "order 17 paid by card 4006381333924" a card.
+
+/// What the context says of a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hint {
+    Card,
+    Id,
+    Nothing,
+}
+
+/// Bytes looked at before a number.
+const WINDOW: usize = 40;
+/// Bytes of a key looked at, from its end.
+const KEY_WINDOW: usize = 64;
+/// Words looked at before a number, nearest first.
+const MAX_WORDS: usize = 4;
+
+/// Words that name a payment card, its parts or a payment.
+const CARD_WORDS: &[&str] = &[
+    "card",
+    "cards",
+    "cardnumber",
+    "cardnum",
+    "cardno",
+    "creditcard",
+    "debitcard",
+    "giftcard",
+    "pan",
+    "cc",
+    "ccn",
+    "ccnum",
+    "ccnumber",
+    "ccno",
+    "visa",
+    "mastercard",
+    "amex",
+    "discover",
+    "jcb",
+    "diners",
+    "unionpay",
+    "maestro",
+    "rupay",
+    "credit",
+    "debit",
+    "pay",
+    "paid",
+    "paying",
+    "payment",
+    "payments",
+    "charge",
+    "charged",
+    "billing",
+    "exp",
+    "expiry",
+    "expires",
+    "cvv",
+    "cvc",
+    "kreditkarte",
+    "karte",
+    "kartennummer",
+    "tarjeta",
+    "carte",
+    "carta",
+    "cartao",
+    "kaart",
+    "karta",
+];
+
+/// Words that name an identifier, a barcode, a time or a phone number.
+const ID_WORDS: &[&str] = &[
+    "id",
+    "ids",
+    "uuid",
+    "guid",
+    "gtin",
+    "ean",
+    "upc",
+    "barcode",
+    "isbn",
+    "issn",
+    "sku",
+    "asin",
+    "mpn",
+    "order",
+    "orders",
+    "ord",
+    "inv",
+    "po",
+    "ref",
+    "reference",
+    "invoice",
+    "receipt",
+    "tracking",
+    "shipment",
+    "parcel",
+    "serial",
+    "imei",
+    "iccid",
+    "imsi",
+    "msisdn",
+    "phone",
+    "tel",
+    "mobile",
+    "fax",
+    "timestamp",
+    "ts",
+    "epoch",
+    "nonce",
+    "seq",
+    "sequence",
+    "snowflake",
+    "hash",
+    "checksum",
+    "version",
+    "build",
+    "ticket",
+    "booking",
+];
+
+/// "Card" in scripts other than Latin, found anywhere in the window: 卡
+/// (Chinese, as in 卡号 and 信用卡), カード, 카드, карт(а).
+const CARD_MARKS: &[&str] = &["卡", "カード", "카드", "карт", "Карт"];
+
+/// What one word says.
+pub(super) fn word(word: &[u8]) -> Hint {
+    let end = word
+        .iter()
+        .rposition(|c| !c.is_ascii_digit())
+        .map_or(0, |k| k + 1);
+    let word = word.get(..end).unwrap_or_default();
+    if word.is_empty() || word.len() > 24 {
+        return Hint::Nothing;
+    }
+    let is = |list: &[&str]| list.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(word));
+    if is(CARD_WORDS) {
+        Hint::Card
+    } else if is(ID_WORDS) {
+        Hint::Id
+    } else {
+        Hint::Nothing
+    }
+}
+
+/// The words of `s` from last to first: alphanumeric runs, split where a
+/// lowercase letter is followed by an uppercase one.
+fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut end = s.len();
+    std::iter::from_fn(move || {
+        let head = s.get(..end)?;
+        let stop = head.iter().rposition(u8::is_ascii_alphanumeric)? + 1;
+        let mut start = stop;
+        while let Some(k) = start.checked_sub(1) {
+            let c = *head.get(k)?;
+            if !c.is_ascii_alphanumeric() {
+                break;
+            }
+            // "cardNumber": the word "Number" starts at 'N'.
+            let next = head.get(start).copied();
+            if start < stop
+                && c.is_ascii_lowercase()
+                && next.is_some_and(|n| n.is_ascii_uppercase())
+            {
+                break;
+            }
+            start = k;
+        }
+        end = start;
+        s.get(start..stop)
+    })
+}
+
+/// What the nearest meaningful word among `words` says.
+fn nearest<'a>(words: impl Iterator<Item = &'a [u8]>) -> Hint {
+    words
+        .map(word)
+        .find(|&h| h != Hint::Nothing)
+        .unwrap_or(Hint::Nothing)
+}
+
+/// What a JSON member name says of the numbers in its value.
+pub(super) fn of_key(key: &str) -> Hint {
+    let b = key.as_bytes();
+    let tail = b
+        .get(b.len().saturating_sub(KEY_WINDOW)..)
+        .unwrap_or_default();
+    nearest(words_backwards(tail))
+}
+
+/// What the text says of the number at `start..end` of `b`: the nearest
+/// meaningful word of the window before it, else a card word right after it
+/// ("4006381333924 exp 12/27"), else a card in another script before it.
+pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
+    let window = b
+        .get(start.saturating_sub(WINDOW)..start)
+        .unwrap_or_default();
+    let before = nearest(words_backwards(window).take(MAX_WORDS));
+    if before != Hint::Nothing {
+        return before;
+    }
+    let rest = b.get(end..).unwrap_or_default();
+    let gap = rest
+        .iter()
+        .take(3)
+        .take_while(|c| !c.is_ascii_alphanumeric())
+        .count();
+    let after = rest.get(gap..).unwrap_or_default();
+    let word = after
+        .get(..after.iter().take_while(|c| c.is_ascii_alphabetic()).count())
+        .unwrap_or_default();
+    if self::word(word) == Hint::Card {
+        return Hint::Card;
+    }
+    let marked = CARD_MARKS
+        .iter()
+        .any(|m| window.windows(m.len()).any(|w| w == m.as_bytes()));
+    if marked { Hint::Card } else { Hint::Nothing }
+}
+
+/// What the context of the number at `start..end` says: its text first,
+/// the field's name after.
+pub(super) fn of(b: &[u8], start: usize, end: usize, key: Option<&str>) -> Hint {
+    match of_text(b, start, end) {
+        Hint::Nothing => key.map_or(Hint::Nothing, of_key),
+        h => h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for (key, want) in [
+            ("card_number", Hint::Card),
+            ("cardNumber", Hint::Card),
+            ("CardNumber", Hint::Card),
+            ("pan", Hint::Card),
+            ("PAN", Hint::Card),
+            ("cc", Hint::Card),
+            ("ccnum", Hint::Card),
+            ("payment.card.number", Hint::Card),
+            ("x-card-pan", Hint::Card),
+            ("id", Hint::Id),
+            ("order_id", Hint::Id),
+            ("orderId", Hint::Id),
+            ("card_id", Hint::Id),
+            ("cardId", Hint::Id),
+            ("payment_id", Hint::Id),
+            ("gtin", Hint::Id),
+            ("ean13", Hint::Id),
+            ("EAN", Hint::Id),
+            ("barcode", Hint::Id),
+            ("gtin_value", Hint::Id),
+            ("value", Hint::Nothing),
+            ("note", Hint::Nothing),
+            ("", Hint::Nothing),
+            ("discard", Hint::Nothing),
+        ] {
+            assert_eq!(of_key(key), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn texts() {
+        let hint = |text: &str, number: &str| {
+            let start = text.find(number).expect("number in text");
+            of_text(text.as_bytes(), start, start + number.len())
+        };
+        let n = "4006381333924";
+        for (text, want) in [
+            ("pay with 4006381333924", Hint::Card),
+            ("card: 4006381333924", Hint::Card),
+            ("Card number 4006381333924", Hint::Card),
+            ("CARD4006381333924", Hint::Card),
+            ("visa ending 4006381333924", Hint::Card),
+            ("gtin 4006381333924", Hint::Id),
+            ("EAN-13: 4006381333924", Hint::Id),
+            ("card id 4006381333924", Hint::Id),
+            ("order 17 paid by card 4006381333924", Hint::Card),
+            ("4006381333924 exp 12/27", Hint::Card),
+            ("4006381333924", Hint::Nothing),
+            ("the value is 4006381333924", Hint::Nothing),
+            ("卡号4006381333924", Hint::Card),
+            ("номер карты 4006381333924", Hint::Card),
+            // Too far back.
+            (
+                "card, and then a long sentence that goes on and on 4006381333924",
+                Hint::Nothing,
+            ),
+        ] {
+            assert_eq!(hint(text, n), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn text_before_key() {
+        let b = b"gtin 4006381333924";
+        assert_eq!(of(b, 5, 18, Some("card_number")), Hint::Id);
+        let b = b"4006381333924";
+        assert_eq!(of(b, 0, 13, Some("card_number")), Hint::Card);
+        assert_eq!(of(b, 0, 13, Some("ean")), Hint::Id);
+        assert_eq!(of(b, 0, 13, None), Hint::Nothing);
+    }
+}
