@@ -512,7 +512,6 @@ impl Engine {
                 .headers
                 .get("x-request-id")
                 .map(|v| crate::telemetry::last_value(v)),
-            traceparent: facts.headers.get("traceparent").map(String::as_str),
             authn,
             source_ip: facts.source_ip,
             now: self.clock.now_unix(),

@@ -386,15 +386,3 @@ fn found_by(find: fn(&str, &mut Vec<Finding>), text: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests;
-
-/// What is known around a text being scanned.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Context<'a> {
-    /// The JSON member name whose value is scanned, decoded.
-    pub key: Option<&'a str>,
-}
-
-/// [`scan`], with what is known around the text.
-pub fn scan_with(text: &str, set: DetectorSet, _ctx: Context<'_>) -> Vec<Finding> {
-    scan(text, set)
-}

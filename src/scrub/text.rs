@@ -378,7 +378,10 @@ mod tests {
     #[test]
     fn every_detector_has_a_length_gate() {
         for d in Detector::ALL {
-            assert!(shortest(d.into()) < usize::MAX, "{d} would never be scanned");
+            assert!(
+                shortest(d.into()) < usize::MAX,
+                "{d} would never be scanned"
+            );
         }
     }
 

@@ -101,9 +101,8 @@ pub struct MintRequest<'a> {
     /// The requesting workload's SPIFFE ID, when there is one.
     pub workload: Option<&'a str>,
     pub path_params: &'a [(String, String)],
-    /// Candidate transaction ids from the request (x-request-id, traceparent).
+    /// The request's id (x-request-id), the transaction id when it is Envoy's.
     pub request_id: Option<&'a str>,
-    pub traceparent: Option<&'a str>,
     pub authn: &'static str,
     pub source_ip: Option<&'a str>,
     pub now: i64,
@@ -176,13 +175,7 @@ pub fn claims_for(settings: &TokenSettings, req: &MintRequest<'_>) -> Result<Txn
                     tctx.insert(name.clone(), Value::String(v.clone()));
                 }
             }
-            (
-                txn_id(req.request_id, req.traceparent),
-                sub,
-                scope,
-                None,
-                Some(tctx),
-            )
+            (txn_id(req.request_id), sub, scope, None, Some(tctx))
         }
     };
     let rctx = req.hop_token.rctx.then(|| {
@@ -218,27 +211,14 @@ pub fn sign(ring: &KeyRing, claims: &TxnClaims) -> Result<String, MintError> {
 }
 
 /// The transaction id: the request id when it has the shape Envoy
-/// generates, else the trace id of a W3C traceparent, else a fresh random
-/// id. A client's own text (a card number as `x-request-id`) never becomes
-/// a signed claim: only those shapes are taken, and only when no detector
-/// finds anything in them.
-fn txn_id(request_id: Option<&str>, traceparent: Option<&str>) -> String {
-    if let Some(id) = request_id.filter(|s| crate::telemetry::is_envoy_request_id(s)) {
-        return id.to_owned();
+/// generates (and nothing a detector finds is in it), else a fresh random
+/// id. A client's own text (a card number as `x-request-id`, a trace id of
+/// its choosing) never becomes a signed claim.
+fn txn_id(request_id: Option<&str>) -> String {
+    match request_id.filter(|s| crate::telemetry::is_envoy_request_id(s)) {
+        Some(id) => id.to_owned(),
+        None => crate::secret::random_id(),
     }
-    if let Some(tp) = traceparent {
-        let parts: Vec<&str> = tp.split('-').collect();
-        if parts.len() == 4
-            && parts[1].len() == 32
-            && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
-            && parts[1].bytes().any(|b| b != b'0')
-            && crate::scrub::detect::scan(parts[1], crate::scrub::detect::DetectorSet::all())
-                .is_empty()
-        {
-            return parts[1].to_ascii_lowercase();
-        }
-    }
-    crate::secret::random_id()
 }
 
 /// Why an incoming chaperone token was refused.
@@ -357,7 +337,6 @@ mod tests {
             workload: None,
             path_params: params,
             request_id: Some("5d1c0a7e-1f2b-4c3d-9e8f-0a1b2c3d4e5f"),
-            traceparent: None,
             authn: "jwt",
             source_ip: None,
             now: 1_000,
@@ -398,12 +377,9 @@ mod tests {
         };
         let mut req = edge_request(&hop, &[], &[]);
         req.request_id = Some("bad id with spaces");
-        req.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let c = claims_for(&settings(), &req).unwrap();
         assert_eq!(c.exp - c.iat, 300);
-        assert_eq!(c.txn, "4bf92f3577b34da6a3ce929d0e0e4736");
-        req.traceparent = None;
-        assert_eq!(claims_for(&settings(), &req).unwrap().txn.len(), 32);
+        assert_eq!(c.txn.len(), 32);
         // A client's text is never the transaction id, whatever its shape.
         for client in ["4111111111111111", "req-1", "ORD-1:2"] {
             req.request_id = Some(client);
