@@ -404,7 +404,7 @@ fn read_text(
         Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
     );
     if label == BodyKind::Json || json_like {
-        match json::rewrite(t.as_bytes(), contract, classes, key) {
+        match json::rewrite_text(t, contract, classes, key) {
             Ok((body, findings)) => {
                 out.kind = BodyKind::Json;
                 out.findings = findings;

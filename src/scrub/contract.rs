@@ -71,6 +71,8 @@ pub struct Node {
     /// Listed itself: the whole subtree may cross.
     pub allow_subtree: bool,
     pub action: Option<FieldAction>,
+    /// A listed name holds an upper-case letter.
+    pub cased: bool,
 }
 
 impl Node {
@@ -78,13 +80,23 @@ impl Node {
     /// parsers bind it to (any case, a `[…]` suffix as PHP and Rack read
     /// `account[]`), else `*`.
     pub fn child(&self, key: &str) -> Option<&Node> {
-        self.keys
-            .iter()
-            .find(|(k, _)| **k == *key)
-            .or_else(|| {
-                let bare = key.split_once('[').map_or(key, |(b, _)| b);
-                self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(bare))
-            })
+        if self.keys.is_empty() {
+            return self.any_key.as_deref();
+        }
+        if let Some((_, n)) = self.keys.iter().find(|(k, _)| **k == *key) {
+            return Some(n);
+        }
+        // Only a name with an upper-case letter or a '[', or any name where
+        // a listed one has an upper-case letter, can bind to a listed name
+        // it does not equal.
+        let bare = match memchr::memchr(b'[', key.as_bytes()) {
+            Some(i) => &key[..i],
+            None if !self.cased && !key.bytes().any(|b| b.is_ascii_uppercase()) => "",
+            None => key,
+        };
+        (!bare.is_empty())
+            .then(|| self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(bare)))
+            .flatten()
             .map(|(_, n)| n)
             .or(self.any_key.as_deref())
     }
@@ -119,7 +131,10 @@ impl Node {
         for (k, n) in &other.keys {
             match self.keys.iter_mut().find(|(m, _)| m == k) {
                 Some((_, mine)) => mine.absorb(n),
-                None => self.keys.push((k.clone(), n.clone())),
+                None => {
+                    self.cased |= k.bytes().any(|b| b.is_ascii_uppercase());
+                    self.keys.push((k.clone(), n.clone()));
+                }
             }
         }
         for (mine, theirs) in [
@@ -247,6 +262,7 @@ fn walk<'n>(mut node: &'n mut Node, steps: &[Step]) -> &'n mut Node {
                 let i = match node.keys.iter().position(|(name, _)| **name == **k) {
                     Some(i) => i,
                     None => {
+                        node.cased |= k.bytes().any(|b| b.is_ascii_uppercase());
                         node.keys.push((k.as_str().into(), Node::default()));
                         node.keys.len() - 1
                     }

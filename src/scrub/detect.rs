@@ -277,19 +277,36 @@ fn scan_profiled(profile: &Profile<'_>, set: DetectorSet, ctx: Context<'_>) -> V
 /// number hidden by zero-width characters or written in other digits is
 /// never ruled out.
 pub fn may_contain(text: &str, set: DetectorSet) -> bool {
-    if set.is_empty() {
-        return false;
-    }
+    hints(text, set).may_contain
+}
+
+/// What one pass over a text tells before any scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hints {
+    /// As [`may_contain`].
+    pub may_contain: bool,
+    /// The text holds a byte an escape may start with (`%`, `\`, `&`), or
+    /// `+` and `=` together (form pairs): a decoded reading may differ.
+    pub escapes: bool,
+}
+
+/// [`may_contain`], and whether the text may hold escapes, from one pass.
+pub fn hints(text: &str, set: DetectorSet) -> Hints {
     let profile = Profile::of(text);
-    if set.iter().any(|d| d.plausible(&profile)) {
-        return true;
+    let escapes =
+        profile.has(Mark::Escape) || (profile.has(Mark::Plus) && profile.has(Mark::Equals));
+    let may_contain = !set.is_empty()
+        && (set.iter().any(|d| d.plausible(&profile))
+            // Only text that looks clean as it is needs folding to be sure.
+            || (profile.has(Mark::Foldable)
+                && fold::fold(text).is_some_and(|folded| {
+                    let profile = Profile::of(&folded.text);
+                    set.iter().any(|d| d.plausible(&profile))
+                })));
+    Hints {
+        may_contain,
+        escapes,
     }
-    // Only text that looks clean as it is needs folding to be sure.
-    profile.has(Mark::Foldable)
-        && fold::fold(text).is_some_and(|folded| {
-            let profile = Profile::of(&folded.text);
-            set.iter().any(|d| d.plausible(&profile))
-        })
 }
 
 /// Whether all of `text` (surrounding ASCII whitespace aside) is one value

@@ -48,6 +48,35 @@ struct Rewriter<'a> {
     key: &'a HashKey,
     findings: Findings,
     changed: bool,
+    /// Per nesting depth, the keys of the last object read there under the
+    /// same contract node, in order. Objects in an array mostly repeat their
+    /// keys in the same order: a key equal to the one at its place last time
+    /// is looked up and judged once. Only keys judged clean are kept.
+    keys_seen: Vec<KeysSeen<'a>>,
+    /// Text shorter than this holds no finding of the contract's classes.
+    gate: usize,
+}
+
+/// The clean keys of the last object read at one depth.
+#[derive(Default)]
+struct KeysSeen<'a> {
+    node: Option<&'a Node>,
+    keys: Vec<Seen<'a>>,
+}
+
+/// A key (its token's place in the input) and the contract node it led to.
+struct Seen<'a> {
+    start: usize,
+    end: usize,
+    child: Option<&'a Node>,
+}
+
+fn same_node(a: Option<&Node>, b: Option<&Node>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Rewrites `input` under `contract`. Returns the new body, or `None` when
@@ -62,6 +91,17 @@ pub fn rewrite(
     let text = std::str::from_utf8(input).map_err(|e| ScrubError::InvalidJson {
         offset: e.valid_up_to(),
     })?;
+    rewrite_text(text, contract, classes, key)
+}
+
+/// [`rewrite`] of text already known to be UTF-8.
+pub fn rewrite_text(
+    text: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
+    let input = text.as_bytes();
     let mut r = Rewriter {
         input,
         text,
@@ -72,6 +112,8 @@ pub fn rewrite(
         key,
         findings: Findings::new(classes.len()),
         changed: false,
+        keys_seen: Vec::new(),
+        gate: super::text::shortest(contract.scan),
     };
     r.ws();
     let root = At {
@@ -117,6 +159,13 @@ fn fits(shape: Shape, first: Option<u8>) -> bool {
             | (Shape::Array, Some(b'['))
             | (Shape::Either, Some(b'{' | b'['))
     )
+}
+
+/// What [`Rewriter::number_parts`] reads of a number token.
+struct NumberParts {
+    start: usize,
+    int_digits: usize,
+    exponent: bool,
 }
 
 /// The kinds of value an allow-list node admits.
@@ -175,7 +224,7 @@ impl<'a> Rewriter<'a> {
     /// context for the detectors.
     fn value(
         &mut self,
-        at: At<'_>,
+        at: At<'a>,
         action: Option<&FieldAction>,
         name: Option<&str>,
         depth: usize,
@@ -225,11 +274,11 @@ impl<'a> Rewriter<'a> {
 
     /// Where a member or element stands: allowed (and how), or `None` to
     /// drop it; `Err` when the contract rejects unknown fields.
-    fn admit<'c>(
+    fn admit(
         &self,
-        node: Option<&'c Node>,
+        node: Option<&'a Node>,
         parent_open: bool,
-    ) -> Result<Option<At<'c>>, ScrubError> {
+    ) -> Result<Option<At<'a>>, ScrubError> {
         let open = parent_open || node.is_some_and(|c| c.allow_subtree);
         if open || node.is_some() {
             return Ok(Some(At { node, open }));
@@ -248,7 +297,7 @@ impl<'a> Rewriter<'a> {
     /// or skips it when it is dropped; keeps the commas right either way.
     fn member(
         &mut self,
-        at: Option<At<'_>>,
+        at: Option<At<'a>>,
         key: Option<&[u8]>,
         action: Option<&FieldAction>,
         name: Option<&str>,
@@ -307,7 +356,7 @@ impl<'a> Rewriter<'a> {
         false
     }
 
-    fn object(&mut self, at: At<'_>, depth: usize) -> Result<bool, ScrubError> {
+    fn object(&mut self, at: At<'a>, depth: usize) -> Result<bool, ScrubError> {
         if self.open(b'{', b'}') {
             return Ok(true);
         }
@@ -321,6 +370,7 @@ impl<'a> Rewriter<'a> {
             _ => at,
         };
         let mut first = true;
+        let mut index = 0;
         loop {
             self.ws();
             let key_start = self.pos;
@@ -329,18 +379,35 @@ impl<'a> Rewriter<'a> {
             self.ws();
             self.expect(b':')?;
             self.ws();
-            let child = at.node.and_then(|n| n.child(&key));
+            let seen = self.seen(depth, at.node, index, key_start, key_end);
+            let child = match seen {
+                Some(child) => child,
+                None => at.node.and_then(|n| n.child(&key)),
+            };
             let mut child_at = self.admit(child, at.open)?;
             let mut written: Option<Cow<'_, [u8]>> = None;
-            if child_at.is_some() {
+            let raw = &self.input[key_start..key_end];
+            let mut clean = true;
+            if child_at.is_some() && seen.is_none() {
                 // Only a key that crosses is judged (and counted).
-                let raw = &self.input[key_start..key_end];
                 match self.judge_key(&key)? {
                     None => written = Some(Cow::Borrowed(raw)),
-                    Some(Some(new)) => written = Some(Cow::Owned(new)),
-                    Some(None) => child_at = None,
+                    Some(Some(new)) => {
+                        clean = false;
+                        written = Some(Cow::Owned(new));
+                    }
+                    Some(None) => {
+                        clean = false;
+                        child_at = None;
+                    }
                 }
+            } else if child_at.is_some() {
+                written = Some(Cow::Borrowed(raw));
             }
+            if seen.is_none() && clean {
+                self.remember(depth, at.node, index, key_start, key_end, child);
+            }
+            index += 1;
             let action = child.and_then(|c| c.action.as_ref());
             self.member(
                 child_at,
@@ -356,9 +423,61 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// What the key at `index` of an object under `node` led to last time,
+    /// if this key is the same (and was clean).
+    fn seen(
+        &self,
+        depth: usize,
+        node: Option<&'a Node>,
+        index: usize,
+        start: usize,
+        end: usize,
+    ) -> Option<Option<&'a Node>> {
+        let shape = self.keys_seen.get(depth)?;
+        let k = shape.keys.get(index)?;
+        (same_node(shape.node, node)
+            && self.input.get(k.start..k.end) == self.input.get(start..end))
+        .then_some(k.child)
+    }
+
+    /// Keeps a clean key at its place for the next object at this depth.
+    fn remember(
+        &mut self,
+        depth: usize,
+        node: Option<&'a Node>,
+        index: usize,
+        start: usize,
+        end: usize,
+        child: Option<&'a Node>,
+    ) {
+        if self.keys_seen.len() <= depth {
+            self.keys_seen.resize_with(depth + 1, KeysSeen::default);
+        }
+        let Some(shape) = self.keys_seen.get_mut(depth) else {
+            return;
+        };
+        if !same_node(shape.node, node) || index == 0 {
+            shape.node = node;
+            shape.keys.clear();
+        }
+        let seen = Seen { start, end, child };
+        match index.cmp(&shape.keys.len()) {
+            std::cmp::Ordering::Less => {
+                if let Some(slot) = shape.keys.get_mut(index) {
+                    *slot = seen;
+                }
+            }
+            std::cmp::Ordering::Equal => shape.keys.push(seen),
+            std::cmp::Ordering::Greater => {}
+        }
+    }
+
     /// A key as data: `None` when it is clean, `Some(Some(token))` for the
     /// rewritten key, `Some(None)` when a finding drops the member.
     fn judge_key(&mut self, key: &str) -> Result<Option<Option<Vec<u8>>>, ScrubError> {
+        if key.len() < self.gate {
+            return Ok(None);
+        }
         match scan_text(
             key,
             self.contract.scan,
@@ -381,7 +500,7 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    fn array(&mut self, at: At<'_>, name: Option<&str>, depth: usize) -> Result<bool, ScrubError> {
+    fn array(&mut self, at: At<'a>, name: Option<&str>, depth: usize) -> Result<bool, ScrubError> {
         if self.open(b'[', b']') {
             return Ok(true);
         }
@@ -576,8 +695,15 @@ impl<'a> Rewriter<'a> {
         Err(self.invalid())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; returns its span start.
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; returns its span
+    /// start.
     fn number_token(&mut self) -> Result<usize, ScrubError> {
+        self.number_parts().map(|n| n.start)
+    }
+
+    /// The number token at `pos`: where it starts, how many digits its
+    /// integer part has, and whether it has an exponent.
+    fn number_parts(&mut self) -> Result<NumberParts, ScrubError> {
         let start = self.pos;
         let digits = |r: &mut Self| {
             let s = r.pos;
@@ -589,20 +715,23 @@ impl<'a> Rewriter<'a> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
+        let int_digits = match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                1
             }
+            Some(b'1'..=b'9') => digits(self),
             _ => return Err(self.invalid()),
-        }
+        };
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if digits(self) == 0 {
                 return Err(self.invalid());
             }
         }
+        let mut exponent = false;
         if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
@@ -611,7 +740,11 @@ impl<'a> Rewriter<'a> {
                 return Err(self.invalid());
             }
         }
-        Ok(start)
+        Ok(NumberParts {
+            start,
+            int_digits,
+            exponent,
+        })
     }
 
     /// A number is scanned as the integers parsers read it as: a finding in
@@ -619,9 +752,13 @@ impl<'a> Rewriter<'a> {
     /// class makes of the integer (so every spelling of one value masks and
     /// hashes alike).
     fn number(&mut self, name: Option<&str>) -> Result<bool, ScrubError> {
-        let start = self.number_token()?;
-        let raw = self.str_of(start, self.pos);
-        if !self.contract.scan.is_empty() {
+        let parts = self.number_parts()?;
+        let raw = self.str_of(parts.start, self.pos);
+        // The common case: a number whose integer part is short and which
+        // has no exponent (a count, a price) stands for no integer long
+        // enough to hold a finding.
+        let short = !parts.exponent && parts.int_digits < 6;
+        if !short && !self.contract.scan.is_empty() {
             let candidates = number::integers(raw);
             for integer in candidates.iter() {
                 if !detect::may_contain(integer, self.contract.scan) {
@@ -660,6 +797,10 @@ impl<'a> Rewriter<'a> {
         let start = self.pos;
         let text = self.string_token()?;
         let end = self.pos;
+        if text.len() < self.gate {
+            self.out.extend_from_slice(&self.input[start..end]);
+            return Ok(true);
+        }
         match scan_text(
             &text,
             self.contract.scan,

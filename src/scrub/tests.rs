@@ -290,6 +290,22 @@ fn allow_lists_are_typed_by_their_paths() {
 }
 
 #[test]
+fn names_bind_as_parsers_bind_them() {
+    let mut c = contract();
+    c.allow_path("orderId").unwrap();
+    c.allow_path("amount").unwrap();
+    let (out, _) = run(
+        &c,
+        r#"{"orderid":1,"ORDERID":2,"Amount":3,"amount[]":4,"x":5}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        value(&out),
+        value(r#"{"orderid":1,"ORDERID":2,"Amount":3,"amount[]":4}"#)
+    );
+}
+
+#[test]
 fn field_actions_never_render_a_container() {
     let mut c = contract();
     let fa = |action| FieldAction {

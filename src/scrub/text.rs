@@ -21,7 +21,9 @@ pub enum TextOutcome {
 }
 
 /// Scans `text` for the detectors in `scan` and applies each finding's class
-/// action. Counts findings.
+/// action. Counts findings. (An empty set has no shortest finding: nothing
+/// is scanned.)
+#[inline]
 pub fn scan_text(
     text: &str,
     scan: DetectorSet,
@@ -30,7 +32,9 @@ pub fn scan_text(
     key: &HashKey,
     findings: &mut Findings,
 ) -> Result<TextOutcome, ScrubError> {
-    if scan.is_empty() {
+    // Most keys and values are shorter than anything sensitive: ruled out by
+    // their length alone (an encoded or folded form is never shorter).
+    if text.len() < shortest(scan) {
         return Ok(TextOutcome::Unchanged);
     }
     let found = find(text, scan, ctx);
@@ -85,12 +89,8 @@ struct Found {
 /// three times, for values encoded more than once), by start, never
 /// overlapping.
 fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
-    // Most keys and values are shorter than anything sensitive: ruled out by
-    // their length alone (an encoded or folded form is never shorter).
-    if text.len() < shortest(scan) {
-        return Vec::new();
-    }
-    let mut found: Vec<Found> = if detect::may_contain(text, scan) {
+    let hints = detect::hints(text, scan);
+    let mut found: Vec<Found> = if hints.may_contain {
         detect::scan_with(text, scan, ctx)
             .into_iter()
             .filter_map(|f| {
@@ -104,8 +104,7 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
         Vec::new()
     };
     // Most text has no escape: no decoded form is made for it.
-    let b = text.as_bytes();
-    if !(has_escape_somewhere(b) || (b.contains(&b'+') && b.contains(&b'='))) {
+    if !hints.escapes || (!has_escape_somewhere(text.as_bytes()) && !form_like(text)) {
         return found;
     }
     let mut view = Decoded::identity(text);
@@ -145,7 +144,8 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
 /// The fewest bytes any finding of the detectors in `scan` can span, with
 /// room to spare: a lower bound, never more than the shortest match. The
 /// table is in rising order, so the first detector of the set answers.
-fn shortest(scan: DetectorSet) -> usize {
+#[inline]
+pub(super) fn shortest(scan: DetectorSet) -> usize {
     const BY_LENGTH: [(Detector, usize); 9] = [
         // "a@b.co"
         (Detector::Email, 6),
@@ -199,7 +199,7 @@ impl Decoded {
     /// `&#xHH;`, and `+` as a space where the text reads like `name=value`.
     fn decoded(&self) -> Option<Self> {
         let b = self.text.as_bytes();
-        let plus = b.contains(&b'=') && b.contains(&b'+');
+        let plus = form_like(&self.text);
         if !has_escape_somewhere(b) && !plus {
             return None;
         }
@@ -298,6 +298,12 @@ fn escape_at(b: &[u8], i: usize) -> Option<(Decodes, usize)> {
         }
         _ => None,
     }
+}
+
+/// Text that reads like `name=value` pairs with `+` for spaces.
+fn form_like(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.contains(&b'+') && b.contains(&b'=')
 }
 
 fn has_escape_somewhere(b: &[u8]) -> bool {

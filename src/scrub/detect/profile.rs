@@ -23,6 +23,11 @@ pub(super) enum Mark {
     /// compare per byte instead of four); folding leaves them, and finds
     /// that quickly.
     Foldable = 1 << 5,
+    /// '%', '\\' or '&': where an escape may start (`%34`, `\\u0034`,
+    /// `&#52;`), for the scrubber's decoded readings of a text.
+    Escape = 1 << 6,
+    /// '=', which with '+' makes a text read like form pairs.
+    Equals = 1 << 7,
 }
 
 pub(super) struct Profile<'a> {
@@ -56,7 +61,9 @@ impl<'a> Profile<'a> {
                     | (u8::from(c == b'(') * Mark::Paren as u8)
                     | (u8::from(c == b'.') * Mark::Dot as u8)
                     | (u8::from(c | 0x20 == b'b') * Mark::B as u8)
-                    | (foldable * Mark::Foldable as u8);
+                    | (foldable * Mark::Foldable as u8)
+                    | (u8::from(c == b'%' || c == b'\\' || c == b'&') * Mark::Escape as u8)
+                    | (u8::from(c == b'=') * Mark::Equals as u8);
             }
             p.digits += usize::from(digits);
             p.upper += usize::from(upper);
