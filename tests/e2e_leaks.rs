@@ -12,10 +12,8 @@
 //! sweep: no canary, in any form the suite used (digits, separators, number
 //! forms, percent- and `\u`-escapes, NUL-interleaved), in the callee's
 //! recorded bytes, the caller's received bytes, chaperone's log, its
-//! `/metrics`, or Envoy's logs (its stderr, and an access log file when the
-//! config writes one: `edge.yaml` has none today; the sweep reads
-//! `${ENVOY_ACCESS_LOG}`, `${ACCESS_LOG_PATH}` and `<envoy dir>/access.log`
-//! when present).
+//! `/metrics`, its spans (exported to an OTLP collector of the test's), or
+//! Envoy's logs (its stderr, and the access log `edge.yaml` writes).
 //!
 //! Run with the real Envoy: `CHAPERONE_ENVOY=/path/to/envoy cargo test --test e2e_leaks`.
 //! Every line `LEAKS [stack] PASS|FAIL case` is also printed as it happens.
@@ -420,6 +418,8 @@ impl Report {
 
 struct Stack {
     chaperone: Chaperone,
+    /// Every span chaperone exported.
+    spans: common::otlp::Collector,
     upstream: RawUpstream,
     envoy: Envoy,
     /// What each case's caller received.
@@ -431,12 +431,16 @@ struct Stack {
 impl Stack {
     /// Starts the stack; Err (not a panic) when chaperone refuses the policy.
     async fn start(policy: String) -> Result<Self, String> {
-        let chaperone = tokio::spawn(async move { Chaperone::start(&policy).await })
-            .await
-            .map_err(|e| match e.try_into_panic() {
-                Ok(p) => format!("chaperone did not start: {}", start_error(p)),
-                Err(e) => format!("chaperone did not start: {e}"),
-            })?;
+        let (spans, otlp_port, _) = common::otlp::Collector::start().await;
+        let endpoint = format!("http://127.0.0.1:{otlp_port}");
+        let chaperone = tokio::spawn(async move {
+            Chaperone::start_with(&policy, &["--otlp-endpoint", &endpoint]).await
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(p) => format!("chaperone did not start: {}", start_error(p)),
+            Err(e) => format!("chaperone did not start: {e}"),
+        })?;
         let upstream = RawUpstream::start().await;
         let access_dir = TempDir::new("access");
         let access = access_dir.path("access.log").display().to_string();
@@ -449,6 +453,7 @@ impl Stack {
         let envoy = Envoy::start("edge.yaml", &["ENVOY_HTTP_PORT"], vars).await;
         Ok(Self {
             chaperone,
+            spans,
             upstream,
             envoy,
             responses: Mutex::new(Vec::new()),
@@ -599,6 +604,25 @@ impl Stack {
             }
         }
         report.record("sweep: Envoy's logs (stderr, access log)", verdict(hits));
+        // Spans leave in batches each second: wait for the last to arrive.
+        let mut exported = self.spans.bytes().len();
+        for _ in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let now = self.spans.bytes().len();
+            if now == exported && now > 0 {
+                break;
+            }
+            exported = now;
+        }
+        let spans = self.spans.bytes();
+        report.record(
+            "sweep: chaperone's spans",
+            if spans.is_empty() {
+                Err("no span was exported".to_owned())
+            } else {
+                verdict(found_in(&spans, &caller_side))
+            },
+        );
     }
 }
 

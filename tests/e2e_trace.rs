@@ -5,87 +5,20 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chaperone::proto::opentelemetry::proto::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use chaperone::proto::opentelemetry::proto::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use chaperone::proto::opentelemetry::proto::common::v1::any_value::Value as Attr;
 use chaperone::proto::opentelemetry::proto::trace::v1::{Span, span::SpanKind};
+use common::otlp::Collector;
 use common::*;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
-use prost::Message;
 
 const CARD: &str = "4111 1111 1111 1111";
 const SSN: &str = "219-09-9998";
 const API_KEY: &str = "canary-api-key-5b1e0c77";
 const ORDER: &str = "o-canary-93121";
-
-/// An OTLP/gRPC collector that keeps every export request.
-#[derive(Clone, Default)]
-struct Collector {
-    got: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.got.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-impl Collector {
-    async fn start() -> (Self, u16, tokio::task::JoinHandle<()>) {
-        let c = Self::default();
-        let listener = tokio::net::TcpListener::bind(local(0)).await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(c.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
-        let task = tokio::spawn(async move {
-            let _ = server.await;
-        });
-        (c, port, task)
-    }
-
-    fn spans(&self) -> Vec<Span> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.clone())
-            .collect()
-    }
-
-    /// Every byte the collector received, for the leak scan.
-    fn bytes(&self) -> Vec<u8> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(Message::encode_to_vec)
-            .collect()
-    }
-
-    fn in_trace(&self, trace_id: &[u8]) -> Vec<Span> {
-        self.spans()
-            .into_iter()
-            .filter(|s| s.trace_id == trace_id)
-            .collect()
-    }
-}
 
 fn attr(span: &Span, key: &str) -> Option<Attr> {
     span.attributes

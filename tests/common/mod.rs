@@ -3,6 +3,7 @@
 //! for each to be ready by polling, and stops every process it started.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod otlp;
 pub mod pki;
 pub mod raw;
 #[path = "../../examples/demo-upstream/server.rs"]
