@@ -372,13 +372,7 @@ impl<'a> Rewriter<'a> {
         let mut first = true;
         let mut index = 0;
         loop {
-            self.ws();
-            let key_start = self.pos;
-            let key = self.string_token()?;
-            let key_end = self.pos;
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
+            let (key, key_start, key_end) = self.member_key()?;
             let seen = self.seen(depth, at.node, index, key_start, key_end);
             let child = match seen {
                 Some(child) => child,
@@ -421,6 +415,19 @@ impl<'a> Rewriter<'a> {
                 return Ok(true);
             }
         }
+    }
+
+    /// A member's key and the `:` after it: the decoded key and where its
+    /// token lies in the input.
+    fn member_key(&mut self) -> Result<(Cow<'a, str>, usize, usize), ScrubError> {
+        self.ws();
+        let start = self.pos;
+        let key = self.string_token()?;
+        let end = self.pos;
+        self.ws();
+        self.expect(b':')?;
+        self.ws();
+        Ok((key, start, end))
     }
 
     /// What the key at `index` of an object under `node` led to last time,
@@ -562,13 +569,7 @@ impl<'a> Rewriter<'a> {
                 }
                 let mut first = true;
                 loop {
-                    self.ws();
-                    let key_start = self.pos;
-                    let key = self.string_token()?;
-                    let key_end = self.pos;
-                    self.ws();
-                    self.expect(b':')?;
-                    self.ws();
+                    let (key, key_start, key_end) = self.member_key()?;
                     let raw = &self.input[key_start..key_end];
                     let (at, written) = match self.judge_key(&key)? {
                         None => (Some(At::OPEN), Some(Cow::Borrowed(raw))),

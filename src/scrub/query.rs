@@ -259,23 +259,7 @@ fn encode(s: &str, form: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scrub::class::{Action, DataClass};
-    use crate::scrub::detect::Detector;
-
-    fn classes() -> Classes {
-        Classes::new(vec![
-            DataClass {
-                name: "card_number".into(),
-                detectors: Detector::Pan.into(),
-                action: Action::MaskPanLast4,
-            },
-            DataClass {
-                name: "secret".into(),
-                detectors: Detector::Jwt.into(),
-                action: Action::Drop,
-            },
-        ])
-    }
+    use crate::scrub::text::tests::classes;
 
     fn pairs(q: &str, rule: impl FnMut(&str) -> PairRule<'static>) -> (Option<String>, u32) {
         let cl = classes();

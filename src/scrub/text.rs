@@ -347,12 +347,12 @@ fn widen_right(text: &str, mut i: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::scrub::class::{Action, DataClass};
-    use crate::scrub::detect::Detector;
 
-    fn classes() -> Classes {
+    /// Card numbers (masked to the last four) and JWTs (dropped).
+    pub(in crate::scrub) fn classes() -> Classes {
         Classes::new(vec![
             DataClass {
                 name: "card_number".into(),
@@ -366,6 +366,7 @@ mod tests {
             },
         ])
     }
+    use crate::scrub::detect::Detector;
 
     fn run(text: &str) -> (TextOutcome, u32) {
         let mut findings = Findings::new(2);
