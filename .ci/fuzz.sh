@@ -7,6 +7,7 @@
 #   bash .ci/fuzz.sh                 smoke: each target for FUZZ_SECONDS (11 s)
 #   bash .ci/fuzz.sh --long N        each target for N executions; prints the
 #                                    executions, wall time and exec/s of each
+#                                    (FUZZ_MAX_SECONDS caps each target's time)
 #   bash .ci/fuzz.sh [--long N] T…   only the targets T…
 #
 # Only the stable toolchain is needed: the targets are built without a
@@ -65,7 +66,7 @@ summary=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t" fuzz/logs
   if [[ -n "$runs" ]]; then
-    budget="-runs=$runs"
+    budget="-runs=$runs${FUZZ_MAX_SECONDS:+ -max_total_time=$FUZZ_MAX_SECONDS}"
     echo "== fuzz: $t, $runs executions"
   else
     budget="-max_total_time=$SECONDS_EACH"
