@@ -14,6 +14,7 @@
 #![no_main]
 
 use chaperone::scrub::contract::OtherContent;
+use chaperone::scrub::number;
 use chaperone::scrub::query::form_decode;
 use chaperone::scrub::{BodyHeaders, BodyKind, ScrubError, Scrubbed, scrub_body};
 use chaperone_fuzz::{
@@ -303,14 +304,7 @@ fn leftovers(case: &Case, output: &str, kind: BodyKind) -> Vec<(String, bool)> {
 /// decoded names and values; else the whole text.
 fn pieces(text: &str, kind: BodyKind) -> Vec<String> {
     match kind {
-        BodyKind::Json => {
-            let mut out = Vec::new();
-            let mut de = serde_json::Deserializer::from_str(text);
-            match serde::de::DeserializeSeed::deserialize(Strings(&mut out), &mut de) {
-                Ok(()) => out,
-                Err(_) => vec![text.to_owned()],
-            }
-        }
+        BodyKind::Json => json_strings(text).unwrap_or_else(|| vec![text.to_owned()]),
         BodyKind::Form => text
             .split('&')
             .flat_map(|pair| {
@@ -322,48 +316,36 @@ fn pieces(text: &str, kind: BodyKind) -> Vec<String> {
     }
 }
 
-/// Collects every key and string of a JSON document, in order.
-struct Strings<'a>(&'a mut Vec<String>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Strings<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Strings<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.0.push(v.to_owned());
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Strings(self.0))?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Strings(self.0))?.is_some() {
-            map.next_value_seed(Strings(self.0))?;
+/// Every key and string of a JSON document, in order, decoded, and the
+/// integers each number stands for (as chaperone judges numbers); `None`
+/// when a string token does not decode.
+fn json_strings(text: &str) -> Option<Vec<String>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let token = text.get(start..=i)?;
+                out.push(serde_json::from_str::<String>(token).ok()?);
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = text.get(start..i)?;
+                out.extend(number::integers(token).iter().map(str::to_owned));
+            }
+            _ => i += 1,
         }
-        Ok(())
     }
+    Some(out)
 }
