@@ -55,16 +55,37 @@ fuzz_target!(|data: &[u8]| {
     path(&text, scan, cl);
 });
 
-/// No card number in `decoded` (what crossed, as the callee decodes it),
-/// but where a known bug puts one: next to a replacement, or where the
-/// input had a match that a longer one overlapped.
-fn no_card_left(what: &str, input: &str, crossed: &str, decoded: &str, scan: DetectorSet) {
+/// What the callee reads and the scrubber scanned in one direction.
+struct Seen<'a> {
+    what: &'static str,
+    input: &'a str,
+    /// The texts chaperone scanned in the input (decoded names, values or
+    /// segments), for the shape of a known bug.
+    scanned: &'a [String],
+    crossed: &'a str,
+    scan: DetectorSet,
+}
+
+/// No card number in `decoded` (one text that crossed, as the callee
+/// decodes it), but where a known bug puts one: next to a replacement, or
+/// where the input had a match that a longer one overlapped.
+fn no_card_left(seen: &Seen<'_>, decoded: &str) {
+    let Seen {
+        what,
+        input,
+        scanned,
+        crossed,
+        scan,
+    } = *seen;
     let pan = DetectorSet::from(Detector::Pan);
     let mut left = findings_in_views(decoded, pan);
     if tolerated(Known::ReplacementJoinsNeighbours) {
         left.retain(|(view, f)| !next_to_replacement(view, f));
     }
-    if !left.is_empty() && tolerated(Known::OverlapLoserSurvives) && overlap_loser(input, scan) {
+    if !left.is_empty()
+        && tolerated(Known::OverlapLoserSurvives)
+        && scanned.iter().any(|t| overlap_loser(t, scan))
+    {
         return;
     }
     let values: Vec<&str> = left
@@ -95,7 +116,14 @@ fn header_value(text: &str, scan: DetectorSet, cl: &Classes) {
         }
         TextOutcome::Replaced(s) | TextOutcome::Drop(s) => s.as_str(),
     };
-    no_card_left("header value", text, crossed, crossed, scan);
+    let seen = Seen {
+        what: "header value",
+        input: text,
+        scanned: &[text.to_owned()],
+        crossed,
+        scan,
+    };
+    no_card_left(&seen, crossed);
 }
 
 fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes) {
@@ -135,7 +163,21 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
             show(text.as_bytes())
         );
     }
+    let scanned: Vec<String> = text
+        .split('&')
+        .flat_map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            [form_decode(name), form_decode(value)]
+        })
+        .collect();
     let crossed = out.as_deref().unwrap_or(text);
+    let seen = |what| Seen {
+        what,
+        input: text,
+        scanned: &scanned,
+        crossed,
+        scan,
+    };
     for pair in crossed.split('&') {
         let (name, value) = pair
             .split_once('=')
@@ -149,9 +191,9 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
             "a parameter the rules drop crossed: {}",
             show(crossed.as_bytes())
         );
-        no_card_left("query name", text, crossed, &name, scan);
+        no_card_left(&seen("query name"), &name);
         if let Some(value) = value {
-            no_card_left("query value", text, crossed, &form_decode(value), scan);
+            no_card_left(&seen("query value"), &form_decode(value));
         }
     }
 }
@@ -174,10 +216,18 @@ fn path(text: &str, scan: DetectorSet, cl: &Classes) {
             show(text.as_bytes())
         );
     }
+    // A path's `+` is a plus, not a space: decode `%XX` only.
+    let decode = |segment: &str| form_decode(&segment.replace('+', "%2B"));
+    let scanned: Vec<String> = text.split('/').map(decode).collect();
     let crossed = out.as_deref().unwrap_or(text);
+    let seen = Seen {
+        what: "path segment",
+        input: text,
+        scanned: &scanned,
+        crossed,
+        scan,
+    };
     for segment in crossed.split('/') {
-        // A path's `+` is a plus, not a space: decode `%XX` only.
-        let decoded = form_decode(&segment.replace('+', "%2B"));
-        no_card_left("path segment", text, crossed, &decoded, scan);
+        no_card_left(&seen, &decode(segment));
     }
 }
