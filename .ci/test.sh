@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the pinned tools into
 # .tools/, checks formatting and lints, runs unit, handler and end-to-end
-# tests (real Envoy 1.40.0), validates and tests the example policies, and
-# checks the Helm chart.
+# tests (real Envoy 1.40.0), validates and tests the example policies,
+# checks the Helm chart, and runs each fuzz target for a short smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +27,5 @@ fi
 
 echo "== tests"
 cargo test
+
+bash .ci/fuzz.sh

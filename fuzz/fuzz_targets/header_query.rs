@@ -1,0 +1,233 @@
+//! Header values, query strings, form bodies and URL paths: `scan_text`,
+//! `rewrite_pairs` and `rewrite_path` over arbitrary strings. The first
+//! byte chooses the detectors scanned and the field action on the `card`
+//! parameter; the rest is the text.
+//!
+//! Invariants:
+//! - they never panic, and refuse only with `UnknownField` (a `reject`
+//!   parameter) where the rules say so;
+//! - what crosses holds no card number the detectors find, in its decoded
+//!   form (`form_decode` for a pair's name and value, `%XX` for a path
+//!   segment or a header value) nor in up to three more percent-decodings,
+//!   as `scan_text` promises; parameters passed unscanned by rule aside;
+//! - what crosses unchanged was found clean, so it carries no findings.
+
+#![no_main]
+
+use chaperone::scrub::Findings;
+use chaperone::scrub::class::Action;
+use chaperone::scrub::contract::FieldAction;
+use chaperone::scrub::detect::{Context, Detector, DetectorSet};
+use chaperone::scrub::query::{PairRule, Scanner, form_decode, rewrite_pairs, rewrite_path};
+use chaperone::scrub::text::{TextOutcome, scan_text};
+use chaperone::scrub::{ScrubError, class::Classes};
+use chaperone_fuzz::{
+    Known, classes, findings_in_views, key, next_to_replacement, overlap_loser, show, tolerated,
+};
+use libfuzzer_sys::fuzz_target;
+
+const CARD_ACTIONS: [Option<Action>; 4] = [
+    None,
+    Some(Action::MaskPanLast4),
+    Some(Action::Hash),
+    Some(Action::Redact),
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    // Every detector, or only card numbers and e-mail addresses.
+    let scan = if selector & 1 == 0 {
+        DetectorSet::all()
+    } else {
+        DetectorSet::from(Detector::Pan).with(Detector::Email)
+    };
+    let card_action = CARD_ACTIONS[usize::from((selector >> 1) & 3)].map(|action| FieldAction {
+        action,
+        class: "card".into(),
+    });
+    let cl = classes();
+
+    header_value(&text, scan, cl);
+    query(&text, scan, card_action.as_ref(), cl);
+    path(&text, scan, cl);
+});
+
+/// What the callee reads and the scrubber scanned in one direction.
+struct Seen<'a> {
+    what: &'static str,
+    input: &'a str,
+    /// The texts chaperone scanned in the input (decoded names, values or
+    /// segments), for the shape of a known bug.
+    scanned: &'a [String],
+    crossed: &'a str,
+    scan: DetectorSet,
+}
+
+/// No card number in `decoded` (one text that crossed, as the callee
+/// decodes it), but where a known bug puts one: next to a replacement, or
+/// where the input had a match that a longer one overlapped.
+fn no_card_left(seen: &Seen<'_>, decoded: &str) {
+    let Seen {
+        what,
+        input,
+        scanned,
+        crossed,
+        scan,
+    } = *seen;
+    let pan = DetectorSet::from(Detector::Pan);
+    let mut left = findings_in_views(decoded, pan);
+    if tolerated(Known::ReplacementJoinsNeighbours) {
+        left.retain(|(view, f)| !next_to_replacement(view, f));
+    }
+    if !left.is_empty()
+        && tolerated(Known::OverlapLoserSurvives)
+        && scanned.iter().any(|t| overlap_loser(t, scan))
+    {
+        return;
+    }
+    let values: Vec<&str> = left
+        .iter()
+        .map(|(view, f)| view.get(f.range()).unwrap_or_default())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{what}: a card number crossed: {values:?}; input {}, crossed {}",
+        show(input.as_bytes()),
+        show(crossed.as_bytes())
+    );
+}
+
+fn header_value(text: &str, scan: DetectorSet, cl: &Classes) {
+    let mut findings = Findings::new(cl.len());
+    let outcome = scan_text(text, scan, Context::default(), cl, key(), &mut findings)
+        .unwrap_or_else(|e| panic!("scan_text refused ({e:?}): {}", show(text.as_bytes())));
+    let crossed = match &outcome {
+        TextOutcome::Unchanged => {
+            assert_eq!(
+                findings.total(),
+                0,
+                "findings, yet unchanged: {}",
+                show(text.as_bytes())
+            );
+            text
+        }
+        TextOutcome::Replaced(s) | TextOutcome::Drop(s) => s.as_str(),
+    };
+    let seen = Seen {
+        what: "header value",
+        input: text,
+        scanned: &[text.to_owned()],
+        crossed,
+        scan,
+    };
+    no_card_left(&seen, crossed);
+}
+
+fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes) {
+    let rule = |name: &str| match name {
+        "keep" => PairRule::Pass,
+        "access_token" | "drop" => PairRule::Drop,
+        "reject" => PairRule::Reject,
+        "card" => PairRule::Scan(card),
+        _ => PairRule::Scan(None),
+    };
+    let mut findings = Findings::new(cl.len());
+    let mut scanner = Scanner {
+        scan,
+        classes: cl,
+        key: key(),
+        findings: &mut findings,
+    };
+    let result = rewrite_pairs(text, rule, &mut scanner);
+    let out = match result {
+        Ok(out) => out,
+        Err(ScrubError::UnknownField) => {
+            assert!(
+                text.split('&')
+                    .any(|p| form_decode(p.split_once('=').map_or(p, |(n, _)| n)) == "reject"),
+                "refused without a `reject` parameter: {}",
+                show(text.as_bytes())
+            );
+            return;
+        }
+        Err(e) => panic!("rewrite_pairs refused ({e:?}): {}", show(text.as_bytes())),
+    };
+    if out.is_none() {
+        assert_eq!(
+            findings.total(),
+            0,
+            "findings, yet unchanged: {}",
+            show(text.as_bytes())
+        );
+    }
+    let scanned: Vec<String> = text
+        .split('&')
+        .flat_map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            [form_decode(name), form_decode(value)]
+        })
+        .collect();
+    let crossed = out.as_deref().unwrap_or(text);
+    let seen = |what| Seen {
+        what,
+        input: text,
+        scanned: &scanned,
+        crossed,
+        scan,
+    };
+    for pair in crossed.split('&') {
+        let (name, value) = pair
+            .split_once('=')
+            .map_or((pair, None), |(n, v)| (n, Some(v)));
+        let name = form_decode(name);
+        if name == "keep" {
+            continue;
+        }
+        assert!(
+            !matches!(name.as_str(), "access_token" | "drop" | "reject"),
+            "a parameter the rules drop crossed: {}",
+            show(crossed.as_bytes())
+        );
+        no_card_left(&seen("query name"), &name);
+        if let Some(value) = value {
+            no_card_left(&seen("query value"), &form_decode(value));
+        }
+    }
+}
+
+fn path(text: &str, scan: DetectorSet, cl: &Classes) {
+    let mut findings = Findings::new(cl.len());
+    let mut scanner = Scanner {
+        scan,
+        classes: cl,
+        key: key(),
+        findings: &mut findings,
+    };
+    let out = rewrite_path(text, &mut scanner)
+        .unwrap_or_else(|e| panic!("rewrite_path refused ({e:?}): {}", show(text.as_bytes())));
+    if out.is_none() {
+        assert_eq!(
+            findings.total(),
+            0,
+            "findings, yet unchanged: {}",
+            show(text.as_bytes())
+        );
+    }
+    // A path's `+` is a plus, not a space: decode `%XX` only.
+    let decode = |segment: &str| form_decode(&segment.replace('+', "%2B"));
+    let scanned: Vec<String> = text.split('/').map(decode).collect();
+    let crossed = out.as_deref().unwrap_or(text);
+    let seen = Seen {
+        what: "path segment",
+        input: text,
+        scanned: &scanned,
+        crossed,
+        scan,
+    };
+    for segment in crossed.split('/') {
+        no_card_left(&seen, &decode(segment));
+    }
+}
