@@ -14,8 +14,7 @@
 # sanitizer (`--sanitizer none`; chaperone forbids unsafe code, and the
 # sanitizers are nightly-only), with optimizations, debug assertions and
 # overflow checks. A crash leaves its input in fuzz/artifacts/<target>/ and
-# fails the script; `CHAPERONE_FUZZ_STRICT=1` also fails on the known bugs
-# listed in fuzz/src/lib.rs.
+# fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,7 +10,9 @@
 //! - `scan_with` (with a member name as context) obeys the same rules;
 //! - every finding is a whole value of its kind (`matches_whole`), as that
 //!   function promises ("accepts the forms `scan` finds"), but for bearer
-//!   tokens, whose whole form is the `Bearer <token>` header value;
+//!   tokens, whose whole form is the `Bearer <token>` header value, and
+//!   for what another detector's longer match left of an overlapping one
+//!   (a piece of a match its detector finds on its own);
 //! - a scan is deterministic.
 
 #![no_main]
@@ -37,6 +39,11 @@ fuzz_target!(|data: &[u8]| {
                 show(text.as_bytes())
             );
         }
+        let piece = |f: &Finding| {
+            detect::scan(text, f.detector.into())
+                .iter()
+                .any(|m| m.start <= f.start && f.end <= m.end && m.len() > f.len())
+        };
         for f in &found {
             assert!(
                 detect::may_contain(text, f.detector.into()),
@@ -45,9 +52,9 @@ fuzz_target!(|data: &[u8]| {
                 show(text.as_bytes())
             );
             let value = &text[f.range()];
-            if f.detector != Detector::BearerToken {
+            if f.detector != Detector::BearerToken && !detect::matches_whole(value, f.detector) {
                 assert!(
-                    detect::matches_whole(value, f.detector),
+                    piece(f),
                     "scan found {f:?} = {} but matches_whole refuses it",
                     show(value.as_bytes())
                 );

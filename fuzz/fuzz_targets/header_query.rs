@@ -21,9 +21,7 @@ use chaperone::scrub::detect::{Context, Detector, DetectorSet};
 use chaperone::scrub::query::{PairRule, Scanner, form_decode, rewrite_pairs, rewrite_path};
 use chaperone::scrub::text::{TextOutcome, scan_text};
 use chaperone::scrub::{ScrubError, class::Classes};
-use chaperone_fuzz::{
-    Known, classes, findings_in_views, key, next_to_replacement, overlap_loser, show, tolerated,
-};
+use chaperone_fuzz::{classes, findings_in_views, key, show};
 use libfuzzer_sys::fuzz_target;
 
 const CARD_ACTIONS: [Option<Action>; 4] = [
@@ -55,39 +53,23 @@ fuzz_target!(|data: &[u8]| {
     path(&text, scan, cl);
 });
 
-/// What the callee reads and the scrubber scanned in one direction.
+/// What the callee reads in one direction.
 struct Seen<'a> {
     what: &'static str,
     input: &'a str,
-    /// The texts chaperone scanned in the input (decoded names, values or
-    /// segments), for the shape of a known bug.
-    scanned: &'a [String],
     crossed: &'a str,
-    scan: DetectorSet,
 }
 
 /// No card number in `decoded` (one text that crossed, as the callee
-/// decodes it), but where a known bug puts one: next to a replacement, or
-/// where the input had a match that a longer one overlapped.
-fn no_card_left(seen: &Seen<'_>, decoded: &str) {
+/// decodes it), judged as chaperone judges it: in the context of the
+/// parameter's name, for a value.
+fn no_card_left(seen: &Seen<'_>, decoded: &str, ctx: Context<'_>) {
     let Seen {
         what,
         input,
-        scanned,
         crossed,
-        scan,
     } = *seen;
-    let pan = DetectorSet::from(Detector::Pan);
-    let mut left = findings_in_views(decoded, pan);
-    if tolerated(Known::ReplacementJoinsNeighbours) {
-        left.retain(|(view, f)| !next_to_replacement(view, f));
-    }
-    if !left.is_empty()
-        && tolerated(Known::OverlapLoserSurvives)
-        && scanned.iter().any(|t| overlap_loser(t, scan))
-    {
-        return;
-    }
+    let left = findings_in_views(decoded, DetectorSet::from(Detector::Pan), ctx);
     let values: Vec<&str> = left
         .iter()
         .map(|(view, f)| view.get(f.range()).unwrap_or_default())
@@ -119,11 +101,9 @@ fn header_value(text: &str, scan: DetectorSet, cl: &Classes) {
     let seen = Seen {
         what: "header value",
         input: text,
-        scanned: &[text.to_owned()],
         crossed,
-        scan,
     };
-    no_card_left(&seen, crossed);
+    no_card_left(&seen, crossed, Context::default());
 }
 
 fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes) {
@@ -163,20 +143,11 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
             show(text.as_bytes())
         );
     }
-    let scanned: Vec<String> = text
-        .split('&')
-        .flat_map(|p| {
-            let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            [form_decode(name), form_decode(value)]
-        })
-        .collect();
     let crossed = out.as_deref().unwrap_or(text);
     let seen = |what| Seen {
         what,
         input: text,
-        scanned: &scanned,
         crossed,
-        scan,
     };
     for pair in crossed.split('&') {
         let (name, value) = pair
@@ -191,9 +162,10 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
             "a parameter the rules drop crossed: {}",
             show(crossed.as_bytes())
         );
-        no_card_left(&seen("query name"), &name);
+        no_card_left(&seen("query name"), &name, Context::default());
         if let Some(value) = value {
-            no_card_left(&seen("query value"), &form_decode(value));
+            let ctx = Context { key: Some(&name) };
+            no_card_left(&seen("query value"), &form_decode(value), ctx);
         }
     }
 }
@@ -218,16 +190,13 @@ fn path(text: &str, scan: DetectorSet, cl: &Classes) {
     }
     // A path's `+` is a plus, not a space: decode `%XX` only.
     let decode = |segment: &str| form_decode(&segment.replace('+', "%2B"));
-    let scanned: Vec<String> = text.split('/').map(decode).collect();
     let crossed = out.as_deref().unwrap_or(text);
     let seen = Seen {
         what: "path segment",
         input: text,
-        scanned: &scanned,
         crossed,
-        scan,
     };
     for segment in crossed.split('/') {
-        no_card_left(&seen, &decode(segment));
+        no_card_left(&seen, &decode(segment), Context::default());
     }
 }

@@ -1,8 +1,7 @@
 //! What the fuzz targets share: the data classes and hash key they scrub
 //! with, the fixed contracts of `json_rewrite`, small oracles that state
 //! the invariants independently of the code under test (a JSON syntax
-//! check, a percent decoder, a detector set from input bits), and the list
-//! of bugs found and not fixed yet.
+//! check, a percent decoder, a detector set from input bits).
 
 use std::sync::LazyLock;
 
@@ -247,12 +246,16 @@ pub fn percent_decode(s: &str) -> Option<String> {
 /// The detectors' findings in `text` and in up to three percent-decoded
 /// forms of it (what the scrubber promises to look at), each with the form
 /// it was found in.
-pub fn findings_in_views(text: &str, set: DetectorSet) -> Vec<(String, detect::Finding)> {
+pub fn findings_in_views(
+    text: &str,
+    set: DetectorSet,
+    ctx: detect::Context<'_>,
+) -> Vec<(String, detect::Finding)> {
     let mut out = Vec::new();
     let mut view = text.to_owned();
     for level in 0..4 {
         out.extend(
-            detect::scan(&view, set)
+            detect::scan_with(&view, set, ctx)
                 .into_iter()
                 .map(|f| (view.clone(), f)),
         );
@@ -275,122 +278,4 @@ pub fn show(bytes: &[u8]) -> String {
         out.push('…');
     }
     format!("{out:?}")
-}
-
-/// Bugs the fuzz targets have found that are not fixed yet, each with the
-/// regression seeds that show it (`fuzz/README.md`). A target does not
-/// fail on the shape of a listed bug, so that CI and long runs keep looking
-/// for others; `CHAPERONE_FUZZ_STRICT=1` checks them too. Fixing one means
-/// deleting its entry from [`KNOWN`] (the check it guards then holds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Known {
-    /// Under `other: pass`, a body labelled JSON that is not clean text (an
-    /// invalid UTF-8 byte, a control byte) crosses unchanged: the
-    /// allow-list and the field actions never apply to it.
-    UnreadableJsonPasses,
-    /// A replacement changes what bounds the text around it, and what was
-    /// glued to the value becomes a finding of its own that crosses: a mask
-    /// keeps the last digits, which join the digits after the value (`%31`
-    /// escapes once decoded, or groups after a space: `+2 415 11114111 1111
-    /// 1111 1111` masks the phone and `4111 1111 1111 1111` crosses); a
-    /// placeholder or a hash ends a token that encoded digits continued.
-    ReplacementJoinsNeighbours,
-    /// Where two matches overlap, the one dropped is not trimmed: what of
-    /// it lies outside the one kept crosses unscrubbed. Between detectors
-    /// (a bearer token run into a PEM block's dashes; an e-mail address
-    /// whose local part starts with a card number's last group), and
-    /// within the e-mail detector (`alice@example.com+bob@corp.com`:
-    /// `bob@corp.com` is never found).
-    OverlapLoserSurvives,
-}
-
-pub const KNOWN: &[Known] = &[
-    Known::UnreadableJsonPasses,
-    Known::ReplacementJoinsNeighbours,
-    Known::OverlapLoserSurvives,
-];
-
-/// Whether a target tolerates `bug` (it is listed and the run is not strict).
-pub fn tolerated(bug: Known) -> bool {
-    static STRICT: LazyLock<bool> =
-        LazyLock::new(|| std::env::var_os("CHAPERONE_FUZZ_STRICT").is_some_and(|v| v == "1"));
-    !*STRICT && KNOWN.contains(&bug)
-}
-
-/// What replacements wrote in `text`, as byte ranges: placeholders
-/// (`[REDACTED:class]`), masks (a run of `*`) and hashes (`h:` and 32 hex
-/// digits).
-pub fn replacements(text: &str) -> Vec<std::ops::Range<usize>> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    for (i, _) in text.match_indices("[REDACTED:") {
-        if let Some(j) = b[i..].iter().position(|&c| c == b']') {
-            out.push(i..i + j + 1);
-        }
-    }
-    for (i, _) in text.match_indices("h:") {
-        let hex = b[i + 2..]
-            .iter()
-            .take(32)
-            .take_while(|c| c.is_ascii_hexdigit())
-            .count();
-        if hex == 32 {
-            out.push(i..i + 34);
-        }
-    }
-    let mut i = 0;
-    while i < b.len() {
-        let stars = b[i..].iter().take_while(|&&c| c == b'*').count();
-        if stars > 0 {
-            out.push(i..i + stars);
-        }
-        i += stars.max(1);
-    }
-    out
-}
-
-/// Whether finding `f` in `view` touches or overlaps what a replacement
-/// wrote, but for one or two joiners between (`.`, `-`, `_`, `+` or a
-/// space): the shape of [`Known::ReplacementJoinsNeighbours`].
-pub fn next_to_replacement(view: &str, f: &detect::Finding) -> bool {
-    let joiner = |c: char| ".-_+ ".contains(c);
-    let before = view.get(..f.start).unwrap_or_default();
-    let mut start = before.len();
-    for c in before.chars().rev().take(2).take_while(|c| joiner(*c)) {
-        start -= c.len_utf8();
-    }
-    let after = view.get(f.end..).unwrap_or_default();
-    let end = f.end
-        + after
-            .chars()
-            .take(2)
-            .take_while(|c| joiner(*c))
-            .map(char::len_utf8)
-            .sum::<usize>();
-    replacements(view)
-        .iter()
-        .any(|r| r.start <= end && start <= r.end)
-}
-
-/// Whether some detector's own match in `text` (or in a percent-decoded
-/// form of it) overlaps a finding of the full scan without being one: the
-/// shape of [`Known::OverlapLoserSurvives`] between detectors.
-pub fn overlap_loser(text: &str, set: DetectorSet) -> bool {
-    let mut view = text.to_owned();
-    for _ in 0..4 {
-        let kept = detect::scan(&view, set);
-        let lost = set.iter().any(|d| {
-            detect::scan(&view, d.into()).iter().any(|m| {
-                !kept.contains(m) && kept.iter().any(|k| k.start < m.end && m.start < k.end)
-            })
-        });
-        if lost {
-            return true;
-        }
-        match percent_decode(&view) {
-            Some(next) => view = next,
-            None => return false,
-        }
-    }
-    false
 }

@@ -212,7 +212,8 @@ pub fn scrub_body(
             // A body read in another encoding that crosses as it came must
             // hold nothing for a reader that ignores the label either (ASCII
             // labelled UTF-16 reads as noise to chaperone, as ASCII to Go).
-            if out.body.is_none() && (text.transcoded || text.bom.is_some()) {
+            // UTF-8 after its byte order mark reads the same to both.
+            if out.body.is_none() && text.transcoded {
                 scan_printable(body, contract, classes, key)?;
             }
             // What was read in another encoding crosses re-encoded only
@@ -416,8 +417,8 @@ fn read_text(
             // (trailing data, NaN, a trailing comma, a lone surrogate) would
             // read what the contract never judged.
             Err(ScrubError::InvalidJson { .. })
-                if label != BodyKind::Json
-                    && !(contract.is_structural() && matches!(start, Some(b'{' | b'['))) => {}
+                if label != BodyKind::Json && !(contract.is_structural() && opens_structure(t)) => {
+            }
             // A body labelled JSON that is not JSON, and any JSON the
             // contract refuses, is refused, never passed.
             Err(e) => return Err(e),
@@ -437,6 +438,30 @@ fn read_text(
             OtherContent::Pass => scan_as_text(t, contract, classes, key, out),
         },
     }
+}
+
+/// Whether text opens an object or an array as a lenient parser reads one:
+/// `{`, or `[` before what may start a value (a bracket, a quote, a number,
+/// a literal such as `NaN`), not a bracketed word (a log level, chaperone's
+/// own `[REDACTED:class]`).
+fn opens_structure(t: &str) -> bool {
+    const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+    let t = t.trim_start_matches(WS);
+    if t.starts_with('{') {
+        return true;
+    }
+    let Some(rest) = t.strip_prefix('[') else {
+        return false;
+    };
+    let rest = rest.trim_start_matches(WS);
+    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return true;
+    }
+    let word = rest
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    matches!(word, "true" | "false" | "null" | "NaN" | "Infinity")
 }
 
 fn scan_as_text(

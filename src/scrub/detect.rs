@@ -231,7 +231,8 @@ pub struct Context<'a> {
 
 /// All non-overlapping findings in `text`, in order of start. Where matches
 /// of different detectors overlap, the longer one wins (ties: the order of
-/// `Detector::ALL`); the loser is dropped, not trimmed.
+/// `Detector::ALL`); what of the loser lies outside the winner is a finding
+/// of the loser's detector of its own (`resolve`).
 pub fn scan(text: &str, set: DetectorSet) -> Vec<Finding> {
     scan_with(text, set, Context::default())
 }
@@ -268,7 +269,7 @@ fn scan_profiled(profile: &Profile<'_>, set: DetectorSet, ctx: Context<'_>) -> V
     for d in active.iter().filter(|&d| !numeric.contains(d)) {
         d.find(text, ctx, &mut found);
     }
-    resolve(found)
+    resolve(text, found)
 }
 
 /// Fast pre-check: false means `scan(text, set)` finds nothing, so a caller
@@ -342,10 +343,11 @@ pub fn matches_whole(text: &str, d: Detector) -> bool {
     }
 }
 
-/// Sorts the candidates of all detectors and drops overlaps: within each
-/// cluster of overlapping candidates, the longest is kept first, then the
-/// next longest that does not overlap what is kept, and so on.
-fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
+/// Sorts the candidates of all detectors and resolves overlaps: within
+/// each cluster of overlapping candidates, the longest is kept first, then
+/// the next longest that does not overlap what is kept, and so on; then the
+/// pieces of each candidate not kept that lie outside what is kept.
+fn resolve(text: &str, mut found: Vec<Finding>) -> Vec<Finding> {
     if found.len() <= 1 {
         return found;
     }
@@ -367,29 +369,77 @@ fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
         if let [only] = cluster {
             out.push(*only);
         } else {
-            keep_longest(cluster, &mut out);
+            keep_longest(text, cluster, &mut out);
         }
         rest = tail;
     }
     out
 }
 
-fn keep_longest(cluster: &[Finding], out: &mut Vec<Finding>) {
+fn keep_longest(text: &str, cluster: &[Finding], out: &mut Vec<Finding>) {
     let mut by_rank = cluster.to_vec();
     by_rank.sort_by_key(|f| (std::cmp::Reverse(f.len()), f.detector, f.start));
     // Kept findings by start; they never overlap, so only the one starting
     // closest before a candidate's end can overlap it.
     let mut kept: BTreeMap<usize, Finding> = BTreeMap::new();
+    let mut lost = Vec::new();
     for f in by_rank {
         let clash = kept
             .range(..f.end)
             .next_back()
             .is_some_and(|(_, k)| k.end > f.start);
-        if !clash {
+        if clash {
+            lost.push(f);
+        } else {
             kept.insert(f.start, f);
         }
     }
+    // A match that lost is still a value: what of it the winners do not
+    // cover (a token's head before a key block's dashes) is not left to
+    // cross as it is.
+    for f in lost {
+        for piece in leftovers(text, kept.values().map(Finding::range), f.range()) {
+            kept.insert(
+                piece.start,
+                Finding::new(f.detector, piece.start, piece.end),
+            );
+        }
+    }
     out.extend(kept.into_values());
+}
+
+/// The parts of `text[range]` that none of `covered` (by start, not
+/// overlapping each other) covers and that hold a letter or a digit: what
+/// of a match that lost to others is still a value.
+pub(crate) fn leftovers(
+    text: &str,
+    covered: impl IntoIterator<Item = std::ops::Range<usize>>,
+    range: std::ops::Range<usize>,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut from = range.start;
+    for c in covered {
+        if c.end <= from {
+            continue;
+        }
+        if c.start >= range.end {
+            break;
+        }
+        if c.start > from {
+            out.push(from..c.start);
+        }
+        from = from.max(c.end);
+    }
+    if from < range.end {
+        out.push(from..range.end);
+    }
+    out.retain(|piece| {
+        text.get(piece.clone()).is_some_and(|p| {
+            p.bytes()
+                .any(|b| b.is_ascii_alphanumeric() || !b.is_ascii())
+        })
+    });
+    out
 }
 
 /// What one detector's `find` reports in (ASCII) `text`, as the matched

@@ -180,10 +180,31 @@ fn leak_near_json_falls_back_to_text() {
         format!(r#"{{"amount":-Infinity,"card":"{esc}"}}"#),
         format!(r#"{{"amount":"\ud800","card":"{esc}"}}"#),
         format!(r#"{{"amount":1,"card":"{esc}",}}"#),
+        format!(r#"[NaN,{{"card":"{esc}"}}]"#),
+        format!(r#"[ Infinity, "{esc}"]"#),
+        format!(r#"["{esc}",]"#),
     ] {
         for ct in ["text/plain", "text/csv"] {
             never_crosses(&c, ct, body.as_bytes(), &["\"card\"", &esc]);
         }
+    }
+}
+
+/// A bracketed word opens no array: a log line's level, or what chaperone
+/// itself wrote at the start of a text body, is text to scan, not JSON to
+/// refuse (a hop behind chaperone reads what the hop before it wrote).
+#[test]
+fn bracketed_words_are_text() {
+    let c = allow(&["amount"]);
+    for body in [
+        "[INFO] shipped".to_owned(),
+        "[REDACTED:secret] and more".to_owned(),
+        format!("[WARN] card {VISA}"),
+    ] {
+        let out = scrub(&c, "text/plain", body.as_bytes()).expect(&body);
+        assert_eq!(out.kind, BodyKind::Text, "{body}");
+        let crossed = out.body.as_deref().unwrap_or(body.as_bytes());
+        assert!(!String::from_utf8_lossy(crossed).contains(VISA), "{body}");
     }
 }
 

@@ -80,6 +80,9 @@ pub fn rewrite_pairs<'c>(
     let mut kept_any = false;
     let mut rest = pairs;
     let mut separator = None;
+    // Where `;` splits pairs for some parsers and not for others, a value's
+    // name is not the same for every reader.
+    let named = !pairs.contains(';');
     loop {
         let (raw, next) = match rest.find(['&', ';']) {
             Some(i) => (&rest[..i], Some((&rest[i..=i], &rest[i + 1..]))),
@@ -94,7 +97,9 @@ pub fn rewrite_pairs<'c>(
             PairRule::Pass => Some(raw.to_owned()),
             PairRule::Drop => None,
             PairRule::Reject => return Err(ScrubError::UnknownField),
-            PairRule::Scan(action) => judge_pair(&name, raw_name, raw_value, action, scanner)?,
+            PairRule::Scan(action) => {
+                judge_pair(&name, named, raw_name, raw_value, action, scanner)?
+            }
         };
         changed |= pair.as_deref() != Some(raw);
         if let Some(pair) = pair {
@@ -118,6 +123,7 @@ pub fn rewrite_pairs<'c>(
 /// One scanned pair: `None` when it is dropped, else how it is written.
 fn judge_pair(
     name: &str,
+    named: bool,
     raw_name: &str,
     raw_value: Option<&str>,
     action: Option<&super::contract::FieldAction>,
@@ -151,7 +157,7 @@ fn judge_pair(
                 });
             }
         },
-        None => match scanner.text(&value, Context { key: Some(name) })? {
+        None => match judge_value(&value, name, named, scanner)? {
             TextOutcome::Unchanged => None,
             TextOutcome::Replaced(v) => Some(v),
             TextOutcome::Drop(_) => return Ok(None),
@@ -163,6 +169,30 @@ fn judge_pair(
     let name = new_name.map_or_else(|| raw_name.to_owned(), |n| form_encode(&n));
     let value = new_value.map_or_else(|| raw_value.to_owned(), |v| form_encode(&v));
     Ok(Some(format!("{name}={value}")))
+}
+
+/// A value scanned in the context of its name (an identifier's name keeps
+/// an ambiguous number from being a card), and, where the name is not
+/// the same for every reader (`named` false), judged without it as well.
+fn judge_value(
+    value: &str,
+    name: &str,
+    named: bool,
+    scanner: &mut Scanner<'_>,
+) -> Result<TextOutcome, ScrubError> {
+    let first = scanner.text(value, Context { key: Some(name) })?;
+    if named {
+        return Ok(first);
+    }
+    let text = match &first {
+        TextOutcome::Unchanged => value,
+        TextOutcome::Replaced(v) => v.as_str(),
+        TextOutcome::Drop(_) => return Ok(first),
+    };
+    Ok(match scanner.text(text, Context::default())? {
+        TextOutcome::Unchanged => first,
+        again => again,
+    })
 }
 
 /// Rewrites a path's segments: each is decoded and scanned; a finding is
@@ -282,6 +312,20 @@ mod tests {
         for q in ["a=1&b=two", "a=%20x+y", "flag&x=", "", "a=1&&b=2", "%zz=1"] {
             assert_eq!(pairs(q, |_| PairRule::Scan(None)), (None, 0), "{q}");
         }
+    }
+
+    /// A name gives its value context only where every reader splits the
+    /// pairs alike: after a `;`, the value is judged without it too.
+    #[test]
+    fn names_give_context_only_where_pairs_are_unambiguous() {
+        let scan = |_: &str| PairRule::Scan(None);
+        // Thirteen digits, a card unless an identifier's name says otherwise.
+        let n = "4111111222221";
+        assert_eq!(pairs(&format!("a=1&tel={n}"), scan), (None, 0));
+        assert_eq!(pairs(&format!("a={n}"), scan).1, 1);
+        let (out, found) = pairs(&format!("a=1;tel={n}"), scan);
+        assert_eq!(found, 1);
+        assert!(!out.unwrap_or_default().contains(n));
     }
 
     #[test]

@@ -37,14 +37,59 @@ pub fn scan_text(
     if text.len() < shortest(scan) {
         return Ok(TextOutcome::Unchanged);
     }
-    let found = find(text, scan, ctx);
+    let found = find(text, scan, ctx, classes);
     if found.is_empty() {
         return Ok(TextOutcome::Unchanged);
     }
+    let (mut out, mut drop) = replace(text, &found, scan, classes, key, findings)?;
+    // A replacement changes what bounds the text around it: a mask's last
+    // digits join the digits after the value, a placeholder ends a token an
+    // escape continued, and what of an overlapping match lies outside the
+    // one replaced is left. What crosses is scanned again until nothing is
+    // found; text still not clean after a few rounds crosses as one
+    // placeholder.
+    for round in 0..=REPLACE_ROUNDS {
+        let found = find(&out, scan, ctx, classes);
+        let Some(first) = found.first() else {
+            break;
+        };
+        if round == REPLACE_ROUNDS {
+            let ci = classes.class_of(first.finding.detector);
+            let name = ci.and_then(|ci| classes.get(ci)).map(|c| c.name.as_ref());
+            if let Some(ci) = ci {
+                findings.add(ci);
+            }
+            out = format!("[REDACTED:{}]", name.unwrap_or_default());
+            break;
+        }
+        let (next, dropped) = replace(&out, &found, scan, classes, key, findings)?;
+        out = next;
+        drop |= dropped;
+    }
+    Ok(if drop {
+        TextOutcome::Drop(out)
+    } else {
+        TextOutcome::Replaced(out)
+    })
+}
+
+/// Rounds of scanning a replaced text again (`scan_text`).
+const REPLACE_ROUNDS: usize = 3;
+
+/// `text` with each finding replaced as its class says, and whether one of
+/// them drops its field. Counts findings.
+fn replace(
+    text: &str,
+    found: &[Found],
+    scan: DetectorSet,
+    classes: &Classes,
+    key: &HashKey,
+    findings: &mut Findings,
+) -> Result<(String, bool), ScrubError> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut drop = false;
-    for f in &found {
+    for f in found {
         let Some(ci) = classes.class_of(f.finding.detector) else {
             continue;
         };
@@ -71,11 +116,7 @@ pub fn scan_text(
         last = f.finding.end;
     }
     out.push_str(text.get(last..).unwrap_or_default());
-    Ok(if drop {
-        TextOutcome::Drop(out)
-    } else {
-        TextOutcome::Replaced(out)
-    })
+    Ok((out, drop))
 }
 
 /// A finding in `text`, with the value it stands for (the decoded value
@@ -87,8 +128,14 @@ struct Found {
 
 /// Every finding in `text`, as written or with its escapes decoded (up to
 /// three times, for values encoded more than once), by start, never
-/// overlapping.
-fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
+/// overlapping; those of a detector no class names are left out.
+fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> Vec<Found> {
+    let mut found = find_all(text, scan, ctx);
+    found.retain(|f| classes.class_of(f.finding.detector).is_some());
+    found
+}
+
+fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
     let hints = detect::hints(text, scan);
     let mut found: Vec<Found> = if hints.may_contain {
         detect::scan_with(text, scan, ctx)
@@ -125,16 +172,34 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
                 continue;
             };
             let (start, end) = (widen_left(text, start), widen_right(text, end));
-            if found
+            found.sort_by_key(|f| f.finding.start);
+            if !found
                 .iter()
                 .any(|g| g.finding.start < end && start < g.finding.end)
             {
+                found.push(Found {
+                    finding: Finding { start, end, ..f },
+                    matched: matched.to_owned(),
+                });
                 continue;
             }
-            found.push(Found {
-                finding: Finding { start, end, ..f },
-                matched: matched.to_owned(),
-            });
+            // Found in part already, as written or less decoded: the rest of
+            // it, as written, is a finding too (as `detect::scan` resolves
+            // overlaps).
+            let covered = found.iter().map(|g| g.finding.range());
+            for piece in detect::leftovers(text, covered, start..end) {
+                let Some(written) = text.get(piece.clone()) else {
+                    continue;
+                };
+                found.push(Found {
+                    finding: Finding {
+                        start: piece.start,
+                        end: piece.end,
+                        ..f
+                    },
+                    matched: written.to_owned(),
+                });
+            }
         }
     }
     found.sort_by_key(|f| f.finding.start);
@@ -228,11 +293,9 @@ impl Decoded {
             i += used;
         }
         starts.push(self.starts.last().copied().unwrap_or_default());
-        // A byte that is not UTF-8 once decoded becomes a control character:
-        // a separator to the detectors, one byte as before.
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => lossy_one_to_one(e.as_bytes()),
+        let (text, starts) = match String::from_utf8(bytes) {
+            Ok(t) => (t, starts),
+            Err(e) => lossy(e.as_bytes(), &starts),
         };
         Some(Self { text, starts })
     }
@@ -310,24 +373,33 @@ fn has_escape_somewhere(b: &[u8]) -> bool {
     memchr::memchr3_iter(b'%', b'\\', b'&', b).any(|i| escape_at(b, i).is_some())
 }
 
-/// `bytes` with every byte of an invalid UTF-8 sequence replaced by 0x1A.
-fn lossy_one_to_one(mut bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(rest) => {
-                out.push_str(rest);
-                return out;
-            }
-            Err(e) => {
-                let (good, bad) = bytes.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(good).unwrap_or_default());
-                let n = e.error_len().unwrap_or(bad.len()).max(1);
-                out.extend(std::iter::repeat_n('\u{1a}', n.min(bad.len())));
-                bytes = bad.get(n..).unwrap_or_default();
-            }
+/// Bytes that are not UTF-8 once decoded, read as a lenient decoder reads
+/// them (`fetch().text()`, Go, `from_utf8_lossy`): each invalid sequence is
+/// a U+FFFD, a character the callee sees and the detectors take as a
+/// separator (a control byte in its place would fold away and join the
+/// digits around it). Returns the text and, for each of its bytes and one
+/// past the end, where it starts in the original.
+fn lossy(bytes: &[u8], starts: &[u32]) -> (String, Vec<u32>) {
+    let mut text = String::with_capacity(bytes.len() + 8);
+    let mut map = Vec::with_capacity(starts.len() + 8);
+    let mut at = 0;
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid();
+        text.push_str(valid);
+        map.extend_from_slice(starts.get(at..at + valid.len()).unwrap_or_default());
+        at += valid.len();
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
+            let from = starts.get(at).copied().unwrap_or_default();
+            map.extend(std::iter::repeat_n(
+                from,
+                char::REPLACEMENT_CHARACTER.len_utf8(),
+            ));
+            at += chunk.invalid().len();
         }
     }
+    map.push(starts.last().copied().unwrap_or_default());
+    (text, map)
 }
 
 /// `i` moved left to a char boundary of `text`.
@@ -414,6 +486,60 @@ pub(super) mod tests {
         }
     }
 
+    /// What crosses after replacement is scanned again: what a mask keeps,
+    /// a placeholder's edge or an overlapping match's remainder never
+    /// becomes a finding that crosses.
+    #[test]
+    fn replaced_text_is_clean_when_scanned_again() {
+        let c = |name: &str, d: Detector, action| DataClass {
+            name: name.into(),
+            detectors: d.into(),
+            action,
+        };
+        let classes = Classes::new(vec![
+            c("card_number", Detector::Pan, Action::MaskPan),
+            c("email", Detector::Email, Action::Hash),
+            c("phone", Detector::Phone, Action::MaskPhone),
+            c("secret", Detector::BearerToken, Action::Redact),
+            c("private_key", Detector::PrivateKey, Action::Redact),
+        ]);
+        let scan = DetectorSet::all();
+        let key = HashKey::from_bytes(b"k");
+        for text in [
+            // A phone mask keeps digits that open a card's groups.
+            "call +2 415 11114111 1111 1111 1111 now",
+            // An address whose local part goes on past another address.
+            "to alice@example.com+bob@corp.example.org please",
+            // A card's last group opens an address.
+            "pay 4111 1111 1111 1111@pay.example.net",
+            // A bearer token run into a key block's dashes.
+            "Bearer abcdefghijklmnopqrstuv-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----",
+        ] {
+            let mut findings = Findings::new(classes.len());
+            let out = scan_text(
+                text,
+                scan,
+                Context::default(),
+                &classes,
+                &key,
+                &mut findings,
+            )
+            .unwrap();
+            let (TextOutcome::Replaced(out) | TextOutcome::Drop(out)) = out else {
+                panic!("{text}: unchanged");
+            };
+            let left = find(&out, scan, Context::default(), &classes);
+            assert!(
+                left.is_empty(),
+                "{text} -> {out}: {:?}",
+                left.iter().map(|f| &f.matched).collect::<Vec<_>>()
+            );
+            for secret in ["4111 1111 1111 1111", "bob@corp", "abcdefghijklmnop"] {
+                assert!(!out.contains(secret), "{text} -> {out}");
+            }
+        }
+    }
+
     #[test]
     fn findings_are_replaced_in_place() {
         assert_eq!(run("plain"), (TextOutcome::Unchanged, 0));
@@ -444,6 +570,12 @@ pub(super) mod tests {
         // Not UTF-8 once decoded: still scanned, nothing panics.
         assert_eq!(run("%ff%fe4111111111111111").1, 1);
         assert_eq!(run("%ff%fe%e2%82").0, TextOutcome::Unchanged);
+        // An invalid byte reads as U+FFFD, which ends a number: it does not
+        // fold away and join the digit before it to the card after it.
+        assert_eq!(
+            run("x 1%E44111111111111111"),
+            (TextOutcome::Replaced("x 1%E4************1111".into()), 1)
+        );
     }
 
     #[test]

@@ -103,30 +103,55 @@ fn overlaps_keep_the_longer_match() {
 #[test]
 fn resolve_picks_longest_then_detector_order() {
     let f = Finding::new;
-    let got = resolve(vec![
-        f(Detector::Phone, 0, 10),
-        f(Detector::Email, 5, 30),
-        f(Detector::Pan, 25, 40),
-        f(Detector::Jwt, 50, 60),
-        f(Detector::BearerToken, 50, 60),
-        f(Detector::UsSsn, 70, 75),
-    ]);
+    let text = "x".repeat(80);
+    let got = resolve(
+        &text,
+        vec![
+            f(Detector::Phone, 0, 10),
+            f(Detector::Email, 5, 30),
+            f(Detector::Pan, 25, 40),
+            f(Detector::Jwt, 50, 60),
+            f(Detector::BearerToken, 50, 60),
+            f(Detector::UsSsn, 70, 75),
+        ],
+    );
+    // What of a loser the winner does not cover stays a finding of its
+    // detector; a loser the winner covers whole is gone.
     assert_eq!(
         got,
         [
+            f(Detector::Phone, 0, 5),
             f(Detector::Email, 5, 30),
+            f(Detector::Pan, 30, 40),
             f(Detector::Jwt, 50, 60),
             f(Detector::UsSsn, 70, 75)
         ]
     );
-    // In a chain, the longest (18..40) knocks out its neighbour (8..20),
-    // which lets the first (0..10) survive.
-    let got = resolve(vec![
-        f(Detector::Pan, 0, 10),
-        f(Detector::Email, 8, 20),
-        f(Detector::Phone, 18, 40),
-    ]);
-    assert_eq!(got, [f(Detector::Pan, 0, 10), f(Detector::Phone, 18, 40)]);
+    // In a chain, the longest (18..40) beats its neighbour (8..20), which
+    // lets the first (0..10) stand; the neighbour keeps what lies between.
+    let got = resolve(
+        &text,
+        vec![
+            f(Detector::Pan, 0, 10),
+            f(Detector::Email, 8, 20),
+            f(Detector::Phone, 18, 40),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            f(Detector::Pan, 0, 10),
+            f(Detector::Email, 10, 18),
+            f(Detector::Phone, 18, 40)
+        ]
+    );
+    // A piece with no letter or digit left is no value.
+    let text = "4111111111111111 -- x";
+    let got = resolve(
+        text,
+        vec![f(Detector::Pan, 0, 16), f(Detector::Phone, 10, 19)],
+    );
+    assert_eq!(got, [f(Detector::Pan, 0, 16)]);
 }
 
 #[test]
