@@ -441,19 +441,21 @@ fn read_text(
 }
 
 /// Whether text opens an object or an array as a lenient parser reads one:
-/// `{`, or `[` before what may start a value (a bracket, a quote, a number,
-/// a literal such as `NaN`), not a bracketed word (a log level, chaperone's
-/// own `[REDACTED:class]`).
+/// `{`, or `[`s before what may start a value (an object, a quote, a
+/// number, a literal such as `NaN`), not a bracketed word (a log level,
+/// chaperone's own `[REDACTED:class]`, also after a `[`).
 fn opens_structure(t: &str) -> bool {
     const WS: [char; 4] = [' ', '\t', '\n', '\r'];
-    let t = t.trim_start_matches(WS);
-    if t.starts_with('{') {
+    let mut rest = t.trim_start_matches(WS);
+    if rest.starts_with('{') {
         return true;
     }
-    let Some(rest) = t.strip_prefix('[') else {
+    if !rest.starts_with('[') {
         return false;
-    };
-    let rest = rest.trim_start_matches(WS);
+    }
+    while let Some(inner) = rest.strip_prefix('[') {
+        rest = inner.trim_start_matches(WS);
+    }
     if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return true;
     }

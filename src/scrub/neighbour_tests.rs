@@ -183,6 +183,7 @@ fn leak_near_json_falls_back_to_text() {
         format!(r#"[NaN,{{"card":"{esc}"}}]"#),
         format!(r#"[ Infinity, "{esc}"]"#),
         format!(r#"["{esc}",]"#),
+        format!(r#"[[NaN],["{esc}"]]"#),
     ] {
         for ct in ["text/plain", "text/csv"] {
             never_crosses(&c, ct, body.as_bytes(), &["\"card\"", &esc]);
@@ -199,12 +200,17 @@ fn bracketed_words_are_text() {
     for body in [
         "[INFO] shipped".to_owned(),
         "[REDACTED:secret] and more".to_owned(),
+        "[[REDACTED:secret]".to_owned(),
+        "[AKIAIOSFODNN7EXAMPLE".to_owned(),
         format!("[WARN] card {VISA}"),
     ] {
         let out = scrub(&c, "text/plain", body.as_bytes()).expect(&body);
         assert_eq!(out.kind, BodyKind::Text, "{body}");
         let crossed = out.body.as_deref().unwrap_or(body.as_bytes());
         assert!(!String::from_utf8_lossy(crossed).contains(VISA), "{body}");
+        // What crossed is text to the next hop too.
+        let again = scrub(&c, "text/plain", crossed).expect(&body);
+        assert_eq!(again.kind, BodyKind::Text, "{body}");
     }
 }
 
