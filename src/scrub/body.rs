@@ -423,6 +423,9 @@ fn read_text(
             // contract refuses, is refused, never passed.
             Err(e) => return Err(e),
         }
+    } else if contract.is_structural() && opens_structure(t) {
+        // An object or array behind comments or other whitespace.
+        return Err(ScrubError::InvalidJson { offset: 0 });
     }
     if !clean(t) {
         return read_unreadable(body, contract, classes, key, out);
@@ -441,29 +444,21 @@ fn read_text(
 }
 
 /// Whether text opens an object or an array as a lenient parser reads one:
-/// `{`, or `[`s before what may start a value (an object, a quote, a
-/// number, a literal such as `NaN`), not a bracketed word (a log level,
-/// chaperone's own `[REDACTED:class]`, also after a `[`).
+/// a `{` or a `[` after any whitespace (Unicode's too), byte order marks
+/// and comments (`//`, `/* */`, `#`) that JSON5, Gson or YAML skip.
 fn opens_structure(t: &str) -> bool {
-    const WS: [char; 4] = [' ', '\t', '\n', '\r'];
-    let mut rest = t.trim_start_matches(WS);
-    if rest.starts_with('{') {
-        return true;
+    let mut rest = t;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        let skipped = if rest.starts_with("//") || rest.starts_with('#') {
+            rest.find('\n').map_or("", |i| &rest[i..])
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            body.find("*/").map_or("", |i| &body[i + 2..])
+        } else {
+            return rest.starts_with(['{', '[']);
+        };
+        rest = skipped;
     }
-    if !rest.starts_with('[') {
-        return false;
-    }
-    while let Some(inner) = rest.strip_prefix('[') {
-        rest = inner.trim_start_matches(WS);
-    }
-    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return true;
-    }
-    let word = rest
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or_default();
-    matches!(word, "true" | "false" | "null" | "NaN" | "Infinity")
 }
 
 fn scan_as_text(
@@ -483,7 +478,15 @@ fn scan_as_text(
         &mut out.findings,
     )? {
         TextOutcome::Unchanged => None,
-        TextOutcome::Replaced(s) | TextOutcome::Drop(s) => Some(s.into_bytes()),
+        TextOutcome::Replaced(s) | TextOutcome::Drop(s) => {
+            // Text that a replacement makes open like an array (a finding
+            // at its start becomes `[REDACTED:class]`) would be refused by
+            // the next hop: it is refused here.
+            if contract.is_structural() && opens_structure(&s) {
+                return Err(ScrubError::InvalidJson { offset: 0 });
+            }
+            Some(s.into_bytes())
+        }
     };
     Ok(())
 }

@@ -398,7 +398,14 @@ fn keep_longest(text: &str, cluster: &[Finding], out: &mut Vec<Finding>) {
     // cover (a token's head before a key block's dashes) is not left to
     // cross as it is.
     for f in lost {
-        for piece in leftovers(text, kept.values().map(Finding::range), f.range()) {
+        // Only the kept finding starting last at or before it, and those
+        // starting inside it, can cover it.
+        let lo = kept
+            .range(..=f.start)
+            .next_back()
+            .map_or(f.start, |(&k, _)| k);
+        let covering = kept.range(lo..f.end).map(|(_, k)| k.range());
+        for piece in leftovers(text, covering, f.range()) {
             kept.insert(
                 piece.start,
                 Finding::new(f.detector, piece.start, piece.end),

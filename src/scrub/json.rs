@@ -382,13 +382,16 @@ impl<'a> Rewriter<'a> {
             let mut written: Option<Cow<'_, [u8]>> = None;
             let raw = &self.input[key_start..key_end];
             let mut clean = true;
+            // The name the value is judged under: the key as it crosses.
+            let mut crossing: Option<String> = None;
             if child_at.is_some() && seen.is_none() {
                 // Only a key that crosses is judged (and counted).
                 match self.judge_key(&key)? {
                     None => written = Some(Cow::Borrowed(raw)),
                     Some(Some(new)) => {
                         clean = false;
-                        written = Some(Cow::Owned(new));
+                        written = Some(Cow::Owned(json_string(&new)));
+                        crossing = Some(new);
                     }
                     Some(None) => {
                         clean = false;
@@ -407,7 +410,7 @@ impl<'a> Rewriter<'a> {
                 child_at,
                 written.as_deref(),
                 action,
-                Some(&key),
+                Some(crossing.as_deref().unwrap_or(&key)),
                 &mut first,
                 depth + 1,
             )?;
@@ -479,9 +482,9 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// A key as data: `None` when it is clean, `Some(Some(token))` for the
-    /// rewritten key, `Some(None)` when a finding drops the member.
-    fn judge_key(&mut self, key: &str) -> Result<Option<Option<Vec<u8>>>, ScrubError> {
+    /// A key as data: `None` when it is clean, `Some(Some(key))` for the
+    /// rewritten key (decoded), `Some(None)` when a finding drops the member.
+    fn judge_key(&mut self, key: &str) -> Result<Option<Option<String>>, ScrubError> {
         if key.len() < self.gate {
             return Ok(None);
         }
@@ -496,9 +499,7 @@ impl<'a> Rewriter<'a> {
             TextOutcome::Unchanged => Ok(None),
             TextOutcome::Replaced(s) => {
                 self.changed = true;
-                let mut out = Vec::with_capacity(s.len() + 2);
-                write_json_string(&mut out, &s);
-                Ok(Some(Some(out)))
+                Ok(Some(Some(s)))
             }
             TextOutcome::Drop(_) => {
                 self.changed = true;
@@ -571,16 +572,20 @@ impl<'a> Rewriter<'a> {
                 loop {
                     let (key, key_start, key_end) = self.member_key()?;
                     let raw = &self.input[key_start..key_end];
-                    let (at, written) = match self.judge_key(&key)? {
-                        None => (Some(At::OPEN), Some(Cow::Borrowed(raw))),
-                        Some(Some(new)) => (Some(At::OPEN), Some(Cow::Owned(new))),
-                        Some(None) => (None, None),
+                    let (at, written, crossing) = match self.judge_key(&key)? {
+                        None => (Some(At::OPEN), Some(Cow::Borrowed(raw)), None),
+                        Some(Some(new)) => (
+                            Some(At::OPEN),
+                            Some(Cow::Owned(json_string(&new))),
+                            Some(new),
+                        ),
+                        Some(None) => (None, None, None),
                     };
                     self.member(
                         at,
                         written.as_deref(),
                         Some(fa),
-                        Some(&key),
+                        Some(crossing.as_deref().unwrap_or(&key)),
                         &mut first,
                         depth + 1,
                     )?;
@@ -923,6 +928,13 @@ impl<'a> Rewriter<'a> {
         self.pos += 4;
         Ok(v)
     }
+}
+
+/// `text` as a JSON string token.
+fn json_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_json_string(&mut out, text);
+    out
 }
 
 /// Writes `s` as a JSON string literal.

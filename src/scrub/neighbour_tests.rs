@@ -191,27 +191,38 @@ fn leak_near_json_falls_back_to_text() {
     }
 }
 
-/// A bracketed word opens no array: a log line's level, or what chaperone
-/// itself wrote at the start of a text body, is text to scan, not JSON to
-/// refuse (a hop behind chaperone reads what the hop before it wrote).
+/// An object or array behind whitespace a lenient parser skips (form feed,
+/// no-break space, a second byte order mark) or a comment (JSON5, Gson,
+/// YAML), or a bracketed word before one (Gson reads several top-level
+/// values, YAML and Python literals read `[None, {...}]`), is structure
+/// the allow-list must judge: refused. Text that a replacement makes
+/// start like one is refused too, so no hop passes what the next refuses.
 #[test]
-fn bracketed_words_are_text() {
+fn hidden_structure_is_refused() {
     let c = allow(&["amount"]);
+    let obj = format!(r#"{{"amount": 1, "card": "{OPAQUE}"}}"#);
     for body in [
-        "[INFO] shipped".to_owned(),
-        "[REDACTED:secret] and more".to_owned(),
-        "[[REDACTED:secret]".to_owned(),
-        "[AKIAIOSFODNN7EXAMPLE".to_owned(),
-        format!("[WARN] card {VISA}"),
+        format!("[None, {obj}]"),
+        format!("[True, {obj}]"),
+        format!("[undefined, {obj}]"),
+        format!("[INFO, {obj}]"),
+        format!("[INFO] {obj}"),
+        format!("\u{c}{obj}"),
+        format!("\u{a0}{obj}"),
+        format!("\u{feff}\u{feff}{obj}"),
+        format!("/*c*/{obj}"),
+        format!("// c\n{obj}"),
+        format!("# c\n{obj}"),
+        "AKIAIOSFODNN7EXAMPLE is the key".to_owned(),
     ] {
-        let out = scrub(&c, "text/plain", body.as_bytes()).expect(&body);
-        assert_eq!(out.kind, BodyKind::Text, "{body}");
-        let crossed = out.body.as_deref().unwrap_or(body.as_bytes());
-        assert!(!String::from_utf8_lossy(crossed).contains(VISA), "{body}");
-        // What crossed is text to the next hop too.
-        let again = scrub(&c, "text/plain", crossed).expect(&body);
-        assert_eq!(again.kind, BodyKind::Text, "{body}");
+        assert!(
+            scrub(&c, "text/plain", body.as_bytes()).is_err(),
+            "{body:?}"
+        );
     }
+    // Text is text: scanned, passed.
+    let out = scrub(&c, "text/plain", b"shipped # 2 /* today */").expect("text");
+    assert_eq!(out.kind, BodyKind::Text);
 }
 
 /// Text bodies are scanned as written and percent-decoded, never with JSON
@@ -566,4 +577,27 @@ fn held_json_edges() {
         )
         .is_err()
     );
+}
+
+/// A value is judged under its key as the key crosses: a key rewritten to
+/// `[REDACTED:card_number]` says card to the next reader, so a 13-digit
+/// number under it is a card here too.
+#[test]
+fn values_are_judged_under_the_key_that_crosses() {
+    let classes = Classes::new(vec![DataClass {
+        name: "card_number".into(),
+        detectors: Detector::Pan.into(),
+        action: Action::Redact,
+    }]);
+    let key = HashKey::from_bytes(b"k");
+    let c = contract();
+    let body = br#"{"4111111111111111":"4006381333924"}"#;
+    let json = BodyHeaders::typed("application/json");
+    let once = scrub_body(body, &json, &c, &classes, &key)
+        .expect("scrubbed")
+        .body
+        .expect("changed");
+    assert!(!String::from_utf8_lossy(&once).contains("4006381333924"));
+    let twice = scrub_body(&once, &json, &c, &classes, &key).expect("scrubbed");
+    assert!(twice.body.is_none(), "{}", String::from_utf8_lossy(&once));
 }

@@ -81,8 +81,11 @@ pub fn rewrite_pairs<'c>(
     let mut rest = pairs;
     let mut separator = None;
     // Where `;` splits pairs for some parsers and not for others, a value's
-    // name is not the same for every reader.
+    // name is not the same for every reader: a pair after a `;` is part of
+    // the value of the pair after the last `&` to a reader that splits on
+    // `&` alone.
     let named = !pairs.contains(';');
+    let mut amp_name = String::new();
     loop {
         let (raw, next) = match rest.find(['&', ';']) {
             Some(i) => (&rest[..i], Some((&rest[i..=i], &rest[i + 1..]))),
@@ -93,12 +96,21 @@ pub fn rewrite_pairs<'c>(
             None => (raw, None),
         };
         let name = form_decode(raw_name);
+        let after_semicolon = separator == Some(";");
+        if !after_semicolon {
+            amp_name.clone_from(&name);
+        }
         let pair = match rule(&name) {
             PairRule::Pass => Some(raw.to_owned()),
             PairRule::Drop => None,
             PairRule::Reject => return Err(ScrubError::UnknownField),
             PairRule::Scan(action) => {
-                judge_pair(&name, named, raw_name, raw_value, action, scanner)?
+                let names = Names {
+                    own: &name,
+                    named,
+                    outer: after_semicolon.then_some(amp_name.as_str()),
+                };
+                judge_pair(&names, raw_name, raw_value, action, scanner)?
             }
         };
         changed |= pair.as_deref() != Some(raw);
@@ -120,16 +132,70 @@ pub fn rewrite_pairs<'c>(
     Ok(changed.then_some(out))
 }
 
+/// The names a pair's texts are judged under.
+struct Names<'a> {
+    /// The pair's own name (decoded).
+    own: &'a str,
+    /// Every reader splits the pairs alike (no `;` in them).
+    named: bool,
+    /// After a `;`: the name of the pair it belongs to for a reader that
+    /// splits on `&` alone.
+    outer: Option<&'a str>,
+}
+
+impl Names<'_> {
+    /// For the name: none, and the outer pair's.
+    fn of_name(&self) -> Vec<Context<'_>> {
+        let mut out = vec![Context::default()];
+        out.extend(self.outer.map(|n| Context { key: Some(n) }));
+        out
+    }
+
+    /// For the value: its name; where names are ambiguous, none and the
+    /// outer pair's as well.
+    fn of_value(&self) -> Vec<Context<'_>> {
+        let mut out = vec![Context {
+            key: Some(self.own),
+        }];
+        if !self.named {
+            out.push(Context::default());
+        }
+        out.extend(self.outer.map(|n| Context { key: Some(n) }));
+        out
+    }
+}
+
+/// `text` judged under each context in turn (each on what the one before
+/// wrote): a finding in any of them is one.
+fn judge_in(
+    text: &str,
+    contexts: &[Context<'_>],
+    scanner: &mut Scanner<'_>,
+) -> Result<TextOutcome, ScrubError> {
+    let mut outcome = TextOutcome::Unchanged;
+    for ctx in contexts {
+        let current = match &outcome {
+            TextOutcome::Unchanged => text,
+            TextOutcome::Replaced(v) => v.as_str(),
+            TextOutcome::Drop(_) => break,
+        };
+        match scanner.text(current, *ctx)? {
+            TextOutcome::Unchanged => {}
+            again => outcome = again,
+        }
+    }
+    Ok(outcome)
+}
+
 /// One scanned pair: `None` when it is dropped, else how it is written.
 fn judge_pair(
-    name: &str,
-    named: bool,
+    names: &Names<'_>,
     raw_name: &str,
     raw_value: Option<&str>,
     action: Option<&super::contract::FieldAction>,
     scanner: &mut Scanner<'_>,
 ) -> Result<Option<String>, ScrubError> {
-    let new_name = match scanner.text(name, Context::default())? {
+    let new_name = match judge_in(names.own, &names.of_name(), scanner)? {
         TextOutcome::Unchanged => None,
         TextOutcome::Replaced(n) => Some(n),
         TextOutcome::Drop(_) => return Ok(None),
@@ -157,7 +223,7 @@ fn judge_pair(
                 });
             }
         },
-        None => match judge_value(&value, name, named, scanner)? {
+        None => match judge_in(&value, &names.of_value(), scanner)? {
             TextOutcome::Unchanged => None,
             TextOutcome::Replaced(v) => Some(v),
             TextOutcome::Drop(_) => return Ok(None),
@@ -169,30 +235,6 @@ fn judge_pair(
     let name = new_name.map_or_else(|| raw_name.to_owned(), |n| form_encode(&n));
     let value = new_value.map_or_else(|| raw_value.to_owned(), |v| form_encode(&v));
     Ok(Some(format!("{name}={value}")))
-}
-
-/// A value scanned in the context of its name (an identifier's name keeps
-/// an ambiguous number from being a card), and, where the name is not
-/// the same for every reader (`named` false), judged without it as well.
-fn judge_value(
-    value: &str,
-    name: &str,
-    named: bool,
-    scanner: &mut Scanner<'_>,
-) -> Result<TextOutcome, ScrubError> {
-    let first = scanner.text(value, Context { key: Some(name) })?;
-    if named {
-        return Ok(first);
-    }
-    let text = match &first {
-        TextOutcome::Unchanged => value,
-        TextOutcome::Replaced(v) => v.as_str(),
-        TextOutcome::Drop(_) => return Ok(first),
-    };
-    Ok(match scanner.text(text, Context::default())? {
-        TextOutcome::Unchanged => first,
-        again => again,
-    })
 }
 
 /// Rewrites a path's segments: each is decoded and scanned; a finding is
@@ -326,6 +368,17 @@ mod tests {
         let (out, found) = pairs(&format!("a=1;tel={n}"), scan);
         assert_eq!(found, 1);
         assert!(!out.unwrap_or_default().contains(n));
+        // To a reader that splits on `&` alone, what follows a `;` is the
+        // value of the name before it: judged under that name too.
+        for (q, n) in [
+            ("card=x;y=4111111111111111110", "4111111111111111110"),
+            ("pan=1;4111111111111111110", "4111111111111111110"),
+            ("card=x;y=4006381333924", "4006381333924"),
+        ] {
+            let (out, found) = pairs(q, scan);
+            assert!(found >= 1, "{q}");
+            assert!(!out.unwrap_or_default().contains(n), "{q}");
+        }
     }
 
     #[test]

@@ -53,18 +53,19 @@ pub fn scan_text(
         let Some(first) = found.first() else {
             break;
         };
-        if round == REPLACE_ROUNDS {
-            let ci = classes.class_of(first.finding.detector);
-            let name = ci.and_then(|ci| classes.get(ci)).map(|c| c.name.as_ref());
-            if let Some(ci) = ci {
-                findings.add(ci);
-            }
-            out = format!("[REDACTED:{}]", name.unwrap_or_default());
-            break;
-        }
         let (next, dropped) = replace(&out, &found, scan, classes, key, findings)?;
-        out = next;
         drop |= dropped;
+        out = if round == REPLACE_ROUNDS {
+            // What is left still obeys its class (`block` refused above,
+            // `drop` drops), and the text goes whole.
+            let name = classes
+                .class_of(first.finding.detector)
+                .and_then(|ci| classes.get(ci))
+                .map(|c| c.name.to_string());
+            format!("[REDACTED:{}]", name.unwrap_or_default())
+        } else {
+            next
+        };
     }
     Ok(if drop {
         TextOutcome::Drop(out)
@@ -160,50 +161,81 @@ fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
             break;
         };
         view = next;
-        if !detect::may_contain(&view.text, scan) {
-            continue;
-        }
-        for f in detect::scan_with(&view.text, scan, ctx) {
-            let (Some(start), Some(end), Some(matched)) = (
-                view.source(f.start),
-                view.source(f.end),
-                view.text.get(f.range()),
-            ) else {
-                continue;
-            };
-            let (start, end) = (widen_left(text, start), widen_right(text, end));
-            found.sort_by_key(|f| f.finding.start);
-            if !found
-                .iter()
-                .any(|g| g.finding.start < end && start < g.finding.end)
-            {
-                found.push(Found {
-                    finding: Finding { start, end, ..f },
-                    matched: matched.to_owned(),
-                });
-                continue;
-            }
-            // Found in part already, as written or less decoded: the rest of
-            // it, as written, is a finding too (as `detect::scan` resolves
-            // overlaps).
-            let covered = found.iter().map(|g| g.finding.range());
-            for piece in detect::leftovers(text, covered, start..end) {
-                let Some(written) = text.get(piece.clone()) else {
-                    continue;
-                };
-                found.push(Found {
-                    finding: Finding {
-                        start: piece.start,
-                        end: piece.end,
-                        ..f
-                    },
-                    matched: written.to_owned(),
-                });
+        // Bytes that are not UTF-8 read as U+FFFD to most decoders; one that
+        // drops them instead joins what they separated. Both readings are
+        // judged (the second keeps the offsets: three bytes for three).
+        let dropped = view
+            .text
+            .contains('\u{fffd}')
+            .then(|| view.text.replace('\u{fffd}', "\u{1a}\u{1a}\u{1a}"));
+        for reading in std::iter::once(view.text.as_str()).chain(dropped.as_deref()) {
+            if detect::may_contain(reading, scan) {
+                let added = found_in_reading(text, &view, reading, &found, scan, ctx);
+                found.extend(added);
+                found.sort_by_key(|f| f.finding.start);
             }
         }
     }
     found.sort_by_key(|f| f.finding.start);
     found
+}
+
+/// What one decoded reading of `text` adds to `found` (by start, never
+/// overlapping): each finding mapped to where it is written; where it is
+/// found in part already (as written, or less decoded), the rest of it, as
+/// written, is a finding too (as `detect::scan` resolves overlaps).
+fn found_in_reading(
+    text: &str,
+    view: &Decoded,
+    reading: &str,
+    found: &[Found],
+    scan: DetectorSet,
+    ctx: Context<'_>,
+) -> Vec<Found> {
+    let mut added: Vec<Found> = Vec::new();
+    for f in detect::scan_with(reading, scan, ctx) {
+        let (Some(start), Some(end), Some(matched)) = (
+            view.source(f.start),
+            view.source(f.end),
+            reading.get(f.range()),
+        ) else {
+            continue;
+        };
+        let (start, end) = (widen_left(text, start), widen_right(text, end));
+        // Widened, it may reach what this reading added just before.
+        let from = added.last().map_or(start, |a| start.max(a.finding.end));
+        if from >= end {
+            continue;
+        }
+        let first = found.partition_point(|g| g.finding.end <= from);
+        let overlapping = found
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|g| g.finding.start < end);
+        if from == start && overlapping.clone().next().is_none() {
+            added.push(Found {
+                finding: Finding { start, end, ..f },
+                matched: matched.to_owned(),
+            });
+            continue;
+        }
+        let covered = overlapping.map(|g| g.finding.range());
+        for piece in detect::leftovers(text, covered, from..end) {
+            let Some(written) = text.get(piece.clone()) else {
+                continue;
+            };
+            added.push(Found {
+                finding: Finding {
+                    start: piece.start,
+                    end: piece.end,
+                    ..f
+                },
+                matched: written.to_owned(),
+            });
+        }
+    }
+    added
 }
 
 /// The fewest bytes any finding of the detectors in `scan` can span, with
@@ -576,6 +608,54 @@ pub(super) mod tests {
             run("x 1%E44111111111111111"),
             (TextOutcome::Replaced("x 1%E4************1111".into()), 1)
         );
+        // A reader that drops such bytes joins what they separate: that
+        // reading is judged too.
+        for text in [
+            "4111%FF111111111111",
+            "4111%C0%AF111111111111",
+            "4111 1111%80 1111 1111",
+        ] {
+            assert_eq!(run(text).1, 1, "{text}");
+        }
+    }
+
+    /// Text still not clean after the rounds goes whole, and what is left
+    /// still obeys its class: `block` refuses, `drop` drops.
+    #[test]
+    fn the_last_round_obeys_block_and_drop() {
+        // Each placeholder names a card, the context that makes the next
+        // 19-digit run one: every round finds one more.
+        let text = "4111111111111111 x x 4111111111111111110 x x 4222222222222222224 \
+                    x x 4555555555555555557+2 078-05-11201 and the rest";
+        let key = HashKey::from_bytes(b"k");
+        for (action, block) in [(Action::Block, true), (Action::Drop, false)] {
+            let classes = Classes::new(vec![
+                DataClass {
+                    name: "card_number".into(),
+                    detectors: Detector::Pan.into(),
+                    action: Action::Redact,
+                },
+                DataClass {
+                    name: "phone".into(),
+                    detectors: Detector::Phone.into(),
+                    action,
+                },
+            ]);
+            let mut findings = Findings::new(classes.len());
+            let out = scan_text(
+                text,
+                DetectorSet::all(),
+                Context::default(),
+                &classes,
+                &key,
+                &mut findings,
+            );
+            if block {
+                assert!(matches!(out, Err(ScrubError::Blocked { .. })), "{out:?}");
+            } else {
+                assert!(matches!(out, Ok(TextOutcome::Drop(_))), "{out:?}");
+            }
+        }
     }
 
     #[test]
