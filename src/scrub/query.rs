@@ -151,12 +151,14 @@ impl Names<'_> {
         out
     }
 
-    /// For the value: its name; where names are ambiguous, none and the
-    /// outer pair's as well.
-    fn of_value(&self) -> Vec<Context<'_>> {
+    /// For the value: its name, and the name as it crosses where that was
+    /// rewritten (what the reader sees); where names are ambiguous, none
+    /// and the outer pair's as well.
+    fn of_value<'s>(&'s self, crossing: Option<&'s str>) -> Vec<Context<'s>> {
         let mut out = vec![Context {
             key: Some(self.own),
         }];
+        out.extend(crossing.map(|n| Context { key: Some(n) }));
         if !self.named {
             out.push(Context::default());
         }
@@ -223,7 +225,7 @@ fn judge_pair(
                 });
             }
         },
-        None => match judge_in(&value, &names.of_value(), scanner)? {
+        None => match judge_in(&value, &names.of_value(new_name.as_deref()), scanner)? {
             TextOutcome::Unchanged => None,
             TextOutcome::Replaced(v) => Some(v),
             TextOutcome::Drop(_) => return Ok(None),
@@ -331,6 +333,8 @@ fn encode(s: &str, form: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scrub::class::{Action, Classes, DataClass};
+    use crate::scrub::detect::Detector;
     use crate::scrub::text::tests::classes;
 
     fn pairs(q: &str, rule: impl FnMut(&str) -> PairRule<'static>) -> (Option<String>, u32) {
@@ -370,6 +374,30 @@ mod tests {
         assert!(!out.unwrap_or_default().contains(n));
         // To a reader that splits on `&` alone, what follows a `;` is the
         // value of the name before it: judged under that name too.
+        // A rewritten name is judged as it crosses too: an address ending
+        // in `.tel`, hashed, no longer says phone.
+        let classes = Classes::new(vec![
+            DataClass {
+                name: "card_number".into(),
+                detectors: Detector::Pan.into(),
+                action: Action::MaskPan,
+            },
+            DataClass {
+                name: "email".into(),
+                detectors: Detector::Email.into(),
+                action: Action::Hash,
+            },
+        ]);
+        let key = HashKey::from_bytes(b"k");
+        let mut findings = Findings::new(classes.len());
+        let mut s = Scanner {
+            scan: DetectorSet::all(),
+            classes: &classes,
+            key: &key,
+            findings: &mut findings,
+        };
+        let out = rewrite_pairs(&format!("ref@acme.tel={n}"), scan, &mut s).unwrap();
+        assert!(!out.unwrap_or_default().contains(n));
         for (q, n) in [
             ("card=x;y=4111111111111111110", "4111111111111111110"),
             ("pan=1;4111111111111111110", "4111111111111111110"),
