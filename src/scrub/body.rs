@@ -444,16 +444,34 @@ fn read_text(
 }
 
 /// Whether text opens an object or an array as a lenient parser reads one:
-/// a `{` or a `[` after any whitespace (Unicode's too), byte order marks
-/// and comments (`//`, `/* */`, `#`) that JSON5, Gson or YAML skip.
+/// a `{` or a `[` after any whitespace (Unicode's too), byte order marks,
+/// comments (`//`, `/* */`, `#`) that JSON5, Gson or YAML skip, and the
+/// prefixes that guard JSON from being run as a script (`)]}'`, which
+/// Angular and Gson strip, `while(1);`, `for(;;);`); or a server-sent
+/// event whose `data:` is such a value (every client parses it).
 fn opens_structure(t: &str) -> bool {
+    opens_value(t)
+        || t.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .any(opens_value)
+}
+
+fn opens_value(t: &str) -> bool {
+    let line_end = |c: char| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
     let mut rest = t;
     loop {
         rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         let skipped = if rest.starts_with("//") || rest.starts_with('#') {
-            rest.find('\n').map_or("", |i| &rest[i..])
+            rest.find(line_end).map_or("", |i| &rest[i..])
         } else if let Some(body) = rest.strip_prefix("/*") {
             body.find("*/").map_or("", |i| &body[i + 2..])
+        } else if let Some(after) = rest.strip_prefix(")]}'") {
+            after.strip_prefix(',').unwrap_or(after)
+        } else if let Some(after) = ["while(1);", "for(;;);"]
+            .iter()
+            .find_map(|p| rest.strip_prefix(p))
+        {
+            after
         } else {
             return rest.starts_with(['{', '[']);
         };

@@ -213,6 +213,14 @@ fn hidden_structure_is_refused() {
         format!("/*c*/{obj}"),
         format!("// c\n{obj}"),
         format!("# c\n{obj}"),
+        format!("// c\r{obj}"),
+        format!("# c\r{obj}"),
+        format!("// c\u{2028}{obj}"),
+        format!(")]}}'\n{obj}"),
+        format!(")]}}',\n{obj}"),
+        format!("while(1);{obj}"),
+        format!("for(;;);{obj}"),
+        format!("event: x\ndata: {obj}\n\n"),
         "AKIAIOSFODNN7EXAMPLE is the key".to_owned(),
     ] {
         assert!(
@@ -600,4 +608,17 @@ fn values_are_judged_under_the_key_that_crosses() {
     assert!(!String::from_utf8_lossy(&once).contains("4006381333924"));
     let twice = scrub_body(&once, &json, &c, &classes, &key).expect("scrubbed");
     assert!(twice.body.is_none(), "{}", String::from_utf8_lossy(&once));
+}
+
+/// Escapes that legacy decoders and browsers read: `%uXXXX` (JavaScript's
+/// `unescape`, ASP.NET) and an HTML reference without its `;`.
+#[test]
+fn legacy_escapes_are_decoded() {
+    for (ct, body) in [
+        ("text/plain", "c=%u0034111111111111111"),
+        ("text/html", "<p>4111 1111 1111 111&#49</p>"),
+    ] {
+        let out = scrub(&contract(), ct, body.as_bytes()).expect(body);
+        assert!(out.findings.total() >= 1, "{body}");
+    }
 }

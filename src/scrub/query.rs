@@ -49,14 +49,24 @@ pub const DEFAULT_REMOVED: &[&str] = &[
     "x-http-method-override",
 ];
 
-/// A parameter's name as the parsers on the other side bind it: any case, a
-/// `[…]` suffix dropped (PHP, Rack read `access_token[]` as `access_token`),
-/// `.` and spaces as `_` (PHP reads `access.token` and `access token` so).
+/// A parameter's name as the parsers on the other side bind it: any case;
+/// cut at a NUL (PHP reads names as C strings); leading spaces and brackets
+/// skipped (PHP, Rack read `[access_token]` as `access_token`); a `[…]`
+/// suffix dropped, whatever follows it (PHP, Rack and Node's `qs` read
+/// `access_token[]` and `card[]id` as `access_token` and `card`); `.`,
+/// spaces and an unclosed `[` as `_` (PHP reads `access.token`,
+/// `access token` and `access[token` so).
 pub fn param_name(decoded: &str) -> String {
-    let bare = decoded.split_once('[').map_or(decoded, |(b, _)| b);
+    let name = decoded.split('\0').next().unwrap_or_default();
+    let name = name.trim_start_matches([' ', '[', ']']);
+    let bare = match name.find('[') {
+        Some(i) if name[i..].contains(']') => &name[..i],
+        _ => name,
+    };
+    let bare = bare.split(']').next().unwrap_or_default();
     bare.chars()
         .map(|c| match c {
-            '.' | ' ' => '_',
+            '.' | ' ' | '[' => '_',
             c => c.to_ascii_lowercase(),
         })
         .collect()
@@ -64,8 +74,42 @@ pub fn param_name(decoded: &str) -> String {
 
 /// Whether the built-in removal list holds this (decoded) name.
 pub fn is_default_removed(decoded: &str) -> bool {
-    let name = param_name(decoded);
-    DEFAULT_REMOVED.iter().any(|n| *n == name)
+    // Also as JavaScript's `unescape` and ASP.NET read `%uXXXX`.
+    [param_name(decoded), param_name(&u_decode(decoded))]
+        .iter()
+        .any(|name| DEFAULT_REMOVED.contains(&name.as_str()))
+}
+
+/// `%uXXXX` escapes decoded (other text as it is).
+fn u_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let escape = |r: &str| {
+        r.match_indices('%')
+            .map(|(i, _)| i)
+            .find(|&i| matches!(r.as_bytes().get(i + 1), Some(b'u' | b'U')))
+    };
+    while let Some(i) = escape(rest) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after
+            .get(..4)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+        {
+            Some(c) => {
+                out.push(c);
+                rest = &after[4..];
+            }
+            None => {
+                out.push_str(&rest[i..i + 2]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Rewrites `name=value` pairs split by `&` or `;` (both separate pairs for
@@ -151,14 +195,18 @@ impl Names<'_> {
         out
     }
 
-    /// For the value: its name, and the name as it crosses where that was
-    /// rewritten (what the reader sees); where names are ambiguous, none
-    /// and the outer pair's as well.
-    fn of_value<'s>(&'s self, crossing: Option<&'s str>) -> Vec<Context<'s>> {
+    /// For the value: its name, the name as it crosses where that was
+    /// rewritten (what the reader sees) and the name a parser binds it to;
+    /// where names are ambiguous, none and the outer pair's as well.
+    fn of_value<'s>(&'s self, crossing: Option<&'s str>, bound: &'s str) -> Vec<Context<'s>> {
         let mut out = vec![Context {
             key: Some(self.own),
         }];
         out.extend(crossing.map(|n| Context { key: Some(n) }));
+        // The name a parser binds the value to (`card[]id` is `card`).
+        if bound != self.own {
+            out.push(Context { key: Some(bound) });
+        }
         if !self.named {
             out.push(Context::default());
         }
@@ -225,7 +273,11 @@ fn judge_pair(
                 });
             }
         },
-        None => match judge_in(&value, &names.of_value(new_name.as_deref()), scanner)? {
+        None => match judge_in(
+            &value,
+            &names.of_value(new_name.as_deref(), &param_name(names.own)),
+            scanner,
+        )? {
             TextOutcome::Unchanged => None,
             TextOutcome::Replaced(v) => Some(v),
             TextOutcome::Drop(_) => return Ok(None),
@@ -357,6 +409,39 @@ mod tests {
     fn clean_pairs_cross_byte_for_byte() {
         for q in ["a=1&b=two", "a=%20x+y", "flag&x=", "", "a=1&&b=2", "%zz=1"] {
             assert_eq!(pairs(q, |_| PairRule::Scan(None)), (None, 0), "{q}");
+        }
+    }
+
+    /// A name as parsers bind it: what PHP, Rack and Node's `qs` make of
+    /// brackets, NULs, leading spaces; the built-in removals hold for every
+    /// spelling, `%uXXXX` too.
+    #[test]
+    fn names_as_parsers_bind_them() {
+        for (name, bound) in [
+            ("access_token[]", "access_token"),
+            ("card[]id", "card"),
+            ("[access_token]", "access_token"),
+            ("access_token]", "access_token"),
+            (" access_token", "access_token"),
+            ("access_token\0x", "access_token"),
+            ("access.token", "access_token"),
+            ("access[token", "access_token"),
+        ] {
+            assert_eq!(param_name(name), bound, "{name:?}");
+        }
+        for name in [" _method", "access%u005Ftoken", "%u0061ccess_token"] {
+            assert!(is_default_removed(name), "{name:?}");
+        }
+        // The value is judged under the bound name too: `card[]id` is a card.
+        let scan = |_: &str| PairRule::Scan(None);
+        for q in [
+            "card[]id=4222222222222",
+            "card[]tel=4111111111111111110",
+            "card%00tel=4111111111111111110",
+        ] {
+            let (_, value) = q.split_once('=').unwrap();
+            let (out, _) = pairs(q, scan);
+            assert!(!out.unwrap_or_default().contains(value), "{q}");
         }
     }
 

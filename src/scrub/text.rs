@@ -291,9 +291,10 @@ impl Decoded {
         self.starts.get(i).and_then(|&s| usize::try_from(s).ok())
     }
 
-    /// This form with its escapes decoded, if it has any: `%XX`, JSON and
-    /// JavaScript `\uXXXX` (pairs joined) and `\xXX`, HTML `&#NN;` and
-    /// `&#xHH;`, and `+` as a space where the text reads like `name=value`.
+    /// This form with its escapes decoded, if it has any: `%XX` and
+    /// `%uXXXX`, JSON and JavaScript `\uXXXX` (pairs joined) and `\xXX`,
+    /// HTML `&#NN;` and `&#xHH;` (the `;` optional, as browsers read them),
+    /// and `+` as a space where the text reads like `name=value`.
     fn decoded(&self) -> Option<Self> {
         let b = self.text.as_bytes();
         let plus = form_like(&self.text);
@@ -353,6 +354,11 @@ fn hex_at(b: &[u8], i: usize, n: usize) -> Option<u32> {
 /// The escape at `i`, if one starts there, and how many bytes it spans.
 fn escape_at(b: &[u8], i: usize) -> Option<(Decodes, usize)> {
     match (b.get(i)?, b.get(i + 1)) {
+        // `%uXXXX`: what JavaScript's `unescape` and ASP.NET read.
+        (b'%', Some(b'u' | b'U')) => {
+            let c = char::from_u32(hex_at(b, i + 2, 4)?).unwrap_or('\u{fffd}');
+            Some((Decodes::Char(c), 6))
+        }
         (b'%', _) => {
             let v = u8::try_from(hex_at(b, i + 1, 2)?).ok()?;
             Some((Decodes::Byte(v), 3))
@@ -384,12 +390,14 @@ fn escape_at(b: &[u8], i: usize) -> Option<(Decodes, usize)> {
                 .take(8)
                 .take_while(|c| char::from(**c).is_digit(radix))
                 .count();
-            if digits == 0 || b.get(start + digits) != Some(&b';') {
+            if digits == 0 {
                 return None;
             }
+            // Browsers read a reference without its `;` too.
+            let semicolon = usize::from(b.get(start + digits) == Some(&b';'));
             let text = std::str::from_utf8(b.get(start..start + digits)?).ok()?;
             let c = char::from_u32(u32::from_str_radix(text, radix).ok()?)?;
-            Some((Decodes::Char(c), start + digits + 1 - i))
+            Some((Decodes::Char(c), start + digits + semicolon - i))
         }
         _ => None,
     }
