@@ -155,29 +155,59 @@ fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
     if !hints.escapes || (!has_escape_somewhere(text.as_bytes()) && !form_like(text)) {
         return found;
     }
-    let mut view = Decoded::identity(text);
-    for _ in 0..3 {
-        let Some(next) = view.decoded() else {
+    // Every escape decoded at each level; and where that decoded more than
+    // `%XX`, the `%XX` escapes alone too, as a URL decoder reads the text
+    // (an HTML reference decoded to a control folds away and joins what a
+    // reader that leaves it sees apart).
+    let mut other_kinds = false;
+    for kinds in [Escapes::All, Escapes::Percent] {
+        if kinds == Escapes::Percent && !other_kinds {
             break;
-        };
-        view = next;
-        // Bytes that are not UTF-8 read as U+FFFD to most decoders; one that
-        // drops them instead joins what they separated. Both readings are
-        // judged (the second keeps the offsets: three bytes for three).
-        let dropped = view
-            .text
-            .contains('\u{fffd}')
-            .then(|| view.text.replace('\u{fffd}', "\u{1a}\u{1a}\u{1a}"));
-        for reading in std::iter::once(view.text.as_str()).chain(dropped.as_deref()) {
-            if detect::may_contain(reading, scan) {
-                let added = found_in_reading(text, &view, reading, &found, scan, ctx);
-                found.extend(added);
-                found.sort_by_key(|f| f.finding.start);
-            }
+        }
+        let mut view = Decoded::identity(text);
+        for _ in 0..3 {
+            let Some(next) = view.decoded(kinds) else {
+                break;
+            };
+            view = next;
+            other_kinds |= view.other_kinds;
+            judge_view(text, &view, &mut found, scan, ctx);
         }
     }
     found.sort_by_key(|f| f.finding.start);
     found
+}
+
+/// Adds to `found` what a decoded form of `text` holds. Bytes that are not
+/// UTF-8 read as U+FFFD to most decoders; one that drops them instead joins
+/// what they separated. Both readings are judged (the second keeps the
+/// offsets: three bytes for three).
+fn judge_view(
+    text: &str,
+    view: &Decoded,
+    found: &mut Vec<Found>,
+    scan: DetectorSet,
+    ctx: Context<'_>,
+) {
+    let dropped = view
+        .text
+        .contains('\u{fffd}')
+        .then(|| view.text.replace('\u{fffd}', "\u{1a}\u{1a}\u{1a}"));
+    for reading in std::iter::once(view.text.as_str()).chain(dropped.as_deref()) {
+        if detect::may_contain(reading, scan) {
+            let added = found_in_reading(text, view, reading, found, scan, ctx);
+            found.extend(added);
+            found.sort_by_key(|f| f.finding.start);
+        }
+    }
+}
+
+/// Which escapes a decoding reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escapes {
+    All,
+    /// `%XX` and `%uXXXX` only.
+    Percent,
 }
 
 /// What one decoded reading of `text` adds to `found` (by start, never
@@ -271,6 +301,8 @@ pub(super) fn shortest(scan: DetectorSet) -> usize {
 /// A decoded form of a text, with where each of its bytes came from.
 struct Decoded {
     text: String,
+    /// An escape other than `%` was decoded to make it.
+    other_kinds: bool,
     /// For each byte of `text` (and one past the end), the offset in the
     /// original text where it starts (bodies are at most 8 MiB: u32 holds it).
     starts: Vec<u32>,
@@ -280,6 +312,7 @@ impl Decoded {
     fn identity(text: &str) -> Self {
         Self {
             text: text.to_owned(),
+            other_kinds: false,
             starts: (0..=text.len())
                 .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
                 .collect(),
@@ -295,7 +328,7 @@ impl Decoded {
     /// `%uXXXX`, JSON and JavaScript `\uXXXX` (pairs joined) and `\xXX`,
     /// HTML `&#NN;` and `&#xHH;` (the `;` optional, as browsers read them),
     /// and `+` as a space where the text reads like `name=value`.
-    fn decoded(&self) -> Option<Self> {
+    fn decoded(&self, kinds: Escapes) -> Option<Self> {
         let b = self.text.as_bytes();
         let plus = form_like(&self.text);
         if !has_escape_somewhere(b) && !plus {
@@ -303,10 +336,16 @@ impl Decoded {
         }
         let mut bytes = Vec::with_capacity(b.len());
         let mut starts = Vec::with_capacity(b.len() + 1);
+        let mut other_kinds = false;
         let mut i = 0;
         while i < b.len() {
             let from = self.starts.get(i).copied().unwrap_or_default();
-            let (decoded, used) = escape_at(b, i).unwrap_or_else(|| {
+            let escape = match (kinds, b[i]) {
+                (Escapes::Percent, c) if c != b'%' => None,
+                _ => escape_at(b, i),
+            };
+            other_kinds |= escape.is_some() && b[i] != b'%';
+            let (decoded, used) = escape.unwrap_or_else(|| {
                 let c = b[i];
                 (Decodes::Byte(if plus && c == b'+' { b' ' } else { c }), 1)
             });
@@ -330,7 +369,11 @@ impl Decoded {
             Ok(t) => (t, starts),
             Err(e) => lossy(e.as_bytes(), &starts),
         };
-        Some(Self { text, starts })
+        Some(Self {
+            text,
+            other_kinds,
+            starts,
+        })
     }
 }
 
@@ -625,6 +668,13 @@ pub(super) mod tests {
         ] {
             assert_eq!(run(text).1, 1, "{text}");
         }
+    }
+
+    /// Where an escape other than `%XX` decodes to a character that folds
+    /// away, the `%XX`-only reading (a URL decoder's) is judged too.
+    #[test]
+    fn a_percent_only_reading_is_judged_too() {
+        assert_eq!(run("a%6&#1;%124111112222220 b").1, 1);
     }
 
     /// Text still not clean after the rounds goes whole, and what is left
