@@ -129,7 +129,9 @@ pub fn rewrite_pairs<'c>(
     // the value of the pair after the last `&` to a reader that splits on
     // `&` alone.
     let named = !pairs.contains(';');
-    let mut amp_name = String::new();
+    // The outer pair's name as the parser reads it and, where it was
+    // rewritten, as it crosses.
+    let mut amp_names: Vec<String> = Vec::new();
     loop {
         let (raw, next) = match rest.find(['&', ';']) {
             Some(i) => (&rest[..i], Some((&rest[i..=i], &rest[i + 1..]))),
@@ -142,7 +144,8 @@ pub fn rewrite_pairs<'c>(
         let name = form_decode(raw_name);
         let after_semicolon = separator == Some(";");
         if !after_semicolon {
-            amp_name.clone_from(&name);
+            amp_names.clear();
+            amp_names.push(name.clone());
         }
         let pair = match rule(&name) {
             PairRule::Pass => Some(raw.to_owned()),
@@ -152,11 +155,19 @@ pub fn rewrite_pairs<'c>(
                 let names = Names {
                     own: &name,
                     named,
-                    outer: after_semicolon.then_some(amp_name.as_str()),
+                    outer: if after_semicolon { &amp_names } else { &[] },
                 };
                 judge_pair(&names, raw_name, raw_value, action, scanner)?
             }
         };
+        if !after_semicolon {
+            if let Some(p) = pair.as_deref().filter(|p| *p != raw) {
+                let crossing = form_decode(p.split_once('=').map_or(p, |(n, _)| n));
+                if crossing != name {
+                    amp_names.push(crossing);
+                }
+            }
+        }
         changed |= pair.as_deref() != Some(raw);
         if let Some(pair) = pair {
             if kept_any {
@@ -183,15 +194,15 @@ struct Names<'a> {
     /// Every reader splits the pairs alike (no `;` in them).
     named: bool,
     /// After a `;`: the name of the pair it belongs to for a reader that
-    /// splits on `&` alone.
-    outer: Option<&'a str>,
+    /// splits on `&` alone, as read and as it crosses.
+    outer: &'a [String],
 }
 
 impl Names<'_> {
     /// For the name: none, and the outer pair's.
     fn of_name(&self) -> Vec<Context<'_>> {
         let mut out = vec![Context::default()];
-        out.extend(self.outer.map(|n| Context { key: Some(n) }));
+        out.extend(self.outer.iter().map(|n| Context { key: Some(n) }));
         out
     }
 
@@ -210,7 +221,7 @@ impl Names<'_> {
         if !self.named {
             out.push(Context::default());
         }
-        out.extend(self.outer.map(|n| Context { key: Some(n) }));
+        out.extend(self.outer.iter().map(|n| Context { key: Some(n) }));
         out
     }
 }
@@ -492,6 +503,18 @@ mod tests {
             assert!(found >= 1, "{q}");
             assert!(!out.unwrap_or_default().contains(n), "{q}");
         }
+        // ... and under that name as it crosses: a name rewritten to
+        // `[REDACTED:card_number]` says card to the reader, so thirteen
+        // digits glued to letters after the `;` are a card there.
+        let redacting = Classes::new(vec![DataClass {
+            name: "card_number".into(),
+            detectors: Detector::Pan.into(),
+            action: Action::Redact,
+        }]);
+        let q = "x4111111111111111x=1;ab4006381333924cd";
+        let (out, found) = pairs_under(&redacting, q, scan).unwrap();
+        assert!(found >= 2, "{q}");
+        assert!(!out.unwrap_or_default().contains("4006381333924"), "{q}");
     }
 
     #[test]
