@@ -5,9 +5,11 @@
 //!
 //! Invariants:
 //! - they never panic, and refuse only with `UnknownField` (a `reject`
-//!   parameter) where the rules say so;
+//!   parameter) where the rules say so, or `Unreadable` where a query with
+//!   `;` keeps changing as one reader and the other read it;
 //! - what crosses holds no card number the detectors find, in its decoded
-//!   form (`form_decode` for a pair's name and value, `%XX` for a path
+//!   form (`form_decode` for a pair's name and value, split on `&` alone
+//!   and on `;` too, `%XX` for a path
 //!   segment or a header value) nor in up to three more percent-decodings,
 //!   as `scan_text` promises; parameters passed unscanned by rule aside;
 //! - what crosses unchanged was found clean, so it carries no findings.
@@ -126,13 +128,14 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
         Ok(out) => out,
         Err(ScrubError::UnknownField) => {
             assert!(
-                text.split('&')
+                text.split(['&', ';'])
                     .any(|p| form_decode(p.split_once('=').map_or(p, |(n, _)| n)) == "reject"),
                 "refused without a `reject` parameter: {}",
                 show(text.as_bytes())
             );
             return;
         }
+        Err(ScrubError::Unreadable { .. }) if text.contains(';') => return,
         Err(e) => panic!("rewrite_pairs refused ({e:?}): {}", show(text.as_bytes())),
     };
     if out.is_none() {
@@ -149,23 +152,29 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
         input: text,
         crossed,
     };
-    for pair in crossed.split('&') {
-        let (name, value) = pair
-            .split_once('=')
-            .map_or((pair, None), |(n, v)| (n, Some(v)));
-        let name = form_decode(name);
-        if name == "keep" {
-            continue;
-        }
-        assert!(
-            !matches!(name.as_str(), "access_token" | "drop" | "reject"),
-            "a parameter the rules drop crossed: {}",
-            show(crossed.as_bytes())
-        );
-        no_card_left(&seen("query name"), &name, Context::default());
-        if let Some(value) = value {
-            let ctx = Context { key: Some(&name) };
-            no_card_left(&seen("query value"), &form_decode(value), ctx);
+    // As readers that split on `&` alone read it, and as those that split
+    // on `;` too.
+    let amp: Vec<&str> = crossed.split('&').collect();
+    let both: Vec<&str> = crossed.split(['&', ';']).collect();
+    for (reader, pairs) in [("&", amp), ("&;", both)] {
+        for pair in pairs {
+            let (name, value) = pair
+                .split_once('=')
+                .map_or((pair, None), |(n, v)| (n, Some(v)));
+            let name = form_decode(name);
+            if name == "keep" {
+                continue;
+            }
+            assert!(
+                !matches!(name.as_str(), "access_token" | "drop" | "reject"),
+                "a parameter the rules drop crossed (split on {reader}): {}",
+                show(crossed.as_bytes())
+            );
+            no_card_left(&seen("query name"), &name, Context::default());
+            if let Some(value) = value {
+                let ctx = Context { key: Some(&name) };
+                no_card_left(&seen("query value"), &form_decode(value), ctx);
+            }
         }
     }
 }

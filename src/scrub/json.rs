@@ -372,8 +372,22 @@ impl<'a> Rewriter<'a> {
         let mut first = true;
         let mut index = 0;
         loop {
-            let (key, key_start, key_end) = self.member_key()?;
-            let seen = self.seen(depth, at.node, index, key_start, key_end);
+            self.ws();
+            // A key seen at this place before is known by its bytes alone:
+            // no decoding, no lookup.
+            let (key, key_start, key_end, seen) = match self.seen(depth, at.node, index) {
+                Some((end, child)) => {
+                    let start = self.pos;
+                    self.pos = end;
+                    self.colon()?;
+                    let key = Cow::Borrowed(self.str_of(start + 1, end - 1));
+                    (key, start, end, Some(child))
+                }
+                None => {
+                    let (key, start, end) = self.member_key()?;
+                    (key, start, end, None)
+                }
+            };
             let child = match seen {
                 Some(child) => child,
                 None => at.node.and_then(|n| n.child(&key)),
@@ -401,7 +415,9 @@ impl<'a> Rewriter<'a> {
             } else if child_at.is_some() {
                 written = Some(Cow::Borrowed(raw));
             }
-            if seen.is_none() && clean {
+            // Only keys without escapes: a key seen again is then the text
+            // between its quotes.
+            if seen.is_none() && clean && matches!(key, Cow::Borrowed(_)) {
                 self.remember(depth, at.node, index, key_start, key_end, child);
             }
             index += 1;
@@ -427,27 +443,34 @@ impl<'a> Rewriter<'a> {
         let start = self.pos;
         let key = self.string_token()?;
         let end = self.pos;
-        self.ws();
-        self.expect(b':')?;
-        self.ws();
+        self.colon()?;
         Ok((key, start, end))
     }
 
-    /// What the key at `index` of an object under `node` led to last time,
-    /// if this key is the same (and was clean).
+    /// The `:` after a key, with the whitespace around it.
+    fn colon(&mut self) -> Result<(), ScrubError> {
+        self.ws();
+        self.expect(b':')?;
+        self.ws();
+        Ok(())
+    }
+
+    /// Whether the key token at `pos` is the one at `index` of the last
+    /// object under `node` at this depth (the same bytes: a string token
+    /// ends where its bytes do); if so, where it ends and the node it led
+    /// to.
     fn seen(
         &self,
         depth: usize,
         node: Option<&'a Node>,
         index: usize,
-        start: usize,
-        end: usize,
-    ) -> Option<Option<&'a Node>> {
+    ) -> Option<(usize, Option<&'a Node>)> {
         let shape = self.keys_seen.get(depth)?;
         let k = shape.keys.get(index)?;
+        let end = self.pos + (k.end - k.start);
         (same_node(shape.node, node)
-            && self.input.get(k.start..k.end) == self.input.get(start..end))
-        .then_some(k.child)
+            && self.input.get(k.start..k.end) == self.input.get(self.pos..end))
+        .then_some((end, k.child))
     }
 
     /// Keeps a clean key at its place for the next object at this depth.

@@ -114,9 +114,50 @@ fn u_decode(s: &str) -> String {
 
 /// Rewrites `name=value` pairs split by `&` or `;` (both separate pairs for
 /// some parsers). Returns `None` when nothing changed.
+///
+/// Most readers split on `&` alone, some on `;` too: where a `;` is in the
+/// text, what crosses is judged as each reads it, in turn, until a round of
+/// both changes nothing (to one, `a=x;card=4111…` is `a` with a value that
+/// names a card; to the other, a pair `card`).
 pub fn rewrite_pairs<'c>(
     pairs: &str,
     mut rule: impl FnMut(&str) -> PairRule<'c>,
+    scanner: &mut Scanner<'_>,
+) -> Result<Option<String>, ScrubError> {
+    if !pairs.contains(';') {
+        return pass(pairs, false, &mut rule, scanner);
+    }
+    let mut current: Option<String> = None;
+    for _ in 0..MAX_ROUNDS {
+        let mut changed = false;
+        for semicolons in [false, true] {
+            let text = current.as_deref().unwrap_or(pairs);
+            if let Some(next) = pass(text, semicolons, &mut rule, scanner)? {
+                current = Some(next);
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(current);
+        }
+    }
+    // Readings that keep finding what the other one wrote: refused.
+    let class = scanner
+        .findings
+        .by_class(scanner.classes)
+        .first()
+        .map_or_else(String::new, |(c, _)| (*c).to_owned());
+    Err(ScrubError::Unreadable { class })
+}
+
+/// Rounds of both readings before a query that keeps changing is refused.
+const MAX_ROUNDS: usize = 3;
+
+/// One reading of the pairs: split on `&`, and on `;` too if `semicolons`.
+fn pass<'c>(
+    pairs: &str,
+    semicolons: bool,
+    rule: &mut impl FnMut(&str) -> PairRule<'c>,
     scanner: &mut Scanner<'_>,
 ) -> Result<Option<String>, ScrubError> {
     let mut out = String::with_capacity(pairs.len());
@@ -124,16 +165,16 @@ pub fn rewrite_pairs<'c>(
     let mut kept_any = false;
     let mut rest = pairs;
     let mut separator = None;
-    // Where `;` splits pairs for some parsers and not for others, a value's
-    // name is not the same for every reader: a pair after a `;` is part of
-    // the value of the pair after the last `&` to a reader that splits on
-    // `&` alone.
+    // Where readers split the pairs differently, a value's name is not the
+    // same for every reader: it is judged without its name as well.
     let named = !pairs.contains(';');
-    // The outer pair's name as the parser reads it and, where it was
-    // rewritten, as it crosses.
-    let mut amp_names: Vec<String> = Vec::new();
     loop {
-        let (raw, next) = match rest.find(['&', ';']) {
+        let at = if semicolons {
+            rest.find(['&', ';'])
+        } else {
+            rest.find('&')
+        };
+        let (raw, next) = match at {
             Some(i) => (&rest[..i], Some((&rest[i..=i], &rest[i + 1..]))),
             None => (rest, None),
         };
@@ -142,32 +183,15 @@ pub fn rewrite_pairs<'c>(
             None => (raw, None),
         };
         let name = form_decode(raw_name);
-        let after_semicolon = separator == Some(";");
-        if !after_semicolon {
-            amp_names.clear();
-            amp_names.push(name.clone());
-        }
         let pair = match rule(&name) {
             PairRule::Pass => Some(raw.to_owned()),
             PairRule::Drop => None,
             PairRule::Reject => return Err(ScrubError::UnknownField),
             PairRule::Scan(action) => {
-                let names = Names {
-                    own: &name,
-                    named,
-                    outer: if after_semicolon { &amp_names } else { &[] },
-                };
+                let names = Names { own: &name, named };
                 judge_pair(&names, raw_name, raw_value, action, scanner)?
             }
         };
-        if !after_semicolon {
-            if let Some(p) = pair.as_deref().filter(|p| *p != raw) {
-                let crossing = form_decode(p.split_once('=').map_or(p, |(n, _)| n));
-                if crossing != name {
-                    amp_names.push(crossing);
-                }
-            }
-        }
         changed |= pair.as_deref() != Some(raw);
         if let Some(pair) = pair {
             if kept_any {
@@ -193,22 +217,17 @@ struct Names<'a> {
     own: &'a str,
     /// Every reader splits the pairs alike (no `;` in them).
     named: bool,
-    /// After a `;`: the name of the pair it belongs to for a reader that
-    /// splits on `&` alone, as read and as it crosses.
-    outer: &'a [String],
 }
 
 impl Names<'_> {
-    /// For the name: none, and the outer pair's.
+    /// For the name: none.
     fn of_name(&self) -> Vec<Context<'_>> {
-        let mut out = vec![Context::default()];
-        out.extend(self.outer.iter().map(|n| Context { key: Some(n) }));
-        out
+        vec![Context::default()]
     }
 
     /// For the value: its name, the name as it crosses where that was
     /// rewritten (what the reader sees) and the name a parser binds it to;
-    /// where names are ambiguous, none and the outer pair's as well.
+    /// where names are ambiguous, none as well.
     fn of_value<'s>(&'s self, crossing: Option<&'s str>, bound: &'s str) -> Vec<Context<'s>> {
         let mut out = vec![Context {
             key: Some(self.own),
@@ -221,7 +240,6 @@ impl Names<'_> {
         if !self.named {
             out.push(Context::default());
         }
-        out.extend(self.outer.iter().map(|n| Context { key: Some(n) }));
         out
     }
 }
@@ -506,6 +524,10 @@ mod tests {
         // ... and under that name as it crosses: a name rewritten to
         // `[REDACTED:card_number]` says card to the reader, so thirteen
         // digits glued to letters after the `;` are a card there.
+        // ... and its text, whose words give context across the `;`.
+        let (out, found) = pairs("q=paid+by+card;4006381333924", scan);
+        assert_eq!(found, 1);
+        assert!(!out.unwrap_or_default().contains("4006381333924"));
         let redacting = Classes::new(vec![DataClass {
             name: "card_number".into(),
             detectors: Detector::Pan.into(),
