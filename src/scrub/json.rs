@@ -48,23 +48,32 @@ struct Rewriter<'a> {
     key: &'a HashKey,
     findings: Findings,
     changed: bool,
-    /// Per nesting depth, the keys of the last object read there under the
-    /// same contract node, in order. Objects in an array mostly repeat their
-    /// keys in the same order: a key equal to the one at its place last time
-    /// is looked up and judged once. Only keys judged clean are kept.
-    keys_seen: Vec<KeysSeen<'a>>,
+    /// Per nesting depth (the first [`MEMO_DEPTHS`]), the keys of the last
+    /// object read there under the same contract node, in order (the first
+    /// [`MEMO_KEYS`]). Objects in an array mostly repeat their keys in the
+    /// same order: a key equal to the one at its place last time is looked
+    /// up and judged once. Only clean keys without escapes are kept. Fixed
+    /// arrays: nothing is allocated for it.
+    keys_seen: [KeysSeen<'a>; MEMO_DEPTHS],
     /// Text shorter than this holds no finding of the contract's classes.
     gate: usize,
 }
 
+/// Depths whose objects' keys are remembered.
+const MEMO_DEPTHS: usize = 4;
+/// Keys remembered per object.
+const MEMO_KEYS: usize = 16;
+
 /// The clean keys of the last object read at one depth.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct KeysSeen<'a> {
     node: Option<&'a Node>,
-    keys: Vec<Seen<'a>>,
+    len: usize,
+    keys: [Seen<'a>; MEMO_KEYS],
 }
 
 /// A key (its token's place in the input) and the contract node it led to.
+#[derive(Clone, Copy, Default)]
 struct Seen<'a> {
     start: usize,
     end: usize,
@@ -112,7 +121,7 @@ pub fn rewrite_text(
         key,
         findings: Findings::new(classes.len()),
         changed: false,
-        keys_seen: Vec::new(),
+        keys_seen: [KeysSeen::default(); MEMO_DEPTHS],
         gate: super::text::shortest(contract.scan),
     };
     r.ws();
@@ -466,7 +475,7 @@ impl<'a> Rewriter<'a> {
         index: usize,
     ) -> Option<(usize, Option<&'a Node>)> {
         let shape = self.keys_seen.get(depth)?;
-        let k = shape.keys.get(index)?;
+        let k = shape.keys.get(index).filter(|_| index < shape.len)?;
         let end = self.pos + (k.end - k.start);
         (same_node(shape.node, node)
             && self.input.get(k.start..k.end) == self.input.get(self.pos..end))
@@ -483,25 +492,19 @@ impl<'a> Rewriter<'a> {
         end: usize,
         child: Option<&'a Node>,
     ) {
-        if self.keys_seen.len() <= depth {
-            self.keys_seen.resize_with(depth + 1, KeysSeen::default);
-        }
         let Some(shape) = self.keys_seen.get_mut(depth) else {
             return;
         };
         if !same_node(shape.node, node) || index == 0 {
             shape.node = node;
-            shape.keys.clear();
+            shape.len = 0;
         }
-        let seen = Seen { start, end, child };
-        match index.cmp(&shape.keys.len()) {
-            std::cmp::Ordering::Less => {
-                if let Some(slot) = shape.keys.get_mut(index) {
-                    *slot = seen;
-                }
-            }
-            std::cmp::Ordering::Equal => shape.keys.push(seen),
-            std::cmp::Ordering::Greater => {}
+        // In order only: a key at a place not reached yet is not kept.
+        if index <= shape.len
+            && let Some(slot) = shape.keys.get_mut(index)
+        {
+            *slot = Seen { start, end, child };
+            shape.len = shape.len.max(index + 1);
         }
     }
 
@@ -871,8 +874,11 @@ impl<'a> Rewriter<'a> {
             return Err(self.invalid());
         };
         let i = start + off;
-        if let Some(bad) = input[start..i].iter().position(|b| *b < 0x20) {
-            self.pos = start + bad;
+        // A control byte is invalid in a string: found by a branchless
+        // minimum (which vectorizes), placed only when there is one.
+        let run = &input[start..i];
+        if run.iter().fold(0xFF, |m: u8, &b| m.min(b)) < 0x20 {
+            self.pos = start + run.iter().position(|b| *b < 0x20).unwrap_or_default();
             return Err(self.invalid());
         }
         if input[i] == b'"' {
