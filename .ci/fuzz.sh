@@ -9,6 +9,7 @@
 #                                    executions, wall time and exec/s of each
 #                                    (FUZZ_MAX_SECONDS caps each target's time)
 #   bash .ci/fuzz.sh [--long N] T…   only the targets T…
+#   FUZZ_MAX_LEN=N bash .ci/fuzz.sh … the largest input tried, for every target
 #   bash .ci/fuzz.sh --fast …        built without comparison tracing
 #                                    (--no-trace-compares, in its own target
 #                                    dir): about 4 times the executions per
@@ -60,6 +61,9 @@ echo "built in $(($(date +%s) - start)) s"
 
 # Per target: the largest input tried, and a dictionary where there is one.
 options() {
+  options_of "$1" | sed -E "${FUZZ_MAX_LEN:+s/-max_len=[0-9]+/-max_len=$FUZZ_MAX_LEN/}"
+}
+options_of() {
   case "$1" in
     policy_load) echo "-max_len=8192 -dict=fuzz/dict/policy.dict" ;;
     json_rewrite) echo "-max_len=4096 -dict=fuzz/dict/json.dict" ;;
