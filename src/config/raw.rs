@@ -42,6 +42,10 @@ pub struct RawDataClass {
     /// uk_nhs).
     pub detect: Vec<String>,
     pub action: String,
+    /// Values a match is never acted on (for example the card brands'
+    /// published test numbers in a staging policy).
+    #[serde(default)]
+    pub safe: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

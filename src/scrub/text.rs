@@ -129,10 +129,15 @@ struct Found {
 
 /// Every finding in `text`, as written or with its escapes decoded (up to
 /// three times, for values encoded more than once), by start, never
-/// overlapping; those of a detector no class names are left out.
+/// overlapping; those of a detector no class names, and a class's safe
+/// values, are left out.
 fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> Vec<Found> {
     let mut found = find_all(text, scan, ctx);
-    found.retain(|f| classes.class_of(f.finding.detector).is_some());
+    found.retain(|f| {
+        classes
+            .class_of(f.finding.detector)
+            .is_some_and(|c| !classes.is_safe(c, &f.matched))
+    });
     found
 }
 
