@@ -70,6 +70,13 @@ pub enum Command {
         /// Key for `hash` (the same file `serve` uses); random without it.
         #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
         hash_key_file: Option<PathBuf>,
+        /// One document per line in, one per line out (a refused one as
+        /// `{"chaperone_refused":"<code>"}`), for whole sample files.
+        #[arg(long)]
+        jsonl: bool,
+        /// The findings summary on stderr: text, or one JSON object.
+        #[arg(long, value_enum, default_value = "text")]
+        report: Report,
     },
     /// Run policy test files against a policy; non-zero exit on any failure.
     Test {
@@ -107,6 +114,12 @@ pub enum Direction {
     Request,
     /// What the caller would get back.
     Response,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Report {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -265,12 +278,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             direction,
             content_type,
             hash_key_file,
+            jsonl,
+            report,
         } => scrub(
             &policy,
             &hop,
             direction,
             &content_type,
             hash_key_file.as_ref(),
+            jsonl,
+            report,
         ),
     }
 }
@@ -328,8 +345,10 @@ fn scrub(
     direction: Direction,
     content_type: &str,
     key: Option<&PathBuf>,
+    jsonl: bool,
+    report: Report,
 ) -> ExitCode {
-    use std::io::{Read, Write};
+    use std::io::{BufRead, Read, Write};
     let p = match load(policy) {
         Ok(p) => p,
         Err(e) => {
@@ -348,53 +367,170 @@ fn scrub(
             return ExitCode::from(1);
         }
     };
-    let mut body = Vec::new();
-    if let Err(e) = std::io::stdin()
-        .take(crate::config::contracts::MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut body)
-    {
-        err!("stdin: {e}");
-        return ExitCode::from(1);
-    }
     let contract = match direction {
         Direction::Request => &rule.request_body,
         Direction::Response => &rule.response_body,
     };
     let headers = crate::scrub::BodyHeaders::typed(content_type);
-    match crate::scrub::scrub_body(&body, &headers, contract, &p.classes, &key) {
-        Ok(out) => {
-            let _ = std::io::stdout().write_all(out.body.as_deref().unwrap_or(&body));
-            let _ = std::io::stdout().write_all(b"\n");
-            let counts: Vec<String> = out
-                .findings
-                .by_class(&p.classes)
+    let limit = crate::config::contracts::MAX_BODY_BYTES as u64 + 1;
+    let mut summary = Summary::new(p.classes.len());
+    let mut stdout = std::io::stdout().lock();
+    let one = |body: &[u8], out: &mut dyn Write, summary: &mut Summary| {
+        summary.documents += 1;
+        let written = match crate::scrub::scrub_body(body, &headers, contract, &p.classes, &key) {
+            Ok(o) => {
+                summary.findings.merge(&o.findings);
+                summary.changed += u32::from(o.body.is_some());
+                summary.alerts += u32::from(o.alert);
+                out.write_all(o.body.as_deref().unwrap_or(body))
+            }
+            Err(e) => {
+                *summary.refused.entry(e.code()).or_default() += 1;
+                summary.first_refusal.get_or_insert_with(|| e.to_string());
+                if !jsonl {
+                    return;
+                }
+                write!(out, "{{\"chaperone_refused\":\"{}\"}}", e.code())
+            }
+        };
+        let _ = written.and_then(|()| out.write_all(b"\n"));
+    };
+    if jsonl {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // A line longer than a body may be is read no further.
+            match (&mut stdin).take(limit).read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    err!("stdin: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            if line.last() != Some(&b'\n') && line.len() as u64 >= limit {
+                err!("stdin: a line is longer than {} bytes", limit - 1);
+                return ExitCode::from(1);
+            }
+            let doc = line.strip_suffix(b"\n").unwrap_or(&line);
+            let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
+            if doc.is_empty() {
+                let _ = stdout.write_all(b"\n");
+                continue;
+            }
+            one(doc, &mut stdout, &mut summary);
+        }
+    } else {
+        let mut body = Vec::new();
+        if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut body) {
+            err!("stdin: {e}");
+            return ExitCode::from(1);
+        }
+        one(&body, &mut stdout, &mut summary);
+    }
+    let _ = stdout.flush();
+    match report {
+        Report::Json => err!("{}", summary.json(&p.classes)),
+        Report::Text => err!("{}", summary.text(&p.classes, jsonl)),
+    }
+    if summary.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// What `chaperone scrub` saw: counts only, never a value.
+struct Summary {
+    documents: u32,
+    changed: u32,
+    alerts: u32,
+    findings: crate::scrub::Findings,
+    refused: std::collections::BTreeMap<&'static str, u32>,
+    /// Why the first refused document was refused (no value in it).
+    first_refusal: Option<String>,
+}
+
+impl Summary {
+    fn new(classes: usize) -> Self {
+        Self {
+            documents: 0,
+            changed: 0,
+            alerts: 0,
+            findings: crate::scrub::Findings::new(classes),
+            refused: std::collections::BTreeMap::new(),
+            first_refusal: None,
+        }
+    }
+
+    fn json(&self, classes: &crate::scrub::class::Classes) -> String {
+        let findings: serde_json::Map<String, serde_json::Value> = self
+            .findings
+            .by_class(classes)
+            .into_iter()
+            .map(|(c, n)| (c.to_owned(), n.into()))
+            .collect();
+        serde_json::json!({
+            "documents": self.documents,
+            "changed": self.changed,
+            "refused": self.refused,
+            "alerts": self.alerts,
+            "findings": findings,
+        })
+        .to_string()
+    }
+
+    fn text(&self, classes: &crate::scrub::class::Classes, batch: bool) -> String {
+        let counts: Vec<String> = self
+            .findings
+            .by_class(classes)
+            .iter()
+            .map(|(c, n)| format!("{c}={n}"))
+            .collect();
+        let found = if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(" ")
+        };
+        if batch {
+            let refused: Vec<String> = self
+                .refused
                 .iter()
                 .map(|(c, n)| format!("{c}={n}"))
                 .collect();
-            err!(
-                "findings: {}{}{}",
-                if counts.is_empty() {
+            return format!(
+                "documents: {}; changed: {}; refused: {}; findings: {found}{}",
+                self.documents,
+                self.changed,
+                if refused.is_empty() {
                     "none".to_owned()
                 } else {
-                    counts.join(" ")
+                    refused.join(" ")
                 },
-                if out.body.is_some() {
-                    "; changed"
+                if self.alerts > 0 {
+                    format!("; over the hop's limit (alert): {}", self.alerts)
                 } else {
-                    "; unchanged"
-                },
-                if out.alert {
-                    "; over the hop's limit (alert)"
-                } else {
-                    ""
+                    String::new()
                 }
             );
-            ExitCode::SUCCESS
         }
-        Err(e) => {
-            err!("refused: {e} ({})", e.code());
-            ExitCode::from(2)
+        if let (Some(code), Some(why)) = (self.refused.keys().next(), &self.first_refusal) {
+            return format!("refused: {why} ({code})");
         }
+        format!(
+            "findings: {found}{}{}",
+            if self.changed > 0 {
+                "; changed"
+            } else {
+                "; unchanged"
+            },
+            if self.alerts > 0 {
+                "; over the hop's limit (alert)"
+            } else {
+                ""
+            }
+        )
     }
 }
 

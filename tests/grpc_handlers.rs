@@ -1587,3 +1587,79 @@ fn cli_check_and_explain() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("body"));
 }
+
+/// `chaperone scrub --jsonl --report json`: one document per line in and
+/// out (a refused one as a marker line, blank lines kept), and a summary
+/// of counts that holds no value.
+#[test]
+fn cli_scrub_batch_with_json_report() {
+    use std::io::Write as _;
+    let dir = TempDir::new("cli-scrub");
+    let path = dir.path("p.yaml");
+    std::fs::write(
+        &path,
+        r#"version: "scrub.1"
+trust_domain: t.test
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  health_id: { detect: [uk_nhs, us_npi], action: redact }
+defaults: { scan: [card_number, health_id] }
+hops:
+  - name: h
+    match: { host: a.test, path: /x }
+    from: [{ anonymous: true }]
+    response:
+      body: { allow: [note, nhs_number, n], unknown: drop }
+"#,
+    )
+    .unwrap();
+    let input = concat!(
+        "{\"note\":\"paid with 4111 1111 1111 1111\",\"debug\":1}\n",
+        "\n",
+        "{\"nhs_number\":\"9434765919\"}\n",
+        "{\"n\":1}\r\n",
+        "not json\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
+        .args(["scrub", "--policy"])
+        .arg(&path)
+        .args(["--hop", "h", "--jsonl", "--report", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // A refused document makes the exit status 2.
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{\"note\":\"paid with 411111******1111\"}",
+            "",
+            "{\"nhs_number\":\"[REDACTED:health_id]\"}",
+            "{\"n\":1}",
+            "{\"chaperone_refused\":\"invalid_json\"}",
+        ]
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({
+            "documents": 4,
+            "changed": 2,
+            "refused": {"invalid_json": 1},
+            "alerts": 0,
+            "findings": {"card_number": 1, "health_id": 1},
+        })
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("9434765919"));
+}

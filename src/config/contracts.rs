@@ -26,7 +26,28 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
     };
     let classes = Classes::new(vec![
         class("card_number", &[Detector::Pan], Action::MaskPan),
-        class("national_id", &[Detector::UsSsn], Action::Redact),
+        class(
+            "national_id",
+            &[
+                Detector::UsSsn,
+                Detector::UsItin,
+                Detector::UsEin,
+                Detector::UkNino,
+                Detector::DeTaxId,
+                Detector::FrNir,
+                Detector::NlBsn,
+                Detector::EsDni,
+                Detector::ItFiscalCode,
+                Detector::BrCpf,
+                Detector::InAadhaar,
+            ],
+            Action::Redact,
+        ),
+        class(
+            "health_id",
+            &[Detector::UsNpi, Detector::UsDea, Detector::UkNhs],
+            Action::Redact,
+        ),
         class("iban", &[Detector::Iban], Action::Redact),
         class(
             "secret",
@@ -43,7 +64,7 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
     ]);
     (
         classes,
-        vec!["card_number", "national_id", "iban", "secret"],
+        vec!["card_number", "national_id", "health_id", "iban", "secret"],
     )
 }
 
@@ -56,6 +77,7 @@ pub fn compile_classes(
         builtin_classes()
     } else {
         let mut list = Vec::with_capacity(raw.len());
+        let mut safe: Vec<Vec<String>> = Vec::with_capacity(raw.len());
         let mut seen = DetectorSet::empty();
         for (name, rc) in raw {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -92,6 +114,20 @@ pub fn compile_classes(
                     rc.action
                 )
             })?;
+            // A safe value is one the class's detectors find whole: a typo
+            // would otherwise make nothing safe and say nothing.
+            for (i, v) in rc.safe.iter().enumerate() {
+                if !detectors
+                    .iter()
+                    .any(|d| crate::scrub::detect::matches_whole(v, d))
+                {
+                    // By its place only: even a mistyped value may be real.
+                    return Err(format!(
+                        "data_classes.{name}.safe[{i}]: not a value the class's detectors find"
+                    ));
+                }
+            }
+            safe.push(rc.safe);
             list.push(DataClass {
                 name: Arc::from(name.as_str()),
                 detectors,
@@ -99,7 +135,13 @@ pub fn compile_classes(
             });
         }
         let all: Vec<&'static str> = Vec::new();
-        (Classes::new(list), all)
+        let classes = safe
+            .iter()
+            .enumerate()
+            .fold(Classes::new(list), |c, (i, values)| {
+                c.with_safe(i, values.iter().map(String::as_str))
+            });
+        (classes, all)
     };
     let scan = match default_scan {
         Some(names) => scan_set(names, &classes).map_err(|e| format!("defaults.scan: {e}"))?,

@@ -35,10 +35,17 @@ pub struct RawPolicy {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataClass {
-    /// Detector names: pan, iban, us_ssn, email, phone, jwt, private_key,
-    /// aws_access_key, bearer_token.
+    /// Detector names (`Detector::name`): pan, iban, us_ssn, email, phone,
+    /// jwt, private_key, aws_access_key, bearer_token, and the national and
+    /// health identifiers (uk_nino, de_tax_id, fr_nir, nl_bsn, es_dni,
+    /// it_fiscal_code, br_cpf, in_aadhaar, us_itin, us_ein, us_npi, us_dea,
+    /// uk_nhs).
     pub detect: Vec<String>,
     pub action: String,
+    /// Values a match is never acted on (for example the card brands'
+    /// published test numbers in a staging policy).
+    #[serde(default)]
+    pub safe: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

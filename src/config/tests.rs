@@ -957,3 +957,41 @@ async fn store_reload_picks_up_a_rotated_jwks_file() {
         "the reloaded policy must verify with the rotated key"
     );
 }
+
+/// `safe` values are never acted on, in any spelling; one the class's
+/// detectors would not find whole is an error that does not repeat it.
+#[test]
+fn safe_values_of_a_class() {
+    let yaml = base_with(
+        "hops:",
+        "data_classes:\n  card_number: { detect: [pan], action: redact, safe: [\"4111-1111-1111-1111\"] }\nhops:",
+    );
+    let p = compile_str(&yaml).unwrap();
+    let key = crate::secret::HashKey::from_bytes(b"k");
+    let mut findings = crate::scrub::Findings::new(p.classes.len());
+    let text = "test 4111 1111 1111 1111, real 5555555555554444";
+    let out = crate::scrub::text::scan_text(
+        text,
+        p.classes.iter().next().unwrap().detectors,
+        crate::scrub::detect::Context::default(),
+        &p.classes,
+        &key,
+        &mut findings,
+    )
+    .unwrap();
+    match out {
+        crate::scrub::text::TextOutcome::Replaced(s) => {
+            assert_eq!(s, "test 4111 1111 1111 1111, real [REDACTED:card_number]");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(findings.total(), 1);
+
+    let bad = base_with(
+        "hops:",
+        "data_classes:\n  card_number: { detect: [pan], action: redact, safe: [\"4111111111111112\"] }\nhops:",
+    );
+    let e = compile_err(&bad).to_string();
+    assert!(e.contains("data_classes.card_number.safe[0]"), "{e}");
+    assert!(!e.contains("4111111111111112"), "{e}");
+}

@@ -213,6 +213,19 @@ pub struct DataClass {
 pub struct Classes {
     list: Vec<DataClass>,
     by_detector: [Option<u16>; Detector::ALL.len()],
+    /// Per class, the values a match is never acted on (published test
+    /// card numbers in a staging policy), as [`safe_form`] writes them.
+    safe: Vec<std::collections::HashSet<String>>,
+}
+
+/// A value as safe lists compare it: its ASCII letters and digits, upper
+/// case (`4111-1111-1111-1111` is `4111111111111111`).
+pub fn safe_form(value: &str) -> String {
+    value
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| char::from(b.to_ascii_uppercase()))
+        .collect()
 }
 
 impl Classes {
@@ -226,7 +239,33 @@ impl Classes {
                 }
             }
         }
-        Self { list, by_detector }
+        Self {
+            list,
+            by_detector,
+            safe: Vec::new(),
+        }
+    }
+
+    /// The same classes, with `values` safe for class `class`.
+    pub fn with_safe<'v>(
+        mut self,
+        class: usize,
+        values: impl IntoIterator<Item = &'v str>,
+    ) -> Self {
+        if self.safe.len() < self.list.len() {
+            self.safe.resize_with(self.list.len(), Default::default);
+        }
+        if let Some(set) = self.safe.get_mut(class) {
+            set.extend(values.into_iter().map(safe_form));
+        }
+        self
+    }
+
+    /// Whether a match `matched` of class `class` is one of its safe values.
+    pub fn is_safe(&self, class: usize, matched: &str) -> bool {
+        self.safe
+            .get(class)
+            .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(matched)))
     }
 
     pub fn get(&self, i: usize) -> Option<&DataClass> {

@@ -33,6 +33,7 @@ mod context;
 mod email;
 mod fold;
 mod iban;
+mod ids;
 mod issuer;
 mod jwt;
 mod numbers;
@@ -62,10 +63,23 @@ pub enum Detector {
     PrivateKey,
     AwsAccessKey,
     BearerToken,
+    UkNino,
+    DeTaxId,
+    FrNir,
+    NlBsn,
+    EsDni,
+    ItFiscalCode,
+    BrCpf,
+    InAadhaar,
+    UsItin,
+    UsEin,
+    UsNpi,
+    UsDea,
+    UkNhs,
 }
 
 impl Detector {
-    pub const ALL: [Detector; 9] = [
+    pub const ALL: [Detector; 22] = [
         Detector::Pan,
         Detector::Iban,
         Detector::UsSsn,
@@ -75,6 +89,19 @@ impl Detector {
         Detector::PrivateKey,
         Detector::AwsAccessKey,
         Detector::BearerToken,
+        Detector::UkNino,
+        Detector::DeTaxId,
+        Detector::FrNir,
+        Detector::NlBsn,
+        Detector::EsDni,
+        Detector::ItFiscalCode,
+        Detector::BrCpf,
+        Detector::InAadhaar,
+        Detector::UsItin,
+        Detector::UsEin,
+        Detector::UsNpi,
+        Detector::UsDea,
+        Detector::UkNhs,
     ];
 
     /// The name used in policies.
@@ -89,6 +116,19 @@ impl Detector {
             Detector::PrivateKey => "private_key",
             Detector::AwsAccessKey => "aws_access_key",
             Detector::BearerToken => "bearer_token",
+            Detector::UkNino => "uk_nino",
+            Detector::DeTaxId => "de_tax_id",
+            Detector::FrNir => "fr_nir",
+            Detector::NlBsn => "nl_bsn",
+            Detector::EsDni => "es_dni",
+            Detector::ItFiscalCode => "it_fiscal_code",
+            Detector::BrCpf => "br_cpf",
+            Detector::InAadhaar => "in_aadhaar",
+            Detector::UsItin => "us_itin",
+            Detector::UsEin => "us_ein",
+            Detector::UsNpi => "us_npi",
+            Detector::UsDea => "us_dea",
+            Detector::UkNhs => "uk_nhs",
         }
     }
 
@@ -97,8 +137,8 @@ impl Detector {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    fn bit(self) -> u16 {
-        1 << self as u16
+    fn bit(self) -> u32 {
+        1 << self as u32
     }
 
     /// A necessary condition for `find` to find anything, mostly from the
@@ -114,6 +154,7 @@ impl Detector {
             Detector::PrivateKey => pem::plausible(p),
             Detector::AwsAccessKey => aws::plausible(p),
             Detector::BearerToken => bearer::plausible(p),
+            _ => ids::plausible(self, p),
         }
     }
 
@@ -129,6 +170,7 @@ impl Detector {
             Detector::PrivateKey => pem::find(text, out),
             Detector::AwsAccessKey => aws::find(text, out),
             Detector::BearerToken => bearer::find(text, out),
+            _ => ids::find(text, self.into(), ctx.key, out),
         }
     }
 }
@@ -141,7 +183,7 @@ impl fmt::Display for Detector {
 
 /// A set of detectors, cheap to copy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DetectorSet(u16);
+pub struct DetectorSet(u32);
 
 impl DetectorSet {
     pub fn empty() -> Self {
@@ -266,7 +308,13 @@ fn scan_profiled(profile: &Profile<'_>, set: DetectorSet, ctx: Context<'_>) -> V
     // The number-shaped detectors share one pass over the digit runs.
     let numeric = active.intersection(numbers::detectors());
     numbers::find(text, numeric, ctx.key, &mut found);
-    for d in active.iter().filter(|&d| !numeric.contains(d)) {
+    // So do the national and health identifiers, over word starts.
+    let ids = active.intersection(ids::detectors());
+    if !ids.is_empty() {
+        ids::find(text, ids, ctx.key, &mut found);
+    }
+    let shared = numeric.union(ids);
+    for d in active.iter().filter(|&d| !shared.contains(d)) {
         d.find(text, ctx, &mut found);
     }
     resolve(text, found)
@@ -340,6 +388,7 @@ pub fn matches_whole(text: &str, d: Detector) -> bool {
         Detector::PrivateKey => pem::whole(text),
         Detector::AwsAccessKey => aws::whole(text),
         Detector::BearerToken => bearer::whole(text),
+        _ => ids::whole(text, d),
     }
 }
 

@@ -129,10 +129,15 @@ struct Found {
 
 /// Every finding in `text`, as written or with its escapes decoded (up to
 /// three times, for values encoded more than once), by start, never
-/// overlapping; those of a detector no class names are left out.
+/// overlapping; those of a detector no class names, and a class's safe
+/// values, are left out.
 fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> Vec<Found> {
     let mut found = find_all(text, scan, ctx);
-    found.retain(|f| classes.class_of(f.finding.detector).is_some());
+    found.retain(|f| {
+        classes
+            .class_of(f.finding.detector)
+            .is_some_and(|c| !classes.is_safe(c, &f.matched))
+    });
     found
 }
 
@@ -273,22 +278,35 @@ fn found_in_reading(
 /// table is in rising order, so the first detector of the set answers.
 #[inline]
 pub(super) fn shortest(scan: DetectorSet) -> usize {
-    const BY_LENGTH: [(Detector, usize); 9] = [
+    const BY_LENGTH: [(Detector, usize); 22] = [
         // "a@b.co"
         (Detector::Email, 6),
         // "+4930123"
         (Detector::Phone, 7),
-        // Nine digits, the shortest national identifier.
+        // Nine characters, the shortest national identifiers.
         (Detector::UsSsn, 9),
+        (Detector::UsItin, 9),
+        (Detector::UkNino, 9),
+        (Detector::NlBsn, 9),
+        (Detector::EsDni, 9),
+        (Detector::UsDea, 9),
         // "-----BEGIN"
         (Detector::PrivateKey, 10),
+        (Detector::UsEin, 10),
+        (Detector::UsNpi, 10),
+        (Detector::UkNhs, 10),
+        (Detector::DeTaxId, 11),
+        (Detector::BrCpf, 11),
         // Twelve digits and more.
         (Detector::Pan, 12),
+        (Detector::InAadhaar, 12),
         // Norway's IBAN.
         (Detector::Iban, 15),
+        (Detector::FrNir, 15),
         // A token of 16 characters after the word.
         (Detector::BearerToken, 16),
         (Detector::AwsAccessKey, 16),
+        (Detector::ItFiscalCode, 16),
         // Two segments of ten and two dots.
         (Detector::Jwt, 22),
     ];

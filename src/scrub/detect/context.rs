@@ -199,6 +199,34 @@ pub(super) fn of_key(key: &str) -> Hint {
     nearest(words_backwards(tail))
 }
 
+/// Whether the words right before `start` (the nearest `MAX_WORDS` within
+/// `WINDOW` bytes, letters glued to the number included) or the member's
+/// name (its last `KEY_WINDOW` bytes) hold one of `words`: what names an
+/// identifier whose form other numbers share (`bsn`, `nhs`, `npi`).
+pub(super) fn names(b: &[u8], start: usize, key: Option<&str>, words: &[&str]) -> bool {
+    let says = |w: &[u8]| {
+        let end = w
+            .iter()
+            .rposition(|c| !c.is_ascii_digit())
+            .map_or(0, |k| k + 1);
+        let w = w.get(..end).unwrap_or_default();
+        words.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(w))
+    };
+    let window = b
+        .get(start.saturating_sub(WINDOW)..start)
+        .unwrap_or_default();
+    if words_backwards(window).take(MAX_WORDS).any(says) {
+        return true;
+    }
+    key.is_some_and(|k| {
+        let k = k.as_bytes();
+        let tail = k
+            .get(k.len().saturating_sub(KEY_WINDOW)..)
+            .unwrap_or_default();
+        words_backwards(tail).any(says)
+    })
+}
+
 /// What the text says of the number at `start..end` of `b`: the nearest
 /// meaningful word of the window before it, else a card word right after it
 /// ("4006381333924 exp 12/27"), else a card in another script before it.

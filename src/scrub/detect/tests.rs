@@ -27,7 +27,20 @@ fn names_round_trip() {
             "jwt",
             "private_key",
             "aws_access_key",
-            "bearer_token"
+            "bearer_token",
+            "uk_nino",
+            "de_tax_id",
+            "fr_nir",
+            "nl_bsn",
+            "es_dni",
+            "it_fiscal_code",
+            "br_cpf",
+            "in_aadhaar",
+            "us_itin",
+            "us_ein",
+            "us_npi",
+            "us_dea",
+            "uk_nhs"
         ]
     );
 }
@@ -268,6 +281,21 @@ fn pre_checks_never_hide_a_match() {
         "bob@example.com",
         "AKIAIOSFODNN7EXAMPLE",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+        "AB123456C",
+        "AB 12 34 56 C",
+        "86 095 742 719",
+        "184127645108946",
+        "bsn 111222333",
+        "12345678Z",
+        "X1234567L",
+        "RSSMRA85T10A562S",
+        "529.982.247-25",
+        "aadhaar 2345 6789 0124",
+        "912-70-1234",
+        "ein 12-3456789",
+        "npi 1234567893",
+        "dea AB1234563",
+        "nhs 943 476 5919",
     ];
     let mut state = 0x853c_49e6_748f_ea9b_u64;
     let mut next = |n: usize| {

@@ -1,0 +1,938 @@
+//! National and health identifiers, each checked as its issuer specifies:
+//! the shape (groups of digits and letters, the separators people type
+//! between them), the ranges the issuer allocates, and the check digit or
+//! letter where there is one. A number that fails any of them is not found.
+//!
+//! | detector | shape | check |
+//! |---|---|---|
+//! | `uk_nino` | `AB123456C`, `AB 12 34 56 C` | allocated prefixes, suffix A–D |
+//! | `de_tax_id` | 11 digits, `12 345 678 901` | one digit twice or thrice in the first ten, ISO 7064 MOD 11,10 |
+//! | `fr_nir` | 15 characters, `1 84 12 76 451 089 46`, Corsica `2A`/`2B` | sex, month, key 97 − (n mod 97) |
+//! | `nl_bsn` | 9 digits, `1234.56.782` | the 11-test |
+//! | `es_dni` | DNI `12345678Z`, NIE `X1234567L` (a `-` or space before the letter) | control letter (mod 23) |
+//! | `it_fiscal_code` | 16 characters (`RSSMRA85T10A562S`, letters for digits too) | month letter, day, check character |
+//! | `br_cpf` | 11 digits, `123.456.789-09` | two mod 11 check digits |
+//! | `in_aadhaar` | 12 digits, `2345 6789 0124` | first digit 2–9, Verhoeff |
+//! | `us_itin` | `9XX-7X-XXXX` | the IRS's group ranges |
+//! | `us_ein` | `12-3456789` | the IRS's campus prefixes (no check digit exists) |
+//! | `us_npi` | 10 digits | Luhn with the `80840` prefix |
+//! | `us_dea` | `AB1234563` | registrant letter, DEA checksum |
+//! | `uk_nhs` | 10 digits, `943 476 5919` | mod 11 |
+//!
+//! A check digit passes one random number in ten or so: a bare run of nine
+//! to twelve digits that passes it is as likely an order id, a timestamp or
+//! a phone number. So a form that other numbers share (a bare run, three
+//! groups a phone number is written in, a check that passes often) is found
+//! only where the words before it or the member's name say what it is
+//! (`bsn`, `nhs`, `npi`, `aadhaar`, ...). The forms only the identifier
+//! takes (`123.456.789-09`, a NINO's letters, a codice fiscale) need no
+//! context. A value declared as one of them (`matches_whole`) needs none.
+//!
+//! Matches start at a word start, or right after letters glued to the
+//! number where those letters are a context word (`NHS9434765919`), and end
+//! at a word end, not inside a longer number written with `-` or `.`.
+
+use super::Detector;
+use super::Profile;
+use super::context;
+use super::text::{at, before, is_word, left_free, right_free};
+use super::{DetectorSet, Finding};
+
+/// The detectors of this module, in the order of `Detector::ALL`.
+pub(super) const DETECTORS: [Detector; 13] = [
+    Detector::UkNino,
+    Detector::DeTaxId,
+    Detector::FrNir,
+    Detector::NlBsn,
+    Detector::EsDni,
+    Detector::ItFiscalCode,
+    Detector::BrCpf,
+    Detector::InAadhaar,
+    Detector::UsItin,
+    Detector::UsEin,
+    Detector::UsNpi,
+    Detector::UsDea,
+    Detector::UkNhs,
+];
+
+pub(super) fn detectors() -> DetectorSet {
+    DETECTORS.into_iter().collect()
+}
+
+/// "1-123-45-6789" or "12.345.678-9.1" is part of a longer number.
+const JOINERS: &[u8] = b"-.";
+
+/// What a character of a group may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Digit,
+    Letter,
+    /// A codice fiscale's digit places: a digit, or the letter that stands
+    /// for it (omocodia: L M N P Q R S T U V).
+    CfDigit,
+    /// A French department's second place: a digit, or Corsica's A or B.
+    Dept,
+    Alnum,
+}
+
+impl Class {
+    fn admits(self, c: u8) -> bool {
+        match self {
+            Class::Digit => c.is_ascii_digit(),
+            Class::Letter => c.is_ascii_alphabetic(),
+            Class::CfDigit => c.is_ascii_digit() || b"LMNPQRSTUV".contains(&c.to_ascii_uppercase()),
+            Class::Dept => c.is_ascii_digit() || b"ABab".contains(&c),
+            Class::Alnum => c.is_ascii_alphanumeric(),
+        }
+    }
+}
+
+/// One way an identifier is written: groups of characters and the
+/// separators allowed between them (one byte; every boundary separated or
+/// none, unless `loose`; an empty set joins two groups).
+struct Shape {
+    groups: &'static [(usize, Class)],
+    /// Separators allowed at each boundary (`groups.len() - 1` of them).
+    seps: &'static [&'static [u8]],
+    /// Boundaries may be separated or not independently (`12345678-Z`).
+    loose: bool,
+}
+
+/// An identifier's characters without separators.
+struct Read {
+    chars: [u8; 20],
+    len: usize,
+    end: usize,
+    separated: bool,
+}
+
+impl Read {
+    fn chars(&self) -> &[u8] {
+        self.chars.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// `shape` read at `start` of `b`.
+fn read(b: &[u8], start: usize, shape: &Shape) -> Option<Read> {
+    let mut r = Read {
+        chars: [0; 20],
+        len: 0,
+        end: start,
+        separated: false,
+    };
+    let mut pos = start;
+    let mut compact = false;
+    for (i, &(n, class)) in shape.groups.iter().enumerate() {
+        let seps = match i.checked_sub(1) {
+            Some(k) => shape.seps.get(k).copied().unwrap_or_default(),
+            None => b"",
+        };
+        if !seps.is_empty() {
+            match at(b, pos) {
+                Some(c) if seps.contains(&c) => {
+                    if compact && !shape.loose {
+                        return None;
+                    }
+                    r.separated = true;
+                    pos += 1;
+                }
+                _ => {
+                    if r.separated && !shape.loose {
+                        return None;
+                    }
+                    compact = true;
+                }
+            }
+        }
+        for _ in 0..n {
+            let c = at(b, pos).filter(|&c| class.admits(c))?;
+            *r.chars.get_mut(r.len)? = c;
+            r.len += 1;
+            pos += 1;
+        }
+    }
+    r.end = pos;
+    Some(r)
+}
+
+pub(super) fn plausible(d: Detector, p: &Profile<'_>) -> bool {
+    let digits = p.digits();
+    match d {
+        Detector::UkNino => digits >= 6,
+        Detector::DeTaxId | Detector::BrCpf => digits >= 11,
+        Detector::FrNir => digits >= 13,
+        Detector::NlBsn | Detector::UsItin | Detector::UsEin => digits >= 9,
+        Detector::EsDni => digits >= 7,
+        Detector::ItFiscalCode => p.len() >= 16 && (digits >= 1 || p.upper() >= 9),
+        Detector::InAadhaar => digits >= 12,
+        Detector::UsNpi | Detector::UkNhs => digits >= 10,
+        Detector::UsDea => digits >= 7,
+        _ => false,
+    }
+}
+
+/// The words that say what each identifier is, compared without case (see
+/// `context`).
+fn words(d: Detector) -> &'static [&'static str] {
+    match d {
+        Detector::UkNino => &["nino", "ni", "nin", "insurance", "nationalinsurance"],
+        Detector::DeTaxId => &[
+            "steuer",
+            "steuerid",
+            "steueridnr",
+            "idnr",
+            "identifikationsnummer",
+            "steueridentifikationsnummer",
+            "tin",
+            "taxid",
+            "tax",
+        ],
+        Detector::FrNir => &["nir", "insee", "secu", "numsecu", "securite", "ssn"],
+        Detector::NlBsn => &["bsn", "burgerservicenummer", "sofi", "sofinummer"],
+        Detector::EsDni => &["dni", "nie", "nif", "documento"],
+        Detector::ItFiscalCode => &["cf", "codice", "fiscale", "codicefiscale"],
+        Detector::BrCpf => &["cpf"],
+        Detector::InAadhaar => &["aadhaar", "aadhar", "uidai"],
+        Detector::UsItin => &["itin", "tin", "taxpayer"],
+        Detector::UsEin => &["ein", "fein", "tin", "employer", "taxid"],
+        Detector::UsNpi => &["npi"],
+        Detector::UsDea => &["dea"],
+        Detector::UkNhs => &["nhs"],
+        _ => &[],
+    }
+}
+
+/// Every match of the detectors of `set` in `text`, each detector's
+/// leftmost first and never overlapping its own.
+pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let active: Vec<Detector> = DETECTORS.into_iter().filter(|&d| set.contains(d)).collect();
+    if active.is_empty() {
+        return;
+    }
+    let mut from = [0usize; DETECTORS.len()];
+    for start in 0..b.len() {
+        let Some(c) = at(b, start) else { break };
+        let prev = before(b, start);
+        let word_start = is_word(c) && !prev.is_some_and(is_word);
+        // Digits right after letters: only where the letters say what the
+        // number is (`NHS9434765919`).
+        let glued = c.is_ascii_digit() && prev.is_some_and(|p| p.is_ascii_alphabetic());
+        if !(word_start || glued) {
+            continue;
+        }
+        for (i, &d) in DETECTORS.iter().enumerate() {
+            if !active.contains(&d) || start < from.get(i).copied().unwrap_or_default() {
+                continue;
+            }
+            let Some((end, needs_context)) = at_start(b, start, d) else {
+                continue;
+            };
+            if (glued || needs_context) && !context::names(b, start, key, words(d)) {
+                continue;
+            }
+            if let Some(f) = from.get_mut(i) {
+                *f = end;
+            }
+            out.push(Finding {
+                detector: d,
+                start,
+                end,
+            });
+        }
+    }
+}
+
+/// Whether all of `text` is one identifier of kind `d`, in any of its
+/// forms, context or not.
+pub(super) fn whole(text: &str, d: Detector) -> bool {
+    let b = text.as_bytes();
+    at_start(b, 0, d).is_some_and(|(end, _)| end == b.len())
+}
+
+/// The identifier of kind `d` starting at `start`, if one does: where it
+/// ends and whether it needs context to count.
+fn at_start(b: &[u8], start: usize, d: Detector) -> Option<(usize, bool)> {
+    let first = at(b, start)?;
+    let found = match d {
+        Detector::UkNino if first.is_ascii_alphabetic() => nino(b, start),
+        Detector::DeTaxId if first.is_ascii_digit() => de_tax_id(b, start),
+        Detector::FrNir if matches!(first, b'1'..=b'4' | b'7' | b'8') => fr_nir(b, start),
+        Detector::NlBsn if first.is_ascii_digit() => nl_bsn(b, start),
+        Detector::EsDni if first.is_ascii_digit() || b"XYZxyz".contains(&first) => es_dni(b, start),
+        Detector::ItFiscalCode if first.is_ascii_alphabetic() => it_fiscal_code(b, start),
+        Detector::BrCpf if first.is_ascii_digit() => br_cpf(b, start),
+        Detector::InAadhaar if matches!(first, b'2'..=b'9') => in_aadhaar(b, start),
+        Detector::UsItin if first == b'9' => us_itin(b, start),
+        Detector::UsEin if first.is_ascii_digit() => us_ein(b, start),
+        Detector::UsNpi if matches!(first, b'1' | b'2') => us_npi(b, start),
+        Detector::UsDea if first.is_ascii_alphabetic() => us_dea(b, start),
+        Detector::UkNhs if first.is_ascii_digit() => uk_nhs(b, start),
+        _ => None,
+    }?;
+    let (end, _) = found;
+    (left_free(b, start, JOINERS) || before(b, start).is_some_and(|p| p.is_ascii_alphabetic()))
+        .then_some(())
+        .filter(|()| right_free(b, end, JOINERS))
+        .map(|()| found)
+}
+
+/// The first of `shapes` that reads at `start` and passes `valid`.
+fn first_valid(
+    b: &[u8],
+    start: usize,
+    shapes: &[Shape],
+    mut valid: impl FnMut(&Read) -> bool,
+) -> Option<Read> {
+    shapes
+        .iter()
+        .filter_map(|s| read(b, start, s))
+        .find(|r| valid(r))
+}
+
+fn digit(c: u8) -> u32 {
+    u32::from(c.wrapping_sub(b'0'))
+}
+
+const D: Class = Class::Digit;
+const L: Class = Class::Letter;
+const SPACE: &[u8] = b" ";
+const SPACE_DASH: &[u8] = b" -";
+
+fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 2] = [
+        Shape {
+            groups: &[(2, L), (2, D), (2, D), (2, D), (1, L)],
+            seps: &[SPACE, SPACE, SPACE, SPACE],
+            loose: false,
+        },
+        Shape {
+            groups: &[(2, L), (6, D), (1, L)],
+            seps: &[SPACE, SPACE],
+            loose: true,
+        },
+    ];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let up = |i: usize| c.get(i).map_or(0, u8::to_ascii_uppercase);
+        let (a, b2, suffix) = (up(0), up(1), up(8));
+        !b"DFIQUV".contains(&a)
+            && !b"DFIOQUV".contains(&b2)
+            && ![*b"BG", *b"GB", *b"KN", *b"NK", *b"NT", *b"TN", *b"ZZ"].contains(&[a, b2])
+            && (b'A'..=b'D').contains(&suffix)
+    })?;
+    // Lower case is as likely a product code: context decides.
+    let lower = r.chars().iter().any(u8::is_ascii_lowercase);
+    Some((r.end, lower))
+}
+
+/// ISO 7064 MOD 11,10 over `digits`: the check digit.
+fn mod11_10(digits: &[u8]) -> u32 {
+    let mut product = 10;
+    for &c in digits {
+        let mut sum = (digit(c) + product) % 10;
+        if sum == 0 {
+            sum = 10;
+        }
+        product = (sum * 2) % 11;
+    }
+    (11 - product) % 10
+}
+
+fn de_tax_id(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(2, D), (3, D), (3, D), (3, D)],
+        seps: &[SPACE, SPACE, SPACE],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let (Some(body), Some(&check)) = (c.get(..10), c.get(10)) else {
+            return false;
+        };
+        if body.first() == Some(&b'0') {
+            return false;
+        }
+        // One digit twice or thrice (not three in a row), the others once
+        // at most.
+        let mut counts = [0u8; 10];
+        for &d in body {
+            if let Some(n) = counts.get_mut(digit(d) as usize) {
+                *n += 1;
+            }
+        }
+        let repeated: Vec<usize> = (0..10)
+            .filter(|&i| counts.get(i).is_some_and(|&n| n > 1))
+            .collect();
+        let shape_ok = match repeated.as_slice() {
+            [d] => match counts.get(*d) {
+                Some(2) => true,
+                Some(3) => !body
+                    .windows(3)
+                    .any(|w| w.iter().all(|&x| digit(x) as usize == *d)),
+                _ => false,
+            },
+            _ => false,
+        };
+        shape_ok && mod11_10(body) == digit(check)
+    })?;
+    Some((r.end, !r.separated))
+}
+
+fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    // The department may be `2A` or `2B` (Corsica).
+    const DEPT: Class = Class::Dept;
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[
+            (1, D),
+            (2, D),
+            (2, D),
+            (1, D),
+            (1, DEPT),
+            (3, D),
+            (3, D),
+            (2, D),
+        ],
+        seps: &[SPACE, SPACE, SPACE, b"", SPACE, SPACE, SPACE],
+        loose: false,
+    }];
+    let mut plain = false;
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let two = |i: usize| {
+            let hi = c.get(i).copied().map_or(99, digit);
+            let lo = c.get(i + 1).copied().map_or(99, digit);
+            hi * 10 + lo
+        };
+        let month = two(3);
+        let month_ok = (1..=12).contains(&month) || (20..=42).contains(&month) || month >= 50;
+        // Corsica: 2A and 2B count as 19 and 18 in the key.
+        let dept = (c.get(5).copied(), c.get(6).copied());
+        let (n, dept_ok) = match dept {
+            (Some(b'2'), Some(b'A' | b'a')) => (digits_value(c, Some(b"19")), true),
+            (Some(b'2'), Some(b'B' | b'b')) => (digits_value(c, Some(b"18")), true),
+            (_, Some(x)) if x.is_ascii_digit() => (digits_value(c, None), true),
+            _ => (None, false),
+        };
+        let (Some(n), Some(key)) = (n, Some(two(13))) else {
+            return false;
+        };
+        plain = matches!(c.first(), Some(b'1' | b'2')) && (1..=12).contains(&month);
+        month_ok && dept_ok && (1..=97).contains(&key) && 97 - (n % 97) == u64::from(key)
+    })?;
+    // A plain 15-digit run of a common sex and month passes one in about
+    // 4,000; the rarer readings need context.
+    Some((r.end, !r.separated && !plain))
+}
+
+/// The value of a NIR's first 13 characters, the department replaced by
+/// `dept` where given.
+fn digits_value(c: &[u8], dept: Option<&[u8; 2]>) -> Option<u64> {
+    let mut n = 0u64;
+    for i in 0..13 {
+        let ch = match (i, dept) {
+            (5, Some(d)) => d[0],
+            (6, Some(d)) => d[1],
+            _ => *c.get(i)?,
+        };
+        if !ch.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(digit(ch));
+    }
+    Some(n)
+}
+
+fn nl_bsn(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 2] = [
+        Shape {
+            groups: &[(4, D), (2, D), (3, D)],
+            seps: &[b".", b"."],
+            loose: false,
+        },
+        Shape {
+            groups: &[(3, D), (3, D), (3, D)],
+            seps: &[SPACE, SPACE],
+            loose: false,
+        },
+    ];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let sum: i64 = c
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let w = if i == 8 { -1 } else { 9 - i as i64 };
+                w * i64::from(digit(x))
+            })
+            .sum();
+        sum % 11 == 0 && sum != 0
+    })?;
+    // The 11-test passes one number in eleven.
+    Some((r.end, true))
+}
+
+const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 2] = [
+        Shape {
+            groups: &[(8, D), (1, L)],
+            seps: &[b"- "],
+            loose: true,
+        },
+        // NIE: X, Y or Z, seven digits, the letter.
+        Shape {
+            groups: &[(1, L), (7, D), (1, L)],
+            seps: &[b"-", b"- "],
+            loose: true,
+        },
+    ];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let (n, letter) = if c.len() == 9 && c.first().is_some_and(u8::is_ascii_digit) {
+            (c.get(..8), c.get(8))
+        } else {
+            (c.get(1..8), c.get(8))
+        };
+        let prefix: u64 = match c.first().map(u8::to_ascii_uppercase) {
+            Some(b'X') => 0,
+            Some(b'Y') => 1,
+            Some(b'Z') => 2,
+            Some(x) if x.is_ascii_digit() => 0,
+            _ => return false,
+        };
+        let (Some(n), Some(letter)) = (n, letter) else {
+            return false;
+        };
+        let value = n.iter().fold(prefix, |v, &x| v * 10 + u64::from(digit(x)));
+        DNI_LETTERS.get((value % 23) as usize) == Some(&letter.to_ascii_uppercase())
+    })?;
+    let lower = r.chars().iter().any(u8::is_ascii_lowercase);
+    Some((r.end, lower))
+}
+
+fn it_fiscal_code(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const C: Class = Class::CfDigit;
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(6, L), (2, C), (1, L), (2, C), (1, L), (3, C), (1, L)],
+        seps: &[b"", b"", b"", b"", b"", b""],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c: Vec<u8> = r.chars().iter().map(u8::to_ascii_uppercase).collect();
+        // Omocodia letters stand for digits.
+        let as_digit = |x: u8| match x {
+            b'0'..=b'9' => Some(digit(x)),
+            _ => b"LMNPQRSTUV".iter().position(|&l| l == x).map(|p| p as u32),
+        };
+        let day = match (
+            c.get(9).copied().and_then(as_digit),
+            c.get(10).copied().and_then(as_digit),
+        ) {
+            (Some(h), Some(l)) => h * 10 + l,
+            _ => return false,
+        };
+        let month_ok = c.get(8).is_some_and(|m| b"ABCDEHLMPRST".contains(m));
+        let day_ok = (1..=31).contains(&day) || (41..=71).contains(&day);
+        month_ok && day_ok && cf_check(&c)
+    })?;
+    Some((r.end, false))
+}
+
+/// A codice fiscale's check character: odd places (1st, 3rd, ...) by the
+/// ministry's table, even places by their value, mod 26.
+fn cf_check(c: &[u8]) -> bool {
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    let value = |x: u8| -> Option<usize> {
+        match x {
+            b'0'..=b'9' => Some((x - b'0') as usize),
+            b'A'..=b'Z' => Some((x - b'A') as usize),
+            _ => None,
+        }
+    };
+    let mut sum = 0u32;
+    for (i, &x) in c.iter().take(15).enumerate() {
+        let Some(v) = value(x) else { return false };
+        sum += if i % 2 == 0 {
+            ODD.get(v).copied().unwrap_or_default()
+        } else {
+            v as u32
+        };
+    }
+    c.get(15).copied() == Some(b'A' + (sum % 26) as u8)
+}
+
+fn br_cpf(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(3, D), (3, D), (3, D), (2, D)],
+        seps: &[b".", b".", b"-"],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        if c.iter().all(|&x| Some(&x) == c.first()) {
+            return false;
+        }
+        let check = |n: usize| {
+            let sum: u32 = c
+                .iter()
+                .take(n)
+                .enumerate()
+                .map(|(i, &x)| digit(x) * (n as u32 + 1 - i as u32))
+                .sum();
+            (sum * 10) % 11 % 10
+        };
+        c.get(9).map(|&x| digit(x)) == Some(check(9))
+            && c.get(10).map(|&x| digit(x)) == Some(check(10))
+    })?;
+    Some((r.end, !r.separated))
+}
+
+/// Verhoeff's check over `digits`, the last being the check digit.
+fn verhoeff(digits: &[u8]) -> bool {
+    const MUL: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const PERM: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    for (i, &x) in digits.iter().rev().enumerate() {
+        let p = PERM
+            .get(i % 8)
+            .and_then(|row| row.get(digit(x) as usize))
+            .copied()
+            .unwrap_or_default();
+        c = MUL
+            .get(c as usize)
+            .and_then(|row| row.get(p as usize))
+            .copied()
+            .unwrap_or_default();
+    }
+    c == 0
+}
+
+fn in_aadhaar(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(4, D), (4, D), (4, D)],
+        seps: &[SPACE_DASH, SPACE_DASH],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| verhoeff(r.chars()))?;
+    // Twelve digits in threes of four are also how couriers print tracking
+    // numbers: context decides.
+    Some((r.end, true))
+}
+
+fn us_itin(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(3, D), (2, D), (4, D)],
+        seps: &[SPACE_DASH, SPACE_DASH],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let group = c
+            .get(3..5)
+            .map_or(0, |g| g.iter().fold(0, |v, &x| v * 10 + digit(x)));
+        c.first() == Some(&b'9') && matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99)
+    })?;
+    Some((r.end, !r.separated))
+}
+
+fn us_ein(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(2, D), (7, D)],
+        seps: &[b"-"],
+        loose: false,
+    }];
+    const PREFIXES: &[(u32, u32)] = &[
+        (1, 6),
+        (10, 16),
+        (20, 27),
+        (30, 48),
+        (50, 68),
+        (71, 77),
+        (80, 88),
+        (90, 95),
+        (98, 99),
+    ];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let prefix = c
+            .get(..2)
+            .map_or(0, |g| g.iter().fold(0, |v, &x| v * 10 + digit(x)));
+        PREFIXES.iter().any(|&(lo, hi)| (lo..=hi).contains(&prefix))
+    })?;
+    // No check digit exists: only context tells it from other numbers.
+    Some((r.end, true))
+}
+
+fn us_npi(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(10, D)],
+        seps: &[],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let values: Vec<u8> = b"80840"
+            .iter()
+            .chain(r.chars())
+            .map(|&x| x.wrapping_sub(b'0'))
+            .collect();
+        super::issuer::luhn_ok(&values)
+    })?;
+    Some((r.end, true))
+}
+
+fn us_dea(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(1, L), (1, Class::Alnum), (7, D)],
+        seps: &[b"", b""],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let kind = c.first().map_or(0, u8::to_ascii_uppercase);
+        let second = c.get(1).copied().unwrap_or_default();
+        let d: Vec<u32> = c
+            .get(2..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&x| digit(x))
+            .collect();
+        let [d1, d2, d3, d4, d5, d6, d7] = d.as_slice() else {
+            return false;
+        };
+        b"ABCDEFGHJKLMPRSTUX".contains(&kind)
+            && (second.is_ascii_alphabetic() || second == b'9')
+            && (d1 + d3 + d5 + 2 * (d2 + d4 + d6)) % 10 == *d7
+    })?;
+    Some((r.end, true))
+}
+
+fn uk_nhs(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    const SHAPES: [Shape; 1] = [Shape {
+        groups: &[(3, D), (3, D), (4, D)],
+        seps: &[SPACE_DASH, SPACE_DASH],
+        loose: false,
+    }];
+    let r = first_valid(b, start, &SHAPES, |r| {
+        let c = r.chars();
+        let sum: u32 = c
+            .iter()
+            .take(9)
+            .enumerate()
+            .map(|(i, &x)| digit(x) * (10 - i as u32))
+            .sum();
+        let check = match 11 - sum % 11 {
+            11 => 0,
+            10 => return false,
+            x => x,
+        };
+        c.get(9).map(|&x| digit(x)) == Some(check)
+    })?;
+    // Three, three and four digits is how phone numbers are written too.
+    Some((r.end, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::detect::{Context, scan_with};
+
+    /// What `d` alone finds in `text` under `key`.
+    fn found(d: Detector, text: &str, key: Option<&str>) -> Vec<String> {
+        scan_with(text, d.into(), Context { key })
+            .iter()
+            .map(|f| text[f.range()].to_owned())
+            .collect()
+    }
+
+    /// Per detector: numbers found in free text, found only with context,
+    /// and look-alikes (a wrong check, a range never allocated) never.
+    struct Case {
+        d: Detector,
+        free: &'static [&'static str],
+        with_context: &'static [&'static str],
+        invalid: &'static [&'static str],
+    }
+
+    const CASES: &[Case] = &[
+        Case {
+            d: Detector::UkNino,
+            free: &["AB123456C", "AB 12 34 56 C", "JG103759A", "AB 123456 C"],
+            with_context: &["ab123456c"],
+            invalid: &[
+                "AB123456E",    // suffix past D
+                "DA123456A",    // D never first
+                "AO123456A",    // O never second
+                "GB123456A",    // never allocated
+                "AB 12 3456 C", // mixed grouping
+            ],
+        },
+        Case {
+            d: Detector::DeTaxId,
+            free: &["86 095 742 719", "47 036 892 816"],
+            with_context: &["86095742719", "65929970489"],
+            invalid: &[
+                "86095742718", // check digit
+                "01234567890", // leading zero
+                "11111111111", // digit structure
+                "12 345 678 901",
+            ],
+        },
+        Case {
+            d: Detector::FrNir,
+            free: &[
+                "1 84 12 76 451 089 46",
+                "184127645108946",
+                "2 55 08 2A 004 012 83",
+            ],
+            with_context: &["755029912345662"],
+            invalid: &[
+                "184127645108947",
+                "5 84 12 76 451 089 46",
+                "1 84 13 76 451 089 46",
+            ],
+        },
+        Case {
+            d: Detector::NlBsn,
+            free: &[],
+            with_context: &["111222333", "1112.22.333", "123456782", "123 456 782"],
+            invalid: &["111222334", "000000000", "123456789"],
+        },
+        Case {
+            d: Detector::EsDni,
+            free: &[
+                "12345678Z",
+                "12345678-Z",
+                "X1234567L",
+                "Y-1234567-X",
+                "00000000T",
+            ],
+            with_context: &["12345678z"],
+            invalid: &["12345678A", "X1234567A", "W1234567L"],
+        },
+        Case {
+            d: Detector::ItFiscalCode,
+            free: &["RSSMRA85T10A562S", "rssmra85t10a562s", "MRTMTT91D08F205J"],
+            with_context: &[],
+            invalid: &["RSSMRA85T10A562T", "RSSMRA85Z10A562S", "RSSMRA85T99A562S"],
+        },
+        Case {
+            d: Detector::BrCpf,
+            free: &["529.982.247-25", "111.444.777-35"],
+            with_context: &["52998224725"],
+            invalid: &["529.982.247-26", "111.111.111-11", "529.982.24725"],
+        },
+        Case {
+            d: Detector::InAadhaar,
+            free: &[],
+            with_context: &["2345 6789 0124", "234567890124", "4991-1866-5246"],
+            invalid: &["2345 6789 0123", "1234 5678 9012", "0345 6789 0124"],
+        },
+        Case {
+            d: Detector::UsItin,
+            free: &["912-70-1234", "999-88-1234", "900 70 0000"],
+            with_context: &["912701234"],
+            invalid: &["912-69-1234", "812-70-1234", "912-93-1234"],
+        },
+        Case {
+            d: Detector::UsEin,
+            free: &[],
+            with_context: &["12-3456789", "98-7654321"],
+            invalid: &["07-3456789", "89-1234567", "123-456789"],
+        },
+        Case {
+            d: Detector::UsNpi,
+            free: &[],
+            with_context: &["1234567893", "1245319599"],
+            invalid: &["1234567890", "3234567893"],
+        },
+        Case {
+            d: Detector::UsDea,
+            free: &[],
+            with_context: &["AB1234563", "F91234563", "bj6125341"],
+            invalid: &["AB1234564", "IB1234563", "A11234563"],
+        },
+        Case {
+            d: Detector::UkNhs,
+            free: &[],
+            with_context: &["943 476 5919", "9434765919", "401-023-2137"],
+            invalid: &["9434765918", "943 476 5910", "1234567890"],
+        },
+    ];
+
+    #[test]
+    fn identifiers_checked_as_issued() {
+        for case in CASES {
+            let d = case.d;
+            for &n in case.free {
+                assert_eq!(found(d, &format!("x {n}."), None), [n], "{d} free: {n}");
+                assert!(whole(n, d), "{d} whole: {n}");
+            }
+            for &n in case.with_context {
+                assert!(
+                    found(d, &format!("ref {n}"), None).is_empty(),
+                    "{d} bare: {n}"
+                );
+                let word = words(d).first().copied().unwrap_or_default();
+                assert_eq!(
+                    found(d, &format!("{word}: {n}"), None),
+                    [n],
+                    "{d} text: {n}"
+                );
+                let key = format!("patient_{word}_number");
+                assert_eq!(found(d, n, Some(&key)), [n], "{d} key: {n}");
+                assert!(whole(n, d), "{d} whole: {n}");
+            }
+            for &n in case.invalid {
+                let word = words(d).first().copied().unwrap_or_default();
+                assert!(
+                    found(d, &format!("{word}: {n}"), None).is_empty(),
+                    "{d} invalid: {n}"
+                );
+                assert!(!whole(n, d), "{d} whole invalid: {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_by_words_and_longer_numbers() {
+        let d = Detector::BrCpf;
+        assert!(found(d, "1529.982.247-25", None).is_empty());
+        assert!(found(d, "529.982.247-25-1", None).is_empty());
+        assert!(found(d, "x529.982.247-25", None).is_empty());
+        // Glued to the letters that name it.
+        assert_eq!(
+            found(Detector::UkNhs, "NHS9434765919", None),
+            ["9434765919"]
+        );
+        assert!(found(Detector::UkNhs, "REF9434765919", None).is_empty());
+        assert_eq!(
+            found(Detector::EsDni, "dni 12345678Z, 87654321X", None),
+            ["12345678Z", "87654321X"]
+        );
+    }
+}
