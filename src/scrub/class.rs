@@ -262,10 +262,13 @@ impl Classes {
     }
 
     /// Whether a match `matched` of class `class` is one of its safe values.
+    #[inline]
     pub fn is_safe(&self, class: usize, matched: &str) -> bool {
-        self.safe
-            .get(class)
-            .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(matched)))
+        !self.safe.is_empty()
+            && self
+                .safe
+                .get(class)
+                .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(matched)))
     }
 
     pub fn get(&self, i: usize) -> Option<&DataClass> {

@@ -30,7 +30,10 @@
 //!
 //! Matches start at a word start, or right after letters glued to the
 //! number where those letters are a context word (`NHS9434765919`), and end
-//! at a word end, not inside a longer number written with `-` or `.`.
+//! at a word end, not inside a longer number written with `-` or `.`. They
+//! are looked for around digit runs only (a codice fiscale whose year, too,
+//! is written in omocodia letters, which takes six holders of one code, is
+//! not found).
 
 use super::Detector;
 use super::Profile;
@@ -155,6 +158,7 @@ fn read(b: &[u8], start: usize, shape: &Shape) -> Option<Read> {
     Some(r)
 }
 
+#[inline(never)]
 pub(super) fn plausible(d: Detector, p: &Profile<'_>) -> bool {
     let digits = p.digits();
     match d {
@@ -206,41 +210,126 @@ fn words(d: Detector) -> &'static [&'static str] {
 /// leftmost first and never overlapping its own.
 pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Vec<Finding>) {
     let b = text.as_bytes();
-    let active: Vec<Detector> = DETECTORS.into_iter().filter(|&d| set.contains(d)).collect();
-    if active.is_empty() {
+    let set = set.intersection(detectors());
+    if set.is_empty() {
         return;
     }
     let mut from = [0usize; DETECTORS.len()];
-    for start in 0..b.len() {
-        let Some(c) = at(b, start) else { break };
-        let prev = before(b, start);
-        let word_start = is_word(c) && !prev.is_some_and(is_word);
-        // Digits right after letters: only where the letters say what the
-        // number is (`NHS9434765919`).
-        let glued = c.is_ascii_digit() && prev.is_some_and(|p| p.is_ascii_alphabetic());
-        if !(word_start || glued) {
+    // Every identifier holds a digit within its first seven characters: one
+    // pass over the digit runs, trying the run's start and the letters a
+    // letter-led shape puts before it (`AB 12…`, `X-12…`, six letters of a
+    // codice fiscale). The space chained after the text ends a final run.
+    let mut run: Option<usize> = None;
+    for (end, c) in b.iter().copied().chain([b' ']).enumerate() {
+        if c.is_ascii_digit() {
+            run = run.or(Some(end));
             continue;
         }
-        for (i, &d) in DETECTORS.iter().enumerate() {
-            if !active.contains(&d) || start < from.get(i).copied().unwrap_or_default() {
-                continue;
-            }
-            let Some((end, needs_context)) = at_start(b, start, d) else {
+        let Some(first) = run.take() else {
+            continue;
+        };
+        for back in [6, 3, 2, 1, 0] {
+            let Some(start) = first.checked_sub(back) else {
                 continue;
             };
-            if (glued || needs_context) && !context::names(b, start, key, words(d)) {
+            let Some(c) = at(b, start) else { continue };
+            let prev = before(b, start);
+            let word_start = is_word(c) && !prev.is_some_and(is_word);
+            // Digits right after letters: only where the letters say what
+            // the number is (`NHS9434765919`).
+            let glued = back == 0 && prev.is_some_and(|p| p.is_ascii_alphabetic());
+            if !(word_start || glued) || (back > 0 && !c.is_ascii_alphabetic()) {
                 continue;
             }
-            if let Some(f) = from.get_mut(i) {
-                *f = end;
+            let candidates = candidates(b, start).intersection(set);
+            for (i, &d) in DETECTORS.iter().enumerate() {
+                if !candidates.contains(d) || start < from.get(i).copied().unwrap_or_default() {
+                    continue;
+                }
+                let Some((end, needs_context)) = at_start(b, start, d) else {
+                    continue;
+                };
+                if (glued || needs_context) && !context::names(b, start, key, words(d)) {
+                    continue;
+                }
+                if let Some(f) = from.get_mut(i) {
+                    *f = end;
+                }
+                out.push(Finding {
+                    detector: d,
+                    start,
+                    end,
+                });
             }
-            out.push(Finding {
-                detector: d,
-                start,
-                end,
-            });
         }
     }
+}
+
+/// The detectors whose shapes can start at `start`, from the first bytes
+/// alone (the length of the digit run there and the byte after it, or the
+/// letters before the first digit): most word starts rule them all out, so
+/// no shape is read there. A necessary condition of every shape above.
+fn candidates(b: &[u8], start: usize) -> DetectorSet {
+    let mut set = DetectorSet::empty();
+    let Some(c) = at(b, start) else {
+        return set;
+    };
+    let digit_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_digit());
+    let letter_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_alphabetic());
+    if c.is_ascii_digit() {
+        let run = b
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take(16)
+            .take_while(|x| x.is_ascii_digit())
+            .count();
+        let next = at(b, start + run);
+        let then = |seps: &[u8]| next.is_some_and(|n| seps.contains(&n));
+        let mut add = |d: Detector, ok: bool| {
+            if ok {
+                set = set.with(d);
+            }
+        };
+        add(Detector::DeTaxId, run == 11 || (run == 2 && then(b" ")));
+        add(
+            Detector::FrNir,
+            run == 15 || (run == 6 && then(b"ABab")) || (run == 1 && then(b" ")),
+        );
+        add(
+            Detector::NlBsn,
+            run == 9 || (run == 4 && then(b".")) || (run == 3 && then(b" ")),
+        );
+        add(
+            Detector::EsDni,
+            run == 8 && next.is_some_and(|n| n.is_ascii_alphabetic() || n == b'-' || n == b' '),
+        );
+        add(Detector::BrCpf, run == 11 || (run == 3 && then(b".")));
+        add(
+            Detector::InAadhaar,
+            run == 12 || (run == 4 && then(SPACE_DASH)),
+        );
+        add(Detector::UsItin, run == 9 || (run == 3 && then(SPACE_DASH)));
+        add(Detector::UsEin, run == 9 || (run == 2 && then(b"-")));
+        add(Detector::UsNpi, run == 10);
+        add(Detector::UkNhs, run == 10 || (run == 3 && then(SPACE_DASH)));
+    } else if c.is_ascii_alphabetic() {
+        if letter_at(1) && (digit_at(2) || (at(b, start + 2) == Some(b' ') && digit_at(3))) {
+            set = set.with(Detector::UkNino);
+        }
+        if b"XYZxyz".contains(&c)
+            && (digit_at(1) || (at(b, start + 1) == Some(b'-') && digit_at(2)))
+        {
+            set = set.with(Detector::EsDni);
+        }
+        if letter_at(5) && at(b, start + 6).is_some_and(|x| Class::CfDigit.admits(x)) {
+            set = set.with(Detector::ItFiscalCode);
+        }
+        if digit_at(2) {
+            set = set.with(Detector::UsDea);
+        }
+    }
+    set
 }
 
 /// Whether all of `text` is one identifier of kind `d`, in any of its
@@ -836,7 +925,12 @@ mod tests {
         },
         Case {
             d: Detector::ItFiscalCode,
-            free: &["RSSMRA85T10A562S", "rssmra85t10a562s", "MRTMTT91D08F205J"],
+            free: &[
+                "RSSMRA85T10A562S",
+                "rssmra85t10a562s",
+                "MRTMTT91D08F205J",
+                "RSSMRA85T10A56NH",
+            ],
             with_context: &[],
             invalid: &["RSSMRA85T10A562T", "RSSMRA85Z10A562S", "RSSMRA85T99A562S"],
         },
@@ -916,6 +1010,38 @@ mod tests {
                 assert!(!whole(n, d), "{d} whole invalid: {n}");
             }
         }
+    }
+
+    /// The first-bytes filter never rules out a shape that reads: every
+    /// start of every case, in every detector, with the bytes around.
+    #[test]
+    fn candidates_never_hide_a_shape() {
+        let mut texts: Vec<String> = Vec::new();
+        for case in CASES {
+            for n in case
+                .free
+                .iter()
+                .chain(case.with_context)
+                .chain(case.invalid)
+            {
+                for (pre, post) in [("", ""), ("x ", "."), ("(", ")"), ("a:", "-"), ("9", "9")] {
+                    texts.push(format!("{pre}{n}{post}"));
+                }
+            }
+        }
+        let mut shapes = 0;
+        for t in &texts {
+            let b = t.as_bytes();
+            for start in 0..b.len() {
+                for d in DETECTORS {
+                    if at_start(b, start, d).is_some() {
+                        shapes += 1;
+                        assert!(candidates(b, start).contains(d), "{d} at {start} of {t:?}");
+                    }
+                }
+            }
+        }
+        assert!(shapes > 100, "{shapes}");
     }
 
     #[test]
