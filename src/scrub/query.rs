@@ -557,7 +557,10 @@ mod tests {
         let q = "card+123-45-6789+ref=4111111111111111110";
         let (out, found) = pairs_under(&ssn_and_card, q, scan).unwrap();
         assert_eq!(found, 2, "{q}");
-        assert!(!out.unwrap_or_default().contains("4111111111111111110"), "{q}");
+        assert!(
+            !out.unwrap_or_default().contains("4111111111111111110"),
+            "{q}"
+        );
         // ... and its text, whose words give context across the `;`.
         let (out, found) = pairs("q=paid+by+card;4006381333924", scan);
         assert_eq!(found, 1);
