@@ -220,11 +220,6 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
-    /// For the name: none.
-    fn of_name(&self) -> Vec<Context<'_>> {
-        vec![Context::default()]
-    }
-
     /// For the value: its name, the name as it crosses where that was
     /// rewritten (what the reader sees), and the names a parser binds it
     /// to, as sent and as it crosses (`bound`: a rewritten name's `[` cuts
@@ -287,7 +282,7 @@ fn judge_pair(
     action: Option<&super::contract::FieldAction>,
     scanner: &mut Scanner<'_>,
 ) -> Result<Option<String>, ScrubError> {
-    let new_name = match judge_in(names.own, &names.of_name(), scanner)? {
+    let new_name = match judge_in(names.own, &[Context::default()], scanner)? {
         TextOutcome::Unchanged => None,
         TextOutcome::Replaced(n) => Some(n),
         TextOutcome::Drop(_) => return Ok(None),
