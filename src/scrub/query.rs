@@ -220,28 +220,36 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
-    /// For the name: none.
-    fn of_name(&self) -> Vec<Context<'_>> {
-        vec![Context::default()]
-    }
-
     /// For the value: its name, the name as it crosses where that was
-    /// rewritten (what the reader sees) and the name a parser binds it to;
-    /// where names are ambiguous, none as well.
-    fn of_value<'s>(&'s self, crossing: Option<&'s str>, bound: &'s str) -> Vec<Context<'s>> {
+    /// rewritten (what the reader sees), and the names a parser binds it
+    /// to, as sent and as it crosses (`bound`: a rewritten name's `[` cuts
+    /// it elsewhere); where names are ambiguous, none as well.
+    fn of_value<'s>(&'s self, crossing: Option<&'s str>, bound: &'s [String]) -> Vec<Context<'s>> {
         let mut out = vec![Context {
             key: Some(self.own),
         }];
         out.extend(crossing.map(|n| Context { key: Some(n) }));
         // The name a parser binds the value to (`card[]id` is `card`).
-        if bound != self.own {
-            out.push(Context { key: Some(bound) });
+        for b in bound {
+            if b != self.own && Some(b.as_str()) != crossing {
+                out.push(Context { key: Some(b) });
+            }
         }
         if !self.named {
             out.push(Context::default());
         }
         out
     }
+}
+
+/// The names a parser binds a value to: of its name as sent and, where it
+/// was rewritten, as it crosses.
+fn bound_names(own: &str, crossing: Option<&str>) -> Vec<String> {
+    let mut out = vec![param_name(own)];
+    if let Some(c) = crossing.map(param_name).filter(|c| !out.contains(c)) {
+        out.push(c);
+    }
+    out
 }
 
 /// `text` judged under each context in turn (each on what the one before
@@ -274,7 +282,7 @@ fn judge_pair(
     action: Option<&super::contract::FieldAction>,
     scanner: &mut Scanner<'_>,
 ) -> Result<Option<String>, ScrubError> {
-    let new_name = match judge_in(names.own, &names.of_name(), scanner)? {
+    let new_name = match judge_in(names.own, &[Context::default()], scanner)? {
         TextOutcome::Unchanged => None,
         TextOutcome::Replaced(n) => Some(n),
         TextOutcome::Drop(_) => return Ok(None),
@@ -304,7 +312,10 @@ fn judge_pair(
         },
         None => match judge_in(
             &value,
-            &names.of_value(new_name.as_deref(), &param_name(names.own)),
+            &names.of_value(
+                new_name.as_deref(),
+                &bound_names(names.own, new_name.as_deref()),
+            ),
             scanner,
         )? {
             TextOutcome::Unchanged => None,
@@ -524,6 +535,27 @@ mod tests {
         // ... and under that name as it crosses: a name rewritten to
         // `[REDACTED:card_number]` says card to the reader, so thirteen
         // digits glued to letters after the `;` are a card there.
+        // A parser binds a rewritten name where its `[` now cuts it:
+        // `card [REDACTED:national_id] ref` is `card_`, which says card.
+        let ssn_and_card = Classes::new(vec![
+            DataClass {
+                name: "card_number".into(),
+                detectors: Detector::Pan.into(),
+                action: Action::MaskPan,
+            },
+            DataClass {
+                name: "national_id".into(),
+                detectors: Detector::UsSsn.into(),
+                action: Action::Redact,
+            },
+        ]);
+        let q = "card+123-45-6789+ref=4111111111111111110";
+        let (out, found) = pairs_under(&ssn_and_card, q, scan).unwrap();
+        assert_eq!(found, 2, "{q}");
+        assert!(
+            !out.unwrap_or_default().contains("4111111111111111110"),
+            "{q}"
+        );
         // ... and its text, whose words give context across the `;`.
         let (out, found) = pairs("q=paid+by+card;4006381333924", scan);
         assert_eq!(found, 1);
