@@ -26,7 +26,28 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
     };
     let classes = Classes::new(vec![
         class("card_number", &[Detector::Pan], Action::MaskPan),
-        class("national_id", &[Detector::UsSsn], Action::Redact),
+        class(
+            "national_id",
+            &[
+                Detector::UsSsn,
+                Detector::UkNino,
+                Detector::DeTaxId,
+                Detector::FrNir,
+                Detector::NlBsn,
+                Detector::EsDni,
+                Detector::ItFiscalCode,
+                Detector::BrCpf,
+                Detector::InAadhaar,
+                Detector::UsItin,
+                Detector::UsEin,
+            ],
+            Action::Redact,
+        ),
+        class(
+            "health_id",
+            &[Detector::UsNpi, Detector::UsDea, Detector::UkNhs],
+            Action::Redact,
+        ),
         class("iban", &[Detector::Iban], Action::Redact),
         class(
             "secret",
@@ -43,7 +64,7 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
     ]);
     (
         classes,
-        vec!["card_number", "national_id", "iban", "secret"],
+        vec!["card_number", "national_id", "health_id", "iban", "secret"],
     )
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::detect::{Detector, DetectorSet};
+use super::detect::{self, Detector, DetectorSet, safe_form};
 use crate::secret::HashKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,18 +214,9 @@ pub struct Classes {
     list: Vec<DataClass>,
     by_detector: [Option<u16>; Detector::ALL.len()],
     /// Per class, the values a match is never acted on (published test
-    /// card numbers in a staging policy), as [`safe_form`] writes them.
+    /// card numbers in a staging policy), as [`safe_form`] writes them for
+    /// each detector of the class that finds them.
     safe: Vec<std::collections::HashSet<String>>,
-}
-
-/// A value as safe lists compare it: its ASCII letters and digits, upper
-/// case (`4111-1111-1111-1111` is `4111111111111111`).
-pub fn safe_form(value: &str) -> String {
-    value
-        .bytes()
-        .filter(u8::is_ascii_alphanumeric)
-        .map(|b| char::from(b.to_ascii_uppercase()))
-        .collect()
 }
 
 impl Classes {
@@ -246,7 +237,8 @@ impl Classes {
         }
     }
 
-    /// The same classes, with `values` safe for class `class`.
+    /// The same classes, with `values` safe for class `class`: each as
+    /// every detector of the class that finds it whole writes it.
     pub fn with_safe<'v>(
         mut self,
         class: usize,
@@ -255,20 +247,30 @@ impl Classes {
         if self.safe.len() < self.list.len() {
             self.safe.resize_with(self.list.len(), Default::default);
         }
+        let detectors = self
+            .list
+            .get(class)
+            .map(|c| c.detectors)
+            .unwrap_or_default();
         if let Some(set) = self.safe.get_mut(class) {
-            set.extend(values.into_iter().map(safe_form));
+            for v in values {
+                for d in detectors.iter().filter(|&d| detect::matches_whole(v, d)) {
+                    set.insert(safe_form(d, v));
+                }
+            }
         }
         self
     }
 
-    /// Whether a match `matched` of class `class` is one of its safe values.
+    /// Whether `matched`, found by `detector` of class `class`, is one of
+    /// the class's safe values.
     #[inline]
-    pub fn is_safe(&self, class: usize, matched: &str) -> bool {
+    pub fn is_safe(&self, class: usize, detector: Detector, matched: &str) -> bool {
         !self.safe.is_empty()
             && self
                 .safe
                 .get(class)
-                .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(matched)))
+                .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(detector, matched)))
     }
 
     pub fn get(&self, i: usize) -> Option<&DataClass> {
@@ -304,6 +306,45 @@ fn detector_index(d: Detector) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A safe value covers the spellings its detector reads as the same
+    /// value, and nothing else.
+    #[test]
+    fn safe_values_compare_as_their_detector_reads_them() {
+        let class = |name: &str, d: Detector| DataClass {
+            name: name.into(),
+            detectors: d.into(),
+            action: Action::Redact,
+        };
+        let token = "abcDEF0123456789ghij";
+        let bearer = format!("Bearer {token}");
+        let classes = Classes::new(vec![
+            class("card", Detector::Pan),
+            class("email", Detector::Email),
+            class("token", Detector::BearerToken),
+            class("nino", Detector::UkNino),
+        ])
+        .with_safe(0, ["4111-1111-1111-1111"])
+        .with_safe(1, ["test@example.com"])
+        .with_safe(2, [bearer.as_str()])
+        .with_safe(3, ["AB 12 34 56 C"]);
+        for (class, d, matched, safe) in [
+            (0, Detector::Pan, "4111 1111 1111 1111", true),
+            (0, Detector::Pan, "4111111111111111", true),
+            (0, Detector::Pan, "5555555555554444", false),
+            (1, Detector::Email, "Test@Example.COM", true),
+            (1, Detector::Email, "te@stexample.com", false),
+            (1, Detector::Email, "test@exam.ple.com", false),
+            (2, Detector::BearerToken, token, true),
+            (2, Detector::BearerToken, "ABCdef0123456789GHIJ", false),
+            (3, Detector::UkNino, "ab123456c", true),
+            (3, Detector::UkNino, "AB123456D", false),
+            // Another class's safe value is not this one's.
+            (1, Detector::Pan, "4111111111111111", false),
+        ] {
+            assert_eq!(classes.is_safe(class, d, matched), safe, "{matched}");
+        }
+    }
 
     #[test]
     fn actions_keep_a_useful_shape() {

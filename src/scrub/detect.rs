@@ -141,38 +141,17 @@ impl Detector {
         1 << self as u32
     }
 
-    /// A necessary condition for `find` to find anything, mostly from the
-    /// profile's counts and marker bytes. Inlined: it runs for every string
-    /// and detector scanned.
-    #[inline(always)]
-    fn plausible(self, p: &Profile<'_>) -> bool {
-        match self {
-            Detector::Pan => card::plausible(p),
-            Detector::Iban => iban::plausible(p),
-            Detector::UsSsn => ssn::plausible(p),
-            Detector::Email => email::plausible(p),
-            Detector::Phone => phone::plausible(p),
-            Detector::Jwt => jwt::plausible(p),
-            Detector::PrivateKey => pem::plausible(p),
-            Detector::AwsAccessKey => aws::plausible(p),
-            Detector::BearerToken => bearer::plausible(p),
-            _ => ids::plausible(self, p),
-        }
-    }
-
     /// This detector's matches in (folded) `text`, leftmost first, never
     /// overlapping each other.
     fn find(self, text: &str, ctx: Context<'_>, out: &mut Vec<Finding>) {
         match self {
-            Detector::Pan | Detector::Iban | Detector::UsSsn | Detector::Phone => {
-                numbers::find(text, self.into(), ctx.key, out)
-            }
             Detector::Email => email::find(text, out),
             Detector::Jwt => jwt::find(text, out),
             Detector::PrivateKey => pem::find(text, out),
             Detector::AwsAccessKey => aws::find(text, out),
             Detector::BearerToken => bearer::find(text, out),
-            _ => ids::find(text, self.into(), ctx.key, out),
+            // The number-shaped detectors and the identifiers.
+            _ => numbers::find(text, self.into(), ctx.key, out),
         }
     }
 }
@@ -303,25 +282,59 @@ pub fn scan_with(text: &str, set: DetectorSet, ctx: Context<'_>) -> Vec<Finding>
     if profile.has(Mark::Foldable)
         && let Some(folded) = fold::fold(text)
     {
-        let found = scan_profiled(&Profile::of(&folded.text), set, ctx);
+        let active = plausible(set, &Profile::of(&folded.text), false);
+        let found = scan_active(&folded.text, active, ctx);
         return found.into_iter().map(|f| folded.to_original(f)).collect();
     }
-    scan_profiled(&profile, set, ctx)
+    scan_active(text, plausible(set, &profile, false), ctx)
 }
 
-fn scan_profiled(profile: &Profile<'_>, set: DetectorSet, ctx: Context<'_>) -> Vec<Finding> {
-    let text = profile.text;
-    let active: DetectorSet = set.iter().filter(|d| d.plausible(profile)).collect();
-    let mut found = Vec::new();
-    // The number-shaped detectors share one pass over the digit runs.
-    let numeric = active.intersection(numbers::detectors());
-    numbers::find(text, numeric, ctx.key, &mut found);
-    // So do the national and health identifiers, over word starts.
-    let ids = active.intersection(ids::detectors());
-    if !ids.is_empty() {
-        ids::find(text, ids, ctx.key, &mut found);
+/// The detectors of `set` that may find something in the profiled text: a
+/// necessary condition for each, mostly from the profile's counts and
+/// marker bytes. The count checks come first and cost a few compares for
+/// the whole set; the few that look at the text run only where those pass.
+/// With `any`, it stops at the first detector that may.
+fn plausible(set: DetectorSet, p: &Profile<'_>, any: bool) -> DetectorSet {
+    let mut out = ids::plausible(p).intersection(set);
+    let cheap = [
+        (Detector::Pan, card::plausible(p)),
+        (Detector::UsSsn, ssn::plausible(p)),
+        (Detector::Email, email::plausible(p)),
+        (Detector::Phone, phone::plausible(p)),
+        (Detector::AwsAccessKey, aws::plausible(p)),
+    ];
+    for (d, ok) in cheap {
+        if ok && set.contains(d) {
+            out = out.with(d);
+        }
     }
-    let shared = numeric.union(ids);
+    if any && !out.is_empty() {
+        return out;
+    }
+    type Check = fn(&Profile<'_>) -> bool;
+    let costly: [(Detector, Check); 4] = [
+        (Detector::Iban, iban::plausible),
+        (Detector::Jwt, jwt::plausible),
+        (Detector::PrivateKey, pem::plausible),
+        (Detector::BearerToken, bearer::plausible),
+    ];
+    for (d, ok) in costly {
+        if set.contains(d) && ok(p) {
+            out = out.with(d);
+            if any {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+fn scan_active(text: &str, active: DetectorSet, ctx: Context<'_>) -> Vec<Finding> {
+    let mut found = Vec::new();
+    // The number-shaped detectors and the national and health identifiers
+    // share one pass over the digit runs.
+    let shared = active.intersection(numbers::detectors());
+    numbers::find(text, shared, ctx.key, &mut found);
     for d in active.iter().filter(|&d| !shared.contains(d)) {
         d.find(text, ctx, &mut found);
     }
@@ -345,6 +358,9 @@ pub struct Hints {
     /// The text holds a byte an escape may start with (`%`, `\`, `&`), or
     /// `+` and `=` together (form pairs): a decoded reading may differ.
     pub escapes: bool,
+    /// The detectors that may find something in the text as it is, where
+    /// it needs no folding (None where it does).
+    active: Option<DetectorSet>,
 }
 
 /// [`may_contain`], and whether the text may hold escapes, from one pass.
@@ -352,17 +368,38 @@ pub fn hints(text: &str, set: DetectorSet) -> Hints {
     let profile = Profile::of(text);
     let escapes =
         profile.has(Mark::Escape) || (profile.has(Mark::Plus) && profile.has(Mark::Equals));
-    let may_contain = !set.is_empty()
-        && (set.iter().any(|d| d.plausible(&profile))
-            // Only text that looks clean as it is needs folding to be sure.
-            || (profile.has(Mark::Foldable)
-                && fold::fold(text).is_some_and(|folded| {
-                    let profile = Profile::of(&folded.text);
-                    set.iter().any(|d| d.plausible(&profile))
-                })));
+    if set.is_empty() {
+        return Hints {
+            may_contain: false,
+            escapes,
+            active: Some(set),
+        };
+    }
+    if !profile.has(Mark::Foldable) {
+        let active = plausible(set, &profile, false);
+        return Hints {
+            may_contain: !active.is_empty(),
+            escapes,
+            active: Some(active),
+        };
+    }
+    // Only text that looks clean as it is needs folding to be sure.
+    let may_contain = !plausible(set, &profile, true).is_empty()
+        || fold::fold(text)
+            .is_some_and(|folded| !plausible(set, &Profile::of(&folded.text), true).is_empty());
     Hints {
         may_contain,
         escapes,
+        active: None,
+    }
+}
+
+/// `scan_with` for a text whose `hints` (for the same `set`) are at hand:
+/// the text is not profiled again.
+pub fn scan_hinted(text: &str, set: DetectorSet, ctx: Context<'_>, hints: &Hints) -> Vec<Finding> {
+    match hints.active {
+        Some(active) => scan_active(text, active, ctx),
+        None => scan_with(text, set, ctx),
     }
 }
 
@@ -397,6 +434,28 @@ pub fn matches_whole(text: &str, d: Detector) -> bool {
         Detector::AwsAccessKey => aws::whole(text),
         Detector::BearerToken => bearer::whole(text),
         _ => ids::whole(text, d),
+    }
+}
+
+/// A value of kind `d` as safe lists compare it. A number-shaped value
+/// (card, IBAN, phone, national and health identifiers) by its letters and
+/// digits in upper case: `4111-1111-1111-1111` is `4111111111111111`. An
+/// e-mail address in lower case. Anything else exactly as written, a bearer
+/// token without its `Bearer` scheme. Two values compare equal only where
+/// `d` reads them as the same value.
+pub fn safe_form(d: Detector, value: &str) -> String {
+    let v = value.trim_ascii();
+    if numbers::detectors().contains(d) {
+        return v
+            .bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|b| char::from(b.to_ascii_uppercase()))
+            .collect();
+    }
+    match d {
+        Detector::Email => v.to_ascii_lowercase(),
+        Detector::BearerToken => bearer::token_of(v).unwrap_or(v).to_owned(),
+        _ => v.to_owned(),
     }
 }
 

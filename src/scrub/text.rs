@@ -136,7 +136,7 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> V
     found.retain(|f| {
         classes
             .class_of(f.finding.detector)
-            .is_some_and(|c| !classes.is_safe(c, &f.matched))
+            .is_some_and(|c| !classes.is_safe(c, f.finding.detector, &f.matched))
     });
     found
 }
@@ -144,7 +144,7 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> V
 fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
     let hints = detect::hints(text, scan);
     let mut found: Vec<Found> = if hints.may_contain {
-        detect::scan_with(text, scan, ctx)
+        detect::scan_hinted(text, scan, ctx, &hints)
             .into_iter()
             .filter_map(|f| {
                 Some(Found {

@@ -45,10 +45,17 @@ pub(super) fn find(text: &str, out: &mut Vec<Finding>) {
 
 /// A whole `Authorization` value: "Bearer <token>".
 pub(super) fn whole(text: &str) -> bool {
+    token_of(text).is_some()
+}
+
+/// The token of a whole `Authorization` value, "Bearer <token>".
+pub(super) fn token_of(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    b.get(..WORD.len())
-        .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
-        && token_after(b, 0).is_ok_and(|(_, end)| end == b.len())
+    if !b.get(..WORD.len())?.eq_ignore_ascii_case(WORD) {
+        return None;
+    }
+    let (start, end) = token_after(b, 0).ok()?;
+    (end == b.len()).then(|| text.get(start..end)).flatten()
 }
 
 fn is_token68(c: u8) -> bool {

@@ -155,7 +155,8 @@ pub(super) fn word(word: &[u8]) -> Hint {
 }
 
 /// The words of `s` from last to first: alphanumeric runs, split where a
-/// lowercase letter is followed by an uppercase one.
+/// lowercase letter is followed by an uppercase one, and before the last
+/// capital of an acronym followed by a lowercase letter ("NHSNumber").
 fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut end = s.len();
     std::iter::from_fn(move || {
@@ -167,11 +168,17 @@ fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
             if !c.is_ascii_alphanumeric() {
                 break;
             }
-            // "cardNumber": the word "Number" starts at 'N'.
+            // "cardNumber": the word "Number" starts at 'N'; so it does in
+            // "NHSNumber".
             let next = head.get(start).copied();
+            let after = head.get(start + 1).copied();
+            let upper = |x: Option<u8>| x.is_some_and(|n| n.is_ascii_uppercase());
             if start < stop
-                && c.is_ascii_lowercase()
-                && next.is_some_and(|n| n.is_ascii_uppercase())
+                && upper(next)
+                && (c.is_ascii_lowercase()
+                    || (c.is_ascii_uppercase()
+                        && start + 1 < stop
+                        && after.is_some_and(|n| n.is_ascii_lowercase())))
             {
                 break;
             }
@@ -199,32 +206,72 @@ pub(super) fn of_key(key: &str) -> Hint {
     nearest(words_backwards(tail))
 }
 
+/// Words that say only that a value is a number or an identifier of some
+/// kind: in a member's name, the word before them says which.
+const GENERIC: &[&str] = &[
+    "number",
+    "num",
+    "no",
+    "nr",
+    "nummer",
+    "numero",
+    "id",
+    "identifier",
+    "code",
+    "value",
+    "digits",
+];
+
+/// Short words written between a name and its value ("the NHS number of
+/// the patient is …"), skipped when counting the words before a number.
+const FILLERS: &[&str] = &[
+    "is", "was", "of", "the", "a", "an", "for", "to", "on", "with", "de", "du", "la", "le", "el",
+    "del", "der", "die", "das", "des", "van", "het", "ist", "es", "su", "il", "di", "da", "do",
+];
+
+/// Whether a word (without trailing digits, any case) is one of `list`.
+fn one_of(w: &[u8], list: &[&str]) -> bool {
+    let end = w
+        .iter()
+        .rposition(|c| !c.is_ascii_digit())
+        .map_or(0, |k| k + 1);
+    let w = w.get(..end).unwrap_or_default();
+    list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(w))
+}
+
 /// Whether the words right before `start` (the nearest `MAX_WORDS` within
-/// `WINDOW` bytes, letters glued to the number included) or the member's
-/// name (its last `KEY_WINDOW` bytes) hold one of `words`: what names an
-/// identifier whose form other numbers share (`bsn`, `nhs`, `npi`).
+/// `WINDOW` bytes, short fillers such as "is" and "of" not counted, letters
+/// glued to the number included) or the member's name say one of `words`:
+/// what names an identifier whose form other numbers share (`bsn`, `nhs`,
+/// `npi`). A member's name says it in its last word, or the word before a
+/// generic one ("nhs_number", "taxId": "tax" and "id" joined, too); a word
+/// earlier in the name says something of another value ("npi_verified_at").
 pub(super) fn names(b: &[u8], start: usize, key: Option<&str>, words: &[&str]) -> bool {
-    let says = |w: &[u8]| {
-        let end = w
-            .iter()
-            .rposition(|c| !c.is_ascii_digit())
-            .map_or(0, |k| k + 1);
-        let w = w.get(..end).unwrap_or_default();
-        words.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(w))
-    };
     let window = b
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
-    if words_backwards(window).take(MAX_WORDS).any(says) {
+    if words_backwards(window)
+        .filter(|w| !one_of(w, FILLERS))
+        .take(MAX_WORDS)
+        .any(|w| one_of(w, words))
+    {
         return true;
     }
-    key.is_some_and(|k| {
-        let k = k.as_bytes();
-        let tail = k
-            .get(k.len().saturating_sub(KEY_WINDOW)..)
-            .unwrap_or_default();
-        words_backwards(tail).any(says)
-    })
+    let Some(k) = key else { return false };
+    let k = k.as_bytes();
+    let tail = k
+        .get(k.len().saturating_sub(KEY_WINDOW)..)
+        .unwrap_or_default();
+    let mut last = words_backwards(tail);
+    let mut generic: Option<&[u8]> = None;
+    for w in last.by_ref() {
+        if !one_of(w, GENERIC) {
+            let joined = generic.map(|g| [w, g].concat());
+            return one_of(w, words) || joined.is_some_and(|j| one_of(&j, words));
+        }
+        generic = Some(w);
+    }
+    false
 }
 
 /// What the text says of the number at `start..end` of `b`: the nearest

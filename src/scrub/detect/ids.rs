@@ -107,6 +107,8 @@ struct Read {
     len: usize,
     end: usize,
     separated: bool,
+    /// Which of the shapes read.
+    shape: usize,
 }
 
 impl Read {
@@ -122,6 +124,7 @@ fn read(b: &[u8], start: usize, shape: &Shape) -> Option<Read> {
         len: 0,
         end: start,
         separated: false,
+        shape: 0,
     };
     let mut pos = start;
     let mut compact = false;
@@ -158,28 +161,54 @@ fn read(b: &[u8], start: usize, shape: &Shape) -> Option<Read> {
     Some(r)
 }
 
-#[inline(never)]
-pub(super) fn plausible(d: Detector, p: &Profile<'_>) -> bool {
-    let digits = p.digits();
-    match d {
-        Detector::UkNino => digits >= 6,
-        Detector::DeTaxId | Detector::BrCpf => digits >= 11,
-        Detector::FrNir => digits >= 13,
-        Detector::NlBsn | Detector::UsItin | Detector::UsEin => digits >= 9,
-        Detector::EsDni => digits >= 7,
-        Detector::ItFiscalCode => p.len() >= 16 && (digits >= 1 || p.upper() >= 9),
-        Detector::InAadhaar => digits >= 12,
-        Detector::UsNpi | Detector::UkNhs => digits >= 10,
-        Detector::UsDea => digits >= 7,
-        _ => false,
+/// The detectors of this module that may find something in the profiled
+/// text: enough digits for the shortest form of each (a codice fiscale may
+/// hold its digits as letters).
+pub(super) fn plausible(p: &Profile<'_>) -> DetectorSet {
+    // By the digits a text holds, up to the most any shortest form needs:
+    // the detectors whose shortest form fits.
+    const BY_DIGITS: [DetectorSet; 14] = {
+        const fn need(d: Detector) -> usize {
+            match d {
+                Detector::UkNino => 6,
+                Detector::EsDni | Detector::UsDea => 7,
+                Detector::NlBsn | Detector::UsItin | Detector::UsEin => 9,
+                Detector::UsNpi | Detector::UkNhs => 10,
+                Detector::DeTaxId | Detector::BrCpf => 11,
+                Detector::InAadhaar => 12,
+                Detector::FrNir => 13,
+                _ => 99,
+            }
+        }
+        let mut table = [DetectorSet(0); 14];
+        let mut n = 0;
+        while n < table.len() {
+            let mut bits = 0;
+            let mut i = 0;
+            while i < DETECTORS.len() {
+                if need(DETECTORS[i]) <= n {
+                    bits |= 1 << DETECTORS[i] as u32;
+                }
+                i += 1;
+            }
+            table[n] = DetectorSet(bits);
+            n += 1;
+        }
+        table
+    };
+    let digits = p.digits().min(BY_DIGITS.len() - 1);
+    let mut set = BY_DIGITS.get(digits).copied().unwrap_or_default();
+    if p.len() >= 16 && (digits >= 1 || p.upper() >= 9) {
+        set = set.with(Detector::ItFiscalCode);
     }
+    set
 }
 
 /// The words that say what each identifier is, compared without case (see
 /// `context`).
 fn words(d: Detector) -> &'static [&'static str] {
     match d {
-        Detector::UkNino => &["nino", "ni", "nin", "insurance", "nationalinsurance"],
+        Detector::UkNino => &["nino", "nin", "ninumber", "insurance", "nationalinsurance"],
         Detector::DeTaxId => &[
             "steuer",
             "steuerid",
@@ -189,11 +218,19 @@ fn words(d: Detector) -> &'static [&'static str] {
             "steueridentifikationsnummer",
             "tin",
             "taxid",
-            "tax",
         ],
-        Detector::FrNir => &["nir", "insee", "secu", "numsecu", "securite", "ssn"],
+        Detector::FrNir => &[
+            "nir",
+            "insee",
+            "secu",
+            "numsecu",
+            "securite",
+            "securitesociale",
+            "sociale",
+            "ssn",
+        ],
         Detector::NlBsn => &["bsn", "burgerservicenummer", "sofi", "sofinummer"],
-        Detector::EsDni => &["dni", "nie", "nif", "documento"],
+        Detector::EsDni => &["dni", "nif", "documento"],
         Detector::ItFiscalCode => &["cf", "codice", "fiscale", "codicefiscale"],
         Detector::BrCpf => &["cpf"],
         Detector::InAadhaar => &["aadhaar", "aadhar", "uidai"],
@@ -206,44 +243,60 @@ fn words(d: Detector) -> &'static [&'static str] {
     }
 }
 
-/// Every match of the detectors of `set` in `text`, each detector's
-/// leftmost first and never overlapping its own.
-pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let set = set.intersection(detectors());
-    if set.is_empty() {
-        return;
-    }
-    let mut from = [0usize; DETECTORS.len()];
-    // Every identifier holds a digit within its first seven characters: one
-    // pass over the digit runs, trying the run's start and the letters a
-    // letter-led shape puts before it (`AB 12…`, `X-12…`, six letters of a
-    // codice fiscale). The space chained after the text ends a final run.
-    let mut run: Option<usize> = None;
-    for (end, c) in b.iter().copied().chain([b' ']).enumerate() {
-        if c.is_ascii_digit() {
-            run = run.or(Some(end));
-            continue;
+/// The identifiers' share of the pass over a text's digit runs
+/// (`numbers`): every identifier holds a digit within its first seven
+/// characters, so each is looked for at a run's start or at the letters a
+/// letter-led shape puts before it (`AB12…`, `AB 12…`, `X-12…`, six letters
+/// of a codice fiscale).
+pub(super) struct Ids {
+    set: DetectorSet,
+    /// Where each detector may match next: past the end of its last match.
+    from: [usize; DETECTORS.len()],
+}
+
+impl Ids {
+    pub(super) fn new(set: DetectorSet) -> Self {
+        Self {
+            set: set.intersection(detectors()),
+            from: [0; DETECTORS.len()],
         }
-        let Some(first) = run.take() else {
-            continue;
-        };
-        for back in [6, 3, 2, 1, 0] {
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The matches around the digit run `first..end` of `b`, each
+    /// detector's leftmost first and never overlapping its own.
+    pub(super) fn run(
+        &mut self,
+        b: &[u8],
+        first: usize,
+        end: usize,
+        key: Option<&str>,
+        out: &mut Vec<Finding>,
+    ) {
+        for &back in backs(before(b, first)) {
             let Some(start) = first.checked_sub(back) else {
                 continue;
             };
             let Some(c) = at(b, start) else { continue };
             let prev = before(b, start);
-            let word_start = is_word(c) && !prev.is_some_and(is_word);
+            let word_start = !prev.is_some_and(is_word);
             // Digits right after letters: only where the letters say what
             // the number is (`NHS9434765919`).
             let glued = back == 0 && prev.is_some_and(|p| p.is_ascii_alphabetic());
             if !(word_start || glued) || (back > 0 && !c.is_ascii_alphabetic()) {
                 continue;
             }
-            let candidates = candidates(b, start).intersection(set);
+            let run = (back == 0).then_some(end - first);
+            let candidates = candidates(b, start, run).intersection(self.set);
+            if candidates.is_empty() {
+                continue;
+            }
             for (i, &d) in DETECTORS.iter().enumerate() {
-                if !candidates.contains(d) || start < from.get(i).copied().unwrap_or_default() {
+                if !candidates.contains(d) || start < self.from.get(i).copied().unwrap_or_default()
+                {
                     continue;
                 }
                 let Some((end, needs_context)) = at_start(b, start, d) else {
@@ -252,7 +305,7 @@ pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Ve
                 if (glued || needs_context) && !context::names(b, start, key, words(d)) {
                     continue;
                 }
-                if let Some(f) = from.get_mut(i) {
+                if let Some(f) = self.from.get_mut(i) {
                     *f = end;
                 }
                 out.push(Finding {
@@ -265,11 +318,25 @@ pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Ve
     }
 }
 
+/// How far before a digit run, `prev` being the byte before it, a shape
+/// may start: letters glued to the run (`AB12…`, `X1…`, a codice fiscale's
+/// six), two letters and a space or dash (`AB 12…`), a letter and a dash
+/// (`X-12…`).
+fn backs(prev: Option<u8>) -> &'static [usize] {
+    match prev {
+        Some(c) if c.is_ascii_alphabetic() => &[6, 2, 1, 0],
+        Some(b' ') => &[3, 0],
+        Some(b'-') => &[3, 2, 0],
+        _ => &[0],
+    }
+}
+
 /// The detectors whose shapes can start at `start`, from the first bytes
 /// alone (the length of the digit run there and the byte after it, or the
 /// letters before the first digit): most word starts rule them all out, so
 /// no shape is read there. A necessary condition of every shape above.
-fn candidates(b: &[u8], start: usize) -> DetectorSet {
+/// `run` is the length of the digit run at `start`, where known.
+fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
     let mut set = DetectorSet::empty();
     let Some(c) = at(b, start) else {
         return set;
@@ -277,13 +344,18 @@ fn candidates(b: &[u8], start: usize) -> DetectorSet {
     let digit_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_digit());
     let letter_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_alphabetic());
     if c.is_ascii_digit() {
-        let run = b
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .take(16)
-            .take_while(|x| x.is_ascii_digit())
-            .count();
+        let run = run.unwrap_or_else(|| {
+            b.get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take(16)
+                .take_while(|x| x.is_ascii_digit())
+                .count()
+        });
+        // No shape starts with a run of these lengths.
+        if matches!(run, 0 | 5 | 7 | 13 | 14) || run >= 16 {
+            return set;
+        }
         let next = at(b, start + run);
         let then = |seps: &[u8]| next.is_some_and(|n| seps.contains(&n));
         let mut add = |d: Detector, ok: bool| {
@@ -298,23 +370,28 @@ fn candidates(b: &[u8], start: usize) -> DetectorSet {
         );
         add(
             Detector::NlBsn,
-            run == 9 || (run == 4 && then(b".")) || (run == 3 && then(b" ")),
+            run == 9 || (run == 4 && then(b".")) || (run == 3 && then(b" .")),
         );
         add(
             Detector::EsDni,
-            run == 8 && next.is_some_and(|n| n.is_ascii_alphabetic() || n == b'-' || n == b' '),
+            (run == 8 && next.is_some_and(|n| n.is_ascii_alphabetic() || n == b'-' || n == b' '))
+                || (run == 2 && then(b".")),
         );
-        add(Detector::BrCpf, run == 11 || (run == 3 && then(b".")));
+        add(
+            Detector::BrCpf,
+            run == 11 || (run == 3 && then(b".")) || (run == 9 && then(b"-")),
+        );
         add(
             Detector::InAadhaar,
             run == 12 || (run == 4 && then(SPACE_DASH)),
         );
         add(Detector::UsItin, run == 9 || (run == 3 && then(SPACE_DASH)));
-        add(Detector::UsEin, run == 9 || (run == 2 && then(b"-")));
+        add(Detector::UsEin, run == 9 || (run == 2 && then(SPACE_DASH)));
         add(Detector::UsNpi, run == 10);
         add(Detector::UkNhs, run == 10 || (run == 3 && then(SPACE_DASH)));
     } else if c.is_ascii_alphabetic() {
-        if letter_at(1) && (digit_at(2) || (at(b, start + 2) == Some(b' ') && digit_at(3))) {
+        let spaced = at(b, start + 2).is_some_and(|x| SPACE_DASH.contains(&x));
+        if letter_at(1) && (digit_at(2) || (spaced && digit_at(3))) {
             set = set.with(Detector::UkNino);
         }
         if b"XYZxyz".contains(&c)
@@ -375,7 +452,8 @@ fn first_valid(
 ) -> Option<Read> {
     shapes
         .iter()
-        .filter_map(|s| read(b, start, s))
+        .enumerate()
+        .filter_map(|(i, s)| read(b, start, s).map(|r| Read { shape: i, ..r }))
         .find(|r| valid(r))
 }
 
@@ -389,10 +467,16 @@ const SPACE: &[u8] = b" ";
 const SPACE_DASH: &[u8] = b" -";
 
 fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    const SHAPES: [Shape; 2] = [
+    const SHAPES: [Shape; 3] = [
         Shape {
             groups: &[(2, L), (2, D), (2, D), (2, D), (1, L)],
-            seps: &[SPACE, SPACE, SPACE, SPACE],
+            seps: &[SPACE_DASH, SPACE_DASH, SPACE_DASH, SPACE_DASH],
+            loose: false,
+        },
+        // The suffix against the last pair: `AB 12 34 56C`.
+        Shape {
+            groups: &[(2, L), (2, D), (2, D), (2, D), (1, L)],
+            seps: &[SPACE_DASH, SPACE_DASH, SPACE_DASH, b""],
             loose: false,
         },
         Shape {
@@ -465,7 +549,9 @@ fn de_tax_id(b: &[u8], start: usize) -> Option<(usize, bool)> {
         };
         shape_ok && mod11_10(body) == digit(check)
     })?;
-    Some((r.end, !r.separated))
+    // Eleven digits, or two and three threes as phone numbers are written:
+    // the check passes about one in three hundred of them.
+    Some((r.end, true))
 }
 
 fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
@@ -485,7 +571,6 @@ fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
         seps: &[SPACE, SPACE, SPACE, b"", SPACE, SPACE, SPACE],
         loose: false,
     }];
-    let mut plain = false;
     let r = first_valid(b, start, &SHAPES, |r| {
         let c = r.chars();
         let two = |i: usize| {
@@ -506,12 +591,11 @@ fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
         let (Some(n), Some(key)) = (n, Some(two(13))) else {
             return false;
         };
-        plain = matches!(c.first(), Some(b'1' | b'2')) && (1..=12).contains(&month);
         month_ok && dept_ok && (1..=97).contains(&key) && 97 - (n % 97) == u64::from(key)
     })?;
-    // A plain 15-digit run of a common sex and month passes one in about
-    // 4,000; the rarer readings need context.
-    Some((r.end, !r.separated && !plain))
+    // A 15-digit run passes one in a few thousand, but ids that share a
+    // prefix pass one in 97: written as one run, context decides.
+    Some((r.end, !r.separated))
 }
 
 /// The value of a NIR's first 13 characters, the department replaced by
@@ -541,7 +625,7 @@ fn nl_bsn(b: &[u8], start: usize) -> Option<(usize, bool)> {
         },
         Shape {
             groups: &[(3, D), (3, D), (3, D)],
-            seps: &[SPACE, SPACE],
+            seps: &[b" .", b" ."],
             loose: false,
         },
     ];
@@ -564,10 +648,16 @@ fn nl_bsn(b: &[u8], start: usize) -> Option<(usize, bool)> {
 const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
 
 fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    const SHAPES: [Shape; 2] = [
+    const SHAPES: [Shape; 3] = [
         Shape {
             groups: &[(8, D), (1, L)],
             seps: &[b"- "],
+            loose: true,
+        },
+        // `12.345.678-Z`, as printed on the card.
+        Shape {
+            groups: &[(2, D), (3, D), (3, D), (1, L)],
+            seps: &[b".", b".", b"- "],
             loose: true,
         },
         // NIE: X, Y or Z, seven digits, the letter.
@@ -579,7 +669,7 @@ fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
     ];
     let r = first_valid(b, start, &SHAPES, |r| {
         let c = r.chars();
-        let (n, letter) = if c.len() == 9 && c.first().is_some_and(u8::is_ascii_digit) {
+        let (n, letter) = if c.first().is_some_and(u8::is_ascii_digit) {
             (c.get(..8), c.get(8))
         } else {
             (c.get(1..8), c.get(8))
@@ -597,8 +687,12 @@ fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
         let value = n.iter().fold(prefix, |v, &x| v * 10 + u64::from(digit(x)));
         DNI_LETTERS.get((value % 23) as usize) == Some(&letter.to_ascii_uppercase())
     })?;
+    // Lower case, or eight digits and a one-letter word, are as likely a
+    // reference and a note: the check letter passes one in 23.
     let lower = r.chars().iter().any(u8::is_ascii_lowercase);
-    Some((r.end, lower))
+    let spaced = r.chars().first().is_some_and(u8::is_ascii_digit)
+        && before(b, r.end.saturating_sub(1)) == Some(b' ');
+    Some((r.end, lower || spaced))
 }
 
 fn it_fiscal_code(b: &[u8], start: usize) -> Option<(usize, bool)> {
@@ -656,11 +750,18 @@ fn cf_check(c: &[u8]) -> bool {
 }
 
 fn br_cpf(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    const SHAPES: [Shape; 1] = [Shape {
-        groups: &[(3, D), (3, D), (3, D), (2, D)],
-        seps: &[b".", b".", b"-"],
-        loose: false,
-    }];
+    const SHAPES: [Shape; 2] = [
+        Shape {
+            groups: &[(3, D), (3, D), (3, D), (2, D)],
+            seps: &[b".", b".", b"-"],
+            loose: false,
+        },
+        Shape {
+            groups: &[(9, D), (2, D)],
+            seps: &[b"-"],
+            loose: false,
+        },
+    ];
     let r = first_valid(b, start, &SHAPES, |r| {
         let c = r.chars();
         if c.iter().all(|&x| Some(&x) == c.first()) {
@@ -678,7 +779,8 @@ fn br_cpf(b: &[u8], start: usize) -> Option<(usize, bool)> {
         c.get(9).map(|&x| digit(x)) == Some(check(9))
             && c.get(10).map(|&x| digit(x)) == Some(check(10))
     })?;
-    Some((r.end, !r.separated))
+    // Only the dotted form is the CPF's own.
+    Some((r.end, !r.separated || r.shape == 1))
 }
 
 /// Verhoeff's check over `digits`, the last being the check digit.
@@ -752,7 +854,7 @@ fn us_itin(b: &[u8], start: usize) -> Option<(usize, bool)> {
 fn us_ein(b: &[u8], start: usize) -> Option<(usize, bool)> {
     const SHAPES: [Shape; 1] = [Shape {
         groups: &[(2, D), (7, D)],
-        seps: &[b"-"],
+        seps: &[SPACE_DASH],
         loose: false,
     }];
     const PREFIXES: &[(u32, u32)] = &[
@@ -870,7 +972,14 @@ mod tests {
     const CASES: &[Case] = &[
         Case {
             d: Detector::UkNino,
-            free: &["AB123456C", "AB 12 34 56 C", "JG103759A", "AB 123456 C"],
+            free: &[
+                "AB123456C",
+                "AB 12 34 56 C",
+                "JG103759A",
+                "AB 123456 C",
+                "AB-12-34-56-C",
+                "AB 12 34 56C",
+            ],
             with_context: &["ab123456c"],
             invalid: &[
                 "AB123456E",    // suffix past D
@@ -882,8 +991,13 @@ mod tests {
         },
         Case {
             d: Detector::DeTaxId,
-            free: &["86 095 742 719", "47 036 892 816"],
-            with_context: &["86095742719", "65929970489"],
+            free: &[],
+            with_context: &[
+                "86095742719",
+                "65929970489",
+                "86 095 742 719",
+                "47 036 892 816",
+            ],
             invalid: &[
                 "86095742718", // check digit
                 "01234567890", // leading zero
@@ -893,12 +1007,8 @@ mod tests {
         },
         Case {
             d: Detector::FrNir,
-            free: &[
-                "1 84 12 76 451 089 46",
-                "184127645108946",
-                "2 55 08 2A 004 012 83",
-            ],
-            with_context: &["755029912345662"],
+            free: &["1 84 12 76 451 089 46", "2 55 08 2A 004 012 83"],
+            with_context: &["755029912345662", "184127645108946"],
             invalid: &[
                 "184127645108947",
                 "5 84 12 76 451 089 46",
@@ -908,7 +1018,13 @@ mod tests {
         Case {
             d: Detector::NlBsn,
             free: &[],
-            with_context: &["111222333", "1112.22.333", "123456782", "123 456 782"],
+            with_context: &[
+                "111222333",
+                "1112.22.333",
+                "123456782",
+                "123 456 782",
+                "123.456.782",
+            ],
             invalid: &["111222334", "000000000", "123456789"],
         },
         Case {
@@ -919,8 +1035,10 @@ mod tests {
                 "X1234567L",
                 "Y-1234567-X",
                 "00000000T",
+                "12.345.678-Z",
+                "12.345.678Z",
             ],
-            with_context: &["12345678z"],
+            with_context: &["12345678z", "12345678 Z"],
             invalid: &["12345678A", "X1234567A", "W1234567L"],
         },
         Case {
@@ -937,7 +1055,7 @@ mod tests {
         Case {
             d: Detector::BrCpf,
             free: &["529.982.247-25", "111.444.777-35"],
-            with_context: &["52998224725"],
+            with_context: &["52998224725", "529982247-25"],
             invalid: &["529.982.247-26", "111.111.111-11", "529.982.24725"],
         },
         Case {
@@ -955,7 +1073,7 @@ mod tests {
         Case {
             d: Detector::UsEin,
             free: &[],
-            with_context: &["12-3456789", "98-7654321"],
+            with_context: &["12-3456789", "98-7654321", "12 3456789"],
             invalid: &["07-3456789", "89-1234567", "123-456789"],
         },
         Case {
@@ -977,6 +1095,35 @@ mod tests {
             invalid: &["9434765918", "943 476 5910", "1234567890"],
         },
     ];
+
+    /// A member's name says what its value is in its last word, or the word
+    /// before a generic one; the text, in the nearest words before it.
+    #[test]
+    fn context_from_names_and_words() {
+        let npi = "1234567893";
+        for (key, says) in [
+            ("npi", true),
+            ("provider_npi", true),
+            ("npiNumber", true),
+            ("NPINumber", true),
+            ("NPI_NO", true),
+            ("npi_verified_at", false),
+            ("npi_count", false),
+            ("number", false),
+        ] {
+            let got = found(Detector::UsNpi, npi, Some(key));
+            assert_eq!(!got.is_empty(), says, "{key}");
+        }
+        let nhs = "9434765919";
+        assert_eq!(found(Detector::UkNhs, nhs, Some("NHSNumber")), [nhs]);
+        let ein = "12-3456789";
+        assert_eq!(found(Detector::UsEin, ein, Some("tax_id")), [ein]);
+        assert_eq!(found(Detector::UsEin, ein, Some("taxId")), [ein]);
+        let text = format!("the NHS number of the patient is {nhs}");
+        assert_eq!(found(Detector::UkNhs, &text, None), [nhs]);
+        let far = format!("NHS: see the notes, ring the ward, then {nhs}");
+        assert!(found(Detector::UkNhs, &far, None).is_empty());
+    }
 
     #[test]
     fn identifiers_checked_as_issued() {
@@ -1036,7 +1183,17 @@ mod tests {
                 for d in DETECTORS {
                     if at_start(b, start, d).is_some() {
                         shapes += 1;
-                        assert!(candidates(b, start).contains(d), "{d} at {start} of {t:?}");
+                        assert!(
+                            candidates(b, start, None).contains(d),
+                            "{d} at {start} of {t:?}"
+                        );
+                        let first = (start..b.len()).find(|&i| b[i].is_ascii_digit());
+                        let first = first.unwrap_or(b.len());
+                        assert!(
+                            backs(before(b, first)).contains(&(first - start)),
+                            "{d} at {start} of {t:?}: the run starts {} later",
+                            first - start
+                        );
                     }
                 }
             }

@@ -1,13 +1,14 @@
-//! The number-shaped detectors (card, IBAN, SSN, phone) share one pass over
-//! the digit runs of a text: each of their matches starts at, or one or two
-//! bytes before, the start of a run of digits, and what the run looks like
-//! (its length, the bytes around it) rules most detectors out before any of
-//! them parses. Ordinary text is full of short numbers (dates, sizes, ids),
-//! so this pass, not the parsers, sets the speed.
+//! The number-shaped detectors (card, IBAN, SSN, phone, and the national
+//! and health identifiers of `ids`) share one pass over the digit runs of a
+//! text: each of their matches starts at, or a few bytes before, the start
+//! of a run of digits, and what the run looks like (its length, the bytes
+//! around it) rules most detectors out before any of them parses. Ordinary
+//! text is full of short numbers (dates, sizes, ids), so this pass, not the
+//! parsers, sets the speed.
 
 use super::issuer::MIN_DIGITS;
 use super::text::{at, before};
-use super::{Detector, DetectorSet, Finding, card, iban, phone, ssn};
+use super::{Detector, DetectorSet, Finding, card, iban, ids, phone, ssn};
 
 /// The detectors this pass serves.
 pub(super) fn detectors() -> DetectorSet {
@@ -18,7 +19,8 @@ pub(super) fn detectors() -> DetectorSet {
         Detector::Phone,
     ]
     .into_iter()
-    .collect()
+    .collect::<DetectorSet>()
+    .union(ids::detectors())
 }
 
 /// The matches of the number-shaped detectors in `set`, each detector's
@@ -36,9 +38,10 @@ pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Ve
         iban_from: 0,
         ssn_from: 0,
         phone_from: 0,
+        ids: ids::Ids::new(set),
         out,
     };
-    if !(pass.pan || pass.iban || pass.ssn || pass.phone) {
+    if !(pass.pan || pass.iban || pass.ssn || pass.phone) && pass.ids.is_empty() {
         return;
     }
     // A plain byte loop, with no call per run: runs are short and frequent
@@ -65,6 +68,7 @@ struct Pass<'a, 'o> {
     iban_from: usize,
     ssn_from: usize,
     phone_from: usize,
+    ids: ids::Ids,
     out: &'o mut Vec<Finding>,
 }
 
@@ -110,6 +114,9 @@ impl Pass<'_, '_> {
         {
             self.out.push(Finding::new(Detector::Phone, s, e));
             self.phone_from = e;
+        }
+        if !self.ids.is_empty() {
+            self.ids.run(b, start, end, self.key, self.out);
         }
     }
 
