@@ -214,9 +214,9 @@ pub struct Classes {
     list: Vec<DataClass>,
     by_detector: [Option<u16>; Detector::ALL.len()],
     /// Per class, the values a match is never acted on (published test
-    /// card numbers in a staging policy), as [`safe_form`] writes them for
-    /// each detector of the class that finds them.
-    safe: Vec<std::collections::HashSet<String>>,
+    /// card numbers in a staging policy): each with the detector of the
+    /// class that finds it, as [`safe_form`] writes it for that detector.
+    safe: Vec<std::collections::HashSet<(Detector, String)>>,
 }
 
 impl Classes {
@@ -255,7 +255,7 @@ impl Classes {
         if let Some(set) = self.safe.get_mut(class) {
             for v in values {
                 for d in detectors.iter().filter(|&d| detect::matches_whole(v, d)) {
-                    set.insert(safe_form(d, v));
+                    set.insert((d, safe_form(d, v)));
                 }
             }
         }
@@ -267,10 +267,9 @@ impl Classes {
     #[inline]
     pub fn is_safe(&self, class: usize, detector: Detector, matched: &str) -> bool {
         !self.safe.is_empty()
-            && self
-                .safe
-                .get(class)
-                .is_some_and(|set| !set.is_empty() && set.contains(&safe_form(detector, matched)))
+            && self.safe.get(class).is_some_and(|set| {
+                !set.is_empty() && set.contains(&(detector, safe_form(detector, matched)))
+            })
     }
 
     pub fn get(&self, i: usize) -> Option<&DataClass> {
@@ -341,6 +340,9 @@ mod tests {
             (3, Detector::UkNino, "AB123456D", false),
             // Another class's safe value is not this one's.
             (1, Detector::Pan, "4111111111111111", false),
+            // Nor another detector's of the same class.
+            (3, Detector::UsEin, "AB123456C", false),
+            (3, Detector::UkNino, "ＡＢ１２３４５６Ｃ", true),
         ] {
             assert_eq!(classes.is_safe(class, d, matched), safe, "{matched}");
         }

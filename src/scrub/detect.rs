@@ -441,10 +441,17 @@ pub fn matches_whole(text: &str, d: Detector) -> bool {
 /// (card, IBAN, phone, national and health identifiers) by its letters and
 /// digits in upper case: `4111-1111-1111-1111` is `4111111111111111`. An
 /// e-mail address in lower case. Anything else exactly as written, a bearer
-/// token without its `Bearer` scheme. Two values compare equal only where
-/// `d` reads them as the same value.
+/// token without its `Bearer` scheme. Text is folded first (other digits,
+/// fullwidth forms), as the scan reads it. Two values compare equal only
+/// where `d` reads them as the same value.
 pub fn safe_form(d: Detector, value: &str) -> String {
-    let v = value.trim_ascii();
+    // Folded as the scan reads it: a value in other digits is the same
+    // value, and one whose digits folding would drop is not an empty one.
+    let folded = fold::may_change(value).then(|| fold::fold(value)).flatten();
+    let v = folded
+        .as_ref()
+        .map_or(value, |f| f.text.as_str())
+        .trim_ascii();
     if numbers::detectors().contains(d) {
         return v
             .bytes()

@@ -220,54 +220,111 @@ const GENERIC: &[&str] = &[
     "code",
     "value",
     "digits",
+    "card",
+    "list",
 ];
 
 /// Short words written between a name and its value ("the NHS number of
 /// the patient is …"), skipped when counting the words before a number.
 const FILLERS: &[&str] = &[
-    "is", "was", "of", "the", "a", "an", "for", "to", "on", "with", "de", "du", "la", "le", "el",
-    "del", "der", "die", "das", "des", "van", "het", "ist", "es", "su", "il", "di", "da", "do",
+    "is", "was", "are", "of", "the", "a", "an", "for", "to", "on", "with", "de", "du", "la", "le",
+    "el", "del", "der", "die", "das", "des", "van", "het", "ist", "es", "su", "il", "di", "da",
+    "do",
 ];
 
-/// Whether a word (without trailing digits, any case) is one of `list`.
-fn one_of(w: &[u8], list: &[&str]) -> bool {
+/// A word without trailing digits, and without a plural `s` ("numbers").
+fn stem(w: &[u8]) -> (&[u8], Option<&[u8]>) {
     let end = w
         .iter()
         .rposition(|c| !c.is_ascii_digit())
         .map_or(0, |k| k + 1);
     let w = w.get(..end).unwrap_or_default();
-    list.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(w))
+    let singular = w
+        .strip_suffix(b"s")
+        .or_else(|| w.strip_suffix(b"S"))
+        .filter(|s| s.len() >= 2);
+    (w, singular)
 }
 
-/// Whether the words right before `start` (the nearest `MAX_WORDS` within
-/// `WINDOW` bytes, short fillers such as "is" and "of" not counted, letters
-/// glued to the number included) or the member's name say one of `words`:
-/// what names an identifier whose form other numbers share (`bsn`, `nhs`,
-/// `npi`). A member's name says it in its last word, or the word before a
-/// generic one ("nhs_number", "taxId": "tax" and "id" joined, too); a word
-/// earlier in the name says something of another value ("npi_verified_at").
+/// Whether a word (without trailing digits or a plural `s`, any case) is
+/// one of `list`. An entry in capitals ("EIN") is a word only in capitals
+/// in `text`, where its lowercase spelling is a common word of a language
+/// ("ein" is German for "a").
+fn one_of(w: &[u8], list: &[&str], text: bool) -> bool {
+    let (w, singular) = stem(w);
+    let is = |x: &str, w: &[u8]| {
+        let capitals = x.bytes().all(|c| c.is_ascii_uppercase());
+        if capitals && text {
+            x.as_bytes() == w
+        } else {
+            x.as_bytes().eq_ignore_ascii_case(w)
+        }
+    };
+    list.iter()
+        .any(|x| is(x, w) || singular.is_some_and(|s| is(x, s)))
+}
+
+/// Whether a member name's word, written as one ("nhsnumber",
+/// "patientnhsnumber"), ends with one of `words` and then a generic word.
+fn ends_with_named(w: &[u8], words: &[&str]) -> bool {
+    let (w, _) = stem(w);
+    let lower = w.to_ascii_lowercase();
+    GENERIC.iter().any(|g| {
+        lower.strip_suffix(g.as_bytes()).is_some_and(|head| {
+            words.iter().any(|x| {
+                let x = x.to_ascii_lowercase();
+                x.len() >= 3 && head.ends_with(x.as_bytes())
+            })
+        })
+    })
+}
+
+/// Whether the words right before `start` or the member's name say one of
+/// `words`: what names an identifier whose form other numbers share
+/// (`bsn`, `nhs`, `npi`).
+///
+/// In the text: the nearest `MAX_WORDS` words within `WINDOW` bytes (short
+/// fillers such as "is" and "of", and numbers, not counted; letters glued
+/// to the number included), two of them written apart counted joined too
+/// ("Tax ID"), up to the first that names something else ("EIN 12-3456789
+/// order 123456789": the order number is not an EIN).
+///
+/// In a member's name: its last word, or the word before a generic one
+/// ("nhs_number", "taxId": "tax" and "id" joined, too), or two generic
+/// ones joined ("IdNr"), or one word ending so ("patientnhsnumber"); a
+/// word earlier in the name says something of another value
+/// ("npi_verified_at").
 pub(super) fn names(b: &[u8], start: usize, key: Option<&str>, words: &[&str]) -> bool {
     let window = b
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
-    if words_backwards(window)
-        .filter(|w| !one_of(w, FILLERS))
-        .take(MAX_WORDS)
-        .any(|w| one_of(w, words))
-    {
-        return true;
+    let mut nearer: Option<&[u8]> = None;
+    let text_words = words_backwards(window)
+        .filter(|w| !w.iter().all(u8::is_ascii_digit) && !one_of(w, FILLERS, true))
+        .take(MAX_WORDS);
+    for w in text_words {
+        let joined = nearer.map(|n| [w, n].concat());
+        if one_of(w, words, true) || joined.is_some_and(|j| one_of(&j, words, true)) {
+            return true;
+        }
+        if word(w) != Hint::Nothing && !one_of(w, GENERIC, true) {
+            break;
+        }
+        nearer = Some(w);
     }
     let Some(k) = key else { return false };
     let k = k.as_bytes();
     let tail = k
         .get(k.len().saturating_sub(KEY_WINDOW)..)
         .unwrap_or_default();
-    let mut last = words_backwards(tail);
     let mut generic: Option<&[u8]> = None;
-    for w in last.by_ref() {
-        if !one_of(w, GENERIC) {
-            let joined = generic.map(|g| [w, g].concat());
-            return one_of(w, words) || joined.is_some_and(|j| one_of(&j, words));
+    for w in words_backwards(tail).take(MAX_WORDS) {
+        let joined = generic.map(|g| [w, g].concat());
+        if one_of(w, words, false) || joined.is_some_and(|j| one_of(&j, words, false)) {
+            return true;
+        }
+        if !one_of(w, GENERIC, false) {
+            return ends_with_named(w, words);
         }
         generic = Some(w);
     }

@@ -207,8 +207,16 @@ pub(super) fn plausible(p: &Profile<'_>) -> DetectorSet {
 /// The words that say what each identifier is, compared without case (see
 /// `context`).
 fn words(d: Detector) -> &'static [&'static str] {
+    // In capitals: a word only in capitals in text (see `context::one_of`).
     match d {
-        Detector::UkNino => &["nino", "nin", "ninumber", "insurance", "nationalinsurance"],
+        Detector::UkNino => &[
+            "nino",
+            "nin",
+            "NI",
+            "ninumber",
+            "insurance",
+            "nationalinsurance",
+        ],
         Detector::DeTaxId => &[
             "steuer",
             "steuerid",
@@ -216,7 +224,7 @@ fn words(d: Detector) -> &'static [&'static str] {
             "idnr",
             "identifikationsnummer",
             "steueridentifikationsnummer",
-            "tin",
+            "TIN",
             "taxid",
         ],
         Detector::FrNir => &[
@@ -230,12 +238,12 @@ fn words(d: Detector) -> &'static [&'static str] {
             "ssn",
         ],
         Detector::NlBsn => &["bsn", "burgerservicenummer", "sofi", "sofinummer"],
-        Detector::EsDni => &["dni", "nif", "documento"],
+        Detector::EsDni => &["dni", "NIE", "nif", "documento"],
         Detector::ItFiscalCode => &["cf", "codice", "fiscale", "codicefiscale"],
         Detector::BrCpf => &["cpf"],
         Detector::InAadhaar => &["aadhaar", "aadhar", "uidai"],
-        Detector::UsItin => &["itin", "tin", "taxpayer"],
-        Detector::UsEin => &["ein", "fein", "tin", "employer", "taxid"],
+        Detector::UsItin => &["itin", "TIN", "taxpayer"],
+        Detector::UsEin => &["EIN", "FEIN", "TIN", "taxid"],
         Detector::UsNpi => &["npi"],
         Detector::UsDea => &["dea"],
         Detector::UkNhs => &["nhs"],
@@ -353,7 +361,7 @@ fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
                 .count()
         });
         // No shape starts with a run of these lengths.
-        if matches!(run, 0 | 5 | 7 | 13 | 14) || run >= 16 {
+        if matches!(run, 0 | 5 | 7 | 14) || run >= 16 {
             return set;
         }
         let next = at(b, start + run);
@@ -366,7 +374,10 @@ fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
         add(Detector::DeTaxId, run == 11 || (run == 2 && then(b" ")));
         add(
             Detector::FrNir,
-            run == 15 || (run == 6 && then(b"ABab")) || (run == 1 && then(b" ")),
+            run == 15
+                || (run == 6 && then(b"ABab"))
+                || (run == 1 && then(b" "))
+                || (run == 13 && then(SPACE_DASH)),
         );
         add(
             Detector::NlBsn,
@@ -494,9 +505,10 @@ fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
             && ![*b"BG", *b"GB", *b"KN", *b"NK", *b"NT", *b"TN", *b"ZZ"].contains(&[a, b2])
             && (b'A'..=b'D').contains(&suffix)
     })?;
-    // Lower case is as likely a product code: context decides.
+    // Written as one word, or in lower case, it is as likely a part number
+    // or a SKU with a revision letter: context decides.
     let lower = r.chars().iter().any(u8::is_ascii_lowercase);
-    Some((r.end, lower))
+    Some((r.end, lower || !r.separated))
 }
 
 /// ISO 7064 MOD 11,10 over `digits`: the check digit.
@@ -557,20 +569,29 @@ fn de_tax_id(b: &[u8], start: usize) -> Option<(usize, bool)> {
 fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
     // The department may be `2A` or `2B` (Corsica).
     const DEPT: Class = Class::Dept;
-    const SHAPES: [Shape; 1] = [Shape {
-        groups: &[
-            (1, D),
-            (2, D),
-            (2, D),
-            (1, D),
-            (1, DEPT),
-            (3, D),
-            (3, D),
-            (2, D),
-        ],
-        seps: &[SPACE, SPACE, SPACE, b"", SPACE, SPACE, SPACE],
-        loose: false,
-    }];
+    const GROUPS: &[(usize, Class)] = &[
+        (1, D),
+        (2, D),
+        (2, D),
+        (1, D),
+        (1, DEPT),
+        (3, D),
+        (3, D),
+        (2, D),
+    ];
+    const SHAPES: [Shape; 2] = [
+        Shape {
+            groups: GROUPS,
+            seps: &[SPACE, SPACE, SPACE, b"", SPACE, SPACE, SPACE],
+            loose: false,
+        },
+        // The key apart, as forms ask for it: `1840176451089 46`.
+        Shape {
+            groups: GROUPS,
+            seps: &[b"", b"", b"", b"", b"", b"", SPACE_DASH],
+            loose: false,
+        },
+    ];
     let r = first_valid(b, start, &SHAPES, |r| {
         let c = r.chars();
         let two = |i: usize| {
@@ -594,8 +615,9 @@ fn fr_nir(b: &[u8], start: usize) -> Option<(usize, bool)> {
         month_ok && dept_ok && (1..=97).contains(&key) && 97 - (n % 97) == u64::from(key)
     })?;
     // A 15-digit run passes one in a few thousand, but ids that share a
-    // prefix pass one in 97: written as one run, context decides.
-    Some((r.end, !r.separated))
+    // prefix pass one in 97: written as one run, or with only the key
+    // apart, context decides.
+    Some((r.end, !r.separated || r.shape == 1))
 }
 
 /// The value of a NIR's first 13 characters, the department replaced by
@@ -648,7 +670,7 @@ fn nl_bsn(b: &[u8], start: usize) -> Option<(usize, bool)> {
 const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
 
 fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    const SHAPES: [Shape; 3] = [
+    const SHAPES: [Shape; 4] = [
         Shape {
             groups: &[(8, D), (1, L)],
             seps: &[b"- "],
@@ -658,7 +680,12 @@ fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
         Shape {
             groups: &[(2, D), (3, D), (3, D), (1, L)],
             seps: &[b".", b".", b"- "],
-            loose: true,
+            loose: false,
+        },
+        Shape {
+            groups: &[(2, D), (3, D), (3, D), (1, L)],
+            seps: &[b".", b".", b""],
+            loose: false,
         },
         // NIE: X, Y or Z, seven digits, the letter.
         Shape {
@@ -687,12 +714,11 @@ fn es_dni(b: &[u8], start: usize) -> Option<(usize, bool)> {
         let value = n.iter().fold(prefix, |v, &x| v * 10 + u64::from(digit(x)));
         DNI_LETTERS.get((value % 23) as usize) == Some(&letter.to_ascii_uppercase())
     })?;
-    // Lower case, or eight digits and a one-letter word, are as likely a
-    // reference and a note: the check letter passes one in 23.
-    let lower = r.chars().iter().any(u8::is_ascii_lowercase);
-    let spaced = r.chars().first().is_some_and(u8::is_ascii_digit)
-        && before(b, r.end.saturating_sub(1)) == Some(b' ');
-    Some((r.end, lower || spaced))
+    // The control letter passes one number in 23: eight digits and a
+    // letter, or X, Y or Z, seven digits and a letter, are as likely a lot
+    // number or a SKU with a revision letter. Only the dotted form, as
+    // printed on the card, is the DNI's own.
+    Some((r.end, !(1..=2).contains(&r.shape)))
 }
 
 fn it_fiscal_code(b: &[u8], start: usize) -> Option<(usize, bool)> {
@@ -973,14 +999,12 @@ mod tests {
         Case {
             d: Detector::UkNino,
             free: &[
-                "AB123456C",
                 "AB 12 34 56 C",
-                "JG103759A",
                 "AB 123456 C",
                 "AB-12-34-56-C",
                 "AB 12 34 56C",
             ],
-            with_context: &["ab123456c"],
+            with_context: &["ab123456c", "AB123456C", "JG103759A"],
             invalid: &[
                 "AB123456E",    // suffix past D
                 "DA123456A",    // D never first
@@ -1008,7 +1032,12 @@ mod tests {
         Case {
             d: Detector::FrNir,
             free: &["1 84 12 76 451 089 46", "2 55 08 2A 004 012 83"],
-            with_context: &["755029912345662", "184127645108946"],
+            with_context: &[
+                "755029912345662",
+                "184127645108946",
+                "1841276451089 46",
+                "1841276451089-46",
+            ],
             invalid: &[
                 "184127645108947",
                 "5 84 12 76 451 089 46",
@@ -1029,17 +1058,17 @@ mod tests {
         },
         Case {
             d: Detector::EsDni,
-            free: &[
+            free: &["12.345.678-Z", "12.345.678Z", "12.345.678 Z"],
+            with_context: &[
+                "12345678z",
+                "12345678 Z",
                 "12345678Z",
                 "12345678-Z",
                 "X1234567L",
                 "Y-1234567-X",
                 "00000000T",
-                "12.345.678-Z",
-                "12.345.678Z",
             ],
-            with_context: &["12345678z", "12345678 Z"],
-            invalid: &["12345678A", "X1234567A", "W1234567L"],
+            invalid: &["12345678A", "X1234567A", "W1234567L", "12345.678-Z"],
         },
         Case {
             d: Detector::ItFiscalCode,
@@ -1123,6 +1152,33 @@ mod tests {
         assert_eq!(found(Detector::UkNhs, &text, None), [nhs]);
         let far = format!("NHS: see the notes, ring the ward, then {nhs}");
         assert!(found(Detector::UkNhs, &far, None).is_empty());
+        // Plural and one-word names, and a list after its name.
+        for key in [
+            "nhsNumbers",
+            "nhs_numbers",
+            "nhsnumber",
+            "NHSNUMBER",
+            "patientnhsnumber",
+        ] {
+            assert_eq!(found(Detector::UkNhs, nhs, Some(key)), [nhs], "{key}");
+        }
+        let list = "NHS numbers: 943 476 5919, 401 023 2137";
+        assert_eq!(
+            found(Detector::UkNhs, list, None),
+            ["943 476 5919", "401 023 2137"]
+        );
+        // Two words apart, and two generic words, joined.
+        assert_eq!(found(Detector::UsEin, "Tax ID: 12-3456789", None), [ein]);
+        let tax_id = "86095742719";
+        assert_eq!(found(Detector::DeTaxId, tax_id, Some("IdNr")), [tax_id]);
+        // A nearer word that names something else stops the search.
+        let text = "EIN 12-3456789 order 98-7654321";
+        assert_eq!(found(Detector::UsEin, text, None), [ein]);
+        // "ein" is German for "a": only EIN in capitals names one in text.
+        assert!(found(Detector::UsEin, "ein Ticket 12-3456789", None).is_empty());
+        assert_eq!(found(Detector::UsEin, ein, Some("ein")), [ein]);
+        // A name that only holds the word among others says nothing.
+        assert!(found(Detector::UsEin, ein, Some("employerId")).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::issuer::MIN_DIGITS;
 use super::text::{at, before};
-use super::{Detector, DetectorSet, Finding, card, iban, ids, phone, ssn};
+use super::{Detector, DetectorSet, Finding, card, context, iban, ids, phone, ssn};
 
 /// The detectors this pass serves.
 pub(super) fn detectors() -> DetectorSet {
@@ -121,7 +121,8 @@ impl Pass<'_, '_> {
     }
 
     /// A phone number starts at the '+' or '(' right before the run, or at
-    /// the run itself ("415-", or the trunk prefix "1-" / "1 ").
+    /// the run itself ("415-", the trunk prefix "1-" / "1 ", a national
+    /// number's first group).
     fn phone_at(
         &self,
         start: usize,
@@ -141,9 +142,24 @@ impl Pass<'_, '_> {
         }
         let dashed = (len == 3 && next == Some(b'-'))
             || (len == 1 && at(b, start) == Some(b'1') && matches!(next, Some(b'-' | b' ')));
-        if dashed && start >= self.phone_from {
-            return phone::north_american(b, start).map(|e| (start, e));
+        if dashed
+            && start >= self.phone_from
+            && let Some(e) = phone::north_american(b, start)
+        {
+            return Some((start, e));
         }
-        None
+        // A national number: its area code in parentheses, or from here.
+        if len < 2 {
+            return None;
+        }
+        let area = (prev == Some(b'(') && at(b, start) == Some(b'0')).then_some(mark);
+        area.into_iter()
+            .chain([start])
+            .filter(|&from| from >= self.phone_from)
+            .find_map(|from| {
+                let (e, needs_context) = phone::national(b, from)?;
+                (!needs_context || context::names(b, from, self.key, phone::WORDS))
+                    .then_some((from, e))
+            })
     }
 }

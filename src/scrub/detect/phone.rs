@@ -12,14 +12,30 @@
 //!   exchange start with 2-9, as the numbering plan requires, which rules
 //!   out "123-456-7890" and most dashed ids.
 //!
-//! Bare digit runs, dotted numbers and national formats without these
-//! marks (e.g. "030 1234567") are not matched: they cannot be told apart
-//! from timestamps, prices, versions and ids.
+//! - National formats of the countries whose numbers start with the trunk
+//!   prefix 0 (UK, DE, FR, NL, CH, AT, BE, IE, SE, AU, IN, and IT's
+//!   landlines, whose 0 is part of the number): a 0, then a digit 1-9, 9 to
+//!   12 digits in all, in groups of two or more split by one space, dash,
+//!   dot or slash ("020 7946 0958", "06 12 34 56 78", "0151-12345678",
+//!   "030/1234567", "08-123 456 78", "01.23.45.67.89"), or with the area
+//!   code in parentheses ("(020) 7946 0958", "(02) 9876 5432"). Dots only
+//!   where every separator is one; a slash only after the area code; groups
+//!   that read as a date (`05-12-2026 10`) are not a number. The same after
+//!   the international prefix 00 ("0044 20 7946 0958").
+//! - With a word nearby that says phone (`tel`, `mobile`, `telefon`, a key
+//!   such as `phone_number`), also what other numbers look like: the same
+//!   numbers as one run ("07700900123"), and the plans without a trunk
+//!   prefix: ES and PL (nine digits), DK and NO (eight), IT mobiles (ten
+//!   from 3), IN mobiles (ten from 6-9), and North American numbers spaced
+//!   or dotted ("415 555 2671", "415.555.2671").
+//!
+//! Without such a word, bare digit runs and those plans' groupings are not
+//! matched: they cannot be told apart from timestamps, prices and ids.
 
-use super::text::{before, left_bounded, left_free, right_free};
+use super::Profile;
+use super::text::{at, before, left_bounded, left_free, right_free};
 #[cfg(test)]
 use super::{Detector, Finding};
-use super::{Mark, Profile};
 
 const MIN_DIGITS: usize = 8;
 const MAX_DIGITS: usize = 15;
@@ -27,8 +43,8 @@ const MAX_DIGITS: usize = 15;
 const JOINERS: &[u8] = b"-.";
 
 pub(super) fn plausible(p: &Profile<'_>) -> bool {
-    // '+' for E.164, '(' or two dashes for the North American shapes.
-    p.digits() >= MIN_DIGITS && (p.has(Mark::Plus) || p.has(Mark::Paren) || p.dashes() >= 2)
+    // The shortest national number holds eight digits (DK, NO).
+    p.digits() >= MIN_DIGITS
 }
 
 #[cfg(test)]
@@ -43,7 +59,223 @@ pub(super) fn whole(text: &str) -> bool {
         Some(_) => north_american(b, 0),
         None => None,
     };
-    end == Some(b.len())
+    end == Some(b.len()) || national(b, 0).is_some_and(|(end, _)| end == b.len())
+}
+
+/// Words that say a number nearby is a phone number (see `context`).
+pub(super) const WORDS: &[&str] = &[
+    "phone",
+    "phones",
+    "telephone",
+    "tel",
+    "tele",
+    "tlf",
+    "telf",
+    "mobile",
+    "mob",
+    "mobil",
+    "mobiel",
+    "cell",
+    "cellphone",
+    "cellular",
+    "fax",
+    "call",
+    "sms",
+    "whatsapp",
+    "msisdn",
+    "handy",
+    "telefon",
+    "telefonnummer",
+    "rufnummer",
+    "portable",
+    "movil",
+    "telefono",
+    "cellulare",
+    "telefoon",
+    "telefonnr",
+    "mobilnummer",
+    "contact",
+];
+
+/// Most digits in a grouped number: 00 and fifteen.
+const MAX_GROUPED: usize = 17;
+/// Digits in a national number with its trunk prefix.
+const NATIONAL: std::ops::RangeInclusive<usize> = 9..=12;
+const MAX_GROUPS: usize = 7;
+
+/// A number written in groups of digits.
+struct Grouped {
+    digits: [u8; MAX_GROUPED],
+    count: usize,
+    groups: [usize; MAX_GROUPS],
+    n: usize,
+    /// What comes after each group but the last: one of ` -./`, or `)`
+    /// after an area code in parentheses.
+    seps: [u8; MAX_GROUPS],
+    end: usize,
+}
+
+impl Grouped {
+    fn digits(&self) -> &[u8] {
+        self.digits.get(..self.count).unwrap_or_default()
+    }
+
+    fn groups(&self) -> &[usize] {
+        self.groups.get(..self.n).unwrap_or_default()
+    }
+
+    fn seps(&self) -> &[u8] {
+        self.seps
+            .get(..self.n.saturating_sub(1))
+            .unwrap_or_default()
+    }
+}
+
+/// The groups of digits at `start` (a digit, or '(' before one), split by
+/// one separator each: None where they run on past `MAX_GROUPED` digits or
+/// `MAX_GROUPS` groups, which no phone number does.
+fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
+    let mut g = Grouped {
+        digits: [0; MAX_GROUPED],
+        count: 0,
+        groups: [0; MAX_GROUPS],
+        n: 0,
+        seps: [0; MAX_GROUPS],
+        end: start,
+    };
+    let parenthesised = at(b, start) == Some(b'(');
+    let mut pos = start + usize::from(parenthesised);
+    loop {
+        let len = digits_at(b, pos, MAX_GROUPED);
+        if len == 0 || g.count + len > MAX_GROUPED {
+            return None;
+        }
+        for (k, &c) in b.get(pos..pos + len)?.iter().enumerate() {
+            *g.digits.get_mut(g.count + k)? = c;
+        }
+        *g.groups.get_mut(g.n)? = len;
+        g.n += 1;
+        g.count += len;
+        pos += len;
+        g.end = pos;
+        let digit_at = |i: usize| at(b, i).is_some_and(|c| c.is_ascii_digit());
+        let sep = if parenthesised && g.n == 1 {
+            if at(b, pos) != Some(b')') {
+                return None;
+            }
+            pos += 1 + usize::from(at(b, pos + 1) == Some(b' '));
+            if !digit_at(pos) {
+                return None;
+            }
+            b')'
+        } else {
+            match at(b, pos) {
+                Some(c @ (b' ' | b'-' | b'.' | b'/')) if digit_at(pos + 1) => {
+                    pos += 1;
+                    c
+                }
+                _ => return Some(g),
+            }
+        };
+        if g.n == MAX_GROUPS {
+            return None;
+        }
+        *g.seps.get_mut(g.n - 1)? = sep;
+    }
+}
+
+/// A national number, or one after the international prefix 00, at
+/// `start` (a digit, or '(' before the area code): its end and whether it
+/// needs a word that says phone, if one starts here.
+pub(super) fn national(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    // Not the tail of a longer number, nor the rest of a spaced one.
+    let spaced_before = before(b, start) == Some(b' ')
+        && start
+            .checked_sub(2)
+            .and_then(|k| at(b, k))
+            .is_some_and(|c| c.is_ascii_digit());
+    if !left_free(b, start, JOINERS) || before(b, start) == Some(b'+') || spaced_before {
+        return None;
+    }
+    let g = grouped(b, start)?;
+    let spaced_after =
+        at(b, g.end) == Some(b' ') && at(b, g.end + 1).is_some_and(|c| c.is_ascii_digit());
+    if !right_free(b, g.end, JOINERS) || spaced_after {
+        return None;
+    }
+    judge(&g).map(|needs_context| (g.end, needs_context))
+}
+
+/// Whether grouped digits are a phone number by a numbering plan: None if
+/// not; else whether only a word that says phone makes them one.
+fn judge(g: &Grouped) -> Option<bool> {
+    let (d, groups, seps) = (g.digits(), g.groups(), g.seps());
+    let parenthesised = seps.first() == Some(&b')');
+    let separated = !seps.is_empty();
+    // Groups of two digits or more; a slash only after the area code; dots
+    // only where every separator is one.
+    let shape_ok = groups.iter().all(|&l| l >= 2)
+        && !seps.iter().skip(1).any(|&s| s == b'/')
+        && (!seps.contains(&b'.') || seps.iter().all(|&s| s == b'.'));
+    // `078-05-1120` is written as a US SSN is.
+    let ssn_like = groups == [3, 2, 4] && seps == b"--";
+    if !shape_ok || ssn_like || date_like(d, groups) {
+        return None;
+    }
+    let first = groups.first().copied().unwrap_or_default();
+    match d {
+        // The international prefix: a country code, then as after '+'.
+        [b'0', b'0', rest @ ..] => {
+            let ok = match rest.first() {
+                Some(b'1') => rest.len() == 11 && north_american_digits(rest),
+                Some(b'2'..=b'9') => (MIN_DIGITS..=MAX_DIGITS).contains(&rest.len()),
+                _ => false,
+            };
+            (ok && !parenthesised && (!separated || first <= 5)).then_some(!separated)
+        }
+        // The trunk prefix, then the area code or mobile prefix.
+        [b'0', b'1'..=b'9', ..] => {
+            let ok = NATIONAL.contains(&d.len()) && (!separated || (2..=5).contains(&first));
+            ok.then_some(!separated)
+        }
+        // Plans without a trunk prefix: only with a word that says phone.
+        [c, ..] => {
+            let ok = match d.len() {
+                8 => (b'2'..=b'9').contains(c) && !parenthesised,
+                9 => (b'1'..=b'9').contains(c) && !parenthesised,
+                10 => {
+                    let na = north_american_digits(&[b"1", d].concat());
+                    na || (!parenthesised && (*c == b'3' || (b'6'..=b'9').contains(c)))
+                }
+                _ => false,
+            };
+            ok.then_some(true)
+        }
+        [] => None,
+    }
+}
+
+/// Day, month and year first ("05-12-2026 10 30", "05.12.2026"), or year,
+/// month and day: a date and a time, not a phone number.
+fn date_like(d: &[u8], groups: &[usize]) -> bool {
+    let value = |from: usize, len: usize| {
+        d.get(from..from + len)
+            .map(|g| g.iter().fold(0u32, |v, &c| v * 10 + u32::from(c - b'0')))
+    };
+    match groups {
+        [2, 2, 4, ..] => {
+            let (day, month, year) = (value(0, 2), value(2, 2), value(4, 4));
+            day.is_some_and(|x| (1..=31).contains(&x))
+                && month.is_some_and(|x| (1..=12).contains(&x))
+                && year.is_some_and(|x| (1900..=2099).contains(&x))
+        }
+        [4, 2, 2, ..] => {
+            let (year, month) = (value(0, 4), value(4, 2));
+            year.is_some_and(|x| (1900..=2099).contains(&x))
+                && month.is_some_and(|x| (1..=12).contains(&x))
+        }
+        _ => false,
+    }
 }
 
 fn digits_at(b: &[u8], i: usize, max: usize) -> usize {
@@ -228,6 +460,126 @@ mod tests {
         ] {
             assert!(whole(n), "{n}");
             assert_eq!(found(&format!("tel: {n}, ext 3")), [n], "{n}");
+        }
+    }
+
+    fn found_with(text: &str, key: Option<&str>) -> Vec<String> {
+        let mut out = Vec::new();
+        super::super::numbers::find(text, Detector::Phone.into(), key, &mut out);
+        out.iter().map(|f| text[f.range()].to_owned()).collect()
+    }
+
+    /// National formats with a trunk prefix, as each country writes them:
+    /// found on their own.
+    #[test]
+    fn national_numbers() {
+        for n in [
+            "020 7946 0958",     // UK London
+            "0161 496 0000",     // UK Manchester
+            "07700 900123",      // UK mobile
+            "(020) 7946 0958",   // UK, area code in parentheses
+            "030 12345678",      // DE Berlin
+            "0151 12345678",     // DE mobile
+            "030/1234567",       // DE, slash after the area code
+            "0171-1234567",      // DE mobile, dashed
+            "(089) 1234567",     // DE Munich
+            "01 23 45 67 89",    // FR pairs
+            "06 12 34 56 78",    // FR mobile
+            "01.23.45.67.89",    // FR dotted
+            "06-12-34-56-78",    // FR dashed
+            "020 123 4567",      // NL Amsterdam
+            "06 12345678",       // NL mobile
+            "06-12345678",       // NL mobile, dashed
+            "010-123 45 67",     // NL Rotterdam
+            "044 668 18 00",     // CH Zurich
+            "079 123 45 67",     // CH mobile
+            "01 234 5678",       // AT Vienna, IE Dublin
+            "0664 1234567",      // AT mobile
+            "02 123 45 67",      // BE Brussels
+            "0470 12 34 56",     // BE mobile
+            "087 123 4567",      // IE mobile
+            "08-123 456 78",     // SE Stockholm
+            "070-123 45 67",     // SE mobile
+            "(02) 9876 5432",    // AU Sydney
+            "0412 345 678",      // AU mobile
+            "011 2345 6789",     // IN Delhi
+            "06 1234 5678",      // IT Rome
+            "0044 20 7946 0958", // international prefix 00
+            "0049 30 12345678",
+        ] {
+            assert!(whole(n), "whole {n}");
+            assert_eq!(found_with(&format!("x {n}."), None), [n], "{n}");
+            assert_eq!(found_with(&format!("{{\"v\":\"{n}\"}}"), None), [n], "{n}");
+        }
+    }
+
+    /// Forms other numbers share: found where a word or the member's name
+    /// says phone.
+    #[test]
+    fn national_numbers_with_context() {
+        for n in [
+            "07700900123",  // UK, one run
+            "0612345678",   // FR, NL
+            "612 345 678",  // ES mobile
+            "91 123 45 67", // ES Madrid
+            "512 345 678",  // PL mobile
+            "22 123 45 67", // PL Warsaw
+            "32 14 56 78",  // DK
+            "3214 5678",    // DK
+            "912 34 567",   // NO mobile
+            "333 123 4567", // IT mobile
+            "3331234567",
+            "98765 43210",  // IN mobile
+            "415 555 2671", // US, spaced
+            "415.555.2671", // US, dotted
+            "0049301234567",
+        ] {
+            assert!(found_with(&format!("ref {n}"), None).is_empty(), "bare {n}");
+            for text in [
+                format!("tel {n}"),
+                format!("Telefon: {n}"),
+                format!("mobile number is {n}"),
+            ] {
+                assert_eq!(found_with(&text, None), [n], "{text}");
+            }
+            assert_eq!(found_with(n, Some("phone_number")), [n], "key {n}");
+            assert_eq!(found_with(n, Some("contactPhone")), [n], "key {n}");
+            assert!(whole(n), "whole {n}");
+        }
+    }
+
+    /// What national formats must not take: dates and times, prices,
+    /// versions, ids, longer grouped numbers, and plans' numbers of the
+    /// wrong length or prefix.
+    #[test]
+    fn national_look_alikes() {
+        for t in [
+            "05.12.2026",
+            "05-12-2026 10 30",
+            "05/12/2026 12:00",
+            "2026 12 05 0830",
+            "0.25",
+            "01.02.03",
+            "0-306-40615-2",
+            "0012 3456 7890",
+            "1234 0567 8901 2345",
+            "020 7946 0958 1234",
+            "ORD-0207946-0958",
+            "0207946095812345",
+            "012-34",
+            "v0.12.34.56.78",
+            "00 00 00 00 00",
+            "078-05-1120",
+            "0 12 34 56 78",
+            "06 12 34 56 78 90 12 34",
+            "phone 123 45 67",
+            "tel 0123 4567 8901 2345",
+        ] {
+            assert!(
+                found_with(t, None).is_empty(),
+                "{t}: {:?}",
+                found_with(t, None)
+            );
         }
     }
 
