@@ -88,6 +88,14 @@ pub enum Command {
     Schema,
     /// Print the data-flow map the policy allows, as Mermaid.
     Flows { policy: PathBuf },
+    /// Read values, one per line, on stdin and print each as the `hash`
+    /// action writes it under the hashing key: the lines of a dictionary
+    /// file that holds no value in the clear.
+    HashValues {
+        /// The hashing key file `serve` uses.
+        #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
+        hash_key_file: PathBuf,
+    },
     /// Signing keys: generate one, or print the public JWKS of key files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -289,6 +297,49 @@ pub async fn run(cli: Cli) -> ExitCode {
             jsonl,
             report,
         ),
+        Command::HashValues { hash_key_file } => hash_values(&hash_key_file),
+    }
+}
+
+/// `hash-values`: each line of stdin (trimmed, words split by single
+/// spaces, as dictionaries compare them; empty lines and `#` comments
+/// kept as they are) as an `h:` token.
+fn hash_values(key_file: &PathBuf) -> ExitCode {
+    use std::io::{BufRead, Write};
+    let key = match crate::server::hash_key(Some(key_file)) {
+        Ok(k) => k,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                err!("error: stdin line {}: {e}", i + 1);
+                return ExitCode::from(2);
+            }
+        };
+        let entry = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let written = if entry.is_empty() || entry.starts_with('#') {
+            writeln!(out, "{line}")
+        } else {
+            writeln!(out, "{}", crate::scrub::class::hash_token(&entry, &key))
+        };
+        if let Err(e) = written {
+            err!("error: stdout: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            err!("error: stdout: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -612,12 +663,23 @@ fn check(policy: &PathBuf) -> ExitCode {
                 p.hops.len(),
                 p.verifier.issuers().len()
             );
-            let classes: Vec<String> = p
-                .classes
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.action.name()))
-                .collect();
-            out!("  data classes: {}", classes.join(", "));
+            out!("  data classes:");
+            for c in p.classes.iter() {
+                let detectors: Vec<String> = c
+                    .detectors
+                    .iter()
+                    .map(|d| match p.classes.custom().get(d) {
+                        Some(custom) => custom.to_string(),
+                        None => d.name().to_owned(),
+                    })
+                    .collect();
+                out!(
+                    "    {} ({}): {}",
+                    c.name,
+                    c.action.name(),
+                    detectors.join(", ")
+                );
+            }
             if p.shadow {
                 out!("  mode: shadow (nothing is enforced)");
             }

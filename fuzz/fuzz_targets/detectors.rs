@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        let with = detect::scan_with(text, set, Context { key: Some("note") });
+        let with = detect::scan_with(text, set, Context::of_key(Some("note")));
         check(text, set, &with, "scan_with");
         assert_eq!(detect::scan(text, set), found, "scan is not deterministic");
     }

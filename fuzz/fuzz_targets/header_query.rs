@@ -172,7 +172,7 @@ fn query(text: &str, scan: DetectorSet, card: Option<&FieldAction>, cl: &Classes
             );
             no_card_left(&seen("query name"), &name, Context::default());
             if let Some(value) = value {
-                let ctx = Context { key: Some(&name) };
+                let ctx = Context::of_key(Some(&name));
                 no_card_left(&seen("query value"), &form_decode(value), ctx);
             }
         }

@@ -246,7 +246,8 @@ fn build(
         Some("shadow") => true,
         Some(other) => return Err(format!("mode: {other:?} is neither enforce nor shadow")),
     };
-    let (classes, default_scan) = compile_classes(raw.data_classes, raw.defaults.scan.as_deref())?;
+    let (classes, default_scan) =
+        compile_classes(raw.data_classes, raw.defaults.scan.as_deref(), base_dir)?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),

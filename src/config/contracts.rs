@@ -1,6 +1,7 @@
 //! Data classes and per-hop body contracts, from the raw policy.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::raw::{RawBody, RawDataClass, RawDirection};
@@ -8,7 +9,9 @@ use crate::scrub::class::{Action, Classes, DataClass};
 use crate::scrub::contract::{
     CacheRule, Contract, Envelope, FieldAction, Limit, LimitAction, OtherContent, Unknown,
 };
-use crate::scrub::detect::{Detector, DetectorSet};
+use crate::scrub::detect::{
+    Check, Custom, CustomDetectors, Detector, DetectorSet, Dictionary, MAX_CUSTOM,
+};
 
 /// Largest body any contract may accept.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -72,6 +75,7 @@ fn builtin_classes() -> (Classes, Vec<&'static str>) {
 pub fn compile_classes(
     raw: BTreeMap<String, RawDataClass>,
     default_scan: Option<&[String]>,
+    base_dir: Option<&Path>,
 ) -> Result<(Classes, DetectorSet), String> {
     let (classes, builtin_scan) = if raw.is_empty() {
         builtin_classes()
@@ -79,6 +83,7 @@ pub fn compile_classes(
         let mut list = Vec::with_capacity(raw.len());
         let mut safe: Vec<Vec<String>> = Vec::with_capacity(raw.len());
         let mut seen = DetectorSet::empty();
+        let mut customs = CustomDetectors::default();
         for (name, rc) in raw {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(format!(
@@ -114,18 +119,32 @@ pub fn compile_classes(
                     rc.action
                 )
             })?;
+            let custom = compile_custom(&name, &rc, base_dir)?;
+            if detectors.is_empty() && custom.is_none() {
+                return Err(format!(
+                    "data_classes.{name}: names no detector (detect, pattern or dictionary)"
+                ));
+            }
             // A safe value is one the class's detectors find whole: a typo
             // would otherwise make nothing safe and say nothing.
             for (i, v) in rc.safe.iter().enumerate() {
-                if !detectors
-                    .iter()
-                    .any(|d| crate::scrub::detect::matches_whole(v, d))
+                let by_custom = custom.as_ref().is_some_and(|c| c.whole(v, None));
+                if !by_custom
+                    && !detectors
+                        .iter()
+                        .any(|d| crate::scrub::detect::matches_whole(v, d))
                 {
                     // By its place only: even a mistyped value may be real.
                     return Err(format!(
                         "data_classes.{name}.safe[{i}]: not a value the class's detectors find"
                     ));
                 }
+            }
+            if let Some(c) = custom {
+                let d = customs.add(c).ok_or_else(|| {
+                    format!("data_classes.{name}: more than {MAX_CUSTOM} classes with a pattern or a dictionary")
+                })?;
+                detectors = detectors.with(d);
             }
             safe.push(rc.safe);
             list.push(DataClass {
@@ -138,7 +157,7 @@ pub fn compile_classes(
         let classes = safe
             .iter()
             .enumerate()
-            .fold(Classes::new(list), |c, (i, values)| {
+            .fold(Classes::new(list).with_custom(customs), |c, (i, values)| {
                 c.with_safe(i, values.iter().map(String::as_str))
             });
         (classes, all)
@@ -154,6 +173,81 @@ pub fn compile_classes(
         }
     };
     Ok((classes, scan))
+}
+
+/// Bounds of a class's own detector in a policy.
+const MAX_DICTIONARY_BYTES: u64 = 8 << 20;
+const MAX_CONTEXT_WORDS: usize = 64;
+
+/// The detector a class defines with `pattern` or `dictionary`, if it does.
+fn compile_custom(
+    name: &str,
+    rc: &RawDataClass,
+    base_dir: Option<&Path>,
+) -> Result<Option<Custom>, String> {
+    if rc.pattern.is_none() && rc.dictionary.is_none() {
+        if rc.check.is_some() || !rc.context.is_empty() {
+            return Err(format!(
+                "data_classes.{name}: check and context apply to a pattern"
+            ));
+        }
+        return Ok(None);
+    }
+    let check = match &rc.check {
+        None => Check::None,
+        Some(c) => Check::parse(c).ok_or_else(|| {
+            format!(
+                "data_classes.{name}.check: {c:?} is not a check ({})",
+                Check::NAMES.join(", ")
+            )
+        })?,
+    };
+    if rc.pattern.is_none() && (check != Check::None || !rc.context.is_empty()) {
+        return Err(format!(
+            "data_classes.{name}: check and context apply to a pattern"
+        ));
+    }
+    if rc.context.len() > MAX_CONTEXT_WORDS {
+        return Err(format!(
+            "data_classes.{name}.context: at most {MAX_CONTEXT_WORDS} words"
+        ));
+    }
+    for (i, w) in rc.context.iter().enumerate() {
+        if w.is_empty() || w.len() > 32 || !w.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!(
+                "data_classes.{name}.context[{i}]: a word is 1 to 32 ASCII letters"
+            ));
+        }
+    }
+    let dictionary = match &rc.dictionary {
+        None => None,
+        Some(file) => {
+            let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file));
+            let at = path.display();
+            let size = std::fs::metadata(&path)
+                .map_err(|e| format!("data_classes.{name}.dictionary: {at}: {e}"))?
+                .len();
+            if size > MAX_DICTIONARY_BYTES {
+                return Err(format!(
+                    "data_classes.{name}.dictionary: {at}: larger than {MAX_DICTIONARY_BYTES} bytes"
+                ));
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("data_classes.{name}.dictionary: {at}: {e}"))?;
+            // By line number only: a line may hold a real value.
+            let dict = Dictionary::parse(&text)
+                .map_err(|(line, e)| format!("data_classes.{name}.dictionary: {at}:{line}: {e}"))?;
+            if dict.is_empty() {
+                return Err(format!(
+                    "data_classes.{name}.dictionary: {at}: holds no entry"
+                ));
+            }
+            Some(dict)
+        }
+    };
+    Custom::new(rc.pattern.as_deref(), check, rc.context.clone(), dictionary)
+        .map(Some)
+        .map_err(|e| format!("data_classes.{name}.pattern: {e}"))
 }
 
 fn union(a: DetectorSet, b: DetectorSet) -> DetectorSet {

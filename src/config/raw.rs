@@ -40,7 +40,24 @@ pub struct RawDataClass {
     /// health identifiers (uk_nino, de_tax_id, fr_nir, nl_bsn, es_dni,
     /// it_fiscal_code, br_cpf, in_aadhaar, us_itin, us_ein, us_npi, us_dea,
     /// uk_nhs).
+    #[serde(default)]
     pub detect: Vec<String>,
+    /// A detector of the policy's own: a regular expression (matched in
+    /// linear time, its size bounded) ...
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// ... whose matches must pass a check: luhn, mod97, mod11, verhoeff
+    /// or none ...
+    #[serde(default)]
+    pub check: Option<String>,
+    /// ... and, if given, have one of these words nearby or in the name of
+    /// their member.
+    #[serde(default)]
+    pub context: Vec<String>,
+    /// A file of exact values (one per line, or `h:` hashes of them under
+    /// the deployment's hashing key), relative to the policy file.
+    #[serde(default)]
+    pub dictionary: Option<String>,
     pub action: String,
     /// Values a match is never acted on (for example the card brands'
     /// published test numbers in a staging policy).

@@ -995,3 +995,138 @@ fn safe_values_of_a_class() {
     assert!(e.contains("data_classes.card_number.safe[0]"), "{e}");
     assert!(!e.contains("4111111111111112"), "{e}");
 }
+
+/// A class of the policy's own: a pattern with a check and context words,
+/// and a dictionary file of values and hashes; errors name the field, and
+/// the file by line, never a value.
+#[test]
+fn custom_classes_from_patterns_and_dictionaries() {
+    let tmp = TempDir::new("custom");
+    let dir = tmp.path("");
+    let key = crate::secret::HashKey::from_bytes(&[7u8; 32]);
+    let hashed = crate::scrub::class::hash_token("Jane Q Public", &key);
+    std::fs::write(
+        dir.join("vip.txt"),
+        format!("# VIP customers\nACC-0042\n{hashed}\n"),
+    )
+    .unwrap();
+    let classes = "data_classes:
+  member_id:
+    pattern: 'M-[0-9]{8}'
+    check: luhn
+    context: [member, MRN]
+    action: redact
+  vip: { dictionary: vip.txt, action: hash }
+  card_number: { detect: [pan], action: mask_pan, safe: [\"4111 1111 1111 1111\"] }
+  test_members: { pattern: 'T-[0-9]{4}', action: redact, safe: [\"T-0000\"] }
+hops:";
+    let yaml = base_with("hops:", classes);
+    let policy = compile("policy.yaml", Some(&dir), yaml.as_bytes(), &ctx())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let scan = policy
+        .classes
+        .iter()
+        .fold(crate::scrub::detect::DetectorSet::empty(), |s, c| {
+            s.union(c.detectors)
+        });
+    let scrub = |text: &str, key_name: Option<&str>| {
+        let mut findings = crate::scrub::Findings::new(policy.classes.len());
+        match crate::scrub::text::scan_text(
+            text,
+            scan,
+            crate::scrub::detect::Context::of_key(key_name),
+            &policy.classes,
+            &key,
+            &mut findings,
+        )
+        .unwrap()
+        {
+            crate::scrub::text::TextOutcome::Replaced(s) => s,
+            crate::scrub::text::TextOutcome::Unchanged => text.to_owned(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // M-12345674 passes Luhn, M-12345675 does not.
+    assert_eq!(
+        scrub("member M-12345674", None),
+        "member [REDACTED:member_id]"
+    );
+    assert_eq!(scrub("member M-12345675", None), "member M-12345675");
+    assert_eq!(scrub("order M-12345674", None), "order M-12345674");
+    assert_eq!(
+        scrub("M-12345674", Some("memberId")),
+        "[REDACTED:member_id]"
+    );
+    let vip = scrub("paid from ACC-0042 for Jane Q Public.", None);
+    assert!(
+        !vip.contains("ACC-0042") && !vip.contains("Jane Q Public"),
+        "{vip}"
+    );
+    assert_eq!(vip.matches("h:").count(), 2, "{vip}");
+    assert_eq!(
+        scrub("T-0000 and T-1234", None),
+        "T-0000 and [REDACTED:test_members]"
+    );
+
+    // `chaperone check` shows what each class is made of, not what it holds.
+    let custom = policy.classes.custom();
+    let shown: Vec<String> = policy
+        .classes
+        .iter()
+        .flat_map(|c| c.detectors.iter())
+        .filter_map(|d| custom.get(d).map(ToString::to_string))
+        .collect();
+    assert!(
+        shown.contains(&"pattern (luhn, context: member MRN)".to_owned()),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(&"dictionary of 2 entries".to_owned()),
+        "{shown:?}"
+    );
+
+    std::fs::write(dir.join("bad.txt"), "ACC-1\n\nh:12345\n").unwrap();
+    for (class, wanted) in [
+        (
+            "x: { pattern: 'a*', action: redact }",
+            "data_classes.x.pattern: matches the empty string",
+        ),
+        (
+            "x: { pattern: '(', action: redact }",
+            "data_classes.x.pattern:",
+        ),
+        (
+            "x: { pattern: 'a', check: crc, action: redact }",
+            "data_classes.x.check: \"crc\" is not a check",
+        ),
+        (
+            "x: { detect: [pan], check: luhn, action: redact }",
+            "check and context apply to a pattern",
+        ),
+        (
+            "x: { dictionary: bad.txt, action: redact }",
+            "bad.txt:3: an h: entry",
+        ),
+        (
+            "x: { dictionary: missing.txt, action: redact }",
+            "missing.txt",
+        ),
+        ("x: { action: redact }", "names no detector"),
+        (
+            "x: { pattern: 'a', context: [\"two words\"], action: redact }",
+            "data_classes.x.context[0]",
+        ),
+        (
+            "x: { pattern: 'Z-[0-9]', action: redact, safe: [\"Y-1\"] }",
+            "data_classes.x.safe[0]",
+        ),
+    ] {
+        let yaml = base_with("hops:", &format!("data_classes:\n  {class}\nhops:"));
+        let e = match compile("policy.yaml", Some(&dir), yaml.as_bytes(), &ctx()) {
+            Ok(_) => panic!("accepted: {class}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(wanted), "{class}: {e}");
+        assert!(!e.contains("ACC-1") && !e.contains("Y-1"), "{e}");
+    }
+}

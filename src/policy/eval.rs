@@ -547,7 +547,7 @@ impl Engine {
                 match scan_text(
                     &value,
                     scan,
-                    crate::scrub::detect::Context { key: Some(name) },
+                    crate::scrub::detect::Context::of_key(Some(name)),
                     &policy.classes,
                     &self.hash_key,
                     &mut findings,

@@ -147,7 +147,7 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
 /// keyed check over those, so that only a token chaperone made passes for
 /// one (a value shaped like a token but made up carries 16 bytes of the
 /// sender's choosing, and is hashed like any other).
-fn hash_token(value: &str, key: &HashKey) -> String {
+pub(crate) fn hash_token(value: &str, key: &HashKey) -> String {
     let tag = key.tag("", "value", value.as_bytes());
     let body = tag.get(..24).unwrap_or(&tag);
     let check = key.tag("", "value-check", body.as_bytes());
@@ -209,19 +209,27 @@ pub struct DataClass {
 
 /// All classes of a policy, with each detector mapped to the first class
 /// that lists it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Classes {
     list: Vec<DataClass>,
-    by_detector: [Option<u16>; Detector::ALL.len()],
+    by_detector: [Option<u16>; 64],
     /// Per class, the values a match is never acted on (published test
     /// card numbers in a staging policy): each with the detector of the
     /// class that finds it, as [`safe_form`] writes it for that detector.
     safe: Vec<std::collections::HashSet<(Detector, String)>>,
+    /// The policy's own detectors (`Detector::Custom`).
+    custom: Arc<detect::CustomDetectors>,
+}
+
+impl Default for Classes {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl Classes {
     pub fn new(list: Vec<DataClass>) -> Self {
-        let mut by_detector = [None; Detector::ALL.len()];
+        let mut by_detector = [None; 64];
         for (i, class) in list.iter().enumerate() {
             for d in class.detectors.iter() {
                 let slot = &mut by_detector[detector_index(d)];
@@ -234,6 +242,27 @@ impl Classes {
             list,
             by_detector,
             safe: Vec::new(),
+            custom: Arc::default(),
+        }
+    }
+
+    /// The same classes, with the policy's own detectors (those its
+    /// classes' `Detector::Custom` name).
+    pub fn with_custom(mut self, custom: detect::CustomDetectors) -> Self {
+        self.custom = Arc::new(custom);
+        self
+    }
+
+    pub fn custom(&self) -> &detect::CustomDetectors {
+        &self.custom
+    }
+
+    /// Whether all of `text` is one value detector `d` finds, a policy's
+    /// own detectors included (see `detect::matches_whole`).
+    pub fn matches_whole(&self, text: &str, d: Detector) -> bool {
+        match self.custom.get(d) {
+            Some(c) => c.whole(text, None),
+            None => detect::matches_whole(text, d),
         }
     }
 
@@ -252,12 +281,14 @@ impl Classes {
             .get(class)
             .map(|c| c.detectors)
             .unwrap_or_default();
-        if let Some(set) = self.safe.get_mut(class) {
-            for v in values {
-                for d in detectors.iter().filter(|&d| detect::matches_whole(v, d)) {
-                    set.insert((d, safe_form(d, v)));
-                }
+        let mut forms = Vec::new();
+        for v in values {
+            for d in detectors.iter().filter(|&d| self.matches_whole(v, d)) {
+                forms.push((d, safe_form(d, v)));
             }
+        }
+        if let Some(set) = self.safe.get_mut(class) {
+            set.extend(forms);
         }
         self
     }
@@ -299,7 +330,7 @@ impl Classes {
 }
 
 fn detector_index(d: Detector) -> usize {
-    Detector::ALL.iter().position(|x| *x == d).unwrap_or(0)
+    d.index() as usize
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod barcode;
 mod bearer;
 mod card;
 mod context;
+mod custom;
 mod email;
 mod fold;
 mod iban;
@@ -46,6 +47,7 @@ mod text;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use custom::{Check, Custom, CustomDetectors, Dictionary};
 use profile::{Mark, Profile};
 
 /// A kind of sensitive value that can be found in text.
@@ -76,7 +78,13 @@ pub enum Detector {
     UsNpi,
     UsDea,
     UkNhs,
+    /// A detector a policy defines (a pattern, a dictionary): the `n`th of
+    /// its `CustomDetectors`, below `MAX_CUSTOM`.
+    Custom(u8),
 }
+
+/// Custom detectors a policy may define.
+pub const MAX_CUSTOM: usize = 32;
 
 impl Detector {
     pub const ALL: [Detector; 22] = [
@@ -129,6 +137,7 @@ impl Detector {
             Detector::UsNpi => "us_npi",
             Detector::UsDea => "us_dea",
             Detector::UkNhs => "uk_nhs",
+            Detector::Custom(_) => "custom",
         }
     }
 
@@ -137,8 +146,46 @@ impl Detector {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    fn bit(self) -> u32 {
-        1 << self as u32
+    /// The detector's place in a `DetectorSet`: built-in detectors in the
+    /// order of `ALL`, custom ones from 32.
+    pub const fn index(self) -> u32 {
+        match self {
+            Detector::Pan => 0,
+            Detector::Iban => 1,
+            Detector::UsSsn => 2,
+            Detector::Email => 3,
+            Detector::Phone => 4,
+            Detector::Jwt => 5,
+            Detector::PrivateKey => 6,
+            Detector::AwsAccessKey => 7,
+            Detector::BearerToken => 8,
+            Detector::UkNino => 9,
+            Detector::DeTaxId => 10,
+            Detector::FrNir => 11,
+            Detector::NlBsn => 12,
+            Detector::EsDni => 13,
+            Detector::ItFiscalCode => 14,
+            Detector::BrCpf => 15,
+            Detector::InAadhaar => 16,
+            Detector::UsItin => 17,
+            Detector::UsEin => 18,
+            Detector::UsNpi => 19,
+            Detector::UsDea => 20,
+            Detector::UkNhs => 21,
+            // Out of range ones share the last place; `CustomDetectors`
+            // never makes them.
+            Detector::Custom(n) => {
+                32 + if (n as usize) < MAX_CUSTOM {
+                    n as u32
+                } else {
+                    31
+                }
+            }
+        }
+    }
+
+    const fn bit(self) -> u64 {
+        1 << self.index()
     }
 
     /// This detector's matches in (folded) `text`, leftmost first, never
@@ -150,6 +197,11 @@ impl Detector {
             Detector::PrivateKey => pem::find(text, out),
             Detector::AwsAccessKey => aws::find(text, out),
             Detector::BearerToken => bearer::find(text, out),
+            Detector::Custom(_) => {
+                if let Some(c) = ctx.custom {
+                    c.find(self, text, ctx, out);
+                }
+            }
             // The number-shaped detectors and the identifiers.
             _ => numbers::find(text, self.into(), ctx.key, out),
         }
@@ -164,7 +216,7 @@ impl fmt::Display for Detector {
 
 /// A set of detectors, cheap to copy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DetectorSet(u32);
+pub struct DetectorSet(u64);
 
 impl DetectorSet {
     pub fn empty() -> Self {
@@ -195,15 +247,29 @@ impl DetectorSet {
         self.0 == 0
     }
 
-    /// The detectors in the set, in the order of `Detector::ALL`.
+    /// The detectors in the set: the built-in ones in the order of
+    /// `Detector::ALL`, then the custom ones.
     pub fn iter(self) -> impl Iterator<Item = Detector> {
         // Up to the highest detector in the set only: a set of the first
         // few detectors costs what it did before the list grew.
-        let upto = (u32::BITS - self.0.leading_zeros()) as usize;
+        let builtin = self.0 & u64::from(u32::MAX);
+        let upto = (u64::BITS - builtin.leading_zeros()) as usize;
+        let custom = (self.0 >> 32) as u32;
         Detector::ALL
             .into_iter()
             .take(upto)
             .filter(move |&d| self.contains(d))
+            .chain(
+                (0..MAX_CUSTOM as u8)
+                    .take((u32::BITS - custom.leading_zeros()) as usize)
+                    .map(Detector::Custom)
+                    .filter(move |&d| self.contains(d)),
+            )
+    }
+
+    /// The custom detectors of the set.
+    pub fn custom(self) -> Self {
+        Self(self.0 & !u64::from(u32::MAX))
     }
 }
 
@@ -250,12 +316,27 @@ impl Finding {
     }
 }
 
-/// Where a text comes from, for the values that are ambiguous on their own.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Where a text comes from, for the values that are ambiguous on their own,
+/// and what a policy's own detectors need.
+#[derive(Clone, Copy, Default)]
 pub struct Context<'a> {
     /// The name of the JSON member whose value is being scanned, decoded
     /// (`card_number`, `gtin`, `orderId`); None for free text.
     pub key: Option<&'a str>,
+    /// The policy's custom detectors, for `Detector::Custom`.
+    pub custom: Option<&'a CustomDetectors>,
+    /// The deployment's hashing key, for dictionaries that hold hashes.
+    pub hash_key: Option<&'a crate::secret::HashKey>,
+}
+
+impl<'a> Context<'a> {
+    /// Text that is the value of member `key`.
+    pub fn of_key(key: Option<&'a str>) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
 }
 
 /// All non-overlapping findings in `text`, in order of start. Where matches
@@ -308,6 +389,8 @@ fn plausible(set: DetectorSet, p: &Profile<'_>, any: bool) -> DetectorSet {
             out = out.with(d);
         }
     }
+    // A policy's own detectors have their own pre-checks.
+    out = out.union(set.custom());
     if any && !out.is_empty() {
         return out;
     }
@@ -433,6 +516,8 @@ pub fn matches_whole(text: &str, d: Detector) -> bool {
         Detector::PrivateKey => pem::whole(text),
         Detector::AwsAccessKey => aws::whole(text),
         Detector::BearerToken => bearer::whole(text),
+        // A policy's own detectors answer through its `Classes`.
+        Detector::Custom(_) => false,
         _ => ids::whole(text, d),
     }
 }

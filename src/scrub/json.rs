@@ -800,7 +800,7 @@ impl<'a> Rewriter<'a> {
                 let outcome = scan_text(
                     integer,
                     self.contract.scan,
-                    Context { key: name },
+                    Context::of_key(name),
                     self.classes,
                     self.key,
                     &mut findings,
@@ -836,7 +836,7 @@ impl<'a> Rewriter<'a> {
         match scan_text(
             &text,
             self.contract.scan,
-            Context { key: name },
+            Context::of_key(name),
             self.classes,
             self.key,
             &mut self.findings,

@@ -225,14 +225,12 @@ impl Names<'_> {
     /// to, as sent and as it crosses (`bound`: a rewritten name's `[` cuts
     /// it elsewhere); where names are ambiguous, none as well.
     fn of_value<'s>(&'s self, crossing: Option<&'s str>, bound: &'s [String]) -> Vec<Context<'s>> {
-        let mut out = vec![Context {
-            key: Some(self.own),
-        }];
-        out.extend(crossing.map(|n| Context { key: Some(n) }));
+        let mut out = vec![Context::of_key(Some(self.own))];
+        out.extend(crossing.map(|n| Context::of_key(Some(n))));
         // The name a parser binds the value to (`card[]id` is `card`).
         for b in bound {
             if b != self.own && Some(b.as_str()) != crossing {
-                out.push(Context { key: Some(b) });
+                out.push(Context::of_key(Some(b)));
             }
         }
         if !self.named {

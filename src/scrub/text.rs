@@ -37,6 +37,11 @@ pub fn scan_text(
     if text.len() < shortest(scan) {
         return Ok(TextOutcome::Unchanged);
     }
+    let ctx = Context {
+        custom: Some(classes.custom()),
+        hash_key: Some(key),
+        ..ctx
+    };
     let found = find(text, scan, ctx, classes);
     if found.is_empty() {
         return Ok(TextOutcome::Unchanged);
@@ -278,6 +283,10 @@ fn found_in_reading(
 /// table is in rising order, so the first detector of the set answers.
 #[inline]
 pub(super) fn shortest(scan: DetectorSet) -> usize {
+    // A policy's own detectors may find anything.
+    if !scan.custom().is_empty() {
+        return 1;
+    }
     const BY_LENGTH: [(Detector, usize); 22] = [
         // "a@b.co"
         (Detector::Email, 6),

@@ -250,9 +250,10 @@ fn stem(w: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// one of `list`. An entry in capitals ("EIN") is a word only in capitals
 /// in `text`, where its lowercase spelling is a common word of a language
 /// ("ein" is German for "a").
-fn one_of(w: &[u8], list: &[&str], text: bool) -> bool {
+fn one_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
     let (w, singular) = stem(w);
-    let is = |x: &str, w: &[u8]| {
+    let is = |x: &W, w: &[u8]| {
+        let x = x.as_ref();
         let capitals = x.bytes().all(|c| c.is_ascii_uppercase());
         if capitals && text {
             x.as_bytes() == w
@@ -266,13 +267,13 @@ fn one_of(w: &[u8], list: &[&str], text: bool) -> bool {
 
 /// Whether a member name's word, written as one ("nhsnumber",
 /// "patientnhsnumber"), ends with one of `words` and then a generic word.
-fn ends_with_named(w: &[u8], words: &[&str]) -> bool {
+fn ends_with_named<W: AsRef<str>>(w: &[u8], words: &[W]) -> bool {
     let (w, _) = stem(w);
     let lower = w.to_ascii_lowercase();
     GENERIC.iter().any(|g| {
         lower.strip_suffix(g.as_bytes()).is_some_and(|head| {
             words.iter().any(|x| {
-                let x = x.to_ascii_lowercase();
+                let x = x.as_ref().to_ascii_lowercase();
                 x.len() >= 3 && head.ends_with(x.as_bytes())
             })
         })
@@ -294,7 +295,7 @@ fn ends_with_named(w: &[u8], words: &[&str]) -> bool {
 /// ones joined ("IdNr"), or one word ending so ("patientnhsnumber"); a
 /// word earlier in the name says something of another value
 /// ("npi_verified_at").
-pub(super) fn names(b: &[u8], start: usize, key: Option<&str>, words: &[&str]) -> bool {
+pub(super) fn names<W: AsRef<str>>(b: &[u8], start: usize, key: Option<&str>, words: &[W]) -> bool {
     let window = b
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();

@@ -187,7 +187,7 @@ pub(super) fn plausible(p: &Profile<'_>) -> DetectorSet {
             let mut i = 0;
             while i < DETECTORS.len() {
                 if need(DETECTORS[i]) <= n {
-                    bits |= 1 << DETECTORS[i] as u32;
+                    bits |= 1 << DETECTORS[i].index();
                 }
                 i += 1;
             }
@@ -810,7 +810,7 @@ fn br_cpf(b: &[u8], start: usize) -> Option<(usize, bool)> {
 }
 
 /// Verhoeff's check over `digits`, the last being the check digit.
-fn verhoeff(digits: &[u8]) -> bool {
+pub(super) fn verhoeff(digits: &[u8]) -> bool {
     const MUL: [[u8; 10]; 10] = [
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
         [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
@@ -980,7 +980,7 @@ mod tests {
 
     /// What `d` alone finds in `text` under `key`.
     fn found(d: Detector, text: &str, key: Option<&str>) -> Vec<String> {
-        scan_with(text, d.into(), Context { key })
+        scan_with(text, d.into(), Context::of_key(key))
             .iter()
             .map(|f| text[f.range()].to_owned())
             .collect()

@@ -1,0 +1,132 @@
+//! A policy's own classes through a real Envoy: a pattern with a check and
+//! context words, and a dictionary whose file holds a value in the clear
+//! and one only as the hash `chaperone hash-values` writes, in a hop's
+//! contract.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `chaperone hash-values` over `lines`, under the key in `key_file`.
+fn hash_values(key_file: &std::path::Path, lines: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
+        .args(["hash-values", "--hash-key-file"])
+        .arg(key_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_classes_cross_under_the_hops_contract() {
+    let files = TempDir::new("custom");
+    let key_file = files.path("hash.key");
+    std::fs::write(&key_file, [42u8; 32]).unwrap();
+    // The VIP list: one account in the clear, one customer's name only as
+    // its hash, a comment kept.
+    let hashed = hash_values(&key_file, "# VIP\nJane   Q Public\n");
+    assert!(
+        hashed.starts_with("# VIP\nh:") && !hashed.contains("Jane"),
+        "{hashed}"
+    );
+    let dictionary = files.path("vip.txt");
+    std::fs::write(&dictionary, format!("ACC-0042\n{hashed}")).unwrap();
+    let policy = format!(
+        r#"
+version: "custom.1"
+trust_domain: shop.test
+data_classes:
+  member_id:
+    pattern: 'M-[0-9]{{8}}'
+    check: luhn
+    context: [member]
+    action: redact
+  vip: {{ dictionary: "{}", action: redact }}
+  card_number: {{ detect: [pan], action: mask_pan }}
+defaults:
+  scan: [card_number]
+hops:
+  - name: support-note
+    match: {{ host: support.shop.test, method: POST, path: /v1/notes }}
+    from: [ {{ anonymous: true }} ]
+    request:
+      body: {{ scan: [member_id, vip, card_number] }}
+  - name: anything
+    match: {{ host: "*.shop.test", path: "/**" }}
+    from: [ {{ anonymous: true }} ]
+"#,
+        dictionary.display()
+    );
+    let key_arg = key_file.display().to_string();
+    let chaperone = Chaperone::start_with(&policy, &["--hash-key-file", &key_arg]).await;
+    let (upstream, envoy) = edge(&chaperone).await;
+    let post = |host: &str, body: Value| {
+        http()
+            .post(envoy.url("ENVOY_HTTP_PORT", "/v1/notes"))
+            .header("host", host)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+
+    let note = json!({
+        "text": "member M-12345674 paid from ACC-0042 for Jane Q Public",
+        "memberId": "M-12345674",
+        "ref": "M-12345675",
+        "order": "M-12345674",
+        "card": "4111 1111 1111 1111"
+    });
+    let resp = post("support.shop.test", note.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", chaperone.log());
+    let seen = upstream.take();
+    let got: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "text": "member [REDACTED:member_id] paid from [REDACTED:vip] for [REDACTED:vip]",
+            // The member's name says what it is; a failed check, or a name
+            // that says something else, leaves the value.
+            "memberId": "[REDACTED:member_id]",
+            "ref": "M-12345675",
+            "order": "M-12345674",
+            "card": "411111******1111"
+        })
+    );
+
+    // A hop that does not scan the custom classes passes them.
+    let resp = post("notes.shop.test", note).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = upstream.take();
+    let got: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        got["text"],
+        "member M-12345674 paid from ACC-0042 for Jane Q Public"
+    );
+    assert_eq!(got["card"], "411111******1111");
+
+    // Nothing chaperone logs holds a dictionary value or a match.
+    let log = chaperone.log();
+    for secret in ["ACC-0042", "Jane Q Public", "M-12345674"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
