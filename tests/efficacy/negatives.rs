@@ -4,7 +4,8 @@
 //! themselves with an invalid check digit or an unallocated range, written
 //! where the real ones would stand. None is a sensitive value by the
 //! documented rules: a generated one that would be (a random run that is a
-//! Luhn-valid card number) is drawn again.
+//! Luhn-valid card number, digits of a mistyped IBAN that read as a card or
+//! a phone number) is drawn again or written otherwise.
 
 use crate::check;
 use crate::positives;
@@ -16,9 +17,9 @@ pub struct Look {
     pub value: String,
     /// Member names it may stand under.
     pub keys: &'static [&'static str],
-    /// Labels written right before it in text. Digit-shaped look-alikes
-    /// carry a word that names what they are (`order`, `tracking`, `ref`),
-    /// as text does; the invalid identifiers carry their identifier's words.
+    /// Labels written right before it in text, as text names such values
+    /// (`order`, `tracking`, `ref`); the invalid identifiers carry their
+    /// identifier's words.
     pub labels: &'static [&'static str],
     /// Written as a JSON number under a member.
     pub number: bool,
