@@ -108,7 +108,7 @@ fn value_round_trip(doc: &[u8]) -> Vec<u8> {
 /// scans by default, with no allow-list: default scanning.
 fn default_scanning() -> (Classes, Contract) {
     let (classes, scan) =
-        chaperone::config::contracts::compile_classes(Default::default(), None, None)
+        chaperone::config::contracts::compile_classes(Default::default(), None, None, None)
             .unwrap_or_default();
     let contract = Contract {
         scan,

@@ -301,10 +301,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// `hash-values`: each line of stdin (trimmed, words split by single
-/// spaces, as dictionaries compare them; empty lines and `#` comments
-/// kept as they are) as an `h:` token.
+/// `hash-values`: each value on stdin, one per line, as a dictionary
+/// compares it (`detect::dictionary_form`), written as the `h:` token of
+/// that form under the hashing key; empty lines and `#` comments kept. The
+/// first line says how many words the longest value holds, which bounds
+/// what a dictionary of these hashes looks at. Errors name the line.
 fn hash_values(key_file: &PathBuf) -> ExitCode {
+    use crate::scrub::detect::{MAX_ENTRY_BYTES, MAX_WORDS, WORDS_LINE, dictionary_form};
     use std::io::{BufRead, Write};
     let key = match crate::server::hash_key(Some(key_file)) {
         Ok(k) => k,
@@ -313,28 +316,40 @@ fn hash_values(key_file: &PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut lines = Vec::new();
+    let mut words = 1;
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let fail = |e: String| {
+            err!("error: stdin line {}: {e}", i + 1);
+            ExitCode::from(2)
+        };
         let line = match line {
             Ok(l) => l,
-            Err(e) => {
-                err!("error: stdin line {}: {e}", i + 1);
-                return ExitCode::from(2);
-            }
+            Err(e) => return fail(e.to_string()),
         };
-        let entry = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        let written = if entry.is_empty() || entry.starts_with('#') {
-            writeln!(out, "{line}")
-        } else {
-            writeln!(out, "{}", crate::scrub::class::hash_token(&entry, &key))
-        };
-        if let Err(e) = written {
-            err!("error: stdout: {e}");
-            return ExitCode::from(2);
+        let entry = line.trim();
+        if entry.is_empty() || entry.starts_with('#') {
+            lines.push(line);
+            continue;
         }
+        if entry.len() > MAX_ENTRY_BYTES {
+            return fail(format!("a value is at most {MAX_ENTRY_BYTES} bytes"));
+        }
+        let form = dictionary_form(entry);
+        let n = form.split(' ').count();
+        if form.is_empty() || n > MAX_WORDS {
+            return fail(format!("a value holds 1 to {MAX_WORDS} words"));
+        }
+        words = words.max(n);
+        lines.push(crate::scrub::class::hash_token(&form, &key));
     }
-    match out.flush() {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = std::iter::once(format!("{WORDS_LINE}{words}"))
+        .chain(lines)
+        .try_for_each(|l| writeln!(out, "{l}"))
+        .and_then(|()| out.flush());
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             err!("error: stdout: {e}");

@@ -99,6 +99,7 @@ pub fn compile_context() -> Result<CompileContext, ServeError> {
         http: http_client()?,
         jwks: Arc::new(JwksRegistry::default()),
         clock: Arc::new(SystemClock),
+        hash_key: None,
     })
 }
 
@@ -129,10 +130,14 @@ pub fn hash_key(path: Option<&PathBuf>) -> Result<HashKey, ServeError> {
 
 /// Runs until SIGTERM or SIGINT, then drains within the grace period.
 pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
-    let store = Arc::new(PolicyStore::load(
-        settings.policy.clone(),
-        compile_context()?,
-    )?);
+    // The hashing key first: a policy's dictionaries of hashes must be
+    // hashes under it, or they would match nothing.
+    let key = hash_key(settings.hash_key_file.as_ref())?;
+    let ctx = CompileContext {
+        hash_key: Some(key.clone()),
+        ..compile_context()?
+    };
+    let store = Arc::new(PolicyStore::load(settings.policy.clone(), ctx)?);
     if settings.policy.is_none() {
         tracing::warn!(
             "no --policy given: running on the EMBEDDED DEMO POLICY, which only knows the demo's hosts; pass --policy in production"
@@ -145,11 +150,7 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
             "no --signing-keys: minting with an EPHEMERAL key that dies with this process; tokens will not verify across replicas or restarts"
         );
     }
-    let engine = Engine::with_keys(
-        hash_key(settings.hash_key_file.as_ref())?,
-        Arc::clone(&keys),
-        Arc::new(SystemClock),
-    );
+    let engine = Engine::with_keys(key, Arc::clone(&keys), Arc::new(SystemClock));
     let app = App::new(Arc::clone(&store), engine);
     if let Some(trace) = &settings.trace {
         crate::telemetry::trace::install(trace)?;

@@ -44,6 +44,7 @@ static CTX: LazyLock<CompileContext> = LazyLock::new(|| CompileContext {
     http: chaperone::server::http_client().unwrap_or_else(|e| panic!("no HTTP client: {e}")),
     jwks: Arc::new(JwksRegistry::default()),
     clock: FixedClock::new(1_800_000_000),
+    hash_key: None,
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -96,13 +97,14 @@ fuzz_target!(|data: &[u8]| {
 static KEY: LazyLock<chaperone::secret::HashKey> =
     LazyLock::new(|| chaperone::secret::HashKey::from_bytes(b"policy fuzz"));
 
-/// Whether every `file:` in the document is a plain relative path (no
+/// Whether every `file:` and `dictionary:` in the document is a plain relative path (no
 /// `..`, not absolute), so that compiling reads nothing outside the
 /// scratch directory (`/dev/zero` would hang the fuzzer). Only documents
 /// that could name a file at all (the word, or an escape that could spell
 /// it) are parsed for this.
 fn jwks_files_stay_inside(data: &[u8]) -> bool {
     let could_name_a_file = data.windows(4).any(|w| w.eq_ignore_ascii_case(b"file"))
+        || data.windows(4).any(|w| w.eq_ignore_ascii_case(b"dict"))
         || data.contains(&b'\\')
         || data.contains(&b'%');
     if !could_name_a_file {
@@ -125,7 +127,9 @@ fn files_ok(v: &serde_norway::Value, depth: usize) -> bool {
     }
     match v {
         Value::Mapping(m) => m.iter().all(|(k, v)| {
-            let named_file = scalar(k).is_some_and(|k| k.eq_ignore_ascii_case("file"));
+            let named_file = scalar(k).is_some_and(|k| {
+                k.eq_ignore_ascii_case("file") || k.eq_ignore_ascii_case("dictionary")
+            });
             (!named_file || scalar(v).is_none_or(|p| plain_relative(&p))) && files_ok(v, depth + 1)
         }),
         Value::Sequence(s) => s.iter().all(|v| files_ok(v, depth + 1)),

@@ -127,6 +127,9 @@ pub struct CompileContext {
     pub http: reqwest::Client,
     pub jwks: Arc<JwksRegistry>,
     pub clock: SharedClock,
+    /// The deployment's hashing key, where the policy is loaded to serve:
+    /// a dictionary's `h:` entries must be tokens under it.
+    pub hash_key: Option<crate::secret::HashKey>,
 }
 
 pub fn compile(
@@ -246,8 +249,12 @@ fn build(
         Some("shadow") => true,
         Some(other) => return Err(format!("mode: {other:?} is neither enforce nor shadow")),
     };
-    let (classes, default_scan) =
-        compile_classes(raw.data_classes, raw.defaults.scan.as_deref(), base_dir)?;
+    let (classes, default_scan) = compile_classes(
+        raw.data_classes,
+        raw.defaults.scan.as_deref(),
+        base_dir,
+        ctx.hash_key.as_ref(),
+    )?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),

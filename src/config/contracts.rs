@@ -76,6 +76,7 @@ pub fn compile_classes(
     raw: BTreeMap<String, RawDataClass>,
     default_scan: Option<&[String]>,
     base_dir: Option<&Path>,
+    hash_key: Option<&crate::secret::HashKey>,
 ) -> Result<(Classes, DetectorSet), String> {
     let (classes, builtin_scan) = if raw.is_empty() {
         builtin_classes()
@@ -119,7 +120,7 @@ pub fn compile_classes(
                     rc.action
                 )
             })?;
-            let custom = compile_custom(&name, &rc, base_dir)?;
+            let custom = compile_custom(&name, &rc, base_dir, hash_key)?;
             if detectors.is_empty() && custom.is_none() {
                 return Err(format!(
                     "data_classes.{name}: names no detector (detect, pattern or dictionary)"
@@ -184,6 +185,7 @@ fn compile_custom(
     name: &str,
     rc: &RawDataClass,
     base_dir: Option<&Path>,
+    hash_key: Option<&crate::secret::HashKey>,
 ) -> Result<Option<Custom>, String> {
     if rc.pattern.is_none() && rc.dictionary.is_none() {
         if rc.check.is_some() || !rc.context.is_empty() {
@@ -224,18 +226,29 @@ fn compile_custom(
         Some(file) => {
             let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file));
             let at = path.display();
-            let size = std::fs::metadata(&path)
-                .map_err(|e| format!("data_classes.{name}.dictionary: {at}: {e}"))?
-                .len();
-            if size > MAX_DICTIONARY_BYTES {
+            let io = |e: std::io::Error| format!("data_classes.{name}.dictionary: {at}: {e}");
+            let file = std::fs::File::open(&path).map_err(io)?;
+            if !file.metadata().map_err(io)?.is_file() {
+                return Err(format!(
+                    "data_classes.{name}.dictionary: {at}: not a regular file"
+                ));
+            }
+            // Read no more than the bound, whatever the file claims.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_DICTIONARY_BYTES + 1),
+                &mut bytes,
+            )
+            .map_err(io)?;
+            if bytes.len() as u64 > MAX_DICTIONARY_BYTES {
                 return Err(format!(
                     "data_classes.{name}.dictionary: {at}: larger than {MAX_DICTIONARY_BYTES} bytes"
                 ));
             }
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("data_classes.{name}.dictionary: {at}: {e}"))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("data_classes.{name}.dictionary: {at}: not UTF-8"))?;
             // By line number only: a line may hold a real value.
-            let dict = Dictionary::parse(&text)
+            let dict = Dictionary::parse(&text, hash_key)
                 .map_err(|(line, e)| format!("data_classes.{name}.dictionary: {at}:{line}: {e}"))?;
             if dict.is_empty() {
                 return Err(format!(

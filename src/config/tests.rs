@@ -61,6 +61,7 @@ fn ctx_with(clock: Arc<FixedClock>) -> CompileContext {
         http: crate::server::http_client().unwrap(),
         jwks: Arc::new(JwksRegistry::default()),
         clock,
+        hash_key: None,
     }
 }
 
@@ -1007,7 +1008,7 @@ fn custom_classes_from_patterns_and_dictionaries() {
     let hashed = crate::scrub::class::hash_token("Jane Q Public", &key);
     std::fs::write(
         dir.join("vip.txt"),
-        format!("# VIP customers\nACC-0042\n{hashed}\n"),
+        format!("# VIP customers\nACC-0042\n#! words=3\n{hashed}\n"),
     )
     .unwrap();
     let classes = "data_classes:

@@ -165,8 +165,13 @@ pub(super) fn scan_request(
     }
     // The host cannot be rewritten (Envoy routes on it): a finding in it
     // (a card number as a subdomain a wildcard hop matched) refuses.
+    let host_ctx = detect::Context {
+        custom: Some(policy.classes.custom()),
+        hash_key: Some(key),
+        ..detect::Context::default()
+    };
     if let Some(host) = headers.get(":authority").or_else(|| headers.get("host"))
-        && !detect::scan(host, env.url_scan).is_empty()
+        && !detect::scan_with(host, env.url_scan, host_ctx).is_empty()
     {
         return Err(ScrubError::Blocked {
             class: "host".to_owned(),

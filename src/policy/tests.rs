@@ -134,6 +134,7 @@ fn fixture_with(extra: &str) -> Fixture {
         http: crate::server::http_client().unwrap(),
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
+        hash_key: None,
     };
     let yaml = format!("{POLICY}{extra}");
     let policy = compile("policy.yaml", Some(&dir.0), yaml.as_bytes(), &ctx).unwrap();
@@ -1297,6 +1298,7 @@ hops:
         http: crate::server::http_client().unwrap(),
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
+        hash_key: None,
     };
     let policy = compile("policy.yaml", Some(&dir.0), yaml.as_bytes(), &ctx).unwrap();
     let engine = Engine::new(HashKey::from_bytes(b"policy-tests-hash-key-0123456789"));

@@ -148,14 +148,20 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
 /// one (a value shaped like a token but made up carries 16 bytes of the
 /// sender's choosing, and is hashed like any other).
 pub(crate) fn hash_token(value: &str, key: &HashKey) -> String {
-    let tag = key.tag("", "value", value.as_bytes());
-    let body = tag.get(..24).unwrap_or(&tag);
+    let body = hash_body(value, key);
     let check = key.tag("", "value-check", body.as_bytes());
     format!("h:{body}{}", check.get(..8).unwrap_or(&check))
 }
 
+/// The 24 hex digits of a value's `hash_token` that depend on the value.
+pub(crate) fn hash_body(value: &str, key: &HashKey) -> String {
+    let mut tag = key.tag("", "value", value.as_bytes());
+    tag.truncate(24);
+    tag
+}
+
 /// A token [`hash_token`] made under this key.
-fn is_hash_token(value: &str, key: &HashKey) -> bool {
+pub(crate) fn is_hash_token(value: &str, key: &HashKey) -> bool {
     let Some(rest) = value.strip_prefix("h:") else {
         return false;
     };

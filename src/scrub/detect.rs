@@ -47,7 +47,10 @@ mod text;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use custom::{Check, Custom, CustomDetectors, Dictionary};
+pub use custom::{
+    Check, Custom, CustomDetectors, Dictionary, MAX_ENTRY_BYTES, MAX_WORDS, WORDS_LINE,
+    dictionary_form,
+};
 use profile::{Mark, Profile};
 
 /// A kind of sensitive value that can be found in text.

@@ -790,9 +790,16 @@ impl<'a> Rewriter<'a> {
         // has no exponent (a count, a price) stands for no integer long
         // enough to hold a finding.
         let short = !parts.exponent && parts.int_digits < 6;
-        if !short && !self.contract.scan.is_empty() {
-            let candidates = number::integers(raw);
-            for integer in candidates.iter() {
+        // A policy's own detectors may find any number, as written too
+        // (`1234.56`, `-1234567`).
+        let custom = !self.contract.scan.custom().is_empty();
+        if (!short || custom) && !self.contract.scan.is_empty() {
+            let integers = number::integers(raw);
+            let mut candidates: Vec<&str> = integers.iter().collect();
+            if custom && !candidates.contains(&raw) {
+                candidates.push(raw);
+            }
+            for integer in candidates {
                 if !detect::may_contain(integer, self.contract.scan) {
                     continue;
                 }

@@ -280,6 +280,22 @@ fn ends_with_named<W: AsRef<str>>(w: &[u8], words: &[W]) -> bool {
     })
 }
 
+/// Whether a member's name says its value is an identifier of something
+/// (`callId`, `contact_ref`): whatever the words before, not the thing.
+pub(super) fn key_names_an_id(key: &str) -> bool {
+    let b = key.as_bytes();
+    let tail = b
+        .get(b.len().saturating_sub(KEY_WINDOW)..)
+        .unwrap_or_default();
+    words_backwards(tail).next().is_some_and(|w| {
+        one_of(
+            w,
+            &["id", "uuid", "guid", "ref", "hash", "seq", "sid"],
+            false,
+        )
+    })
+}
+
 /// Whether the words right before `start` or the member's name say one of
 /// `words`: what names an identifier whose form other numbers share
 /// (`bsn`, `nhs`, `npi`).
@@ -299,9 +315,30 @@ pub(super) fn names<W: AsRef<str>>(b: &[u8], start: usize, key: Option<&str>, wo
     let window = b
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
+    // What a rewrite put there (`[REDACTED:phone]`) says nothing of the
+    // number after it: only the words after the last one count.
+    let window = match memchr::memmem::rfind(window, b"[REDACTED:") {
+        Some(p) => {
+            let rest = window.get(p..).unwrap_or_default();
+            let close = memchr::memchr(b']', rest).map_or(rest.len(), |c| c + 1);
+            rest.get(close..).unwrap_or_default()
+        }
+        None => window,
+    };
     let mut nearer: Option<&[u8]> = None;
+    // Numbers right before this one are a list's ("NHS numbers: 943 476
+    // 5919, 401 023 2137"); a number before a word was what an earlier word
+    // named ("tel 020 7946 0958, amount 345678912").
+    let mut after_word = false;
     let text_words = words_backwards(window)
-        .filter(|w| !w.iter().all(u8::is_ascii_digit) && !one_of(w, FILLERS, true))
+        .filter(|w| !one_of(w, FILLERS, true))
+        .take_while(|w| {
+            let number = w.iter().all(u8::is_ascii_digit);
+            let go_on = !(number && after_word);
+            after_word |= !number;
+            go_on
+        })
+        .filter(|w| !w.iter().all(u8::is_ascii_digit))
         .take(MAX_WORDS);
     for w in text_words {
         let joined = nearer.map(|n| [w, n].concat());

@@ -7,14 +7,15 @@
 //!   (`luhn`, `mod97`, `mod11`, `verhoeff`) over its letters and digits, and
 //!   a word nearby or the member's name may have to say what it is
 //!   (`context`, as the built-in identifiers' context works).
-//! - A dictionary: exact values, from a file. They are held as keyed
-//!   hashes, never as the values, and the file may hold the hashes instead
-//!   of the values (`h:` tokens, as the `hash` action and `chaperone
-//!   hash-values` make them under the deployment's hashing key). A value
-//!   is found as a whole string, or as up to `MAX_WORDS` words of a text
-//!   (split on whitespace, punctuation at their ends trimmed).
+//! - A dictionary: exact values, from a file, compared by their words (runs
+//!   of letters and digits, after folding) so that what punctuation or
+//!   markup surrounds or splits them does not matter. They are held as
+//!   keyed hashes, never as the values, and the file may hold the hashes
+//!   instead of the values (`h:` tokens, as `chaperone hash-values` makes
+//!   them under the deployment's hashing key).
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use super::{Detector, Finding, MAX_CUSTOM, context};
 use crate::secret::HashKey;
@@ -26,7 +27,7 @@ const PATTERN_SIZE: usize = 1 << 20;
 /// Dictionary bounds: entries, bytes per entry, words per entry.
 pub const MAX_ENTRIES: usize = 100_000;
 pub const MAX_ENTRY_BYTES: usize = 256;
-pub const MAX_WORDS: usize = 4;
+pub const MAX_WORDS: usize = 8;
 
 /// What a match's letters and digits must pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,15 +134,18 @@ pub struct Custom {
 
 /// A dictionary's entries as keyed hashes.
 pub struct Dictionary {
-    /// The key the values the file held are hashed under: one of this
-    /// process, so that none is kept as it is.
-    own: HashKey,
-    values: HashSet<String>,
-    /// `h:` tokens the file held, under the deployment's hashing key.
+    /// The values the file held, as 64-bit hashes under a random key of
+    /// this process (SipHash): none is kept as it is, and a lookup costs
+    /// one short hash.
+    values: HashSet<u64>,
+    keyed: std::collections::hash_map::RandomState,
+    /// The bodies of the `h:` tokens the file held, under the deployment's
+    /// hashing key.
     hashed: HashSet<String>,
-    /// The most words an entry holds (values' words; `MAX_WORDS` where the
-    /// file holds hashes, whose words are not known).
+    /// The most words a value holds, and the most the file's `h:` entries
+    /// hold (its `#! words=N` line; 1 without it).
     words: usize,
+    hashed_words: usize,
 }
 
 impl std::fmt::Debug for Dictionary {
@@ -150,16 +154,70 @@ impl std::fmt::Debug for Dictionary {
     }
 }
 
+/// The words of `text` (after folding: other digits, fullwidth forms,
+/// Unicode dashes and spaces): runs of letters and digits, anything else
+/// between them. A dictionary compares values by their words, so
+/// `ACC-0042`, `ACC 0042` and `(acct=ACC-0042)` all hold `ACC 0042`.
+fn word_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(s..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(s..text.len());
+    }
+    out
+}
+
+/// A value as dictionaries compare it: folded, its words joined by single
+/// spaces.
+pub fn dictionary_form(value: &str) -> String {
+    let folded = super::fold::may_change(value)
+        .then(|| super::fold::fold(value))
+        .flatten();
+    let text = folded.as_ref().map_or(value, |f| f.text.as_str());
+    word_ranges(text)
+        .into_iter()
+        .filter_map(|r| text.get(r))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The line `chaperone hash-values` starts its output with: how many words
+/// its longest value holds.
+pub const WORDS_LINE: &str = "#! words=";
+
 impl Dictionary {
-    /// A dictionary from a file's text; errors name the line.
-    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
-        let own = HashKey::ephemeral();
+    /// A dictionary from a file's text; errors name the line. With the
+    /// deployment's hashing key, each `h:` entry must be a token under it
+    /// (a file hashed under another key would match nothing).
+    pub fn parse(text: &str, key: Option<&HashKey>) -> Result<Self, (usize, String)> {
+        let keyed = std::collections::hash_map::RandomState::new();
         let mut values = HashSet::new();
         let mut hashed = HashSet::new();
         let mut words = 1;
+        let mut hashed_words = 1;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             let entry = line.trim();
+            if let Some(n) = entry.strip_prefix(WORDS_LINE) {
+                hashed_words = n
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_WORDS).contains(n))
+                    .ok_or((line_no, format!("{WORDS_LINE}N: N is 1 to {MAX_WORDS}")))?;
+                continue;
+            }
             if entry.is_empty() || entry.starts_with('#') {
                 continue;
             }
@@ -173,26 +231,38 @@ impl Dictionary {
                 ));
             }
             if let Some(token) = entry.strip_prefix("h:") {
-                if token.len() != 32 || !token.bytes().all(|c| c.is_ascii_hexdigit()) {
+                let (Some(body), true) = (
+                    token.get(..24),
+                    token.len() == 32 && token.bytes().all(|c| c.is_ascii_hexdigit()),
+                ) else {
                     return Err((line_no, "an h: entry is h: and 32 hex digits".into()));
+                };
+                if key.is_some_and(|k| !crate::scrub::class::is_hash_token(entry, k)) {
+                    return Err((
+                        line_no,
+                        "not a hash under this deployment's hashing key (--hash-key-file)".into(),
+                    ));
                 }
-                hashed.insert(entry.to_ascii_lowercase());
-                words = MAX_WORDS;
+                hashed.insert(body.to_ascii_lowercase());
                 continue;
             }
-            let n = entry.split_whitespace().count();
+            let form = dictionary_form(entry);
+            let n = form.split(' ').count();
+            if form.is_empty() {
+                return Err((line_no, "an entry holds no letter or digit".into()));
+            }
             if n > MAX_WORDS {
                 return Err((line_no, format!("an entry is at most {MAX_WORDS} words")));
             }
             words = words.max(n);
-            let normal = entry.split_whitespace().collect::<Vec<_>>().join(" ");
-            values.insert(own.tag("", "dictionary", normal.as_bytes()));
+            values.insert(keyed.hash_one(&form));
         }
         Ok(Self {
-            own,
             values,
+            keyed,
             hashed,
             words,
+            hashed_words,
         })
     }
 
@@ -204,40 +274,40 @@ impl Dictionary {
         self.len() == 0
     }
 
-    /// Whether `candidate` (words split by single spaces) is an entry.
-    fn holds(&self, candidate: &str, key: Option<&HashKey>) -> bool {
-        (!self.values.is_empty()
-            && self
-                .values
-                .contains(&self.own.tag("", "dictionary", candidate.as_bytes())))
-            || (!self.hashed.is_empty()
+    /// Whether `form` (a `dictionary_form`, `n` words) is an entry.
+    fn holds(&self, form: &str, n: usize, key: Option<&HashKey>) -> bool {
+        (n <= self.words && self.values.contains(&self.keyed.hash_one(form)))
+            || (n <= self.hashed_words
+                && !self.hashed.is_empty()
                 && key.is_some_and(|k| {
-                    self.hashed.contains(
-                        &crate::scrub::class::hash_token(candidate, k).to_ascii_lowercase(),
-                    )
+                    let tag = crate::scrub::class::hash_body(form, k);
+                    self.hashed.contains(&tag)
                 }))
     }
 
-    /// The entries in `text`: the whole text, or runs of up to `words`
-    /// words.
+    /// The entries in `text`: runs of words, the longest first.
     fn find(&self, text: &str, key: Option<&HashKey>, d: Detector, out: &mut Vec<Finding>) {
         let words = word_ranges(text);
+        let most = self.words.max(if self.hashed.is_empty() {
+            0
+        } else {
+            self.hashed_words
+        });
         let mut i = 0;
         while i < words.len() {
-            // The longest run of words from here that is an entry.
             let mut found = None;
-            for n in (1..=self.words.min(words.len() - i)).rev() {
+            for n in (1..=most.min(words.len() - i)).rev() {
                 let (Some(first), Some(last)) = (words.get(i), words.get(i + n - 1)) else {
                     continue;
                 };
-                let candidate = words
+                let form = words
                     .get(i..i + n)
                     .unwrap_or_default()
                     .iter()
                     .filter_map(|r| text.get(r.clone()))
                     .collect::<Vec<_>>()
                     .join(" ");
-                if self.holds(&candidate, key) {
+                if self.holds(&form, n, key) {
                     found = Some((first.start, last.end, n));
                     break;
                 }
@@ -251,25 +321,6 @@ impl Dictionary {
             }
         }
     }
-}
-
-/// The words of `text`: runs between whitespace, without the punctuation
-/// at their ends (`"(ACC-123),"` is `ACC-123`).
-fn word_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
-    let trim = |c: char| ".,;:!?()[]{}<>\"'".contains(c);
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for piece in text.split_inclusive(char::is_whitespace) {
-        let word = piece.trim_end_matches(char::is_whitespace);
-        let core = word.trim_start_matches(trim);
-        let start = offset + (word.len() - core.len());
-        let core = core.trim_end_matches(trim);
-        if !core.is_empty() {
-            out.push(start..start + core.len());
-        }
-        offset += piece.len();
-    }
-    out
 }
 
 impl Custom {
@@ -318,12 +369,13 @@ impl Custom {
                 .is_some_and(|m| m.start() == 0 && m.end() == text.len())
                 && self.check.passes(text)
         });
-        let normal = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let form = dictionary_form(text);
+        let n = form.split(' ').count();
         by_pattern
             || self
                 .dictionary
                 .as_ref()
-                .is_some_and(|d| d.holds(&normal, key))
+                .is_some_and(|d| d.holds(&form, n, key))
     }
 
     fn find(&self, text: &str, ctx: super::Context<'_>, d: Detector, out: &mut Vec<Finding>) {
@@ -371,6 +423,24 @@ impl std::fmt::Display for Custom {
     }
 }
 
+/// The placeholders and hash tokens in `text`, as the actions write them.
+fn rewritten(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    for start in memchr::memmem::find_iter(b, b"[REDACTED:") {
+        let rest = b.get(start..).unwrap_or_default();
+        let end = memchr::memchr(b']', rest).map_or(b.len(), |k| start + k + 1);
+        out.push(start..end);
+    }
+    for start in memchr::memmem::find_iter(b, b"h:") {
+        let body = b.get(start + 2..start + 34).unwrap_or_default();
+        if body.len() == 32 && body.iter().all(u8::is_ascii_hexdigit) {
+            out.push(start..start + 34);
+        }
+    }
+    out
+}
+
 /// A policy's custom detectors: `Detector::Custom(n)` is the `n`th.
 #[derive(Debug, Default)]
 pub struct CustomDetectors {
@@ -409,6 +479,11 @@ impl CustomDetectors {
         if let Some(c) = self.get(d) {
             let mut own = Vec::new();
             c.find(text, ctx, d, &mut own);
+            // What an earlier rewrite put in the text (`[REDACTED:x]`, an
+            // `h:` token) is chaperone's, not a value: a pattern that
+            // matches it would find it again in every round.
+            let written = rewritten(text);
+            own.retain(|f| !written.iter().any(|r| f.start < r.end && r.start < f.end));
             // A pattern's and a dictionary's matches may overlap: the
             // earlier, then the longer, is kept.
             own.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
@@ -470,9 +545,11 @@ mod tests {
     fn dictionaries() {
         let key = HashKey::from_bytes(b"deployment key");
         let hashed = crate::scrub::class::hash_token("Jane Q Public", &key);
-        let file = format!("# VIP customers\nACC-0042\n  ACME   Holdings  \n{hashed}\n");
-        let dict = Dictionary::parse(&file).unwrap_or_else(|(l, e)| panic!("{l}: {e}"));
-        assert_eq!(dict.len(), 3);
+        let file = format!(
+            "\u{feff}# VIP customers\nACC-0042\n  ACME   Holdings  \nSmith, John\n{WORDS_LINE}3\n{hashed}\n"
+        );
+        let dict = Dictionary::parse(&file, Some(&key)).unwrap_or_else(|(l, e)| panic!("{l}: {e}"));
+        assert_eq!(dict.len(), 4);
         let found = |text: &str, key: Option<&HashKey>| {
             let mut out = Vec::new();
             dict.find(text, key, Detector::Custom(0), &mut out);
@@ -480,21 +557,55 @@ mod tests {
                 .map(|f| text[f.range()].to_owned())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(found("paid from (ACC-0042), thanks", None), ["ACC-0042"]);
-        assert_eq!(found("for ACME Holdings ltd", None), ["ACME Holdings"]);
-        assert_eq!(found("ACC-00421 ACC-004", None), Vec::<String>::new());
-        assert_eq!(found("VIP: Jane Q Public.", Some(&key)), ["Jane Q Public"]);
-        assert_eq!(found("VIP: Jane Q Public.", None), Vec::<String>::new());
-        for (bad, line) in [
-            ("ok\nh:123\n", 2),
-            (&*format!("a\n\n{}\n", "x".repeat(300)), 3),
-            ("one two three four five\n", 1),
+        // Whatever punctuation or markup surrounds or splits a value.
+        for (text, value) in [
+            ("paid from (ACC-0042), thanks", "ACC-0042"),
+            ("acct=ACC-0042&b=1", "ACC-0042"),
+            ("<b>ACC-0042</b>", "ACC-0042"),
+            ("“ACC-0042”", "ACC-0042"),
+            ("账号：ACC-0042。", "ACC-0042"),
+            ("ACC 0042", "ACC 0042"),
+            ("for ACME Holdings ltd", "ACME Holdings"),
+            ("Smith, John", "Smith, John"),
+            ("Smith John", "Smith John"),
         ] {
-            assert_eq!(
-                Dictionary::parse(bad).err().map(|(l, _)| l),
-                Some(line),
-                "{bad}"
-            );
+            assert_eq!(found(text, None), [value], "{text}");
         }
+        assert!(found("ACC-00421 ACC-004 acc-0042", None).is_empty());
+        assert_eq!(found("VIP: Jane Q Public.", Some(&key)), ["Jane Q Public"]);
+        assert_eq!(
+            found("VIP: Jane  Q.  Public", Some(&key)),
+            ["Jane  Q.  Public"]
+        );
+        assert!(found("VIP: Jane Q Public.", None).is_empty());
+        let other = HashKey::from_bytes(b"another key");
+        let wrong_key = format!("{hashed}\n");
+        let long = format!("a\n\n{}\n", "x".repeat(300));
+        for (bad, line, key) in [
+            ("ok\nh:123\n", 2, None),
+            (long.as_str(), 3, None),
+            ("1 2 3 4 5 6 7 8 9\n", 1, None),
+            ("--\n", 1, None),
+            (wrong_key.as_str(), 1, Some(&other)),
+            ("#! words=99\n", 1, None),
+        ] {
+            let got = Dictionary::parse(bad, key).err().map(|(l, _)| l);
+            assert_eq!(got, Some(line), "{bad}");
+        }
+    }
+
+    /// A pattern never finds what an earlier rewrite wrote, so scrubbing
+    /// again changes nothing and rounds do not multiply findings.
+    #[test]
+    fn rewritten_text_is_not_a_match() {
+        let c = Custom::new(Some(r"[^\w\s]"), Check::None, vec![], None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut set = CustomDetectors::default();
+        let d = set.add(c).unwrap_or(Detector::Custom(0));
+        let text = "a [REDACTED:x] h:0123456789abcdef0123456789abcdef !";
+        let mut out = Vec::new();
+        set.find(d, text, super::super::Context::default(), &mut out);
+        let found: Vec<&str> = out.iter().map(|f| &text[f.range()]).collect();
+        assert_eq!(found, ["!"]);
     }
 }

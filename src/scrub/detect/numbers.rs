@@ -44,15 +44,23 @@ pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Ve
     if !(pass.pan || pass.iban || pass.ssn || pass.phone) && pass.ids.is_empty() {
         return;
     }
-    // A plain byte loop, with no call per run: runs are short and frequent
-    // in ordinary text. The space chained after the text ends a final run.
-    let mut run: Option<usize> = None;
-    for (end, c) in pass.b.iter().copied().chain([b' ']).enumerate() {
-        if c.is_ascii_digit() {
-            run = run.or(Some(end));
-        } else if let Some(start) = run.take() {
-            pass.run(start, end);
-        }
+    // Two tight searches per run: for its first digit, then for the byte
+    // after its last.
+    let b = pass.b;
+    let mut i = 0;
+    while let Some(k) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
+        let start = i + k;
+        let rest = b.get(start..).unwrap_or_default();
+        let end = start
+            + rest
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+        pass.run(start, end);
+        i = end;
     }
 }
 
@@ -158,8 +166,10 @@ impl Pass<'_, '_> {
             .filter(|&from| from >= self.phone_from)
             .find_map(|from| {
                 let (e, needs_context) = phone::national(b, from)?;
-                (!needs_context || context::names(b, from, self.key, phone::WORDS))
-                    .then_some((from, e))
+                // A member named for an id of a call or a contact holds
+                // no phone number.
+                let key = self.key.filter(|k| !context::key_names_an_id(k));
+                (!needs_context || context::names(b, from, key, phone::WORDS)).then_some((from, e))
             })
     }
 }

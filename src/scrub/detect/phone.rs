@@ -83,6 +83,15 @@ pub(super) const WORDS: &[&str] = &[
     "sms",
     "whatsapp",
     "msisdn",
+    "gsm",
+    "fon",
+    "landline",
+    "festnetz",
+    "handynummer",
+    "mobiltelefon",
+    "celular",
+    "telefone",
+    "telefonu",
     "handy",
     "telefon",
     "telefonnummer",
@@ -104,15 +113,18 @@ const NATIONAL: std::ops::RangeInclusive<usize> = 9..=12;
 const MAX_GROUPS: usize = 7;
 
 /// A number written in groups of digits.
+#[derive(Clone, Copy)]
 struct Grouped {
     digits: [u8; MAX_GROUPED],
     count: usize,
     groups: [usize; MAX_GROUPS],
+    /// Where each group ends.
+    ends: [usize; MAX_GROUPS],
     n: usize,
-    /// What comes after each group but the last: one of ` -./`, or `)`
-    /// after an area code in parentheses.
+    /// What comes after each group but the last: one of ` -./` (` ` for
+    /// any run of up to two spaces or a tab), or `)` after an area code in
+    /// parentheses.
     seps: [u8; MAX_GROUPS],
-    end: usize,
 }
 
 impl Grouped {
@@ -129,6 +141,14 @@ impl Grouped {
             .get(..self.n.saturating_sub(1))
             .unwrap_or_default()
     }
+
+    /// Its first `k` groups.
+    fn first(&self, k: usize) -> Self {
+        let mut g = *self;
+        g.n = k.min(self.n);
+        g.count = self.groups().iter().take(g.n).sum();
+        g
+    }
 }
 
 /// The groups of digits at `start` (a digit, or '(' before one), split by
@@ -139,12 +159,13 @@ fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
         digits: [0; MAX_GROUPED],
         count: 0,
         groups: [0; MAX_GROUPS],
+        ends: [0; MAX_GROUPS],
         n: 0,
         seps: [0; MAX_GROUPS],
-        end: start,
     };
     let parenthesised = at(b, start) == Some(b'(');
     let mut pos = start + usize::from(parenthesised);
+    let digit_at = |i: usize| at(b, i).is_some_and(|c| c.is_ascii_digit());
     loop {
         let len = digits_at(b, pos, MAX_GROUPED);
         if len == 0 || g.count + len > MAX_GROUPED {
@@ -154,11 +175,10 @@ fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
             *g.digits.get_mut(g.count + k)? = c;
         }
         *g.groups.get_mut(g.n)? = len;
-        g.n += 1;
         g.count += len;
         pos += len;
-        g.end = pos;
-        let digit_at = |i: usize| at(b, i).is_some_and(|c| c.is_ascii_digit());
+        *g.ends.get_mut(g.n)? = pos;
+        g.n += 1;
         let sep = if parenthesised && g.n == 1 {
             if at(b, pos) != Some(b')') {
                 return None;
@@ -169,13 +189,20 @@ fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
             }
             b')'
         } else {
-            match at(b, pos) {
-                Some(c @ (b' ' | b'-' | b'.' | b'/')) if digit_at(pos + 1) => {
-                    pos += 1;
-                    c
-                }
+            let (width, c) = match (at(b, pos), at(b, pos + 1), at(b, pos + 2)) {
+                // "0151 / 12345678"
+                (Some(b' '), Some(b'/'), Some(b' ')) => (3, b'/'),
+                (Some(b'/'), Some(b' '), _) => (2, b'/'),
+                (Some(b' '), Some(b' '), _) => (2, b' '),
+                (Some(b'\t'), _, _) => (1, b' '),
+                (Some(c @ (b' ' | b'-' | b'.' | b'/')), _, _) => (1, c),
                 _ => return Some(g),
+            };
+            if !digit_at(pos + width) {
+                return Some(g);
             }
+            pos += width;
+            c
         };
         if g.n == MAX_GROUPS {
             return None;
@@ -188,33 +215,60 @@ fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
 /// `start` (a digit, or '(' before the area code): its end and whether it
 /// needs a word that says phone, if one starts here.
 pub(super) fn national(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    // Not the tail of a longer number, nor the rest of a spaced one.
+    // Not part of a token joined by dashes or dots (a UUID's groups).
+    let joined = |j: Option<u8>, c: Option<u8>| {
+        j.is_some_and(|j| JOINERS.contains(&j)) && c.is_some_and(|c| c.is_ascii_alphanumeric())
+    };
+    let left_joined = joined(
+        before(b, start),
+        start.checked_sub(2).and_then(|k| at(b, k)),
+    );
+    if !left_free(b, start, JOINERS) || before(b, start) == Some(b'+') || left_joined {
+        return None;
+    }
+    // After a number and a space, it may be the rest of that number.
     let spaced_before = before(b, start) == Some(b' ')
         && start
             .checked_sub(2)
             .and_then(|k| at(b, k))
             .is_some_and(|c| c.is_ascii_digit());
-    if !left_free(b, start, JOINERS) || before(b, start) == Some(b'+') || spaced_before {
-        return None;
-    }
     let g = grouped(b, start)?;
-    let spaced_after =
-        at(b, g.end) == Some(b' ') && at(b, g.end + 1).is_some_and(|c| c.is_ascii_digit());
-    if !right_free(b, g.end, JOINERS) || spaced_after {
-        return None;
+    // The most groups a plan reads: what follows a space may be something
+    // else ("020 7946 0958 24/7"), then only context says where the number
+    // ends.
+    for k in (1..=g.n).rev() {
+        let cut = k < g.n;
+        if cut && g.seps.get(k - 1) != Some(&b' ') {
+            continue;
+        }
+        let end = g.ends.get(k - 1).copied()?;
+        if !right_free(b, end, JOINERS) || joined(at(b, end), at(b, end + 1)) {
+            continue;
+        }
+        if let Some(needs_context) = judge(&g.first(k)) {
+            return Some((end, needs_context || cut || spaced_before));
+        }
     }
-    judge(&g).map(|needs_context| (g.end, needs_context))
+    None
 }
 
 /// Whether grouped digits are a phone number by a numbering plan: None if
 /// not; else whether only a word that says phone makes them one.
+///
+/// On their own, only the forms order and invoice numbers do not take: an
+/// area code in parentheses or before a slash (`(020) 7946 0958`,
+/// `030/1234567`), and five pairs from a trunk prefix (`06 12 34 56 78`).
 fn judge(g: &Grouped) -> Option<bool> {
     let (d, groups, seps) = (g.digits(), g.groups(), g.seps());
     let parenthesised = seps.first() == Some(&b')');
+    let slashed = seps.first() == Some(&b'/');
     let separated = !seps.is_empty();
-    // Groups of two digits or more; a slash only after the area code; dots
-    // only where every separator is one.
-    let shape_ok = groups.iter().all(|&l| l >= 2)
+    let international = d.starts_with(b"00");
+    // Groups of two digits or more (after 00, a one-digit area code:
+    // `0033 6 12 34 56 78`); a slash only after the area code; dots only
+    // where every separator is one.
+    let short_ok = |i: usize, &l: &usize| l >= 2 || (international && i == 1);
+    let shape_ok = groups.iter().enumerate().all(|(i, l)| short_ok(i, l))
         && !seps.iter().skip(1).any(|&s| s == b'/')
         && (!seps.contains(&b'.') || seps.iter().all(|&s| s == b'.'));
     // `078-05-1120` is written as a US SSN is.
@@ -223,6 +277,7 @@ fn judge(g: &Grouped) -> Option<bool> {
         return None;
     }
     let first = groups.first().copied().unwrap_or_default();
+    let pairs = groups == [2, 2, 2, 2, 2] && seps.windows(2).all(|w| w.first() == w.last());
     match d {
         // The international prefix: a country code, then as after '+'.
         [b'0', b'0', rest @ ..] => {
@@ -231,14 +286,15 @@ fn judge(g: &Grouped) -> Option<bool> {
                 Some(b'2'..=b'9') => (MIN_DIGITS..=MAX_DIGITS).contains(&rest.len()),
                 _ => false,
             };
-            (ok && !parenthesised && (!separated || first <= 5)).then_some(!separated)
+            (ok && !parenthesised && (!separated || first <= 5)).then_some(true)
         }
         // The trunk prefix, then the area code or mobile prefix.
         [b'0', b'1'..=b'9', ..] => {
-            let ok = NATIONAL.contains(&d.len()) && (!separated || (2..=5).contains(&first));
-            ok.then_some(!separated)
+            let ok = NATIONAL.contains(&d.len()) && (!separated || (2..=6).contains(&first));
+            ok.then_some(!(parenthesised || slashed || pairs))
         }
-        // Plans without a trunk prefix: only with a word that says phone.
+        // Plans without a trunk prefix, and numbers with their country
+        // code but no '+' (an MSISDN): only with a word that says phone.
         [c, ..] => {
             let ok = match d.len() {
                 8 => (b'2'..=b'9').contains(c) && !parenthesised,
@@ -247,6 +303,7 @@ fn judge(g: &Grouped) -> Option<bool> {
                     let na = north_american_digits(&[b"1", d].concat());
                     na || (!parenthesised && (*c == b'3' || (b'6'..=b'9').contains(c)))
                 }
+                11..=15 => !separated && *c != b'0',
                 _ => false,
             };
             ok.then_some(true)
@@ -255,25 +312,22 @@ fn judge(g: &Grouped) -> Option<bool> {
     }
 }
 
-/// Day, month and year first ("05-12-2026 10 30", "05.12.2026"), or year,
-/// month and day: a date and a time, not a phone number.
+/// A date first ("05-12-2026 10 30", "12-05-2026", "05.12.2026"), day or
+/// month leading, or year first: a date and a time, not a phone number.
 fn date_like(d: &[u8], groups: &[usize]) -> bool {
     let value = |from: usize, len: usize| {
         d.get(from..from + len)
             .map(|g| g.iter().fold(0u32, |v, &c| v * 10 + u32::from(c - b'0')))
     };
+    let day_or_month = |x: Option<u32>| x.is_some_and(|x| (1..=31).contains(&x));
+    let month = |x: Option<u32>| x.is_some_and(|x| (1..=12).contains(&x));
+    let year = |x: Option<u32>| x.is_some_and(|x| (1900..=2099).contains(&x));
     match groups {
         [2, 2, 4, ..] => {
-            let (day, month, year) = (value(0, 2), value(2, 2), value(4, 4));
-            day.is_some_and(|x| (1..=31).contains(&x))
-                && month.is_some_and(|x| (1..=12).contains(&x))
-                && year.is_some_and(|x| (1900..=2099).contains(&x))
+            let (a, b) = (value(0, 2), value(2, 2));
+            day_or_month(a) && day_or_month(b) && (month(a) || month(b)) && year(value(4, 4))
         }
-        [4, 2, 2, ..] => {
-            let (year, month) = (value(0, 4), value(4, 2));
-            year.is_some_and(|x| (1900..=2099).contains(&x))
-                && month.is_some_and(|x| (1..=12).contains(&x))
-        }
+        [4, 2, 2, ..] => year(value(0, 4)) && month(value(4, 2)),
         _ => false,
     }
 }
@@ -469,24 +523,40 @@ mod tests {
         out.iter().map(|f| text[f.range()].to_owned()).collect()
     }
 
-    /// National formats with a trunk prefix, as each country writes them:
-    /// found on their own.
+    /// National formats with a trunk prefix in the forms order and invoice
+    /// numbers do not take: found on their own.
     #[test]
     fn national_numbers() {
+        for n in [
+            "(020) 7946 0958", // UK, area code in parentheses
+            "030/1234567",     // DE, slash after the area code
+            "(089) 1234567",   // DE Munich
+            "0151 / 12345678", // DE mobile
+            "01 23 45 67 89",  // FR pairs
+            "06 12 34 56 78",  // FR mobile
+            "01.23.45.67.89",  // FR dotted
+            "06-12-34-56-78",  // FR dashed
+            "(02) 9876 5432",  // AU Sydney
+            "044/668 18 00",   // CH Zurich
+        ] {
+            assert!(whole(n), "whole {n}");
+            assert_eq!(found_with(&format!("x {n}."), None), [n], "{n}");
+            assert_eq!(found_with(&format!("{{\"v\":\"{n}\"}}"), None), [n], "{n}");
+        }
+    }
+
+    /// Forms other numbers share (order and invoice numbers with leading
+    /// zeros, account numbers): found where a word or the member's name
+    /// says phone.
+    #[test]
+    fn national_numbers_with_context() {
         for n in [
             "020 7946 0958",     // UK London
             "0161 496 0000",     // UK Manchester
             "07700 900123",      // UK mobile
-            "(020) 7946 0958",   // UK, area code in parentheses
             "030 12345678",      // DE Berlin
             "0151 12345678",     // DE mobile
-            "030/1234567",       // DE, slash after the area code
             "0171-1234567",      // DE mobile, dashed
-            "(089) 1234567",     // DE Munich
-            "01 23 45 67 89",    // FR pairs
-            "06 12 34 56 78",    // FR mobile
-            "01.23.45.67.89",    // FR dotted
-            "06-12-34-56-78",    // FR dashed
             "020 123 4567",      // NL Amsterdam
             "06 12345678",       // NL mobile
             "06-12345678",       // NL mobile, dashed
@@ -500,39 +570,29 @@ mod tests {
             "087 123 4567",      // IE mobile
             "08-123 456 78",     // SE Stockholm
             "070-123 45 67",     // SE mobile
-            "(02) 9876 5432",    // AU Sydney
             "0412 345 678",      // AU mobile
             "011 2345 6789",     // IN Delhi
             "06 1234 5678",      // IT Rome
+            "020  7946  0958",   // two spaces
             "0044 20 7946 0958", // international prefix 00
             "0049 30 12345678",
-        ] {
-            assert!(whole(n), "whole {n}");
-            assert_eq!(found_with(&format!("x {n}."), None), [n], "{n}");
-            assert_eq!(found_with(&format!("{{\"v\":\"{n}\"}}"), None), [n], "{n}");
-        }
-    }
-
-    /// Forms other numbers share: found where a word or the member's name
-    /// says phone.
-    #[test]
-    fn national_numbers_with_context() {
-        for n in [
-            "07700900123",  // UK, one run
-            "0612345678",   // FR, NL
-            "612 345 678",  // ES mobile
-            "91 123 45 67", // ES Madrid
-            "512 345 678",  // PL mobile
-            "22 123 45 67", // PL Warsaw
-            "32 14 56 78",  // DK
-            "3214 5678",    // DK
-            "912 34 567",   // NO mobile
-            "333 123 4567", // IT mobile
+            "0033 6 12 34 56 78", // a one-digit area code after 00
+            "07700900123",        // UK, one run
+            "0612345678",         // FR, NL
+            "612 345 678",        // ES mobile
+            "91 123 45 67",       // ES Madrid
+            "512 345 678",        // PL mobile
+            "22 123 45 67",       // PL Warsaw
+            "32 14 56 78",        // DK
+            "3214 5678",          // DK
+            "912 34 567",         // NO mobile
+            "333 123 4567",       // IT mobile
             "3331234567",
             "98765 43210",  // IN mobile
             "415 555 2671", // US, spaced
             "415.555.2671", // US, dotted
             "0049301234567",
+            "4915112345678", // an MSISDN: country code, no '+'
         ] {
             assert!(found_with(&format!("ref {n}"), None).is_empty(), "bare {n}");
             for text in [
@@ -544,7 +604,17 @@ mod tests {
             }
             assert_eq!(found_with(n, Some("phone_number")), [n], "key {n}");
             assert_eq!(found_with(n, Some("contactPhone")), [n], "key {n}");
+            assert!(found_with(n, Some("callId")).is_empty(), "id key {n}");
             assert!(whole(n), "whole {n}");
+        }
+        // Where the number ends, context decides: what follows a space is
+        // something else.
+        for (text, n) in [
+            ("Tel. 020 7946 0958 24/7", "020 7946 0958"),
+            ("call 0151 12345678 8-18 Uhr", "0151 12345678"),
+            ("Zimmer 12, Tel 030 1234567", "030 1234567"),
+        ] {
+            assert_eq!(found_with(text, None), [n], "{text}");
         }
     }
 
@@ -573,7 +643,16 @@ mod tests {
             "0 12 34 56 78",
             "06 12 34 56 78 90 12 34",
             "phone 123 45 67",
-            "tel 0123 4567 8901 2345",
+            "0123 4567 8901 2345",
+            "04-3711-8882",
+            "058.397.119",
+            "0588 30945",
+            "12-05-2026 10:30",
+            "020.016.112.140",
+            "0800 1200 1400",
+            "01067 04109",
+            "85d17fba-0821-4423-9578-d4b1bf5f987d",
+            "DE88FA1B-0327-4515-8748-ABBCBCB6EF5C",
         ] {
             assert!(
                 found_with(t, None).is_empty(),
