@@ -800,6 +800,20 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
     for step in &answer.steps {
         out!("  - {step}");
     }
+    // What the hop's contracts do with each class, and what a class of the
+    // policy's own is made of (never what a dictionary holds).
+    if let Some(hop) = p.hops.iter().find(|h| *h.name == *answer.hop) {
+        let crossing = crate::policy::flows::classes_crossing;
+        out!("request body: {}", crossing(&p, &hop.request_body));
+        out!("response body: {}", crossing(&p, &hop.response_body));
+        for c in p.classes.iter() {
+            for d in c.detectors.iter() {
+                if let Some(custom) = p.classes.custom().get(d) {
+                    out!("  {}: {custom}", c.name);
+                }
+            }
+        }
+    }
     if answer.decision == "allow" {
         ExitCode::SUCCESS
     } else {

@@ -130,3 +130,86 @@ hops:
         assert!(!log.contains(secret), "{secret} in the log");
     }
 }
+
+/// `chaperone check` and `explain` say what a class of the policy's own is
+/// made of, never what its dictionary holds; a bad dictionary line is
+/// named by file and line, without its text.
+#[test]
+fn check_and_explain_show_custom_classes() {
+    let dir = TempDir::new("custom-cli");
+    std::fs::write(dir.path("vip.txt"), "ACC-0042\nAcme Holdings\n").unwrap();
+    let policy = dir.path("policy.yaml");
+    std::fs::write(
+        &policy,
+        r#"version: "v1"
+trust_domain: shop.test
+data_classes:
+  member_id: { pattern: 'M-[0-9]{8}', check: luhn, context: [member], action: hash }
+  vip: { dictionary: vip.txt, action: redact }
+hops:
+  - name: notes
+    match: { host: api.shop.test, method: POST, path: /v1/notes }
+    from: [ { anonymous: true } ]
+    request: { body: { scan: [member_id, vip] } }
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_chaperone"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check".as_ref(), policy.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("member_id (hash): pattern (luhn, context: member)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("vip (redact): dictionary of 2 entries"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("ACC-0042") && !stdout.contains("Acme"),
+        "{stdout}"
+    );
+
+    let request = dir.path("request.yaml");
+    std::fs::write(
+        &request,
+        "host: api.shop.test\nmethod: POST\npath: /v1/notes\n",
+    )
+    .unwrap();
+    let out = run(&["explain".as_ref(), policy.as_os_str(), request.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("request body: member_id: hash, vip: redact"),
+        "{stdout}"
+    );
+    // Without defaults.scan, every class is scanned by default.
+    assert!(
+        stdout.contains("response body: member_id: hash, vip: redact"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  vip: dictionary of 2 entries"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        dir.path("vip.txt"),
+        "ACC-0042\n\nsecret-one two three four five six seven eight nine\n",
+    )
+    .unwrap();
+    let out = run(&["check".as_ref(), policy.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("vip.txt:3: an entry is at most 8 words"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-one"), "{stderr}");
+}

@@ -18,7 +18,7 @@ fn label(s: &str) -> String {
 
 /// What happens to each class in one direction: the classes scanned for get
 /// their action; the others are not looked for and may cross.
-fn classes_crossing(policy: &Policy, contract: &Contract) -> String {
+pub fn classes_crossing(policy: &Policy, contract: &Contract) -> String {
     let mut parts = Vec::new();
     for c in policy.classes.iter() {
         let scanned = c.detectors.iter().any(|d| contract.scan.contains(d));
