@@ -193,13 +193,14 @@ pub fn cases() -> &'static [Case] {
     &CASES
 }
 
-/// A detector set from the low bits of `bits`, one bit per detector in the
-/// order of `Detector::ALL`.
+/// A detector set from `bits`, one bit per detector in the order of
+/// `Detector::ALL`; past the sixteenth detector the bits repeat.
 pub fn detector_set(bits: u16) -> DetectorSet {
+    let bits = u32::from(bits) | (u32::from(bits) << 16);
     Detector::ALL
         .iter()
         .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
+        .filter(|(i, _)| bits.checked_shr(*i as u32).is_some_and(|b| b & 1 != 0))
         .map(|(_, d)| *d)
         .collect()
 }
