@@ -874,18 +874,14 @@ impl<'a> Rewriter<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let input = self.input;
-        // Fast path: jump to the next quote or backslash; a string with no
-        // escape is borrowed as it is.
-        let Some(off) = memchr::memchr2(b'"', b'\\', &input[start..]) else {
+        // Fast path: jump to the first quote, backslash or control byte; a
+        // string with no escape is borrowed as it is.
+        let Some(i) = plain_end(&input[start..]).map(|off| start + off) else {
             self.pos = input.len();
             return Err(self.invalid());
         };
-        let i = start + off;
-        // A control byte is invalid in a string: found by a branchless
-        // minimum (which vectorizes), placed only when there is one.
-        let run = &input[start..i];
-        if run.iter().fold(0xFF, |m: u8, &b| m.min(b)) < 0x20 {
-            self.pos = start + run.iter().position(|b| *b < 0x20).unwrap_or_default();
+        if input[i] < 0x20 {
+            self.pos = i;
             return Err(self.invalid());
         }
         if input[i] == b'"' {
@@ -966,6 +962,36 @@ impl<'a> Rewriter<'a> {
     }
 }
 
+/// Where the plain run of a string's bytes ends: the first quote,
+/// backslash or control byte in `b`, looked for eight bytes at a time.
+fn plain_end(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that stops: `t - 1 & !t` flags the zero
+    // bytes of `t` (a zero below borrows into the bytes above, so only the
+    // lowest flag is sure, and only the lowest is read), and `x - 0x20 &
+    // !x` the bytes below 0x20.
+    let stops = |x: u64| {
+        let zero = |t: u64| t.wrapping_sub(ONES) & !t;
+        (zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & HIGHS
+    };
+    let (words, rest) = b.as_chunks::<8>();
+    for (n, word) in words.iter().enumerate() {
+        let hits = stops(u64::from_le_bytes(*word));
+        if hits != 0 {
+            return Some(n * 8 + hits.trailing_zeros() as usize / 8);
+        }
+    }
+    // The document's last bytes, padded with a byte that does not stop.
+    let mut last = [b'a'; 8];
+    last.get_mut(..rest.len())?.copy_from_slice(rest);
+    let hits = stops(u64::from_le_bytes(last));
+    (hits != 0).then(|| words.len() * 8 + hits.trailing_zeros() as usize / 8)
+}
+
 /// `text` as a JSON string token.
 fn json_string(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 2);
@@ -997,4 +1023,32 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_end;
+
+    /// The word-at-a-time search finds what a byte loop finds, whatever
+    /// precedes the stop (bytes that borrow, high bytes) and wherever it
+    /// lies in a word.
+    #[test]
+    fn plain_end_finds_the_first_stop() {
+        let fillers: [&[u8]; 4] = [b"a", b"\x21", b"\xc3\xa9", b"\xff"];
+        for stop in [b'"', b'\\', 0x00, 0x1f, 0x0a] {
+            for filler in fillers {
+                for at in 0..40 {
+                    let mut b: Vec<u8> = filler.iter().copied().cycle().take(at).collect();
+                    b.push(stop);
+                    b.extend_from_slice(b"\x00\"\\tail");
+                    assert_eq!(plain_end(&b), Some(at), "{stop:#x} after {at} {filler:?}");
+                    b.truncate(at);
+                    assert_eq!(plain_end(&b), None);
+                }
+            }
+        }
+        for clean in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc] {
+            assert_eq!(plain_end(&[clean; 19]), None, "{clean:#x}");
+        }
+    }
 }

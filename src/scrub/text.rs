@@ -37,12 +37,18 @@ pub fn scan_text(
     if text.len() < shortest(scan) {
         return Ok(TextOutcome::Unchanged);
     }
+    // Most of the rest hold no byte a detector or an escape needs: one
+    // pass over them decides.
+    let hints = detect::hints(text, scan);
+    if !hints.may_contain && !hints.escapes {
+        return Ok(TextOutcome::Unchanged);
+    }
     let ctx = Context {
         custom: Some(classes.custom()),
         hash_key: Some(key),
         ..ctx
     };
-    let found = find(text, scan, ctx, classes);
+    let found = find_hinted(text, scan, ctx, classes, &hints);
     if found.is_empty() {
         return Ok(TextOutcome::Unchanged);
     }
@@ -137,7 +143,18 @@ struct Found {
 /// overlapping; those of a detector no class names, and a class's safe
 /// values, are left out.
 fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> Vec<Found> {
-    let mut found = find_all(text, scan, ctx);
+    find_hinted(text, scan, ctx, classes, &detect::hints(text, scan))
+}
+
+/// [`find`] with the text's hints at hand.
+fn find_hinted(
+    text: &str,
+    scan: DetectorSet,
+    ctx: Context<'_>,
+    classes: &Classes,
+    hints: &detect::Hints,
+) -> Vec<Found> {
+    let mut found = find_all(text, scan, ctx, hints);
     found.retain(|f| {
         classes
             .class_of(f.finding.detector)
@@ -146,10 +163,9 @@ fn find(text: &str, scan: DetectorSet, ctx: Context<'_>, classes: &Classes) -> V
     found
 }
 
-fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>) -> Vec<Found> {
-    let hints = detect::hints(text, scan);
+fn find_all(text: &str, scan: DetectorSet, ctx: Context<'_>, hints: &detect::Hints) -> Vec<Found> {
     let mut found: Vec<Found> = if hints.may_contain {
-        detect::scan_hinted(text, scan, ctx, &hints)
+        detect::scan_hinted(text, scan, ctx, hints)
             .into_iter()
             .filter_map(|f| {
                 Some(Found {

@@ -206,7 +206,12 @@ fn match_at(b: &[u8], start: usize, scope: Scope<'_>) -> Option<usize> {
     }
     let first = digit_run(b, start);
     let long = (MIN_DIGITS..=MAX_DIGITS).contains(&first);
-    if !(long || (first == 4 && separator_at(b, start + first).is_some())) || !left_ok(b, start) {
+    // A grouped card's second group has 3, 4 or 6 digits (`grouping_ok`):
+    // dates and times (`2026-11-21`) stop here.
+    let grouped = first == 4
+        && separator_at(b, start + first)
+            .is_some_and(|next| matches!(digit_run(b, next), 3 | 4 | 6));
+    if !(long || grouped) || !left_ok(b, start) {
         return None;
     }
     // Read up to MAX_DIGITS digits in groups.

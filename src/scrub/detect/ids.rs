@@ -198,10 +198,20 @@ pub(super) fn plausible(p: &Profile<'_>) -> DetectorSet {
     };
     let digits = p.digits().min(BY_DIGITS.len() - 1);
     let mut set = BY_DIGITS.get(digits).copied().unwrap_or_default();
-    if p.len() >= 16 && (digits >= 1 || p.upper() >= 9) {
+    // A codice fiscale's first digit follows a letter (its six letters lead,
+    // and a digit place written as a letter is still a letter).
+    if p.len() >= 16 && (p.upper() >= 9 || (digits >= 1 && letter_then_digit(p.text.as_bytes()))) {
         set = set.with(Detector::ItFiscalCode);
     }
     set
+}
+
+/// A letter right before a digit somewhere in `b` (no early exit, so the
+/// test compiles to SIMD).
+fn letter_then_digit(b: &[u8]) -> bool {
+    b.iter().zip(b.iter().skip(1)).fold(false, |hit, (&l, &d)| {
+        hit | ((l | 0x20).wrapping_sub(b'a') < 26) & (d.wrapping_sub(b'0') < 10)
+    })
 }
 
 /// The words that say what each identifier is, compared without case (see
@@ -297,6 +307,16 @@ impl Ids {
             if !(word_start || glued) || (back > 0 && !c.is_ascii_alphabetic()) {
                 continue;
             }
+            // A run right after a joiner and a digit (`2026-11`, `1.5`)
+            // continues a number: no shape starts there (`at_start`).
+            if back == 0
+                && prev.is_some_and(|p| JOINERS.contains(&p))
+                && start
+                    .checked_sub(2)
+                    .is_some_and(|k| at(b, k).is_some_and(|c| c.is_ascii_digit()))
+            {
+                continue;
+            }
             let run = (back == 0).then_some(end - first);
             let candidates = candidates(b, start, run).intersection(self.set);
             if candidates.is_empty() {
@@ -366,40 +386,60 @@ fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
         }
         let next = at(b, start + run);
         let then = |seps: &[u8]| next.is_some_and(|n| seps.contains(&n));
+        // The digits after that separator: every grouped shape's second
+        // group has an exact length (a shorter or longer run breaks it), so
+        // dates, times and codes like `2026-11-21` rule most shapes out.
+        let second = b
+            .get(start + run + 1..)
+            .unwrap_or_default()
+            .iter()
+            .take(8)
+            .take_while(|x| x.is_ascii_digit())
+            .count();
+        let group = |seps: &[u8], n: usize| then(seps) && second == n;
         let mut add = |d: Detector, ok: bool| {
             if ok {
                 set = set.with(d);
             }
         };
-        add(Detector::DeTaxId, run == 11 || (run == 2 && then(b" ")));
+        add(Detector::DeTaxId, run == 11 || (run == 2 && group(b" ", 3)));
         add(
             Detector::FrNir,
             run == 15
                 || (run == 6 && then(b"ABab"))
-                || (run == 1 && then(b" "))
-                || (run == 13 && then(SPACE_DASH)),
+                || (run == 1 && group(b" ", 2))
+                || (run == 13 && group(SPACE_DASH, 2)),
         );
         add(
             Detector::NlBsn,
-            run == 9 || (run == 4 && then(b".")) || (run == 3 && then(b" .")),
+            run == 9 || (run == 4 && group(b".", 2)) || (run == 3 && group(b" .", 3)),
         );
         add(
             Detector::EsDni,
             (run == 8 && next.is_some_and(|n| n.is_ascii_alphabetic() || n == b'-' || n == b' '))
-                || (run == 2 && then(b".")),
+                || (run == 2 && group(b".", 3)),
         );
         add(
             Detector::BrCpf,
-            run == 11 || (run == 3 && then(b".")) || (run == 9 && then(b"-")),
+            run == 11 || (run == 3 && group(b".", 3)) || (run == 9 && group(b"-", 2)),
         );
         add(
             Detector::InAadhaar,
-            run == 12 || (run == 4 && then(SPACE_DASH)),
+            run == 12 || (run == 4 && group(SPACE_DASH, 4)),
         );
-        add(Detector::UsItin, run == 9 || (run == 3 && then(SPACE_DASH)));
-        add(Detector::UsEin, run == 9 || (run == 2 && then(SPACE_DASH)));
+        add(
+            Detector::UsItin,
+            run == 9 || (run == 3 && group(SPACE_DASH, 2)),
+        );
+        add(
+            Detector::UsEin,
+            run == 9 || (run == 2 && group(SPACE_DASH, 7)),
+        );
         add(Detector::UsNpi, run == 10);
-        add(Detector::UkNhs, run == 10 || (run == 3 && then(SPACE_DASH)));
+        add(
+            Detector::UkNhs,
+            run == 10 || (run == 3 && group(SPACE_DASH, 3)),
+        );
     } else if c.is_ascii_alphabetic() {
         let spaced = at(b, start + 2).is_some_and(|x| SPACE_DASH.contains(&x));
         if letter_at(1) && (digit_at(2) || (spaced && digit_at(3))) {

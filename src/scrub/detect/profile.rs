@@ -38,6 +38,78 @@ pub(super) struct Profile<'a> {
     marks: u8,
 }
 
+/// Bytes looked at together: one SIMD register's worth. Short text is one
+/// block padded with spaces (which count as nothing), so a typical JSON
+/// value costs one block's fixed work, not a loop's set-up and tail.
+const LANES: usize = 16;
+
+/// Per-lane counts and marks over up to 255 blocks (u8 lanes cannot
+/// overflow before).
+#[derive(Default)]
+struct Lanes {
+    digits: [u8; LANES],
+    upper: [u8; LANES],
+    dashes: [u8; LANES],
+    marks: [u8; LANES],
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn add(&mut self, block: &[u8; LANES]) {
+        for (i, &c) in block.iter().enumerate() {
+            let d = u8::from(c.wrapping_sub(b'0') < 10);
+            let u = u8::from(c.wrapping_sub(b'A') < 26);
+            let h = u8::from(c == b'-');
+            // One compare: below ' ' or above '~'.
+            let foldable = u8::from(c.wrapping_sub(b' ') > b'~' - b' ');
+            let m = (u8::from(c == b'@') * Mark::At as u8)
+                | (u8::from(c == b'+') * Mark::Plus as u8)
+                | (u8::from(c == b'(') * Mark::Paren as u8)
+                | (u8::from(c == b'.') * Mark::Dot as u8)
+                | (u8::from(c | 0x20 == b'b') * Mark::B as u8)
+                | (foldable * Mark::Foldable as u8)
+                | (u8::from(c == b'%' || c == b'\\' || c == b'&') * Mark::Escape as u8)
+                | (u8::from(c == b'=') * Mark::Equals as u8);
+            if let (Some(dl), Some(ul), Some(hl), Some(ml)) = (
+                self.digits.get_mut(i),
+                self.upper.get_mut(i),
+                self.dashes.get_mut(i),
+                self.marks.get_mut(i),
+            ) {
+                *dl = dl.wrapping_add(d);
+                *ul = ul.wrapping_add(u);
+                *hl = hl.wrapping_add(h);
+                *ml |= m;
+            }
+        }
+    }
+
+    /// Adds the lanes into `p` and clears them. The lanes are summed as
+    /// words (pairs of lanes into 16-bit lanes, then a multiply that adds
+    /// those into the top one), not lane by lane.
+    fn flush(&mut self, p: &mut Profile<'_>) {
+        const PAIRS: u128 = 0x00FF_00FF_00FF_00FF_00FF_00FF_00FF_00FF;
+        let sum = |lanes: &[u8; LANES]| {
+            let x = u128::from_le_bytes(*lanes);
+            // Eight 16-bit lanes of at most 510, then four of at most 1020.
+            let pairs = (x & PAIRS) + ((x >> 8) & PAIRS);
+            let quads = (pairs as u64) + ((pairs >> 64) as u64);
+            // At most 4080: no carry leaves the top 16 bits.
+            (quads.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize
+        };
+        p.digits += sum(&self.digits);
+        p.upper += sum(&self.upper);
+        p.dashes += sum(&self.dashes);
+        let marks = u128::from_le_bytes(self.marks);
+        let mut m = (marks as u64) | ((marks >> 64) as u64);
+        m |= m >> 32;
+        m |= m >> 16;
+        m |= m >> 8;
+        p.marks |= m as u8;
+        *self = Self::default();
+    }
+}
+
 impl<'a> Profile<'a> {
     pub(super) fn of(text: &'a str) -> Self {
         let mut p = Self {
@@ -47,29 +119,28 @@ impl<'a> Profile<'a> {
             dashes: 0,
             marks: 0,
         };
-        // u8 lanes: a block of 255 bytes cannot overflow a count.
-        for block in text.as_bytes().chunks(255) {
-            let (mut digits, mut upper, mut dashes, mut marks) = (0u8, 0u8, 0u8, 0u8);
-            for &c in block {
-                digits = digits.wrapping_add(u8::from(c.wrapping_sub(b'0') < 10));
-                upper = upper.wrapping_add(u8::from(c.wrapping_sub(b'A') < 26));
-                dashes = dashes.wrapping_add(u8::from(c == b'-'));
-                // One compare: below ' ' or above '~'.
-                let foldable = u8::from(c.wrapping_sub(b' ') > b'~' - b' ');
-                marks |= (u8::from(c == b'@') * Mark::At as u8)
-                    | (u8::from(c == b'+') * Mark::Plus as u8)
-                    | (u8::from(c == b'(') * Mark::Paren as u8)
-                    | (u8::from(c == b'.') * Mark::Dot as u8)
-                    | (u8::from(c | 0x20 == b'b') * Mark::B as u8)
-                    | (foldable * Mark::Foldable as u8)
-                    | (u8::from(c == b'%' || c == b'\\' || c == b'&') * Mark::Escape as u8)
-                    | (u8::from(c == b'=') * Mark::Equals as u8);
+        let mut lanes = Lanes::default();
+        let (blocks, rest) = text.as_bytes().as_chunks::<LANES>();
+        let mut added = 0;
+        for block in blocks {
+            if added == 255 {
+                lanes.flush(&mut p);
+                added = 0;
             }
-            p.digits += usize::from(digits);
-            p.upper += usize::from(upper);
-            p.dashes += usize::from(dashes);
-            p.marks |= marks;
+            lanes.add(block);
+            added += 1;
         }
+        if !rest.is_empty() {
+            if added == 255 {
+                lanes.flush(&mut p);
+            }
+            let mut last = [b' '; LANES];
+            if let Some(head) = last.get_mut(..rest.len()) {
+                head.copy_from_slice(rest);
+            }
+            lanes.add(&last);
+        }
+        lanes.flush(&mut p);
         p
     }
 
@@ -122,6 +193,30 @@ mod tests {
         }
         let nines = "9".repeat(1000);
         assert_eq!(Profile::of(&nines).digits(), 1000);
+    }
+
+    /// The blocked pass counts as a plain byte loop does, at every length
+    /// around a block's and a flush's boundaries.
+    #[test]
+    fn blocks_count_as_bytes_do() {
+        let alphabet = "a0Z-@+(.bB=%&\\ é\t~9";
+        for len in [0, 1, 15, 16, 17, 31, 33, 255, 4079, 4080, 4081, 4096, 9000] {
+            let text: String = alphabet.chars().cycle().take(len).collect();
+            let p = Profile::of(&text);
+            let b = text.as_bytes();
+            assert_eq!(p.digits(), b.iter().filter(|c| c.is_ascii_digit()).count());
+            assert_eq!(
+                p.upper(),
+                b.iter().filter(|c| c.is_ascii_uppercase()).count()
+            );
+            assert_eq!(p.dashes(), b.iter().filter(|c| **c == b'-').count());
+            assert_eq!(p.has(Mark::At), b.contains(&b'@'), "{len}");
+            assert_eq!(
+                p.has(Mark::Foldable),
+                !text.is_ascii() || text.contains('\t')
+            );
+        }
+        assert_eq!(Profile::of(&"7".repeat(10_000)).digits(), 10_000);
     }
 
     #[test]
