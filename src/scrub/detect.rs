@@ -333,6 +333,68 @@ pub struct Context<'a> {
     pub hash_key: Option<&'a crate::secret::HashKey>,
 }
 
+/// The longest label read.
+pub const MAX_LABEL: usize = 128;
+
+/// What the member `key` is as a label: how strongly it labels its
+/// siblings (0 not at all; a label replaces an earlier one at least as
+/// weak), and whether it holds what a label names (its name for the
+/// detectors is then the label's, see [`label_name`]).
+///
+/// Labels are members whose string value says what a sibling holds:
+/// FHIR's identifiers and contact points (`{"system": ".../nhs-number",
+/// "value": …}`, `{"system": "phone", "value": …}`), the name/value pairs
+/// of custom fields and attributes (`{"name": "ssn", "value": …}`), a card
+/// object's network (`{"brand": "visa", "number": …}`). FHIR's `use`
+/// (`home`, `mobile`) says less than a `system` beside it: it labels only
+/// where nothing else does.
+pub fn label_kind(key: &str) -> (u8, bool) {
+    let mut buf = [0u8; 10];
+    let Some(lower) = buf.get_mut(..key.len()).filter(|b| b.len() >= 2) else {
+        return (0, false);
+    };
+    lower
+        .iter_mut()
+        .zip(key.bytes())
+        .for_each(|(o, c)| *o = c.to_ascii_lowercase());
+    match &*lower {
+        b"system" | b"type" | b"kind" | b"name" | b"key" | b"label" | b"field" | b"category"
+        | b"brand" | b"network" | b"scheme" => (2, false),
+        b"use" => (1, false),
+        b"value" | b"val" | b"values" | b"number" | b"id" | b"identifier" | b"text" | b"data" => {
+            (0, true)
+        }
+        _ => (0, false),
+    }
+}
+
+/// The name a label gives: the last part of a URI or URN
+/// (`http://hl7.org/fhir/sid/us-npi` is `us-npi`), the word for an
+/// identifier system's well-known OID (`urn:oid:2.16.840.1.113883.2.1.4.1`
+/// is the NHS number), else the label itself.
+pub fn label_name(label: &str) -> Option<&str> {
+    const OIDS: [(&str, &str); 8] = [
+        ("2.16.840.1.113883.4.1", "ssn"),
+        ("2.16.840.1.113883.4.6", "npi"),
+        ("2.16.840.1.113883.4.814", "dea"),
+        ("1.3.6.1.4.1.19126.3", "dni"),
+        ("2.16.840.1.113883.2.1.4.1", "nhs"),
+        ("2.16.840.1.113883.2.4.6.3", "bsn"),
+        ("1.2.250.1.213.1.4.8", "nir"),
+        ("2.16.840.1.113883.2.9.4.3.2", "codicefiscale"),
+    ];
+    let label = label.trim();
+    let oid = label.strip_prefix("urn:oid:").unwrap_or(label);
+    if let Some((_, word)) = OIDS.iter().find(|(o, _)| oid == *o) {
+        return Some(word);
+    }
+    label
+        .trim_end_matches(['/', '#'])
+        .rsplit(['/', ':', '#', '|'])
+        .next()
+        .filter(|part| !part.is_empty())
+}
+
 impl<'a> Context<'a> {
     /// Text that is the value of member `key`.
     pub fn of_key(key: Option<&'a str>) -> Self {

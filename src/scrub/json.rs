@@ -48,36 +48,61 @@ struct Rewriter<'a> {
     key: &'a HashKey,
     findings: Findings,
     changed: bool,
-    /// Per nesting depth (the first [`MEMO_DEPTHS`]), the keys of the last
-    /// object read there under the same contract node, in order (the first
-    /// [`MEMO_KEYS`]). Objects in an array mostly repeat their keys in the
-    /// same order: a key equal to the one at its place last time is looked
-    /// up and judged once. Only clean keys without escapes are kept. Fixed
-    /// arrays: nothing is allocated for it.
-    keys_seen: [KeysSeen<'a>; MEMO_DEPTHS],
+    /// The keys of the objects read last, in order (the first
+    /// [`MEMO_KEYS`]), up to [`MEMO_SHAPES`] shapes, each known by its
+    /// depth, contract node and first key. Objects in an array mostly
+    /// repeat their keys in the same order (and those inside them too,
+    /// `customer` and `shipping` of each order): a key equal to the one at
+    /// its place last time is looked up and judged once. Only clean keys
+    /// without escapes are kept. Fixed arrays: nothing is allocated for it.
+    shapes: [KeysSeen<'a>; MEMO_SHAPES],
+    /// The shape a new one replaces next (round robin).
+    next_shape: usize,
     /// Text shorter than this holds no finding of the contract's classes.
     gate: usize,
 }
 
-/// Depths whose objects' keys are remembered.
-const MEMO_DEPTHS: usize = 4;
+/// Object shapes remembered.
+const MEMO_SHAPES: usize = 8;
 /// Keys remembered per object.
 const MEMO_KEYS: usize = 16;
 
-/// The clean keys of the last object read at one depth.
+/// The clean keys of the last object of one shape.
 #[derive(Clone, Copy, Default)]
 struct KeysSeen<'a> {
+    depth: usize,
     node: Option<&'a Node>,
     len: usize,
     keys: [Seen<'a>; MEMO_KEYS],
 }
 
-/// A key (its token's place in the input) and the contract node it led to.
+/// A key (its token's place in the input), the contract node it led to,
+/// and what it is as a label (`detect::labels`, `detect::labelled`).
 #[derive(Clone, Copy, Default)]
 struct Seen<'a> {
     start: usize,
     end: usize,
     child: Option<&'a Node>,
+    label: Label,
+}
+
+/// A remembered key found again: where its token ends, the node it led to,
+/// what it is as a label.
+type Known<'a> = (usize, Option<&'a Node>, Label);
+
+/// What a member's name is as a label: how strongly it labels its siblings,
+/// and whether it holds what a label names.
+#[derive(Clone, Copy, Default)]
+struct Label {
+    strength: u8,
+    labelled: bool,
+}
+
+impl Label {
+    fn of(key: &str) -> Self {
+        let (strength, labelled) = detect::label_kind(key);
+        Self { strength, labelled }
+    }
 }
 
 fn same_node(a: Option<&Node>, b: Option<&Node>) -> bool {
@@ -121,7 +146,8 @@ pub fn rewrite_text(
         key,
         findings: Findings::new(classes.len()),
         changed: false,
-        keys_seen: [KeysSeen::default(); MEMO_DEPTHS],
+        shapes: [KeysSeen::default(); MEMO_SHAPES],
+        next_shape: 0,
         gate: super::text::shortest(contract.scan),
     };
     r.ws();
@@ -380,26 +406,41 @@ impl<'a> Rewriter<'a> {
         };
         let mut first = true;
         let mut index = 0;
+        // What an earlier member said the value members hold (`"system":
+        // ".../nhs-number"`), as a name for them.
+        // Where its value is, and how strongly it labels; read only when a
+        // member it names comes.
+        let mut label: Option<(usize, u8)> = None;
+        // The remembered shape this object takes, known by its first key.
+        let mut shape: Option<usize> = None;
         loop {
             self.ws();
             // A key seen at this place before is known by its bytes alone:
             // no decoding, no lookup.
-            let (key, key_start, key_end, seen) = match self.seen(depth, at.node, index) {
-                Some((end, child)) => {
+            let known = match shape {
+                None if index == 0 => self.first_seen(depth, at.node).map(|(s, k)| {
+                    shape = Some(s);
+                    k
+                }),
+                Some(s) => self.seen(s, index),
+                None => None,
+            };
+            let (key, key_start, key_end, seen) = match known {
+                Some((end, child, label)) => {
                     let start = self.pos;
                     self.pos = end;
                     self.colon()?;
                     let key = Cow::Borrowed(self.str_of(start + 1, end - 1));
-                    (key, start, end, Some(child))
+                    (key, start, end, Some((child, label)))
                 }
                 None => {
                     let (key, start, end) = self.member_key()?;
                     (key, start, end, None)
                 }
             };
-            let child = match seen {
-                Some(child) => child,
-                None => at.node.and_then(|n| n.child(&key)),
+            let (child, key_label) = match seen {
+                Some(known) => known,
+                None => (at.node.and_then(|n| n.child(&key)), Label::of(&key)),
             };
             let mut child_at = self.admit(child, at.open)?;
             let mut written: Option<Cow<'_, [u8]>> = None;
@@ -427,21 +468,58 @@ impl<'a> Rewriter<'a> {
             // Only keys without escapes: a key seen again is then the text
             // between its quotes.
             if seen.is_none() && clean && matches!(key, Cow::Borrowed(_)) {
-                self.remember(depth, at.node, index, key_start, key_end, child);
+                let seen = Seen {
+                    start: key_start,
+                    end: key_end,
+                    child,
+                    label: key_label,
+                };
+                match shape {
+                    Some(s) => self.remember(s, index, seen),
+                    None if index == 0 => shape = Some(self.new_shape(depth, at.node, seen)),
+                    None => {}
+                }
             }
             index += 1;
             let action = child.and_then(|c| c.action.as_ref());
+            let own = crossing.as_deref().unwrap_or(&key);
+            let own_labelled = match &crossing {
+                Some(c) => detect::label_kind(c).1,
+                None => key_label.labelled,
+            };
+            let labelled = match label {
+                Some((at, _)) if own_labelled => self.label_at(at),
+                _ => None,
+            };
+            let strength = key_label.strength;
+            if strength > 0 && label.is_none_or(|(_, s)| strength >= s) && self.peek() == Some(b'"')
+            {
+                label = Some((self.pos, strength));
+            }
             self.member(
                 child_at,
                 written.as_deref(),
                 action,
-                Some(crossing.as_deref().unwrap_or(&key)),
+                Some(labelled.as_deref().unwrap_or(own)),
                 &mut first,
                 depth + 1,
             )?;
             if self.next_or_close(b'}')? {
                 return Ok(true);
             }
+        }
+    }
+
+    /// The name the label member's string value at `at` gives its
+    /// siblings, if it is short enough to read.
+    fn label_at(&mut self, at: usize) -> Option<Cow<'a, str>> {
+        let here = self.pos;
+        self.pos = at;
+        let token = self.string_token();
+        self.pos = here;
+        match token.ok().filter(|t| t.len() <= detect::MAX_LABEL)? {
+            Cow::Borrowed(label) => detect::label_name(label).map(Cow::Borrowed),
+            Cow::Owned(label) => detect::label_name(&label).map(|l| Cow::Owned(l.to_owned())),
         }
     }
 
@@ -464,46 +542,52 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
-    /// Whether the key token at `pos` is the one at `index` of the last
-    /// object under `node` at this depth (the same bytes: a string token
-    /// ends where its bytes do); if so, where it ends and the node it led
-    /// to.
-    fn seen(
-        &self,
-        depth: usize,
-        node: Option<&'a Node>,
-        index: usize,
-    ) -> Option<(usize, Option<&'a Node>)> {
-        let shape = self.keys_seen.get(depth)?;
-        let k = shape.keys.get(index).filter(|_| index < shape.len)?;
-        let end = self.pos + (k.end - k.start);
-        (same_node(shape.node, node)
-            && self.input.get(k.start..k.end) == self.input.get(self.pos..end))
-        .then_some((end, k.child))
+    /// The remembered shape of an object at `depth` under `node` whose
+    /// first key is the token at `pos`, and that key (see [`Self::seen`]).
+    fn first_seen(&self, depth: usize, node: Option<&'a Node>) -> Option<(usize, Known<'a>)> {
+        self.shapes.iter().enumerate().find_map(|(s, shape)| {
+            (shape.len > 0 && shape.depth == depth && same_node(shape.node, node))
+                .then(|| self.seen(s, 0))
+                .flatten()
+                .map(|k| (s, k))
+        })
     }
 
-    /// Keeps a clean key at its place for the next object at this depth.
-    fn remember(
-        &mut self,
-        depth: usize,
-        node: Option<&'a Node>,
-        index: usize,
-        start: usize,
-        end: usize,
-        child: Option<&'a Node>,
-    ) {
-        let Some(shape) = self.keys_seen.get_mut(depth) else {
-            return;
-        };
-        if !same_node(shape.node, node) || index == 0 {
+    /// Whether the key token at `pos` is the one at `index` of shape `s`
+    /// (the same bytes: a string token ends where its bytes do); if so,
+    /// where it ends, the node it led to and what it is as a label.
+    fn seen(&self, s: usize, index: usize) -> Option<Known<'a>> {
+        let shape = self.shapes.get(s)?;
+        let k = shape.keys.get(index).filter(|_| index < shape.len)?;
+        let end = self.pos + (k.end - k.start);
+        (self.input.get(k.start..k.end) == self.input.get(self.pos..end))
+            .then_some((end, k.child, k.label))
+    }
+
+    /// Starts a shape from an object's first key, in place of the one
+    /// remembered longest ago.
+    fn new_shape(&mut self, depth: usize, node: Option<&'a Node>, first: Seen<'a>) -> usize {
+        let s = self.next_shape;
+        self.next_shape = (s + 1) % MEMO_SHAPES;
+        if let Some(shape) = self.shapes.get_mut(s) {
+            shape.depth = depth;
             shape.node = node;
             shape.len = 0;
         }
+        self.remember(s, 0, first);
+        s
+    }
+
+    /// Keeps a clean key at its place in shape `s`.
+    fn remember(&mut self, s: usize, index: usize, seen: Seen<'a>) {
+        let Some(shape) = self.shapes.get_mut(s) else {
+            return;
+        };
         // In order only: a key at a place not reached yet is not kept.
         if index <= shape.len
             && let Some(slot) = shape.keys.get_mut(index)
         {
-            *slot = Seen { start, end, child };
+            *slot = seen;
             shape.len = shape.len.max(index + 1);
         }
     }

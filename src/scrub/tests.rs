@@ -918,3 +918,102 @@ fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A label member names what its sibling holds: FHIR identifiers and
+/// contact points, name/value custom fields. Without it the same numbers
+/// need context they do not have.
+#[test]
+fn labels_name_what_their_siblings_hold() {
+    let c = |name: &str, d: &[Detector]| DataClass {
+        name: name.into(),
+        detectors: d.iter().fold(DetectorSet::empty(), |s, d| s.with(*d)),
+        action: Action::Redact,
+    };
+    let classes = Classes::new(vec![
+        c("health_id", &[Detector::UkNhs, Detector::UsNpi]),
+        c("national_id", &[Detector::UsSsn, Detector::NlBsn]),
+        c("phone", &[Detector::Phone]),
+        c("card_number", &[Detector::Pan]),
+    ]);
+    let scrub = |input: &str| {
+        let out = json::rewrite(input.as_bytes(), &contract(), &classes, &key()).unwrap();
+        out.0
+            .map(|b| String::from_utf8(b).unwrap())
+            .unwrap_or_else(|| input.to_owned())
+    };
+    for (input, value) in [
+        (
+            r#"{"identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}]}"#,
+            "9434765919",
+        ),
+        (
+            r#"{"identifier":[{"use":"official","system":"urn:oid:2.16.840.1.113883.2.1.4.1","value":"943 476 5919"}]}"#,
+            "943 476 5919",
+        ),
+        (
+            r#"{"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}]}"#,
+            "1234567893",
+        ),
+        (
+            r#"{"identifier":[{"system":"http://fhir.nl/fhir/NamingSystem/bsn","value":"123456782"}]}"#,
+            "123456782",
+        ),
+        (
+            r#"{"telecom":[{"system":"phone","value":"020 7946 0958","use":"home"}]}"#,
+            "020 7946 0958",
+        ),
+        (
+            r#"{"custom_fields":[{"name":"Mobile","value":"07700 900461"}]}"#,
+            "07700 900461",
+        ),
+        (
+            r#"{"attributes":[{"key":"bsn","values":["123456782"]}]}"#,
+            "123456782",
+        ),
+        (
+            r#"{"cards":[{"brand":"visa","number":"4006381333924"}]}"#,
+            "4006381333924",
+        ),
+        (
+            r#"{"identifier":[{"system":"http:\/\/hl7.org\/fhir\/sid\/us-npi","value":"1234567893"}]}"#,
+            "1234567893",
+        ),
+    ] {
+        let out = scrub(input);
+        assert!(!out.contains(value), "{value} crossed: {out}");
+        let unlabelled = ["system", "name", "key", "brand"]
+            .iter()
+            .fold(input.to_owned(), |t, l| {
+                t.replace(&format!("\"{l}\""), r#""x""#)
+            });
+        assert!(
+            scrub(&unlabelled).contains(value),
+            "found without its label: {unlabelled}"
+        );
+    }
+    // A label names its own object's members only, and only the value ones.
+    for input in [
+        r#"{"items":[{"system":"phone"},{"value":"020 7946 0958"}]}"#,
+        r#"{"system":"https://fhir.nhs.uk/Id/nhs-number","period":"9434765919"}"#,
+        r#"{"system":"https://example.com/orders","value":"9434765919"}"#,
+    ] {
+        assert_eq!(scrub(input), input);
+    }
+}
+
+/// Objects of several shapes at one depth, repeated: each member is judged
+/// by its own path however the remembered shapes interleave.
+#[test]
+fn remembered_shapes_keep_their_paths_apart() {
+    let mut c = contract();
+    for p in ["[*].a.x", "[*].b.y", "[*].a.k", "[*].c"] {
+        c.allow_path(p).unwrap();
+    }
+    let one =
+        r#"{"a":{"x":"1","y":"2","k":"4111111111111111"},"b":{"x":"3","y":"4"},"c":{"x":"5"}}"#;
+    let input = format!("[{}]", [one; 12].join(","));
+    let (out, findings) = run(&c, &input).unwrap();
+    let want = r#"{"a":{"x":"1","k":"411111******1111"},"b":{"y":"4"},"c":{"x":"5"}}"#;
+    assert_eq!(value(&out), value(&format!("[{}]", [want; 12].join(","))));
+    assert_eq!(findings.total(), 12);
+}

@@ -18,10 +18,11 @@
 //! Records are written compact, pretty-printed, or with PHP's escapes
 //! (`\/`, `\u00e9`), which the scrubber reads through.
 //!
-//! Some values are probes beyond the documented rules, never scored
-//! against the targets: a form that needs context whose only context is a
-//! sibling member (`sibling`: a FHIR identifier's `system`, a card
-//! object's `number`), and forms people write that the rules leave out
+//! A form that needs context may get it only from a sibling label member
+//! (`sibling`: a FHIR identifier's or contact point's `system`, a card
+//! object's `brand`), as the documented label rule reads it. Some values
+//! are probes beyond the documented rules, never scored against the
+//! targets: forms people write that the rules leave out
 //! (`positives::PHONE_FORMS_BEYOND`).
 
 use crate::json::{J, Style, n, obj, s};
@@ -37,7 +38,7 @@ pub struct Positive {
     /// What the form leaves out: a card's network and length.
     pub variant: String,
     /// `key`, `list` (an item of a list under a plural name), `text`,
-    /// `glued`, `none`, or `sibling` (beyond the rules).
+    /// `glued`, `none`, or `sibling` (a label member beside it).
     pub place: &'static str,
     /// Whether the documented rules say it is found where it stands, in
     /// the form it is written: the others are probes, scored apart.
@@ -463,7 +464,7 @@ impl Parts {
                 form: v.form,
                 variant: v.variant.clone(),
                 place,
-                documented: place != "sibling" && v.documented,
+                documented: v.documented,
                 value: String::new(),
                 key: String::new(),
                 holder: String::new(),
@@ -481,8 +482,8 @@ impl Parts {
                 s(v.written.clone())
             }
         };
-        // Probes beyond the rules: a form that needs context, described
-        // only by a sibling member.
+        // A form that needs context, described only by a sibling label
+        // member.
         let sibling = match kind.name {
             "fhir_patient" => is_person(v.detector) && v.detector != "email",
             "payment_webhook" => v.detector == "pan",

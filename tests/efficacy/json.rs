@@ -2,6 +2,8 @@
 //! and the reading the scorer needs: a document's text with every string
 //! unescaped in place, so a value is looked for as a reader would see it.
 
+use chaperone::scrub::detect;
+
 /// A JSON value. Numbers keep their spelling.
 pub enum J {
     Obj(Vec<(String, J)>),
@@ -96,11 +98,25 @@ impl J {
         }
     }
 
-    /// Every string and number under this value with the name of the
-    /// member holding it (an array's items inherit the array's name).
+    /// Every string and number under this value with the name the scan
+    /// reads it under: the member holding it (an array's items inherit the
+    /// array's name), or an earlier sibling label's (`detect::label_kind`).
     pub fn leaves<'a>(&'a self, key: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
         match self {
-            J::Obj(members) => members.iter().for_each(|(k, v)| v.leaves(k, out)),
+            J::Obj(members) => {
+                let (mut label, mut strength): (Option<&str>, u8) = (None, 0);
+                for (k, v) in members {
+                    let (s, labelled) = detect::label_kind(k);
+                    let name = label.filter(|_| labelled).unwrap_or(k.as_str());
+                    v.leaves(name, out);
+                    if let (J::Str(t), true) = (v, s > 0 && s >= strength) {
+                        if let Some(l) = detect::label_name(t) {
+                            label = Some(l);
+                            strength = s;
+                        }
+                    }
+                }
+            }
             J::Arr(items) => items.iter().for_each(|v| v.leaves(key, out)),
             J::Str(t) | J::Num(t) => out.push((key, t)),
             J::Bool(_) | J::Null => {}
