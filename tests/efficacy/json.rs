@@ -109,11 +109,11 @@ impl J {
                     let (s, labelled) = detect::label_kind(k);
                     let name = label.filter(|_| labelled).unwrap_or(k.as_str());
                     v.leaves(name, out);
-                    if let (J::Str(t), true) = (v, s > 0 && s >= strength) {
-                        if let Some(l) = detect::label_name(t) {
-                            label = Some(l);
-                            strength = s;
-                        }
+                    if let (J::Str(t), true) = (v, s > 0 && s >= strength)
+                        && let Some(l) = detect::label_name(t)
+                    {
+                        label = Some(l);
+                        strength = s;
                     }
                 }
             }
