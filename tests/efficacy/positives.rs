@@ -1104,6 +1104,8 @@ const PHONE_FORMS: &[(&str, &str, Need)] = &[
     ("nanp_e164_parens", "+1 (@) N##-####", Need::Nothing),
     ("nanp_spaced", "@ N## ####", Need::Context),
     ("nanp_dotted", "@.N##.####", Need::Context),
+    ("nanp_trunk_spaced", "1 @ N## ####", Need::Context),
+    ("nanp_e164_dotted", "+1.@.N##.####", Need::Nothing),
     // United Kingdom.
     ("uk_london", "020 7### ####", Need::Context),
     ("uk_city", "0161 ### ####", Need::Context),
@@ -1120,6 +1122,7 @@ const PHONE_FORMS: &[(&str, &str, Need)] = &[
     ("de_berlin", "030 #######", Need::Context),
     ("de_slash", "030/#######", Need::Nothing),
     ("de_parens", "(089) #######", Need::Nothing),
+    ("de_parens_trunk_apart", "(0 30) ### ## ##", Need::Nothing),
     ("de_cologne", "0221 #######", Need::Context),
     ("de_mobile", "0151 ########", Need::Context),
     ("de_mobile_dashed", "0171-#######", Need::Context),
@@ -1175,6 +1178,7 @@ const PHONE_FORMS: &[(&str, &str, Need)] = &[
     // Belgium.
     ("be_brussels", "02 ### ## ##", Need::Context),
     ("be_mobile", "0470 ## ## ##", Need::Context),
+    ("be_mobile_slash", "0470/##.##.##", Need::Nothing),
     ("be_e164", "+32 2 ### ## ##", Need::Nothing),
     ("be_e164_mobile", "+32 470 ## ## ##", Need::Nothing),
     // Ireland.
@@ -1185,6 +1189,7 @@ const PHONE_FORMS: &[(&str, &str, Need)] = &[
     // Poland: no trunk prefix.
     ("pl_mobile", "5## ### ###", Need::Context),
     ("pl_warsaw", "22 ### ## ##", Need::Context),
+    ("pl_parens", "(22) ### ## ##", Need::Context),
     ("pl_e164", "+48 5## ### ###", Need::Nothing),
     ("pl_e164_landline", "+48 22 ### ## ##", Need::Nothing),
     // Sweden.

@@ -136,6 +136,26 @@ const CARD_MARKS: &[&str] = &["卡", "カード", "카드", "карт", "Кар�
 
 /// What one word says.
 pub(super) fn word(word: &[u8]) -> Hint {
+    readings(word)
+        .map(|w| word_hint(&w))
+        .find(|&h| h != Hint::Nothing)
+        .unwrap_or(Hint::Nothing)
+}
+
+/// The readings of a word the lists are compared with: the word folded,
+/// and where it holds non-ASCII characters, its ASCII end too (`éunionpay`
+/// glued to a letter before it is still `unionpay`).
+fn readings(w: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
+    let tail = (!w.is_ascii())
+        .then(|| w.iter().rposition(|c| !c.is_ascii()))
+        .flatten()
+        .and_then(|k| w.get(k + 1..))
+        .filter(|t| !t.is_empty())
+        .map(std::borrow::Cow::Borrowed);
+    std::iter::once(folded(w)).chain(tail)
+}
+
+fn word_hint(word: &[u8]) -> Hint {
     let end = word
         .iter()
         .rposition(|c| !c.is_ascii_digit())
@@ -154,6 +174,51 @@ pub(super) fn word(word: &[u8]) -> Hint {
     }
 }
 
+/// A byte of a word: an ASCII letter or digit, or any byte of a non-ASCII
+/// character (`Tél`, `móvil`, `телефон` are words; `folded` reads them).
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80
+}
+
+/// A word as the lists compare it: ASCII as it is; otherwise in lower
+/// case, Latin letters without their accents (`Tél` is `tel`, `móvil`
+/// `movil`, `komórka` `komorka`), other letters kept, anything else (a
+/// fullwidth colon glued to `电话`, a character cut by the window) left out.
+fn folded(w: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if w.is_ascii() {
+        return std::borrow::Cow::Borrowed(w);
+    }
+    let mut out = String::with_capacity(w.len());
+    for c in String::from_utf8_lossy(w)
+        .chars()
+        .flat_map(char::to_lowercase)
+    {
+        let base = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' => "a",
+            'ç' | 'ć' | 'č' => "c",
+            'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'ı' => "i",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
+            'ù' | 'ú' | 'û' | 'ü' | 'ů' => "u",
+            'ý' | 'ÿ' => "y",
+            'ś' | 'š' | 'ş' => "s",
+            'ź' | 'ż' | 'ž' => "z",
+            'ł' => "l",
+            'ř' => "r",
+            'ğ' => "g",
+            'ß' => "ss",
+            c if c.is_alphanumeric() => {
+                out.push(c);
+                continue;
+            }
+            _ => continue,
+        };
+        out.push_str(base);
+    }
+    std::borrow::Cow::Owned(out.into_bytes())
+}
+
 /// The words of `s` from last to first: alphanumeric runs, split where a
 /// lowercase letter is followed by an uppercase one, and before the last
 /// capital of an acronym followed by a lowercase letter ("NHSNumber").
@@ -161,11 +226,11 @@ fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut end = s.len();
     std::iter::from_fn(move || {
         let head = s.get(..end)?;
-        let stop = head.iter().rposition(u8::is_ascii_alphanumeric)? + 1;
+        let stop = head.iter().rposition(|&c| is_word_byte(c))? + 1;
         let mut start = stop;
         while let Some(k) = start.checked_sub(1) {
             let c = *head.get(k)?;
-            if !c.is_ascii_alphanumeric() {
+            if !is_word_byte(c) {
                 break;
             }
             // "cardNumber": the word "Number" starts at 'N'; so it does in
@@ -251,6 +316,10 @@ fn stem(w: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// in `text`, where its lowercase spelling is a common word of a language
 /// ("ein" is German for "a").
 fn one_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
+    readings(w).any(|w| one_reading_of(&w, list, text))
+}
+
+fn one_reading_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
     let (w, singular) = stem(w);
     let is = |x: &W, w: &[u8]| {
         let x = x.as_ref();
@@ -268,7 +337,8 @@ fn one_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
 /// Whether a member name's word, written as one ("nhsnumber",
 /// "patientnhsnumber"), ends with one of `words` and then a generic word.
 fn ends_with_named<W: AsRef<str>>(w: &[u8], words: &[W]) -> bool {
-    let (w, _) = stem(w);
+    let w = folded(w);
+    let (w, _) = stem(&w);
     let lower = w.to_ascii_lowercase();
     GENERIC.iter().any(|g| {
         lower.strip_suffix(g.as_bytes()).is_some_and(|head| {

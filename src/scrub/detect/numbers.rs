@@ -227,13 +227,11 @@ impl Pass<'_, '_> {
         {
             return Some((start, e));
         }
-        // A national number: its area code in parentheses, or from here.
-        if len < 2 {
-            return None;
-        }
-        let area = (prev == Some(b'(') && at(b, start) == Some(b'0')).then_some(mark);
+        // A national number: its area code in parentheses (`(020)`, `(0
+        // 30)`, a plan without a trunk prefix: `(12)`), or from here.
+        let area = (prev == Some(b'(')).then_some(mark);
         area.into_iter()
-            .chain([start])
+            .chain((len >= 2 || at(b, start) == Some(b'1')).then_some(start))
             .filter(|&from| from >= self.phone_from)
             .find_map(|from| {
                 let (e, needs_context) = phone::national(b, from)?;

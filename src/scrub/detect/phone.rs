@@ -104,6 +104,25 @@ pub(super) const WORDS: &[&str] = &[
     "telefonnr",
     "mobilnummer",
     "contact",
+    "ph",
+    "telemovel",
+    "komorka",
+    "komorkowy",
+    "telefonszam",
+    "puhelin",
+    "телефон",
+    "тел",
+    "моб",
+    "мобильный",
+    "电话",
+    "手机",
+    "電話",
+    "携帯",
+    "전화",
+    "휴대폰",
+    "هاتف",
+    "جوال",
+    "טלפון",
 ];
 
 /// Most digits in a grouped number: 00 and fifteen.
@@ -179,6 +198,27 @@ fn grouped(b: &[u8], start: usize) -> Option<Grouped> {
         pos += len;
         *g.ends.get_mut(g.n)? = pos;
         g.n += 1;
+        // "(0 30) 123 45 67": the trunk prefix apart, inside the area
+        // code's parentheses.
+        if parenthesised
+            && g.n == 1
+            && len == 1
+            && at(b, pos - 1) == Some(b'0')
+            && at(b, pos) == Some(b' ')
+            && digit_at(pos + 1)
+        {
+            let more = digits_at(b, pos + 1, MAX_GROUPED);
+            if g.count + more > MAX_GROUPED {
+                return None;
+            }
+            for (k, &c) in b.get(pos + 1..pos + 1 + more)?.iter().enumerate() {
+                *g.digits.get_mut(g.count + k)? = c;
+            }
+            g.count += more;
+            *g.groups.get_mut(0)? += more;
+            pos += 1 + more;
+            *g.ends.get_mut(0)? = pos;
+        }
         let sep = if parenthesised && g.n == 1 {
             if at(b, pos) != Some(b')') {
                 return None;
@@ -267,10 +307,12 @@ fn judge(g: &Grouped) -> Option<bool> {
     // Groups of two digits or more (after 00, a one-digit area code:
     // `0033 6 12 34 56 78`); a slash only after the area code; dots only
     // where every separator is one.
-    let short_ok = |i: usize, &l: &usize| l >= 2 || (international && i == 1);
+    // North America's trunk prefix on its own: `1 415 555 2671`.
+    let nanp_trunk = groups == [1, 3, 3, 4] && d.first() == Some(&b'1');
+    let short_ok = |i: usize, &l: &usize| l >= 2 || (international && i == 1) || nanp_trunk;
     let shape_ok = groups.iter().enumerate().all(|(i, l)| short_ok(i, l))
         && !seps.iter().skip(1).any(|&s| s == b'/')
-        && (!seps.contains(&b'.') || seps.iter().all(|&s| s == b'.'));
+        && (!seps.contains(&b'.') || seps.iter().skip(usize::from(slashed)).all(|&s| s == b'.'));
     // `078-05-1120` is written as a US SSN is.
     let ssn_like = groups == [3, 2, 4] && seps == b"--";
     if !shape_ok || ssn_like || date_like(d, groups) {
@@ -298,11 +340,14 @@ fn judge(g: &Grouped) -> Option<bool> {
         [c, ..] => {
             let ok = match d.len() {
                 8 => (b'2'..=b'9').contains(c) && !parenthesised,
-                9 => (b'1'..=b'9').contains(c) && !parenthesised,
+                // `(12) 345 67 89`: a Polish area code in parentheses.
+                9 => (b'1'..=b'9').contains(c) && (!parenthesised || first == 2),
                 10 => {
                     let na = north_american_digits(&[b"1", d].concat());
                     na || (!parenthesised && (*c == b'3' || (b'6'..=b'9').contains(c)))
                 }
+                // `1 415 555 2671`: North America's trunk prefix, spaced.
+                11 if groups == [1, 3, 3, 4] => north_american_digits(d),
                 11..=15 => !separated && *c != b'0',
                 _ => false,
             };
@@ -361,10 +406,19 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let mut after_paren = false;
+    // Dots between the groups only where every separator is one, from
+    // right after a country code (`+1.415.555.2671`), in three groups or
+    // more: `+40.7128` is a coordinate, `+1234.5678` a signed number.
+    let dotted = digits <= 3 && b.get(end) == Some(&b'.');
+    let mut groups = 1;
     loop {
         // The next group follows one space or dash, or comes straight after a
         // parenthesised group, or is itself the parenthesised group.
-        let separated = matches!(b.get(end), Some(b' ' | b'-'));
+        let separated = if dotted {
+            b.get(end) == Some(&b'.')
+        } else {
+            matches!(b.get(end), Some(b' ' | b'-'))
+        };
         let next = if separated { end + 1 } else { end };
         let next_group = match b.get(next) {
             Some(c) if c.is_ascii_digit() && (separated || after_paren) => group_at(b, next, false),
@@ -373,16 +427,18 @@ pub(super) fn international(b: &[u8], start: usize) -> Option<usize> {
         };
         match next_group {
             // A group that would pass the maximum belongs to what follows.
-            Some((len, group_end, paren)) if digits + len <= max => {
+            Some((len, group_end, paren)) if digits + len <= max && !(dotted && paren) => {
                 digits += len;
                 end = group_end;
                 parens |= paren;
                 after_paren = paren;
+                groups += 1;
             }
             _ => break,
         }
     }
     let valid = (MIN_DIGITS..=MAX_DIGITS).contains(&digits)
+        && (!dotted || groups >= 3)
         && right_free(b, end, JOINERS)
         && (first != b'1' || north_american_digits(b.get(start + 1..end)?));
     valid.then_some(end)
@@ -498,6 +554,22 @@ mod tests {
             assert!(whole(n), "{n}");
             assert_eq!(found(&format!("call {n}.")), [n], "{n}");
         }
+        for n in ["+1.415.555.2671", "+33.6.12.34.56.78", "+44.20.7946.0958"] {
+            assert_eq!(found(&format!("call {n}.")), [n], "{n}");
+        }
+        // Dots only from the country code on, in three groups or more.
+        for t in [
+            "+40.7128",
+            "+1234.5678",
+            "+123.456789",
+            "+1.2.3",
+            "+44 20.7946.0958",
+        ] {
+            assert!(
+                found(&format!("x {t} y")).iter().all(|f| !f.contains('.')),
+                "{t}"
+            );
+        }
         assert_eq!(found("+1 415 555 2671 1234"), ["+1 415 555 2671"]);
         assert_eq!(found("+44 20 7946 0958 1234 5678"), ["+44 20 7946 0958"]);
     }
@@ -528,16 +600,18 @@ mod tests {
     #[test]
     fn national_numbers() {
         for n in [
-            "(020) 7946 0958", // UK, area code in parentheses
-            "030/1234567",     // DE, slash after the area code
-            "(089) 1234567",   // DE Munich
-            "0151 / 12345678", // DE mobile
-            "01 23 45 67 89",  // FR pairs
-            "06 12 34 56 78",  // FR mobile
-            "01.23.45.67.89",  // FR dotted
-            "06-12-34-56-78",  // FR dashed
-            "(02) 9876 5432",  // AU Sydney
-            "044/668 18 00",   // CH Zurich
+            "(020) 7946 0958",  // UK, area code in parentheses
+            "030/1234567",      // DE, slash after the area code
+            "(089) 1234567",    // DE Munich
+            "0151 / 12345678",  // DE mobile
+            "01 23 45 67 89",   // FR pairs
+            "06 12 34 56 78",   // FR mobile
+            "01.23.45.67.89",   // FR dotted
+            "06-12-34-56-78",   // FR dashed
+            "(02) 9876 5432",   // AU Sydney
+            "044/668 18 00",    // CH Zurich
+            "0470/12.34.56",    // BE mobile, dots after the slash
+            "(0 30) 123 45 67", // DE, the trunk prefix apart
         ] {
             assert!(whole(n), "whole {n}");
             assert_eq!(found_with(&format!("x {n}."), None), [n], "{n}");
@@ -592,7 +666,9 @@ mod tests {
             "415 555 2671", // US, spaced
             "415.555.2671", // US, dotted
             "0049301234567",
-            "4915112345678", // an MSISDN: country code, no '+'
+            "4915112345678",  // an MSISDN: country code, no '+'
+            "(12) 345 67 89", // PL, the area code in parentheses
+            "1 415 555 2671", // US, the trunk prefix and spaces
         ] {
             assert!(found_with(&format!("ref {n}"), None).is_empty(), "bare {n}");
             for text in [
@@ -606,6 +682,11 @@ mod tests {
             assert_eq!(found_with(n, Some("contactPhone")), [n], "key {n}");
             assert!(found_with(n, Some("callId")).is_empty(), "id key {n}");
             assert!(whole(n), "whole {n}");
+        }
+        // Words with accents and in other scripts say phone too.
+        for word in ["Tél.", "Móvil:", "komórka", "телефон:", "电话：", "Ph:"] {
+            let text = format!("{word} 020 7946 0958");
+            assert_eq!(found_with(&text, None), ["020 7946 0958"], "{text}");
         }
         // Where the number ends, context decides: what follows a space is
         // something else.
