@@ -206,7 +206,7 @@ impl Detector {
                 }
             }
             // The number-shaped detectors and the identifiers.
-            _ => numbers::find(text, self.into(), ctx.key, out),
+            _ => numbers::find_labelled(text, self.into(), ctx.key, ctx.label, out),
         }
     }
 }
@@ -327,6 +327,10 @@ pub struct Context<'a> {
     /// The name of the JSON member whose value is being scanned, decoded
     /// (`card_number`, `gtin`, `orderId`); None for free text.
     pub key: Option<&'a str>,
+    /// What a sibling label member says the value is (`"system":
+    /// ".../nhs-number"`): it may give context the key does not, never take
+    /// any away (a label that says `sku` does not make a card number an id).
+    pub label: Option<&'a str>,
     /// The policy's custom detectors, for `Detector::Custom`.
     pub custom: Option<&'a CustomDetectors>,
     /// The deployment's hashing key, for dictionaries that hold hashes.
@@ -483,7 +487,7 @@ fn scan_active(text: &str, active: DetectorSet, ctx: Context<'_>) -> Vec<Finding
     // The number-shaped detectors and the national and health identifiers
     // share one pass over the digit runs.
     let shared = active.intersection(numbers::detectors());
-    numbers::find(text, shared, ctx.key, &mut found);
+    numbers::find_labelled(text, shared, ctx.key, ctx.label, &mut found);
     // Most texts need no other detector: nothing to iterate.
     let rest = DetectorSet(active.0 & !shared.0);
     if !rest.is_empty() {

@@ -58,6 +58,14 @@ struct Rewriter<'a> {
     shapes: [KeysSeen<'a>; MEMO_SHAPES],
     /// The shape a new one replaces next (round robin).
     next_shape: usize,
+    /// Shapes started so far: each shape carries the count at its start,
+    /// so an object whose shape was replaced while it was open (by the
+    /// objects inside it) knows it no longer owns it.
+    shapes_started: u64,
+    /// What a sibling label says the value being read is (see
+    /// `Context::label`): set by an object for each member a label names,
+    /// kept through arrays, cleared for the members of objects inside.
+    label: Option<Cow<'a, str>>,
     /// Text shorter than this holds no finding of the contract's classes.
     gate: usize,
 }
@@ -70,6 +78,8 @@ const MEMO_KEYS: usize = 16;
 /// The clean keys of the last object of one shape.
 #[derive(Clone, Copy, Default)]
 struct KeysSeen<'a> {
+    /// When it was started (`Rewriter::shapes_started`).
+    started: u64,
     depth: usize,
     node: Option<&'a Node>,
     len: usize,
@@ -148,6 +158,8 @@ pub fn rewrite_text(
         changed: false,
         shapes: [KeysSeen::default(); MEMO_SHAPES],
         next_shape: 0,
+        shapes_started: 0,
+        label: None,
         gate: super::text::shortest(contract.scan),
     };
     r.ws();
@@ -411,8 +423,13 @@ impl<'a> Rewriter<'a> {
         // Where its value is, and how strongly it labels; read only when a
         // member it names comes.
         let mut label: Option<(usize, u8)> = None;
-        // The remembered shape this object takes, known by its first key.
-        let mut shape: Option<usize> = None;
+        // The remembered shape this object takes, known by its first key,
+        // and when that shape was started.
+        let mut shape: Option<(usize, u64)> = None;
+        // The name the label gives, read once, when a member it names comes.
+        let mut label_name: Option<Option<Cow<'a, str>>> = None;
+        // The label the object's container gave, back when the object ends.
+        let outer = self.label.take();
         loop {
             self.ws();
             // A key seen at this place before is known by its bytes alone:
@@ -476,7 +493,7 @@ impl<'a> Rewriter<'a> {
                 };
                 match shape {
                     Some(s) => self.remember(s, index, seen),
-                    None if index == 0 => shape = Some(self.new_shape(depth, at.node, seen)),
+                    None if index == 0 => shape = self.new_shape(depth, at.node, seen),
                     None => {}
                 }
             }
@@ -487,32 +504,45 @@ impl<'a> Rewriter<'a> {
                 Some(c) => detect::label_kind(c).1,
                 None => key_label.labelled,
             };
-            let labelled = match label {
-                Some((at, _)) if own_labelled => self.label_at(at),
+            self.label = match label {
+                Some((at, _)) if own_labelled => {
+                    label_name.get_or_insert_with(|| self.label_at(at)).clone()
+                }
                 _ => None,
             };
             let strength = key_label.strength;
             if strength > 0 && label.is_none_or(|(_, s)| strength >= s) && self.peek() == Some(b'"')
             {
                 label = Some((self.pos, strength));
+                label_name = None;
             }
             self.member(
                 child_at,
                 written.as_deref(),
                 action,
-                Some(labelled.as_deref().unwrap_or(own)),
+                Some(own),
                 &mut first,
                 depth + 1,
             )?;
             if self.next_or_close(b'}')? {
+                self.label = outer;
                 return Ok(true);
             }
         }
     }
 
     /// The name the label member's string value at `at` gives its
-    /// siblings, if it is short enough to read.
+    /// siblings, if it is short enough to read: its token is looked at for
+    /// at most what [`detect::MAX_LABEL`] characters take escaped.
     fn label_at(&mut self, at: usize) -> Option<Cow<'a, str>> {
+        let raw = self.input.get(at + 1..)?;
+        let mut i = 0;
+        while *raw.get(i)? != b'"' {
+            i += if raw.get(i) == Some(&b'\\') { 2 } else { 1 };
+            if i > detect::MAX_LABEL * 6 {
+                return None;
+            }
+        }
         let here = self.pos;
         self.pos = at;
         let token = self.string_token();
@@ -544,20 +574,29 @@ impl<'a> Rewriter<'a> {
 
     /// The remembered shape of an object at `depth` under `node` whose
     /// first key is the token at `pos`, and that key (see [`Self::seen`]).
-    fn first_seen(&self, depth: usize, node: Option<&'a Node>) -> Option<(usize, Known<'a>)> {
+    fn first_seen(
+        &self,
+        depth: usize,
+        node: Option<&'a Node>,
+    ) -> Option<((usize, u64), Known<'a>)> {
         self.shapes.iter().enumerate().find_map(|(s, shape)| {
+            let id = (s, shape.started);
             (shape.len > 0 && shape.depth == depth && same_node(shape.node, node))
-                .then(|| self.seen(s, 0))
+                .then(|| self.seen(id, 0))
                 .flatten()
-                .map(|k| (s, k))
+                .map(|k| (id, k))
         })
     }
 
-    /// Whether the key token at `pos` is the one at `index` of shape `s`
-    /// (the same bytes: a string token ends where its bytes do); if so,
-    /// where it ends, the node it led to and what it is as a label.
-    fn seen(&self, s: usize, index: usize) -> Option<Known<'a>> {
-        let shape = self.shapes.get(s)?;
+    /// Whether the key token at `pos` is the one at `index` of shape `id`
+    /// (the same bytes: a string token ends where its bytes do), while the
+    /// shape is still the one the object took; if so, where it ends, the
+    /// node it led to and what it is as a label.
+    fn seen(&self, (s, started): (usize, u64), index: usize) -> Option<Known<'a>> {
+        let shape = self
+            .shapes
+            .get(s)
+            .filter(|shape| shape.started == started)?;
         let k = shape.keys.get(index).filter(|_| index < shape.len)?;
         let end = self.pos + (k.end - k.start);
         (self.input.get(k.start..k.end) == self.input.get(self.pos..end))
@@ -566,21 +605,36 @@ impl<'a> Rewriter<'a> {
 
     /// Starts a shape from an object's first key, in place of the one
     /// remembered longest ago.
-    fn new_shape(&mut self, depth: usize, node: Option<&'a Node>, first: Seen<'a>) -> usize {
+    fn new_shape(
+        &mut self,
+        depth: usize,
+        node: Option<&'a Node>,
+        first: Seen<'a>,
+    ) -> Option<(usize, u64)> {
         let s = self.next_shape;
         self.next_shape = (s + 1) % MEMO_SHAPES;
-        if let Some(shape) = self.shapes.get_mut(s) {
-            shape.depth = depth;
-            shape.node = node;
-            shape.len = 0;
-        }
-        self.remember(s, 0, first);
-        s
+        self.shapes_started += 1;
+        let started = self.shapes_started;
+        let shape = self.shapes.get_mut(s)?;
+        *shape = KeysSeen {
+            started,
+            depth,
+            node,
+            len: 0,
+            keys: shape.keys,
+        };
+        self.remember((s, started), 0, first);
+        Some((s, started))
     }
 
-    /// Keeps a clean key at its place in shape `s`.
-    fn remember(&mut self, s: usize, index: usize, seen: Seen<'a>) {
-        let Some(shape) = self.shapes.get_mut(s) else {
+    /// Keeps a clean key at its place in shape `id`, while the shape is
+    /// still the one the object took.
+    fn remember(&mut self, (s, started): (usize, u64), index: usize, seen: Seen<'a>) {
+        let Some(shape) = self
+            .shapes
+            .get_mut(s)
+            .filter(|shape| shape.started == started)
+        else {
             return;
         };
         // In order only: a key at a place not reached yet is not kept.
@@ -891,7 +945,10 @@ impl<'a> Rewriter<'a> {
                 let outcome = scan_text(
                     integer,
                     self.contract.scan,
-                    Context::of_key(name),
+                    Context {
+                        label: self.label.as_deref(),
+                        ..Context::of_key(name)
+                    },
                     self.classes,
                     self.key,
                     &mut findings,
@@ -924,10 +981,14 @@ impl<'a> Rewriter<'a> {
             self.out.extend_from_slice(&self.input[start..end]);
             return Ok(true);
         }
+        let ctx = Context {
+            label: self.label.as_deref(),
+            ..Context::of_key(name)
+        };
         match scan_text(
             &text,
             self.contract.scan,
-            Context::of_key(name),
+            ctx,
             self.classes,
             self.key,
             &mut self.findings,

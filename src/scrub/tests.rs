@@ -991,6 +991,22 @@ fn labels_name_what_their_siblings_hold() {
             "found without its label: {unlabelled}"
         );
     }
+    // A label adds context, never takes it away: one that says id leaves a
+    // card number a card.
+    for input in [
+        r#"{"type":"sku","value":"4222222222222"}"#,
+        r#"{"name":"id","value":4222222222222}"#,
+        r#"{"system":"http://example.com/ids/order-id","value":"501800000009"}"#,
+    ] {
+        assert!(!scrub(input).contains("222222222"), "{input}");
+        assert!(!scrub(input).contains("5018000000"), "{input}");
+    }
+    // A label longer than a label is read as none.
+    let long = format!(
+        r#"{{"system":"https://{}.example/nhs-number","value":"9434765919"}}"#,
+        "x".repeat(200)
+    );
+    assert_eq!(scrub(&long), long);
     // A label names its own object's members only, and only the value ones.
     for input in [
         r#"{"items":[{"system":"phone"},{"value":"020 7946 0958"}]}"#,
@@ -1016,4 +1032,44 @@ fn remembered_shapes_keep_their_paths_apart() {
     let want = r#"{"a":{"x":"1","k":"411111******1111"},"b":{"y":"4"},"c":{"x":"5"}}"#;
     assert_eq!(value(&out), value(&format!("[{}]", [want; 12].join(","))));
     assert_eq!(findings.total(), 12);
+}
+
+/// An object whose remembered shape is replaced by the objects inside it
+/// (more of them than shapes are kept) judges its later keys by its own
+/// path, not by the key bytes another object left at that place.
+#[test]
+fn a_replaced_shape_never_lends_its_paths() {
+    let mut strict = contract();
+    for p in ["amount", "currency", "items[*].*"] {
+        strict.allow_path(p).unwrap();
+    }
+    strict.unknown = Unknown::Reject;
+    let inner: Vec<String> = (0..8).map(|i| format!(r#"{{"a{i}":0}}"#)).collect();
+    let input = format!(
+        r#"{{"amount":100,"items":[{},{{"a7":0,"b":0,"role":0}}],"role":"admin"}}"#,
+        inner.join(",")
+    );
+    assert!(matches!(
+        run(&strict, &input),
+        Err(ScrubError::UnknownField)
+    ));
+
+    let mut acted = contract();
+    let fa = |action| FieldAction {
+        action,
+        class: "password".into(),
+    };
+    acted
+        .field_action("user.password", fa(Action::Redact))
+        .unwrap();
+    acted.field_action("user.dob", fa(Action::Drop)).unwrap();
+    let meta: Vec<String> = (0..8).map(|i| format!(r#"{{"x{i}":1}}"#)).collect();
+    let input = format!(
+        r#"{{"user":{{"meta":[{},{{"x7":1,"password":1,"dob":1}}],"password":"hunter2","dob":"1980-01-02"}}}}"#,
+        meta.join(",")
+    );
+    let (out, _) = run(&acted, &input).unwrap();
+    let v = value(&out);
+    assert_eq!(v["user"]["password"], "[REDACTED:password]", "{out}");
+    assert!(v["user"].get("dob").is_none(), "{out}");
 }

@@ -70,8 +70,13 @@ fn find_in(text: &str, key: &str) -> Vec<String> {
 
 /// The end of the card number in free text whose first digit run starts at
 /// `start`, in the value of the member named `key`.
-pub(super) fn at_run(b: &[u8], start: usize, key: Option<&str>) -> Option<usize> {
-    match_at(b, start, Scope::Text { key })
+pub(super) fn at_run(
+    b: &[u8],
+    start: usize,
+    key: Option<&str>,
+    label: Option<&str>,
+) -> Option<usize> {
+    match_at(b, start, Scope::Text { key, label })
 }
 
 pub(super) fn whole(text: &str) -> bool {
@@ -83,7 +88,10 @@ pub(super) fn whole(text: &str) -> bool {
 /// value (which needs no context).
 #[derive(Clone, Copy)]
 enum Scope<'k> {
-    Text { key: Option<&'k str> },
+    Text {
+        key: Option<&'k str>,
+        label: Option<&'k str>,
+    },
     Whole,
 }
 
@@ -264,10 +272,10 @@ fn match_at(b: &[u8], start: usize, scope: Scope<'_>) -> Option<usize> {
         }
         let ok = match scope {
             Scope::Whole => true,
-            Scope::Text { key } => match need(number, net, k > 1) {
+            Scope::Text { key, label } => match need(number, net, k > 1) {
                 Need::Nothing => true,
-                Need::NoIdContext => context::of(b, start, end, key) != Hint::Id,
-                Need::CardContext => context::of(b, start, end, key) == Hint::Card,
+                Need::NoIdContext => context::of_labelled(b, start, end, key, label) != Hint::Id,
+                Need::CardContext => context::of_labelled(b, start, end, key, label) == Hint::Card,
             },
         };
         if ok {
@@ -321,6 +329,18 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         super::super::found_by(find, text)
+    }
+
+    /// A card word and an expiry date right after a long number say card,
+    /// whatever an id word before it says; the word alone does not.
+    #[test]
+    fn expiry_after_outweighs_an_id_word() {
+        let n = "4000000000000000006";
+        assert_eq!(found(&format!("id {n} exp 12/27")), [n]);
+        assert_eq!(found(&format!("order id 7, {n} exp: 01/2028")), [n]);
+        assert_eq!(found(&format!("{n} exp 12/27")), [n]);
+        assert!(found(&format!("id {n} exp soon")).is_empty());
+        assert!(found(&format!("id {n} exp 12/27x")).is_empty());
     }
 
     #[test]

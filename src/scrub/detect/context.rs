@@ -273,6 +273,55 @@ pub(super) fn of_key(key: &str) -> Hint {
 
 /// Words that say only that a value is a number or an identifier of some
 /// kind: in a member's name, the word before them says which.
+/// Words after a member name's noun that say whose or which one it is,
+/// not what it is: read past (`cpf_cliente` names a CPF, `phone_home` a
+/// phone). States and times are not among them: `npi_verified_at` says
+/// when, not what.
+const QUALIFIERS: &[&str] = &[
+    "cliente",
+    "client",
+    "customer",
+    "paciente",
+    "patient",
+    "usuario",
+    "utente",
+    "user",
+    "titular",
+    "holder",
+    "owner",
+    "contato",
+    "contacto",
+    "principal",
+    "primary",
+    "secondary",
+    "main",
+    "alt",
+    "alternate",
+    "alternativo",
+    "other",
+    "home",
+    "work",
+    "office",
+    "casa",
+    "trabalho",
+    "trabajo",
+    "lavoro",
+    "personal",
+    "pessoal",
+    "personale",
+    "fixo",
+    "fijo",
+    "fisso",
+    "do",
+    "da",
+    "de",
+    "del",
+    "della",
+    "du",
+    "des",
+    "di",
+];
+
 const GENERIC: &[&str] = &[
     "number",
     "num",
@@ -431,6 +480,11 @@ pub(super) fn names<W: AsRef<str>>(b: &[u8], start: usize, key: Option<&str>, wo
         if one_of(w, words, false) || joined.is_some_and(|j| one_of(&j, words, false)) {
             return true;
         }
+        // Whose or which one it is comes after the noun in many languages
+        // and names (`cpf_cliente`, `telefone_do_paciente`, `phone_home`).
+        if one_of(w, QUALIFIERS, false) {
+            continue;
+        }
         if !one_of(w, GENERIC, false) {
             return ends_with_named(w, words);
         }
@@ -447,9 +501,6 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
     let before = nearest(words_backwards(window).take(MAX_WORDS));
-    if before != Hint::Nothing {
-        return before;
-    }
     let rest = b.get(end..).unwrap_or_default();
     let gap = rest
         .iter()
@@ -460,13 +511,75 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
     let word = after
         .get(..after.iter().take_while(|c| c.is_ascii_alphabetic()).count())
         .unwrap_or_default();
-    if self::word(word) == Hint::Card {
+    let card_after = self::word(word) == Hint::Card;
+    // A card word and an expiry date right after it ("… exp 12/27") say
+    // card whatever an id word before it says.
+    if card_after && expiry_at(after.get(word.len()..).unwrap_or_default()) {
+        return Hint::Card;
+    }
+    if before != Hint::Nothing {
+        return before;
+    }
+    if card_after {
         return Hint::Card;
     }
     let marked = CARD_MARKS
         .iter()
         .any(|m| window.windows(m.len()).any(|w| w == m.as_bytes()));
     if marked { Hint::Card } else { Hint::Nothing }
+}
+
+/// An expiry date at the start of `b`, after up to three separators:
+/// `12/27`, `12/2027`, `1-27`.
+fn expiry_at(b: &[u8]) -> bool {
+    let gap = b
+        .iter()
+        .take(3)
+        .take_while(|c| !c.is_ascii_alphanumeric())
+        .count();
+    let b = b.get(gap..).unwrap_or_default();
+    let run = |from: usize| {
+        b.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take(5)
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let month = run(0);
+    (1..=2).contains(&month)
+        && matches!(b.get(month), Some(b'/' | b'-'))
+        && matches!(run(month + 1), 2 | 4)
+        && !b
+            .get(month + 1 + run(month + 1))
+            .is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// [`names`], or the member's sibling label names it: a label adds
+/// context, never takes it away.
+pub(super) fn names_labelled<W: AsRef<str>>(
+    b: &[u8],
+    start: usize,
+    key: Option<&str>,
+    label: Option<&str>,
+    words: &[W],
+) -> bool {
+    names(b, start, key, words) || label.is_some_and(|l| names(b, start, Some(l), words))
+}
+
+/// [`of`], where a sibling label may add that the number is a card (`{"brand":
+/// "visa", "number": …}`) but never that it is an id.
+pub(super) fn of_labelled(
+    b: &[u8],
+    start: usize,
+    end: usize,
+    key: Option<&str>,
+    label: Option<&str>,
+) -> Hint {
+    match of(b, start, end, key) {
+        Hint::Nothing if label.map(of_key) == Some(Hint::Card) => Hint::Card,
+        h => h,
+    }
 }
 
 /// What the context of the number at `start..end` says: its text first,

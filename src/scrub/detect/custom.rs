@@ -385,7 +385,9 @@ impl Custom {
                 if m.is_empty() || !self.check.passes(m.as_str()) {
                     continue;
                 }
-                if !self.words.is_empty() && !context::names(b, m.start(), ctx.key, &self.words) {
+                if !self.words.is_empty()
+                    && !context::names_labelled(b, m.start(), ctx.key, ctx.label, &self.words)
+                {
                     continue;
                 }
                 out.push(Finding::new(d, m.start(), m.end()));

@@ -5,7 +5,7 @@
 //!
 //! | detector | shape | check |
 //! |---|---|---|
-//! | `uk_nino` | `AB123456C`, `AB 12 34 56 C` | allocated prefixes, suffix A–D |
+//! | `uk_nino` | `AB123456C`, `AB 12 34 56 C` (without the suffix, with context) | allocated prefixes, suffix A–D |
 //! | `de_tax_id` | 11 digits, `12 345 678 901` | one digit twice or thrice in the first ten, ISO 7064 MOD 11,10 |
 //! | `fr_nir` | 15 characters, `1 84 12 76 451 089 46`, Corsica `2A`/`2B` | sex, month, key 97 − (n mod 97) |
 //! | `nl_bsn` | 9 digits, `1234.56.782` | the 11-test |
@@ -292,6 +292,7 @@ impl Ids {
         first: usize,
         end: usize,
         key: Option<&str>,
+        label: Option<&str>,
         out: &mut Vec<Finding>,
     ) {
         for &back in backs(before(b, first)) {
@@ -330,7 +331,9 @@ impl Ids {
                 let Some((end, needs_context)) = at_start(b, start, d) else {
                     continue;
                 };
-                if (glued || needs_context) && !context::names(b, start, key, words(d)) {
+                if (glued || needs_context)
+                    && !context::names_labelled(b, start, key, label, words(d))
+                {
                     continue;
                 }
                 if let Some(f) = self.from.get_mut(i) {
@@ -518,7 +521,7 @@ const SPACE: &[u8] = b" ";
 const SPACE_DASH: &[u8] = b" -";
 
 fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    const SHAPES: [Shape; 3] = [
+    const SHAPES: [Shape; 5] = [
         Shape {
             groups: &[(2, L), (2, D), (2, D), (2, D), (1, L)],
             seps: &[SPACE_DASH, SPACE_DASH, SPACE_DASH, SPACE_DASH],
@@ -535,7 +538,20 @@ fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
             seps: &[SPACE, SPACE],
             loose: true,
         },
+        // Without the suffix, which forms and records often leave out.
+        Shape {
+            groups: &[(2, L), (2, D), (2, D), (2, D)],
+            seps: &[SPACE_DASH, SPACE_DASH, SPACE_DASH],
+            loose: false,
+        },
+        Shape {
+            groups: &[(2, L), (6, D)],
+            seps: &[SPACE],
+            loose: true,
+        },
     ];
+    /// The first of `SHAPES` without the suffix.
+    const NO_SUFFIX: usize = 3;
     let r = first_valid(b, start, &SHAPES, |r| {
         let c = r.chars();
         let up = |i: usize| c.get(i).map_or(0, u8::to_ascii_uppercase);
@@ -543,12 +559,21 @@ fn nino(b: &[u8], start: usize) -> Option<(usize, bool)> {
         !b"DFIQUV".contains(&a)
             && !b"DFIOQUV".contains(&b2)
             && ![*b"BG", *b"GB", *b"KN", *b"NK", *b"NT", *b"TN", *b"ZZ"].contains(&[a, b2])
-            && (b'A'..=b'D').contains(&suffix)
+            && (r.shape >= NO_SUFFIX || (b'A'..=b'D').contains(&suffix))
     })?;
+    // Without the suffix, not where one is written apart (`AB 12 34 56 E`
+    // has one, and past D).
+    let suffix_apart = at(b, r.end).is_some_and(|c| SPACE_DASH.contains(&c))
+        && at(b, r.end + 1).is_some_and(|c| c.is_ascii_alphabetic())
+        && !at(b, r.end + 2).is_some_and(is_word);
+    if r.shape >= NO_SUFFIX && suffix_apart {
+        return None;
+    }
     // Written as one word, or in lower case, it is as likely a part number
-    // or a SKU with a revision letter: context decides.
+    // or a SKU with a revision letter; without the suffix, two letters and
+    // six digits are as likely anything: context decides.
     let lower = r.chars().iter().any(u8::is_ascii_lowercase);
-    Some((r.end, lower || !r.separated))
+    Some((r.end, lower || !r.separated || r.shape >= NO_SUFFIX))
 }
 
 /// ISO 7064 MOD 11,10 over `digits`: the check digit.
@@ -1044,13 +1069,20 @@ mod tests {
                 "AB-12-34-56-C",
                 "AB 12 34 56C",
             ],
-            with_context: &["ab123456c", "AB123456C", "JG103759A"],
+            with_context: &[
+                "ab123456c",
+                "AB123456C",
+                "JG103759A",
+                "AB123456",    // no suffix
+                "AB 12 34 56", // no suffix, grouped
+            ],
             invalid: &[
-                "AB123456E",    // suffix past D
-                "DA123456A",    // D never first
-                "AO123456A",    // O never second
-                "GB123456A",    // never allocated
-                "AB 12 3456 C", // mixed grouping
+                "AB123456E",     // suffix past D
+                "DA123456A",     // D never first
+                "AO123456A",     // O never second
+                "GB123456A",     // never allocated
+                "AB 12 3456 C",  // mixed grouping
+                "AB 12 34 56 E", // a suffix apart, past D
             ],
         },
         Case {
@@ -1179,9 +1211,17 @@ mod tests {
             ("npi_verified_at", false),
             ("npi_count", false),
             ("number", false),
+            // Whose it is, after the noun.
+            ("npi_principal", true),
+            ("npiPrimary", true),
+            ("npi_owner_count", false),
         ] {
             let got = found(Detector::UsNpi, npi, Some(key));
             assert_eq!(!got.is_empty(), says, "{key}");
+        }
+        let cpf = "12345678909";
+        for key in ["cpf_cliente", "cpfCliente", "numero_cpf", "cpf_do_titular"] {
+            assert_eq!(found(Detector::BrCpf, cpf, Some(key)), [cpf], "{key}");
         }
         let nhs = "9434765919";
         assert_eq!(found(Detector::UkNhs, nhs, Some("NHSNumber")), [nhs]);

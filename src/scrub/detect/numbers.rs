@@ -26,10 +26,23 @@ pub(super) fn detectors() -> DetectorSet {
 /// The matches of the number-shaped detectors in `set`, each detector's
 /// leftmost first and never overlapping its own earlier matches. `key` is
 /// the name of the JSON member whose value `text` is, if any.
+#[cfg(test)]
 pub(super) fn find(text: &str, set: DetectorSet, key: Option<&str>, out: &mut Vec<Finding>) {
+    find_labelled(text, set, key, None, out);
+}
+
+/// [`find`] for a value a sibling label also names (see `Context::label`).
+pub(super) fn find_labelled(
+    text: &str,
+    set: DetectorSet,
+    key: Option<&str>,
+    label: Option<&str>,
+    out: &mut Vec<Finding>,
+) {
     let mut pass = Pass {
         b: text.as_bytes(),
         key,
+        label,
         pan: set.contains(Detector::Pan),
         iban: set.contains(Detector::Iban),
         ssn: set.contains(Detector::UsSsn),
@@ -65,9 +78,13 @@ pub(super) fn date_time(b: &[u8]) -> bool {
         _ => None,
     };
     let field = |i: usize, lo: u8, hi: u8| two(i).is_some_and(|n| (lo..=hi).contains(&n));
+    // Years of this millennium and the last, and 9999 (the open end of a
+    // validity): `4012-03-15` may be a number written in dashes.
+    let year = two(0)
+        .zip(two(2))
+        .map(|(c, y)| u16::from(c) * 100 + u16::from(y));
     let date = b.len() >= 10
-        && two(0).is_some()
-        && two(2).is_some()
+        && year.is_some_and(|y| (1000..=2999).contains(&y) || y == 9999)
         && at(b, 4) == Some(b'-')
         && field(5, 1, 12)
         && at(b, 7) == Some(b'-')
@@ -117,6 +134,7 @@ pub(super) fn date_time(b: &[u8]) -> bool {
 struct Pass<'a, 'o> {
     b: &'a [u8],
     key: Option<&'a str>,
+    label: Option<&'a str>,
     pan: bool,
     iban: bool,
     ssn: bool,
@@ -163,7 +181,7 @@ impl Pass<'_, '_> {
             && start >= self.pan_from
             && (len == 4 || len >= MIN_DIGITS)
             && matches!(at(b, start), Some(b'2'..=b'6'))
-            && let Some(e) = card::at_run(b, start, self.key)
+            && let Some(e) = card::at_run(b, start, self.key, self.label)
         {
             self.out.push(Finding::new(Detector::Pan, start, e));
             self.pan_from = e;
@@ -195,7 +213,7 @@ impl Pass<'_, '_> {
             self.phone_from = e;
         }
         if !self.ids.is_empty() {
-            self.ids.run(b, start, end, self.key, self.out);
+            self.ids.run(b, start, end, self.key, self.label, self.out);
         }
     }
 
@@ -238,7 +256,9 @@ impl Pass<'_, '_> {
                 // A member named for an id of a call or a contact holds
                 // no phone number.
                 let key = self.key.filter(|k| !context::key_names_an_id(k));
-                (!needs_context || context::names(b, from, key, phone::WORDS)).then_some((from, e))
+                let label = self.label.filter(|l| !context::key_names_an_id(l));
+                (!needs_context || context::names_labelled(b, from, key, label, phone::WORDS))
+                    .then_some((from, e))
             })
     }
 }
@@ -257,6 +277,8 @@ mod tests {
             "2026-11-21T07:23:00.123Z",
             "2026-11-21T07:23:00.123456789+05:30",
             "2026-12-31T23:59:60-08:00",
+            "9999-12-31",
+            "1970-01-01T00:00:00Z",
         ] {
             assert!(date_time(yes.as_bytes()), "{yes}");
         }
@@ -276,6 +298,7 @@ mod tests {
             "2026-11-2",
             "2026/11/21",
             "12026-11-21",
+            "4012-03-15",
         ] {
             assert!(!date_time(no.as_bytes()), "{no}");
         }
@@ -316,7 +339,7 @@ mod tests {
                 .collect();
             let text = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{fraction}{}",
-                next(10_000),
+                1000 + next(2000),
                 1 + next(12),
                 1 + next(31),
                 next(24),
@@ -334,6 +357,7 @@ mod tests {
                 let mut pass = Pass {
                     b: text.as_bytes(),
                     key,
+                    label: None,
                     pan: true,
                     iban: true,
                     ssn: true,
