@@ -331,14 +331,16 @@ mod tests {
         super::super::found_by(find, text)
     }
 
-    /// A card word and an expiry date right after a long number say card,
-    /// whatever an id word before it says; the word alone does not.
+    /// A card word glued to a long number, or with an expiry date after it,
+    /// says card whatever an id word before it says; the word apart alone
+    /// does not.
     #[test]
     fn expiry_after_outweighs_an_id_word() {
         let n = "4000000000000000006";
         assert_eq!(found(&format!("id {n} exp 12/27")), [n]);
         assert_eq!(found(&format!("order id 7, {n} exp: 01/2028")), [n]);
         assert_eq!(found(&format!("{n} exp 12/27")), [n]);
+        assert_eq!(found(&format!("ts=1627026561 {n}exp")), [n]);
         assert!(found(&format!("id {n} exp soon")).is_empty());
         assert!(found(&format!("id {n} exp 12/27x")).is_empty());
     }

@@ -512,9 +512,9 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
         .get(..after.iter().take_while(|c| c.is_ascii_alphabetic()).count())
         .unwrap_or_default();
     let card_after = self::word(word) == Hint::Card;
-    // A card word and an expiry date right after it ("… exp 12/27") say
-    // card whatever an id word before it says.
-    if card_after && expiry_at(after.get(word.len()..).unwrap_or_default()) {
+    // A card word glued to the number or with an expiry date after it
+    // ("…6exp", "… exp 12/27") says card whatever an id word before it says.
+    if card_after && (gap == 0 || expiry_at(after.get(word.len()..).unwrap_or_default())) {
         return Hint::Card;
     }
     if before != Hint::Nothing {
