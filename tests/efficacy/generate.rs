@@ -20,10 +20,9 @@
 //!
 //! A form that needs context may get it only from a sibling label member
 //! (`sibling`: a FHIR identifier's or contact point's `system`, a card
-//! object's `brand`), as the documented label rule reads it. Some values
-//! are probes beyond the documented rules, never scored against the
-//! targets: forms people write that the rules leave out
-//! (`positives::PHONE_FORMS_BEYOND`).
+//! object's `brand`), as the documented label rule reads it. A value of a
+//! form the documented rules leave out (`Value::documented` false) is a
+//! probe, reported apart and never scored against the targets.
 
 use crate::json::{J, Style, n, obj, s};
 use crate::negatives::{self, Look};
