@@ -489,3 +489,61 @@ pub fn header_matches(pattern: &str, name: &str) -> bool {
         None => pattern == name,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// The rows of the first Markdown table in `doc` under the row that
+    /// starts with `header`: its cells, without backquotes.
+    fn table(doc: &str, header: &str) -> Vec<Vec<String>> {
+        doc.lines()
+            .skip_while(|l| !l.starts_with(header))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().replace('`', ""))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// docs/scrubbing.md's tables of built-in classes and of detectors are
+    /// the code's: every class with its detectors, action and default scan,
+    /// every detector once.
+    #[test]
+    fn the_docs_tables_are_the_code() {
+        let doc = include_str!("../../docs/scrubbing.md");
+        let (classes, scanned) = builtin_classes();
+        let rows = table(doc, "| class | detectors | action |");
+        assert_eq!(rows.len(), classes.len(), "{rows:?}");
+        for (row, class) in rows.iter().zip(classes.iter()) {
+            assert_eq!(row[0], *class.name, "class order and names");
+            let listed: Vec<&str> = row[1].split(", ").collect();
+            let code: Vec<&str> = class.detectors.iter().map(Detector::name).collect();
+            assert_eq!(listed, code, "{}", class.name);
+            assert_eq!(row[2], class.action.name(), "{}", class.name);
+        }
+        let first: Vec<&str> = rows
+            .iter()
+            .take(scanned.len())
+            .map(|r| r[0].as_str())
+            .collect();
+        assert_eq!(
+            first, scanned,
+            "the first classes are the ones scanned by default"
+        );
+        let detectors: Vec<String> = table(doc, "| name | finds |")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        let mut all: Vec<&str> = Detector::ALL.iter().map(|d| d.name()).collect();
+        let mut documented: Vec<&str> = detectors.iter().map(String::as_str).collect();
+        all.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, all);
+    }
+}
