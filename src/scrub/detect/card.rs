@@ -341,6 +341,9 @@ mod tests {
         assert_eq!(found(&format!("order id 7, {n} exp: 01/2028")), [n]);
         assert_eq!(found(&format!("{n} exp 12/27")), [n]);
         assert_eq!(found(&format!("ts=1627026561 {n}exp")), [n]);
+        // A barcode and its best-before stay what the word before says.
+        assert!(found("EAN 4006381333924 exp 06/28").is_empty());
+        assert!(found("GTIN 4006381333924 EXP 12/2027 LOT A1234").is_empty());
         assert!(found(&format!("id {n} exp soon")).is_empty());
         assert!(found(&format!("id {n} exp 12/27x")).is_empty());
     }

@@ -136,23 +136,66 @@ const CARD_MARKS: &[&str] = &["卡", "カード", "카드", "карт", "Кар�
 
 /// What one word says.
 pub(super) fn word(word: &[u8]) -> Hint {
-    readings(word)
-        .map(|w| word_hint(&w))
+    if word.is_ascii() {
+        return word_hint(word);
+    }
+    std::iter::once(word_hint(Folded::of(word).bytes()))
+        .chain(ascii_ends(word).map(word_hint))
         .find(|&h| h != Hint::Nothing)
         .unwrap_or(Hint::Nothing)
 }
 
-/// The readings of a word the lists are compared with: the word folded,
-/// and where it holds non-ASCII characters, its ASCII end too (`éunionpay`
-/// glued to a letter before it is still `unionpay`).
-fn readings(w: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
-    let tail = (!w.is_ascii())
-        .then(|| w.iter().rposition(|c| !c.is_ascii()))
-        .flatten()
-        .and_then(|k| w.get(k + 1..))
-        .filter(|t| !t.is_empty())
-        .map(std::borrow::Cow::Borrowed);
-    std::iter::once(folded(w)).chain(tail)
+/// A word and, where it holds non-ASCII letters, its folded form: folded
+/// once however many lists it is compared with.
+struct Word<'a> {
+    raw: &'a [u8],
+    folded: Option<Folded>,
+}
+
+impl<'a> Word<'a> {
+    fn of(raw: &'a [u8]) -> Self {
+        Self {
+            raw,
+            folded: (!raw.is_ascii()).then(|| Folded::of(raw)),
+        }
+    }
+
+    /// [`one_of`].
+    fn is<W: AsRef<str>>(&self, list: &[W], text: bool) -> bool {
+        match &self.folded {
+            None => one_folded_of(self.raw, list, text),
+            Some(f) => {
+                one_folded_of(f.bytes(), list, text)
+                    || ascii_ends(self.raw).any(|p| one_folded_of(p, list, text))
+            }
+        }
+    }
+
+    /// [`word`].
+    fn hint(&self) -> Hint {
+        match &self.folded {
+            None => word_hint(self.raw),
+            Some(f) => std::iter::once(word_hint(f.bytes()))
+                .chain(ascii_ends(self.raw).map(word_hint))
+                .find(|&h| h != Hint::Nothing)
+                .unwrap_or(Hint::Nothing),
+        }
+    }
+}
+
+/// The ASCII letters and digits that end and start a word with non-ASCII
+/// letters in it, read on their own too: a letter with a diacritic glued
+/// to a word (`éunionpay`) does not hide it.
+fn ascii_ends(w: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let tail = w
+        .iter()
+        .rposition(|c| !c.is_ascii())
+        .and_then(|k| w.get(k + 1..));
+    let head = w
+        .iter()
+        .position(|c| !c.is_ascii())
+        .and_then(|k| w.get(..k));
+    tail.into_iter().chain(head).filter(|p| !p.is_empty())
 }
 
 fn word_hint(word: &[u8]) -> Hint {
@@ -174,49 +217,115 @@ fn word_hint(word: &[u8]) -> Hint {
     }
 }
 
-/// A byte of a word: an ASCII letter or digit, or any byte of a non-ASCII
-/// character (`Tél`, `móvil`, `телефон` are words; `folded` reads them).
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c >= 0x80
+/// What a character is to a word: a Latin letter or digit (ASCII, or with
+/// a diacritic: `é`, `ó`, `ł`), a letter of another script, or neither.
+/// A word is a run of one kind: `NHS号码` is two words, `Tél` one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Latin,
+    Other,
+    Apart,
 }
 
-/// A word as the lists compare it: ASCII as it is; otherwise in lower
-/// case, Latin letters without their accents (`Tél` is `tel`, `móvil`
-/// `movil`, `komórka` `komorka`), other letters kept, anything else (a
-/// fullwidth colon glued to `电话`, a character cut by the window) left out.
-fn folded(w: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if w.is_ascii() {
-        return std::borrow::Cow::Borrowed(w);
-    }
-    let mut out = String::with_capacity(w.len());
-    for c in String::from_utf8_lossy(w)
-        .chars()
-        .flat_map(char::to_lowercase)
-    {
-        let base = match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' => "a",
-            'ç' | 'ć' | 'č' => "c",
-            'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ě' => "e",
-            'ì' | 'í' | 'î' | 'ï' | 'ı' => "i",
-            'ñ' | 'ń' | 'ň' => "n",
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
-            'ù' | 'ú' | 'û' | 'ü' | 'ů' => "u",
-            'ý' | 'ÿ' => "y",
-            'ś' | 'š' | 'ş' => "s",
-            'ź' | 'ż' | 'ž' => "z",
-            'ł' => "l",
-            'ř' => "r",
-            'ğ' => "g",
-            'ß' => "ss",
-            c if c.is_alphanumeric() => {
-                out.push(c);
-                continue;
-            }
-            _ => continue,
+/// The character that ends at `end` of `s`: where it starts and its kind.
+/// A byte that is not UTF-8 stands apart.
+fn char_before(s: &[u8], end: usize) -> Option<(usize, Kind)> {
+    let last = *s.get(end.checked_sub(1)?)?;
+    if last.is_ascii() {
+        let kind = if last.is_ascii_alphanumeric() {
+            Kind::Latin
+        } else {
+            Kind::Apart
         };
-        out.push_str(base);
+        return Some((end - 1, kind));
     }
-    std::borrow::Cow::Owned(out.into_bytes())
+    let start = (end.saturating_sub(4)..end)
+        .rev()
+        .find(|&k| s.get(k).is_some_and(|&c| c & 0xC0 != 0x80))
+        .unwrap_or(end - 1);
+    let kind = match std::str::from_utf8(s.get(start..end).unwrap_or_default())
+        .ok()
+        .and_then(|t| t.chars().next())
+    {
+        // Latin-1 Supplement and Latin Extended-A and -B letters.
+        Some(c) if ('\u{c0}'..='\u{24f}').contains(&c) && c != '×' && c != '÷' => Kind::Latin,
+        Some(c) if c.is_alphanumeric() => Kind::Other,
+        _ => Kind::Apart,
+    };
+    Some((start, kind))
+}
+
+/// The ASCII letters a Latin letter with a diacritic stands for.
+fn latin_base(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ě' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'ı' => "i",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'ů' => "u",
+        'ý' | 'ÿ' => "y",
+        'ś' | 'š' | 'ş' => "s",
+        'ź' | 'ż' | 'ž' => "z",
+        'ł' => "l",
+        'ř' => "r",
+        'ğ' => "g",
+        'ß' => "ss",
+        _ => return None,
+    })
+}
+
+/// The longest word the lists are compared with, folded.
+const MAX_FOLDED: usize = 48;
+
+/// A word as the lists compare it, on the stack: ASCII as it is; otherwise
+/// in lower case, Latin letters without their diacritics (`Tél` is `tel`,
+/// `móvil` `movil`, `komórka` `komorka`), other letters kept (`телефон`).
+/// A word longer than any listed one folds to nothing.
+struct Folded {
+    buf: [u8; MAX_FOLDED],
+    len: usize,
+}
+
+impl Folded {
+    fn of(w: &[u8]) -> Self {
+        let mut f = Self {
+            buf: [0; MAX_FOLDED],
+            len: 0,
+        };
+        let mut push = |bytes: &[u8]| {
+            let fits = f
+                .buf
+                .get_mut(f.len..f.len + bytes.len())
+                .map(|slot| slot.copy_from_slice(bytes))
+                .is_some();
+            f.len = if fits {
+                f.len + bytes.len()
+            } else {
+                MAX_FOLDED + 1
+            };
+        };
+        match std::str::from_utf8(w) {
+            Ok(t) if !t.is_ascii() => {
+                for c in t.chars().flat_map(char::to_lowercase) {
+                    match latin_base(c) {
+                        Some(base) => push(base.as_bytes()),
+                        None => push(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                    }
+                }
+            }
+            _ => push(w),
+        }
+        if f.len > MAX_FOLDED {
+            f.len = 0;
+        }
+        f
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// The words of `s` from last to first: alphanumeric runs, split where a
@@ -225,18 +334,25 @@ fn folded(w: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut end = s.len();
     std::iter::from_fn(move || {
-        let head = s.get(..end)?;
-        let stop = head.iter().rposition(|&c| is_word_byte(c))? + 1;
+        // Past what stands apart.
+        let kind = loop {
+            let (start, kind) = char_before(s, end)?;
+            if kind != Kind::Apart {
+                break kind;
+            }
+            end = start;
+        };
+        let stop = end;
         let mut start = stop;
-        while let Some(k) = start.checked_sub(1) {
-            let c = *head.get(k)?;
-            if !is_word_byte(c) {
+        while let Some((k, k_kind)) = char_before(s, start) {
+            if k_kind != kind {
                 break;
             }
             // "cardNumber": the word "Number" starts at 'N'; so it does in
             // "NHSNumber".
-            let next = head.get(start).copied();
-            let after = head.get(start + 1).copied();
+            let c = s.get(k).copied().unwrap_or_default();
+            let next = s.get(start).copied();
+            let after = s.get(start + 1).copied();
             let upper = |x: Option<u8>| x.is_some_and(|n| n.is_ascii_uppercase());
             if start < stop
                 && upper(next)
@@ -336,6 +452,11 @@ const GENERIC: &[&str] = &[
     "digits",
     "card",
     "list",
+    // "Number" in Japanese, Chinese, Korean and Russian.
+    "番号",
+    "号码",
+    "번호",
+    "номер",
 ];
 
 /// Short words written between a name and its value ("the NHS number of
@@ -365,10 +486,15 @@ fn stem(w: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// in `text`, where its lowercase spelling is a common word of a language
 /// ("ein" is German for "a").
 fn one_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
-    readings(w).any(|w| one_reading_of(&w, list, text))
+    // ASCII words are compared as they are, capitals and all.
+    if w.is_ascii() {
+        return one_folded_of(w, list, text);
+    }
+    one_folded_of(Folded::of(w).bytes(), list, text)
+        || ascii_ends(w).any(|p| one_folded_of(p, list, text))
 }
 
-fn one_reading_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
+fn one_folded_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
     let (w, singular) = stem(w);
     let is = |x: &W, w: &[u8]| {
         let x = x.as_ref();
@@ -386,8 +512,8 @@ fn one_reading_of<W: AsRef<str>>(w: &[u8], list: &[W], text: bool) -> bool {
 /// Whether a member name's word, written as one ("nhsnumber",
 /// "patientnhsnumber"), ends with one of `words` and then a generic word.
 fn ends_with_named<W: AsRef<str>>(w: &[u8], words: &[W]) -> bool {
-    let w = folded(w);
-    let (w, _) = stem(&w);
+    let w = Folded::of(w);
+    let (w, _) = stem(w.bytes());
     let lower = w.to_ascii_lowercase();
     GENERIC.iter().any(|g| {
         lower.strip_suffix(g.as_bytes()).is_some_and(|head| {
@@ -406,13 +532,15 @@ pub(super) fn key_names_an_id(key: &str) -> bool {
     let tail = b
         .get(b.len().saturating_sub(KEY_WINDOW)..)
         .unwrap_or_default();
-    words_backwards(tail).next().is_some_and(|w| {
-        one_of(
-            w,
-            &["id", "uuid", "guid", "ref", "hash", "seq", "sid"],
-            false,
-        )
-    })
+    words_backwards(tail)
+        .find(|w| !one_of(w, QUALIFIERS, false))
+        .is_some_and(|w| {
+            one_of(
+                w,
+                &["id", "uuid", "guid", "ref", "hash", "seq", "sid"],
+                false,
+            )
+        })
 }
 
 /// Whether the words right before `start` or the member's name say one of
@@ -431,6 +559,11 @@ pub(super) fn key_names_an_id(key: &str) -> bool {
 /// word earlier in the name says something of another value
 /// ("npi_verified_at").
 pub(super) fn names<W: AsRef<str>>(b: &[u8], start: usize, key: Option<&str>, words: &[W]) -> bool {
+    text_names(b, start, words) || key.is_some_and(|k| key_names(k, words))
+}
+
+/// The text part of [`names`].
+fn text_names<W: AsRef<str>>(b: &[u8], start: usize, words: &[W]) -> bool {
     let window = b
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
@@ -450,45 +583,50 @@ pub(super) fn names<W: AsRef<str>>(b: &[u8], start: usize, key: Option<&str>, wo
     // named ("tel 020 7946 0958, amount 345678912").
     let mut after_word = false;
     let text_words = words_backwards(window)
-        .filter(|w| !one_of(w, FILLERS, true))
+        .map(Word::of)
+        .filter(|w| !w.is(FILLERS, true))
         .take_while(|w| {
-            let number = w.iter().all(u8::is_ascii_digit);
+            let number = w.raw.iter().all(u8::is_ascii_digit);
             let go_on = !(number && after_word);
             after_word |= !number;
             go_on
         })
-        .filter(|w| !w.iter().all(u8::is_ascii_digit))
+        .filter(|w| !w.raw.iter().all(u8::is_ascii_digit))
         .take(MAX_WORDS);
     for w in text_words {
-        let joined = nearer.map(|n| [w, n].concat());
-        if one_of(w, words, true) || joined.is_some_and(|j| one_of(&j, words, true)) {
+        let joined = nearer.map(|n| [w.raw, n].concat());
+        if w.is(words, true) || joined.is_some_and(|j| one_of(&j, words, true)) {
             return true;
         }
-        if word(w) != Hint::Nothing && !one_of(w, GENERIC, true) {
+        if w.hint() != Hint::Nothing && !w.is(GENERIC, true) {
             break;
         }
-        nearer = Some(w);
+        nearer = Some(w.raw);
     }
-    let Some(k) = key else { return false };
-    let k = k.as_bytes();
+    false
+}
+
+/// The member name part of [`names`].
+fn key_names<W: AsRef<str>>(key: &str, words: &[W]) -> bool {
+    let k = key.as_bytes();
     let tail = k
         .get(k.len().saturating_sub(KEY_WINDOW)..)
         .unwrap_or_default();
     let mut generic: Option<&[u8]> = None;
-    for w in words_backwards(tail).take(MAX_WORDS) {
-        let joined = generic.map(|g| [w, g].concat());
-        if one_of(w, words, false) || joined.is_some_and(|j| one_of(&j, words, false)) {
+    for w in words_backwards(tail).take(MAX_WORDS).map(Word::of) {
+        let joined = generic.map(|g| [w.raw, g].concat());
+        if w.is(words, false) || joined.is_some_and(|j| one_of(&j, words, false)) {
             return true;
         }
         // Whose or which one it is comes after the noun in many languages
         // and names (`cpf_cliente`, `telefone_do_paciente`, `phone_home`).
-        if one_of(w, QUALIFIERS, false) {
+        if w.is(QUALIFIERS, false) {
             continue;
         }
-        if !one_of(w, GENERIC, false) {
-            return ends_with_named(w, words);
+        if !w.is(GENERIC, false) {
+            return ends_with_named(w.raw, words);
         }
-        generic = Some(w);
+        generic = Some(w.raw);
     }
     false
 }
@@ -512,9 +650,18 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
         .get(..after.iter().take_while(|c| c.is_ascii_alphabetic()).count())
         .unwrap_or_default();
     let card_after = self::word(word) == Hint::Card;
-    // A card word glued to the number or with an expiry date after it
-    // ("…6exp", "… exp 12/27") says card whatever an id word before it says.
-    if card_after && (gap == 0 || expiry_at(after.get(word.len()..).unwrap_or_default())) {
+    // A card word glued to a long number or with an expiry date after it
+    // ("…6exp", "… exp 12/27") says card whatever an id word before it says;
+    // not after a shorter one, which may be a product's barcode and its
+    // best-before ("EAN 4006381333924 exp 06/28").
+    let long = b
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.is_ascii_digit())
+        .count()
+        >= 16;
+    if long && card_after && (gap == 0 || expiry_at(after.get(word.len()..).unwrap_or_default())) {
         return Hint::Card;
     }
     if before != Hint::Nothing {
@@ -564,7 +711,7 @@ pub(super) fn names_labelled<W: AsRef<str>>(
     label: Option<&str>,
     words: &[W],
 ) -> bool {
-    names(b, start, key, words) || label.is_some_and(|l| names(b, start, Some(l), words))
+    names(b, start, key, words) || label.is_some_and(|l| key_names(l, words))
 }
 
 /// [`of`], where a sibling label may add that the number is a card (`{"brand":

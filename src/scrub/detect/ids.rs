@@ -1230,6 +1230,16 @@ mod tests {
         assert_eq!(found(Detector::UsEin, ein, Some("taxId")), [ein]);
         let text = format!("the NHS number of the patient is {nhs}");
         assert_eq!(found(Detector::UkNhs, &text, None), [nhs]);
+        // A word of another script glued to a context word is a word of its
+        // own, before or after it.
+        for text in [
+            format!("NHS号码 {nhs}"),
+            format!("患者のNHS番号は{nhs}です"),
+            format!("NHSномер {nhs}"),
+        ] {
+            assert_eq!(found(Detector::UkNhs, &text, None), [nhs], "{text}");
+        }
+        assert_eq!(found(Detector::UkNhs, nhs, Some("患者NHS番号")), [nhs]);
         let far = format!("NHS: see the notes, ring the ward, then {nhs}");
         assert!(found(Detector::UkNhs, &far, None).is_empty());
         // Plural and one-word names, and a list after its name.

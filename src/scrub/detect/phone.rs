@@ -684,7 +684,16 @@ mod tests {
             assert!(whole(n), "whole {n}");
         }
         // Words with accents and in other scripts say phone too.
-        for word in ["Tél.", "Móvil:", "komórka", "телефон:", "电话：", "Ph:"] {
+        for word in [
+            "Tél.",
+            "Móvil:",
+            "komórka",
+            "телефон:",
+            "电话：",
+            "Ph:",
+            "TEL番号",
+            "phone号码",
+        ] {
             let text = format!("{word} 020 7946 0958");
             assert_eq!(found_with(&text, None), ["020 7946 0958"], "{text}");
         }
