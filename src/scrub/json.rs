@@ -87,7 +87,7 @@ struct KeysSeen<'a> {
 }
 
 /// A key (its token's place in the input), the contract node it led to,
-/// and what it is as a label (`detect::labels`, `detect::labelled`).
+/// and what it is as a label (`detect::label_kind`).
 #[derive(Clone, Copy, Default)]
 struct Seen<'a> {
     start: usize,

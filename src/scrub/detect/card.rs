@@ -41,7 +41,7 @@ use super::Profile;
 use super::barcode::gtin_ok;
 use super::context::{self, Hint};
 use super::issuer::{MAX_DIGITS, MIN_DIGITS, Network, luhn_ok, network};
-use super::text::{at, before};
+use super::text::{at, before, digits_at};
 #[cfg(test)]
 use super::{Detector, Finding};
 
@@ -125,12 +125,7 @@ fn separator_at(b: &[u8], i: usize) -> Option<usize> {
 }
 
 fn digit_run(b: &[u8], i: usize) -> usize {
-    b.get(i..)
-        .unwrap_or_default()
-        .iter()
-        .take(MAX_DIGITS + 1)
-        .take_while(|c| c.is_ascii_digit())
-        .count()
+    digits_at(b, i, MAX_DIGITS)
 }
 
 /// Letters glued to a number may be a word ("CARD", "exp", "x"), but not a

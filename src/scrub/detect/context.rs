@@ -13,6 +13,8 @@
 //! word that means something decides: "card id 4006381333924" is an id,
 //! "order 17 paid by card 4006381333924" a card.
 
+use super::text::digits_at;
+
 /// What the context says of a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Hint {
@@ -639,13 +641,7 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
         .get(start.saturating_sub(WINDOW)..start)
         .unwrap_or_default();
     let before = nearest(words_backwards(window).take(MAX_WORDS));
-    let rest = b.get(end..).unwrap_or_default();
-    let gap = rest
-        .iter()
-        .take(3)
-        .take_while(|c| !c.is_ascii_alphanumeric())
-        .count();
-    let after = rest.get(gap..).unwrap_or_default();
+    let (gap, after) = past_separators(b.get(end..).unwrap_or_default());
     let word = after
         .get(..after.iter().take_while(|c| c.is_ascii_alphabetic()).count())
         .unwrap_or_default();
@@ -676,23 +672,21 @@ pub(super) fn of_text(b: &[u8], start: usize, end: usize) -> Hint {
     if marked { Hint::Card } else { Hint::Nothing }
 }
 
-/// An expiry date at the start of `b`, after up to three separators:
-/// `12/27`, `12/2027`, `1-27`.
-fn expiry_at(b: &[u8]) -> bool {
+/// `b` past up to three bytes that are not letters or digits, and how many.
+fn past_separators(b: &[u8]) -> (usize, &[u8]) {
     let gap = b
         .iter()
         .take(3)
         .take_while(|c| !c.is_ascii_alphanumeric())
         .count();
-    let b = b.get(gap..).unwrap_or_default();
-    let run = |from: usize| {
-        b.get(from..)
-            .unwrap_or_default()
-            .iter()
-            .take(5)
-            .take_while(|c| c.is_ascii_digit())
-            .count()
-    };
+    (gap, b.get(gap..).unwrap_or_default())
+}
+
+/// An expiry date at the start of `b`, after up to three separators:
+/// `12/27`, `12/2027`, `1-27`.
+fn expiry_at(b: &[u8]) -> bool {
+    let (_, b) = past_separators(b);
+    let run = |from: usize| digits_at(b, from, 4);
     let month = run(0);
     (1..=2).contains(&month)
         && matches!(b.get(month), Some(b'/' | b'-'))

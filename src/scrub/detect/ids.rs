@@ -38,7 +38,7 @@
 use super::Detector;
 use super::Profile;
 use super::context;
-use super::text::{at, before, is_word, left_free, right_free};
+use super::text::{at, before, digits_at, is_word, left_free, right_free};
 use super::{DetectorSet, Finding};
 
 /// The detectors of this module, in the order of `Detector::ALL`.
@@ -375,14 +375,7 @@ fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
     let digit_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_digit());
     let letter_at = |i: usize| at(b, start + i).is_some_and(|x| x.is_ascii_alphabetic());
     if c.is_ascii_digit() {
-        let run = run.unwrap_or_else(|| {
-            b.get(start..)
-                .unwrap_or_default()
-                .iter()
-                .take(16)
-                .take_while(|x| x.is_ascii_digit())
-                .count()
-        });
+        let run = run.unwrap_or_else(|| digits_at(b, start, 15));
         // No shape starts with a run of these lengths.
         if matches!(run, 0 | 5 | 7 | 14) || run >= 16 {
             return set;
@@ -392,13 +385,7 @@ fn candidates(b: &[u8], start: usize, run: Option<usize>) -> DetectorSet {
         // The digits after that separator: every grouped shape's second
         // group has an exact length (a shorter or longer run breaks it), so
         // dates, times and codes like `2026-11-21` rule most shapes out.
-        let second = b
-            .get(start + run + 1..)
-            .unwrap_or_default()
-            .iter()
-            .take(8)
-            .take_while(|x| x.is_ascii_digit())
-            .count();
+        let second = digits_at(b, start + run + 1, 7);
         let group = |seps: &[u8], n: usize| then(seps) && second == n;
         let mut add = |d: Detector, ok: bool| {
             if ok {

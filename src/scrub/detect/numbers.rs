@@ -7,7 +7,7 @@
 //! parsers, sets the speed.
 
 use super::issuer::MIN_DIGITS;
-use super::text::{at, before};
+use super::text::{at, before, digits_at};
 use super::{Detector, DetectorSet, Finding, card, context, iban, ids, phone, ssn};
 
 /// The detectors this pass serves.
@@ -106,12 +106,7 @@ pub(super) fn date_time(b: &[u8]) -> bool {
         }
         i += 3;
         if at(b, i) == Some(b'.') {
-            let digits = b
-                .get(i + 1..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count();
+            let digits = digits_at(b, i + 1, 9);
             if !(1..=9).contains(&digits) {
                 return false;
             }

@@ -33,7 +33,7 @@
 //! matched: they cannot be told apart from timestamps, prices and ids.
 
 use super::Profile;
-use super::text::{at, before, left_bounded, left_free, right_free};
+use super::text::{at, before, digits_at, left_bounded, left_free, right_free};
 #[cfg(test)]
 use super::{Detector, Finding};
 
@@ -375,15 +375,6 @@ fn date_like(d: &[u8], groups: &[usize]) -> bool {
         [4, 2, 2, ..] => year(value(0, 4)) && month(value(4, 2)),
         _ => false,
     }
-}
-
-fn digits_at(b: &[u8], i: usize, max: usize) -> usize {
-    b.get(i..)
-        .unwrap_or_default()
-        .iter()
-        .take(max + 1)
-        .take_while(|c| c.is_ascii_digit())
-        .count()
 }
 
 /// "+" at `start`: the end of an E.164 number, if one starts here.

@@ -61,6 +61,17 @@ pub(super) fn right_free(b: &[u8], end: usize, joiners: &[u8]) -> bool {
     }
 }
 
+/// The ASCII digits at `i`, counted up to `max + 1` (so that a caller sees
+/// a run longer than `max` without reading all of it).
+pub(super) fn digits_at(b: &[u8], i: usize, max: usize) -> usize {
+    b.get(i..)
+        .unwrap_or_default()
+        .iter()
+        .take(max + 1)
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+}
+
 /// End of the run of bytes satisfying `keep` starting at `i`.
 pub(super) fn run_end(b: &[u8], i: usize, keep: impl Fn(u8) -> bool) -> usize {
     let rest = b.get(i..).unwrap_or_default();
