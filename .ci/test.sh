@@ -14,7 +14,7 @@ cargo clippy --all-targets -- -D warnings
 cargo build --bins --examples
 
 echo "== policies"
-for policy in src/config/default-policy.yaml examples/policies/shop.yaml; do
+for policy in crates/chaperone-core/src/config/default-policy.yaml examples/policies/shop.yaml; do
   ./target/debug/chaperone check "$policy"
 done
 .tools/venv/bin/python .ci/validate-policies.py

@@ -11,7 +11,7 @@ root = pathlib.Path(__file__).resolve().parent.parent
 schema = json.loads((root / "docs" / "policy.schema.json").read_text())
 jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)
-policies = [root / "src" / "config" / "default-policy.yaml", *sorted((root / "examples" / "policies").glob("*.yaml"))]
+policies = [root / "crates" / "chaperone-core" / "src" / "config" / "default-policy.yaml", *sorted((root / "examples" / "policies").glob("*.yaml"))]
 policies = [p for p in policies if not p.name.endswith(".tests.yaml")]
 failed = 0
 for path in policies:

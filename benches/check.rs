@@ -42,7 +42,7 @@ const AUDIENCE: &str = "bench-shop";
 /// Hops in the large policy used for the matching benches.
 const MANY_HOPS: usize = 100;
 /// Distinct tokens cycled through to measure first-sight verification. More
-/// than the verifier remembers (10,000 in src/identity/jwt.rs), so every
+/// than the verifier remembers (10,000 in crates/chaperone-core/src/identity/jwt.rs), so every
 /// lookup misses.
 const DISTINCT_TOKENS: usize = 20_000;
 
@@ -138,7 +138,7 @@ struct Bench {
 
 fn app_for(path: PathBuf) -> (AuthzService, Arc<Policy>) {
     let ctx = compile_context().expect("compile context");
-    let store = Arc::new(PolicyStore::load(Some(path), ctx).expect("policy loads"));
+    let store = Arc::new(PolicyStore::open(Some(path), ctx).expect("policy loads"));
     let policy = store.current();
     let app = App::new(store, Engine::new(HashKey::from_bytes(&[7u8; 32])));
     (AuthzService::new(app), policy)

@@ -1,24 +1,36 @@
-//! What every adapter shares: the policy store and the evaluation engine.
+//! What every adapter shares: the policy store, the evaluation engine and
+//! what reloads them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::PolicyStore;
+use crate::edge::reload::Reloads;
 use crate::policy::Engine;
 
 #[derive(Debug)]
 pub struct App {
     pub store: Arc<PolicyStore>,
     pub engine: Engine,
+    /// The policy, the signing keys and the TLS material, for the admin Reload.
+    pub reloads: Reloads,
     grpc_bound: AtomicBool,
     draining: AtomicBool,
 }
 
 impl App {
+    /// An app whose admin Reload reloads only the policy.
     pub fn new(store: Arc<PolicyStore>, engine: Engine) -> Arc<Self> {
+        let mut reloads = Reloads::default();
+        reloads.add(Arc::clone(&store) as _, None);
+        Self::with_reloads(store, engine, reloads)
+    }
+
+    pub fn with_reloads(store: Arc<PolicyStore>, engine: Engine, reloads: Reloads) -> Arc<Self> {
         Arc::new(Self {
             store,
             engine,
+            reloads,
             grpc_bound: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })

@@ -1,22 +1,18 @@
-//! chaperone: authorizes every hop between services as Envoy's ext_authz
-//! service and enforces each hop's data contract as Envoy's ext_proc service.
+//! chaperone's edge: the Envoy adapters (ext_authz, ext_proc), the admin API,
+//! telemetry, TLS and the CLI, around the domain in `chaperone-core`.
 #![forbid(unsafe_code)]
+
+pub use chaperone_core::{clock, config, identity, policy, request_id, scrub, secret, token};
 
 pub mod admin;
 pub mod app;
 pub mod authz;
 pub mod cli;
-pub mod clock;
-pub mod config;
+pub mod edge;
 pub mod ext_proc;
-pub mod identity;
-pub mod policy;
-pub mod scrub;
-pub mod secret;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
-pub mod token;
 
 pub mod proto {
     //! chaperone's own gRPC API, compiled from `proto/chaperone/v1`, and the

@@ -23,11 +23,14 @@ use crate::app::App;
 use crate::authz::AuthzService;
 use crate::clock::SystemClock;
 use crate::config::{CompileContext, JwksRegistry, PolicyError, PolicyStore};
+use crate::edge::jwks::HttpFetcher;
+use crate::edge::reload::Reloads;
 use crate::ext_proc::{ExtProcLimits, ExtProcService};
 use crate::policy::Engine;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::secret::HashKey;
-use crate::tls::{TlsFiles, TlsReloader};
+use crate::telemetry::metrics;
+use crate::tls::{Incoming, TlsFiles, TlsReloader};
 use crate::token::KeyStore;
 
 /// Largest CheckRequest accepted.
@@ -83,20 +86,9 @@ pub enum ServeError {
     Grpc(String),
 }
 
-/// The HTTP client used for JWKS fetches.
-pub fn http_client() -> Result<reqwest::Client, ServeError> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .connect_timeout(Duration::from_secs(2))
-        .redirect(reqwest::redirect::Policy::limited(2))
-        .user_agent(concat!("chaperone/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ServeError::Http(e.to_string()))
-}
-
 pub fn compile_context() -> Result<CompileContext, ServeError> {
     Ok(CompileContext {
-        http: http_client()?,
+        http: HttpFetcher::shared().map_err(|e| ServeError::Http(e.to_string()))?,
         jwks: Arc::new(JwksRegistry::default()),
         clock: Arc::new(SystemClock),
         hash_key: None,
@@ -137,21 +129,34 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         hash_key: Some(key.clone()),
         ..compile_context()?
     };
-    let store = Arc::new(PolicyStore::load(settings.policy.clone(), ctx)?);
+    let store = Arc::new(PolicyStore::open(settings.policy.clone(), ctx)?);
+    metrics::publish_policy(&store.current());
     if settings.policy.is_none() {
         tracing::warn!(
             "no --policy given: running on the EMBEDDED DEMO POLICY, which only knows the demo's hosts; pass --policy in production"
         );
     }
-    crate::config::store::prefetch_keys(&store.current());
-    let keys = Arc::new(KeyStore::load(settings.signing_keys.clone())?);
+    let keys = Arc::new(KeyStore::open(settings.signing_keys.clone())?);
     if keys.is_ephemeral() {
         tracing::warn!(
             "no --signing-keys: minting with an EPHEMERAL key that dies with this process; tokens will not verify across replicas or restarts"
         );
     }
+    let tls = settings.tls.clone().map(crate::tls::load).transpose()?;
+    let mut reloads = Reloads::default();
+    let published = Arc::clone(&store);
+    reloads.add(
+        Arc::clone(&store) as _,
+        Some(Arc::new(move || {
+            metrics::publish_policy(&published.current())
+        })),
+    );
+    reloads.add(Arc::clone(&keys) as _, None);
+    if let Some(tls) = &tls {
+        reloads.add(Arc::clone(tls) as _, None);
+    }
     let engine = Engine::with_keys(key, Arc::clone(&keys), Arc::new(SystemClock));
-    let app = App::new(Arc::clone(&store), engine);
+    let app = App::with_reloads(Arc::clone(&store), engine, reloads.clone());
     if let Some(trace) = &settings.trace {
         crate::telemetry::trace::install(trace)?;
         tracing::info!(endpoint = %trace.endpoint, sample_ratio = trace.sample_ratio, "exporting traces over OTLP");
@@ -183,7 +188,6 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         ),
         None => None,
     };
-    let tls = settings.tls.clone().map(TlsReloader::load).transpose()?;
     let grpc_addr = grpc.local_addr().unwrap_or(settings.grpc_addr);
     let admin_addr = admin.local_addr().unwrap_or(settings.admin_addr);
     let policy = store.current();
@@ -229,12 +233,6 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
                 .add_service(AdminServer::new(AdminService::new(Arc::clone(&app))))
         })
     };
-    let tls_task = match &tls {
-        Some(reloader) => Some(tokio::spawn(
-            Arc::clone(reloader).watch(settings.watch_interval),
-        )),
-        None => None,
-    };
     let grpc_server = serve_grpc_threads(
         grpc,
         settings.grpc_threads,
@@ -261,9 +259,8 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
 
     let mut grpc_task = tokio::spawn(grpc_server);
     let admin_task = tokio::spawn(async move { admin_server.await });
-    let watch_task = tokio::spawn(Arc::clone(&store).watch(settings.watch_interval));
-    let hup_task = tokio::spawn(reload_on_sighup(Arc::clone(&store), Arc::clone(&keys)));
-    let keys_task = tokio::spawn(Arc::clone(&keys).watch(settings.watch_interval));
+    let watch_task = tokio::spawn(reloads.clone().watch(settings.watch_interval));
+    let hup_task = tokio::spawn(reload_on_sighup(reloads));
 
     tokio::select! {
         () = wait_for_termination() => {}
@@ -290,10 +287,6 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
     let _ = stop_tx.send(true);
     watch_task.abort();
     hup_task.abort();
-    keys_task.abort();
-    if let Some(t) = tls_task {
-        t.abort();
-    }
     if let Some(t) = health_task {
         t.abort();
     }
@@ -579,7 +572,8 @@ async fn wait_for_termination() {
     }
 }
 
-async fn reload_on_sighup(store: Arc<PolicyStore>, keys: Arc<KeyStore>) {
+/// SIGHUP reloads the policy, the signing keys and the TLS material.
+async fn reload_on_sighup(reloads: Reloads) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -587,20 +581,12 @@ async fn reload_on_sighup(store: Arc<PolicyStore>, keys: Arc<KeyStore>) {
             return;
         };
         while hup.recv().await.is_some() {
-            let store = Arc::clone(&store);
-            let keys = Arc::clone(&keys);
-            let _ = tokio::task::spawn_blocking(move || {
-                let _ = store.reload("sighup");
-                if let Err(error) = keys.reload() {
-                    tracing::error!(%error, "signing key reload rejected; the previous keys stay in force");
-                }
-            })
-            .await;
+            reloads.all("sighup").await;
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = (store, keys);
+        let _ = reloads;
     }
 }
 

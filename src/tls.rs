@@ -1,4 +1,5 @@
-//! mTLS on the gRPC listener, with certificate files reloaded on change.
+//! mTLS on the gRPC listener, with certificate files reloaded on change
+//! (polled, SIGHUP, the admin Reload: see `edge::reload`).
 //!
 //! Each accepted connection takes the server configuration in force at that
 //! moment, so a reload (a rotated certificate, a new client CA bundle) applies
@@ -8,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use chaperone_core::clock::SystemClock;
+use chaperone_core::reload::{Reloadable, Source};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -97,57 +99,63 @@ pub fn server_config(files: &TlsFiles) -> Result<(ServerConfig, String), TlsErro
     Ok((config, fingerprint))
 }
 
-/// The server configuration in force, reloaded when the files change.
+/// The TLS files, as a reloadable source of server configurations.
 #[derive(Debug)]
-pub struct TlsReloader {
-    files: TlsFiles,
-    current: ArcSwap<ServerConfig>,
-    fingerprint: std::sync::Mutex<String>,
-}
+pub struct TlsSource(TlsFiles);
 
-impl TlsReloader {
-    pub fn load(files: TlsFiles) -> Result<Arc<Self>, TlsError> {
-        let (config, fingerprint) = server_config(&files)?;
-        Ok(Arc::new(Self {
-            files,
-            current: ArcSwap::from_pointee(config),
-            fingerprint: std::sync::Mutex::new(fingerprint),
-        }))
+impl Source for TlsSource {
+    type Value = ServerConfig;
+    type Error = TlsError;
+    const WHAT: &'static str = "TLS certificates";
+    const LABEL: &'static str = "tls";
+
+    fn load(&self) -> Result<(ServerConfig, String), TlsError> {
+        server_config(&self.0)
     }
 
-    /// Rebuilds from the files if they changed; a broken set keeps the old one.
-    pub fn reload(&self) -> Result<bool, TlsError> {
-        let (config, fingerprint) = server_config(&self.files)?;
-        let mut last = self
-            .fingerprint
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *last == fingerprint {
-            return Ok(false);
-        }
-        *last = fingerprint;
-        self.current.store(Arc::new(config));
-        tracing::info!("TLS certificates reloaded");
-        Ok(true)
-    }
-
-    pub async fn watch(self: Arc<Self>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            let this = Arc::clone(&self);
-            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || this.reload()).await {
-                tracing::error!(%error, "TLS reload rejected; the previous certificates stay in force");
+    fn fingerprint(&self, _current: &ServerConfig) -> Option<String> {
+        let files = &self.0;
+        let mut fingerprint = String::new();
+        for p in [
+            Some(&files.cert),
+            Some(&files.key),
+            files.client_ca.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            match std::fs::read(p) {
+                Ok(bytes) => fingerprint.push_str(&sha256_hex(&bytes)),
+                Err(_) => fingerprint.push_str("unreadable"),
             }
         }
+        Some(fingerprint)
     }
+}
 
+/// The server configuration in force, reloaded when the files change. Each
+/// accepted connection takes the one in force at that moment.
+pub type TlsReloader = Reloadable<TlsSource>;
+
+/// Loads the TLS files; an error stops the process.
+pub fn load(files: TlsFiles) -> Result<Arc<TlsReloader>, TlsError> {
+    Reloadable::load(TlsSource(files), Arc::new(SystemClock)).map(Arc::new)
+}
+
+/// The TLS handshakes of a gRPC thread's connections.
+pub trait Incoming {
     /// Runs the TLS handshake on each connection a gRPC thread is handed and
     /// yields those that succeed. Failed handshakes (no client certificate, a
     /// foreign CA) are dropped and logged at debug: they never reach a gRPC
     /// service. Call on the runtime that will serve the connections.
-    pub fn incoming(
+    fn incoming(
+        self: Arc<Self>,
+        conns: mpsc::Receiver<std::net::TcpStream>,
+    ) -> impl futures_util::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> + Send + 'static;
+}
+
+impl Incoming for TlsReloader {
+    fn incoming(
         self: Arc<Self>,
         mut conns: mpsc::Receiver<std::net::TcpStream>,
     ) -> impl futures_util::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> + Send + 'static
@@ -167,7 +175,7 @@ impl TlsReloader {
                     continue;
                 };
                 let peer = tcp.peer_addr().ok();
-                let acceptor = TlsAcceptor::from(self.current.load_full());
+                let acceptor = TlsAcceptor::from(self.current());
                 let out = tx.clone();
                 tokio::spawn(async move {
                     let _permit = permit;

@@ -2285,8 +2285,10 @@ async fn leaks_through_headers_queries_and_ids_cases() {
 // ---------------------------------------------------------------------------
 
 fn demo_policy_text() -> String {
-    std::fs::read_to_string(std::path::Path::new(ROOT).join("src/config/default-policy.yaml"))
-        .unwrap()
+    std::fs::read_to_string(
+        std::path::Path::new(ROOT).join("crates/chaperone-core/src/config/default-policy.yaml"),
+    )
+    .unwrap()
 }
 
 #[test]

@@ -17,7 +17,7 @@
 
 #![no_main]
 
-use chaperone::scrub::detect::{self, Context, Detector, DetectorSet, Finding};
+use chaperone_core::scrub::detect::{self, Context, Detector, DetectorSet, Finding};
 use chaperone_fuzz::{detector_set, show};
 use libfuzzer_sys::fuzz_target;
 

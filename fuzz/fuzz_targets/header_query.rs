@@ -16,13 +16,13 @@
 
 #![no_main]
 
-use chaperone::scrub::Findings;
-use chaperone::scrub::class::Action;
-use chaperone::scrub::contract::FieldAction;
-use chaperone::scrub::detect::{Context, Detector, DetectorSet};
-use chaperone::scrub::query::{PairRule, Scanner, form_decode, rewrite_pairs, rewrite_path};
-use chaperone::scrub::text::{TextOutcome, scan_text};
-use chaperone::scrub::{ScrubError, class::Classes};
+use chaperone_core::scrub::Findings;
+use chaperone_core::scrub::class::Action;
+use chaperone_core::scrub::contract::FieldAction;
+use chaperone_core::scrub::detect::{Context, Detector, DetectorSet};
+use chaperone_core::scrub::query::{PairRule, Scanner, form_decode, rewrite_pairs, rewrite_path};
+use chaperone_core::scrub::text::{TextOutcome, scan_text};
+use chaperone_core::scrub::{ScrubError, class::Classes};
 use chaperone_fuzz::{classes, findings_in_views, key, show};
 use libfuzzer_sys::fuzz_target;
 

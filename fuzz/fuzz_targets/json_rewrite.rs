@@ -13,10 +13,10 @@
 
 #![no_main]
 
-use chaperone::scrub::detect::Context;
-use chaperone::scrub::number;
-use chaperone::scrub::query::form_decode;
-use chaperone::scrub::{BodyHeaders, BodyKind, ScrubError, Scrubbed, scrub_body};
+use chaperone_core::scrub::detect::Context;
+use chaperone_core::scrub::number;
+use chaperone_core::scrub::query::form_decode;
+use chaperone_core::scrub::{BodyHeaders, BodyKind, ScrubError, Scrubbed, scrub_body};
 use chaperone_fuzz::{Case, cases, classes, findings_in_views, json_syntax, key, show};
 use libfuzzer_sys::fuzz_target;
 

@@ -25,12 +25,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chaperone::clock::FixedClock;
-use chaperone::identity::jwks::{KeySet, KeySource};
-use chaperone::identity::jwt::parse_allowed_alg;
-use chaperone::identity::{Issuer, Verifier};
-use chaperone::token::txn::{self, TXN_TOKEN_TYP, TokenSettings, TxnClaims};
-use chaperone::token::{KeyKind, KeyRing, SigningKey, jwks_document};
+use chaperone_core::clock::FixedClock;
+use chaperone_core::identity::jwks::{KeySet, KeySource};
+use chaperone_core::identity::jwt::parse_allowed_alg;
+use chaperone_core::identity::{Issuer, Verifier};
+use chaperone_core::token::txn::{self, TXN_TOKEN_TYP, TokenSettings, TxnClaims};
+use chaperone_core::token::{KeyKind, KeyRing, SigningKey, jwks_document};
 use chaperone_fuzz::show;
 use libfuzzer_sys::fuzz_target;
 

@@ -16,10 +16,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use chaperone::clock::FixedClock;
-use chaperone::config::{CompileContext, JwksRegistry, compile};
-use chaperone::scrub::{BodyHeaders, scrub_body};
-use chaperone::secret::sha256_hex;
+use chaperone_core::clock::FixedClock;
+use chaperone_core::config::{CompileContext, JwksRegistry, compile};
+use chaperone_core::scrub::{BodyHeaders, scrub_body};
+use chaperone_core::secret::sha256_hex;
 use chaperone_fuzz::{json_syntax, show};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,10 +38,11 @@ static BASE: LazyLock<PathBuf> = LazyLock::new(|| {
     dir
 });
 
-/// Built once: an HTTP client loads its TLS roots. Each input gets its own
+/// Built once. Compiling never fetches (a remote key set is fetched when a
+/// token needs it), so no HTTP client is needed. Each input gets its own
 /// JWKS registry, which remembers every URL it was given.
 static CTX: LazyLock<CompileContext> = LazyLock::new(|| CompileContext {
-    http: chaperone::server::http_client().unwrap_or_else(|e| panic!("no HTTP client: {e}")),
+    http: Arc::new(chaperone_core::identity::jwks::NoFetch),
     jwks: Arc::new(JwksRegistry::default()),
     clock: FixedClock::new(1_800_000_000),
     hash_key: None,
@@ -72,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(policy) => {
             assert_eq!(policy.hash, sha256_hex(data));
-            let _ = chaperone::policy::flows::mermaid(&policy);
+            let _ = chaperone_core::policy::flows::mermaid(&policy);
             let body = br#"{"id":1,"amount":12.5,"card_number":"4111 1111 1111 1111","items":[{"sku":"A","note":"bob@example.com"}],"x":{"y":null}}"#;
             let headers = BodyHeaders::typed("application/json");
             for hop in policy.hops.iter().take(8) {
@@ -94,8 +95,8 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-static KEY: LazyLock<chaperone::secret::HashKey> =
-    LazyLock::new(|| chaperone::secret::HashKey::from_bytes(b"policy fuzz"));
+static KEY: LazyLock<chaperone_core::secret::HashKey> =
+    LazyLock::new(|| chaperone_core::secret::HashKey::from_bytes(b"policy fuzz"));
 
 /// Whether every `file:` and `dictionary:` in the document is a plain relative path (no
 /// `..`, not absolute), so that compiling reads nothing outside the

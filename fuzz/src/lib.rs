@@ -5,12 +5,12 @@
 
 use std::sync::LazyLock;
 
-use chaperone::scrub::class::{Action, Classes, DataClass};
-use chaperone::scrub::contract::{
+use chaperone_core::scrub::class::{Action, Classes, DataClass};
+use chaperone_core::scrub::contract::{
     Contract, FieldAction, Limit, LimitAction, OtherContent, Unknown,
 };
-use chaperone::scrub::detect::{self, Detector, DetectorSet};
-use chaperone::secret::HashKey;
+use chaperone_core::scrub::detect::{self, Detector, DetectorSet};
+use chaperone_core::secret::HashKey;
 
 /// Every detector in a class, with every kind of class action but `block`
 /// (a `block` class refuses whatever it finds, so it would hide the rest).

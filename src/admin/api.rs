@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chaperone_core::reload::Outcome;
+
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
@@ -102,22 +104,22 @@ impl Admin for AdminService {
         &self,
         _request: Request<ReloadRequest>,
     ) -> Result<Response<ReloadResponse>, Status> {
-        let store = Arc::clone(&self.app.store);
-        let result = tokio::task::spawn_blocking(move || store.reload("admin"))
-            .await
-            .map_err(|_| Status::internal("reload task failed"))?;
+        let report = self.app.reloads.all("admin").await;
         let version = self.app.store.current().version.clone();
-        Ok(Response::new(match result {
-            Ok(_) => ReloadResponse {
-                applied: true,
-                policy_version: version,
-                error: String::new(),
-            },
-            Err(e) => ReloadResponse {
-                applied: false,
-                policy_version: version,
-                error: e.to_string(),
-            },
+        // The policy's error as it is; the others named by what failed.
+        let error = report
+            .iter()
+            .filter_map(|(label, outcome)| match outcome {
+                Outcome::Rejected(e) if *label == "policy" => Some(e.clone()),
+                Outcome::Rejected(e) => Some(format!("{label}: {e}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok(Response::new(ReloadResponse {
+            applied: error.is_empty(),
+            policy_version: version,
+            error,
         }))
     }
 }

@@ -18,7 +18,7 @@ use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::policy::{Allow, Decision, Deny, DenyKind, Engine, Reason, RequestFacts};
+use crate::policy::{Allow, Decision, Deny, DenyKind, Engine, Evaluation, Reason, RequestFacts};
 use crate::secret::HashKey;
 use crate::telemetry::{self, metrics, trace};
 
@@ -137,20 +137,25 @@ impl AuthzService {
 
     /// Decides a CheckRequest; the gRPC trait method is a wrapper around this.
     pub async fn decide(&self, req: &CheckRequest) -> Decision {
+        self.evaluate(req).await.decision
+    }
+
+    /// The decision and what hops in shadow would have denied beside it.
+    async fn evaluate(&self, req: &CheckRequest) -> Evaluation {
         let policy = self.app.store.snapshot();
         let Some((http, principal, source_ip)) = req.attributes.as_ref().and_then(|a| {
             let http = a.request.as_ref()?.http.as_ref()?;
             let principal = a.source.as_ref().map(|s| s.principal.as_str());
             Some((http, principal, source_ip(a)))
         }) else {
-            return malformed(&policy.version);
+            return malformed(&policy.version).into();
         };
         let raw;
         let headers = match &http.header_map {
             Some(map) if http.headers.is_empty() => {
                 raw = match raw_headers(&map.headers) {
                     Some(h) => h,
-                    None => return malformed(&policy.version),
+                    None => return malformed(&policy.version).into(),
                 };
                 &raw
             }
@@ -165,7 +170,7 @@ impl AuthzService {
             source_principal: principal,
             source_ip,
         };
-        self.app.engine.evaluate(&policy, &facts).await
+        self.app.engine.evaluate_with_shadow(&policy, &facts).await
     }
 }
 
@@ -275,7 +280,9 @@ impl Authorization for AuthzService {
         } else {
             None
         };
-        let decision = self.decide(request.get_ref()).await;
+        let evaluation = self.evaluate(request.get_ref()).await;
+        telemetry::evaluation_recorded(&evaluation);
+        let decision = evaluation.decision;
         let elapsed = started.elapsed();
         metrics::get().check_seconds.observe(elapsed.as_secs_f64());
         let hop_request = hop_request(request.get_ref());

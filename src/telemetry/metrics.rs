@@ -16,6 +16,7 @@ pub struct Metrics {
     pub process_seconds: Histogram,
     pub jwks_fetch_errors: IntCounter,
     pub policy_reloads: IntCounterVec,
+    pub reloads: IntCounterVec,
     pub policy_info: IntGaugeVec,
     pub streams_in_flight: IntGauge,
     pub ext_proc_errors: IntCounterVec,
@@ -124,6 +125,14 @@ impl Metrics {
             &["hop", "direction"],
         )
         .expect("metric");
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "reloads_total",
+                "Reload attempts by what reloads (policy, keys, tls) and result (reloaded, unchanged, error)",
+            ),
+            &["source", "result"],
+        )
+        .expect("metric");
         let tokens_minted = IntCounterVec::new(
             Opts::new("tokens_minted_total", "Transaction tokens minted, by hop"),
             &["hop"],
@@ -155,6 +164,7 @@ impl Metrics {
             Box::new(process_seconds.clone()),
             Box::new(jwks_fetch_errors.clone()),
             Box::new(policy_reloads.clone()),
+            Box::new(reloads.clone()),
             Box::new(policy_info.clone()),
             Box::new(streams_in_flight.clone()),
             Box::new(ext_proc_errors.clone()),
@@ -168,6 +178,7 @@ impl Metrics {
             process_seconds,
             jwks_fetch_errors,
             policy_reloads,
+            reloads,
             policy_info,
             streams_in_flight,
             ext_proc_errors,
@@ -187,4 +198,13 @@ pub fn render() -> String {
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&get().registry.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+/// The policy in force, as the `policy_info` gauge shows it.
+pub fn publish_policy(policy: &crate::policy::Policy) {
+    let m = get();
+    m.policy_info.reset();
+    m.policy_info
+        .with_label_values(&[&policy.version, &policy.hash[..12]])
+        .set(1);
 }

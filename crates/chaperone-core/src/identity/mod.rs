@@ -8,4 +8,6 @@ pub use jwt::{Issuer, TokenError, User, Verifier};
 pub use spiffe::{SpiffeId, WorkloadPattern};
 
 #[cfg(test)]
+pub(crate) mod test_fetch;
+#[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use crate::scrub::contract::{Contract, Envelope};
 use crate::token::{HopToken, TokenSettings};
 pub use condition::Condition;
 pub use decision::{Allow, Decision, Deny, DenyKind, Reason, TxnToken};
-pub use eval::{Engine, RequestFacts};
+pub use eval::{Engine, Evaluation, RequestFacts};
 pub use path::{PathParams, PathTemplate};
 
 /// An immutable, fully compiled policy snapshot.

@@ -798,7 +798,7 @@ impl JwksServer {
     fn remote(&self, settings: RemoteJwksSettings) -> Arc<RemoteJwks> {
         RemoteJwks::new(
             self.url.clone(),
-            crate::server::http_client().unwrap(),
+            crate::identity::test_fetch::TcpFetch::shared(),
             settings,
         )
     }

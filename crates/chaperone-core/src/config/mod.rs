@@ -6,7 +6,7 @@ pub mod raw;
 pub mod store;
 
 pub use compile::{CompileContext, JwksRegistry, PolicyError, compile, parse_duration};
-pub use store::{EMBEDDED_POLICY, PolicyStore};
+pub use store::{EMBEDDED_POLICY, PolicySource, PolicyStore};
 
 #[cfg(test)]
 mod tests;

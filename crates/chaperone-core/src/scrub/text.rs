@@ -593,7 +593,7 @@ pub(super) mod tests {
     #[test]
     fn no_finding_is_shorter_than_the_length_gate() {
         // Every positive in the detectors' corpus (detector, text, match).
-        let corpus = include_str!("../../tests/data/detectors/positives.txt");
+        let corpus = include_str!("../../../../tests/data/detectors/positives.txt");
         for line in corpus
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))

@@ -147,7 +147,7 @@ pub fn apply(action: Action, class: &str, value: &str, key: &HashKey) -> Applied
 /// keyed check over those, so that only a token chaperone made passes for
 /// one (a value shaped like a token but made up carries 16 bytes of the
 /// sender's choosing, and is hashed like any other).
-pub(crate) fn hash_token(value: &str, key: &HashKey) -> String {
+pub fn hash_token(value: &str, key: &HashKey) -> String {
     let body = hash_body(value, key);
     let check = key.tag("", "value-check", body.as_bytes());
     format!("h:{body}{}", check.get(..8).unwrap_or(&check))

@@ -104,7 +104,7 @@ impl JwksRegistry {
         &self,
         url: &str,
         settings: RemoteJwksSettings,
-        client: &reqwest::Client,
+        client: &Arc<dyn crate::identity::jwks::JwksFetcher>,
     ) -> Arc<RemoteJwks> {
         let mut map = self
             .by_url
@@ -116,7 +116,7 @@ impl JwksRegistry {
                 settings.max_age,
                 settings.min_refetch_interval,
             ))
-            .or_insert_with(|| RemoteJwks::new(url.to_owned(), client.clone(), settings)),
+            .or_insert_with(|| RemoteJwks::new(url.to_owned(), Arc::clone(client), settings)),
         )
     }
 }
@@ -124,7 +124,8 @@ impl JwksRegistry {
 /// What compiling needs from the outside world.
 #[derive(Debug, Clone)]
 pub struct CompileContext {
-    pub http: reqwest::Client,
+    /// Fetches remote key sets (the edge's HTTP client).
+    pub http: Arc<dyn crate::identity::jwks::JwksFetcher>,
     pub jwks: Arc<JwksRegistry>,
     pub clock: SharedClock,
     /// The deployment's hashing key, where the policy is loaded to serve:

@@ -5,6 +5,6 @@ pub mod keyring;
 pub mod keys;
 pub mod txn;
 
-pub use keyring::{KeyRing, KeyStore};
+pub use keyring::{KeyDir, KeyRing, KeyStore};
 pub use keys::{KeyKind, SigningKey, jwks_document};
 pub use txn::{HopToken, MintError, TokenSettings, TxnClaims, TxnError};

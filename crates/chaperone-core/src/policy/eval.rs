@@ -10,7 +10,6 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::identity::spiffe::uri_from_xfcc;
 use crate::identity::{SpiffeId, TokenError, User};
 use crate::secret::{HashKey, random_id};
-use crate::telemetry::metrics;
 use crate::token::txn::{self, MintError, MintRequest, TxnClaims};
 use crate::token::{HopToken, KeyRing, KeyStore};
 
@@ -35,6 +34,23 @@ pub struct RequestFacts<'a> {
     pub source_principal: Option<&'a str>,
     /// The downstream address as Envoy reports it, for `rctx`.
     pub source_ip: Option<&'a str>,
+}
+
+/// A decision and, when an enforcing hop decided while hops in shadow fit
+/// too, what those would have denied: recorded, never enforced.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub shadow_denial: Option<Deny>,
+}
+
+impl From<Decision> for Evaluation {
+    fn from(decision: Decision) -> Self {
+        Self {
+            decision,
+            shadow_denial: None,
+        }
+    }
 }
 
 /// Evaluation around a hashing key (for principals), the signing keys (for
@@ -115,6 +131,16 @@ impl Engine {
         self.evaluate_as(policy, facts, steps, None).await
     }
 
+    /// The decision, with what hops in shadow would have denied beside the
+    /// enforcing hop that decided: for the adapter to record.
+    pub async fn evaluate_with_shadow(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+    ) -> Evaluation {
+        self.evaluate_full(policy, facts, None, None).await
+    }
+
     /// Evaluation where `user`, when given, stands in for a verified end-user
     /// token. Only for policy tests (`chaperone test`): a request never
     /// chooses its user.
@@ -125,11 +151,25 @@ impl Engine {
         steps: Option<&mut Vec<String>>,
         given_user: Option<&User>,
     ) -> Decision {
+        self.evaluate_full(policy, facts, steps, given_user)
+            .await
+            .decision
+    }
+
+    async fn evaluate_full(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        steps: Option<&mut Vec<String>>,
+        given_user: Option<&User>,
+    ) -> Evaluation {
         let mut trace = Trace(steps);
+        let only = Evaluation::from;
         if policy.shadow {
-            return self
-                .decide(policy, facts, &mut trace, given_user, Hops::All, &mut false)
-                .await;
+            return only(
+                self.decide(policy, facts, &mut trace, given_user, Hops::All, &mut false)
+                    .await,
+            );
         }
         // Hops in shadow take no part in what the enforcing hops on their
         // route decide: not by coming first, not by asking for a credential
@@ -146,7 +186,7 @@ impl Engine {
             )
             .await;
         if !shadow_fits {
-            return enforced;
+            return only(enforced);
         }
         let enforcing_fits =
             !matches!(&enforced, Decision::Deny(d) if d.reason == Reason::NoHopMatched);
@@ -168,15 +208,15 @@ impl Engine {
             )
             .await;
         if !enforcing_fits {
-            return shadow;
+            return only(shadow);
         }
-        if let Decision::Deny(d) = &shadow {
-            crate::telemetry::metrics::get()
-                .shadow_events
-                .with_label_values(&[d.hop.as_deref().unwrap_or("-"), "deny", d.reason.code()])
-                .inc();
+        Evaluation {
+            decision: enforced,
+            shadow_denial: match shadow {
+                Decision::Deny(d) => Some(d),
+                Decision::Allow(_) => None,
+            },
         }
-        enforced
     }
 
     /// One evaluation over the hops whose route fits, of those `hops` names.
@@ -265,7 +305,7 @@ impl Engine {
                 let audiences = caller_audiences(policy, id);
                 let verified = match &self.keys {
                     Some(keys) => txn::verify(
-                        &keys.current(),
+                        &keys.snapshot(),
                         &policy.tokens,
                         token,
                         &audiences,
@@ -511,18 +551,14 @@ impl Engine {
             request_id: facts
                 .headers
                 .get("x-request-id")
-                .map(|v| crate::telemetry::last_value(v)),
+                .map(|v| crate::request_id::last_value(v)),
             authn,
             source_ip: facts.source_ip,
             now: self.clock.now_unix(),
         };
         let claims = txn::claims_for(&policy.tokens, &request)?;
         let keys = self.keys.as_ref().ok_or(MintError::Sign)?;
-        let token = txn::sign(&keys.current(), &claims)?;
-        metrics::get()
-            .tokens_minted
-            .with_label_values(&[&hop.name])
-            .inc();
+        let token = txn::sign(&keys.snapshot(), &claims)?;
         Ok(TxnToken {
             header: policy.tokens.header.clone(),
             token,

@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
 use super::keys::{KeyError, KeyKind, SigningKey, jwks_document, self_test};
+use crate::clock::SystemClock;
 use crate::identity::jwks::KeySet;
+use crate::reload::{Reloadable, Source};
 use crate::secret::sha256_hex;
 
 /// One immutable generation of keys.
@@ -81,90 +81,77 @@ impl KeyRing {
     }
 }
 
-/// The key ring in force, swapped atomically when the key files change.
-#[derive(Debug)]
-pub struct KeyStore {
-    current: ArcSwap<KeyRing>,
-    dir: Option<PathBuf>,
-    fingerprint: std::sync::Mutex<String>,
-}
+/// The key ring in force: [`Reloadable`] over the key directory, swapped
+/// atomically when the key files change.
+pub type KeyStore = Reloadable<KeyDir>;
 
-impl KeyStore {
-    /// Loads the key directory, or makes an ephemeral key when none is given.
-    pub fn load(dir: Option<PathBuf>) -> Result<Self, KeyRingError> {
-        let (ring, fingerprint) = match &dir {
-            None => (KeyRing::ephemeral()?, String::new()),
-            Some(d) => read_dir(d)?,
-        };
-        Ok(Self {
-            current: ArcSwap::from_pointee(ring),
-            dir,
-            fingerprint: std::sync::Mutex::new(fingerprint),
+/// The key directory, or none (one ephemeral key, never reloaded).
+#[derive(Debug)]
+pub struct KeyDir(Option<PathBuf>);
+
+impl Source for KeyDir {
+    type Value = KeyRing;
+    type Error = KeyRingError;
+    const WHAT: &'static str = "signing keys";
+    const LABEL: &'static str = "keys";
+
+    fn load(&self) -> Result<(KeyRing, String), KeyRingError> {
+        match &self.0 {
+            None => Ok((KeyRing::ephemeral()?, String::new())),
+            Some(d) => read_dir(d),
+        }
+    }
+
+    fn fingerprint(&self, _current: &KeyRing) -> Option<String> {
+        let dir = self.0.as_ref()?;
+        Some(match listing(dir) {
+            Ok((paths, active)) => {
+                let mut fingerprint = active.unwrap_or_default();
+                for path in &paths {
+                    match std::fs::read(path) {
+                        Ok(pem) => fingerprint.push_str(&sha256_hex(&pem)),
+                        Err(_) => fingerprint.push_str("unreadable"),
+                    }
+                }
+                fingerprint
+            }
+            Err(_) => "unreadable".to_owned(),
         })
     }
 
+    fn summary(&self, ring: &KeyRing) -> String {
+        format!("signer {} published {:?}", ring.signer().kid, ring.kids())
+    }
+}
+
+impl Reloadable<KeyDir> {
+    /// Loads the key directory, or makes an ephemeral key when none is given.
+    pub fn open(dir: Option<PathBuf>) -> Result<Self, KeyRingError> {
+        Self::load(KeyDir(dir), Arc::new(SystemClock))
+    }
+
     pub fn from_ring(ring: KeyRing) -> Self {
-        Self {
-            current: ArcSwap::from_pointee(ring),
-            dir: None,
-            fingerprint: std::sync::Mutex::new(String::new()),
-        }
+        Self::with(KeyDir(None), ring, String::new(), Arc::new(SystemClock))
     }
 
     pub fn is_ephemeral(&self) -> bool {
-        self.dir.is_none()
-    }
-
-    pub fn current(&self) -> arc_swap::Guard<Arc<KeyRing>> {
-        self.current.load()
-    }
-
-    /// Re-reads the key files if their content changed. A bad set keeps the
-    /// old keys. Returns whether the keys changed.
-    pub fn reload(&self) -> Result<bool, KeyRingError> {
-        let Some(dir) = &self.dir else {
-            return Ok(false);
-        };
-        let (ring, fingerprint) = read_dir(dir)?;
-        let mut last = self
-            .fingerprint
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *last == fingerprint {
-            return Ok(false);
-        }
-        tracing::info!(signer = %ring.signer().kid, published = ?ring.kids(), "signing keys reloaded");
-        *last = fingerprint;
-        self.current.store(Arc::new(ring));
-        Ok(true)
-    }
-
-    /// Polls the key files and reloads on change.
-    pub async fn watch(self: Arc<Self>, every: std::time::Duration) {
-        if self.dir.is_none() {
-            return;
-        }
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            let this = Arc::clone(&self);
-            let result = tokio::task::spawn_blocking(move || this.reload()).await;
-            if let Ok(Err(error)) = result {
-                tracing::error!(%error, "signing key reload rejected; the previous keys stay in force");
-            }
-        }
+        self.source().0.is_none()
     }
 }
 
 /// The file naming the signing key's kid.
 pub const ACTIVE_KID_FILE: &str = "active-kid";
 
-fn read_dir(dir: &std::path::Path) -> Result<(KeyRing, String), KeyRingError> {
-    let dir_err = |reason: String| KeyRingError::Dir {
+fn dir_err(dir: &std::path::Path, reason: String) -> KeyRingError {
+    KeyRingError::Dir {
         dir: dir.display().to_string(),
         reason,
-    };
+    }
+}
+
+/// The key files in `dir`, sorted, and the kid `active-kid` names.
+fn listing(dir: &std::path::Path) -> Result<(Vec<PathBuf>, Option<String>), KeyRingError> {
+    let dir_err = |reason: String| dir_err(dir, reason);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| dir_err(e.to_string()))?
         .filter_map(Result::ok)
@@ -189,6 +176,12 @@ fn read_dir(dir: &std::path::Path) -> Result<(KeyRing, String), KeyRingError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(dir_err(format!("{ACTIVE_KID_FILE}: {e}"))),
     };
+    Ok((paths, active))
+}
+
+fn read_dir(dir: &std::path::Path) -> Result<(KeyRing, String), KeyRingError> {
+    let dir_err = |reason: String| dir_err(dir, reason);
+    let (paths, active) = listing(dir)?;
     let mut keys = Vec::with_capacity(paths.len());
     let mut fingerprint = active.clone().unwrap_or_default();
     for path in &paths {
@@ -228,6 +221,7 @@ fn read_dir(dir: &std::path::Path) -> Result<(KeyRing, String), KeyRingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reload::Outcome;
 
     fn write_key(dir: &std::path::Path, kid: &str) {
         let key = SigningKey::generate(KeyKind::Es256, kid).unwrap();
@@ -240,35 +234,37 @@ mod tests {
             std::env::temp_dir().join(format!("chaperone-keyring-{}", crate::secret::random_id()));
         std::fs::create_dir_all(&dir).unwrap();
         write_key(&dir, "k1");
-        let store = KeyStore::load(Some(dir.clone())).unwrap();
+        let store = KeyStore::open(Some(dir.clone())).unwrap();
         assert_eq!(store.current().signer().kid, "k1");
-        assert!(!store.reload().unwrap(), "nothing changed");
+        assert_eq!(store.reload(), Outcome::Unchanged, "nothing changed");
+        assert!(!store.changed());
 
         // Publish k2 without switching: ambiguous until active-kid says so.
         write_key(&dir, "k2");
-        assert!(store.reload().is_err());
+        assert!(store.changed());
+        assert!(matches!(store.reload(), Outcome::Rejected(_)));
         assert_eq!(
             store.current().kids(),
             vec!["k1"],
             "a bad set keeps the old keys"
         );
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k1\n").unwrap();
-        assert!(store.reload().unwrap());
+        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
         assert_eq!(store.current().signer().kid, "k1");
         assert_eq!(store.current().kids().len(), 2);
         assert!(store.current().jwks().contains("\"k2\""));
 
         // Switch the signer, then retire k1.
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k2").unwrap();
-        assert!(store.reload().unwrap());
+        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
         assert_eq!(store.current().signer().kid, "k2");
         std::fs::remove_file(dir.join("k1.pem")).unwrap();
-        assert!(store.reload().unwrap());
+        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
         assert_eq!(store.current().kids(), vec!["k2"]);
 
         // An active-kid naming no key is refused.
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k9").unwrap();
-        assert!(store.reload().is_err());
+        assert!(matches!(store.reload(), Outcome::Rejected(_)));
         assert_eq!(store.current().signer().kid, "k2");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -215,7 +215,7 @@ pub fn sign(ring: &KeyRing, claims: &TxnClaims) -> Result<String, MintError> {
 /// id. A client's own text (a card number as `x-request-id`, a trace id of
 /// its choosing) never becomes a signed claim.
 fn txn_id(request_id: Option<&str>) -> String {
-    match request_id.filter(|s| crate::telemetry::is_envoy_request_id(s)) {
+    match request_id.filter(|s| crate::request_id::is_envoy_request_id(s)) {
         Some(id) => id.to_owned(),
         None => crate::secret::random_id(),
     }

@@ -131,7 +131,7 @@ fn fixture_with(extra: &str) -> Fixture {
     )
     .unwrap();
     let ctx = CompileContext {
-        http: crate::server::http_client().unwrap(),
+        http: crate::identity::test_fetch::TcpFetch::shared(),
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
         hash_key: None,
@@ -1295,7 +1295,7 @@ hops:
       - users: { issuer: "a:b" }
 "#;
     let ctx = CompileContext {
-        http: crate::server::http_client().unwrap(),
+        http: crate::identity::test_fetch::TcpFetch::shared(),
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
         hash_key: None,

@@ -15,6 +15,7 @@ use super::{
 use crate::clock::{Clock, FixedClock};
 use crate::identity::jwks::KeySource;
 use crate::policy::{HostPattern, Policy};
+use crate::reload::Outcome;
 use crate::secret::sha256_hex;
 use crate::token::{KeyKind, SigningKey, jwks_document};
 
@@ -58,7 +59,7 @@ impl Drop for TempDir {
 
 fn ctx_with(clock: Arc<FixedClock>) -> CompileContext {
     CompileContext {
-        http: crate::server::http_client().unwrap(),
+        http: crate::identity::test_fetch::TcpFetch::shared(),
         jwks: Arc::new(JwksRegistry::default()),
         clock,
         hash_key: None,
@@ -840,7 +841,7 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
     let dir = TempDir::new("store");
     let path = dir.write("policy.yaml", good_policy("one"));
     let clock = FixedClock::new(NOW);
-    let store = PolicyStore::load(Some(path.clone()), ctx_with(Arc::clone(&clock))).unwrap();
+    let store = PolicyStore::open(Some(path.clone()), ctx_with(Arc::clone(&clock))).unwrap();
     assert_eq!(store.current().version, "one");
     assert_eq!(store.current().source, path.display().to_string());
     assert_eq!(store.path(), Some(&path));
@@ -849,15 +850,15 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
 
     // Unchanged bytes: nothing to swap.
     clock.set(NOW + 10);
-    assert_eq!(store.reload("test"), Ok(false));
+    assert_eq!(store.reload(), Outcome::Unchanged);
     assert_eq!(store.status().loaded_at, NOW, "nothing new was loaded");
 
     // A broken file: rejected with where and why; the old policy keeps serving.
     let broken = good_policy("two").replacen("    match:", "    colour: blue\n    match:", 1);
     std::fs::write(&path, &broken).unwrap();
     let before = store.current();
-    let e = store.reload("test").unwrap_err();
-    assert_eq!(e.location.map(|l| l.0), Some(11), "{e}");
+    let e = rejected(store.reload());
+    assert!(e.starts_with(&format!("{}:11:", path.display())), "{e}");
     assert!(
         Arc::ptr_eq(&before, &store.current()),
         "the old snapshot stays"
@@ -874,14 +875,14 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
 
     // A semantically wrong file is rejected the same way.
     std::fs::write(&path, good_policy("two").replace("[ES256]", "[HS256]")).unwrap();
-    let e = store.reload("test").unwrap_err();
-    assert!(e.to_string().contains("HS256"), "{e}");
+    let e = rejected(store.reload());
+    assert!(e.contains("HS256"), "{e}");
     assert_eq!(store.current().version, "one");
 
     // A good file: swapped, the error cleared, loaded_at moved.
     clock.set(NOW + 20);
     std::fs::write(&path, good_policy("two")).unwrap();
-    assert_eq!(store.reload("test"), Ok(true));
+    assert!(matches!(store.reload(), Outcome::Reloaded(_)));
     assert_eq!(store.current().version, "two");
     assert!(!Arc::ptr_eq(&before, &store.current()));
     assert_eq!(
@@ -898,11 +899,11 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
 fn store_reload_survives_a_missing_or_oversized_file() {
     let dir = TempDir::new("store-gone");
     let path = dir.write("policy.yaml", good_policy("one"));
-    let store = PolicyStore::load(Some(path.clone()), ctx()).unwrap();
+    let store = PolicyStore::open(Some(path.clone()), ctx()).unwrap();
 
     std::fs::remove_file(&path).unwrap();
-    let e = store.reload("test").unwrap_err();
-    assert_eq!(e.origin, path.display().to_string());
+    let e = rejected(store.reload());
+    assert!(e.starts_with(&path.display().to_string()), "{e}");
     assert_eq!(store.current().version, "one");
     assert!(store.status().last_error.is_some());
 
@@ -910,8 +911,8 @@ fn store_reload_survives_a_missing_or_oversized_file() {
     big.push('#');
     big.push_str(&"x".repeat(MAX_POLICY_BYTES));
     std::fs::write(&path, big).unwrap();
-    let e = store.reload("test").unwrap_err();
-    assert!(e.to_string().contains("larger than"), "{e}");
+    let e = rejected(store.reload());
+    assert!(e.contains("larger than"), "{e}");
     assert_eq!(store.current().version, "one");
 }
 
@@ -919,16 +920,16 @@ fn store_reload_survives_a_missing_or_oversized_file() {
 fn store_load_refuses_a_bad_policy_and_defaults_to_the_embedded_one() {
     let dir = TempDir::new("store-load");
     let path = dir.write("policy.yaml", "version: v1\n");
-    let e = PolicyStore::load(Some(path.clone()), ctx()).unwrap_err();
+    let e = PolicyStore::open(Some(path.clone()), ctx()).unwrap_err();
     assert_eq!(e.origin, path.display().to_string());
-    assert!(PolicyStore::load(Some(dir.path("nope.yaml")), ctx()).is_err());
+    assert!(PolicyStore::open(Some(dir.path("nope.yaml")), ctx()).is_err());
 
-    let store = PolicyStore::load(None, ctx()).unwrap();
+    let store = PolicyStore::open(None, ctx()).unwrap();
     assert_eq!(store.current().source, "embedded");
     assert_eq!(store.current().version, "embedded-demo.1");
     assert_eq!(store.path(), None);
     // Reloading the embedded policy is a no-op, not an error.
-    assert_eq!(store.reload("test"), Ok(false));
+    assert_eq!(store.reload(), Outcome::Unchanged);
 }
 
 #[tokio::test]
@@ -943,7 +944,7 @@ async fn store_reload_picks_up_a_rotated_jwks_file() {
     );
     let path = dir.write("policy.yaml", &yaml);
     let clock = FixedClock::new(NOW);
-    let store = PolicyStore::load(Some(path), ctx_with(Arc::clone(&clock))).unwrap();
+    let store = PolicyStore::open(Some(path), ctx_with(Arc::clone(&clock))).unwrap();
     let claims = serde_json::json!({"iss": "https://idp.shop.test", "aud": "api", "sub": "a", "exp": clock.now_unix() + 60});
     let new_token = new.sign("JWT", &claims).unwrap();
     assert!(store.current().verifier.verify(&new_token).await.is_err());
@@ -951,8 +952,8 @@ async fn store_reload_picks_up_a_rotated_jwks_file() {
     // The identity provider rotated its key; the operator updates the file
     // and reloads (SIGHUP or the admin call).
     dir.write("jwks.json", jwks_json(&new));
-    let reloaded = store.reload("test");
-    assert!(reloaded.is_ok(), "{reloaded:?}");
+    let reloaded = store.reload();
+    assert!(matches!(reloaded, Outcome::Reloaded(_)), "{reloaded:?}");
     assert!(
         store.current().verifier.verify(&new_token).await.is_ok(),
         "the reloaded policy must verify with the rotated key"
@@ -1129,5 +1130,13 @@ hops:";
         };
         assert!(e.contains(wanted), "{class}: {e}");
         assert!(!e.contains("ACC-1") && !e.contains("Y-1"), "{e}");
+    }
+}
+
+/// The error of a reload that was refused.
+fn rejected(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Rejected(e) => e,
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }

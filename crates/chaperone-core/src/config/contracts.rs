@@ -516,7 +516,7 @@ mod tests {
     /// every detector once.
     #[test]
     fn the_docs_tables_are_the_code() {
-        let doc = include_str!("../../docs/scrubbing.md");
+        let doc = include_str!("../../../../docs/scrubbing.md");
         let (classes, scanned) = builtin_classes();
         let rows = table(doc, "| class | detectors | action |");
         assert_eq!(rows.len(), classes.len(), "{rows:?}");

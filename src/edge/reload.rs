@@ -1,0 +1,97 @@
+//! Drives every reloadable value alike (policy, signing keys, TLS material):
+//! polls their inputs, answers SIGHUP and the admin Reload, and logs and
+//! counts each outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaperone_core::reload::{Outcome, Reload};
+
+use crate::telemetry::metrics;
+
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// Everything chaperone reloads, in the order it reloads them.
+#[derive(Clone, Default)]
+pub struct Reloads {
+    all: Vec<(Arc<dyn Reload>, Option<Hook>)>,
+}
+
+impl std::fmt::Debug for Reloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.all.iter().map(|(r, _)| r.label()))
+            .finish()
+    }
+}
+
+/// What one trigger did to each reloadable, by its metric label.
+pub type Report = Vec<(&'static str, Outcome)>;
+
+impl Reloads {
+    /// Adds a reloadable; `after`, if given, runs once a new value is in force.
+    pub fn add(&mut self, r: Arc<dyn Reload>, after: Option<Hook>) {
+        self.all.push((r, after));
+    }
+
+    /// Reloads every value (SIGHUP, the admin Reload), off the async threads.
+    pub async fn all(&self, trigger: &'static str) -> Report {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.all
+                .iter()
+                .map(|(r, after)| (r.label(), record(&**r, after.as_ref(), trigger)))
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Polls the inputs and reloads what changed, until aborted.
+    pub async fn watch(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let this = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                for (r, after) in &this.all {
+                    if r.changed() {
+                        record(&**r, after.as_ref(), "file");
+                    }
+                }
+            })
+            .await;
+        }
+    }
+}
+
+/// One reload, logged and counted.
+fn record(r: &dyn Reload, after: Option<&Hook>, trigger: &'static str) -> Outcome {
+    let outcome = r.reload();
+    let what = r.what();
+    match &outcome {
+        Outcome::Unchanged => {}
+        Outcome::Reloaded(summary) => {
+            tracing::info!(trigger, detail = %summary, "{what} reloaded");
+            if let Some(after) = after {
+                after();
+            }
+        }
+        Outcome::Rejected(error) => {
+            tracing::error!(trigger, %error, "{what} reload rejected; the previous {what} stay in force");
+        }
+    }
+    let m = metrics::get();
+    m.reloads
+        .with_label_values(&[r.label(), outcome.label()])
+        .inc();
+    if r.label() == "policy" {
+        let result = match outcome {
+            Outcome::Rejected(_) => "error",
+            _ => "ok",
+        };
+        m.policy_reloads.with_label_values(&[result]).inc();
+    }
+    outcome
+}
