@@ -37,7 +37,8 @@
 # BENCH_THREADS (1), BENCH_ROUNDS (3), BENCH_CONFIGS ("A B J C"), BENCH_WORKER_THREADS,
 # BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
 # BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
-# BENCH_OUT (target/bench-load: logs, raw results, the table).
+# BENCH_OUT (target/bench-load: logs, raw results, the table),
+# BENCH_CHAPERONE (a chaperone binary to measure instead of this tree's).
 # BENCH_TOOL (wrk; callgrind), BENCH_REQUESTS (300, with callgrind).
 # Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench,
 # Valgrind from .ci/tools.sh --valgrind (with BENCH_TOOL=callgrind).
@@ -79,7 +80,9 @@ case $TOOL in
 esac
 cargo build --release --bin chaperone --example demo-upstream --example noop-ext
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-CHAPERONE=$TARGET_DIR/release/chaperone
+# BENCH_CHAPERONE: another chaperone binary to measure (an earlier commit's
+# release build), against the same baselines.
+CHAPERONE=${BENCH_CHAPERONE:-$TARGET_DIR/release/chaperone}
 DEMO=$TARGET_DIR/release/examples/demo-upstream
 NOOP=$TARGET_DIR/release/examples/noop-ext
 ENVOY=$ROOT/.tools/bin/envoy

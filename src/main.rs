@@ -1,3 +1,5 @@
+//! The chaperone binary: parses the command line and runs it on an async
+//! runtime; everything else lives in the library (`cli::run`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;

@@ -122,6 +122,38 @@ pub fn hash_key(path: Option<&PathBuf>) -> Result<HashKey, ServeError> {
 
 /// Runs until SIGTERM or SIGINT, then drains within the grace period.
 pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
+    let built = build(&settings).await?;
+    let mut running = spawn(built, &settings).await?;
+    tokio::select! {
+        () = wait_for_termination() => {}
+        // gRPC serving ended without being asked to: exit (and be restarted)
+        // rather than run on, ready but deaf.
+        ended = &mut running.grpc => {
+            let why = match ended {
+                Ok(Ok(())) => "gRPC serving ended".to_owned(),
+                Ok(Err(e)) => e,
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(error = %why, "gRPC serving stopped; exiting");
+            return Err(ServeError::Grpc(why));
+        }
+    }
+    drain(running, &settings).await
+}
+
+/// What serving runs on, loaded and bound: nothing serves yet.
+struct Built {
+    app: Arc<App>,
+    reloads: Reloads,
+    tls: Option<Arc<TlsReloader>>,
+    grpc: TcpListener,
+    admin: TcpListener,
+    health: Option<TcpListener>,
+}
+
+/// Loads the hash key, the policy, the signing keys and the TLS material,
+/// and binds the listeners. Any error stops the process before it serves.
+async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
     // The hashing key first: a policy's dictionaries of hashes must be
     // hashes under it, or they would match nothing.
     let key = hash_key(settings.hash_key_file.as_ref())?;
@@ -161,36 +193,52 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         crate::telemetry::trace::install(trace)?;
         tracing::info!(endpoint = %trace.endpoint, sample_ratio = trace.sample_ratio, "exporting traces over OTLP");
     }
-
-    let grpc = TcpListener::bind(settings.grpc_addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            what: "gRPC",
-            addr: settings.grpc_addr,
-            source,
-        })?;
-    let admin = TcpListener::bind(settings.admin_addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            what: "admin",
-            addr: settings.admin_addr,
-            source,
-        })?;
-    let health_listener = match settings.health_addr {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    what: "health",
-                    addr,
-                    source,
-                })?,
-        ),
+    let bind = |what: &'static str, addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { what, addr, source })
+    };
+    let grpc = bind("gRPC", settings.grpc_addr).await?;
+    let admin = bind("admin", settings.admin_addr).await?;
+    let health = match settings.health_addr {
+        Some(addr) => Some(bind("health", addr).await?),
         None => None,
     };
+    Ok(Built {
+        app,
+        reloads,
+        tls,
+        grpc,
+        admin,
+        health,
+    })
+}
+
+/// What serves, and what stops it.
+struct Running {
+    app: Arc<App>,
+    health: tonic_health::server::HealthReporter,
+    stop: watch::Sender<bool>,
+    grpc: tokio::task::JoinHandle<Result<(), String>>,
+    admin: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    /// Plaintext health, reloads on file change and on SIGHUP.
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts serving: the gRPC threads, the admin listener, the plaintext
+/// health listener, and the reload watchers.
+async fn spawn(built: Built, settings: &ServeSettings) -> Result<Running, ServeError> {
+    let Built {
+        app,
+        reloads,
+        tls,
+        grpc,
+        admin,
+        health: health_listener,
+    } = built;
     let grpc_addr = grpc.local_addr().unwrap_or(settings.grpc_addr);
     let admin_addr = admin.local_addr().unwrap_or(settings.admin_addr);
-    let policy = store.current();
+    let policy = app.store.current();
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, tls = tls.is_some(), policy_version = %policy.version, hops = policy.hops.len(), "chaperone listening");
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -240,59 +288,56 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
         tls,
         stop_rx.clone(),
     )?;
+    let mut background = Vec::new();
     // Plaintext grpc.health.v1 only, for kubelet probes that cannot do mTLS.
-    let health_task = match health_listener {
-        Some(listener) => {
-            let server = tonic::transport::Server::builder()
-                .add_service(health_service)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    wait_stop(stop_rx.clone()),
-                );
-            Some(tokio::spawn(server))
-        }
-        None => None,
-    };
+    if let Some(listener) = health_listener {
+        let server = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                wait_stop(stop_rx.clone()),
+            );
+        background.push(tokio::spawn(async move {
+            let _ = server.await;
+        }));
+    }
     let admin_server = axum::serve(admin, crate::admin::http::router(Arc::clone(&app)))
         .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     app.set_grpc_bound();
 
-    let mut grpc_task = tokio::spawn(grpc_server);
-    let admin_task = tokio::spawn(async move { admin_server.await });
-    let watch_task = tokio::spawn(reloads.clone().watch(settings.watch_interval));
-    let hup_task = tokio::spawn(reload_on_sighup(reloads));
+    let grpc = tokio::spawn(grpc_server);
+    let admin = tokio::spawn(async move { admin_server.await });
+    background.push(tokio::spawn(reloads.clone().watch(settings.watch_interval)));
+    background.push(tokio::spawn(reload_on_sighup(reloads)));
+    Ok(Running {
+        app,
+        health,
+        stop: stop_tx,
+        grpc,
+        admin,
+        background,
+    })
+}
 
-    tokio::select! {
-        () = wait_for_termination() => {}
-        // gRPC serving ended without being asked to: exit (and be restarted)
-        // rather than run on, ready but deaf.
-        ended = &mut grpc_task => {
-            let why = match ended {
-                Ok(Ok(())) => "gRPC serving ended".to_owned(),
-                Ok(Err(e)) => e,
-                Err(e) => e.to_string(),
-            };
-            tracing::error!(error = %why, "gRPC serving stopped; exiting");
-            return Err(ServeError::Grpc(why));
-        }
-    }
+/// Drains: report not ready, keep serving while load balancers take this
+/// replica out of rotation, then stop taking connections and let calls in
+/// flight finish within the grace period.
+async fn drain(running: Running, settings: &ServeSettings) -> Result<(), ServeError> {
     tracing::info!(grace = ?settings.drain_grace, "draining");
-    app.set_draining();
-    health
+    running.app.set_draining();
+    running
+        .health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
-    // Stay up, answering "not ready", while load balancers and Kubernetes
-    // take this replica out of rotation; only then stop taking connections.
     tokio::time::sleep(settings.drain_delay).await;
-    let _ = stop_tx.send(true);
-    watch_task.abort();
-    hup_task.abort();
-    if let Some(t) = health_task {
-        t.abort();
+    let _ = running.stop.send(true);
+    for task in &running.background {
+        task.abort();
     }
+    let (grpc, admin) = (running.grpc, running.admin);
     let drained = tokio::time::timeout(settings.drain_grace, async {
-        let g = grpc_task.await;
-        let _ = admin_task.await;
+        let g = grpc.await;
+        let _ = admin.await;
         g
     })
     .await;

@@ -5,125 +5,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use envoy_types::pb::envoy::config::core::v3::{
-    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
-};
+use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
 use envoy_types::pb::envoy::service::auth::v3::{
     CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse, check_response::HttpResponse,
 };
-use envoy_types::pb::envoy::r#type::v3::{HttpStatus, StatusCode as HttpCode};
-use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::google::protobuf::{Value, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
+use crate::edge::headers::{self, text as header_text};
+use crate::edge::hop::{HOP_HEADER, HopRequest, decision_metadata, hop_header};
+use crate::edge::refusal::{self, DECISION_ID_HEADER, Refusal};
 use crate::policy::{Allow, Decision, Deny, DenyKind, Engine, Evaluation, Reason, RequestFacts};
-use crate::secret::HashKey;
 use crate::telemetry::{self, metrics, trace};
 
-/// The header that carries the decision id on a denial, for the caller to
-/// quote (Envoy's configuration can pass it to callees: envoy/README.md).
-pub const DECISION_ID_HEADER: &str = "x-chaperone-decision-id";
-/// The header that carries the decided hop from ext_authz to ext_proc, signed
-/// with the hash key, when ext_proc could not find it again by the route
-/// alone (several hops' routes fit the request); ext_proc removes it before
-/// the callee sees it.
-pub const HOP_HEADER: &str = "x-chaperone-hop";
-const HOP_TAG_LABEL: &str = "ext_proc_hop";
-
-/// The request a hop header was made for, as Envoy reports it to both
-/// ext_authz and ext_proc (after path normalization), with Envoy's request
-/// id: a header made for one request does not hold for another.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HopRequest<'a> {
-    pub method: &'a str,
-    pub authority: &'a str,
-    pub path: &'a str,
-    /// `x-request-id` as [`telemetry::last_value`] reads it, else "".
-    pub request_id: &'a str,
-}
-
-/// What the hop header's tag covers: the decision, its hop and caller, the
-/// request it was made for, and the policy.
-fn hop_tag_input(
-    decision_id: &str,
-    hop: &str,
-    principal: &str,
-    request: HopRequest<'_>,
-    policy_hash: &str,
-) -> Vec<u8> {
-    [
-        decision_id,
-        hop,
-        principal,
-        request.method,
-        request.authority,
-        request.path,
-        request.request_id,
-        policy_hash,
-    ]
-    .join("\0")
-    .into_bytes()
-}
-
-/// The hop header, `<hop>.<decision id>.<hashed principal>.<tag>`: the hop
-/// ext_authz decided, and the decision and who it was for (a keyed hash),
-/// for ext_proc's decision events.
-fn hop_header(
-    key: &HashKey,
-    decision_id: &str,
-    hop: &str,
-    principal: &str,
-    request: HopRequest<'_>,
-    policy_hash: &str,
-) -> HeaderValueOption {
-    let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
-    let tag = key.tag("", HOP_TAG_LABEL, &input);
-    header(
-        HOP_HEADER,
-        &format!("{hop}.{decision_id}.{principal}.{tag}"),
-    )
-}
-
-/// What a hop header names: the hop, the decision id and the caller's keyed
-/// hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignedHop<'v> {
-    pub hop: &'v str,
-    pub decision_id: &'v str,
-    pub principal: &'v str,
-}
-
-/// What a hop header names, if its tag is right for this request and this
-/// policy: a header a client made up, one made for another request, or one
-/// from another policy, is not believed.
-pub fn verify_hop_header<'v>(
-    key: &HashKey,
-    value: &'v str,
-    request: HopRequest<'_>,
-    policy_hash: &str,
-) -> Option<SignedHop<'v>> {
-    let mut parts = value.rsplitn(4, '.');
-    let tag = parts.next()?;
-    let principal = parts.next()?;
-    let decision_id = parts.next()?;
-    let hop = parts.next()?;
-    let input = hop_tag_input(decision_id, hop, principal, request, policy_hash);
-    key.verify_tag("", HOP_TAG_LABEL, &input, tag)
-        .then_some(SignedHop {
-            hop,
-            decision_id,
-            principal,
-        })
-}
-
-/// gRPC codes Envoy reads in `CheckResponse.status`.
-const GRPC_OK: i32 = 0;
-const GRPC_INVALID_ARGUMENT: i32 = 3;
-const GRPC_PERMISSION_DENIED: i32 = 7;
-const GRPC_INTERNAL: i32 = 13;
-const GRPC_UNAUTHENTICATED: i32 = 16;
+/// An allowed Check's status; a denial's comes from its [`Refusal`].
+const GRPC_OK: i32 = tonic::Code::Ok as i32;
 
 #[derive(Debug, Clone)]
 pub struct AuthzService {
@@ -191,16 +91,6 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
             None => trace::parent_in_headers(&http.header_map.as_ref()?.headers),
         }
     })
-}
-
-/// A header's value as text: Envoy sends it in `raw_value` when
-/// `encode_raw_headers` is on, else in `value`. None when it is not UTF-8.
-pub fn header_text(h: &HeaderValue) -> Option<&str> {
-    if h.raw_value.is_empty() {
-        Some(&h.value)
-    } else {
-        std::str::from_utf8(&h.raw_value).ok()
-    }
 }
 
 /// The request's `x-request-id` (Envoy's `id` field is its stream number):
@@ -308,39 +198,6 @@ impl Authorization for AuthzService {
     }
 }
 
-fn header(key: &str, value: &str) -> HeaderValueOption {
-    HeaderValueOption {
-        header: Some(HeaderValue {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            raw_value: Vec::new(),
-        }),
-        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-        ..HeaderValueOption::default()
-    }
-}
-
-fn string_value(s: &str) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(s.to_owned())),
-    }
-}
-
-/// Envoy puts this under the `envoy.filters.http.ext_authz` namespace, which
-/// the ext_proc filter forwards to us (`metadata_options.forwarding_namespaces`).
-/// Envoy copies it into every ext_proc message, at a cost per field measured
-/// in BENCHMARKS.md, so it holds only what ext_proc and access logs need; the
-/// hashed principal is in the decision event.
-pub fn decision_metadata(hop: &str, decision_id: &str, policy_version: &str) -> Struct {
-    let mut fields = std::collections::BTreeMap::new();
-    fields.insert("hop".to_owned(), string_value(hop));
-    fields.insert("decision_id".to_owned(), string_value(decision_id));
-    fields.insert("policy_version".to_owned(), string_value(policy_version));
-    Struct {
-        fields: fields.into_iter().collect(),
-    }
-}
-
 /// The request as the hop header's tag names it: what ext_proc will see as
 /// `:method`, `:authority`, `:path` and `x-request-id`.
 fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
@@ -377,22 +234,11 @@ pub fn check_response(
             http_response: Some(HttpResponse::OkResponse(allowed(a, engine, request))),
         },
         Decision::Deny(d) => {
-            let (grpc, code, error) = match d.kind() {
-                DenyKind::BadRequest => {
-                    (GRPC_INVALID_ARGUMENT, HttpCode::BadRequest, "bad_request")
-                }
-                DenyKind::Unauthenticated => (
-                    GRPC_UNAUTHENTICATED,
-                    HttpCode::Unauthorized,
-                    "unauthenticated",
-                ),
-                DenyKind::Forbidden => (GRPC_PERMISSION_DENIED, HttpCode::Forbidden, "forbidden"),
-                DenyKind::Internal => (GRPC_INTERNAL, HttpCode::InternalServerError, "internal"),
-            };
+            let answer = Refusal::Denied(d.kind()).answer();
             let mut headers = vec![
-                header("content-type", "application/json"),
-                header("cache-control", "no-store"),
-                header(DECISION_ID_HEADER, &d.decision_id),
+                headers::authz_set("content-type", "application/json"),
+                headers::authz_set("cache-control", "no-store"),
+                headers::authz_set(DECISION_ID_HEADER, &d.decision_id),
             ];
             if d.kind() == DenyKind::Unauthenticated {
                 let www = if d.reason == Reason::CredentialsMissing {
@@ -400,18 +246,20 @@ pub fn check_response(
                 } else {
                     r#"Bearer realm="chaperone", error="invalid_token""#
                 };
-                headers.push(header("www-authenticate", www));
+                headers.push(headers::authz_set("www-authenticate", www));
             }
             CheckResponse {
                 status: Some(RpcStatus {
-                    code: grpc,
+                    code: answer.grpc as i32,
                     ..RpcStatus::default()
                 }),
                 dynamic_metadata: None,
                 http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-                    status: Some(HttpStatus { code: code as i32 }),
+                    status: Some(HttpStatus {
+                        code: answer.http as i32,
+                    }),
                     headers,
-                    body: deny_body(error, &d.decision_id),
+                    body: refusal::body(answer.error, &d.decision_id),
                 })),
             }
         }
@@ -438,7 +286,7 @@ fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpRespons
         remove_headers.retain(|h| h != HOP_HEADER);
     }
     if let Some(t) = &a.txn_token {
-        headers.push(header(&t.header, &t.token));
+        headers.push(headers::authz_set(&t.header, &t.token));
     }
     OkHttpResponse {
         headers,
@@ -495,9 +343,4 @@ fn shadow_response(decision: &Decision, engine: &Engine, request: HopRequest<'_>
             ..OkHttpResponse::default()
         })),
     }
-}
-
-/// The short generic body a denied caller gets. The reason stays in our log.
-pub fn deny_body(error: &str, decision_id: &str) -> String {
-    format!(r#"{{"error":"{error}","decision_id":"{decision_id}"}}"#)
 }

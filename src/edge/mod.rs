@@ -1,5 +1,9 @@
-//! What both Envoy adapters share at the edge: the HTTP client for remote
-//! key sets and the reload driver.
+//! What both Envoy adapters share at the edge: header reading and writing,
+//! the signed hop header, refusals and their answers, the HTTP client for
+//! remote key sets, and the reload driver.
 
+pub mod headers;
+pub mod hop;
 pub mod jwks;
+pub mod refusal;
 pub mod reload;

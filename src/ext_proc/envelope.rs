@@ -4,12 +4,10 @@
 //! drops the header or parameter, or refuses the message, as its class says.
 //! JWTs never travel back to a caller in a response header.
 
-use std::borrow::Cow;
-
-use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, HeaderValueOption};
-use envoy_types::pb::google::protobuf::BoolValue;
+use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 
 use crate::config::contracts::header_matches;
+use crate::edge::headers::{self, Headers};
 use crate::policy::{Hop, Policy};
 use crate::scrub::detect::{self, Context, Detector, DetectorSet};
 use crate::scrub::query::{
@@ -18,77 +16,6 @@ use crate::scrub::query::{
 use crate::scrub::text::{TextOutcome, scan_text};
 use crate::scrub::{Findings, ScrubError};
 use crate::secret::HashKey;
-
-/// Headers as Envoy sent them, borrowed from its message: lower-case names
-/// and values (Envoy sends them in `raw_value`). A value that is not UTF-8 is
-/// read lossily: it is scanned and compared, and forwarded as sent unless a
-/// finding rewrites it. Envoy joins most repeated headers with commas and
-/// sends a few (`cookie`, `set-cookie`, unknown names) once per value.
-/// A list, not a map: a request has a few dozen headers at most (Envoy bounds
-/// them), and looking through them costs less than hashing each one.
-#[derive(Debug, Default)]
-pub(super) struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
-
-impl<'a> Headers<'a> {
-    pub(super) fn of(map: Option<&'a HeaderMap>) -> Self {
-        let Some(map) = map else {
-            return Self::default();
-        };
-        Self(
-            map.headers
-                .iter()
-                .map(|h| {
-                    let name = if h.key.bytes().any(|b| b.is_ascii_uppercase()) {
-                        Cow::Owned(h.key.to_ascii_lowercase())
-                    } else {
-                        Cow::Borrowed(h.key.as_str())
-                    };
-                    let value = if h.raw_value.is_empty() {
-                        Cow::Borrowed(h.value.as_str())
-                    } else {
-                        String::from_utf8_lossy(&h.raw_value)
-                    };
-                    (name, value)
-                })
-                .collect(),
-        )
-    }
-
-    /// The last value of `name`.
-    pub(super) fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_ref())
-    }
-
-    /// Every value of `name`, in order.
-    pub(super) fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.to_string())
-            .collect()
-    }
-
-    pub(super) fn contains_key(&self, name: &str) -> bool {
-        self.0.iter().any(|(n, _)| n == name)
-    }
-
-    /// Each name once.
-    pub(super) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(i, (n, _))| !self.0[..*i].iter().any(|(m, _)| m == n))
-            .map(|(_, (n, _))| n.as_ref())
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
-    }
-}
 
 /// What scanning one message's headers (and URL) decided.
 #[derive(Debug)]
@@ -113,28 +40,16 @@ impl Change {
                 remove.push(name.clone());
             }
             for (i, v) in values.iter().enumerate() {
-                set.push(header_value(name, v, i > 0));
+                set.push(if i > 0 {
+                    headers::add(name, v)
+                } else {
+                    headers::set(name, v)
+                });
             }
         }
         if let Some(path) = &self.path {
-            set.push(header_value(":path", path, false));
+            set.push(headers::set(":path", path));
         }
-    }
-}
-
-/// A header to set; `append` adds a value beside those already set (removes
-/// are applied before sets, so a rewritten header starts empty).
-pub(super) fn header_value(key: &str, value: &str, append: bool) -> HeaderValueOption {
-    #[allow(deprecated)]
-    HeaderValueOption {
-        header: Some(HeaderValue {
-            key: key.to_owned(),
-            value: String::new(),
-            raw_value: value.as_bytes().to_vec(),
-        }),
-        // Envoy's ext_proc reads only this (deprecated) flag, not append_action.
-        append: append.then_some(BoolValue { value: true }),
-        ..HeaderValueOption::default()
     }
 }
 
@@ -231,11 +146,7 @@ fn scan_headers(
         if skipped(name) {
             continue;
         }
-        let values: Vec<&str> = headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-            .collect();
+        let values: Vec<&str> = headers.values(name).collect();
         let mut kept = Vec::with_capacity(values.len());
         let mut changed = false;
         for value in values {
@@ -321,45 +232,4 @@ fn rewrite_url(
         (None, Some(q)) => format!("{route}?{q}"),
         (None, None) => route.to_owned(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_read_like_a_map() {
-        let raw = |k: &str, v: &[u8]| HeaderValue {
-            key: k.to_owned(),
-            value: String::new(),
-            raw_value: v.to_vec(),
-        };
-        let map = HeaderMap {
-            headers: vec![
-                raw(":path", b"/a"),
-                raw("X-Dup", b"1"),
-                raw("x-dup", b"2"),
-                raw("bad", b"\xff"),
-                HeaderValue {
-                    key: "plain".to_owned(),
-                    value: "v".to_owned(),
-                    raw_value: Vec::new(),
-                },
-            ],
-        };
-        let h = Headers::of(Some(&map));
-        assert_eq!(h.get(":path"), Some("/a"));
-        // Names are lower-case; a name sent twice has its last value, once.
-        assert_eq!(h.get("x-dup"), Some("2"));
-        assert_eq!(h.all("x-dup"), ["1", "2"]);
-        assert!(h.get("X-Dup").is_none());
-        assert_eq!(
-            h.keys().collect::<Vec<_>>(),
-            [":path", "x-dup", "bad", "plain"]
-        );
-        assert_eq!(h.get("bad"), Some("\u{fffd}"));
-        assert_eq!(h.get("plain"), Some("v"));
-        assert!(h.contains_key("plain") && !h.contains_key("absent"));
-        assert!(Headers::of(None).keys().next().is_none());
-    }
 }

@@ -8,8 +8,8 @@
 
 use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 
-use super::envelope::header_value;
 use super::stream::BodyMeta;
+use crate::edge::headers;
 use crate::scrub::contract::{CacheRule, Envelope};
 
 /// How a response crossed: read as JSON or text, and judged under a
@@ -44,12 +44,12 @@ impl Marked {
         let Crossing { readable, crossed } = how;
         if readable && env.nosniff && !self.nosniff {
             self.nosniff = true;
-            set.push(header_value("x-content-type-options", "nosniff", false));
+            set.push(headers::set("x-content-type-options", "nosniff"));
         }
         if crossed && !self.cache {
             self.cache = true;
             if let Some(cc) = cache_control(meta.cache_control.as_deref(), env.cache) {
-                set.push(header_value("cache-control", &cc, false));
+                set.push(headers::set("cache-control", &cc));
             }
             if env.cache != CacheRule::Public {
                 // Directives a CDN obeys before Cache-Control would still
@@ -60,7 +60,7 @@ impl Marked {
                 && per_user
                 && let Some(vary) = vary(meta.vary.as_deref())
             {
-                set.push(header_value("vary", &vary, false));
+                set.push(headers::set("vary", &vary));
             }
         }
     }

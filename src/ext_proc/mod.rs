@@ -22,10 +22,10 @@ use tonic::{Request, Response, Status, Streaming};
 pub use stream::{HopStream, StreamError};
 
 use crate::app::App;
+use crate::edge::refusal::Refusal;
 use crate::telemetry::metrics;
 
-/// The metadata namespace ext_authz writes its decision under.
-pub const AUTHZ_NAMESPACE: &str = "envoy.filters.http.ext_authz";
+pub use crate::edge::hop::AUTHZ_NAMESPACE;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ExtProcLimits {
@@ -89,7 +89,7 @@ impl ExternalProcessor for ExtProcService {
     ) -> Result<Response<ProcessStream>, Status> {
         let permit = Arc::clone(&self.streams)
             .try_acquire_owned()
-            .map_err(|_| Status::resource_exhausted("too many open streams"))?;
+            .map_err(|_| Refusal::Busy.status("too many open streams"))?;
         let guard = InFlight::new(permit);
         let call_parent = crate::telemetry::trace::parent_of_call(request.metadata());
         let inbound = request.into_inner();
@@ -126,10 +126,7 @@ impl ExternalProcessor for ExtProcService {
                             .ext_proc_errors
                             .with_label_values(&["timeout"])
                             .inc();
-                        Some((
-                            Err(Status::deadline_exceeded("message took too long")),
-                            None,
-                        ))
+                        Some((Err(Refusal::Slow.status("message took too long")), None))
                     }
                 }
             });

@@ -300,7 +300,7 @@ pub fn parent_in_headers(
     let h = headers
         .iter()
         .find(|h| h.key.eq_ignore_ascii_case("traceparent"))?;
-    Parent::from_traceparent(crate::authz::header_text(h)?).map(Parent::capped)
+    Parent::from_traceparent(crate::edge::headers::text(h)?).map(Parent::capped)
 }
 
 fn hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {

@@ -245,11 +245,7 @@ fn build(
         ));
     }
 
-    let shadow = match raw.mode.as_deref() {
-        None | Some("enforce") => false,
-        Some("shadow") => true,
-        Some(other) => return Err(format!("mode: {other:?} is neither enforce nor shadow")),
-    };
+    let shadow = raw.mode == Some(super::raw::Mode::Shadow);
     let (classes, default_scan) = compile_classes(
         raw.data_classes,
         raw.defaults.scan.as_deref(),
@@ -633,15 +629,8 @@ fn compile_hop(
         response_body,
         request_envelope,
         response_envelope,
-        generic_errors: match rh.response.as_ref().and_then(|d| d.errors.as_deref()) {
-            None | Some("generic") => true,
-            Some("pass") => false,
-            Some(other) => {
-                return Err(format!(
-                    "response.errors: {other:?} is neither generic nor pass"
-                ));
-            }
-        },
+        generic_errors: rh.response.as_ref().and_then(|d| d.errors)
+            != Some(super::raw::Errors::Pass),
     })
 }
 

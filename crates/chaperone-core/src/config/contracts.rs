@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use super::raw::{RawBody, RawDataClass, RawDirection};
 use crate::scrub::class::{Action, Classes, DataClass};
-use crate::scrub::contract::{
-    CacheRule, Contract, Envelope, FieldAction, Limit, LimitAction, OtherContent, Unknown,
-};
+use crate::scrub::contract::{CacheRule, Contract, Envelope, FieldAction, Limit};
 use crate::scrub::detect::{
     Check, Custom, CustomDetectors, Detector, DetectorSet, Dictionary, MAX_CUSTOM,
 };
@@ -294,28 +292,15 @@ pub fn compile_body(
         max_body: DEFAULT_BODY_BYTES,
         ..Contract::default()
     };
-    if let Some(b) = pick(|b| b.unknown.is_some()) {
-        c.unknown = match b.unknown.as_deref() {
-            Some("drop") => Unknown::Drop,
-            Some("reject") => Unknown::Reject,
-            Some("allow") => Unknown::Allow,
-            other => {
-                return Err(format!(
-                    "body.unknown: {other:?} is not drop, reject or allow"
-                ));
-            }
-        };
+    if let Some(unknown) = pick(|b| b.unknown.is_some()).and_then(|b| b.unknown) {
+        c.unknown = unknown;
     }
     if let Some(b) = pick(|b| b.scan.is_some()) {
         c.scan = scan_set(b.scan.as_deref().unwrap_or_default(), classes)
             .map_err(|e| format!("body.scan: {e}"))?;
     }
-    if let Some(b) = pick(|b| b.other.is_some()) {
-        c.other = match b.other.as_deref() {
-            Some("pass") => OtherContent::Pass,
-            Some("block") => OtherContent::Block,
-            other => return Err(format!("body.other: {other:?} is not pass or block")),
-        };
+    if let Some(other) = pick(|b| b.other.is_some()).and_then(|b| b.other) {
+        c.other = other;
     }
     if let Some(b) = pick(|b| b.text.is_some()) {
         c.text = b.text.unwrap_or(true);
@@ -330,18 +315,9 @@ pub fn compile_body(
     if let Some(b) = pick(|b| b.limit.is_some())
         && let Some(l) = &b.limit
     {
-        let action = match l.action.as_str() {
-            "block" => LimitAction::Block,
-            "alert" => LimitAction::Alert,
-            other => {
-                return Err(format!(
-                    "body.limit.action: {other:?} is not block or alert"
-                ));
-            }
-        };
         c.limit = Some(Limit {
             findings: l.findings,
-            action,
+            action: l.action,
         });
     }
     if let Some(b) = hop {

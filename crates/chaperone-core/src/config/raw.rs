@@ -3,6 +3,27 @@
 
 use serde::Deserialize;
 
+use crate::scrub::contract::{LimitAction, OtherContent, Unknown};
+
+/// The policy's (or a hop's) mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Enforce,
+    /// Decide and scrub, record, change nothing.
+    Shadow,
+}
+
+/// What a callee's 5xx body becomes toward the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Errors {
+    /// Replaced with chaperone's generic error (the default).
+    Generic,
+    /// Passed under the response contract like any body.
+    Pass,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
@@ -11,7 +32,7 @@ pub struct RawPolicy {
     /// `enforce` (default) or `shadow`: decide and scrub, record what would
     /// have been denied or changed, but let every request through unchanged.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: Option<Mode>,
     #[serde(default)]
     pub issuers: Vec<RawIssuer>,
     #[serde(default)]
@@ -77,7 +98,7 @@ pub struct RawBody {
     pub fields: std::collections::BTreeMap<String, String>,
     /// `drop` (default), `reject` or `allow`.
     #[serde(default)]
-    pub unknown: Option<String>,
+    pub unknown: Option<Unknown>,
     /// Data classes scanned for in every remaining string.
     #[serde(default)]
     pub scan: Option<Vec<String>>,
@@ -85,7 +106,7 @@ pub struct RawBody {
     pub limit: Option<RawLimit>,
     /// Bodies neither JSON nor text: `block` (default) or `pass`.
     #[serde(default)]
-    pub other: Option<String>,
+    pub other: Option<OtherContent>,
     /// Scan `text/*` bodies. Default true.
     #[serde(default)]
     pub text: Option<bool>,
@@ -99,7 +120,7 @@ pub struct RawBody {
 pub struct RawLimit {
     pub findings: u32,
     /// `block` or `alert`.
-    pub action: String,
+    pub action: LimitAction,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,7 +318,7 @@ pub struct RawDirection {
     /// Responses only: `generic` (default) replaces 5xx bodies from the
     /// callee with a generic error; `pass` lets them through (scrubbed).
     #[serde(default)]
-    pub errors: Option<String>,
+    pub errors: Option<Errors>,
     /// Requests only: the query string (and the path's segments).
     #[serde(default)]
     pub query: Option<RawQuery>,

@@ -90,6 +90,122 @@ impl Trace<'_> {
     }
 }
 
+/// The hops whose route fits a request, in policy order (never empty), and
+/// the request's host and path as they were matched.
+struct Route<'p> {
+    host: &'p str,
+    path: &'p str,
+    matching: Vec<(&'p Hop, PathParams)>,
+    /// More than one hop's route fits, counting those left out (in or out
+    /// of shadow): ext_proc tells them apart only by the hop header.
+    shared: bool,
+}
+
+/// The caller as identified: the workload (`Err` when its identity is not a
+/// valid SPIFFE ID), a verified chained token, the end user.
+struct Caller {
+    workload: Option<Result<SpiffeId, ()>>,
+    incoming: Option<TxnClaims>,
+    user: UserState,
+}
+
+impl Caller {
+    fn valid_workload(&self) -> Option<&SpiffeId> {
+        self.workload.as_ref().and_then(|w| w.as_ref().ok())
+    }
+
+    fn valid_user(&self) -> Option<&User> {
+        match &self.user {
+            UserState::Valid(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+enum Admission<'p> {
+    Admitted(&'p Hop, &'p PathParams),
+    /// Why not, and the hop the denial names.
+    Denied(Reason, &'p Hop),
+}
+
+/// What every decision of one evaluation carries.
+struct Verdict<'p> {
+    policy: &'p Policy,
+    decision_id: String,
+    /// Several hops' routes fit: ext_proc tells them apart only by the hop header.
+    route_shared: bool,
+}
+
+impl Verdict<'_> {
+    fn deny(&self, reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>) -> Decision {
+        trace.step(|| format!("deny: {reason} ({})", reason.code()));
+        Decision::Deny(Deny {
+            reason,
+            hop: hop.map(|h| Arc::clone(&h.name)),
+            decision_id: self.decision_id.clone(),
+            policy_version: self.policy.version.clone(),
+            policy_hash: self.policy.hash.chars().take(12).collect(),
+            shadow: self.policy.shadow || hop.is_some_and(|h| h.shadow),
+            route_shared: hop.is_some() && self.route_shared,
+        })
+    }
+}
+
+/// The hops whose route fits the request, of those `hops` names, after the
+/// request's bounds, method and path are checked.
+fn route<'p>(
+    policy: &'p Policy,
+    facts: &RequestFacts<'p>,
+    hops: Hops,
+    shadow_left_out: &mut bool,
+    trace: &mut Trace<'_>,
+) -> Result<Route<'p>, Reason> {
+    check_bounds(facts)?;
+    // A method is data too (HTTP/2 lets a client send any token): only
+    // the registered ones, and those a hop names, reach a callee.
+    if !is_standard_method(facts.method)
+        && !policy
+            .hops
+            .iter()
+            .any(|h| h.methods.iter().any(|m| m == facts.method))
+    {
+        return Err(Reason::RequestMalformed);
+    }
+    let host = host_without_port(facts.host);
+    let path = facts.path.split_once('?').map_or(facts.path, |(p, _)| p);
+    if !is_normalized(path) {
+        return Err(Reason::PathNotNormalized);
+    }
+    // Every hop whose route fits, in policy order: the first that admits
+    // the caller decides. A denial names the first.
+    let mut matching: Vec<(&Hop, PathParams)> = policy
+        .hops
+        .iter()
+        .filter_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
+        .collect();
+    let shared = matching.len() > 1;
+    let shadow_fits = matching.iter().any(|(h, _)| h.shadow);
+    match hops {
+        Hops::All => {}
+        Hops::Enforcing => matching.retain(|(h, _)| !h.shadow),
+        Hops::Shadow => matching.retain(|(h, _)| h.shadow),
+    }
+    *shadow_left_out = shadow_fits && hops == Hops::Enforcing;
+    if matching.is_empty() {
+        trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
+        return Err(Reason::NoHopMatched);
+    }
+    for (h, _) in &matching {
+        trace.step(|| format!("hop {:?} matches {} {host}{path}", &*h.name, facts.method));
+    }
+    Ok(Route {
+        host,
+        path,
+        matching,
+        shared,
+    })
+}
+
 impl Engine {
     /// An engine with an ephemeral signing key and the system clock.
     pub fn new(hash_key: HashKey) -> Self {
@@ -219,8 +335,10 @@ impl Engine {
         }
     }
 
-    /// One evaluation over the hops whose route fits, of those `hops` names.
-    /// `shadow_left_out` tells whether a hop in shadow fits that it left out.
+    /// One evaluation over the hops whose route fits, of those `hops` names:
+    /// match the route, identify the caller, admit by the hops' caller
+    /// rules, mint. `shadow_left_out` tells whether a hop in shadow fits
+    /// that it left out.
     async fn decide(
         &self,
         policy: &Policy,
@@ -230,75 +348,50 @@ impl Engine {
         hops: Hops,
         shadow_left_out: &mut bool,
     ) -> Decision {
-        let decision_id = random_id();
-        let route_shared = std::sync::atomic::AtomicBool::new(false);
-        let deny = |reason: Reason, hop: Option<&Hop>, trace: &mut Trace<'_>| {
-            trace.step(|| format!("deny: {reason} ({})", reason.code()));
-            Decision::Deny(Deny {
-                reason,
-                hop: hop.map(|h| Arc::clone(&h.name)),
-                decision_id: decision_id.clone(),
-                policy_version: policy.version.clone(),
-                policy_hash: policy.hash.chars().take(12).collect(),
-                shadow: policy.shadow || hop.is_some_and(|h| h.shadow),
-                route_shared: hop.is_some()
-                    && route_shared.load(std::sync::atomic::Ordering::Relaxed),
-            })
+        let mut verdict = Verdict {
+            policy,
+            decision_id: random_id(),
+            route_shared: false,
         };
-
-        if let Err(reason) = check_bounds(facts) {
-            return deny(reason, None, trace);
-        }
-        // A method is data too (HTTP/2 lets a client send any token): only
-        // the registered ones, and those a hop names, reach a callee.
-        if !is_standard_method(facts.method)
-            && !policy
-                .hops
-                .iter()
-                .any(|h| h.methods.iter().any(|m| m == facts.method))
+        let route = match route(policy, facts, hops, shadow_left_out, trace) {
+            Ok(r) => r,
+            Err(reason) => return verdict.deny(reason, None, trace),
+        };
+        verdict.route_shared = route.shared;
+        let first = route.matching[0].0;
+        let caller = match self
+            .identify(policy, facts, &route, given_user, trace)
+            .await
         {
-            return deny(Reason::RequestMalformed, None, trace);
-        }
-        let host = host_without_port(facts.host);
-        let path = facts.path.split_once('?').map_or(facts.path, |(p, _)| p);
-        if !is_normalized(path) {
-            return deny(Reason::PathNotNormalized, None, trace);
-        }
-        // Every hop whose route fits, in policy order: the first that admits
-        // the caller decides. A denial names the first.
-        let mut matching: Vec<(&Hop, PathParams)> = policy
-            .hops
-            .iter()
-            .filter_map(|h| h.matches(host, facts.method, path).map(|p| (h, p)))
-            .collect();
-        // ext_proc tells these hops apart only by the hop header.
-        route_shared.store(matching.len() > 1, std::sync::atomic::Ordering::Relaxed);
-        let shadow_fits = matching.iter().any(|(h, _)| h.shadow);
-        match hops {
-            Hops::All => {}
-            Hops::Enforcing => matching.retain(|(h, _)| !h.shadow),
-            Hops::Shadow => matching.retain(|(h, _)| h.shadow),
-        }
-        *shadow_left_out = shadow_fits && hops == Hops::Enforcing;
-        let Some(hop) = matching.first().map(|(h, _)| *h) else {
-            trace.step(|| format!("no hop matches {} {host}{path}", facts.method));
-            return deny(Reason::NoHopMatched, None, trace);
+            Ok(c) => c,
+            Err(reason) => return verdict.deny(reason, Some(first), trace),
         };
-        for (h, _) in &matching {
-            trace.step(|| format!("hop {:?} matches {} {host}{path}", &*h.name, facts.method));
+        match self.admit(facts, &route, &caller, trace) {
+            Admission::Admitted(hop, params) => {
+                self.allow(&verdict, facts, &route, hop, params, &caller, hops, trace)
+            }
+            Admission::Denied(reason, hop) => verdict.deny(reason, Some(hop), trace),
         }
-        let needs_user = matching.iter().any(|(h, _)| h.needs_user());
+    }
 
+    /// Who is calling: the workload, a chained token from the previous hop
+    /// (only on an internal hop, an identified workload: at the edge it is
+    /// ignored, and the minted token replaces it), and the end user when a
+    /// hop on the route asks for one.
+    async fn identify(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        route: &Route<'_>,
+        given_user: Option<&User>,
+        trace: &mut Trace<'_>,
+    ) -> Result<Caller, Reason> {
         let workload = workload_of(policy, facts);
         match &workload {
             Some(Ok(id)) => trace.step(|| format!("workload {id}")),
             Some(Err(())) => trace.step(|| "peer identity is not a valid SPIFFE ID".to_owned()),
             None => trace.step(|| "no workload identity".to_owned()),
         }
-
-        // A chaperone token from the previous hop counts only on an internal
-        // hop (an identified workload); at the edge it is ignored, and the
-        // minted token replaces it.
         let valid_workload = workload.as_ref().and_then(|w| w.as_ref().ok());
         let incoming = match (valid_workload, facts.headers.get(&policy.tokens.header)) {
             (Some(id), Some(token)) => {
@@ -320,12 +413,12 @@ impl Engine {
                         });
                         Some(claims)
                     }
-                    Err(e) => return deny(Reason::Txn(e), Some(hop), trace),
+                    Err(e) => return Err(Reason::Txn(e)),
                 }
             }
             _ => None,
         };
-
+        let needs_user = route.matching.iter().any(|(h, _)| h.needs_user());
         let user = if let (true, Some(u)) = (needs_user, given_user) {
             UserState::Valid(u.clone())
         } else if needs_user {
@@ -333,7 +426,7 @@ impl Engine {
                 None => UserState::Missing,
                 Some(token) => match policy.verifier.verify(token).await {
                     Ok(user) => UserState::Valid(user),
-                    Err(e) => return deny(Reason::Token(e), Some(hop), trace),
+                    Err(e) => return Err(Reason::Token(e)),
                 },
             }
         } else {
@@ -346,36 +439,50 @@ impl Engine {
             UserState::Missing => trace.step(|| "no end-user token".to_owned()),
             UserState::NotNeeded => {}
         }
+        Ok(Caller {
+            workload,
+            incoming,
+            user,
+        })
+    }
 
-        let valid_user = match &user {
-            UserState::Valid(u) => Some(u),
-            _ => None,
-        };
+    /// The first hop on the route, in policy order, with a caller rule that
+    /// admits the caller (and whose `when` holds); else why not, named for
+    /// the first hop.
+    fn admit<'p>(
+        &self,
+        facts: &RequestFacts<'_>,
+        route: &'p Route<'p>,
+        caller: &Caller,
+        trace: &mut Trace<'_>,
+    ) -> Admission<'p> {
+        let valid_workload = caller.valid_workload();
+        let valid_user = caller.valid_user();
         let query = facts.path.split_once('?').map_or("", |(_, q)| q);
         let mut condition_failed = false;
-        for (hop, params) in &matching {
+        for (hop, params) in &route.matching {
             let hop: &Hop = hop;
             let var_inputs = VarInputs {
                 method: facts.method,
-                host,
-                path,
+                host: route.host,
+                path: route.path,
                 query,
                 headers: facts.headers,
                 params,
                 workload: valid_workload,
                 user: valid_user,
-                txn: incoming.as_ref(),
+                txn: caller.incoming.as_ref(),
                 hop: &hop.name,
             };
             let mut vars: Option<Vars> = None;
-            for (i, caller) in hop.callers.iter().enumerate() {
-                let workload_ok = match &caller.workloads {
+            for (i, rule) in hop.callers.iter().enumerate() {
+                let workload_ok = match &rule.workloads {
                     None => true,
                     Some(list) => {
                         valid_workload.is_some_and(|id| list.iter().any(|p| p.matches(id)))
                     }
                 };
-                let user_ok = match &caller.user {
+                let user_ok = match &rule.user {
                     None => true,
                     Some(req) => valid_user.is_some_and(|u| {
                         u.issuer == req.issuer
@@ -383,14 +490,15 @@ impl Engine {
                             && req.scopes.iter().all(|s| u.scopes.contains(s))
                     }),
                 };
-                let txn_ok = match &caller.transaction {
+                let txn_ok = match &rule.transaction {
                     None => true,
-                    Some(scopes) => incoming
+                    Some(scopes) => caller
+                        .incoming
                         .as_ref()
                         .is_some_and(|t| scopes.iter().all(|s| t.scopes().any(|have| have == s))),
                 };
-                let identified = caller.anonymous || (workload_ok && user_ok && txn_ok);
-                let condition = match (&caller.when, identified) {
+                let identified = rule.anonymous || (workload_ok && user_ok && txn_ok);
+                let condition = match (&rule.when, identified) {
                     (Some(c), true) => Some(self.condition(c, &mut vars, &var_inputs, trace)),
                     _ => None,
                 };
@@ -414,83 +522,94 @@ impl Engine {
                         }
                     )
                 });
-                if admitted
-                    && let Some(when) = &hop.when
-                    && !self.condition(when, &mut vars, &var_inputs, trace)
-                {
-                    return deny(Reason::ConditionNotMet, Some(hop), trace);
-                }
                 if admitted {
-                    let remove_headers = request_headers_to_remove(
-                        policy,
-                        hop,
-                        facts.headers.keys().map(String::as_str),
-                        true,
-                    );
-                    let txn_token = match &hop.token {
-                        // Only recorded: nothing is sent, so nothing is signed.
-                        _ if hops == Hops::Shadow => None,
-                        None => None,
-                        Some(hop_token) => match self.mint(
-                            policy,
-                            hop,
-                            hop_token,
-                            facts,
-                            host,
-                            params,
-                            incoming.as_ref(),
-                            valid_workload,
-                            valid_user,
-                        ) {
-                            Ok(t) => Some(t),
-                            Err(MintError::ChainTooLong) => {
-                                return deny(Reason::ChainTooLong, Some(hop), trace);
-                            }
-                            Err(MintError::Sign) => {
-                                return deny(Reason::MintFailed, Some(hop), trace);
-                            }
-                        },
-                    };
-                    trace.step(|| match txn_token {
-                        Some(_) => {
-                            format!("allow; minted a transaction token for {:?}", &*hop.name)
-                        }
-                        None => format!("allow; hop {:?} mints no token", &*hop.name),
-                    });
-                    return Decision::Allow(Box::new(Allow {
-                        hop: Arc::clone(&hop.name),
-                        decision_id,
-                        policy_version: policy.version.clone(),
-                        policy_hash: policy.hash.chars().take(12).collect(),
-                        workload: valid_workload.cloned(),
-                        user: valid_user.cloned(),
-                        remove_headers,
-                        route_shared: route_shared.load(std::sync::atomic::Ordering::Relaxed),
-                        path_params: params.clone(),
-                        txn_token,
-                        shadow: policy.shadow || hop.shadow,
-                    }));
+                    if let Some(when) = &hop.when
+                        && !self.condition(when, &mut vars, &var_inputs, trace)
+                    {
+                        return Admission::Denied(Reason::ConditionNotMet, hop);
+                    }
+                    return Admission::Admitted(hop, params);
                 }
             }
         }
-
+        let hop = route.matching[0].0;
         let wants_user = hop.callers.iter().any(|c| c.user.is_some());
         let wants_workload = hop.callers.iter().any(|c| c.workloads.is_some());
         let wants_txn = hop.callers.iter().any(|c| c.transaction.is_some());
-        let missing_user = wants_user && matches!(user, UserState::Missing);
-        let missing_txn = wants_txn && incoming.is_none() && valid_workload.is_some();
+        let missing_user = wants_user && matches!(caller.user, UserState::Missing);
+        let missing_txn = wants_txn && caller.incoming.is_none() && valid_workload.is_some();
         let reason = if condition_failed {
             Reason::ConditionNotMet
         } else if missing_user || missing_txn {
             Reason::CredentialsMissing
-        } else if wants_workload && matches!(workload, Some(Err(()))) {
+        } else if wants_workload && matches!(caller.workload, Some(Err(()))) {
             Reason::WorkloadInvalid
-        } else if wants_workload && workload.is_none() {
+        } else if wants_workload && caller.workload.is_none() {
             Reason::WorkloadMissing
         } else {
             Reason::CallerNotAllowed
         };
-        deny(reason, Some(hop), trace)
+        Admission::Denied(reason, hop)
+    }
+
+    /// The admitted request goes on: the headers to remove and, on a hop
+    /// that mints (and is not only recorded), its transaction token.
+    #[allow(clippy::too_many_arguments)]
+    fn allow(
+        &self,
+        verdict: &Verdict<'_>,
+        facts: &RequestFacts<'_>,
+        route: &Route<'_>,
+        hop: &Hop,
+        params: &PathParams,
+        caller: &Caller,
+        hops: Hops,
+        trace: &mut Trace<'_>,
+    ) -> Decision {
+        let policy = verdict.policy;
+        let remove_headers =
+            request_headers_to_remove(policy, hop, facts.headers.keys().map(String::as_str), true);
+        let txn_token = match &hop.token {
+            // Only recorded: nothing is sent, so nothing is signed.
+            _ if hops == Hops::Shadow => None,
+            None => None,
+            Some(hop_token) => match self.mint(
+                policy,
+                hop,
+                hop_token,
+                facts,
+                route.host,
+                params,
+                caller.incoming.as_ref(),
+                caller.valid_workload(),
+                caller.valid_user(),
+            ) {
+                Ok(t) => Some(t),
+                Err(MintError::ChainTooLong) => {
+                    return verdict.deny(Reason::ChainTooLong, Some(hop), trace);
+                }
+                Err(MintError::Sign) => {
+                    return verdict.deny(Reason::MintFailed, Some(hop), trace);
+                }
+            },
+        };
+        trace.step(|| match txn_token {
+            Some(_) => format!("allow; minted a transaction token for {:?}", &*hop.name),
+            None => format!("allow; hop {:?} mints no token", &*hop.name),
+        });
+        Decision::Allow(Box::new(Allow {
+            hop: Arc::clone(&hop.name),
+            decision_id: verdict.decision_id.clone(),
+            policy_version: policy.version.clone(),
+            policy_hash: policy.hash.chars().take(12).collect(),
+            workload: caller.valid_workload().cloned(),
+            user: caller.valid_user().cloned(),
+            remove_headers,
+            route_shared: verdict.route_shared,
+            path_params: params.clone(),
+            txn_token,
+            shadow: policy.shadow || hop.shadow,
+        }))
     }
 
     /// Evaluates a condition over the request's variables, built on first use.

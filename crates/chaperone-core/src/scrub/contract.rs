@@ -5,7 +5,8 @@ use super::class::Action;
 use super::detect::DetectorSet;
 
 /// What happens to a field the allow-list does not name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Unknown {
     #[default]
     Drop,
@@ -15,14 +16,17 @@ pub enum Unknown {
 }
 
 /// Bodies that are neither JSON nor text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OtherContent {
     Pass,
     #[default]
     Block,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happens past a findings limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LimitAction {
     Block,
     Alert,

@@ -86,7 +86,41 @@ pub enum ScrubError {
     Internal,
 }
 
+/// What kind of breach of a contract an error is, for the adapter to answer
+/// (toward a callee, by kind; toward a caller, always as the callee's fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breach {
+    /// Too large to judge whole.
+    TooLarge,
+    /// Compressed, of a content type or charset the hop does not pass.
+    Unsupported,
+    /// Holds what the contract refuses to carry.
+    Forbidden,
+    /// Not what it claims to be (invalid JSON, too deep, a field not allowed).
+    Malformed,
+    /// chaperone could not finish; fail closed.
+    Internal,
+}
+
 impl ScrubError {
+    pub fn breach(&self) -> Breach {
+        match self {
+            ScrubError::TooLarge { .. } => Breach::TooLarge,
+            ScrubError::Encoded(_)
+            | ScrubError::ContentType
+            | ScrubError::ContentTypeConflict
+            | ScrubError::Charset
+            | ScrubError::NotUtf8 => Breach::Unsupported,
+            ScrubError::Blocked { .. }
+            | ScrubError::LimitExceeded { .. }
+            | ScrubError::Unreadable { .. } => Breach::Forbidden,
+            ScrubError::InvalidJson { .. } | ScrubError::TooDeep | ScrubError::UnknownField => {
+                Breach::Malformed
+            }
+            ScrubError::Internal => Breach::Internal,
+        }
+    }
+
     /// A stable code for logs and metrics.
     pub fn code(&self) -> &'static str {
         match self {

@@ -1,3 +1,6 @@
+//! Tests of the detectors over their shapes, checksums and context, one
+//! detector at a time.
+
 use super::*;
 
 fn found(text: &str, set: DetectorSet) -> Vec<(Detector, &str)> {

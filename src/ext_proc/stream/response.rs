@@ -1,0 +1,119 @@
+//! Response headers: what the policy removes, header values judged, and
+//! what crosses marked for caches.
+
+use super::*;
+
+impl HopStream {
+    pub(super) fn on_response_headers(&mut self, h: &HttpHeaders) -> Answer {
+        let pass = || Answer::ResponseHeaders(HeadersResponse::default());
+        if self.passthrough {
+            return pass();
+        }
+        let present = Headers::of(h.headers.as_ref());
+        let (policy, hop_rule) = match &self.ctx {
+            Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
+            None => (self.app.store.current(), None),
+        };
+        let hop = hop_rule.map(|i| &policy.hops[i]);
+        let hop_remove = hop
+            .map(|h| h.response_headers_remove.as_slice())
+            .unwrap_or_default();
+        let mut remove: Vec<String> = present
+            .keys()
+            .filter(|name| {
+                !name.starts_with(':')
+                    && policy
+                        .default_response_remove
+                        .iter()
+                        .chain(hop_remove.iter())
+                        .any(|p| header_matches(p, name))
+            })
+            .map(str::to_owned)
+            .chain(present.unreadable().iter().cloned())
+            .collect();
+        let started = Instant::now();
+        let change =
+            envelope::scan_response(&present, hop, &policy, self.app.engine.hash_key(), |name| {
+                remove.iter().any(|r| r == name)
+            })
+            .and_then(|c| {
+                let alert = match hop.and_then(|h| h.response_body.limit) {
+                    Some(l) => l.judge(c.findings.total())?,
+                    None => false,
+                };
+                Ok((c, alert))
+            });
+        let (change, alert) = match change {
+            Ok(c) => c,
+            Err(e) if self.ctx.is_some() => {
+                return self.refuse(PhaseName::ResponseHeaders, &e);
+            }
+            // A local reply (no hop): what cannot be judged is dropped.
+            Err(_) => (
+                envelope::Change {
+                    findings: Findings::new(policy.classes.len()),
+                    rewritten: Vec::new(),
+                    path: None,
+                },
+                false,
+            ),
+        };
+        let mut set = Vec::new();
+        change.mutation(&mut remove, &mut set);
+        if let Some(ctx) = self.ctx.as_mut() {
+            // What later answers build on (cache marking, the body's label)
+            // is what crosses: the values as scanned.
+            ctx.response = BodyMeta::of(&present).rewritten(&change.rewritten);
+            ctx.response_envelope_findings = change.findings.total();
+            let status: u16 = present
+                .get(":status")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            ctx.upstream_error = status >= 500 && ctx.policy.hops[ctx.hop].generic_errors;
+        }
+        self.record(
+            PhaseName::ResponseHeaders,
+            &change.findings,
+            !change.is_empty(),
+            alert,
+            started,
+        );
+        let Some(ctx) = self.ctx.as_mut() else {
+            return Answer::ResponseHeaders(HeadersResponse {
+                response: Some(CommonResponse {
+                    header_mutation: mutation(remove, set),
+                    ..CommonResponse::default()
+                }),
+            });
+        };
+        if ctx.shadow {
+            return pass();
+        }
+        // JSON and text, and whatever chaperone changed, are marked for caches.
+        let env = &ctx.policy.hops[ctx.hop].response_envelope;
+        let needs_user = ctx.policy.hops[ctx.hop].needs_user();
+        let kind = BodyHeaders {
+            content_type: ctx.response.content_type.clone(),
+            content_encoding: Vec::new(),
+        }
+        .kind();
+        let readable = matches!(kind, BodyKind::Json | BodyKind::Text);
+        ctx.marked.mark(
+            &ctx.response,
+            env,
+            needs_user,
+            marking::Crossing {
+                readable,
+                crossed: readable || !change.is_empty(),
+            },
+            &mut remove,
+            &mut set,
+        );
+        Answer::ResponseHeaders(HeadersResponse {
+            response: Some(CommonResponse {
+                header_mutation: mutation(remove, set),
+                ..CommonResponse::default()
+            }),
+        })
+    }
+}
