@@ -6,8 +6,8 @@
 
 use envoy_types::pb::envoy::config::core::v3::HeaderValueOption;
 
-use crate::config::contracts::header_matches;
 use crate::edge::headers::{self, Headers};
+use crate::policy::headers::header_matches;
 use crate::policy::{Hop, Policy};
 use crate::scrub::detect::{self, Context, Detector, DetectorSet};
 use crate::scrub::query::{

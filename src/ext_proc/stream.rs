@@ -28,14 +28,14 @@ use tonic::Status;
 use super::envelope;
 use super::marking;
 use crate::app::App;
-use crate::config::contracts::header_matches;
 use crate::edge::headers::{self, Headers};
 use crate::edge::hop::{HOP_HEADER, HopRequest, authz_decision, verify_hop_header};
 use crate::edge::refusal::{self, DECISION_ID_HEADER, Refusal};
 use crate::policy::DenyKind;
 use crate::policy::Policy;
-use crate::policy::eval::{
-    OWN_HEADER_PREFIX, host_without_port, is_normalized, request_headers_to_remove,
+use crate::policy::eval::{host_without_port, is_normalized};
+use crate::policy::headers::{
+    OWN_HEADER_PREFIX, request_headers_to_remove, response_headers_to_remove,
 };
 use crate::scrub::{BodyHeaders, BodyKind, Breach, Findings, ScrubError, scrub_body};
 use crate::secret::random_id;

@@ -15,22 +15,8 @@ impl HopStream {
             None => (self.app.store.current(), None),
         };
         let hop = hop_rule.map(|i| &policy.hops[i]);
-        let hop_remove = hop
-            .map(|h| h.response_headers_remove.as_slice())
-            .unwrap_or_default();
-        let mut remove: Vec<String> = present
-            .keys()
-            .filter(|name| {
-                !name.starts_with(':')
-                    && policy
-                        .default_response_remove
-                        .iter()
-                        .chain(hop_remove.iter())
-                        .any(|p| header_matches(p, name))
-            })
-            .map(str::to_owned)
-            .chain(present.unreadable().iter().cloned())
-            .collect();
+        let mut remove = response_headers_to_remove(&policy, hop, present.keys());
+        remove.extend(present.unreadable().iter().cloned());
         let started = Instant::now();
         let change =
             envelope::scan_response(&present, hop, &policy, self.app.engine.hash_key(), |name| {

@@ -383,7 +383,7 @@ fn compile_tokens(raw: RawTokens, trust_domain: &str) -> Result<TokenSettings, S
         return Err(format!("header: {header:?} is not a header name"));
     }
     if matches!(header.as_str(), "authorization" | "cookie" | "host")
-        || header.starts_with(crate::policy::eval::OWN_HEADER_PREFIX)
+        || header.starts_with(crate::policy::headers::OWN_HEADER_PREFIX)
     {
         return Err(format!(
             "header: {header:?} is reserved (x-chaperone-* are chaperone's own, removed toward callees)"

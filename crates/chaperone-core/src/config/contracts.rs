@@ -458,14 +458,6 @@ pub fn header_patterns(list: &[String], what: &str) -> Result<Vec<String>, Strin
         .collect()
 }
 
-/// Whether `name` matches a pattern list entry.
-pub fn header_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::condition::{VarInputs, Vars};
+use super::headers::request_headers_to_remove;
 use super::{Allow, Condition, Decision, Deny, Hop, PathParams, Policy, Reason, TxnToken};
 use crate::clock::{SharedClock, SystemClock};
 use crate::identity::spiffe::uri_from_xfcc;
@@ -736,59 +737,6 @@ impl Engine {
         }
         self.hash_key.tag("p_", "principal", id.as_bytes())
     }
-}
-
-/// Request headers named so are chaperone's own: one a client sends never
-/// reaches a callee.
-pub const OWN_HEADER_PREFIX: &str = "x-chaperone-";
-
-/// The request headers to strip toward the callee, among `present`: the
-/// defaults and the hop's list (names or `prefix*`), less what the hop
-/// allows, and chaperone's own headers; plus the caller's `Authorization`
-/// unless the hop keeps it, and on a hop that mints no token the token
-/// header. With `unseen_too`, those two are listed even when absent from
-/// `present`: ext_authz sees only the headers Envoy is configured to show it.
-pub fn request_headers_to_remove<'h>(
-    policy: &Policy,
-    hop: &Hop,
-    present: impl Iterator<Item = &'h str>,
-    unseen_too: bool,
-) -> Vec<String> {
-    use crate::config::contracts::header_matches;
-    let listed = |name: &str| {
-        policy
-            .default_request_remove
-            .iter()
-            .chain(hop.request_headers_remove.iter())
-            .any(|p| header_matches(p, name))
-            && !hop
-                .request_headers_allow
-                .iter()
-                .any(|p| header_matches(p, name))
-    };
-    let (mut authorization_shown, mut token_shown) = (false, false);
-    let mut out: Vec<String> = present
-        .filter(|name| {
-            authorization_shown |= *name == "authorization";
-            token_shown |= *name == policy.tokens.header;
-            !name.starts_with(':') && (name.starts_with(OWN_HEADER_PREFIX) || listed(name))
-        })
-        .map(str::to_owned)
-        .collect();
-    let mut always = |name: &str| {
-        if !out.iter().any(|h| h == name) {
-            out.push(name.to_owned());
-        }
-    };
-    if !hop.keep_authorization && (unseen_too || authorization_shown) {
-        always("authorization");
-    }
-    // A hop that mints no token passes none on: not the client's, not the
-    // previous hop's. (A minted token overwrites whatever was sent.)
-    if hop.token.is_none() && (unseen_too || token_shown) {
-        always(&policy.tokens.header);
-    }
-    out
 }
 
 /// The audiences a chaperone token arriving from `caller` may carry: the

@@ -5,6 +5,7 @@ pub mod condition;
 pub mod decision;
 pub mod eval;
 pub mod flows;
+pub mod headers;
 pub mod path;
 pub mod suite;
 

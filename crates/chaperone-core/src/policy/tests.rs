@@ -928,7 +928,7 @@ fn ext_proc_removes_again_only_what_it_is_shown() {
     );
     let hop = f.policy.hops.iter().find(|h| &*h.name == "egress").unwrap();
     let remove = |present: &[&str], unseen_too: bool| {
-        let mut r = super::eval::request_headers_to_remove(
+        let mut r = super::headers::request_headers_to_remove(
             &f.policy,
             hop,
             present.iter().copied(),
