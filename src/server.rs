@@ -626,7 +626,7 @@ async fn reload_on_sighup(reloads: Reloads) {
             return;
         };
         while hup.recv().await.is_some() {
-            reloads.all("sighup").await;
+            let _ = reloads.all("sighup").await;
         }
     }
     #[cfg(not(unix))]

@@ -108,12 +108,13 @@ impl Source for TlsSource {
     type Error = TlsError;
     const WHAT: &'static str = "TLS certificates";
     const LABEL: &'static str = "tls";
+    const REJECTED: &'static str = "TLS reload rejected; the previous certificates stay in force";
 
     fn load(&self) -> Result<(ServerConfig, String), TlsError> {
         server_config(&self.0)
     }
 
-    fn fingerprint(&self, _current: &ServerConfig) -> Option<String> {
+    fn fingerprint(&self, _current: &ServerConfig) -> String {
         let files = &self.0;
         let mut fingerprint = String::new();
         for p in [
@@ -129,7 +130,13 @@ impl Source for TlsSource {
                 Err(_) => fingerprint.push_str("unreadable"),
             }
         }
-        Some(fingerprint)
+        fingerprint
+    }
+
+    fn installed(&self, _config: &ServerConfig, trigger: Option<&'static str>) {
+        if let Some(trigger) = trigger {
+            tracing::info!(trigger, "TLS certificates reloaded");
+        }
     }
 }
 

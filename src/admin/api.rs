@@ -11,7 +11,8 @@ use crate::app::App;
 use crate::policy::{Decision, RequestFacts};
 use crate::proto::v1::admin_server::Admin;
 use crate::proto::v1::{
-    ExplainRequest, ExplainResponse, ReloadRequest, ReloadResponse, StatusRequest, StatusResponse,
+    ExplainRequest, ExplainResponse, ReloadRequest, ReloadResponse, ReloadResult, StatusRequest,
+    StatusResponse,
 };
 
 #[derive(Debug, Clone)]
@@ -104,22 +105,32 @@ impl Admin for AdminService {
         &self,
         _request: Request<ReloadRequest>,
     ) -> Result<Response<ReloadResponse>, Status> {
-        let report = self.app.reloads.all("admin").await;
+        let report = self
+            .app
+            .reloads
+            .all("admin")
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         let version = self.app.store.current().version.clone();
-        // The policy's error as it is; the others named by what failed.
-        let error = report
-            .iter()
-            .filter_map(|(label, outcome)| match outcome {
-                Outcome::Rejected(e) if *label == "policy" => Some(e.clone()),
-                Outcome::Rejected(e) => Some(format!("{label}: {e}")),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let policy_error = report.iter().find_map(|(label, outcome)| match outcome {
+            Outcome::Rejected(e) if *label == "policy" => Some(e.clone()),
+            _ => None,
+        });
         Ok(Response::new(ReloadResponse {
-            applied: error.is_empty(),
+            applied: policy_error.is_none(),
             policy_version: version,
-            error,
+            error: policy_error.unwrap_or_default(),
+            results: report
+                .into_iter()
+                .map(|(label, outcome)| ReloadResult {
+                    source: label.to_owned(),
+                    result: outcome.label().to_owned(),
+                    error: match outcome {
+                        Outcome::Rejected(e) => e,
+                        _ => String::new(),
+                    },
+                })
+                .collect(),
         }))
     }
 }

@@ -86,8 +86,11 @@ impl Refusal {
                     "unsupported_media_type",
                 ),
                 Breach::Forbidden => (Code::PermissionDenied, HttpCode::Forbidden, "forbidden"),
-                Breach::Malformed => (Code::InvalidArgument, HttpCode::BadRequest, "bad_request"),
-                Breach::Internal => (Code::Internal, HttpCode::InternalServerError, "internal"),
+                // A request chaperone could not finish judging (two findings
+                // it cannot place apart) is refused as one it cannot read.
+                Breach::Malformed | Breach::Internal => {
+                    (Code::InvalidArgument, HttpCode::BadRequest, "bad_request")
+                }
             },
             Refusal::Protocol => (
                 Code::InvalidArgument,

@@ -28,6 +28,11 @@ impl std::fmt::Debug for Reloads {
 /// What one trigger did to each reloadable, by its metric label.
 pub type Report = Vec<(&'static str, Outcome)>;
 
+/// The reload task itself failed (it panicked or was cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("reload task failed")]
+pub struct ReloadFailed;
+
 impl Reloads {
     /// Adds a reloadable; `after`, if given, runs once a new value is in force.
     pub fn add(&mut self, r: Arc<dyn Reload>, after: Option<Hook>) {
@@ -35,7 +40,7 @@ impl Reloads {
     }
 
     /// Reloads every value (SIGHUP, the admin Reload), off the async threads.
-    pub async fn all(&self, trigger: &'static str) -> Report {
+    pub async fn all(&self, trigger: &'static str) -> Result<Report, ReloadFailed> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             this.all
@@ -44,7 +49,7 @@ impl Reloads {
                 .collect()
         })
         .await
-        .unwrap_or_default()
+        .map_err(|_| ReloadFailed)
     }
 
     /// Polls the inputs and reloads what changed, until aborted.
@@ -68,18 +73,17 @@ impl Reloads {
 
 /// One reload, logged and counted.
 fn record(r: &dyn Reload, after: Option<&Hook>, trigger: &'static str) -> Outcome {
-    let outcome = r.reload();
-    let what = r.what();
+    let outcome = r.reload(trigger);
     match &outcome {
         Outcome::Unchanged => {}
-        Outcome::Reloaded(summary) => {
-            tracing::info!(trigger, detail = %summary, "{what} reloaded");
+        // The source logged what it installed.
+        Outcome::Reloaded => {
             if let Some(after) = after {
                 after();
             }
         }
         Outcome::Rejected(error) => {
-            tracing::error!(trigger, %error, "{what} reload rejected; the previous {what} stay in force");
+            tracing::error!(trigger, %error, "{}", r.rejected());
         }
     }
     let m = metrics::get();

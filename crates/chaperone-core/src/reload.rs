@@ -20,22 +20,24 @@ pub trait Source: Send + Sync + 'static {
     const WHAT: &'static str;
     /// Its metric label ("policy", "keys", "tls").
     const LABEL: &'static str;
+    /// What the log says when a reload is refused.
+    const REJECTED: &'static str;
 
     /// Reads the inputs and builds a value, with a fingerprint of the bytes
     /// it read.
     fn load(&self) -> Result<(Self::Value, String), Self::Error>;
 
-    /// The inputs' fingerprint as they are now, cheaper than [`Self::load`];
-    /// `None` when there is nothing to watch (an embedded or ephemeral value).
-    fn fingerprint(&self, current: &Self::Value) -> Option<String>;
-
-    /// Called once a new value is in force (for background work it needs).
-    fn installed(&self, _value: &Self::Value) {}
-
-    /// A line on the value for the log, naming versions, never secrets.
-    fn summary(&self, _value: &Self::Value) -> String {
-        String::new()
+    /// Nothing to reload: an embedded or ephemeral value.
+    fn fixed(&self) -> bool {
+        false
     }
+
+    /// The inputs' fingerprint as they are now, cheaper than [`Self::load`].
+    fn fingerprint(&self, current: &Self::Value) -> String;
+
+    /// Called once a value is in force: `trigger` says what reloaded it
+    /// (`None` for the first). For the log line and background work.
+    fn installed(&self, _value: &Self::Value, _trigger: Option<&'static str>) {}
 }
 
 /// What one reload attempt did.
@@ -43,8 +45,8 @@ pub trait Source: Send + Sync + 'static {
 pub enum Outcome {
     /// The inputs build what is in force already.
     Unchanged,
-    /// A new value is in force; the summary names it.
-    Reloaded(String),
+    /// A new value is in force.
+    Reloaded,
     /// The inputs do not build; the previous value stays. The error.
     Rejected(String),
 }
@@ -54,7 +56,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Unchanged => "unchanged",
-            Outcome::Reloaded(_) => "reloaded",
+            Outcome::Reloaded => "reloaded",
             Outcome::Rejected(_) => "error",
         }
     }
@@ -90,7 +92,7 @@ where
 
     /// Starts from a value built elsewhere.
     pub fn with(source: S, value: S::Value, fingerprint: String, clock: SharedClock) -> Self {
-        source.installed(&value);
+        source.installed(&value, None);
         Self {
             status: Mutex::new(ReloadStatus {
                 loaded_at: clock.now_unix(),
@@ -125,9 +127,10 @@ where
 
     /// Whether the inputs differ from those of the value in force.
     pub fn changed(&self) -> bool {
-        let Some(now) = self.source.fingerprint(&self.current()) else {
+        if self.source.fixed() {
             return false;
-        };
+        }
+        let now = self.source.fingerprint(&self.current());
         *self
             .fingerprint
             .lock()
@@ -135,8 +138,12 @@ where
             != now
     }
 
-    /// Re-reads the inputs and swaps when they build something new.
-    pub fn reload(&self) -> Outcome {
+    /// Re-reads the inputs and swaps when they build something new;
+    /// `trigger` says why ("file", "sighup", "admin").
+    pub fn reload(&self, trigger: &'static str) -> Outcome {
+        if self.source.fixed() {
+            return Outcome::Unchanged;
+        }
         let result = self.source.load();
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         match result {
@@ -151,11 +158,10 @@ where
                 }
                 *last = fingerprint;
                 drop(last);
-                let summary = self.source.summary(&value);
-                self.source.installed(&value);
+                self.source.installed(&value, Some(trigger));
                 self.current.store(Arc::new(value));
                 status.loaded_at = self.clock.now_unix();
-                Outcome::Reloaded(summary)
+                Outcome::Reloaded
             }
             Err(e) => {
                 let error = e.to_string();
@@ -168,27 +174,27 @@ where
 
 /// Any reloadable, as the edge drives them all alike.
 pub trait Reload: Send + Sync {
-    fn what(&self) -> &'static str;
     fn label(&self) -> &'static str;
+    fn rejected(&self) -> &'static str;
     fn changed(&self) -> bool;
-    fn reload(&self) -> Outcome;
+    fn reload(&self, trigger: &'static str) -> Outcome;
 }
 
 impl<S: Source> Reload for Reloadable<S>
 where
     S::Value: std::fmt::Debug,
 {
-    fn what(&self) -> &'static str {
-        S::WHAT
-    }
     fn label(&self) -> &'static str {
         S::LABEL
+    }
+    fn rejected(&self) -> &'static str {
+        S::REJECTED
     }
     fn changed(&self) -> bool {
         Reloadable::changed(self)
     }
-    fn reload(&self) -> Outcome {
-        Reloadable::reload(self)
+    fn reload(&self, trigger: &'static str) -> Outcome {
+        Reloadable::reload(self, trigger)
     }
 }
 
@@ -211,6 +217,7 @@ mod tests {
         type Error = String;
         const WHAT: &'static str = "number";
         const LABEL: &'static str = "number";
+        const REJECTED: &'static str = "number reload rejected";
         fn load(&self) -> Result<(u32, String), String> {
             let n = self.input.load(Ordering::SeqCst);
             if n % 2 == 1 {
@@ -218,10 +225,10 @@ mod tests {
             }
             Ok((n, n.to_string()))
         }
-        fn fingerprint(&self, _current: &u32) -> Option<String> {
-            Some(self.input.load(Ordering::SeqCst).to_string())
+        fn fingerprint(&self, _current: &u32) -> String {
+            self.input.load(Ordering::SeqCst).to_string()
         }
-        fn installed(&self, _value: &u32) {
+        fn installed(&self, _value: &u32, _trigger: Option<&'static str>) {
             self.installs.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -231,14 +238,14 @@ mod tests {
         let r = Reloadable::load(Numbers::default(), Arc::new(SystemClock)).unwrap();
         assert_eq!(*r.current(), 0);
         assert!(!r.changed());
-        assert_eq!(r.reload(), Outcome::Unchanged);
+        assert_eq!(r.reload("test"), Outcome::Unchanged);
         r.source().input.store(3, Ordering::SeqCst);
         assert!(r.changed());
-        assert_eq!(r.reload(), Outcome::Rejected("3 is odd".into()));
+        assert_eq!(r.reload("test"), Outcome::Rejected("3 is odd".into()));
         assert_eq!(*r.current(), 0, "a broken input keeps the value in force");
         assert_eq!(r.status().last_error.as_deref(), Some("3 is odd"));
         r.source().input.store(4, Ordering::SeqCst);
-        assert_eq!(r.reload(), Outcome::Reloaded(String::new()));
+        assert_eq!(r.reload("test"), Outcome::Reloaded);
         assert_eq!(*r.current(), 4);
         assert!(r.status().last_error.is_none());
         assert!(!r.changed());

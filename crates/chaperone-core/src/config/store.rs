@@ -32,6 +32,7 @@ impl Source for PolicySource {
     type Error = PolicyError;
     const WHAT: &'static str = "policy";
     const LABEL: &'static str = "policy";
+    const REJECTED: &'static str = "policy reload rejected; the previous policy keeps serving";
 
     fn load(&self) -> Result<(Policy, String), PolicyError> {
         let policy = load_policy(self.path.as_ref(), &self.ctx)?;
@@ -41,17 +42,20 @@ impl Source for PolicySource {
 
     /// Polling sees a Kubernetes ConfigMap's symlink swap as readily as an
     /// in-place write; a rotated JWKS file the policy read counts too.
-    fn fingerprint(&self, current: &Policy) -> Option<String> {
-        self.path.as_ref()?;
-        Some(inputs_fingerprint(self.path.as_ref(), current))
+    /// The embedded policy never changes.
+    fn fixed(&self) -> bool {
+        self.path.is_none()
     }
 
-    fn installed(&self, policy: &Policy) {
+    fn fingerprint(&self, current: &Policy) -> String {
+        inputs_fingerprint(self.path.as_ref(), current)
+    }
+
+    fn installed(&self, policy: &Policy, trigger: Option<&'static str>) {
+        if let Some(trigger) = trigger {
+            tracing::info!(trigger, version = %policy.version, hash = %policy.hash, "policy reloaded");
+        }
         prefetch_keys(policy);
-    }
-
-    fn summary(&self, policy: &Policy) -> String {
-        format!("version {} hash {}", policy.version, policy.hash)
     }
 }
 

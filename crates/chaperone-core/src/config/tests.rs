@@ -850,14 +850,14 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
 
     // Unchanged bytes: nothing to swap.
     clock.set(NOW + 10);
-    assert_eq!(store.reload(), Outcome::Unchanged);
+    assert_eq!(store.reload("test"), Outcome::Unchanged);
     assert_eq!(store.status().loaded_at, NOW, "nothing new was loaded");
 
     // A broken file: rejected with where and why; the old policy keeps serving.
     let broken = good_policy("two").replacen("    match:", "    colour: blue\n    match:", 1);
     std::fs::write(&path, &broken).unwrap();
     let before = store.current();
-    let e = rejected(store.reload());
+    let e = rejected(store.reload("test"));
     assert!(e.starts_with(&format!("{}:11:", path.display())), "{e}");
     assert!(
         Arc::ptr_eq(&before, &store.current()),
@@ -875,14 +875,14 @@ fn store_reload_keeps_the_old_policy_on_error_and_swaps_on_success() {
 
     // A semantically wrong file is rejected the same way.
     std::fs::write(&path, good_policy("two").replace("[ES256]", "[HS256]")).unwrap();
-    let e = rejected(store.reload());
+    let e = rejected(store.reload("test"));
     assert!(e.contains("HS256"), "{e}");
     assert_eq!(store.current().version, "one");
 
     // A good file: swapped, the error cleared, loaded_at moved.
     clock.set(NOW + 20);
     std::fs::write(&path, good_policy("two")).unwrap();
-    assert!(matches!(store.reload(), Outcome::Reloaded(_)));
+    assert!(matches!(store.reload("test"), Outcome::Reloaded));
     assert_eq!(store.current().version, "two");
     assert!(!Arc::ptr_eq(&before, &store.current()));
     assert_eq!(
@@ -902,7 +902,7 @@ fn store_reload_survives_a_missing_or_oversized_file() {
     let store = PolicyStore::open(Some(path.clone()), ctx()).unwrap();
 
     std::fs::remove_file(&path).unwrap();
-    let e = rejected(store.reload());
+    let e = rejected(store.reload("test"));
     assert!(e.starts_with(&path.display().to_string()), "{e}");
     assert_eq!(store.current().version, "one");
     assert!(store.status().last_error.is_some());
@@ -911,7 +911,7 @@ fn store_reload_survives_a_missing_or_oversized_file() {
     big.push('#');
     big.push_str(&"x".repeat(MAX_POLICY_BYTES));
     std::fs::write(&path, big).unwrap();
-    let e = rejected(store.reload());
+    let e = rejected(store.reload("test"));
     assert!(e.contains("larger than"), "{e}");
     assert_eq!(store.current().version, "one");
 }
@@ -929,7 +929,7 @@ fn store_load_refuses_a_bad_policy_and_defaults_to_the_embedded_one() {
     assert_eq!(store.current().version, "embedded-demo.1");
     assert_eq!(store.path(), None);
     // Reloading the embedded policy is a no-op, not an error.
-    assert_eq!(store.reload(), Outcome::Unchanged);
+    assert_eq!(store.reload("test"), Outcome::Unchanged);
 }
 
 #[tokio::test]
@@ -952,8 +952,8 @@ async fn store_reload_picks_up_a_rotated_jwks_file() {
     // The identity provider rotated its key; the operator updates the file
     // and reloads (SIGHUP or the admin call).
     dir.write("jwks.json", jwks_json(&new));
-    let reloaded = store.reload();
-    assert!(matches!(reloaded, Outcome::Reloaded(_)), "{reloaded:?}");
+    let reloaded = store.reload("test");
+    assert!(matches!(reloaded, Outcome::Reloaded), "{reloaded:?}");
     assert!(
         store.current().verifier.verify(&new_token).await.is_ok(),
         "the reloaded policy must verify with the rotated key"

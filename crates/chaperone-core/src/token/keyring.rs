@@ -94,6 +94,7 @@ impl Source for KeyDir {
     type Error = KeyRingError;
     const WHAT: &'static str = "signing keys";
     const LABEL: &'static str = "keys";
+    const REJECTED: &'static str = "signing key reload rejected; the previous keys stay in force";
 
     fn load(&self) -> Result<(KeyRing, String), KeyRingError> {
         match &self.0 {
@@ -102,9 +103,16 @@ impl Source for KeyDir {
         }
     }
 
-    fn fingerprint(&self, _current: &KeyRing) -> Option<String> {
-        let dir = self.0.as_ref()?;
-        Some(match listing(dir) {
+    /// An ephemeral key lives and dies with the process.
+    fn fixed(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn fingerprint(&self, _current: &KeyRing) -> String {
+        let Some(dir) = self.0.as_ref() else {
+            return String::new();
+        };
+        match listing(dir) {
             Ok((paths, active)) => {
                 let mut fingerprint = active.unwrap_or_default();
                 for path in &paths {
@@ -116,11 +124,13 @@ impl Source for KeyDir {
                 fingerprint
             }
             Err(_) => "unreadable".to_owned(),
-        })
+        }
     }
 
-    fn summary(&self, ring: &KeyRing) -> String {
-        format!("signer {} published {:?}", ring.signer().kid, ring.kids())
+    fn installed(&self, ring: &KeyRing, trigger: Option<&'static str>) {
+        if let Some(trigger) = trigger {
+            tracing::info!(trigger, signer = %ring.signer().kid, published = ?ring.kids(), "signing keys reloaded");
+        }
     }
 }
 
@@ -236,35 +246,35 @@ mod tests {
         write_key(&dir, "k1");
         let store = KeyStore::open(Some(dir.clone())).unwrap();
         assert_eq!(store.current().signer().kid, "k1");
-        assert_eq!(store.reload(), Outcome::Unchanged, "nothing changed");
+        assert_eq!(store.reload("test"), Outcome::Unchanged, "nothing changed");
         assert!(!store.changed());
 
         // Publish k2 without switching: ambiguous until active-kid says so.
         write_key(&dir, "k2");
         assert!(store.changed());
-        assert!(matches!(store.reload(), Outcome::Rejected(_)));
+        assert!(matches!(store.reload("test"), Outcome::Rejected(_)));
         assert_eq!(
             store.current().kids(),
             vec!["k1"],
             "a bad set keeps the old keys"
         );
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k1\n").unwrap();
-        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
+        assert!(matches!(store.reload("test"), Outcome::Reloaded));
         assert_eq!(store.current().signer().kid, "k1");
         assert_eq!(store.current().kids().len(), 2);
         assert!(store.current().jwks().contains("\"k2\""));
 
         // Switch the signer, then retire k1.
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k2").unwrap();
-        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
+        assert!(matches!(store.reload("test"), Outcome::Reloaded));
         assert_eq!(store.current().signer().kid, "k2");
         std::fs::remove_file(dir.join("k1.pem")).unwrap();
-        assert!(matches!(store.reload(), Outcome::Reloaded(_)));
+        assert!(matches!(store.reload("test"), Outcome::Reloaded));
         assert_eq!(store.current().kids(), vec!["k2"]);
 
         // An active-kid naming no key is refused.
         std::fs::write(dir.join(ACTIVE_KID_FILE), "k9").unwrap();
-        assert!(matches!(store.reload(), Outcome::Rejected(_)));
+        assert!(matches!(store.reload("test"), Outcome::Rejected(_)));
         assert_eq!(store.current().signer().kid, "k2");
         let _ = std::fs::remove_dir_all(&dir);
     }
