@@ -6,29 +6,19 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{Value, json};
 
 /// `chaperone hash-values` over `lines`, under the key in `key_file`.
 fn hash_values(key_file: &std::path::Path, lines: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
-        .args(["hash-values", "--hash-key-file"])
-        .arg(key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chaperone_cli(
+        [
+            "hash-values".as_ref(),
+            "--hash-key-file".as_ref(),
+            key_file.as_os_str(),
+        ],
+        lines.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -154,13 +144,7 @@ hops:
 "#,
     )
     .unwrap();
-    let run = |args: &[&std::ffi::OsStr]| {
-        Command::new(env!("CARGO_BIN_EXE_chaperone"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let out = run(&["check".as_ref(), policy.as_os_str()]);
+    let out = chaperone_cli(["check".as_ref(), policy.as_os_str()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
@@ -182,7 +166,10 @@ hops:
         "host: api.shop.test\nmethod: POST\npath: /v1/notes\n",
     )
     .unwrap();
-    let out = run(&["explain".as_ref(), policy.as_os_str(), request.as_os_str()]);
+    let out = chaperone_cli(
+        ["explain".as_ref(), policy.as_os_str(), request.as_os_str()],
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
@@ -204,7 +191,7 @@ hops:
         "ACC-0042\n\nsecret-one two three four five six seven eight nine\n",
     )
     .unwrap();
-    let out = run(&["check".as_ref(), policy.as_os_str()]);
+    let out = chaperone_cli(["check".as_ref(), policy.as_os_str()], b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -809,14 +809,8 @@ fn a_method_never_carries_data() {
         let port = s.envoy.ports["ENVOY_HTTP_PORT"];
         let code = h2_request(port, &format!("X{VISA}"), "h2-log").unwrap();
         assert_ne!(code, "200", "a method that is a card number was served");
-        let mut log = String::new();
-        for _ in 0..40 {
-            log = s.envoy.access_log();
-            if !log.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        assert_eventually!(!s.envoy.access_log().is_empty(), "Envoy logs the request");
+        let log = s.envoy.access_log();
         assert!(
             !log.contains(VISA),
             "Envoy's access log holds the client's method: {}",
@@ -896,10 +890,8 @@ async fn trailer_envoy(chaperone: &Chaperone, upstream: &RawUpstream) -> Trailer
         port,
         _dir: dir,
     };
-    wait_until("patched envoy ready", std::time::Duration::from_secs(30), || async move {
-        matches!(http().get(format!("http://127.0.0.1:{admin}/ready")).send().await, Ok(r) if r.status().is_success())
-    })
-    .await;
+    let ready = format!("http://127.0.0.1:{admin}/ready");
+    assert_eventually!(get_ok(&ready).await, "patched envoy ready");
     e
 }
 

@@ -95,19 +95,16 @@ async fn reloads_under_traffic_without_a_wrong_decision() {
                 .unwrap_or_default()
         }
     };
-    wait_until("traffic", Duration::from_secs(10), || async {
-        sent.load(Ordering::Relaxed) > 50
-    })
-    .await;
+    assert_eventually!(sent.load(Ordering::Relaxed) > 50, "traffic");
 
     // A broken policy: rejected, v1 keeps serving, the error is visible.
     std::fs::write(&chaperone.policy_path, "version: broken\nhops: [ {").unwrap();
-    wait_until("the rejection", Duration::from_secs(10), || async {
+    assert_eventually!(
         metric("chaperone_policy_reloads_total{result=\"error\"}")
             .await
-            .ends_with(" 1")
-    })
-    .await;
+            .ends_with(" 1"),
+        "the rejection"
+    );
     assert!(
         metric("chaperone_policy_info")
             .await
@@ -118,17 +115,14 @@ async fn reloads_under_traffic_without_a_wrong_decision() {
     let next = chaperone.dir.path("policy.next.yaml");
     std::fs::write(&next, policy("v2", true)).unwrap();
     std::fs::rename(&next, &chaperone.policy_path).unwrap();
-    wait_until("v2", Duration::from_secs(10), || async {
+    assert_eventually!(
         metric("chaperone_policy_info")
             .await
-            .contains("version=\"v2\"")
-    })
-    .await;
+            .contains("version=\"v2\""),
+        "v2"
+    );
     let before = sent.load(Ordering::Relaxed);
-    wait_until("traffic on v2", Duration::from_secs(10), || async {
-        sent.load(Ordering::Relaxed) > before + 50
-    })
-    .await;
+    assert_eventually!(sent.load(Ordering::Relaxed) > before + 50, "traffic on v2");
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();
 

@@ -158,12 +158,10 @@ impl Stack {
     /// fetch began after the change the caller just made.
     async fn sidecar_refetched(&self) {
         let start = self.jwks_fetches().await;
-        wait_until(
-            "the sidecar's JWKS refetch",
-            Duration::from_secs(15),
-            || async { self.jwks_fetches().await >= start + 2 },
-        )
-        .await;
+        assert_eventually!(
+            self.jwks_fetches().await >= start + 2,
+            "the sidecar's JWKS refetch"
+        );
     }
 }
 
@@ -376,10 +374,7 @@ async fn key_rotation_under_traffic_fails_no_request() {
             })
             .collect()
     };
-    wait_until("traffic", Duration::from_secs(10), || async {
-        ok.load(Ordering::Relaxed) > 20
-    })
-    .await;
+    assert_eventually!(ok.load(Ordering::Relaxed) > 20, "traffic");
 
     // 1. Publish k2 beside k1; k1 still signs.
     write_key(&s.keys, "k2");
@@ -388,7 +383,7 @@ async fn key_rotation_under_traffic_fails_no_request() {
         "http://127.0.0.1:{}/.well-known/jwks.json",
         s.chaperone.admin_port
     );
-    wait_until("k2 published", Duration::from_secs(10), || async {
+    assert_eventually!(
         http()
             .get(&jwks_url)
             .send()
@@ -397,22 +392,19 @@ async fn key_rotation_under_traffic_fails_no_request() {
             .text()
             .await
             .unwrap()
-            .contains("\"k2\"")
-    })
-    .await;
+            .contains("\"k2\""),
+        "k2 published"
+    );
     s.sidecar_refetched().await;
     assert!(kids_seen(&s).iter().all(|k| k == "k1"));
 
     // 2. Switch the signer to k2.
     std::fs::write(s.keys.path("active-kid"), "k2").unwrap();
-    wait_until("k2 signing", Duration::from_secs(10), || async {
-        kids_seen(&s).iter().any(|k| k == "k2")
-    })
-    .await;
+    assert_eventually!(kids_seen(&s).iter().any(|k| k == "k2"), "k2 signing");
 
     // 3. Retire k1 once its tokens have been used (each is used at once here).
     std::fs::remove_file(s.keys.path("k1.pem")).unwrap();
-    wait_until("k1 retired", Duration::from_secs(10), || async {
+    assert_eventually!(
         !http()
             .get(&jwks_url)
             .send()
@@ -421,17 +413,15 @@ async fn key_rotation_under_traffic_fails_no_request() {
             .text()
             .await
             .unwrap()
-            .contains("\"k1\"")
-    })
-    .await;
+            .contains("\"k1\""),
+        "k1 retired"
+    );
     s.sidecar_refetched().await;
     let before = ok.load(Ordering::Relaxed);
-    wait_until(
-        "traffic after rotation",
-        Duration::from_secs(10),
-        || async { ok.load(Ordering::Relaxed) > before + 20 },
-    )
-    .await;
+    assert_eventually!(
+        ok.load(Ordering::Relaxed) > before + 20,
+        "traffic after rotation"
+    );
 
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();

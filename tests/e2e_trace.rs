@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chaperone::proto::opentelemetry::proto::common::v1::any_value::Value as Attr;
 use chaperone::proto::opentelemetry::proto::trace::v1::{Span, span::SpanKind};
 use common::otlp::Collector;
@@ -140,23 +138,19 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let trace_id = (0..16)
         .map(|i| u8::from_str_radix(&trace[2 * i..2 * i + 2], 16).unwrap())
         .collect::<Vec<_>>();
-    wait_until(
-        "the allowed request's spans",
-        Duration::from_secs(10),
-        || {
+    assert_eventually!(
+        {
             let spans = collector.in_trace(&trace_id);
-            async move {
-                [
-                    "chaperone.check",
-                    "chaperone.process.response_body",
-                    "chaperone.process",
-                ]
-                .iter()
-                .all(|n| spans.iter().any(|s| s.name == *n))
-            }
+            [
+                "chaperone.check",
+                "chaperone.process.response_body",
+                "chaperone.process",
+            ]
+            .iter()
+            .all(|n| spans.iter().any(|s| s.name == *n))
         },
-    )
-    .await;
+        "the allowed request's spans"
+    );
     let spans = collector.in_trace(&trace_id);
 
     // Check: a server span under the request's traceparent, with the decision.
@@ -208,15 +202,13 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let denied_id = (0..16)
         .map(|i| u8::from_str_radix(&denied[2 * i..2 * i + 2], 16).unwrap())
         .collect::<Vec<_>>();
-    wait_until(
-        "the denied request's check span",
-        Duration::from_secs(10),
-        || {
-            let spans = collector.in_trace(&denied_id);
-            async move { spans.iter().any(|s| s.name == "chaperone.check") }
-        },
-    )
-    .await;
+    assert_eventually!(
+        collector
+            .in_trace(&denied_id)
+            .iter()
+            .any(|s| s.name == "chaperone.check"),
+        "the denied request's check span"
+    );
     let spans = collector.in_trace(&denied_id);
     let check = named(&spans, "chaperone.check");
     assert_eq!(text(check, "chaperone.decision"), "deny");
@@ -244,11 +236,10 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let call_id = (0..16)
         .map(|i| u8::from_str_radix(&call_trace[2 * i..2 * i + 2], 16).unwrap())
         .collect::<Vec<_>>();
-    wait_until("the direct call's span", Duration::from_secs(10), || {
-        let spans = collector.in_trace(&call_id);
-        async move { !spans.is_empty() }
-    })
-    .await;
+    assert_eventually!(
+        !collector.in_trace(&call_id).is_empty(),
+        "the direct call's span"
+    );
     let spans = collector.in_trace(&call_id);
     assert_eq!(
         hex(&named(&spans, "chaperone.check").parent_span_id),
@@ -276,15 +267,10 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
             })
             .cloned()
     };
-    wait_until(
-        "the new trace's check span",
-        Duration::from_secs(10),
-        || {
-            let found = fresh_check(&collector.spans()).is_some();
-            async move { found }
-        },
-    )
-    .await;
+    assert_eventually!(
+        fresh_check(&collector.spans()).is_some(),
+        "the new trace's check span"
+    );
     let check = fresh_check(&collector.spans()).unwrap();
     assert!(check.parent_span_id.is_empty(), "{check:?}");
     let unsampled_id = vec![0x99u8; 16];
@@ -336,13 +322,13 @@ async fn a_dead_collector_costs_spans_not_requests() {
         let resp = client.check(req).await.unwrap().into_inner();
         assert_eq!(resp.status.unwrap().code, 0, "{}", chaperone.log());
     }
-    wait_until("dropped spans counted", Duration::from_secs(15), || async {
+    assert_eventually!(
         chaperone
             .metrics()
             .await
-            .contains(r#"chaperone_trace_spans_dropped_total{reason="export_failed"} 5"#)
-    })
-    .await;
+            .contains(r#"chaperone_trace_spans_dropped_total{reason="export_failed"} 5"#),
+        "dropped spans counted"
+    );
     let log = chaperone.log();
     assert_eq!(log.matches("trace export failed").count(), 1, "{log}");
 }
@@ -376,11 +362,10 @@ async fn a_client_cannot_raise_the_sample_rate() {
             .unwrap(),
     );
     client.check(req).await.unwrap();
-    wait_until("Envoy's trace recorded", Duration::from_secs(10), || {
-        let n = collector.in_trace(&[0xbb; 16]).len();
-        async move { n == 1 }
-    })
-    .await;
+    assert_eventually!(
+        collector.in_trace(&[0xbb; 16]).len() == 1,
+        "Envoy's trace recorded"
+    );
     assert!(collector.in_trace(&[0xaa; 16]).is_empty());
     assert_eq!(collector.spans().len(), 1, "{:#?}", collector.spans());
 }

@@ -7,8 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -36,8 +34,6 @@ use chaperone::proto::v1::{ExplainRequest, ReloadRequest, StatusRequest, StatusR
 
 /// Bound on every single call, so a hang fails the test instead of stalling it.
 const CALL: Duration = Duration::from_secs(10);
-/// Bound on waiting for an asynchronous effect (reload, drain).
-const EVENTUALLY: Duration = Duration::from_secs(10);
 
 /// Hops: two anonymous ones (one with its own response hygiene) and one for
 /// end users of `corp`. `jwks_url` may point nowhere for tests without users.
@@ -1044,19 +1040,28 @@ async fn status(ch: &Channel) -> StatusResponse {
     .into_inner()
 }
 
+/// The status once `holds` is true of it.
+async fn wait_for_status(
+    ch: &Channel,
+    what: &str,
+    holds: impl Fn(&StatusResponse) -> bool,
+) -> StatusResponse {
+    let mut last;
+    assert_eventually!(
+        {
+            last = status(ch).await;
+            holds(&last)
+        },
+        "{what}; last status: {last:?}"
+    );
+    last
+}
+
 async fn wait_for_version(ch: &Channel, version: &str) -> StatusResponse {
-    let start = Instant::now();
-    loop {
-        let s = status(ch).await;
-        if s.policy_version == version {
-            return s;
-        }
-        assert!(
-            start.elapsed() < EVENTUALLY,
-            "policy {version} not loaded within {EVENTUALLY:?}: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for_status(ch, &format!("policy {version} loaded"), |s| {
+        s.policy_version == version
+    })
+    .await
 }
 
 /// The policy with an unknown key on line 15 (inside the first hop).
@@ -1074,6 +1079,102 @@ fn broken_policy(version: &str) -> String {
         "test bug: line moved"
     );
     broken
+}
+
+/// The admin Reload reloads the signing keys (and TLS files) with the
+/// policy: `applied` speaks of the policy, and each source has its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reload_reloads_the_signing_keys_too() {
+    use chaperone::token::{KeyKind, SigningKey};
+    let keys = TempDir::new("admin-keys");
+    let write = |kid: &str| {
+        let key = SigningKey::generate(KeyKind::Es256, kid).unwrap();
+        std::fs::write(keys.path(&format!("{kid}.pem")), key.to_pem()).unwrap();
+    };
+    write("k1");
+    let dir = keys.0.display().to_string();
+    // Nothing polls: only the Reload call can pick up a change.
+    let c = Chaperone::start_with(
+        &policy("admin.1", NO_JWKS),
+        &["--signing-keys", &dir, "--watch-interval", "1h"],
+    )
+    .await;
+    let mut admin = AdminClient::new(channel(c.grpc_port).await);
+    let jwks_url = format!("http://127.0.0.1:{}/.well-known/jwks.json", c.admin_port);
+    let kids = || async {
+        let doc: serde_json::Value = http()
+            .get(&jwks_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        doc["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kids().await, ["k1"]);
+    let results = |r: &chaperone::proto::v1::ReloadResponse| {
+        r.results
+            .iter()
+            .map(|x| (x.source.clone(), x.result.clone(), x.error.is_empty()))
+            .collect::<Vec<_>>()
+    };
+
+    // A new key, named active: published once the Reload call ran.
+    write("k2");
+    std::fs::write(keys.path("active-kid"), "k2").unwrap();
+    assert_eq!(kids().await, ["k1"], "nothing polls the directory");
+    let r = within("Reload", admin.reload(ReloadRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.applied && r.error.is_empty(), "{r:?}");
+    assert_eq!(
+        results(&r),
+        [
+            ("policy".to_owned(), "unchanged".to_owned(), true),
+            ("keys".to_owned(), "reloaded".to_owned(), true),
+        ]
+    );
+    assert_eq!(kids().await, ["k2", "k1"]);
+
+    // A broken directory: the keys stay, the policy is still applied, and
+    // the keys' error is said beside it.
+    std::fs::write(keys.path("active-kid"), "k9").unwrap();
+    let r = within("Reload", admin.reload(ReloadRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.applied && r.error.is_empty(), "{r:?}");
+    assert_eq!(
+        results(&r),
+        [
+            ("policy".to_owned(), "unchanged".to_owned(), true),
+            ("keys".to_owned(), "error".to_owned(), false),
+        ]
+    );
+    assert!(r.results[1].error.contains("k9"), "{r:?}");
+    assert_eq!(kids().await, ["k2", "k1"]);
+    let metrics = http()
+        .get(format!("http://127.0.0.1:{}/metrics", c.admin_port))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"chaperone_reloads_total{result="reloaded",source="keys"} 1"#,
+        r#"chaperone_reloads_total{result="error",source="keys"} 1"#,
+        r#"chaperone_reloads_total{result="unchanged",source="policy"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1214,18 +1315,10 @@ async fn admin_status_explain_and_reload() {
     assert!(s.last_reload_error.is_empty());
     // And a broken change leaves the policy in force, with the error shown.
     std::fs::write(&c.policy_path, broken_policy("admin.4")).unwrap();
-    let start = Instant::now();
-    let s = loop {
-        let s = status(&ch).await;
-        if !s.last_reload_error.is_empty() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < EVENTUALLY,
-            "the watcher did not report the broken file"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let s = wait_for_status(&ch, "the watcher reports the broken file", |s| {
+        !s.last_reload_error.is_empty()
+    })
+    .await;
     assert_eq!(s.policy_version, "admin.3");
     assert!(s.last_reload_error.contains(":15:"), "{s:?}");
 }
@@ -1276,119 +1369,27 @@ async fn health_reports_serving() {
     }
 }
 
-/// `chaperone serve` with arguments the shared harness does not take (its
-/// file watcher polls every 200ms, which would race a SIGHUP test).
-struct Served {
-    child: Option<Child>,
-    grpc_port: u16,
-    policy_path: PathBuf,
-    dir: TempDir,
-}
-
-impl Served {
-    async fn start(policy: &str, extra: &[&str]) -> Self {
-        let dir = TempDir::new("grpc-handlers");
-        let policy_path = dir.path("policy.yaml");
-        std::fs::write(&policy_path, policy).unwrap();
-        let (grpc_port, admin_port) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.path("chaperone.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
-            .arg("serve")
-            .arg("--grpc-addr")
-            .arg(format!("127.0.0.1:{grpc_port}"))
-            .arg("--admin-addr")
-            .arg(format!("127.0.0.1:{admin_port}"))
-            .arg("--policy")
-            .arg(&policy_path)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut s = Self {
-            child: Some(child),
-            grpc_port,
-            policy_path,
-            dir,
-        };
-        let url = format!("http://127.0.0.1:{admin_port}/readyz");
-        let start = Instant::now();
-        loop {
-            if matches!(http().get(&url).send().await, Ok(r) if r.status().is_success()) {
-                break;
-            }
-            if let Some(st) = s.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("chaperone exited with {st}: {}", s.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "not ready: {}",
-                s.log()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        s
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("chaperone.log")).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([sig, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_policy() {
-    let s = Served::start(
-        &policy("hup.1", NO_JWKS),
-        &["--watch-interval", "1h", "--log-format", "json"],
-    )
-    .await;
+    // No file watch to race the signal: only SIGHUP reloads.
+    let s = Chaperone::start_with(&policy("hup.1", NO_JWKS), &["--watch-interval", "1h"]).await;
     let ch = channel(s.grpc_port).await;
     assert_eq!(status(&ch).await.policy_version, "hup.1");
 
     std::fs::write(&s.policy_path, policy("hup.2", NO_JWKS)).unwrap();
     // Nothing watches the file at this interval: still the old policy.
     assert_eq!(status(&ch).await.policy_version, "hup.1");
-    s.signal("-HUP");
+    s.signal("HUP");
     let st = wait_for_version(&ch, "hup.2").await;
     assert!(st.last_reload_error.is_empty());
 
     // A broken file on SIGHUP: the error is reported and the policy stays.
     std::fs::write(&s.policy_path, broken_policy("hup.3")).unwrap();
-    s.signal("-HUP");
-    let start = Instant::now();
-    let st = loop {
-        let st = status(&ch).await;
-        if !st.last_reload_error.is_empty() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < EVENTUALLY,
-            "SIGHUP did not reload: {}",
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    s.signal("HUP");
+    let st = wait_for_status(&ch, "SIGHUP reports the broken file", |st| {
+        !st.last_reload_error.is_empty()
+    })
+    .await;
     assert_eq!(st.policy_version, "hup.2");
     assert!(st.last_reload_error.contains(":15:"), "{st:?}");
     assert!(s.log().contains("sighup"), "the log names the trigger");
@@ -1422,20 +1423,18 @@ async fn sigterm_drains_open_streams_then_exits_cleanly() {
 
     // Readiness goes away at once: new traffic must go elsewhere.
     let readyz = format!("http://127.0.0.1:{admin_port}/readyz");
-    let start = Instant::now();
-    loop {
+    assert_eventually!(
         match http().get(&readyz).send().await {
-            Ok(r) if r.status() == 200 => {}
+            Ok(r) if r.status() == 200 => false,
             Ok(r) => {
                 assert_eq!(r.status(), 503);
-                break;
+                true
             }
             // The admin listener already closed: not ready either.
-            Err(_) => break,
-        }
-        assert!(start.elapsed() < EVENTUALLY, "still ready after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+            Err(_) => true,
+        },
+        "not ready after SIGTERM"
+    );
 
     // The stream that was open keeps being served.
     let a = s.answer(response_headers(LEAKY)).await;
@@ -1483,25 +1482,20 @@ async fn readyz_answers_503_while_draining() {
         (status, c)
     });
     let readyz = format!("http://127.0.0.1:{admin_port}/readyz");
-    let start = Instant::now();
     let mut saw = Vec::new();
-    loop {
-        let got = match http().get(&readyz).send().await {
-            Ok(r) => r.status().as_u16().to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        if got == "503" {
-            break;
-        }
-        if !saw.contains(&got) {
-            saw.push(got);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "never 503; saw {saw:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert_eventually!(
+        {
+            let got = match http().get(&readyz).send().await {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            if !saw.contains(&got) {
+                saw.push(got.clone());
+            }
+            got == "503"
+        },
+        "readyz answers 503 while draining; saw {saw:?}"
+    );
     drop(s);
     let (status, _c) = exited.await.unwrap();
     assert!(status.unwrap().success());
@@ -1509,20 +1503,12 @@ async fn readyz_answers_503_while_draining() {
 
 // ---- CLI ----
 
-fn run(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chaperone"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn cli_check_and_explain() {
     let dir = TempDir::new("cli");
     let good = dir.path("good.yaml");
     std::fs::write(&good, policy("cli.1", NO_JWKS)).unwrap();
-    let out = run(&["check".as_ref(), good.as_os_str()]);
+    let out = chaperone_cli(["check".as_ref(), good.as_os_str()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -1537,7 +1523,7 @@ fn cli_check_and_explain() {
 
     let bad = dir.path("bad.yaml");
     std::fs::write(&bad, broken_policy("cli.2")).unwrap();
-    let out = run(&["check".as_ref(), bad.as_os_str()]);
+    let out = chaperone_cli(["check".as_ref(), bad.as_os_str()], b"");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let want = format!("{}:15:", bad.display());
@@ -1547,7 +1533,7 @@ fn cli_check_and_explain() {
     assert!(stderr.contains("colour"), "{stderr}");
 
     let missing = dir.path("missing.yaml");
-    let out = run(&["check".as_ref(), missing.as_os_str()]);
+    let out = chaperone_cli(["check".as_ref(), missing.as_os_str()], b"");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
 
@@ -1558,7 +1544,10 @@ fn cli_check_and_explain() {
         "host: api.shop.test\nmethod: GET\npath: /v1/items/5\n",
     )
     .unwrap();
-    let out = run(&["explain".as_ref(), good.as_os_str(), allowed.as_os_str()]);
+    let out = chaperone_cli(
+        ["explain".as_ref(), good.as_os_str(), allowed.as_os_str()],
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("decision: allow (200)"), "{stdout}");
@@ -1574,7 +1563,10 @@ fn cli_check_and_explain() {
         r#"{"host": "orders.shop.test", "method": "GET", "path": "/v1/orders/1", "headers": {"x-a": "b"}}"#,
     )
     .unwrap();
-    let out = run(&["explain".as_ref(), good.as_os_str(), denied.as_os_str()]);
+    let out = chaperone_cli(
+        ["explain".as_ref(), good.as_os_str(), denied.as_os_str()],
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("decision: deny (401)"), "{stdout}");
@@ -1583,7 +1575,7 @@ fn cli_check_and_explain() {
     // A described request with an unknown key is refused.
     let odd = dir.path("odd.yaml");
     std::fs::write(&odd, "host: a\nmethod: GET\npath: /\nbody: x\n").unwrap();
-    let out = run(&["explain".as_ref(), good.as_os_str(), odd.as_os_str()]);
+    let out = chaperone_cli(["explain".as_ref(), good.as_os_str(), odd.as_os_str()], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("body"));
 }
@@ -1593,7 +1585,6 @@ fn cli_check_and_explain() {
 /// of counts that holds no value.
 #[test]
 fn cli_scrub_batch_with_json_report() {
-    use std::io::Write as _;
     let dir = TempDir::new("cli-scrub");
     let path = dir.path("p.yaml");
     std::fs::write(
@@ -1620,22 +1611,19 @@ hops:
         "{\"n\":1}\r\n",
         "not json\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
-        .args(["scrub", "--policy"])
-        .arg(&path)
-        .args(["--hop", "h", "--jsonl", "--report", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chaperone_cli(
+        [
+            "scrub".as_ref(),
+            "--policy".as_ref(),
+            path.as_os_str(),
+            "--hop".as_ref(),
+            "h".as_ref(),
+            "--jsonl".as_ref(),
+            "--report".as_ref(),
+            "json".as_ref(),
+        ],
+        input.as_bytes(),
+    );
     // A refused document makes the exit status 2.
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8(out.stdout).unwrap();

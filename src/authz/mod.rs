@@ -61,7 +61,7 @@ impl AuthzService {
             }
             _ => &http.headers,
         };
-        let authority = authority_of(http, headers);
+        let authority = authority_of(http);
         let facts = RequestFacts {
             host: authority,
             method: &http.method,
@@ -93,29 +93,37 @@ fn check_trace_parent(request: &Request<CheckRequest>) -> Option<trace::Parent> 
     })
 }
 
-/// The request's `x-request-id` (Envoy's `id` field is its stream number):
-/// its last value when sent more than once, as ext_proc reads it.
-fn request_id_of(req: &CheckRequest) -> Option<&str> {
-    let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
-    match http.headers.get("x-request-id") {
-        Some(id) => Some(id),
+/// A header of the request in either form Envoy sends: the `headers` map,
+/// else the raw `header_map` (`encode_raw_headers`), its last value.
+fn header_of<'a>(
+    http: &'a envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest,
+    name: &str,
+) -> Option<&'a str> {
+    match http.headers.get(name) {
+        Some(v) => Some(v),
         None => http
             .header_map
             .as_ref()?
             .headers
             .iter()
-            .rfind(|h| h.key.eq_ignore_ascii_case("x-request-id"))
+            .rfind(|h| h.key.eq_ignore_ascii_case(name))
             .and_then(header_text),
     }
 }
 
+/// The request's `x-request-id` (Envoy's `id` field is its stream number):
+/// its last value when sent more than once, as ext_proc reads it.
+fn request_id_of(req: &CheckRequest) -> Option<&str> {
+    let http = req.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
+    header_of(http, "x-request-id")
+}
+
 /// Envoy's `host` field, else the `:authority` header.
-fn authority_of<'a>(
-    http: &'a envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest,
-    headers: &'a HashMap<String, String>,
-) -> &'a str {
+fn authority_of(
+    http: &envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest,
+) -> &str {
     if http.host.is_empty() {
-        headers.get(":authority").map_or("", String::as_str)
+        header_of(http, ":authority").unwrap_or_default()
     } else {
         &http.host
     }
@@ -210,7 +218,7 @@ fn hop_request(req: &CheckRequest) -> HopRequest<'_> {
     };
     HopRequest {
         method: &http.method,
-        authority: authority_of(http, &http.headers),
+        authority: authority_of(http),
         path: &http.path,
         request_id: request_id_of(req).map_or("", telemetry::last_value),
     }

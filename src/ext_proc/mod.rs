@@ -1,9 +1,8 @@
 //! Envoy's `envoy.service.ext_proc.v3.ExternalProcessor`: one state machine
 //! per HTTP stream. It finds the hop (from the ext_authz decision Envoy
-//! forwards as metadata, or by matching the request headers again), then
-//! answers each phase: request headers, request body, response headers,
-//! response body, trailers. Bodies pass through unchanged for now; the
-//! contract hook is [`HopStream::on_body`].
+//! forwards as metadata, the signed hop header, or by matching the request
+//! headers again), then answers each phase under the hop's contract: request
+//! headers and URL, bodies, response headers, trailers (`stream/`).
 
 mod envelope;
 mod marking;

@@ -10,9 +10,11 @@ pub mod raw;
 pub mod server;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -63,20 +65,36 @@ pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Polls `check` until it holds or `limit` passes.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check().await {
-            return;
+/// How long a test waits for something to come true (a process to be
+/// ready, a reload, a log line, an export), and how often it looks. Every
+/// wait in the suite has this patience: it bounds a failing test, and a
+/// passing one waits only as long as it must.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Asserts that `$cond` (a `bool` expression, which may `.await` and may
+/// `return` from the enclosing function) comes true: evaluated at once,
+/// then every [`POLL_INTERVAL`], and the test fails with the message when it
+/// is still false after [`PATIENCE`]. The message is formatted only then.
+///
+/// ```ignore
+/// assert_eventually!(status(&ch).await.policy_version == "v2", "policy v2 loaded");
+/// ```
+#[macro_export]
+macro_rules! assert_eventually {
+    ($cond:expr, $($msg:tt)+) => {{
+        let started = ::std::time::Instant::now();
+        while !$cond {
+            if started.elapsed() >= $crate::common::PATIENCE {
+                panic!(
+                    "not within {:?}: {}",
+                    $crate::common::PATIENCE,
+                    format_args!($($msg)+)
+                );
+            }
+            ::tokio::time::sleep($crate::common::POLL_INTERVAL).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} not ready within {limit:?}");
+    }};
 }
 
 /// The decision events (`chaperone::decision`) in a chaperone log.
@@ -95,11 +113,22 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn get_ok(url: &str) -> bool {
+/// Whether a GET of `url` answers 2xx.
+pub async fn get_ok(url: &str) -> bool {
     matches!(http().get(url).send().await, Ok(r) if r.status().is_success())
 }
 
-/// A running `chaperone serve`.
+/// What every test server runs with, unless the test's own arguments name
+/// the flag (a flag given twice is an error to `chaperone serve`).
+const SERVE_DEFAULTS: &[(&str, &str)] = &[
+    ("--log-format", "json"),
+    ("--drain-grace", "5s"),
+    ("--watch-interval", "200ms"),
+];
+
+/// A running `chaperone serve`: the one way tests start the server. Its
+/// stderr (the log) goes to `chaperone.log` in its directory; it is killed
+/// when dropped.
 pub struct Chaperone {
     child: Option<Child>,
     pub grpc_port: u16,
@@ -113,6 +142,8 @@ impl Chaperone {
         Self::start_with(policy, &[]).await
     }
 
+    /// Starts chaperone on `policy` with `extra` arguments after the
+    /// defaults; an argument in `extra` that names a default flag replaces it.
     pub async fn start_with(policy: &str, extra: &[&str]) -> Self {
         let dir = TempDir::new("chaperone");
         let policy_path = dir.path("policy.yaml");
@@ -142,16 +173,17 @@ impl Chaperone {
     /// Starts chaperone and waits until it is ready; its log if it exits first.
     async fn try_spawn(&mut self, extra: &[&str]) -> Result<(), String> {
         let log = std::fs::File::create(self.dir.path("chaperone.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
-            .args([
-                "serve",
-                "--log-format",
-                "json",
-                "--drain-grace",
-                "5s",
-                "--watch-interval",
-                "200ms",
-            ])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaperone"));
+        cmd.arg("serve");
+        for (flag, value) in SERVE_DEFAULTS {
+            let named = extra
+                .iter()
+                .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')));
+            if !named {
+                cmd.args([flag, value]);
+            }
+        }
+        let child = cmd
             .arg("--grpc-addr")
             .arg(format!("127.0.0.1:{}", self.grpc_port))
             .arg("--admin-addr")
@@ -167,20 +199,17 @@ impl Chaperone {
             .unwrap();
         self.child = Some(child);
         let url = format!("http://127.0.0.1:{}/readyz", self.admin_port);
-        let limit = Duration::from_secs(20);
-        let start = Instant::now();
-        while !get_ok(&url).await {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                return Err(format!("exit {status}\n{}", self.log()));
-            }
-            assert!(
-                start.elapsed() < limit,
-                "chaperone not ready; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert_eventually!(
+            {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    self.child = None;
+                    return Err(format!("exit {status}\n{}", self.log()));
+                }
+                get_ok(&url).await
+            },
+            "chaperone ready; log:\n{}",
+            self.log()
+        );
         Ok(())
     }
 
@@ -192,17 +221,23 @@ impl Chaperone {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Sends a signal (`HUP`, `TERM`, ...) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     /// Sends a signal and waits for the process to exit (bounded).
     pub fn signal_and_wait(
         &mut self,
         signal: &str,
         limit: Duration,
     ) -> Option<std::process::ExitStatus> {
-        let pid = self.pid().to_string();
-        Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap();
+        self.signal(signal);
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -237,6 +272,30 @@ impl Drop for Chaperone {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs a one-shot `chaperone` command (`check`, `explain`, `scrub`,
+/// `hash-values`, ...) to its end with `stdin` as its input, and returns
+/// its exit status and what it printed.
+pub fn chaperone_cli<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chaperone"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Written beside the reads of its output, so a command that prints
+    // while it reads never waits on a full pipe; a command that exits
+    // without reading its input only ends the write early.
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }
 
 pub fn envoy_binary() -> PathBuf {
@@ -324,18 +383,16 @@ impl Envoy {
             dir,
         };
         let url = format!("http://127.0.0.1:{admin_port}/ready");
-        let start = Instant::now();
-        while !get_ok(&url).await {
-            if let Some(status) = e.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("envoy exited with {status}; log:\n{}", e.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "envoy not ready; log:\n{}",
-                e.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert_eventually!(
+            {
+                if let Some(status) = e.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("envoy exited with {status}; log:\n{}", e.log());
+                }
+                get_ok(&url).await
+            },
+            "envoy ready; log:\n{}",
+            e.log()
+        );
         e
     }
 
