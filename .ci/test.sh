@@ -11,6 +11,13 @@ export CHAPERONE_ENVOY="$PWD/.tools/bin/envoy"
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+
+echo "== the core knows nothing of Envoy, gRPC or HTTP"
+if cargo tree -p chaperone-core -e normal,dev --prefix none |
+  grep -E '^(tonic|tonic-[a-z-]+|prost|prost-[a-z-]+|hyper|hyper-[a-z-]+|axum|h2|envoy-types|reqwest) '; then
+  echo "chaperone-core depends on the crates above; it must not" >&2
+  exit 1
+fi
 cargo build --bins --examples
 
 echo "== policies"
