@@ -195,6 +195,10 @@ pub struct ServeArgs {
     /// Time to answer one ext_proc message.
     #[arg(long, env = "CHAPERONE_MESSAGE_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub message_timeout: Duration,
+    /// Verified end-user tokens remembered (a few hundred bytes each), so a
+    /// caller's next requests skip the signature check.
+    #[arg(long, env = "CHAPERONE_TOKEN_CACHE_ENTRIES", default_value_t = chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES as u64, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub token_cache_entries: u64,
     /// OTLP/gRPC collector for traces (`http://host:port`); tracing is off
     /// when unset. `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when this is not given.
@@ -252,6 +256,8 @@ pub async fn run(cli: Cli) -> ExitCode {
                     max_streams: args.max_ext_proc_streams,
                     message_timeout: args.message_timeout,
                 },
+                token_cache_entries: usize::try_from(args.token_cache_entries)
+                    .unwrap_or(chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES),
             };
             match crate::server::serve(settings).await {
                 Ok(()) => ExitCode::SUCCESS,

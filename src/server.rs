@@ -60,6 +60,8 @@ pub struct ServeSettings {
     /// OTLP trace export; off when `None`.
     pub trace: Option<crate::telemetry::trace::TraceSettings>,
     pub ext_proc: ExtProcLimits,
+    /// Verified end-user tokens remembered, at most.
+    pub token_cache_entries: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,7 @@ pub fn compile_context() -> Result<CompileContext, ServeError> {
         jwks: Arc::new(JwksRegistry::default()),
         clock: Arc::new(SystemClock),
         hash_key: None,
+        token_cache_entries: chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES,
     })
 }
 
@@ -159,6 +162,7 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
     let key = hash_key(settings.hash_key_file.as_ref())?;
     let ctx = CompileContext {
         hash_key: Some(key.clone()),
+        token_cache_entries: settings.token_cache_entries,
         ..compile_context()?
     };
     let store = Arc::new(PolicyStore::open(settings.policy.clone(), ctx)?);

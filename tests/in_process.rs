@@ -1121,3 +1121,38 @@ hops:
         "{removed:?}"
     );
 }
+
+/// A caller's second request is answered from the verified-token cache, and
+/// the edge counts both lookups (the counters are process-wide: this checks
+/// that each result is recorded, not how many other tests added).
+#[tokio::test]
+async fn the_token_cache_answers_a_callers_next_request_and_is_counted() {
+    let f = fixture();
+    let user = f.user_token("carol", "orders:read");
+    let lookups = |result: &str| {
+        let text = chaperone::telemetry::metrics::render();
+        let prefix = format!("chaperone_token_cache_lookups_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap())
+    };
+    let (hits, misses) = (lookups("hit"), lookups("miss"));
+    for _ in 0..2 {
+        let resp = f
+            .check(check_request(
+                "GET",
+                "orders.shop.test",
+                "/v1/orders/o-2",
+                &[("authorization", &format!("Bearer {user}"))],
+            ))
+            .await;
+        allowed(&resp, "read-order");
+    }
+    assert!(lookups("miss") > misses, "the first verification missed");
+    assert!(
+        lookups("hit") > hits,
+        "the second was answered from the cache"
+    );
+    let policy = f.app.store.current();
+    assert!(policy.verifier.cached() >= 1);
+}

@@ -46,6 +46,7 @@ static CTX: LazyLock<CompileContext> = LazyLock::new(|| CompileContext {
     jwks: Arc::new(JwksRegistry::default()),
     clock: FixedClock::new(1_800_000_000),
     hash_key: None,
+    token_cache_entries: chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES,
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub jwks_fetch_errors: IntCounter,
     pub policy_reloads: IntCounterVec,
     pub reloads: IntCounterVec,
+    pub token_cache: IntCounterVec,
     pub policy_info: IntGaugeVec,
     pub streams_in_flight: IntGauge,
     pub ext_proc_errors: IntCounterVec,
@@ -133,6 +134,14 @@ impl Metrics {
             &["source", "result"],
         )
         .expect("metric");
+        let token_cache = IntCounterVec::new(
+            Opts::new(
+                "token_cache_lookups_total",
+                "End-user token verifications by whether the verified-token cache answered (hit, miss)",
+            ),
+            &["result"],
+        )
+        .expect("metric");
         let tokens_minted = IntCounterVec::new(
             Opts::new("tokens_minted_total", "Transaction tokens minted, by hop"),
             &["hop"],
@@ -165,6 +174,7 @@ impl Metrics {
             Box::new(jwks_fetch_errors.clone()),
             Box::new(policy_reloads.clone()),
             Box::new(reloads.clone()),
+            Box::new(token_cache.clone()),
             Box::new(policy_info.clone()),
             Box::new(streams_in_flight.clone()),
             Box::new(ext_proc_errors.clone()),
@@ -179,6 +189,7 @@ impl Metrics {
             jwks_fetch_errors,
             policy_reloads,
             reloads,
+            token_cache,
             policy_info,
             streams_in_flight,
             ext_proc_errors,

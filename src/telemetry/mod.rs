@@ -61,9 +61,16 @@ pub fn decision_span(span: &mut trace::Span, decision: &crate::policy::Decision)
 pub use crate::request_id::{is_envoy_request_id, last_value, request_id};
 
 /// What an evaluation did besides its decision: a token minted, what hops
-/// in shadow would have denied.
+/// in shadow would have denied, whether the token cache answered.
 pub fn evaluation_recorded(e: &crate::policy::Evaluation) {
     let m = metrics::get();
+    if let Some(cache) = e.token_cache {
+        let result = match cache {
+            crate::identity::jwt::CacheUse::Hit => "hit",
+            crate::identity::jwt::CacheUse::Miss => "miss",
+        };
+        m.token_cache.with_label_values(&[result]).inc();
+    }
     if let crate::policy::Decision::Allow(a) = &e.decision
         && a.txn_token.is_some()
     {

@@ -31,16 +31,23 @@ impl HashKey {
         Self::from_bytes(&bytes)
     }
 
-    /// `prefix` + the first 16 bytes of HMAC-SHA-256(label || 0 || value), hex.
+    /// `prefix` + [`Self::digest`], hex.
     pub fn tag(&self, prefix: &str, label: &str, value: &[u8]) -> String {
+        let mut out = String::with_capacity(prefix.len() + 32);
+        out.push_str(prefix);
+        push_hex(&mut out, &self.digest(label, value));
+        out
+    }
+
+    /// The first 16 bytes of HMAC-SHA-256(label || 0 || value).
+    pub fn digest(&self, label: &str, value: &[u8]) -> [u8; 16] {
         let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(label.as_bytes());
         ctx.update(&[0]);
         ctx.update(value);
         let tag = ctx.sign();
-        let mut out = String::with_capacity(prefix.len() + 32);
-        out.push_str(prefix);
-        push_hex(&mut out, &tag.as_ref()[..16]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag.as_ref()[..16]);
         out
     }
 }

@@ -131,6 +131,8 @@ pub struct CompileContext {
     /// The deployment's hashing key, where the policy is loaded to serve:
     /// a dictionary's `h:` entries must be tokens under it.
     pub hash_key: Option<crate::secret::HashKey>,
+    /// Verified end-user tokens remembered, at most.
+    pub token_cache_entries: usize,
 }
 
 pub fn compile(
@@ -319,7 +321,7 @@ fn build(
         files: jwks_files,
         source: origin.to_owned(),
         trust_domain: raw.trust_domain,
-        verifier: Verifier::new(issuers, Arc::clone(&ctx.clock)),
+        verifier: Verifier::with_cache(issuers, Arc::clone(&ctx.clock), ctx.token_cache_entries),
         trust_xfcc: raw.workloads.trust_xfcc,
         hops,
         default_response_remove,

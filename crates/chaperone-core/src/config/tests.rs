@@ -63,6 +63,7 @@ fn ctx_with(clock: Arc<FixedClock>) -> CompileContext {
         jwks: Arc::new(JwksRegistry::default()),
         clock,
         hash_key: None,
+        token_cache_entries: crate::identity::jwt::DEFAULT_CACHE_ENTRIES,
     }
 }
 

@@ -154,10 +154,12 @@ pub struct Verifier {
 /// check. Keyed by a keyed hash of the token (never the token itself), with
 /// a key that never leaves the process; an entry lives no longer than the
 /// token's `exp` nor than [`CACHE_TTL`]; the cache belongs to one policy
-/// snapshot, so a policy change drops it.
+/// snapshot, so a policy change drops it. Bounded, with S3-FIFO eviction:
+/// a token seen once (a scan, a flood of made-up tokens) does not push out
+/// those in steady use.
 struct VerifiedCache {
     key: crate::secret::HashKey,
-    entries: std::sync::Mutex<std::collections::HashMap<String, (User, i64)>>,
+    entries: quick_cache::sync::Cache<[u8; 16], Arc<(User, i64)>>,
 }
 
 impl std::fmt::Debug for VerifiedCache {
@@ -166,10 +168,17 @@ impl std::fmt::Debug for VerifiedCache {
     }
 }
 
-/// Most tokens remembered.
-const CACHE_ENTRIES: usize = 10_000;
+/// Tokens remembered unless the settings say otherwise.
+pub const DEFAULT_CACHE_ENTRIES: usize = 20_000;
 /// Longest a verification is remembered, in seconds.
 const CACHE_TTL: i64 = 300;
+
+/// Whether a verification came from the cache, for the edge to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    Hit,
+    Miss,
+}
 
 fn decode_part(part: &str, max: usize) -> Result<Vec<u8>, TokenError> {
     if part.len() > max {
@@ -182,14 +191,25 @@ fn decode_part(part: &str, max: usize) -> Result<Vec<u8>, TokenError> {
 
 impl Verifier {
     pub fn new(issuers: Vec<Arc<Issuer>>, clock: SharedClock) -> Self {
+        Self::with_cache(issuers, clock, DEFAULT_CACHE_ENTRIES)
+    }
+
+    /// A verifier that remembers at most `entries` verified tokens (at
+    /// least one).
+    pub fn with_cache(issuers: Vec<Arc<Issuer>>, clock: SharedClock, entries: usize) -> Self {
         Self {
             issuers,
             clock,
             cache: VerifiedCache {
                 key: crate::secret::HashKey::ephemeral(),
-                entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+                entries: quick_cache::sync::Cache::new(entries.max(1)),
             },
         }
+    }
+
+    /// Tokens remembered now.
+    pub fn cached(&self) -> usize {
+        self.cache.entries.len()
     }
 
     pub fn issuers(&self) -> &[Arc<Issuer>] {
@@ -198,18 +218,21 @@ impl Verifier {
 
     /// Verifies a token, from the cache when it was verified recently.
     pub async fn verify(&self, token: &str) -> Result<User, TokenError> {
+        self.verify_noting(token).await.map(|(user, _)| user)
+    }
+
+    /// Verifies a token, and says whether the cache answered.
+    pub async fn verify_noting(&self, token: &str) -> Result<(User, CacheUse), TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
         let now = self.clock.now_unix();
-        let slot = self.cache.key.tag("", "token", token.as_bytes());
-        if let Ok(mut entries) = self.cache.entries.lock()
-            && let Some((user, until)) = entries.get(&slot)
-        {
-            if now <= *until {
-                return Ok(user.clone());
+        let slot = self.cache.key.digest("token", token.as_bytes());
+        if let Some(entry) = self.cache.entries.get(&slot) {
+            if now <= entry.1 {
+                return Ok((entry.0.clone(), CacheUse::Hit));
             }
-            entries.remove(&slot);
+            self.cache.entries.remove(&slot);
         }
         let user = self.verify_uncached(token).await?;
         let leeway = self
@@ -221,16 +244,10 @@ impl Verifier {
             .exp
             .saturating_add(leeway)
             .min(now.saturating_add(CACHE_TTL));
-        if let Ok(mut entries) = self.cache.entries.lock() {
-            if entries.len() >= CACHE_ENTRIES {
-                entries.retain(|_, (_, u)| *u >= now);
-                if entries.len() >= CACHE_ENTRIES {
-                    entries.clear();
-                }
-            }
-            entries.insert(slot, (user.clone(), until));
-        }
-        Ok(user)
+        self.cache
+            .entries
+            .insert(slot, Arc::new((user.clone(), until)));
+        Ok((user, CacheUse::Miss))
     }
 
     async fn verify_uncached(&self, token: &str) -> Result<User, TokenError> {

@@ -1104,3 +1104,52 @@ async fn stale_tokens_are_refused_before_any_key_or_signature_work() {
     let fresh = stranger.sign("JWT", &claims(json!({}))).unwrap();
     assert_eq!(f.verify(&fresh).await.unwrap_err(), TokenError::UnknownKey);
 }
+
+/// The cache is bounded and keeps working past its size: more distinct
+/// tokens in rotation than it holds still leave most of them remembered
+/// (a cache that empties itself when full would answer none), and a burst
+/// of tokens seen once does not push out those in steady use.
+#[tokio::test]
+async fn the_token_cache_stays_bounded_and_useful_past_its_size() {
+    use super::jwt::CacheUse;
+    let f = fixture();
+    let bounded = Verifier::with_cache(f.verifier.issuers().to_vec(), f.clock.clone(), 100);
+    let tokens: Vec<String> = (0..120)
+        .map(|i| f.token(json!({"sub": format!("user-{i}")})))
+        .collect();
+    let mut hits = 0;
+    for round in 0..4 {
+        for t in &tokens {
+            let (user, cache) = bounded.verify_noting(t).await.unwrap();
+            assert!(user.sub.starts_with("user-"));
+            if round > 0 && cache == CacheUse::Hit {
+                hits += 1;
+            }
+        }
+        assert!(bounded.cached() <= 100, "{}", bounded.cached());
+    }
+    // 120 tokens in rotation over 100 places, three rounds after the first.
+    assert!(hits >= 3 * 120 / 2, "hits {hits} of {}", 3 * 120);
+
+    // Steady users, then a flood of one-off tokens, then the steady users again.
+    let steady = Verifier::with_cache(f.verifier.issuers().to_vec(), f.clock.clone(), 100);
+    for _ in 0..3 {
+        for t in &tokens[..50] {
+            steady.verify_noting(t).await.unwrap();
+        }
+    }
+    for i in 0..300 {
+        let once = f.token(json!({"sub": format!("once-{i}")}));
+        steady.verify_noting(&once).await.unwrap();
+    }
+    let mut kept = 0;
+    for t in &tokens[..50] {
+        if steady.verify_noting(t).await.unwrap().1 == CacheUse::Hit {
+            kept += 1;
+        }
+    }
+    assert!(
+        kept >= 40,
+        "steady tokens kept through the flood: {kept} of 50"
+    );
+}

@@ -8,6 +8,7 @@ use super::condition::{VarInputs, Vars};
 use super::headers::request_headers_to_remove;
 use super::{Allow, Condition, Decision, Deny, Hop, PathParams, Policy, Reason, TxnToken};
 use crate::clock::{SharedClock, SystemClock};
+use crate::identity::jwt::CacheUse;
 use crate::identity::spiffe::uri_from_xfcc;
 use crate::identity::{SpiffeId, TokenError, User};
 use crate::secret::{HashKey, random_id};
@@ -43,6 +44,17 @@ pub struct RequestFacts<'a> {
 pub struct Evaluation {
     pub decision: Decision,
     pub shadow_denial: Option<Deny>,
+    /// Whether an end-user token was verified from the cache, when one was
+    /// looked at.
+    pub token_cache: Option<CacheUse>,
+}
+
+/// What one evaluation learns besides its decision.
+#[derive(Debug, Default)]
+struct Notes {
+    /// A hop in shadow fits that the evaluation left out.
+    shadow_left_out: bool,
+    token_cache: Option<CacheUse>,
 }
 
 impl From<Decision> for Evaluation {
@@ -50,6 +62,7 @@ impl From<Decision> for Evaluation {
         Self {
             decision,
             shadow_denial: None,
+            token_cache: None,
         }
     }
 }
@@ -281,17 +294,21 @@ impl Engine {
         given_user: Option<&User>,
     ) -> Evaluation {
         let mut trace = Trace(steps);
-        let only = Evaluation::from;
+        let mut notes = Notes::default();
+        let only = |decision, notes: Notes| Evaluation {
+            decision,
+            shadow_denial: None,
+            token_cache: notes.token_cache,
+        };
         if policy.shadow {
-            return only(
-                self.decide(policy, facts, &mut trace, given_user, Hops::All, &mut false)
-                    .await,
-            );
+            let decision = self
+                .decide(policy, facts, &mut trace, given_user, Hops::All, &mut notes)
+                .await;
+            return only(decision, notes);
         }
         // Hops in shadow take no part in what the enforcing hops on their
         // route decide: not by coming first, not by asking for a credential
         // the others do not need.
-        let mut shadow_fits = false;
         let enforced = self
             .decide(
                 policy,
@@ -299,11 +316,11 @@ impl Engine {
                 &mut trace,
                 given_user,
                 Hops::Enforcing,
-                &mut shadow_fits,
+                &mut notes,
             )
             .await;
-        if !shadow_fits {
-            return only(enforced);
+        if !notes.shadow_left_out {
+            return only(enforced, notes);
         }
         let enforcing_fits =
             !matches!(&enforced, Decision::Deny(d) if d.reason == Reason::NoHopMatched);
@@ -321,11 +338,11 @@ impl Engine {
                 &mut trace,
                 given_user,
                 Hops::Shadow,
-                &mut false,
+                &mut notes,
             )
             .await;
         if !enforcing_fits {
-            return only(shadow);
+            return only(shadow, notes);
         }
         Evaluation {
             decision: enforced,
@@ -333,12 +350,13 @@ impl Engine {
                 Decision::Deny(d) => Some(d),
                 Decision::Allow(_) => None,
             },
+            token_cache: notes.token_cache,
         }
     }
 
     /// One evaluation over the hops whose route fits, of those `hops` names:
     /// match the route, identify the caller, admit by the hops' caller
-    /// rules, mint. `shadow_left_out` tells whether a hop in shadow fits
+    /// rules, mint. `notes.shadow_left_out` tells whether a hop in shadow fits
     /// that it left out.
     async fn decide(
         &self,
@@ -347,21 +365,28 @@ impl Engine {
         trace: &mut Trace<'_>,
         given_user: Option<&User>,
         hops: Hops,
-        shadow_left_out: &mut bool,
+        notes: &mut Notes,
     ) -> Decision {
         let mut verdict = Verdict {
             policy,
             decision_id: random_id(),
             route_shared: false,
         };
-        let route = match route(policy, facts, hops, shadow_left_out, trace) {
+        let route = match route(policy, facts, hops, &mut notes.shadow_left_out, trace) {
             Ok(r) => r,
             Err(reason) => return verdict.deny(reason, None, trace),
         };
         verdict.route_shared = route.shared;
         let first = route.matching[0].0;
         let caller = match self
-            .identify(policy, facts, &route, given_user, trace)
+            .identify(
+                policy,
+                facts,
+                &route,
+                given_user,
+                &mut notes.token_cache,
+                trace,
+            )
             .await
         {
             Ok(c) => c,
@@ -385,6 +410,7 @@ impl Engine {
         facts: &RequestFacts<'_>,
         route: &Route<'_>,
         given_user: Option<&User>,
+        token_cache: &mut Option<CacheUse>,
         trace: &mut Trace<'_>,
     ) -> Result<Caller, Reason> {
         let workload = workload_of(policy, facts);
@@ -425,9 +451,15 @@ impl Engine {
         } else if needs_user {
             match bearer_token(facts.headers) {
                 None => UserState::Missing,
-                Some(token) => match policy.verifier.verify(token).await {
-                    Ok(user) => UserState::Valid(user),
-                    Err(e) => return Err(Reason::Token(e)),
+                Some(token) => match policy.verifier.verify_noting(token).await {
+                    Ok((user, cache)) => {
+                        token_cache.get_or_insert(cache);
+                        UserState::Valid(user)
+                    }
+                    Err(e) => {
+                        token_cache.get_or_insert(CacheUse::Miss);
+                        return Err(Reason::Token(e));
+                    }
                 },
             }
         } else {

@@ -135,6 +135,7 @@ fn fixture_with(extra: &str) -> Fixture {
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
         hash_key: None,
+        token_cache_entries: crate::identity::jwt::DEFAULT_CACHE_ENTRIES,
     };
     let yaml = format!("{POLICY}{extra}");
     let policy = compile("policy.yaml", Some(&dir.0), yaml.as_bytes(), &ctx).unwrap();
@@ -1299,6 +1300,7 @@ hops:
         jwks: Arc::new(JwksRegistry::default()),
         clock: FixedClock::new(NOW),
         hash_key: None,
+        token_cache_entries: crate::identity::jwt::DEFAULT_CACHE_ENTRIES,
     };
     let policy = compile("policy.yaml", Some(&dir.0), yaml.as_bytes(), &ctx).unwrap();
     let engine = Engine::new(HashKey::from_bytes(b"policy-tests-hash-key-0123456789"));
