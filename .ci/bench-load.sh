@@ -16,6 +16,11 @@
 #   G  as B, POSTing a 4 KB JSON body (POST /v1/orders): the ext_proc body path
 #   H  as C, POSTing the same body to a hop with request and response body
 #      contracts (allow-list, field action, default scanning both ways)
+#   K  Envoy + do-nothing ext server, ext_proc only (envoy/edge-ext-proc.yaml):
+#      the baseline of the reduced protocol, one stream per request
+#   P  as C (JWT, policy, a token minted, default response scanning), with
+#      chaperone as ext_proc only: it authorizes on the stream
+#      (envoy/edge-ext-proc.yaml)
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
 # orders.demo.local with a demo end-user ES256 token; F only changes the path)
@@ -65,7 +70,7 @@ req_path() {
 }
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E | F | G | H | J) ;; *) echo "unknown configuration $c (A B C D E F G H J)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F | G | H | J | K | P) ;; *) echo "unknown configuration $c (A B C D E F G H J K P)" >&2 && exit 2 ;; esac
 done
 
 # BENCH_WORKER_THREADS: async worker threads for chaperone and noop-ext alike
@@ -284,12 +289,15 @@ if wanted D; then start_chaperone D info; fi
 if wanted F; then start_chaperone F warn; fi
 if wanted G; then start_noop G; fi
 if wanted H; then start_chaperone H warn; fi
+if wanted K; then start_noop K; fi
+if wanted P; then start_chaperone P warn; fi
 
 # --- one Envoy per configuration ---------------------------------------------
 declare -A HTTP_PORT ENVOY_PID
 start_envoy() {
   local c=$1 template=$ROOT/envoy/edge.yaml admin http cfg
   [[ $c == A ]] && template=$ROOT/envoy/bench-baseline.yaml
+  [[ $c == K || $c == P ]] && template=$ROOT/envoy/edge-ext-proc.yaml
   admin=$(free_port)
   http=$(free_port)
   cfg=$OUT/envoy-$c.yaml
@@ -334,7 +342,7 @@ for c in "${CONFIGS[@]}"; do
     sleep 0.5
   done
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
-  if [[ $c == C || $c == D || $c == F || $c == J ]]; then
+  if [[ $c == C || $c == D || $c == F || $c == J || $c == P ]]; then
     got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
     [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
   fi
@@ -359,7 +367,7 @@ if [[ $TOOL == callgrind ]]; then
   ext_name() {
     case $1 in
       A) ;;
-      B | E | G) echo "noop-ext-$1" ;;
+      B | E | G | K) echo "noop-ext-$1" ;;
       *) echo "chaperone-$1" ;;
     esac
   }
@@ -547,6 +555,8 @@ names = {
     "F": "Envoy + chaperone, anonymous hop (no JWT)",
     "G": "Envoy + noop-ext, POST 4 KB JSON",
     "H": "Envoy + chaperone, POST 4 KB JSON, body contracts",
+    "K": "Envoy + noop-ext, ext_proc only (edge-ext-proc.yaml)",
+    "P": "Envoy + chaperone as ext_proc only: JWT + policy + token minted (edge-ext-proc.yaml, log warn)",
 }
 order = []
 for r in rows:
@@ -589,7 +599,8 @@ for c in ("J", "C"):
     if c in cpu_us and "B" in cpu_us:
         print(f"\n{c} - B: chaperone's pipeline costs {cpu_us[c] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
               f"(Envoy + ext server + upstream: {cpu_us[c]:.0f} vs {cpu_us['B']:.0f})")
-for num, den in (("B", "A"), ("C", "A"), ("C", "J"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
+ratio("P", "K", 0.85, 1.1, "ext_proc only, token minted, against the noop in the same protocol")
+for num, den in (("P", "C"), ("P", "A"), ("K", "B"), ("B", "A"), ("C", "A"), ("C", "J"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF

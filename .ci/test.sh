@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the pinned tools into
 # .tools/, checks formatting and lints, runs unit, handler and end-to-end
-# tests (real Envoy 1.40.0), validates and tests the example policies,
+# tests (real Envoy 1.40.0, the edge both ways: ext_authz + ext_proc and
+# ext_proc only), validates and tests the example policies,
 # checks the Helm chart, and runs each fuzz target for a short smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +35,12 @@ fi
 
 echo "== tests"
 cargo test
+
+# The end-to-end suite again, through the ext_proc-only edge
+# (envoy/edge-ext-proc.yaml): the same decisions, answers and contracts on
+# one stream per request.
+echo "== end-to-end tests, ext_proc only"
+CHAPERONE_EDGE=ext_proc cargo test --test e2e_authz --test e2e_custom --test e2e_leaks \
+  --test e2e_neighbours --test e2e_reload --test e2e_scrub --test e2e_tokens --test e2e_trace
 
 bash .ci/fuzz.sh

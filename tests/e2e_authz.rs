@@ -112,7 +112,7 @@ async fn authorizes_every_hop_through_envoy() {
     let request_id = &seen[0].headers["x-request-id"];
     let allow = decision_events(&s.chaperone.log())
         .into_iter()
-        .find(|e| e["via"] == "ext_authz" && e["request_id"] == request_id.as_str())
+        .find(|e| is_authorization(e) && e["request_id"] == request_id.as_str())
         .unwrap_or_else(|| panic!("no decision event for {request_id}"));
     assert_eq!(allow["decision"], "allow");
     assert_eq!(allow["hop"], "read-order");

@@ -450,7 +450,7 @@ impl Stack {
             ("ENVOY_ACCESS_LOG", access.clone()),
             ("ACCESS_LOG_PATH", access),
         ]);
-        let envoy = Envoy::start("edge.yaml", &["ENVOY_HTTP_PORT"], vars).await;
+        let envoy = Envoy::start(edge_config(), &["ENVOY_HTTP_PORT"], vars).await;
         Ok(Self {
             chaperone,
             spans,

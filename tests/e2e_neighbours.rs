@@ -93,7 +93,7 @@ impl Stack {
             ("CHAPERONE_GRPC_PORT", chaperone.grpc_port.to_string()),
             ("UPSTREAM_PORT", upstream.port().to_string()),
         ]);
-        let envoy = Envoy::start("edge.yaml", &["ENVOY_HTTP_PORT"], vars).await;
+        let envoy = Envoy::start(edge_config(), &["ENVOY_HTTP_PORT"], vars).await;
         Self {
             chaperone,
             upstream,

@@ -28,7 +28,7 @@ async fn reloads_under_traffic_without_a_wrong_decision() {
     let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
     let envoy = Arc::new(
         Envoy::start(
-            "edge.yaml",
+            edge_config(),
             &["ENVOY_HTTP_PORT"],
             edge_vars(&chaperone, &upstream),
         )

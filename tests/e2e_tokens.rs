@@ -86,7 +86,7 @@ async fn stack() -> (Stack, SigningKey) {
     )
     .await;
     let ingress = Envoy::start(
-        "edge.yaml",
+        edge_config(),
         &["ENVOY_HTTP_PORT"],
         HashMap::from([
             ("CHAPERONE_GRPC_PORT", chaperone.grpc_port.to_string()),
@@ -458,7 +458,7 @@ services:
     let chaperone = Chaperone::start_with(&chained_policy, &["--signing-keys", &key_dir]).await;
     let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
     let edge = Envoy::start(
-        "edge.yaml",
+        edge_config(),
         &["ENVOY_HTTP_PORT"],
         edge_vars(&chaperone, &upstream),
     )

@@ -126,6 +126,14 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         r.send()
     };
 
+    // The span that carries the decision: the Check's, or with ext_proc
+    // only the stream's, which decides at request headers.
+    let decision_span = if ext_proc_only() {
+        "chaperone.process"
+    } else {
+        "chaperone.check"
+    };
+
     // An allowed request in a sampled trace.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
@@ -142,7 +150,7 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         {
             let spans = collector.in_trace(&trace_id);
             [
-                "chaperone.check",
+                decision_span,
                 "chaperone.process.response_body",
                 "chaperone.process",
             ]
@@ -154,7 +162,7 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let spans = collector.in_trace(&trace_id);
 
     // Check: a server span under the request's traceparent, with the decision.
-    let check = named(&spans, "chaperone.check");
+    let check = named(&spans, decision_span);
     assert_eq!(hex(&check.parent_span_id), parent);
     assert_eq!(check.kind, SpanKind::Server as i32);
     assert_eq!(text(check, "chaperone.decision"), "allow");
@@ -206,11 +214,11 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         collector
             .in_trace(&denied_id)
             .iter()
-            .any(|s| s.name == "chaperone.check"),
+            .any(|s| s.name == decision_span),
         "the denied request's check span"
     );
     let spans = collector.in_trace(&denied_id);
-    let check = named(&spans, "chaperone.check");
+    let check = named(&spans, decision_span);
     assert_eq!(text(check, "chaperone.decision"), "deny");
     assert_eq!(text(check, "chaperone.reason"), "credentials_missing");
     assert_eq!(int(check, "http.response.status_code"), 401);
@@ -261,7 +269,7 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
         spans
             .iter()
             .find(|s| {
-                s.name == "chaperone.check"
+                s.name == decision_span
                     && !known.contains(&s.trace_id)
                     && attr(s, "chaperone.decision") == Some(Attr::StringValue("allow".into()))
             })

@@ -1156,3 +1156,83 @@ async fn the_token_cache_answers_a_callers_next_request_and_is_counted() {
     let policy = f.app.store.current();
     assert!(policy.verifier.cached() >= 1);
 }
+
+/// A stream that authorizes (ext_proc only, no ext_authz in front) decides
+/// at request headers as ext_authz would: the same denials, with the same
+/// challenge and body, and an allowed request goes on without the caller's
+/// credential and with a minted token, set after the client's is removed.
+#[tokio::test]
+async fn an_authorizing_stream_decides_as_ext_authz_would() {
+    let f = fixture();
+    let route = |host: &'static str, path: &'static str| {
+        vec![
+            (":authority", host),
+            (":method", "GET"),
+            (":path", path),
+            ("x-request-id", REQUEST_ID),
+        ]
+    };
+
+    // No token on a hop that needs one: 401 with the challenge.
+    let mut s = f.stream().authorizing(true);
+    let a = answer(
+        &mut s,
+        request_headers(&route("orders.shop.test", "/v1/orders/o-1"), None),
+    )
+    .await;
+    let ir = immediate(&a);
+    assert_eq!(ir.status.as_ref().unwrap().code, 401);
+    let (_, set) = mutation(ir.headers.as_ref());
+    assert_eq!(set["www-authenticate"], r#"Bearer realm="chaperone""#);
+    let refused: Value = serde_json::from_slice(&ir.body).unwrap();
+    assert_eq!(refused["error"], "unauthenticated");
+    assert_eq!(
+        set["x-chaperone-decision-id"],
+        refused["decision_id"].as_str().unwrap()
+    );
+
+    // No hop: 403, as ext_authz answers.
+    let mut s = f.stream().authorizing(true);
+    let a = answer(&mut s, request_headers(&route("nowhere.test", "/"), None)).await;
+    assert_eq!(immediate(&a).status.as_ref().unwrap().code, 403);
+
+    // A valid token: allowed; the credential and the client's own token
+    // header go, the minted token is set (Envoy removes, then sets).
+    let user = f.user_token("alice", "orders:read");
+    let bearer = format!("Bearer {user}");
+    let mut headers = route("orders.shop.test", "/v1/orders/o-1");
+    headers.push(("authorization", &bearer));
+    headers.push(("txn-token", "made-up-by-the-client"));
+    let mut s = f.stream().authorizing(true);
+    let a = answer(&mut s, request_headers(&headers, None)).await;
+    let (removed, set) = mutation(common(&a).header_mutation.as_ref());
+    assert!(removed.contains(&"authorization".to_owned()), "{removed:?}");
+    let minted = &set["txn-token"];
+    assert_ne!(minted, "made-up-by-the-client");
+    let jwks = f.app.engine.keys().expect("signing keys").current();
+    let claims = verify_with_jwks(minted, jwks.jwks(), "orders").unwrap();
+    assert_eq!(claims["sub"], "alice");
+    // The stream is in its hop now: a response body is scanned.
+    common(
+        &answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await,
+    );
+    let a = answer(
+        &mut s,
+        body(false, format!(r#"{{"card":"{CARD}"}}"#).as_bytes()),
+    )
+    .await;
+    let Answer::ResponseBody(b) = &a else {
+        panic!("{a:?}");
+    };
+    assert!(!String::from_utf8_lossy(replaced_body(b)).contains(CARD));
+
+    // A stream that does not authorize never decides: with no hop fitting
+    // and nothing from ext_authz, it refuses, as before.
+    let mut s = f.stream();
+    let a = answer(&mut s, request_headers(&route("nowhere.test", "/"), None)).await;
+    assert_eq!(immediate(&a).status.as_ref().unwrap().code, 403);
+}

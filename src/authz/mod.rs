@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::edge::headers::{self, text as header_text};
 use crate::edge::hop::{HOP_HEADER, HopRequest, decision_metadata, hop_header};
 use crate::edge::refusal::{self, DECISION_ID_HEADER, Refusal};
-use crate::policy::{Allow, Decision, Deny, DenyKind, Engine, Evaluation, Reason, RequestFacts};
+use crate::policy::{Allow, Decision, Deny, Engine, Evaluation, Reason, RequestFacts};
 use crate::telemetry::{self, metrics, trace};
 
 /// An allowed Check's status; a denial's comes from its [`Refusal`].
@@ -248,12 +248,7 @@ pub fn check_response(
                 headers::authz_set("cache-control", "no-store"),
                 headers::authz_set(DECISION_ID_HEADER, &d.decision_id),
             ];
-            if d.kind() == DenyKind::Unauthenticated {
-                let www = if d.reason == Reason::CredentialsMissing {
-                    r#"Bearer realm="chaperone""#
-                } else {
-                    r#"Bearer realm="chaperone", error="invalid_token""#
-                };
+            if let Some(www) = refusal::challenge(d) {
                 headers.push(headers::authz_set("www-authenticate", www));
             }
             CheckResponse {

@@ -94,6 +94,22 @@ impl<'a> Headers<'a> {
         self.list.iter().any(|(n, _)| n == name)
     }
 
+    /// Each name once with its values joined by commas, as ext_authz's
+    /// `headers` map has them: what the policy evaluates.
+    pub fn joined(&self) -> std::collections::HashMap<String, String> {
+        let mut out: std::collections::HashMap<String, String> =
+            std::collections::HashMap::with_capacity(self.list.len());
+        for (name, value) in &self.list {
+            out.entry(name.to_string())
+                .and_modify(|v| {
+                    v.push(',');
+                    v.push_str(value);
+                })
+                .or_insert_with(|| (*value).to_owned());
+        }
+        out
+    }
+
     /// Each name once (those with a readable value).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.list

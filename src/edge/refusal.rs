@@ -18,7 +18,7 @@
 use envoy_types::pb::envoy::r#type::v3::StatusCode as HttpCode;
 use tonic::Code;
 
-use crate::policy::DenyKind;
+use crate::policy::{Deny, DenyKind, Reason};
 use crate::scrub::Breach;
 
 /// The header that carries the decision id on a refusal, for the caller to
@@ -116,6 +116,16 @@ impl Refusal {
     pub fn status(self, message: impl Into<String>) -> tonic::Status {
         tonic::Status::new(self.answer().grpc, message)
     }
+}
+
+/// The `www-authenticate` challenge a denial answers with (RFC 6750), if it
+/// asks for credentials.
+pub fn challenge(d: &Deny) -> Option<&'static str> {
+    (d.kind() == DenyKind::Unauthenticated).then_some(if d.reason == Reason::CredentialsMissing {
+        r#"Bearer realm="chaperone""#
+    } else {
+        r#"Bearer realm="chaperone", error="invalid_token""#
+    })
 }
 
 /// The short generic body a refused caller gets.

@@ -26,6 +26,11 @@ use crate::telemetry::metrics;
 
 pub use crate::edge::hop::AUTHZ_NAMESPACE;
 
+/// The gRPC metadata an Envoy sets on its ext_proc call (`grpc_service`
+/// `initial_metadata`) when no ext_authz runs in front: chaperone then
+/// authorizes each request at its request headers (envoy/edge-ext-proc.yaml).
+pub const AUTHORIZE_METADATA: &str = "x-chaperone-authorize";
+
 #[derive(Debug, Clone, Copy)]
 pub struct ExtProcLimits {
     /// Open streams at most; past it new streams are refused (Envoy then denies).
@@ -91,8 +96,16 @@ impl ExternalProcessor for ExtProcService {
             .map_err(|_| Refusal::Busy.status("too many open streams"))?;
         let guard = InFlight::new(permit);
         let call_parent = crate::telemetry::trace::parent_of_call(request.metadata());
+        // Envoy's configuration, not the client, says whether this stream
+        // authorizes: gRPC initial metadata on Envoy's own call.
+        let authorize = request
+            .metadata()
+            .get(AUTHORIZE_METADATA)
+            .is_some_and(|v| v.as_bytes() == b"true");
         let inbound = request.into_inner();
-        let state = HopStream::new(Arc::clone(&self.app)).with_trace_parent(call_parent);
+        let state = HopStream::new(Arc::clone(&self.app))
+            .with_trace_parent(call_parent)
+            .authorizing(authorize);
         let timeout = self.limits.message_timeout;
         let out =
             futures_util::stream::unfold(Some((inbound, state, guard)), move |slot| async move {

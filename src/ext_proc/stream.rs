@@ -1,6 +1,7 @@
 //! The per-stream state machine: where the stream is and which phase
 //! answers each message. Each phase lives in its own module.
 
+mod authorize;
 mod body;
 mod events;
 mod request;
@@ -116,6 +117,8 @@ pub struct HopStream {
     ctx: Option<HopContext>,
     /// Shadow mode with no hop: everything passes unchanged.
     passthrough: bool,
+    /// This stream authorizes the request itself (no ext_authz in front).
+    authorize: bool,
     trace: StreamTrace,
 }
 
@@ -163,8 +166,16 @@ impl HopStream {
             step: Step::Start,
             ctx: None,
             passthrough: false,
+            authorize: false,
             trace: StreamTrace::default(),
         }
+    }
+
+    /// A stream that authorizes its request at request headers, as ext_authz
+    /// would (for Envoys that run chaperone as ext_proc only).
+    pub fn authorizing(mut self, authorize: bool) -> Self {
+        self.authorize = authorize;
+        self
     }
 
     /// The trace context Envoy sent with the gRPC stream, if any.
@@ -265,6 +276,10 @@ impl HopStream {
             trace::start(name, Some(s.context()))
         });
         let answer = match msg.request.ok_or(StreamError::Empty)? {
+            Phase::RequestHeaders(h) if self.authorize => {
+                self.advance(Step::RequestHeaders)?;
+                self.authorize_headers(&h, &msg.attributes).await
+            }
             Phase::RequestHeaders(h) => {
                 self.advance(Step::RequestHeaders)?;
                 self.on_request_headers(&h, msg.metadata_context.as_ref())
@@ -338,17 +353,31 @@ fn removal(names: Vec<String>) -> Option<HeaderMutation> {
 
 /// Answers Envoy with the refusal instead of the message: the stream ends.
 fn immediate(refusal: Refusal, decision_id: &str, details: &str) -> Answer {
+    immediate_with(refusal, decision_id, details, None)
+}
+
+/// The same, with a `www-authenticate` challenge.
+fn immediate_with(
+    refusal: Refusal,
+    decision_id: &str,
+    details: &str,
+    challenge: Option<&str>,
+) -> Answer {
     let answer = refusal.answer();
+    let mut set_headers = vec![
+        headers::set("content-type", "application/json"),
+        headers::set("cache-control", "no-store"),
+        headers::set(DECISION_ID_HEADER, decision_id),
+    ];
+    if let Some(www) = challenge {
+        set_headers.push(headers::set("www-authenticate", www));
+    }
     Answer::ImmediateResponse(ImmediateResponse {
         status: Some(HttpStatus {
             code: answer.http as i32,
         }),
         headers: Some(HeaderMutation {
-            set_headers: vec![
-                headers::set("content-type", "application/json"),
-                headers::set("cache-control", "no-store"),
-                headers::set(DECISION_ID_HEADER, decision_id),
-            ],
+            set_headers,
             remove_headers: Vec::new(),
         }),
         body: refusal::body(answer.error, decision_id).into_bytes(),

@@ -474,10 +474,37 @@ impl Idp {
 
 /// A recording upstream and an edge Envoy (`envoy/edge.yaml`) in front of it,
 /// with `chaperone` as its ext_authz and ext_proc.
+/// The edge config the suite runs against: `envoy/edge.yaml` (ext_authz +
+/// ext_proc), or with `CHAPERONE_EDGE=ext_proc` `envoy/edge-ext-proc.yaml`
+/// (ext_proc only, one stream per request). `.ci/test.sh` runs the end-to-end
+/// suite both ways.
+pub fn edge_config() -> &'static str {
+    match std::env::var("CHAPERONE_EDGE").as_deref() {
+        Ok("ext_proc") => "edge-ext-proc.yaml",
+        _ => "edge.yaml",
+    }
+}
+
+/// Whether the suite runs against the ext_proc-only edge.
+pub fn ext_proc_only() -> bool {
+    edge_config() == "edge-ext-proc.yaml"
+}
+
+/// Whether a decision event is the request's authorization (not one of a
+/// phase that ext_proc judged): ext_authz's, or ext_proc's when it authorizes.
+pub fn is_authorization(e: &serde_json::Value) -> bool {
+    let via = if ext_proc_only() {
+        "ext_proc"
+    } else {
+        "ext_authz"
+    };
+    e["via"] == via && e.get("phase").is_none()
+}
+
 pub async fn edge(chaperone: &Chaperone) -> (Server, Envoy) {
     let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
     let envoy = Envoy::start(
-        "edge.yaml",
+        edge_config(),
         &["ENVOY_HTTP_PORT"],
         edge_vars(chaperone, &upstream),
     )

@@ -12,21 +12,8 @@ impl HopStream {
     ) -> Answer {
         let policy = self.app.store.current();
         let headers = Headers::of(h.headers.as_ref());
-        if !headers.unreadable().is_empty() {
-            // Not text: nothing here guesses at what it says (edge::headers).
-            let id = random_id();
-            let request_id =
-                telemetry::request_id(headers.get("x-request-id"), self.app.engine.hash_key());
-            tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "header_not_utf8", decision_id = %id, request_id = &*request_id);
-            metrics::get()
-                .blocked_messages
-                .with_label_values(&["-", "request", "header_not_utf8"])
-                .inc();
-            let refusal = Refusal::Breach {
-                request: true,
-                breach: Breach::Malformed,
-            };
-            return immediate(refusal, &id, "header_not_utf8");
+        if let Some(refused) = self.not_text(&headers) {
+            return refused;
         }
         // The hop ext_authz decided: from the metadata Envoy forwards, else
         // from the signed hop header, else matched again here.
@@ -65,7 +52,6 @@ impl HopStream {
             tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "no_hop_matched", decision_id = %id, request_id = &*request_id);
             return immediate(Refusal::Denied(DenyKind::Forbidden), &id, "no_hop");
         };
-        let rule = &policy.hops[hop];
         let decision_id = decision_id.map_or_else(OnceCell::new, OnceCell::from);
         // Unless every hop on the route is in shadow (and then whichever
         // ext_authz decided only records).
@@ -82,9 +68,69 @@ impl HopStream {
                 "hop_unverified",
             );
         }
+        self.enter_hop(
+            &policy,
+            &headers,
+            Entry {
+                hop,
+                decision_id,
+                principal,
+                request_id: request_id.into_owned(),
+                allowed: None,
+            },
+        )
+    }
+
+    /// A request with a header value that is not text is refused: nothing
+    /// here guesses at what it says (edge::headers).
+    pub(super) fn not_text(&self, headers: &Headers<'_>) -> Option<Answer> {
+        if headers.unreadable().is_empty() {
+            return None;
+        }
+        let id = random_id();
+        let request_id =
+            telemetry::request_id(headers.get("x-request-id"), self.app.engine.hash_key());
+        tracing::info!(target: "chaperone::decision", via = "ext_proc", decision = "deny", reason = "header_not_utf8", decision_id = %id, request_id = &*request_id);
+        metrics::get()
+            .blocked_messages
+            .with_label_values(&["-", "request", "header_not_utf8"])
+            .inc();
+        let refusal = Refusal::Breach {
+            request: true,
+            breach: Breach::Malformed,
+        };
+        Some(immediate(refusal, &id, "header_not_utf8"))
+    }
+
+    /// The stream belongs to `entry.hop` from here on: what the policy and
+    /// the decision remove, and header values and the URL under the hop's
+    /// contract.
+    pub(super) fn enter_hop(
+        &mut self,
+        policy: &Arc<Policy>,
+        headers: &Headers<'_>,
+        entry: Entry<'_>,
+    ) -> Answer {
+        let Entry {
+            hop,
+            decision_id,
+            principal,
+            request_id,
+            allowed,
+        } = entry;
+        let rule = &policy.hops[hop];
         // What ext_authz removed is removed again here only if Envoy still
         // shows it: ext_authz lists it whether it was shown or not.
-        let mut remove = request_headers_to_remove(&policy, rule, headers.keys(), false);
+        let mut remove = request_headers_to_remove(policy, rule, headers.keys(), false);
+        // Authorized here (ext_proc only): what the decision removes, even
+        // where Envoy does not show it.
+        if let Some(a) = allowed {
+            for name in &a.remove_headers {
+                if !remove.contains(name) {
+                    remove.push(name.clone());
+                }
+            }
+        }
         // Ask the callee for an uncompressed response: chaperone never passes
         // a body it cannot inspect.
         if headers.contains_key("accept-encoding") {
@@ -92,12 +138,12 @@ impl HopStream {
         }
         let shadow = policy.shadow || rule.shadow;
         self.ctx = Some(HopContext {
-            policy: Arc::clone(&policy),
+            policy: Arc::clone(policy),
             hop,
             decision_id,
             principal,
-            request_id: request_id.clone().into_owned(),
-            request: BodyMeta::of(&headers),
+            request_id,
+            request: BodyMeta::of(headers),
             response: BodyMeta::default(),
             request_envelope_findings: 0,
             response_envelope_findings: 0,
@@ -107,20 +153,17 @@ impl HopStream {
         });
         // Header values and the URL are data too.
         let started = Instant::now();
-        let change = envelope::scan_request(
-            &headers,
-            rule,
-            &policy,
-            self.app.engine.hash_key(),
-            |name| name.starts_with(OWN_HEADER_PREFIX) || remove.iter().any(|r| r == name),
-        )
-        .and_then(|c| {
-            let alert = match &rule.request_body.limit {
-                Some(l) => l.judge(c.findings.total())?,
-                None => false,
-            };
-            Ok((c, alert))
-        });
+        let change =
+            envelope::scan_request(headers, rule, policy, self.app.engine.hash_key(), |name| {
+                name.starts_with(OWN_HEADER_PREFIX) || remove.iter().any(|r| r == name)
+            })
+            .and_then(|c| {
+                let alert = match &rule.request_body.limit {
+                    Some(l) => l.judge(c.findings.total())?,
+                    None => false,
+                };
+                Ok((c, alert))
+            });
         let (change, alert) = match change {
             Ok(c) => c,
             Err(e) => return self.refuse(PhaseName::RequestHeaders, &e),
@@ -139,11 +182,15 @@ impl HopStream {
             // Shadow changes nothing, except that chaperone's own headers
             // never reach the callee.
             return Answer::RequestHeaders(only_without_own_headers(
-                &headers,
+                headers,
                 &policy.tokens.header,
             ));
         }
         let mut set = Vec::new();
+        if let Some(t) = allowed.and_then(|a| a.txn_token.as_ref()) {
+            // Set after any removal of the same name: Envoy removes first.
+            set.push(headers::set(&t.header, &t.token));
+        }
         change.mutation(&mut remove, &mut set);
         Answer::RequestHeaders(HeadersResponse {
             response: Some(CommonResponse {
@@ -152,6 +199,18 @@ impl HopStream {
             }),
         })
     }
+}
+
+/// How a stream enters its hop: the decision (ext_authz's, or this stream's
+/// own when it authorizes) and who it was for.
+pub(super) struct Entry<'a> {
+    pub(super) hop: usize,
+    pub(super) decision_id: OnceCell<String>,
+    /// The caller's keyed hash, else "-".
+    pub(super) principal: String,
+    pub(super) request_id: String,
+    /// The decision this stream made itself (ext_proc only).
+    pub(super) allowed: Option<&'a crate::policy::Allow>,
 }
 
 /// Passes the request headers unchanged but for chaperone's own
