@@ -535,6 +535,14 @@ def check_istio(docs, svc, pod, edge_path):
                 for k in ("failure_mode_allow", "metadata_options"):
                     if tc.get(k) != edge_proc.get(k):
                         fail(f"ext_proc {k} differs from envoy/edge.yaml: {tc.get(k)} vs {edge_proc.get(k)}")
+            marks = {m.get("key"): m.get("value") for m in tc.get("grpc_service", {}).get("initial_metadata", [])}
+            if marks.get("x-chaperone-authorize") == "true":
+                # ext_proc only: chaperone decides on the stream, so nothing
+                # else may decide, and it needs the peer as ext_authz had it.
+                if of_kind(docs, "AuthorizationPolicy"):
+                    fail("the ext_proc stream authorizes, and an AuthorizationPolicy decides too: two decisions per request")
+                if "source.principal" not in tc.get("request_attributes", []):
+                    fail("the ext_proc stream authorizes without the peer's identity (request_attributes: source.principal)")
             cluster = tc.get("grpc_service", {}).get("envoy_grpc", {}).get("cluster_name", "")
             if fqdn_prefix and (fqdn_prefix not in cluster or f"|{grpc_port}|" not in cluster):
                 fail(f"ext_proc cluster {cluster!r} is not the chaperone Service's gRPC port")
@@ -706,6 +714,8 @@ def cmd_envoy_bootstrap(rendered, out):
             "grpc_service": {"envoy_grpc": {"cluster_name": sorted(clusters)[0]}, "timeout": "1s"},
         },
     }
+    # With the ext_proc stream authorizing, no AuthorizationPolicy: nothing in front.
+    authz = [ext_authz] if of_kind(docs, "AuthorizationPolicy") else []
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -736,7 +746,7 @@ def cmd_envoy_bootstrap(rendered, out):
                                                 }
                                             ]
                                         },
-                                        "http_filters": [ext_authz, *filters, router],
+                                        "http_filters": [*authz, *filters, router],
                                     },
                                 }
                             ]
