@@ -43,7 +43,11 @@
 # BENCH_UPSTREAM (order: a fixed order document; echo: the request echoed back),
 # BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
 # BENCH_OUT (target/bench-load: logs, raw results, the table),
-# BENCH_CHAPERONE (a chaperone binary to measure instead of this tree's).
+# BENCH_CHAPERONE (a chaperone binary to measure instead of this tree's),
+# BENCH_BURST (off; N: during each measured run, bursts of N connections that
+# open, send the request and disconnect within 20 ms, one burst a second,
+# while wrk's steady client must still see no error; the table then gives
+# chaperone's peak and final RSS).
 # BENCH_TOOL (wrk; callgrind), BENCH_REQUESTS (300, with callgrind).
 # Needs: curl, python3, awk; wrk and Envoy come from .ci/tools.sh --bench,
 # Valgrind from .ci/tools.sh --valgrind (with BENCH_TOOL=callgrind).
@@ -506,6 +510,37 @@ run_wrk() {
     die "config $c: $(grep 'Socket errors' "$out" | xargs) (see $out)"
   fi
 }
+# burst CONFIG SECONDS OUT: BENCH_BURST connections at once, every second.
+BURST=${BENCH_BURST:-}
+burst() {
+  python3 - "${HTTP_PORT[$1]}" "$HOST" "$(req_path "$1")" "$TOKEN" "$BURST" "$2" >"$3" <<'PY'
+import asyncio, random, sys, time
+port, host, path, token, n, seconds = sys.argv[1:7]
+request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nauthorization: Bearer {token}\r\n\r\n".encode()
+sent = 0
+async def one():
+    global sent
+    try:
+        _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", int(port)), 2)
+        w.write(request)
+        await w.drain()
+        sent += 1
+        await asyncio.sleep(random.random() * 0.02)
+        w.transport.abort()
+    except (OSError, asyncio.TimeoutError):
+        pass
+async def main():
+    end, bursts = time.monotonic() + float(seconds), 0
+    while time.monotonic() < end:
+        started = time.monotonic()
+        await asyncio.gather(*(one() for _ in range(int(n))))
+        bursts += 1
+        await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+    print(f"{bursts} bursts, {sent} requests sent and abandoned")
+asyncio.run(main())
+PY
+}
+rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 for ((round = 1; round <= ROUNDS; round++)); do
   TOKEN=$(token) # fresh each round: demo tokens live 10 minutes
   for c in "${CONFIGS[@]}"; do
@@ -519,7 +554,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
     child_ticks
     w0=$CHILD_TICKS
     read -r b0 t0 <<<"$(machine)"
+    if [[ -n $BURST ]]; then
+      burst "$c" "${DURATION%s}" "$OUT/burst-$c-$round.txt" &
+      BURST_PID=$!
+    fi
     run_wrk "$c" "$DURATION" "$out"
+    if [[ -n $BURST ]]; then
+      wait "$BURST_PID" || die "config $c: the burst generator failed"
+      log "  bursts: $(cat "$OUT/burst-$c-$round.txt"); the steady client saw no error"
+      if [[ -n ${EXT_PID[$c]:-} ]]; then
+        log "  ext server RSS: peak $(rss_kb "${EXT_PID[$c]}" VmHWM) kB, now $(rss_kb "${EXT_PID[$c]}" VmRSS) kB"
+      fi
+    fi
     read -r b1 t1 <<<"$(machine)"
     child_ticks
     w1=$CHILD_TICKS

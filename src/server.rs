@@ -359,6 +359,12 @@ async fn drain(running: Running, settings: &ServeSettings) -> Result<(), ServeEr
 pub fn grpc_server_builder(max_concurrent_streams: u32) -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .max_concurrent_streams(max_concurrent_streams)
+        // When many clients go at once, Envoy resets their streams, some
+        // before chaperone has accepted them; past h2's default of 20 such
+        // resets the whole connection goes (GOAWAY), and with it every other
+        // client's request on it. As many as may be open: a rapid-reset
+        // flood stays bounded by the stream limit.
+        .http2_max_pending_accept_reset_streams(Some(max_concurrent_streams as usize))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
 }
