@@ -204,6 +204,8 @@ refused "a signing key that is not PKCS#8" "is not a PKCS#8 PEM private key" \
 refused "a short hash key" "at least 32 characters" --set hashKey.value=short
 refused "a DestinationRule without chaperone's TLS" "it needs tls.enabled" \
   --set istio.enabled=true --set istio.destinationRule.enabled=true --set istio.destinationRule.credentialName=x
+refused "authorizing on the ext_proc stream without the filter" "without the filter nothing would decide" \
+  --set istio.enabled=true --set istio.envoyFilter.authorize=true --set istio.envoyFilter.enabled=false
 refused "mesh-wide Istio objects covering chaperone's own sidecar" "would send the calls to chaperone to chaperone" \
   --set istio.enabled=true --set istio.allWorkloads=true --set istio.peerAuthentication.enabled=true
 

@@ -195,6 +195,16 @@ pub struct ServeArgs {
     /// Time to answer one ext_proc message.
     #[arg(long, env = "CHAPERONE_MESSAGE_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub message_timeout: Duration,
+    /// Which ext_proc streams authorize their request: `metadata`, those
+    /// Envoy marks with `x-chaperone-authorize: true`; `always`, every one
+    /// (no ext_authz anywhere in front of this chaperone).
+    #[arg(
+        long,
+        env = "CHAPERONE_EXT_PROC_AUTHORIZE",
+        value_enum,
+        default_value = "metadata"
+    )]
+    pub ext_proc_authorize: crate::ext_proc::Authorize,
     /// Verified end-user tokens remembered (a few hundred bytes each), so a
     /// caller's next requests skip the signature check.
     #[arg(long, env = "CHAPERONE_TOKEN_CACHE_ENTRIES", default_value_t = chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES as u64, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -255,6 +265,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ext_proc: ExtProcLimits {
                     max_streams: args.max_ext_proc_streams,
                     message_timeout: args.message_timeout,
+                    authorize: args.ext_proc_authorize,
                 },
                 token_cache_entries: usize::try_from(args.token_cache_entries)
                     .unwrap_or(chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES),

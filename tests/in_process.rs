@@ -1236,3 +1236,82 @@ async fn an_authorizing_stream_decides_as_ext_authz_would() {
     let a = answer(&mut s, request_headers(&route("nowhere.test", "/"), None)).await;
     assert_eq!(immediate(&a).status.as_ref().unwrap().code, 403);
 }
+
+/// The workload, when a stream authorizes: from the mTLS connection's
+/// certificate as Envoy reports it (`connection.uri_san_peer_certificate`),
+/// as ext_authz has it from `source.principal`; on an mTLS connection never
+/// from a header a client could write (x-forwarded-client-cert).
+#[tokio::test]
+async fn an_authorizing_stream_knows_the_workload_by_its_certificate_only() {
+    use envoy_types::pb::google::protobuf::Value as PbValue;
+    let f = fixture_with(
+        r#"version: "inproc.mtls"
+trust_domain: shop.test
+workloads: { trust_xfcc: true }
+defaults:
+  decision: deny
+hops:
+  - name: charge
+    match: { host: payments.shop.test, method: POST, path: /v1/charges }
+    from:
+      - workloads: ["spiffe://shop.test/ns/shop/sa/checkout"]
+    token: { mint: false }
+"#,
+    );
+    let attributes = |uri: Option<&str>, mtls: bool| {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            "connection.mtls".to_owned(),
+            PbValue {
+                kind: Some(Kind::BoolValue(mtls)),
+            },
+        );
+        if let Some(uri) = uri {
+            fields.insert(
+                "connection.uri_san_peer_certificate".to_owned(),
+                PbValue {
+                    kind: Some(Kind::StringValue(uri.to_owned())),
+                },
+            );
+        }
+        HashMap::from([(
+            "envoy.filters.http.ext_proc".to_owned(),
+            Struct {
+                fields: fields.into_iter().collect(),
+            },
+        )])
+    };
+    let forged = "By=spiffe://shop.test/x;URI=spiffe://shop.test/ns/shop/sa/checkout";
+    let status = |uri: Option<&'static str>, mtls: bool, xfcc: Option<&'static str>| {
+        let f = &f;
+        async move {
+            let mut headers = vec![
+                (":authority", "payments.shop.test"),
+                (":method", "POST"),
+                (":path", "/v1/charges"),
+            ];
+            if let Some(x) = xfcc {
+                headers.push(("x-forwarded-client-cert", x));
+            }
+            let mut msg = request_headers(&headers, None);
+            msg.attributes = attributes(uri, mtls);
+            let mut s = f.stream().authorizing(true);
+            match answer(&mut s, msg).await {
+                Answer::ImmediateResponse(ir) => ir.status.unwrap().code,
+                Answer::RequestHeaders(_) => 200,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let checkout = Some("spiffe://shop.test/ns/shop/sa/checkout");
+    let intruder = Some("spiffe://shop.test/ns/shop/sa/intruder");
+    assert_eq!(status(checkout, true, None).await, 200);
+    assert_eq!(status(intruder, true, None).await, 403);
+    // An mTLS caller claiming another identity in the header: not believed.
+    assert_eq!(status(intruder, true, Some(forged)).await, 403);
+    assert_eq!(status(None, true, Some(forged)).await, 403);
+    // Without mTLS, a trusted x-forwarded-client-cert names the caller (as
+    // in ext_authz mode: trust_xfcc is for a front proxy that sets it).
+    assert_eq!(status(None, false, Some(forged)).await, 200);
+    assert_eq!(status(None, false, None).await, 403);
+}

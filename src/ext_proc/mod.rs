@@ -26,6 +26,19 @@ use crate::telemetry::metrics;
 
 pub use crate::edge::hop::AUTHZ_NAMESPACE;
 
+/// Which ext_proc streams authorize their request (`--ext-proc-authorize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Authorize {
+    /// Those whose Envoy sets `x-chaperone-authorize: true`; the others
+    /// carry out ext_authz's decision. One chaperone serves both kinds of
+    /// Envoy.
+    Metadata,
+    /// Every stream: for deployments with no ext_authz anywhere, where a
+    /// forgotten marker must not leave requests undecided (and for Envoys
+    /// that cannot set gRPC metadata, such as Envoy Gateway's).
+    Always,
+}
+
 /// The gRPC metadata an Envoy sets on its ext_proc call (`grpc_service`
 /// `initial_metadata`) when no ext_authz runs in front: chaperone then
 /// authorizes each request at its request headers (envoy/edge-ext-proc.yaml).
@@ -37,6 +50,8 @@ pub struct ExtProcLimits {
     pub max_streams: usize,
     /// Time to answer one message.
     pub message_timeout: Duration,
+    /// Which streams authorize their request.
+    pub authorize: Authorize,
 }
 
 impl Default for ExtProcLimits {
@@ -44,6 +59,7 @@ impl Default for ExtProcLimits {
         Self {
             max_streams: 10_000,
             message_timeout: Duration::from_secs(2),
+            authorize: Authorize::Metadata,
         }
     }
 }
@@ -97,11 +113,21 @@ impl ExternalProcessor for ExtProcService {
         let guard = InFlight::new(permit);
         let call_parent = crate::telemetry::trace::parent_of_call(request.metadata());
         // Envoy's configuration, not the client, says whether this stream
-        // authorizes: gRPC initial metadata on Envoy's own call.
-        let authorize = request
-            .metadata()
-            .get(AUTHORIZE_METADATA)
-            .is_some_and(|v| v.as_bytes() == b"true");
+        // authorizes: gRPC initial metadata on Envoy's own call; a value
+        // other than `true` is a mistake in it, refused rather than guessed.
+        let authorize = match (
+            self.limits.authorize,
+            request.metadata().get(AUTHORIZE_METADATA),
+        ) {
+            (Authorize::Always, _) => true,
+            (Authorize::Metadata, None) => false,
+            (Authorize::Metadata, Some(v)) if v.as_bytes() == b"true" => true,
+            (Authorize::Metadata, Some(_)) => {
+                return Err(
+                    Refusal::Protocol.status("x-chaperone-authorize is neither true nor absent")
+                );
+            }
+        };
         let inbound = request.into_inner();
         let state = HopStream::new(Arc::clone(&self.app))
             .with_trace_parent(call_parent)

@@ -541,8 +541,11 @@ def check_istio(docs, svc, pod, edge_path):
                 # else may decide, and it needs the peer as ext_authz had it.
                 if of_kind(docs, "AuthorizationPolicy"):
                     fail("the ext_proc stream authorizes, and an AuthorizationPolicy decides too: two decisions per request")
-                if "source.principal" not in tc.get("request_attributes", []):
-                    fail("the ext_proc stream authorizes without the peer's identity (request_attributes: source.principal)")
+                for attribute in ("connection.mtls", "connection.uri_san_peer_certificate"):
+                    if attribute not in tc.get("request_attributes", []):
+                        fail(f"the ext_proc stream authorizes without the peer's identity (request_attributes: {attribute})")
+                if pod and pod["flags"].get("--ext-proc-authorize") != "always":
+                    fail("the ext_proc stream authorizes, but chaperone does not run with --ext-proc-authorize=always")
             cluster = tc.get("grpc_service", {}).get("envoy_grpc", {}).get("cluster_name", "")
             if fqdn_prefix and (fqdn_prefix not in cluster or f"|{grpc_port}|" not in cluster):
                 fail(f"ext_proc cluster {cluster!r} is not the chaperone Service's gRPC port")

@@ -10,6 +10,9 @@ less safe than asked. Called from deployment.yaml.
 {{- if and $v.signingKeys.existingSecret $v.signingKeys.keys -}}
 {{- fail "signingKeys: set existingSecret or keys, not both" -}}
 {{- end -}}
+{{- if and $v.istio.enabled $v.istio.envoyFilter.authorize (not $v.istio.envoyFilter.enabled) -}}
+{{- fail "istio.envoyFilter.authorize needs istio.envoyFilter.enabled: without the filter nothing would decide (no AuthorizationPolicy is rendered then)" -}}
+{{- end -}}
 {{- if $v.signingKeys.keys -}}
 {{- if and (gt (len $v.signingKeys.keys) 1) (not $v.signingKeys.activeKid) -}}
 {{- fail "signingKeys.activeKid is required when signingKeys.keys holds several keys" -}}

@@ -26,15 +26,31 @@ impl HopStream {
         if let Some(refused) = self.not_text(&headers) {
             return refused;
         }
-        let attribute = |name: &str| match attributes
-            .get(EXT_PROC_FILTER)?
-            .fields
-            .get(name)?
-            .kind
-            .as_ref()?
-        {
+        let value = |name: &str| {
+            attributes
+                .get(EXT_PROC_FILTER)?
+                .fields
+                .get(name)?
+                .kind
+                .as_ref()
+        };
+        let attribute = |name: &str| match value(name)? {
             Kind::StringValue(s) if !s.is_empty() => Some(s.as_str()),
             _ => None,
+        };
+        // The peer as ext_authz reports it (`source.principal`): on an mTLS
+        // connection the certificate's URI SAN, else its subject. Never
+        // nothing: an mTLS caller is never identified by a header instead
+        // (x-forwarded-client-cert), and one without a SPIFFE ID is invalid.
+        let mtls = matches!(value("connection.mtls"), Some(Kind::BoolValue(true)));
+        let principal = if mtls {
+            Some(
+                attribute("connection.uri_san_peer_certificate")
+                    .or_else(|| attribute("connection.subject_peer_certificate"))
+                    .unwrap_or("-"),
+            )
+        } else {
+            None
         };
         let joined = headers.joined();
         let facts = RequestFacts {
@@ -45,10 +61,13 @@ impl HopStream {
             method: headers.get(":method").unwrap_or_default(),
             path: headers.get(":path").unwrap_or_default(),
             headers: &joined,
-            source_principal: attribute("source.principal"),
+            source_principal: principal,
             source_ip: attribute("source.address").map(without_port),
         };
         let evaluation = self.app.engine.evaluate_with_shadow(&policy, &facts).await;
+        metrics::get()
+            .check_seconds
+            .observe(started.elapsed().as_secs_f64());
         telemetry::evaluation_recorded(&evaluation);
         let request_id =
             telemetry::request_id(headers.get("x-request-id"), self.app.engine.hash_key())

@@ -105,10 +105,12 @@ impl fmt::Display for WorkloadPattern {
 }
 
 /// The `URI=` of the last element of an `x-forwarded-client-cert` header: the
-/// client of the Envoy that appended it. Quoted values are unquoted.
+/// client of the Envoy that appended it. Quoted values are unquoted. A header
+/// whose quotes do not balance names no one: an open quote would swallow the
+/// element Envoy appended into the one a client wrote.
 pub fn uri_from_xfcc(header: &str) -> Option<&str> {
-    let last = split_outside_quotes(header, ',').last()?;
-    split_outside_quotes(last, ';').find_map(|pair| {
+    let last = split_outside_quotes(header, ',')?.last()?;
+    split_outside_quotes(last, ';')?.find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         if k.trim().eq_ignore_ascii_case("uri") {
             let v = v.trim();
@@ -123,7 +125,8 @@ pub fn uri_from_xfcc(header: &str) -> Option<&str> {
     })
 }
 
-fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
+/// `s` split at `sep` outside double quotes; `None` when a quote is left open.
+fn split_outside_quotes(s: &str, sep: char) -> Option<impl Iterator<Item = &str>> {
     let mut start = 0;
     let mut quoted = false;
     let mut escaped = false;
@@ -143,8 +146,11 @@ fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
             _ => {}
         }
     }
+    if quoted || escaped {
+        return None;
+    }
     out.push(&s[start..]);
-    out.into_iter()
+    Some(out.into_iter())
 }
 
 #[cfg(test)]
@@ -194,5 +200,11 @@ mod tests {
             Some("spiffe://td/q")
         );
         assert_eq!(uri_from_xfcc("Hash=1"), None);
+        // A client's element left with an open quote would swallow the one
+        // Envoy appends (APPEND_FORWARD): it names no one.
+        let smuggled = r#"URI=spiffe://td/ns/shop/sa/checkout;x=",By=spiffe://td/b;Hash=1;URI=spiffe://td/ns/shop/sa/intruder"#;
+        assert_eq!(uri_from_xfcc(smuggled), None);
+        assert_eq!(uri_from_xfcc(r#"URI="spiffe://td/a"#), None);
+        assert_eq!(uri_from_xfcc(r#"URI=spiffe://td/a;x="\"#), None);
     }
 }
