@@ -466,7 +466,7 @@ services:
     let pki = common::pki::Pki::new();
     let mut vars = edge_vars(&chaperone, &upstream);
     vars.insert("TLS_DIR", pki.dir.0.display().to_string());
-    let mesh = Envoy::start("mesh-mtls.yaml", &["ENVOY_MTLS_PORT"], vars).await;
+    let mesh = Envoy::start(mesh_config(), &["ENVOY_MTLS_PORT"], vars).await;
 
     // Hop 1 at the edge: alice reads an order; orders receives a token for it.
     let user = idp.token("alice", "orders:read", json!({}));

@@ -485,6 +485,16 @@ pub fn edge_config() -> &'static str {
     }
 }
 
+/// The mTLS mesh config the suite runs against, as [`edge_config`] chooses:
+/// `envoy/mesh-mtls.yaml`, or `envoy/mesh-mtls-ext-proc.yaml`.
+pub fn mesh_config() -> &'static str {
+    if ext_proc_only() {
+        "mesh-mtls-ext-proc.yaml"
+    } else {
+        "mesh-mtls.yaml"
+    }
+}
+
 /// Whether the suite runs against the ext_proc-only edge.
 pub fn ext_proc_only() -> bool {
     edge_config() == "edge-ext-proc.yaml"
