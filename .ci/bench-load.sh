@@ -44,6 +44,8 @@
 # BENCH_SIGNING_ALG (es256, the default; eddsa: tokens signed with Ed25519),
 # BENCH_OUT (target/bench-load: logs, raw results, the table),
 # BENCH_CHAPERONE (a chaperone binary to measure instead of this tree's),
+# BENCH_TOKENS (off; N: every request carries the next of N distinct end-user
+# tokens, in rotation, instead of one: the verified-token cache at scale),
 # BENCH_BURST (off; N: during each measured run, bursts of N connections that
 # open, send the request and disconnect within 20 ms, one burst a second,
 # while wrk's steady client must still see no error; the table then gives
@@ -499,7 +501,11 @@ run_wrk() {
   # spelled exactly so is given, and Envoy would then see two (chaperone
   # rightly denies that request: no hop matches the merged authority).
   local script=()
-  if [[ $c == G || $c == H ]]; then script=(-s "$BODY_LUA"); fi
+  if [[ $c == G || $c == H ]]; then
+    script=(-s "$BODY_LUA")
+  elif [[ -n $TOKENS ]]; then
+    script=(-s "$ROTATE_LUA")
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "${script[@]}" \
     -H "Host: $HOST" -H "authorization: Bearer $TOKEN" \
     "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path "$c")" >"$out"
@@ -510,6 +516,34 @@ run_wrk() {
     die "config $c: $(grep 'Socket errors' "$out" | xargs) (see $out)"
   fi
 }
+# BENCH_TOKENS: N distinct tokens from the demo IdP, fetched once, and a wrk
+# script that sends them in rotation (each wrk thread from its own offset).
+TOKENS=${BENCH_TOKENS:-}
+ROTATE_LUA=$OUT/rotate-tokens.lua
+if [[ -n $TOKENS ]]; then
+  python3 - "$IDP_PORT" "$TOKENS" "$OUT/tokens.txt" <<'PY'
+import concurrent.futures, sys, urllib.request
+port, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def fetch(i):
+    url = f"http://127.0.0.1:{port}/token?sub=user-{i}&scope=orders:read"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode().strip()
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    tokens = list(pool.map(fetch, range(n)))
+with open(out, "w") as f:
+    f.write("\n".join(tokens) + "\n")
+PY
+  cat >"$ROTATE_LUA" <<LUA
+local tokens = {}
+for line in io.lines("$OUT/tokens.txt") do tokens[#tokens + 1] = line end
+local i = math.random(#tokens)
+request = function()
+  i = i % #tokens + 1
+  return wrk.format(nil, nil, { ["Host"] = "$HOST", ["authorization"] = "Bearer " .. tokens[i] })
+end
+LUA
+  log "$TOKENS distinct tokens in rotation"
+fi
 # burst CONFIG SECONDS OUT: BENCH_BURST connections at once, every second.
 BURST=${BENCH_BURST:-}
 burst() {
