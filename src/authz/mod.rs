@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::app::App;
 use crate::edge::headers::{self, text as header_text};
 use crate::edge::hop::{HOP_HEADER, HopRequest, decision_metadata, hop_header};
-use crate::edge::refusal::{self, DECISION_ID_HEADER, Refusal};
+use crate::edge::refusal::{self, Refusal};
 use crate::policy::{Allow, Decision, Deny, Engine, Evaluation, Reason, RequestFacts};
 use crate::telemetry::{self, metrics, trace};
 
@@ -243,14 +243,9 @@ pub fn check_response(
         },
         Decision::Deny(d) => {
             let answer = Refusal::Denied(d.kind()).answer();
-            let mut headers = vec![
-                headers::authz_set("content-type", "application/json"),
-                headers::authz_set("cache-control", "no-store"),
-                headers::authz_set(DECISION_ID_HEADER, &d.decision_id),
-            ];
-            if let Some(www) = refusal::challenge(d) {
-                headers.push(headers::authz_set("www-authenticate", www));
-            }
+            let headers = refusal::headers(&d.decision_id, refusal::challenge(d))
+                .map(|(name, value)| headers::authz_set(name, value))
+                .collect();
             CheckResponse {
                 status: Some(RpcStatus {
                     code: answer.grpc as i32,

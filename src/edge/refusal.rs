@@ -128,6 +128,22 @@ pub fn challenge(d: &Deny) -> Option<&'static str> {
     })
 }
 
+/// The headers every refusal answers with, whichever adapter writes them:
+/// JSON, never cached, the decision id, and a challenge when it asks for
+/// credentials.
+pub fn headers<'a>(
+    decision_id: &'a str,
+    challenge: Option<&'static str>,
+) -> impl Iterator<Item = (&'static str, &'a str)> {
+    [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+        (DECISION_ID_HEADER, decision_id),
+    ]
+    .into_iter()
+    .chain(challenge.map(|www| ("www-authenticate", www)))
+}
+
 /// The short generic body a refused caller gets.
 pub fn body(error: &str, decision_id: &str) -> String {
     format!(r#"{{"error":"{error}","decision_id":"{decision_id}"}}"#)

@@ -31,7 +31,7 @@ use super::marking;
 use crate::app::App;
 use crate::edge::headers::{self, Headers};
 use crate::edge::hop::{HOP_HEADER, HopRequest, authz_decision, verify_hop_header};
-use crate::edge::refusal::{self, DECISION_ID_HEADER, Refusal};
+use crate::edge::refusal::{self, Refusal};
 use crate::policy::DenyKind;
 use crate::policy::Policy;
 use crate::policy::eval::{host_without_port, is_normalized};
@@ -361,17 +361,12 @@ fn immediate_with(
     refusal: Refusal,
     decision_id: &str,
     details: &str,
-    challenge: Option<&str>,
+    challenge: Option<&'static str>,
 ) -> Answer {
     let answer = refusal.answer();
-    let mut set_headers = vec![
-        headers::set("content-type", "application/json"),
-        headers::set("cache-control", "no-store"),
-        headers::set(DECISION_ID_HEADER, decision_id),
-    ];
-    if let Some(www) = challenge {
-        set_headers.push(headers::set("www-authenticate", www));
-    }
+    let set_headers = refusal::headers(decision_id, challenge)
+        .map(|(name, value)| headers::set(name, value))
+        .collect();
     Answer::ImmediateResponse(ImmediateResponse {
         status: Some(HttpStatus {
             code: answer.http as i32,
