@@ -54,6 +54,11 @@ hops:
     from: [ { anonymous: true } ]
     response:
       body: { allow: [card_id] }
+  - name: small-answers
+    match: { host: small.shop.test, method: GET, path: "/**" }
+    from: [ { anonymous: true } ]
+    response:
+      body: { max_bytes: 64 }
   - name: anything
     match: { host: "*.shop.test", path: "/**" }
     from: [ { anonymous: true } ]
@@ -417,6 +422,92 @@ async fn response_bodies_follow_the_callers_contract() {
 
 /// Shadow mode: decide and scrub as configured, record what would have been
 /// denied or changed, and let every request through unchanged.
+/// Envoy's count of messages its ext_proc filter sent chaperone.
+const MESSAGES_SENT: &str = "http.edge.ext_proc.stream_msgs_sent";
+
+/// Envoy sends chaperone only the phases whose answers are not fixed in
+/// advance: a denial's body is Envoy's own, and a body its length declares
+/// over the contract is refused at headers, before Envoy buffers it. Whatever
+/// Envoy still sends is judged as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_with_a_fixed_answer_are_not_sent() {
+    let s = stack().await;
+    let sent = || s.envoy.counter(MESSAGES_SENT);
+
+    // A request no hop describes is denied by its first phase: ext_proc's
+    // request headers, or (ext_authz) the denial's headers, whose body
+    // Envoy then does not send.
+    let before = sent().await;
+    let resp = s
+        .req(reqwest::Method::GET, "elsewhere.test", "/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(sent().await - before, 1, "{}", s.chaperone.log());
+
+    // A request body declared over the hop's 2048 bytes: 413 at headers.
+    let before = sent().await;
+    let big = json!({"amount": 1, "currency": "EUR", "order_id": "o".repeat(4096)});
+    let resp = s
+        .req(reqwest::Method::POST, "payments.shop.test", "/v1/charges")
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("ooooo"), "{text}");
+    assert_eq!(sent().await - before, 1);
+    assert!(s.upstream.take().is_empty(), "the callee saw nothing");
+
+    // A response body declared over the hop's 64 bytes: 502 at response
+    // headers, the callee's body never sent to chaperone.
+    let long = format!(r#"{{"note":"{}"}}"#, "n".repeat(200));
+    let before = sent().await;
+    let resp = s
+        .req(reqwest::Method::GET, "small.shop.test", "/report")
+        .header("x-demo-body", &long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    assert!(!resp.text().await.unwrap().contains("nnnnn"));
+    assert_eq!(sent().await - before, 2, "request and response headers");
+    let events = decision_events(&s.chaperone.log());
+    assert!(
+        events.iter().any(|e| e["hop"] == "small-answers"
+            && e["phase"] == "response_body"
+            && e["reason"] == "too_large"),
+        "{events:?}"
+    );
+
+    // The same length under a body that never comes (HEAD) passes.
+    let resp = s
+        .req(reqwest::Method::HEAD, "small.shop.test", "/report")
+        .header("x-demo-body", &long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", s.chaperone.log());
+
+    // A body within the limit is still judged whole: three messages.
+    let before = sent().await;
+    let resp = s
+        .req(reqwest::Method::GET, "small.shop.test", "/report")
+        .header("x-demo-body", r#"{"n":"4111111111111111"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("1111") && !text.contains("4111111111111111"),
+        "{text}"
+    );
+    assert_eq!(sent().await - before, 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_mode_records_and_changes_nothing() {
     let policy = r#"
@@ -456,14 +547,19 @@ hops:
     assert!(!seen.headers.contains_key("txn-token"));
     // Only what a client sent in chaperone's name is removed, even in shadow.
     assert!(!seen.headers.contains_key("x-chaperone-decision-id"));
-    // An undescribed host passes too.
+    // An undescribed host passes too, and Envoy sends nothing of it after
+    // its request headers: every answer would be "unchanged".
+    let before = envoy.counter(MESSAGES_SENT).await;
     let resp = http()
         .get(envoy.url("ENVOY_HTTP_PORT", "/x"))
         .header("host", "other.test")
+        .header("x-demo-body", canned)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), canned);
+    assert_eq!(envoy.counter(MESSAGES_SENT).await - before, 1);
     let metrics = chaperone.metrics().await;
     assert!(metrics.contains(r#"chaperone_shadow_events_total{hop="strict",outcome="deny",reason="workload_missing"} 1"#), "{metrics}");
     assert!(metrics.contains(

@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use envoy_types::pb::envoy::config::core::v3::Metadata;
+use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::processing_mode::{
+    BodySendMode, HeaderSendMode,
+};
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
@@ -318,10 +322,46 @@ impl HopStream {
             }
             self.end_phase_span(span, &answer);
         }
+        let mode_override = self.phases_left(&answer);
         Ok(ProcessingResponse {
             response: Some(answer),
+            mode_override,
             ..ProcessingResponse::default()
         })
+    }
+
+    /// The later phases Envoy need not send, when their answers are already
+    /// fixed: a stream in shadow with no hop passes everything unchanged, and
+    /// a local reply's body is Envoy's own. Envoy applies this only with
+    /// `allow_mode_override` (and within `allowed_override_modes`); a phase
+    /// it sends anyway is answered the same. A hop's bodies are never
+    /// skipped: every contract judges a body's size, label, encoding and
+    /// form, whatever its rules.
+    fn phases_left(&self, answer: &Answer) -> Option<ProcessingMode> {
+        match answer {
+            Answer::RequestHeaders(_) if self.passthrough => Some(ProcessingMode {
+                request_header_mode: HeaderSendMode::Default as i32,
+                response_header_mode: HeaderSendMode::Skip as i32,
+                request_body_mode: BodySendMode::None as i32,
+                response_body_mode: BodySendMode::None as i32,
+                request_trailer_mode: HeaderSendMode::Skip as i32,
+                response_trailer_mode: HeaderSendMode::Skip as i32,
+            }),
+            // Response headers with no hop and no passthrough: no request
+            // phase came first (advance), so Envoy made this response.
+            // Trailers stay as configured (they are still judged).
+            Answer::ResponseHeaders(_) if self.ctx.is_none() && !self.passthrough => {
+                Some(ProcessingMode {
+                    request_header_mode: HeaderSendMode::Default as i32,
+                    response_header_mode: HeaderSendMode::Default as i32,
+                    request_body_mode: BodySendMode::None as i32,
+                    response_body_mode: BodySendMode::None as i32,
+                    request_trailer_mode: HeaderSendMode::Default as i32,
+                    response_trailer_mode: HeaderSendMode::Default as i32,
+                })
+            }
+            _ => None,
+        }
     }
 }
 

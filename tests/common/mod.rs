@@ -408,6 +408,16 @@ impl Envoy {
     pub fn url(&self, listener: &str, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.ports[listener])
     }
+
+    /// One of Envoy's counters, as its admin `/stats` shows it now (0 before
+    /// it is first counted).
+    pub async fn counter(&self, name: &str) -> u64 {
+        let url = format!("http://127.0.0.1:{}/stats?filter={name}", self.admin_port);
+        let text = http().get(url).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")?.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for Envoy {

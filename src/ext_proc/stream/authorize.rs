@@ -110,6 +110,7 @@ impl HopStream {
                             principal,
                             request_id,
                             allowed: None,
+                            body_follows: !h.end_of_stream,
                         },
                     ),
                     None => {
@@ -145,6 +146,7 @@ impl HopStream {
                         principal: self.app.engine.principal(a),
                         request_id,
                         allowed: Some(a),
+                        body_follows: !h.end_of_stream,
                     },
                 )
             }

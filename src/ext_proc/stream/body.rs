@@ -200,6 +200,23 @@ impl BodyMeta {
     }
 }
 
+/// A body its headers declare larger than the contract takes, when one
+/// follows: refused at headers, before Envoy buffers it (the body phase
+/// would refuse it whole, or in parts). A HEAD response's length describes
+/// a body that never comes (`body_follows` is false).
+pub(super) fn declared_too_large(
+    headers: &Headers<'_>,
+    contract: &crate::scrub::contract::Contract,
+    body_follows: bool,
+) -> Option<ScrubError> {
+    let limit = contract.max_body;
+    let over = headers
+        .values("content-length")
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .any(|n| n > limit as u64);
+    (body_follows && over).then_some(ScrubError::TooLarge { limit })
+}
+
 /// Headers that describe a body's exact bytes.
 pub(super) const BODY_DIGESTS: &[&str] = &[
     "etag",

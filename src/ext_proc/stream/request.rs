@@ -77,6 +77,7 @@ impl HopStream {
                 principal,
                 request_id: request_id.into_owned(),
                 allowed: None,
+                body_follows: !h.end_of_stream,
             },
         )
     }
@@ -117,6 +118,7 @@ impl HopStream {
             principal,
             request_id,
             allowed,
+            body_follows,
         } = entry;
         let rule = &policy.hops[hop];
         // What ext_authz removed is removed again here only if Envoy still
@@ -178,6 +180,11 @@ impl HopStream {
             alert,
             started,
         );
+        if !shadow
+            && let Some(e) = body::declared_too_large(headers, &rule.request_body, body_follows)
+        {
+            return self.refuse(PhaseName::RequestBody, &e);
+        }
         if shadow {
             // Shadow changes nothing, except that chaperone's own headers
             // never reach the callee.
@@ -211,6 +218,8 @@ pub(super) struct Entry<'a> {
     pub(super) request_id: String,
     /// The decision this stream made itself (ext_proc only).
     pub(super) allowed: Option<&'a crate::policy::Allow>,
+    /// A request body follows the headers.
+    pub(super) body_follows: bool,
 }
 
 /// Passes the request headers unchanged but for chaperone's own

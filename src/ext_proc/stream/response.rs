@@ -75,6 +75,15 @@ impl HopStream {
         if ctx.shadow {
             return pass();
         }
+        if !ctx.upstream_error
+            && let Some(e) = body::declared_too_large(
+                &present,
+                &ctx.policy.hops[ctx.hop].response_body,
+                !h.end_of_stream,
+            )
+        {
+            return self.refuse(PhaseName::ResponseBody, &e);
+        }
         // JSON and text, and whatever chaperone changed, are marked for caches.
         let env = &ctx.policy.hops[ctx.hop].response_envelope;
         let needs_user = ctx.policy.hops[ctx.hop].needs_user();
