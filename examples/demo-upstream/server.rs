@@ -15,8 +15,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use chaperone::token::{SigningKey, jwks_document};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -74,8 +75,17 @@ impl Server {
                 let rec = Arc::clone(&rec);
                 let role = Arc::clone(&role);
                 connections.spawn(async move {
-                    let svc =
-                        service_fn(move |req| handle(req, Arc::clone(&rec), Arc::clone(&role)));
+                    let svc = service_fn(move |req| {
+                        let (rec, role) = (Arc::clone(&rec), Arc::clone(&role));
+                        async move {
+                            let streamed = streamed(&req);
+                            let resp = handle(req, rec, role).await?;
+                            Ok::<_, hyper::Error>(match streamed {
+                                Some(body) => body,
+                                None => resp.map(|b| b.map_err(|never| match never {}).boxed()),
+                            })
+                        }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -184,6 +194,58 @@ async fn handle(
             Ok(resp)
         }
     }
+}
+
+/// A response that flows, asked for with `x-demo-stream: sse` (server-sent
+/// events) or `ndjson`: `x-demo-count` pieces (default 5), one every
+/// `x-demo-interval-ms` (default 0), each `x-demo-piece` with `{n}` replaced
+/// by its number (default a small JSON document holding a card number).
+fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Error>>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let kind = header("x-demo-stream")?;
+    let (content_type, sse) = match kind.as_str() {
+        "sse" => ("text/event-stream", true),
+        "ndjson" => ("application/x-ndjson", false),
+        _ => return None,
+    };
+    let count: u64 = header("x-demo-count")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let interval: u64 = header("x-demo-interval-ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let piece = header("x-demo-piece")
+        .unwrap_or_else(|| r#"{"n":{n},"card":"4111 1111 1111 1111"}"#.to_owned());
+    let pieces = futures_util::stream::unfold(0u64, move |n| {
+        let piece = piece.clone();
+        async move {
+            if n >= count {
+                return None;
+            }
+            if n > 0 && interval > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
+            }
+            let text = piece.replace("{n}", &n.to_string());
+            let framed = if sse {
+                format!("data: {text}\n\n")
+            } else {
+                format!("{text}\n")
+            };
+            Some((Ok(Frame::data(Bytes::from(framed))), n + 1))
+        }
+    });
+    Some(
+        Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .body(BodyExt::boxed(StreamBody::new(pieces)))
+            .unwrap(),
+    )
 }
 
 fn idp(key: &SigningKey, path_and_query: &str) -> Response<Full<Bytes>> {

@@ -44,6 +44,14 @@ pub enum Authorize {
 /// authorizes each request at its request headers (envoy/edge-ext-proc.yaml).
 pub const AUTHORIZE_METADATA: &str = "x-chaperone-authorize";
 
+/// The gRPC metadata an Envoy sets on its ext_proc call when its filter
+/// honours chaperone's `mode_override` to stream a body (`allow_mode_override`
+/// with the streamed mode in `allowed_override_modes`): only then does
+/// chaperone let server-sent events and NDJSON flow. Without it they are
+/// judged whole, as Envoy would otherwise send the rest of a body it
+/// buffered in part without asking.
+pub const STREAM_METADATA: &str = "x-chaperone-stream";
+
 #[derive(Debug, Clone, Copy)]
 pub struct ExtProcLimits {
     /// Open streams at most; past it new streams are refused (Envoy then denies).
@@ -128,10 +136,20 @@ impl ExternalProcessor for ExtProcService {
                 );
             }
         };
+        let streams = match request.metadata().get(STREAM_METADATA) {
+            None => false,
+            Some(v) if v.as_bytes() == b"true" => true,
+            Some(_) => {
+                return Err(
+                    Refusal::Protocol.status("x-chaperone-stream is neither true nor absent")
+                );
+            }
+        };
         let inbound = request.into_inner();
         let state = HopStream::new(Arc::clone(&self.app))
             .with_trace_parent(call_parent)
-            .authorizing(authorize);
+            .authorizing(authorize)
+            .streaming(streams);
         let timeout = self.limits.message_timeout;
         let out =
             futures_util::stream::unfold(Some((inbound, state, guard)), move |slot| async move {

@@ -42,6 +42,7 @@ use crate::policy::eval::{host_without_port, is_normalized};
 use crate::policy::headers::{
     OWN_HEADER_PREFIX, request_headers_to_remove, response_headers_to_remove,
 };
+use crate::scrub::stream::Flow;
 use crate::scrub::{BodyHeaders, BodyKind, Breach, Findings, ScrubError, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
@@ -110,6 +111,9 @@ struct HopContext {
     marked: marking::Marked,
     /// The callee answered 5xx and the hop replaces such bodies.
     upstream_error: bool,
+    /// The response body flows (server-sent events, NDJSON), judged a piece
+    /// at a time.
+    response_flow: Option<Flow>,
     /// Record what would be changed or refused; change nothing.
     shadow: bool,
 }
@@ -123,6 +127,10 @@ pub struct HopStream {
     passthrough: bool,
     /// This stream authorizes the request itself (no ext_authz in front).
     authorize: bool,
+    /// Envoy honours a `mode_override` that streams a response body.
+    streams: bool,
+    /// The request has ended (its headers, body or trailers said so).
+    request_done: bool,
     trace: StreamTrace,
 }
 
@@ -171,6 +179,8 @@ impl HopStream {
             ctx: None,
             passthrough: false,
             authorize: false,
+            streams: false,
+            request_done: false,
             trace: StreamTrace::default(),
         }
     }
@@ -179,6 +189,13 @@ impl HopStream {
     /// would (for Envoys that run chaperone as ext_proc only).
     pub fn authorizing(mut self, authorize: bool) -> Self {
         self.authorize = authorize;
+        self
+    }
+
+    /// A stream whose Envoy lets chaperone stream server-sent events and
+    /// NDJSON (`x-chaperone-stream`).
+    pub fn streaming(mut self, streams: bool) -> Self {
+        self.streams = streams;
         self
     }
 
@@ -279,6 +296,24 @@ impl HopStream {
             };
             trace::start(name, Some(s.context()))
         });
+        if let Some(config) = &msg.protocol_config {
+            // Envoy says how its filter sends bodies (in its first message):
+            // where it would send a body before chaperone answers the headers,
+            // or only in full duplex, it ignores a mode_override, and a body
+            // judged as flowing would be a body buffered in part, whose rest
+            // Envoy then sends on unasked. Such bodies are judged whole.
+            let streamable = matches!(
+                BodySendMode::try_from(config.response_body_mode),
+                Ok(BodySendMode::Buffered | BodySendMode::BufferedPartial | BodySendMode::Streamed)
+            );
+            self.streams &= streamable && !config.send_body_without_waiting_for_header_response;
+        }
+        self.request_done |= match &msg.request {
+            Some(Phase::RequestHeaders(h)) => h.end_of_stream,
+            Some(Phase::RequestBody(b)) => b.end_of_stream,
+            Some(Phase::RequestTrailers(_)) => true,
+            _ => false,
+        };
         let answer = match msg.request.ok_or(StreamError::Empty)? {
             Phase::RequestHeaders(h) if self.authorize => {
                 self.advance(Step::RequestHeaders)?;
@@ -347,6 +382,19 @@ impl HopStream {
                 request_trailer_mode: HeaderSendMode::Skip as i32,
                 response_trailer_mode: HeaderSendMode::Skip as i32,
             }),
+            // A response body that flows: sent as it comes, part by part.
+            Answer::ResponseHeaders(_)
+                if self.ctx.as_ref().is_some_and(|c| c.response_flow.is_some()) =>
+            {
+                Some(ProcessingMode {
+                    request_header_mode: HeaderSendMode::Default as i32,
+                    response_header_mode: HeaderSendMode::Default as i32,
+                    request_body_mode: BodySendMode::None as i32,
+                    response_body_mode: BodySendMode::Streamed as i32,
+                    request_trailer_mode: HeaderSendMode::Default as i32,
+                    response_trailer_mode: HeaderSendMode::Default as i32,
+                })
+            }
             // Response headers with no hop and no passthrough: no request
             // phase came first (advance), so Envoy made this response.
             // Trailers stay as configured (they are still judged).

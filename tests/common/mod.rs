@@ -339,9 +339,22 @@ impl Envoy {
     pub async fn start(
         config: &str,
         listeners: &[&'static str],
+        vars: HashMap<&str, String>,
+    ) -> Self {
+        Self::start_patched(config, listeners, vars, str::to_owned).await
+    }
+
+    /// As [`Self::start`], with `patch` applied to the config's text (it must
+    /// change it).
+    pub async fn start_patched(
+        config: &str,
+        listeners: &[&'static str],
         mut vars: HashMap<&str, String>,
+        patch: impl FnOnce(&str) -> String,
     ) -> Self {
         let template = std::fs::read_to_string(Path::new(ROOT).join("envoy").join(config)).unwrap();
+        let patched = patch(&template);
+        let template = patched;
         let admin_port = free_port();
         vars.insert("ENVOY_ADMIN_PORT", admin_port.to_string());
         let dir = TempDir::new("envoy");

@@ -17,6 +17,9 @@ impl HopStream {
             return phase.pass();
         };
         let started = Instant::now();
+        if !request && ctx.response_flow.is_some() {
+            return self.on_flow(body, phase, started);
+        }
         if !body.end_of_stream {
             // Envoy sends a body in parts only when it is larger than its
             // buffer (BUFFERED_PARTIAL): too large to judge whole.
@@ -44,6 +47,63 @@ impl HopStream {
         match self.ctx.as_mut() {
             Some(ctx) if !ctx.shadow => body_answer(ctx, phase, scrubbed),
             _ => phase.pass(),
+        }
+    }
+
+    /// One part of a response body that flows: the pieces it completes, as
+    /// judged. A piece refused ends the stream with a terminal piece its
+    /// reader recognises (the refusal's body); a part after that resets the
+    /// stream (Envoy cannot answer anew once the response has begun).
+    fn on_flow(&mut self, body: &HttpBody, phase: PhaseName, started: Instant) -> Answer {
+        let Some(ctx) = self.ctx.as_mut() else {
+            return phase.pass();
+        };
+        let Some(flow) = ctx.response_flow.as_mut() else {
+            return phase.pass();
+        };
+        if flow.is_cut() {
+            if body.end_of_stream {
+                return phase.wrap(part_replaced(Vec::new()));
+            }
+            let refusal = Refusal::Breach {
+                request: false,
+                breach: Breach::Forbidden,
+            };
+            return immediate(refusal, ctx.decision_id(), "stream_cut");
+        }
+        let hop = &ctx.policy.hops[ctx.hop];
+        let headers = BodyHeaders {
+            content_type: ctx.response.content_type.clone(),
+            content_encoding: ctx.response.content_encoding.clone(),
+        };
+        let mut fed = flow.feed(
+            &body.body,
+            body.end_of_stream,
+            &headers,
+            &hop.response_body,
+            &ctx.policy.classes,
+            self.app.engine.hash_key(),
+        );
+        let framing = flow.framing();
+        if let Some(e) = fed.refused.take() {
+            let breach = e.breach();
+            let Some(id) = self.refused(phase, e.code(), &e.to_string()) else {
+                return phase.pass();
+            };
+            let answer = Refusal::Breach {
+                request: false,
+                breach,
+            }
+            .answer();
+            fed.out
+                .extend(framing.terminal(&refusal::body(answer.error, &id)));
+            return phase.wrap(part_replaced(fed.out));
+        }
+        self.record(phase, &fed.findings, fed.changed, fed.alert, started);
+        if fed.out == body.body {
+            phase.pass()
+        } else {
+            phase.wrap(part_replaced(fed.out))
         }
     }
 
@@ -215,6 +275,19 @@ pub(super) fn declared_too_large(
         .filter_map(|v| v.trim().parse::<u64>().ok())
         .any(|n| n > limit as u64);
     (body_follows && over).then_some(ScrubError::TooLarge { limit })
+}
+
+/// A part of a streamed body replaced: nothing else can change once the
+/// headers have gone.
+fn part_replaced(body: Vec<u8>) -> BodyResponse {
+    BodyResponse {
+        response: Some(CommonResponse {
+            body_mutation: Some(BodyMutation {
+                mutation: Some(body_mutation::Mutation::Body(body)),
+            }),
+            ..CommonResponse::default()
+        }),
+    }
 }
 
 /// Headers that describe a body's exact bytes.

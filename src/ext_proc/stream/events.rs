@@ -87,6 +87,26 @@ impl HopStream {
         breach: Breach,
         detail: &str,
     ) -> Answer {
+        match self.refused(phase, code, detail) {
+            None => phase.pass(),
+            Some(id) => {
+                let refusal = Refusal::Breach {
+                    request: phase.request(),
+                    breach,
+                };
+                immediate(refusal, &id, code)
+            }
+        }
+    }
+
+    /// Records a refusal (event, metric, span): the decision id to refuse
+    /// under, or `None` in shadow, where the message passes.
+    pub(super) fn refused(
+        &mut self,
+        phase: PhaseName,
+        code: &'static str,
+        detail: &str,
+    ) -> Option<String> {
         if self.trace.span.is_some() && !self.ctx.as_ref().is_some_and(|c| c.shadow) {
             self.trace.refused = Some(code);
         }
@@ -111,17 +131,13 @@ impl HopStream {
                 .shadow_events
                 .with_label_values(&[&hop, "refuse", code])
                 .inc();
-            return phase.pass();
+            return None;
         }
         metrics::get()
             .blocked_messages
             .with_label_values(&[&hop, phase.direction(), code])
             .inc();
-        let refusal = Refusal::Breach {
-            request: phase.request(),
-            breach,
-        };
-        immediate(refusal, &id, code)
+        Some(id)
     }
 }
 

@@ -151,6 +151,7 @@ impl HopStream {
             response_envelope_findings: 0,
             marked: marking::Marked::default(),
             upstream_error: false,
+            response_flow: None,
             shadow,
         });
         // Header values and the URL are data too.

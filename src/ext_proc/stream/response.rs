@@ -9,6 +9,7 @@ impl HopStream {
         if self.passthrough {
             return pass();
         }
+        let flows = self.streams && self.request_done && !h.end_of_stream;
         let present = Headers::of(h.headers.as_ref());
         let (policy, hop_rule) = match &self.ctx {
             Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
@@ -75,7 +76,30 @@ impl HopStream {
         if ctx.shadow {
             return pass();
         }
-        if !ctx.upstream_error
+        let hop = &ctx.policy.hops[ctx.hop];
+        // Server-sent events and NDJSON flow, where the hop lets them and
+        // Envoy will send them as they come: the request has ended (the
+        // override leaves its body unsent), and this body is the callee's.
+        let framing = (flows && hop.response_body.stream && !ctx.upstream_error)
+            .then(|| {
+                BodyHeaders {
+                    content_type: ctx.response.content_type.clone(),
+                    content_encoding: ctx.response.content_encoding.clone(),
+                }
+                .framing()
+            })
+            .flatten();
+        if let Some(framing) = framing {
+            ctx.response_flow = Some(Flow::new(framing, &ctx.policy.classes));
+            // Its length changes as it is judged, and validators over the
+            // original would confirm guesses of what was scrubbed.
+            for name in std::iter::once("content-length").chain(body::BODY_DIGESTS.iter().copied())
+            {
+                if present.contains_key(name) && !remove.iter().any(|r| r == name) {
+                    remove.push(name.to_owned());
+                }
+            }
+        } else if !ctx.upstream_error
             && let Some(e) = body::declared_too_large(
                 &present,
                 &ctx.policy.hops[ctx.hop].response_body,

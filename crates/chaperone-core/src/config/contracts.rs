@@ -312,6 +312,9 @@ pub fn compile_body(
         }
         c.max_body = n;
     }
+    if let Some(b) = pick(|b| b.stream.is_some()) {
+        c.stream = b.stream.unwrap_or(false);
+    }
     if let Some(b) = pick(|b| b.limit.is_some())
         && let Some(l) = &b.limit
     {

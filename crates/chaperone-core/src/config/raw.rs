@@ -113,6 +113,11 @@ pub struct RawBody {
     /// Largest body accepted, in bytes. Default 1 MiB.
     #[serde(default)]
     pub max_bytes: Option<usize>,
+    /// Server-sent events and NDJSON cross as they flow, each event or line
+    /// judged whole when complete (`max_bytes` then bounds each one, not the
+    /// stream). Default false: such bodies are judged whole like any other.
+    #[serde(default)]
+    pub stream: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

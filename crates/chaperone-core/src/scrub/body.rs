@@ -44,6 +44,37 @@ impl BodyHeaders {
     }
 }
 
+impl BodyHeaders {
+    /// How a body with these headers is cut into pieces that are each judged
+    /// whole as it flows: server-sent events, or newline-delimited JSON. Only
+    /// for one Content-Type, in UTF-8 (events are UTF-8 whatever a label
+    /// says, so one naming another charset is read whole), with no encoding.
+    pub fn framing(&self) -> Option<super::stream::Framing> {
+        use super::stream::Framing;
+        check_encodings(&self.content_encoding).ok()?;
+        let [one] = self.content_type.as_slice() else {
+            return None;
+        };
+        let media = MediaType::parse(one).ok()?;
+        if media
+            .charset
+            .as_deref()
+            .is_some_and(|c| c != "utf-8" && c != "utf8")
+        {
+            return None;
+        }
+        match media.essence.as_str() {
+            "text/event-stream" => Some(Framing::Events),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines" => Some(Framing::Lines),
+            _ => None,
+        }
+    }
+}
+
 /// How a body is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {

@@ -174,6 +174,9 @@ pub struct Contract {
     /// Scan `text/*` bodies as text.
     pub text: bool,
     pub max_body: usize,
+    /// Server-sent events and NDJSON may cross as they flow, a piece at a
+    /// time, each bounded by `max_body` (scrub::stream).
+    pub stream: bool,
 }
 
 /// How a response that crossed a contract is marked for shared caches.

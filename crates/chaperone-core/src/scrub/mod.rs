@@ -9,6 +9,7 @@ pub mod detect;
 pub mod json;
 pub mod number;
 pub mod query;
+pub mod stream;
 pub mod text;
 
 pub use body::{BodyHeaders, BodyKind, Scrubbed, scrub_body};

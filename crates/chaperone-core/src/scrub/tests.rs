@@ -1073,3 +1073,197 @@ fn a_replaced_shape_never_lends_its_paths() {
     assert_eq!(v["user"]["password"], "[REDACTED:password]", "{out}");
     assert!(v["user"].get("dob").is_none(), "{out}");
 }
+
+mod flows {
+    use super::*;
+    use crate::scrub::stream::{Flow, Framing};
+
+    fn headers(ct: &str) -> BodyHeaders {
+        BodyHeaders {
+            content_type: vec![ct.to_owned()],
+            content_encoding: Vec::new(),
+        }
+    }
+
+    /// Feeds `parts` and returns each part's output, and the refusal if any.
+    fn flow(c: &Contract, ct: &str, parts: &[&[u8]]) -> (Vec<Vec<u8>>, Option<ScrubError>, u32) {
+        let h = headers(ct);
+        let framing = h.framing().expect("a flowing type");
+        let mut f = Flow::new(framing, &classes());
+        let mut outs = Vec::new();
+        let mut found = 0;
+        for (i, p) in parts.iter().enumerate() {
+            let fed = f.feed(p, i + 1 == parts.len(), &h, c, &classes(), &key());
+            found += fed.findings.total();
+            outs.push(fed.out);
+            if let Some(e) = fed.refused {
+                return (outs, Some(e), found);
+            }
+        }
+        (outs, None, found)
+    }
+
+    const EVENTS: &str = "id: 1\r\nevent: charge\r\ndata: {\"card\":\"4111 1111 1111 1111\"}\r\n\r\n: keep-alive\n\ndata: plain\rdata: 5555555555554444\r\rdata: {\"n\":1}\n\n";
+
+    #[test]
+    fn framing_is_read_from_the_headers() {
+        assert_eq!(
+            headers("text/event-stream").framing(),
+            Some(Framing::Events)
+        );
+        assert_eq!(
+            headers("text/event-stream; charset=UTF-8").framing(),
+            Some(Framing::Events)
+        );
+        assert_eq!(
+            headers("application/x-ndjson").framing(),
+            Some(Framing::Lines)
+        );
+        assert_eq!(headers("application/jsonl").framing(), Some(Framing::Lines));
+        assert_eq!(headers("text/event-stream; charset=utf-16").framing(), None);
+        assert_eq!(headers("application/json").framing(), None);
+        let mut zipped = headers("text/event-stream");
+        zipped.content_encoding = vec!["gzip".into()];
+        assert_eq!(zipped.framing(), None);
+        let two = BodyHeaders {
+            content_type: vec!["text/event-stream".into(), "text/plain".into()],
+            content_encoding: Vec::new(),
+        };
+        assert_eq!(two.framing(), None);
+    }
+
+    #[test]
+    fn events_split_anywhere_cross_the_same_and_masked() {
+        let c = contract();
+        let (whole, refused, found) = flow(&c, "text/event-stream", &[EVENTS.as_bytes()]);
+        assert!(refused.is_none());
+        assert_eq!(found, 2);
+        let whole = String::from_utf8(whole.concat()).unwrap();
+        assert!(!whole.contains("4111 1111 1111 1111"), "{whole}");
+        assert!(!whole.contains("5555555555554444"), "{whole}");
+        assert!(whole.contains(": keep-alive\n\n"), "{whole}");
+        assert!(whole.contains("data: {\"n\":1}\n\n"), "{whole}");
+        // Every split of the stream in two, and byte by byte, gives the same.
+        let bytes = EVENTS.as_bytes();
+        for cut in 0..=bytes.len() {
+            let (outs, refused, found) =
+                flow(&c, "text/event-stream", &[&bytes[..cut], &bytes[cut..]]);
+            assert!(refused.is_none());
+            assert_eq!(found, 2, "cut at {cut}");
+            assert_eq!(
+                String::from_utf8(outs.concat()).unwrap(),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (outs, _, _) = flow(&c, "text/event-stream", &singles);
+        assert_eq!(String::from_utf8(outs.concat()).unwrap(), whole);
+    }
+
+    #[test]
+    fn an_event_crosses_when_it_is_complete_not_before() {
+        let c = contract();
+        let (outs, refused, _) = flow(
+            &c,
+            "text/event-stream",
+            &[
+                b"data: 4111 1111",
+                b" 1111 1111\n",
+                b"\ndata: next",
+                b"\n\n",
+            ],
+        );
+        assert!(refused.is_none());
+        assert!(outs[0].is_empty() && outs[1].is_empty());
+        let first = String::from_utf8(outs[2].clone()).unwrap();
+        assert!(
+            first.starts_with("data: ") && first.ends_with("\n\n"),
+            "{first}"
+        );
+        assert!(!first.contains("4111 1111 1111 1111"), "{first}");
+        assert_eq!(outs[3], b"data: next\n\n");
+    }
+
+    #[test]
+    fn lines_follow_the_json_contract_one_document_each() {
+        let mut c = contract();
+        c.allow_path("id").unwrap();
+        c.unknown = Unknown::Drop;
+        let body = b"{\"id\":1,\"card\":\"4111111111111111\"}\n\n{\"id\":2,\"x\":3}\r\n{\"id\":3}";
+        let (outs, refused, _) = flow(&c, "application/x-ndjson", &[&body[..20], &body[20..]]);
+        assert!(refused.is_none());
+        assert_eq!(
+            String::from_utf8(outs.concat()).unwrap(),
+            "{\"id\":1}\n\n{\"id\":2}\n{\"id\":3}"
+        );
+        // A line that is not JSON ends the stream.
+        let (outs, refused, _) = flow(
+            &c,
+            "application/x-ndjson",
+            &[b"{\"id\":1}\n{\"id\":2,}\n{\"id\":3}\n"],
+        );
+        assert!(matches!(refused, Some(ScrubError::InvalidJson { .. })));
+        assert_eq!(outs.concat(), b"{\"id\":1}\n");
+    }
+
+    #[test]
+    fn the_findings_limit_counts_across_the_stream() {
+        let mut c = contract();
+        c.limit = Some(Limit {
+            findings: 2,
+            action: LimitAction::Block,
+        });
+        let line = b"{\"card\":\"4111111111111111\"}\n";
+        let h = headers("application/x-ndjson");
+        let mut f = Flow::new(Framing::Lines, &classes());
+        let mut crossed = 0;
+        for i in 0..5 {
+            let fed = f.feed(line, false, &h, &c, &classes(), &key());
+            if i < 2 {
+                assert!(fed.refused.is_none());
+                crossed += 1;
+            } else if i == 2 {
+                assert!(
+                    matches!(
+                        fed.refused,
+                        Some(ScrubError::Blocked { .. }) | Some(ScrubError::LimitExceeded { .. })
+                    ),
+                    "{:?}",
+                    fed.refused
+                );
+                assert!(fed.out.is_empty());
+            } else {
+                // Cut: nothing more crosses.
+                assert!(fed.out.is_empty() && f.is_cut());
+            }
+        }
+        assert_eq!(crossed, 2);
+    }
+
+    #[test]
+    fn what_is_held_is_bounded_by_max_bytes() {
+        let mut c = contract();
+        c.max_body = 64;
+        let (outs, refused, _) = flow(
+            &c,
+            "text/event-stream",
+            &[b"data: short\n\n", &[b'a'; 40], &[b'b'; 40], b"\n\n"],
+        );
+        assert_eq!(outs[0], b"data: short\n\n");
+        assert!(matches!(refused, Some(ScrubError::TooLarge { limit: 64 })));
+        assert_eq!(outs.len(), 3);
+    }
+
+    #[test]
+    fn the_terminal_piece_is_one_a_reader_recognises() {
+        assert_eq!(
+            Framing::Events.terminal("{\"error\":\"x\"}"),
+            b"event: error\ndata: {\"error\":\"x\"}\n\n"
+        );
+        assert_eq!(
+            Framing::Lines.terminal("{\"error\":\"x\"}"),
+            b"{\"error\":\"x\"}\n"
+        );
+    }
+}
