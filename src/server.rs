@@ -35,8 +35,12 @@ use crate::token::KeyStore;
 
 /// Largest CheckRequest accepted.
 pub const MAX_CHECK_BYTES: usize = 1 << 20;
-/// Largest ext_proc message accepted (a buffered body plus framing).
-pub const MAX_PROCESS_BYTES: usize = 8 << 20;
+/// Largest ext_proc message accepted: a body as Envoy buffers it, plus
+/// framing. Above the shipped configs' buffer limit (9 MiB) with room to
+/// spare, so that what Envoy sends is read and judged (a body over a hop's
+/// `max_bytes`, at most 8 MiB, is refused by the contract); a larger message
+/// ends the stream with an error, which Envoy answers by refusing.
+pub const MAX_PROCESS_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ServeSettings {

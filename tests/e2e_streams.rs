@@ -72,32 +72,36 @@ impl Received {
 
 impl Stack {
     async fn get(&self, host: &str, headers: &[(&str, &str)]) -> (u16, Received) {
-        let mut req = http()
-            .get(self.envoy.url("ENVOY_HTTP_PORT", "/feed"))
-            .header("host", host);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let started = Instant::now();
-        let mut resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let mut parts = Vec::new();
-        let clean_end = loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => parts.push((started.elapsed(), c.to_vec())),
-                Ok(None) => break true,
-                Err(_) => break false,
-            }
-        };
-        (
-            status,
-            Received {
-                parts,
-                clean_end,
-                total: started.elapsed(),
-            },
-        )
+        get(&self.envoy, host, headers).await
     }
+}
+
+async fn get(envoy: &Envoy, host: &str, headers: &[(&str, &str)]) -> (u16, Received) {
+    let mut req = http()
+        .get(envoy.url("ENVOY_HTTP_PORT", "/feed"))
+        .header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let started = Instant::now();
+    let mut resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let mut parts = Vec::new();
+    let clean_end = loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => parts.push((started.elapsed(), c.to_vec())),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    (
+        status,
+        Received {
+            parts,
+            clean_end,
+            total: started.elapsed(),
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,4 +281,47 @@ async fn a_filter_that_cannot_stream_gets_whole_bodies_judged() {
     let text = got.text();
     assert!(!text.contains("4111 1111 1111 1111"), "{status}");
     assert_eq!(status, 502, "{}", &text[..text.len().min(300)]);
+}
+
+/// A body Envoy buffers whole but larger than any contract's bound (between
+/// 8 MiB and Envoy's 9 MiB buffer) reaches chaperone and is refused by the
+/// contract; one larger than chaperone reads at all (an Envoy with a larger
+/// buffer) ends the stream with an error, which Envoy answers by refusing.
+/// Neither crosses unjudged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_too_large_to_judge_never_cross() {
+    let s = stack().await;
+    let piece = format!(
+        r#"{{"n":{{n}},"card":"4111 1111 1111 1111","pad":"{}"}}"#,
+        "p".repeat(960)
+    );
+    let big = [
+        ("x-demo-stream", "ndjson"),
+        ("x-demo-count", "8500"),
+        ("x-demo-piece", piece.as_str()),
+    ];
+    let (status, got) = s.get("buffered.shop.test", &big).await;
+    assert!(!got.text().contains("4111 1111 1111 1111"));
+    assert_eq!(status, 502, "{}", s.chaperone.log());
+
+    let wide = Envoy::start_patched(
+        edge_config(),
+        &["ENVOY_HTTP_PORT"],
+        edge_vars(&s.chaperone, &s.upstream),
+        |t| {
+            t.replace(
+                "per_connection_buffer_limit_bytes: 9437184",
+                "per_connection_buffer_limit_bytes: 33554432",
+            )
+        },
+    )
+    .await;
+    let huge = [
+        ("x-demo-stream", "ndjson"),
+        ("x-demo-count", "20000"),
+        ("x-demo-piece", piece.as_str()),
+    ];
+    let (status, got) = get(&wide, "buffered.shop.test", &huge).await;
+    assert!(!got.text().contains("4111 1111 1111 1111"), "{status}");
+    assert_ne!(status, 200);
 }

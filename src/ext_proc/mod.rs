@@ -157,9 +157,18 @@ impl ExternalProcessor for ExtProcService {
                 let msg = match inbound.message().await {
                     Ok(Some(m)) => m,
                     Ok(None) => return None,
+                    // A message that cannot be read (larger than the bound,
+                    // not protobuf) or a stream Envoy reset. Never a graceful
+                    // end: Envoy takes one as "nothing more to judge" and sends
+                    // the rest of the message on unjudged. An error makes it
+                    // refuse (failure_mode_allow: false).
                     Err(status) => {
-                        tracing::debug!(code = ?status.code(), "ext_proc stream ended by Envoy");
-                        return None;
+                        tracing::debug!(code = ?status.code(), "ext_proc stream failed");
+                        metrics::get()
+                            .ext_proc_errors
+                            .with_label_values(&["unreadable"])
+                            .inc();
+                        return Some((Err(Refusal::Protocol.status("message unreadable")), None));
                     }
                 };
                 let started = std::time::Instant::now();
