@@ -481,8 +481,9 @@ fn read_text(
 /// Angular and Gson strip, `while(1);`, `for(;;);`); or a server-sent
 /// event whose `data:` is such a value (every client parses it).
 fn opens_structure(t: &str) -> bool {
+    // Lines as an event-stream reader splits them: at CRLF, LF or a lone CR.
     opens_value(t)
-        || t.lines()
+        || t.split(['\r', '\n'])
             .filter_map(|line| line.strip_prefix("data:"))
             .any(opens_value)
 }

@@ -11,6 +11,10 @@ use super::contract::Contract;
 use super::{Findings, ScrubError};
 use crate::secret::HashKey;
 
+/// The bytes of line endings a complete piece may still wait on beyond its
+/// content: an event's last line ending and its blank line's CR.
+const MAX_HELD_ENDING: usize = 3;
+
 /// How a flowing body is cut into pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -40,6 +44,9 @@ pub struct Flow {
     pending: Vec<u8>,
     /// How far `pending` was searched for the piece's end.
     searched: usize,
+    /// Events: where the line being searched began (an empty line ends
+    /// the event).
+    line: usize,
     /// Findings over the whole stream, for the limit.
     findings: Findings,
     /// A piece was refused: nothing more crosses.
@@ -69,6 +76,7 @@ impl Flow {
             framing,
             pending: Vec::new(),
             searched: 0,
+            line: 0,
             findings: Findings::new(classes.len()),
             cut: false,
         }
@@ -116,11 +124,15 @@ impl Flow {
             }
             start = piece.next;
             self.searched = start;
+            self.line = start;
         }
         self.pending.drain(..start);
         self.searched = self.searched.saturating_sub(start);
-        // What is held is one piece not yet complete: bounded as a piece is.
-        if self.pending.len() > contract.max_body {
+        self.line = self.line.saturating_sub(start);
+        // What is held is one piece not yet complete: bounded as a piece is,
+        // but for the line ending it may still wait on (CRLF, and an event's
+        // blank line).
+        if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
             fed.refused = Some(ScrubError::TooLarge {
                 limit: contract.max_body,
             });
@@ -148,8 +160,10 @@ impl Flow {
                 }
             },
             Framing::Events => {
-                let (piece, resume) = event_end(buf, start, from, end);
-                self.searched = resume;
+                let line = self.line.max(start);
+                let (piece, line, searched) = event_end(buf, start, line, from, end);
+                self.line = line;
+                self.searched = searched;
                 piece
             }
         };
@@ -230,20 +244,28 @@ struct Piece {
 }
 
 /// The end of the event that starts at `start`: its first empty line, after
-/// lines ended by CRLF, LF or CR. The search resumes at `from`, the start of
-/// the first line not yet complete. A CR as the last byte held may be half of
-/// a CRLF: the line waits for the next byte, unless the body ends there.
-/// Returns the piece, if complete, and where to resume.
-fn event_end(buf: &[u8], start: usize, from: usize, end: bool) -> (Option<Piece>, usize) {
-    let mut line = from.max(start);
+/// lines ended by CRLF, LF or CR. The search resumes at `from`, within the
+/// line that began at `line` (every line before it is complete and not
+/// empty), so a long line fed in small parts is searched once. A CR as the
+/// last byte held may be half of a CRLF: it is searched again with the next
+/// part, unless the body ends there. Returns the piece, if complete, and
+/// where to resume: the line, and the position.
+fn event_end(
+    buf: &[u8],
+    start: usize,
+    mut line: usize,
+    from: usize,
+    end: bool,
+) -> (Option<Piece>, usize, usize) {
+    let mut pos = from.max(line);
     loop {
-        let Some(i) = buf[line..].iter().position(|&b| b == b'\n' || b == b'\r') else {
-            return (None, line);
+        let Some(i) = buf[pos..].iter().position(|&b| b == b'\n' || b == b'\r') else {
+            return (None, line, buf.len());
         };
-        let t = line + i;
+        let t = pos + i;
         let len = match (buf[t], buf.get(t + 1)) {
             (b'\r', Some(b'\n')) => 2,
-            (b'\r', None) if !end => return (None, line),
+            (b'\r', None) if !end => return (None, line, t),
             _ => 1,
         };
         if t == line {
@@ -260,8 +282,106 @@ fn event_end(buf: &[u8], start: usize, from: usize, end: bool) -> (Option<Piece>
                 content: t - before,
                 next: t + len,
             };
-            return (Some(piece), t + len);
+            return (Some(piece), t + len, t + len);
         }
         line = t + len;
+        pos = line;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::class::{Action, DataClass};
+    use crate::scrub::detect::{Detector, DetectorSet};
+
+    fn classes() -> Classes {
+        Classes::new(vec![DataClass {
+            name: "card_number".into(),
+            detectors: DetectorSet::empty().with(Detector::Pan),
+            action: Action::MaskPan,
+        }])
+    }
+
+    #[test]
+    fn a_long_line_fed_in_small_parts_is_searched_once() {
+        let contract = Contract {
+            scan: DetectorSet::all(),
+            text: true,
+            max_body: 1 << 20,
+            ..Contract::default()
+        };
+        let headers = BodyHeaders {
+            content_type: vec!["text/event-stream".into()],
+            content_encoding: Vec::new(),
+        };
+        let key = HashKey::from_bytes(b"k");
+        let mut f = Flow::new(Framing::Events, &classes());
+        f.feed(
+            b"id: 1\r\ndata: ",
+            false,
+            &headers,
+            &contract,
+            &classes(),
+            &key,
+        );
+        for _ in 0..1000 {
+            let fed = f.feed(&[b'x'; 16], false, &headers, &contract, &classes(), &key);
+            assert!(fed.out.is_empty() && fed.refused.is_none());
+            // Everything held was searched; only the new part is next time.
+            assert_eq!(f.searched, f.pending.len());
+            assert_eq!(f.line, b"id: 1\r\n".len());
+        }
+        let fed = f.feed(b"\r\n\r\n", false, &headers, &contract, &classes(), &key);
+        assert_eq!(fed.out.len(), b"id: 1\r\ndata: \r\n\r\n".len() + 16_000);
+        assert!(f.pending.is_empty());
+    }
+
+    #[test]
+    fn a_piece_at_the_bound_passes_however_it_is_split() {
+        let contract = Contract {
+            scan: DetectorSet::all(),
+            text: true,
+            max_body: 32,
+            ..Contract::default()
+        };
+        let key = HashKey::from_bytes(b"k");
+        let event = format!("data: {}", "e".repeat(26));
+        let line = format!("{{\"n\":\"{}\"}}", "l".repeat(24));
+        assert_eq!((event.len(), line.len()), (32, 32));
+        for (framing, ct, piece, ending) in [
+            (Framing::Events, "text/event-stream", &event, "\r\n\r\n"),
+            (Framing::Lines, "application/x-ndjson", &line, "\r\n"),
+        ] {
+            let headers = BodyHeaders {
+                content_type: vec![ct.into()],
+                content_encoding: Vec::new(),
+            };
+            let whole = format!("{piece}{ending}");
+            for cut in piece.len()..=whole.len() {
+                let mut f = Flow::new(framing, &classes());
+                let a = f.feed(
+                    &whole.as_bytes()[..cut],
+                    false,
+                    &headers,
+                    &contract,
+                    &classes(),
+                    &key,
+                );
+                let b = f.feed(
+                    &whole.as_bytes()[cut..],
+                    false,
+                    &headers,
+                    &contract,
+                    &classes(),
+                    &key,
+                );
+                assert!(
+                    a.refused.is_none() && b.refused.is_none(),
+                    "{framing:?} cut at {cut}"
+                );
+                assert_eq!([a.out, b.out].concat(), whole.as_bytes());
+            }
+        }
     }
 }

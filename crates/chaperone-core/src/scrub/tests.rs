@@ -1267,3 +1267,27 @@ mod flows {
         );
     }
 }
+
+/// An event-stream line ended by a lone CR is a line to every event-stream
+/// reader: its `data:` JSON is held to the contract like any other.
+#[test]
+fn event_data_after_a_lone_cr_is_held_to_the_json_contract() {
+    let mut c = contract();
+    c.allow_path("n").unwrap();
+    c.unknown = Unknown::Drop;
+    let headers = BodyHeaders {
+        content_type: vec!["text/event-stream".into()],
+        content_encoding: Vec::new(),
+    };
+    for body in [
+        "id: 1\rdata: {\"n\":1,\"password\":\"hunter2\"}\n\n",
+        ":\rdata: {\"n\":1,\"password\":\"hunter2\"}\r\r",
+        "event: x\r\ndata: [1]\r\r",
+    ] {
+        let out = body::scrub_body(body.as_bytes(), &headers, &c, &classes(), &key());
+        assert!(
+            matches!(out, Err(ScrubError::InvalidJson { .. })),
+            "{body:?}: {out:?}"
+        );
+    }
+}
