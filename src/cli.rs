@@ -77,6 +77,11 @@ pub enum Command {
         /// The findings summary on stderr: text, or one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         report: Report,
+        /// stdin is one protobuf message (binary, not framed) of the type
+        /// the hop's contract names (`message`); stdout the message as it
+        /// would cross.
+        #[arg(long, conflicts_with_all = ["jsonl", "content_type"])]
+        protobuf: bool,
     },
     /// Run policy test files against a policy; non-zero exit on any failure.
     Test {
@@ -305,13 +310,24 @@ pub async fn run(cli: Cli) -> ExitCode {
             hash_key_file,
             jsonl,
             report,
+            protobuf,
         } => scrub(
             &policy,
             &hop,
             direction,
-            &content_type,
+            if protobuf {
+                "application/grpc"
+            } else {
+                &content_type
+            },
             hash_key_file.as_ref(),
-            jsonl,
+            if protobuf {
+                Framed::Protobuf
+            } else if jsonl {
+                Framed::Lines
+            } else {
+                Framed::Whole
+            },
             report,
         ),
         Command::HashValues { hash_key_file } => hash_values(&hash_key_file),
@@ -422,16 +438,27 @@ async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
     }
 }
 
+/// How `scrub` reads stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framed {
+    Whole,
+    /// One document per line.
+    Lines,
+    /// One bare protobuf message: framed as gRPC to be judged, unframed out.
+    Protobuf,
+}
+
 fn scrub(
     policy: &PathBuf,
     hop: &str,
     direction: Direction,
     content_type: &str,
     key: Option<&PathBuf>,
-    jsonl: bool,
+    framed: Framed,
     report: Report,
 ) -> ExitCode {
     use std::io::{BufRead, Read, Write};
+    let jsonl = framed == Framed::Lines;
     let p = match load(policy) {
         Ok(p) => p,
         Err(e) => {
@@ -454,18 +481,39 @@ fn scrub(
         Direction::Request => &rule.request_body,
         Direction::Response => &rule.response_body,
     };
+    if framed == Framed::Protobuf && contract.message.is_none() {
+        err!(
+            "{}: hop {hop:?} names no protobuf `message` for its {direction:?} body",
+            policy.display()
+        );
+        return ExitCode::from(1);
+    }
     let headers = crate::scrub::BodyHeaders::typed(content_type);
     let limit = crate::config::contracts::MAX_BODY_BYTES as u64 + 1;
     let mut summary = Summary::new(p.classes.len());
     let mut stdout = std::io::stdout().lock();
     let one = |body: &[u8], out: &mut dyn Write, summary: &mut Summary| {
         summary.documents += 1;
+        let mut framed_body = Vec::new();
+        let body = if framed == Framed::Protobuf {
+            crate::scrub::proto::put_frame(&mut framed_body, body);
+            &framed_body[..]
+        } else {
+            body
+        };
         let written = match crate::scrub::scrub_body(body, &headers, contract, &p.classes, &key) {
             Ok(o) => {
                 summary.findings.merge(&o.findings);
                 summary.changed += u32::from(o.body.is_some());
                 summary.alerts += u32::from(o.alert);
-                out.write_all(o.body.as_deref().unwrap_or(body))
+                let crossed = o.body.as_deref().unwrap_or(body);
+                match (framed, crate::scrub::proto::frame(crossed)) {
+                    (Framed::Protobuf, Some((_, message, _))) => {
+                        let _ = out.write_all(message);
+                        return;
+                    }
+                    _ => out.write_all(crossed),
+                }
             }
             Err(e) => {
                 *summary.refused.entry(e.code()).or_default() += 1;

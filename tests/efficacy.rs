@@ -186,7 +186,7 @@ fn score(n: usize, seed: u64) -> Scores {
     .map(|s| (*s).to_owned())
     .collect();
     let (classes, scan) = compile_classes(Default::default(), Some(&names), None, None).unwrap();
-    let contract = compile_body(None, None, scan, &classes).unwrap();
+    let contract = compile_body(None, None, scan, &classes, None).unwrap();
     let key = HashKey::from_bytes(b"efficacy");
     let headers = BodyHeaders::typed("application/json");
     let mut corpus = Corpus::new(seed);

@@ -23,9 +23,9 @@ use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::processing_
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Phase;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Answer;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
-    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody,
-    HttpHeaders, ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
-    body_mutation,
+    BodyMutation, BodyResponse, CommonResponse, GrpcStatus, HeaderMutation, HeadersResponse,
+    HttpBody, HttpHeaders, ImmediateResponse, ProcessingRequest, ProcessingResponse,
+    TrailersResponse, body_mutation,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use tonic::Status;
@@ -42,7 +42,7 @@ use crate::policy::eval::{host_without_port, is_normalized};
 use crate::policy::headers::{
     OWN_HEADER_PREFIX, request_headers_to_remove, response_headers_to_remove,
 };
-use crate::scrub::stream::Flow;
+use crate::scrub::stream::{Flow, Framing};
 use crate::scrub::{BodyHeaders, BodyKind, Breach, Findings, ScrubError, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
@@ -465,6 +465,10 @@ fn immediate_with(
         }),
         body: refusal::body(answer.error, decision_id).into_bytes(),
         details: format!("chaperone_{details}"),
-        ..ImmediateResponse::default()
+        // A gRPC client reads the status, and the body as grpc-message
+        // (Envoy answers a gRPC request in gRPC; others ignore this).
+        grpc_status: Some(GrpcStatus {
+            status: answer.grpc as u32,
+        }),
     })
 }

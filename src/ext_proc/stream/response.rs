@@ -77,10 +77,12 @@ impl HopStream {
             return pass();
         }
         let hop = &ctx.policy.hops[ctx.hop];
-        // Server-sent events and NDJSON flow, where the hop lets them and
-        // Envoy will send them as they come: the request has ended (the
-        // override leaves its body unsent), and this body is the callee's.
-        let framing = (flows && hop.response_body.stream && !ctx.upstream_error)
+        // Server-sent events and NDJSON flow where the hop lets them, and
+        // gRPC messages of a type the hop names always (a gRPC body ends with
+        // trailers, so Envoy never marks it whole): where Envoy will send
+        // them as they come, the request has ended (the override leaves its
+        // body unsent), and this body is the callee's.
+        let framing = (flows && !ctx.upstream_error)
             .then(|| {
                 BodyHeaders {
                     content_type: ctx.response.content_type.clone(),
@@ -88,7 +90,11 @@ impl HopStream {
                 }
                 .framing()
             })
-            .flatten();
+            .flatten()
+            .filter(|f| match f {
+                Framing::Messages => hop.response_body.message.is_some(),
+                Framing::Events | Framing::Lines => hop.response_body.stream,
+            });
         if let Some(framing) = framing {
             ctx.response_flow = Some(Flow::new(framing, &ctx.policy.classes));
             // Its length changes as it is judged, and validators over the

@@ -254,6 +254,7 @@ fn build(
         base_dir,
         ctx.hash_key.as_ref(),
     )?;
+    let descriptors = compile_descriptors(&raw.descriptors, base_dir, &mut jwks_files)?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),
@@ -261,6 +262,7 @@ fn build(
         response_dir: raw.defaults.response.as_ref(),
         scan: default_scan,
         classes: &classes,
+        descriptors: descriptors.as_ref(),
     };
     if raw.hops.len() > MAX_HOPS {
         return Err(format!("hops: at most {MAX_HOPS} hops"));
@@ -341,6 +343,35 @@ struct BodyDefaults<'a> {
     response_dir: Option<&'a RawDirection>,
     scan: DetectorSet,
     classes: &'a Classes,
+    descriptors: Option<&'a Arc<crate::scrub::proto::Descriptors>>,
+}
+
+/// The policy's protobuf descriptor sets, read (bounded) and merged; each
+/// file joins those whose change reloads the policy.
+fn compile_descriptors(
+    files: &[String],
+    base_dir: Option<&Path>,
+    read: &mut Vec<PathBuf>,
+) -> Result<Option<Arc<crate::scrub::proto::Descriptors>>, String> {
+    use crate::scrub::proto::{Descriptors, MAX_DESCRIPTOR_BYTES};
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut set = Descriptors::default();
+    for (i, file) in files.iter().enumerate() {
+        let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file));
+        let at = format!("descriptors[{i}]: {}", path.display());
+        let meta = std::fs::metadata(&path).map_err(|e| format!("{at}: {e}"))?;
+        if !meta.is_file() || meta.len() > MAX_DESCRIPTOR_BYTES as u64 {
+            return Err(format!(
+                "{at}: not a regular file of at most {MAX_DESCRIPTOR_BYTES} bytes"
+            ));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("{at}: {e}"))?;
+        set.merge(Descriptors::parse(&bytes).map_err(|e| format!("{at}: {e}"))?);
+        read.push(path);
+    }
+    Ok(Some(Arc::new(set)))
 }
 
 fn compile_tokens(raw: RawTokens, trust_domain: &str) -> Result<TokenSettings, String> {
@@ -579,6 +610,7 @@ fn compile_hop(
         defaults.request,
         defaults.scan,
         defaults.classes,
+        defaults.descriptors,
     )
     .map_err(|e| format!("request.{e}"))?;
     let response_body = compile_body(
@@ -586,6 +618,7 @@ fn compile_hop(
         defaults.response,
         defaults.scan,
         defaults.classes,
+        defaults.descriptors,
     )
     .map_err(|e| format!("response.{e}"))?;
     let request_envelope = compile_envelope(

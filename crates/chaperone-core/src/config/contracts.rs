@@ -284,7 +284,11 @@ pub fn compile_body(
     defaults: Option<&RawBody>,
     default_scan: DetectorSet,
     classes: &Classes,
+    descriptors: Option<&std::sync::Arc<crate::scrub::proto::Descriptors>>,
 ) -> Result<Contract, String> {
+    if defaults.is_some_and(|d| d.message.is_some()) {
+        return Err("body.message: a hop's own, not a default".into());
+    }
     let pick = |f: fn(&RawBody) -> bool| hop.filter(|b| f(b)).or(defaults.filter(|b| f(b)));
     let mut c = Contract {
         scan: default_scan,
@@ -311,6 +315,22 @@ pub fn compile_body(
             return Err(format!("body.max_bytes: between 1 and {MAX_BODY_BYTES}"));
         }
         c.max_body = n;
+    }
+    if let Some(name) = hop.and_then(|b| b.message.as_deref()) {
+        let Some(set) = descriptors else {
+            return Err(format!(
+                "body.message: {name:?} names a protobuf type, and the policy has no `descriptors`"
+            ));
+        };
+        if !set.has(name) {
+            return Err(format!(
+                "body.message: no message type {name:?} in the policy's descriptors"
+            ));
+        }
+        c.message = Some(crate::scrub::contract::MessageType {
+            descriptors: std::sync::Arc::clone(set),
+            name: name.trim_start_matches('.').to_owned(),
+        });
     }
     if let Some(b) = pick(|b| b.stream.is_some()) {
         c.stream = b.stream.unwrap_or(false);

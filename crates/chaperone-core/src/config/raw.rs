@@ -50,6 +50,10 @@ pub struct RawPolicy {
     /// workload must carry that audience.
     #[serde(default)]
     pub services: std::collections::BTreeMap<String, String>,
+    /// Protobuf descriptor sets (`protoc --descriptor_set_out`, `buf build`)
+    /// whose message types gRPC contracts name, relative to the policy file.
+    #[serde(default)]
+    pub descriptors: Vec<String>,
     pub hops: Vec<RawHop>,
 }
 
@@ -118,6 +122,10 @@ pub struct RawBody {
     /// stream). Default false: such bodies are judged whole like any other.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// gRPC bodies: the protobuf type of each message (`pkg.Message`), from
+    /// the policy's `descriptors`. A hop's own, never a default.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,6 +63,9 @@ impl BodyHeaders {
         {
             return None;
         }
+        if media.is_grpc() {
+            return Some(Framing::Messages);
+        }
         match media.essence.as_str() {
             "text/event-stream" => Some(Framing::Events),
             "application/x-ndjson"
@@ -131,6 +134,14 @@ impl MediaType {
         }
         Ok(Self { essence, charset })
     }
+    /// gRPC over HTTP/2, in protobuf (`application/grpc`, `+proto`).
+    fn is_grpc(&self) -> bool {
+        matches!(
+            self.essence.as_str(),
+            "application/grpc" | "application/grpc+proto"
+        )
+    }
+
     fn kind(&self) -> BodyKind {
         let e = self.essence.as_str();
         if e == "application/json"
@@ -221,6 +232,29 @@ pub fn scrub_body(
         [one] => Some(MediaType::parse(one)?),
         _ => return Err(ScrubError::ContentTypeConflict),
     };
+    if let (Some(m), Some(message)) = (&media, &contract.message)
+        && m.is_grpc()
+    {
+        let (body, findings) = super::proto::rewrite_grpc(
+            body,
+            &message.descriptors,
+            &message.name,
+            contract,
+            classes,
+            key,
+        )?;
+        let alert = match contract.limit {
+            Some(limit) => limit.judge(findings.total())?,
+            None => false,
+        };
+        return Ok(Scrubbed {
+            body,
+            content_type: None,
+            kind: BodyKind::Other,
+            findings,
+            alert,
+        });
+    }
     let label = media.as_ref().map_or(BodyKind::Other, MediaType::kind);
     let declared = media
         .as_ref()

@@ -177,6 +177,17 @@ pub struct Contract {
     /// Server-sent events and NDJSON may cross as they flow, a piece at a
     /// time, each bounded by `max_body` (scrub::stream).
     pub stream: bool,
+    /// gRPC bodies hold messages of this protobuf type (scrub::proto).
+    pub message: Option<MessageType>,
+}
+
+/// The protobuf type of a direction's gRPC messages, and the descriptors
+/// that say what its fields are.
+#[derive(Debug, Clone)]
+pub struct MessageType {
+    pub descriptors: std::sync::Arc<super::proto::Descriptors>,
+    /// Its full name, `pkg.Message`.
+    pub name: String,
 }
 
 /// How a response that crossed a contract is marked for shared caches.

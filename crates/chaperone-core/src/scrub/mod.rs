@@ -8,6 +8,7 @@ pub mod contract;
 pub mod detect;
 pub mod json;
 pub mod number;
+pub mod proto;
 pub mod query;
 pub mod stream;
 pub mod text;
@@ -61,6 +62,8 @@ impl Findings {
 pub enum ScrubError {
     #[error("body is not valid JSON (at byte {offset})")]
     InvalidJson { offset: usize },
+    #[error("message is not valid protobuf (at byte {offset})")]
+    InvalidProtobuf { offset: usize },
     #[error("body nests deeper than {} levels", json::MAX_DEPTH)]
     TooDeep,
     #[error("body has a field the contract does not allow")]
@@ -115,9 +118,10 @@ impl ScrubError {
             ScrubError::Blocked { .. }
             | ScrubError::LimitExceeded { .. }
             | ScrubError::Unreadable { .. } => Breach::Forbidden,
-            ScrubError::InvalidJson { .. } | ScrubError::TooDeep | ScrubError::UnknownField => {
-                Breach::Malformed
-            }
+            ScrubError::InvalidJson { .. }
+            | ScrubError::InvalidProtobuf { .. }
+            | ScrubError::TooDeep
+            | ScrubError::UnknownField => Breach::Malformed,
             ScrubError::Internal => Breach::Internal,
         }
     }
@@ -126,6 +130,7 @@ impl ScrubError {
     pub fn code(&self) -> &'static str {
         match self {
             ScrubError::InvalidJson { .. } => "invalid_json",
+            ScrubError::InvalidProtobuf { .. } => "invalid_protobuf",
             ScrubError::TooDeep => "too_deep",
             ScrubError::UnknownField => "unknown_field",
             ScrubError::Blocked { .. } => "blocked_class",

@@ -22,6 +22,8 @@ pub enum Framing {
     Events,
     /// Newline-delimited JSON: one document per line.
     Lines,
+    /// gRPC: each length-prefixed message.
+    Messages,
 }
 
 impl Framing {
@@ -31,6 +33,9 @@ impl Framing {
         match self {
             Framing::Events => format!("event: error\ndata: {json}\n\n").into_bytes(),
             Framing::Lines => format!("{json}\n").into_bytes(),
+            // A gRPC stream cannot carry text after its messages: it ends
+            // (Envoy resets it at the next part), and the client sees that.
+            Framing::Messages => Vec::new(),
         }
     }
 }
@@ -159,6 +164,16 @@ impl Flow {
                     None
                 }
             },
+            Framing::Messages => {
+                let rest = &buf[start..];
+                super::proto::frame_len(rest).and_then(|len| {
+                    let next = start.checked_add(5)?.checked_add(len)?;
+                    (next <= buf.len()).then_some(Piece {
+                        content: next,
+                        next,
+                    })
+                })
+            }
             Framing::Events => {
                 let line = self.line.max(start);
                 let (piece, line, searched) = event_end(buf, start, line, from, end);
@@ -200,9 +215,35 @@ impl Flow {
             fed.out.extend_from_slice(raw);
             return Ok(());
         }
+        if self.framing == Framing::Messages {
+            let Some(message) = &contract.message else {
+                return Err(ScrubError::ContentType);
+            };
+            let (new, found) = super::proto::rewrite_grpc(
+                raw,
+                &message.descriptors,
+                &message.name,
+                contract,
+                classes,
+                key,
+            )?;
+            self.findings.merge(&found);
+            fed.findings.merge(&found);
+            if let Some(limit) = contract.limit {
+                fed.alert |= limit.judge(self.findings.total())?;
+            }
+            match new {
+                None => fed.out.extend_from_slice(raw),
+                Some(new) => {
+                    fed.changed = true;
+                    fed.out.extend_from_slice(&new);
+                }
+            }
+            return Ok(());
+        }
         let json;
         let as_body = match self.framing {
-            Framing::Events => headers,
+            Framing::Events | Framing::Messages => headers,
             Framing::Lines => {
                 json = BodyHeaders {
                     content_type: vec!["application/json".to_owned()],
@@ -225,7 +266,7 @@ impl Flow {
                 // The piece's end, as its reader needs it: the new text
                 // may end in a way the old one did not.
                 let ending: &[u8] = match (self.framing, piece.next > piece.content) {
-                    (_, false) => b"",
+                    (_, false) | (Framing::Messages, _) => b"",
                     (Framing::Lines, true) => b"\n",
                     (Framing::Events, true) => b"\n\n",
                 };

@@ -1,0 +1,969 @@
+//! Protobuf messages under a contract, in the wire format: the contract speaks
+//! in the field names of the message's descriptor (`card.number`,
+//! `items[*].sku`, a map as an object: `labels.*`), and a message is rewritten
+//! field by field, lengths fixed, nothing else re-encoded. gRPC's
+//! length-prefixed framing around each message is here too.
+//!
+//! What a field holds is judged as a JSON value at the same path would be:
+//! strings (and bytes that are UTF-8 text) are scanned and acted on; numbers
+//! are scanned, and one with a finding or a field action is removed (a number
+//! cannot carry a mask; the receiver reads its default); a field the contract
+//! does not list follows `unknown`, as does a field the descriptor does not
+//! know. Map keys are data and are scanned like JSON keys. Groups, and
+//! anything not well formed, are refused.
+
+use std::collections::HashMap;
+
+use super::class::{Applied, Classes, apply_scanned};
+use super::contract::{Contract, FieldAction, Node, Unknown};
+use super::detect::Context;
+use super::text::{TextOutcome, scan_text};
+use super::{Findings, ScrubError, number};
+use crate::secret::HashKey;
+
+/// Nesting deeper than this is refused, as in JSON.
+const MAX_DEPTH: usize = 64;
+/// Largest descriptor set read.
+pub const MAX_DESCRIPTOR_BYTES: usize = 4 << 20;
+
+/// The message types of a `FileDescriptorSet` (`protoc --descriptor_set_out`,
+/// `buf build`), by full name (`pkg.Message`).
+#[derive(Debug, Default)]
+pub struct Descriptors {
+    messages: HashMap<String, MessageType>,
+}
+
+#[derive(Debug, Default)]
+struct MessageType {
+    fields: Vec<Field>,
+    /// A map's entry type (`map<K, V>`): key 1, value 2.
+    map_entry: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    number: u32,
+    name: String,
+    kind: Kind,
+    repeated: bool,
+    /// Message and enum fields: the type's full name, without the dot.
+    type_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Double,
+    Float,
+    Int64,
+    Uint64,
+    Int32,
+    Fixed64,
+    Fixed32,
+    Bool,
+    String,
+    Group,
+    Message,
+    Bytes,
+    Uint32,
+    Enum,
+    Sfixed32,
+    Sfixed64,
+    Sint32,
+    Sint64,
+}
+
+impl Kind {
+    fn of(n: u64) -> Option<Self> {
+        use Kind::*;
+        Some(match n {
+            1 => Double,
+            2 => Float,
+            3 => Int64,
+            4 => Uint64,
+            5 => Int32,
+            6 => Fixed64,
+            7 => Fixed32,
+            8 => Bool,
+            9 => String,
+            10 => Group,
+            11 => Message,
+            12 => Bytes,
+            13 => Uint32,
+            14 => Enum,
+            15 => Sfixed32,
+            16 => Sfixed64,
+            17 => Sint32,
+            18 => Sint64,
+            _ => return None,
+        })
+    }
+
+    /// The wire type a value of this kind has (unpacked).
+    fn wire(self) -> u8 {
+        use Kind::*;
+        match self {
+            Double | Fixed64 | Sfixed64 => 1,
+            Float | Fixed32 | Sfixed32 => 5,
+            String | Message | Bytes => 2,
+            Group => 3,
+            _ => 0,
+        }
+    }
+
+    fn scalar_number(self) -> bool {
+        !matches!(
+            self,
+            Kind::String | Kind::Bytes | Kind::Message | Kind::Group
+        )
+    }
+}
+
+/// Reads the wire format: varints, tags, lengths, all bounded.
+struct Wire<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Wire<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn bad(&self) -> ScrubError {
+        ScrubError::InvalidProtobuf { offset: self.pos }
+    }
+
+    fn varint(&mut self) -> Result<u64, ScrubError> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos).ok_or_else(|| self.bad())?;
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return Err(self.bad());
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.bad())
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ScrubError> {
+        let end = self.pos.checked_add(n).ok_or_else(|| self.bad())?;
+        let s = self.buf.get(self.pos..end).ok_or_else(|| self.bad())?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// A field's tag: its number and wire type.
+    fn tag(&mut self) -> Result<(u32, u8), ScrubError> {
+        let t = self.varint()?;
+        let number = u32::try_from(t >> 3).map_err(|_| self.bad())?;
+        if number == 0 {
+            return Err(self.bad());
+        }
+        Ok((number, (t & 7) as u8))
+    }
+
+    /// The raw value of a field of `wire` type.
+    fn value(&mut self, wire: u8) -> Result<Raw<'a>, ScrubError> {
+        Ok(match wire {
+            0 => Raw::Varint(self.varint()?),
+            1 => {
+                let b = self.take(8)?;
+                Raw::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| self.bad())?))
+            }
+            5 => {
+                let b = self.take(4)?;
+                Raw::Fixed32(u32::from_le_bytes(b.try_into().map_err(|_| self.bad())?))
+            }
+            2 => {
+                let n = usize::try_from(self.varint()?).map_err(|_| self.bad())?;
+                Raw::Len(self.take(n)?)
+            }
+            // Groups (3, 4) and wire types 6, 7: refused.
+            _ => return Err(self.bad()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Raw<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(&'a [u8]),
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_tag(out: &mut Vec<u8>, number: u32, wire: u8) {
+    put_varint(out, (u64::from(number) << 3) | u64::from(wire));
+}
+
+fn put_len(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+    put_tag(out, number, 2);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+impl Descriptors {
+    /// Reads a serialized `FileDescriptorSet`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_DESCRIPTOR_BYTES {
+            return Err(format!("larger than {MAX_DESCRIPTOR_BYTES} bytes"));
+        }
+        let bad = |e: ScrubError| format!("not a FileDescriptorSet ({e})");
+        let mut set = Descriptors::default();
+        let mut w = Wire::new(bytes);
+        while !w.done() {
+            let (n, wire) = w.tag().map_err(bad)?;
+            let v = w.value(wire).map_err(bad)?;
+            if let (1, Raw::Len(file)) = (n, v) {
+                set.file(file).map_err(bad)?;
+            }
+        }
+        if set.messages.is_empty() {
+            return Err("holds no message type".into());
+        }
+        Ok(set)
+    }
+
+    fn file(&mut self, bytes: &[u8]) -> Result<(), ScrubError> {
+        let mut package = String::new();
+        let mut messages = Vec::new();
+        let mut w = Wire::new(bytes);
+        while !w.done() {
+            let (n, wire) = w.tag()?;
+            match (n, w.value(wire)?) {
+                (2, Raw::Len(p)) => package = text(p)?.to_owned(),
+                (4, Raw::Len(m)) => messages.push(m),
+                _ => {}
+            }
+        }
+        for m in messages {
+            self.message(&package, m)?;
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, scope: &str, bytes: &[u8]) -> Result<(), ScrubError> {
+        let mut name = "";
+        let mut ty = MessageType::default();
+        let mut nested = Vec::new();
+        let mut w = Wire::new(bytes);
+        while !w.done() {
+            let (n, wire) = w.tag()?;
+            match (n, w.value(wire)?) {
+                (1, Raw::Len(s)) => name = text(s)?,
+                (2, Raw::Len(f)) => ty.fields.push(field(f)?),
+                (3, Raw::Len(m)) => nested.push(m),
+                (7, Raw::Len(options)) => ty.map_entry = map_entry(options)?,
+                _ => {}
+            }
+        }
+        let full = if scope.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{scope}.{name}")
+        };
+        for m in nested {
+            self.message(&full, m)?;
+        }
+        ty.fields.sort_by_key(|f| f.number);
+        self.messages.insert(full, ty);
+        Ok(())
+    }
+
+    /// Adds another set's types (a later file's win).
+    pub fn merge(&mut self, other: Descriptors) {
+        self.messages.extend(other.messages);
+    }
+
+    /// Whether the set holds a message type of this full name.
+    pub fn has(&self, name: &str) -> bool {
+        self.messages.contains_key(name.trim_start_matches('.'))
+    }
+
+    fn get(&self, name: &str) -> Option<&MessageType> {
+        self.messages.get(name.trim_start_matches('.'))
+    }
+}
+
+fn text(b: &[u8]) -> Result<&str, ScrubError> {
+    std::str::from_utf8(b).map_err(|_| ScrubError::InvalidProtobuf { offset: 0 })
+}
+
+fn field(bytes: &[u8]) -> Result<Field, ScrubError> {
+    let mut f = Field {
+        number: 0,
+        name: String::new(),
+        kind: Kind::Bytes,
+        repeated: false,
+        type_name: String::new(),
+    };
+    let mut w = Wire::new(bytes);
+    while !w.done() {
+        let (n, wire) = w.tag()?;
+        match (n, w.value(wire)?) {
+            (1, Raw::Len(s)) => f.name = text(s)?.to_owned(),
+            (3, Raw::Varint(v)) => f.number = u32::try_from(v).unwrap_or(0),
+            (4, Raw::Varint(v)) => f.repeated = v == 3,
+            (5, Raw::Varint(v)) => f.kind = Kind::of(v).ok_or(w.bad())?,
+            (6, Raw::Len(s)) => f.type_name = text(s)?.trim_start_matches('.').to_owned(),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+fn map_entry(options: &[u8]) -> Result<bool, ScrubError> {
+    let mut w = Wire::new(options);
+    let mut entry = false;
+    while !w.done() {
+        let (n, wire) = w.tag()?;
+        if let (7, Raw::Varint(v)) = (n, w.value(wire)?) {
+            entry = v != 0;
+        }
+    }
+    Ok(entry)
+}
+
+/// Where the walk is in the contract, as in JSON.
+#[derive(Clone, Copy)]
+struct At<'c> {
+    node: Option<&'c Node>,
+    open: bool,
+}
+
+struct Rewriter<'a> {
+    set: &'a Descriptors,
+    contract: &'a Contract,
+    classes: &'a Classes,
+    key: &'a HashKey,
+    findings: Findings,
+    changed: bool,
+}
+
+/// Rewrites one message of type `ty` under `contract`. Returns the new bytes,
+/// or `None` when nothing changed.
+pub fn rewrite_message(
+    input: &[u8],
+    set: &Descriptors,
+    ty: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
+    let mut r = Rewriter {
+        set,
+        contract,
+        classes,
+        key,
+        findings: Findings::new(classes.len()),
+        changed: false,
+    };
+    let root = At {
+        node: Some(contract.root()),
+        open: contract.allow.is_none(),
+    };
+    let out = r.message(input, ty, root, None, 0)?;
+    let findings = r.findings;
+    Ok((r.changed.then_some(out), findings))
+}
+
+impl<'a> Rewriter<'a> {
+    fn message(
+        &mut self,
+        input: &[u8],
+        ty: &str,
+        at: At<'a>,
+        action: Option<&'a FieldAction>,
+        depth: usize,
+    ) -> Result<Vec<u8>, ScrubError> {
+        if depth > MAX_DEPTH {
+            return Err(ScrubError::TooDeep);
+        }
+        let set = self.set;
+        let desc = set.get(ty).ok_or(ScrubError::Internal)?;
+        let mut out = Vec::with_capacity(input.len());
+        let mut w = Wire::new(input);
+        while !w.done() {
+            let start = w.pos;
+            let (number, wire) = w.tag()?;
+            let raw = w.value(wire)?;
+            let whole = &input[start..w.pos];
+            let known = desc
+                .fields
+                .binary_search_by_key(&number, |f| f.number)
+                .ok()
+                .map(|i| &desc.fields[i]);
+            let Some(field) = known else {
+                self.unknown(whole, raw, at, &mut out)?;
+                continue;
+            };
+            // A value whose wire type does not fit its field: one parser
+            // refuses the message, another reads an unknown field. Refused.
+            let fits = wire == field.kind.wire()
+                || (wire == 2 && field.repeated && field.kind.scalar_number());
+            if !fits {
+                return Err(ScrubError::InvalidProtobuf { offset: start });
+            }
+            let child = at.node.and_then(|n| n.child(&field.name));
+            let field_action = action.or(child.and_then(|c| c.action.as_ref()));
+            let open = at.open || child.is_some_and(|c| c.allow_subtree);
+            let Some(node_at) = self.admit(child, open)? else {
+                self.changed = true;
+                continue;
+            };
+            let element_at = if field.repeated && !is_map(set, field) {
+                let elements = node_at.node.and_then(|n| n.elements.as_deref());
+                At {
+                    node: elements,
+                    open: node_at.open || elements.is_some_and(|n| n.allow_subtree),
+                }
+            } else {
+                node_at
+            };
+            // A scalar crosses where it is listed itself (or below a listed
+            // field) or has an action; a path through it (`card.number` on
+            // a string `card`) lists nothing it holds.
+            let leaf = |a: At<'_>| {
+                a.open
+                    || a.node
+                        .is_some_and(|n| n.allow_subtree || n.action.is_some())
+            };
+            if field.kind != Kind::Message && !leaf(element_at) && !leaf(node_at) {
+                match self.contract.unknown {
+                    Unknown::Reject => return Err(ScrubError::UnknownField),
+                    Unknown::Drop => {
+                        self.changed = true;
+                        continue;
+                    }
+                    Unknown::Allow => {}
+                }
+            }
+            let element_action = field_action.or(element_at
+                .node
+                .filter(|_| field.repeated)
+                .and_then(|n| n.action.as_ref()));
+            match raw {
+                Raw::Len(bytes) if field.kind.scalar_number() => {
+                    // Packed repeated numbers.
+                    self.packed(field, bytes, whole, element_action, &mut out)?;
+                }
+                Raw::Len(bytes) if field.kind == Kind::Message && is_map(set, field) => {
+                    self.map_entry(field, bytes, whole, node_at, field_action, depth, &mut out)?;
+                }
+                Raw::Len(bytes) if field.kind == Kind::Message => {
+                    if let Some(fa) = element_action {
+                        match fa.action {
+                            super::class::Action::Block => {
+                                return Err(ScrubError::Blocked {
+                                    class: fa.class.clone(),
+                                });
+                            }
+                            super::class::Action::Drop | super::class::Action::Redact => {
+                                self.changed = true;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let before = self.changed;
+                    self.changed = false;
+                    let inner = self.message(
+                        bytes,
+                        &field.type_name,
+                        element_at,
+                        element_action,
+                        depth + 1,
+                    )?;
+                    if self.changed {
+                        put_len(&mut out, number, &inner);
+                    } else {
+                        out.extend_from_slice(whole);
+                    }
+                    self.changed |= before;
+                }
+                Raw::Len(bytes) => match self.string(field, bytes, element_action)? {
+                    None => out.extend_from_slice(whole),
+                    Some(Some(new)) => put_len(&mut out, number, new.as_bytes()),
+                    Some(None) => {}
+                },
+                _ => {
+                    if self.number(field, raw, element_action)? {
+                        out.extend_from_slice(whole);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a field stands: allowed, or `None` to drop it; `Err` when the
+    /// contract rejects unknown fields.
+    fn admit(&self, node: Option<&'a Node>, open: bool) -> Result<Option<At<'a>>, ScrubError> {
+        if open || node.is_some() {
+            return Ok(Some(At { node, open }));
+        }
+        match self.contract.unknown {
+            Unknown::Drop => Ok(None),
+            Unknown::Reject => Err(ScrubError::UnknownField),
+            Unknown::Allow => Ok(Some(At {
+                node: None,
+                open: true,
+            })),
+        }
+    }
+
+    /// A field the descriptor does not know (or whose wire type does not fit
+    /// it): dropped, refused, or, where the contract allows unknown fields
+    /// (and the allow-list is open here), kept if nothing in it is found.
+    fn unknown(
+        &mut self,
+        whole: &[u8],
+        raw: Raw<'_>,
+        at: At<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let keep =
+            at.open && self.contract.allow.is_none() || self.contract.unknown == Unknown::Allow;
+        if !keep {
+            return match self.contract.unknown {
+                Unknown::Reject => Err(ScrubError::UnknownField),
+                _ => {
+                    self.changed = true;
+                    Ok(())
+                }
+            };
+        }
+        // Kept as it is: its bytes cannot be rewritten without knowing
+        // them, so anything a detector finds in them refuses the message.
+        let printable = match raw {
+            Raw::Len(b) => b
+                .iter()
+                .filter(|&&b| (0x20..0x7F).contains(&b))
+                .map(|&b| char::from(b))
+                .collect::<String>(),
+            Raw::Varint(v) | Raw::Fixed64(v) => v.to_string(),
+            Raw::Fixed32(v) => v.to_string(),
+        };
+        let mut findings = Findings::new(self.classes.len());
+        match scan_text(
+            &printable,
+            self.contract.scan,
+            Context::default(),
+            self.classes,
+            self.key,
+            &mut findings,
+        )? {
+            TextOutcome::Unchanged => {
+                out.extend_from_slice(whole);
+                Ok(())
+            }
+            _ => {
+                let class = findings
+                    .by_class(self.classes)
+                    .first()
+                    .map(|(c, _)| (*c).to_owned())
+                    .unwrap_or_default();
+                Err(ScrubError::Unreadable { class })
+            }
+        }
+    }
+
+    /// A string (or bytes) value: `None` unchanged, `Some(None)` dropped,
+    /// `Some(Some(text))` rewritten.
+    fn string(
+        &mut self,
+        field: &Field,
+        bytes: &[u8],
+        action: Option<&FieldAction>,
+    ) -> Result<Option<Option<String>>, ScrubError> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            // A string must be UTF-8; bytes that are not text are judged
+            // by what a detector finds in their printable reading.
+            Err(_) if field.kind == Kind::String => return Err(ScrubError::NotUtf8),
+            Err(_) => {
+                if let Some(fa) = action {
+                    return self.apply(fa, "");
+                }
+                let printable: String = bytes
+                    .iter()
+                    .filter(|&&b| (0x20..0x7F).contains(&b))
+                    .map(|&b| char::from(b))
+                    .collect();
+                let mut findings = Findings::new(self.classes.len());
+                return match scan_text(
+                    &printable,
+                    self.contract.scan,
+                    Context::of_key(Some(&field.name)),
+                    self.classes,
+                    self.key,
+                    &mut findings,
+                )? {
+                    TextOutcome::Unchanged => Ok(None),
+                    _ => {
+                        self.findings.merge(&findings);
+                        self.changed = true;
+                        Ok(Some(None))
+                    }
+                };
+            }
+        };
+        if let Some(fa) = action {
+            return self.apply(fa, text);
+        }
+        match scan_text(
+            text,
+            self.contract.scan,
+            Context::of_key(Some(&field.name)),
+            self.classes,
+            self.key,
+            &mut self.findings,
+        )? {
+            TextOutcome::Unchanged => Ok(None),
+            TextOutcome::Replaced(s) => {
+                self.changed = true;
+                Ok(Some(Some(s)))
+            }
+            TextOutcome::Drop(_) => {
+                self.changed = true;
+                Ok(Some(None))
+            }
+        }
+    }
+
+    /// What a field action makes of one value, as text.
+    fn apply(
+        &mut self,
+        fa: &FieldAction,
+        value: &str,
+    ) -> Result<Option<Option<String>>, ScrubError> {
+        self.changed = true;
+        match apply_scanned(fa.action, &fa.class, value, self.key, self.contract.scan) {
+            Applied::Replace(s) => Ok(Some(Some(s))),
+            Applied::Drop => Ok(Some(None)),
+            Applied::Block => Err(ScrubError::Blocked {
+                class: fa.class.clone(),
+            }),
+        }
+    }
+
+    /// A number: whether it stays. One a field action is aimed at, or in
+    /// which a detector finds something, is removed (a `block` refuses).
+    fn number(
+        &mut self,
+        field: &Field,
+        raw: Raw<'_>,
+        action: Option<&FieldAction>,
+    ) -> Result<bool, ScrubError> {
+        let decimal = decimal(field.kind, raw);
+        if let Some(fa) = action {
+            if fa.action == super::class::Action::Block {
+                return Err(ScrubError::Blocked {
+                    class: fa.class.clone(),
+                });
+            }
+            self.changed = true;
+            return Ok(false);
+        }
+        if self.contract.scan.is_empty() || decimal.trim_start_matches('-').len() < 6 {
+            return Ok(true);
+        }
+        for integer in number::integers(&decimal).iter() {
+            let mut findings = Findings::new(self.classes.len());
+            let outcome = scan_text(
+                integer,
+                self.contract.scan,
+                Context::of_key(Some(&field.name)),
+                self.classes,
+                self.key,
+                &mut findings,
+            )?;
+            if outcome != TextOutcome::Unchanged {
+                self.findings.merge(&findings);
+                self.changed = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Packed repeated numbers: each judged; the list rewritten without the
+    /// ones removed.
+    fn packed(
+        &mut self,
+        field: &Field,
+        bytes: &[u8],
+        whole: &[u8],
+        action: Option<&FieldAction>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let mut w = Wire::new(bytes);
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut dropped = false;
+        while !w.done() {
+            let start = w.pos;
+            let raw = w.value(field.kind.wire())?;
+            if self.number(field, raw, action)? {
+                kept.extend_from_slice(&bytes[start..w.pos]);
+            } else {
+                dropped = true;
+            }
+        }
+        if !dropped {
+            out.extend_from_slice(whole);
+        } else if !kept.is_empty() {
+            put_len(out, field.number, &kept);
+        }
+        Ok(())
+    }
+
+    /// One entry of a map field, read as a member of an object: its key is
+    /// scanned like a JSON key, its value judged at `field.<key>`.
+    #[allow(clippy::too_many_arguments)]
+    fn map_entry(
+        &mut self,
+        field: &Field,
+        bytes: &[u8],
+        whole: &[u8],
+        at: At<'a>,
+        action: Option<&'a FieldAction>,
+        depth: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ScrubError> {
+        let set = self.set;
+        let entry = set.get(&field.type_name).ok_or(ScrubError::Internal)?;
+        let key_field = entry.fields.iter().find(|f| f.number == 1);
+        let value_field = entry.fields.iter().find(|f| f.number == 2);
+        let (Some(key_field), Some(value_field)) = (key_field, value_field) else {
+            return Err(ScrubError::Internal);
+        };
+        let mut key_raw = None;
+        let mut value_raw = None;
+        let mut w = Wire::new(bytes);
+        while !w.done() {
+            let (n, wire) = w.tag()?;
+            let raw = w.value(wire)?;
+            match n {
+                1 if wire == key_field.kind.wire() => key_raw = Some(raw),
+                2 if wire == value_field.kind.wire() => value_raw = Some(raw),
+                _ => {
+                    // Anything else in an entry is refused: parsers differ.
+                    return Err(w.bad());
+                }
+            }
+        }
+        let before = self.changed;
+        self.changed = false;
+        // The key: text keys scanned, numbers judged as numbers.
+        let key_text = match key_raw {
+            Some(Raw::Len(b)) => text(b).map_err(|_| ScrubError::NotUtf8)?.to_owned(),
+            Some(raw) => decimal(key_field.kind, raw),
+            None => String::new(),
+        };
+        let mut new_key: Option<String> = None;
+        if matches!(key_raw, Some(Raw::Len(_))) {
+            match scan_text(
+                &key_text,
+                self.contract.scan,
+                Context::default(),
+                self.classes,
+                self.key,
+                &mut self.findings,
+            )? {
+                TextOutcome::Unchanged => {}
+                TextOutcome::Replaced(s) => {
+                    self.changed = true;
+                    new_key = Some(s);
+                }
+                TextOutcome::Drop(_) => {
+                    self.changed = true;
+                    self.changed |= before;
+                    return Ok(());
+                }
+            }
+        } else if let Some(raw) = key_raw
+            && !self.number(key_field, raw, None)?
+        {
+            self.changed |= before;
+            return Ok(());
+        }
+        let child = at.node.and_then(|n| n.child(&key_text));
+        let open = at.open || child.is_some_and(|c| c.allow_subtree);
+        let Some(value_at) = self.admit(child, open)? else {
+            self.changed = true;
+            self.changed |= before;
+            return Ok(());
+        };
+        let value_action = action.or(child.and_then(|c| c.action.as_ref()));
+        let mut entry_out = Vec::new();
+        match (new_key.as_deref(), key_raw) {
+            (Some(k), _) => put_len(&mut entry_out, 1, k.as_bytes()),
+            (None, Some(Raw::Len(b))) => put_len(&mut entry_out, 1, b),
+            (None, Some(Raw::Varint(v))) => {
+                put_tag(&mut entry_out, 1, 0);
+                put_varint(&mut entry_out, v);
+            }
+            (None, Some(Raw::Fixed64(v))) => {
+                put_tag(&mut entry_out, 1, 1);
+                entry_out.extend_from_slice(&v.to_le_bytes());
+            }
+            (None, Some(Raw::Fixed32(v))) => {
+                put_tag(&mut entry_out, 1, 5);
+                entry_out.extend_from_slice(&v.to_le_bytes());
+            }
+            (None, None) => {}
+        }
+        let mut keep = true;
+        match value_raw {
+            None => {}
+            Some(Raw::Len(b)) if value_field.kind == Kind::Message => {
+                if let Some(fa) = value_action {
+                    match fa.action {
+                        super::class::Action::Block => {
+                            return Err(ScrubError::Blocked {
+                                class: fa.class.clone(),
+                            });
+                        }
+                        super::class::Action::Drop | super::class::Action::Redact => {
+                            self.changed = true;
+                            keep = false;
+                        }
+                        _ => {}
+                    }
+                }
+                if keep {
+                    let inner =
+                        self.message(b, &value_field.type_name, value_at, value_action, depth + 1)?;
+                    put_len(&mut entry_out, 2, &inner);
+                }
+            }
+            Some(Raw::Len(b)) => match self.string(value_field, b, value_action)? {
+                None => put_len(&mut entry_out, 2, b),
+                Some(Some(s)) => put_len(&mut entry_out, 2, s.as_bytes()),
+                Some(None) => keep = false,
+            },
+            Some(raw) => {
+                if self.number(value_field, raw, value_action)? {
+                    let mut tmp = Vec::new();
+                    put_tag(&mut tmp, 2, value_field.kind.wire());
+                    match raw {
+                        Raw::Varint(v) => put_varint(&mut tmp, v),
+                        Raw::Fixed64(v) => tmp.extend_from_slice(&v.to_le_bytes()),
+                        Raw::Fixed32(v) => tmp.extend_from_slice(&v.to_le_bytes()),
+                        Raw::Len(_) => {}
+                    }
+                    entry_out.extend_from_slice(&tmp);
+                } else {
+                    keep = false;
+                }
+            }
+        }
+        if !keep {
+            self.changed = true;
+        } else if self.changed {
+            put_len(out, field.number, &entry_out);
+        } else {
+            out.extend_from_slice(whole);
+        }
+        self.changed |= before;
+        Ok(())
+    }
+}
+
+fn is_map(set: &Descriptors, field: &Field) -> bool {
+    field.repeated
+        && field.kind == Kind::Message
+        && set.get(&field.type_name).is_some_and(|t| t.map_entry)
+}
+
+/// A number's value as its type reads it, in decimal.
+fn decimal(kind: Kind, raw: Raw<'_>) -> String {
+    match (kind, raw) {
+        (Kind::Int64 | Kind::Int32 | Kind::Enum, Raw::Varint(v)) => (v as i64).to_string(),
+        (Kind::Sint32 | Kind::Sint64, Raw::Varint(v)) => {
+            (((v >> 1) as i64) ^ -((v & 1) as i64)).to_string()
+        }
+        (Kind::Sfixed64, Raw::Fixed64(v)) => (v as i64).to_string(),
+        (Kind::Double, Raw::Fixed64(v)) => format!("{}", f64::from_bits(v)),
+        (Kind::Sfixed32, Raw::Fixed32(v)) => (v as i32).to_string(),
+        (Kind::Float, Raw::Fixed32(v)) => format!("{}", f32::from_bits(v)),
+        (_, Raw::Varint(v) | Raw::Fixed64(v)) => v.to_string(),
+        (_, Raw::Fixed32(v)) => v.to_string(),
+        (_, Raw::Len(_)) => String::new(),
+    }
+}
+
+/// gRPC's framing: each message behind a compressed flag and a 4-byte
+/// length. The message `(flag, bytes)` at the start of `buf`, and the bytes
+/// it took; `None` when it is not complete yet.
+pub fn frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let head: [u8; 5] = buf.get(..5)?.try_into().ok()?;
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let end = 5usize.checked_add(len)?;
+    Some((head[0], buf.get(5..end)?, end))
+}
+
+/// The declared length of the frame at the start of `buf`, once its header
+/// is complete.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let head = buf.get(..5)?;
+    Some(u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize)
+}
+
+/// Writes one uncompressed gRPC frame.
+pub fn put_frame(out: &mut Vec<u8>, message: &[u8]) {
+    out.push(0);
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+}
+
+/// A whole gRPC body (every message of it) under the contract; compressed
+/// messages and a body that ends inside a frame are refused.
+pub fn rewrite_grpc(
+    body: &[u8],
+    set: &Descriptors,
+    ty: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
+    let mut findings = Findings::new(classes.len());
+    let mut out = Vec::with_capacity(body.len());
+    let mut changed = false;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (flag, message, used) = frame(rest).ok_or(ScrubError::InvalidProtobuf {
+            offset: body.len() - rest.len(),
+        })?;
+        if flag != 0 {
+            return Err(ScrubError::Encoded("grpc-encoding"));
+        }
+        let (new, found) = rewrite_message(message, set, ty, contract, classes, key)?;
+        findings.merge(&found);
+        match new {
+            Some(m) => {
+                changed = true;
+                put_frame(&mut out, &m);
+            }
+            None => out.extend_from_slice(&rest[..used]),
+        }
+        rest = &rest[used..];
+    }
+    Ok((changed.then_some(out), findings))
+}

@@ -1,0 +1,232 @@
+//! gRPC message contracts through a real Envoy: a tonic client calls the
+//! demo payments service (examples/grpc-demo) through Envoy, chaperone
+//! applying each hop's contract to the protobuf messages both ways, unary and
+//! server streaming; checked from the messages the service and the client
+//! received. Refusals reach the client as a gRPC status whose message holds
+//! the decision id, never what was refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../examples/grpc-demo/service.rs"]
+mod service;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use service::pb::payments_client::PaymentsClient;
+use service::pb::{Card, ChargeRequest, HistoryRequest};
+use tonic::transport::{Channel, Endpoint};
+
+const POLICY: &str = r#"
+version: "grpc-e2e.1"
+trust_domain: shop.test
+descriptors: ["DESCRIPTORS_PATH"]
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  secret: { detect: [jwt, aws_access_key, private_key], action: drop }
+  email: { detect: [email], action: hash }
+defaults:
+  scan: [card_number, secret]
+hops:
+  - name: charge
+    match: { host: payments.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest }
+    response:
+      body:
+        message: chaperone.demo.v1.ChargeReply
+        allow: [charge_id, card.number, "items[*].sku", receipt_email]
+        fields: { receipt_email: email }
+  - name: history
+    match: { host: payments.shop.test, method: POST, path: /chaperone.demo.v1.Payments/History }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.HistoryRequest }
+    response:
+      body: { message: chaperone.demo.v1.HistoryEntry, stream: true, limit: { findings: 8, action: block } }
+  - name: strict-charge
+    match: { host: strict.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest, allow: [card, amount_cents], unknown: reject }
+"#;
+
+struct Stack {
+    chaperone: Chaperone,
+    service: service::Service,
+    envoy: Envoy,
+    _dir: TempDir,
+}
+
+async fn stack() -> Stack {
+    let dir = TempDir::new("grpc-e2e");
+    let descriptors = dir.path("payments.binpb");
+    std::fs::write(&descriptors, service::DESCRIPTORS).unwrap();
+    let policy = POLICY.replace("DESCRIPTORS_PATH", descriptors.to_str().unwrap());
+    let chaperone = Chaperone::start(&policy).await;
+    let service = service::Service::start(local(0)).await.unwrap();
+    let vars = std::collections::HashMap::from([
+        ("CHAPERONE_GRPC_PORT", chaperone.grpc_port.to_string()),
+        ("UPSTREAM_PORT", service.port().to_string()),
+    ]);
+    // The callee speaks gRPC: HTTP/2 to it, and its trailers (grpc-status,
+    // grpc-message) judged like headers.
+    let envoy = Envoy::start_patched(edge_config(), &["ENVOY_HTTP_PORT"], vars, |t| {
+        let p = t
+            .replacen(
+                "    - name: upstream\n      type: STATIC\n",
+                "    - name: upstream\n      type: STATIC\n      typed_extension_protocol_options:\n        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n          \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n          explicit_http_config: { http2_protocol_options: {} }\n",
+                1,
+            )
+            .replace("request_trailer_mode: SKIP", "request_trailer_mode: SEND")
+            .replace("response_trailer_mode: SKIP", "response_trailer_mode: SEND");
+        assert!(p.contains("http2_protocol_options: {} }\n      connect_timeout"), "patched");
+        p
+    })
+    .await;
+    Stack {
+        chaperone,
+        service,
+        envoy,
+        _dir: dir,
+    }
+}
+
+impl Stack {
+    async fn client(&self, host: &str) -> PaymentsClient<Channel> {
+        let channel = Endpoint::from_shared(self.envoy.url("ENVOY_HTTP_PORT", ""))
+            .unwrap()
+            .origin(format!("http://{host}").parse().unwrap())
+            .connect()
+            .await
+            .unwrap();
+        PaymentsClient::new(channel)
+    }
+}
+
+fn charge() -> ChargeRequest {
+    ChargeRequest {
+        card: Some(Card {
+            number: "4111 1111 1111 1111".into(),
+            holder: "Alice Example".into(),
+            number_digits: 0,
+        }),
+        amount_cents: 1250,
+        currency: "EUR".into(),
+        note: "backup card 5555555555554444".into(),
+        tags: vec!["vip".into()],
+        labels: [("aws".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned())]
+            .into_iter()
+            .collect(),
+        memo: b"plain memo".to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unary_messages_follow_each_directions_contract() {
+    let s = stack().await;
+    let mut client = s.client("payments.shop.test").await;
+    let reply = client
+        .charge(charge())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", s.chaperone.log()))
+        .into_inner();
+    // What the service received: scanned, in place, in the wire format.
+    let got = s.service.received.lock().unwrap().charges.remove(0);
+    let card = got.card.unwrap();
+    assert_eq!(card.number, "411111******1111");
+    assert_eq!(card.holder, "Alice Example");
+    assert!(!got.note.contains("5555555555554444"), "{}", got.note);
+    assert!(!got.labels.contains_key("aws"), "{:?}", got.labels);
+    assert_eq!(got.amount_cents, 1250);
+    assert_eq!(got.memo, b"plain memo");
+    // What the client received: the response contract's allow-list.
+    assert_eq!(reply.charge_id, "ch_1");
+    let card = reply.card.unwrap();
+    assert_eq!(card.number, "411111******1111");
+    assert_eq!(card.holder, "", "not on the allow-list");
+    assert_eq!(reply.internal_trace, "");
+    assert!(
+        reply.receipt_email.starts_with("h:"),
+        "{}",
+        reply.receipt_email
+    );
+    assert_eq!(reply.items[1].sku, "411111******1111");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_crosses_message_by_message() {
+    let s = stack().await;
+    let mut client = s.client("payments.shop.test").await;
+    let started = Instant::now();
+    let mut stream = client
+        .history(HistoryRequest {
+            account: "acct-1".into(),
+            count: 4,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", s.chaperone.log()))
+        .into_inner();
+    let mut arrived = Vec::new();
+    while let Some(entry) = stream.message().await.unwrap() {
+        arrived.push(started.elapsed());
+        let card = entry.card.unwrap();
+        assert_eq!(card.number, "411111******1111");
+        assert_eq!(card.number_digits, 0, "a number holding a card is removed");
+        assert_eq!(entry.note, format!("entry {}", arrived.len() - 1));
+    }
+    assert_eq!(arrived.len(), 4);
+    // Each entry crossed as it came: the first well before the last.
+    eprintln!("first entry at {:?}, last at {:?}", arrived[0], arrived[3]);
+    assert!(
+        arrived[0] + 2 * service::HISTORY_INTERVAL <= arrived[3],
+        "{arrived:?}"
+    );
+    assert_eq!(s.service.received.lock().unwrap().histories.len(), 1);
+
+    // Past the stream's findings limit (8: two per entry, the card as text
+    // and as a number), the stream ends
+    // with an error; the client never sees the entries after it.
+    let mut stream = client
+        .history(HistoryRequest {
+            account: "acct-1".into(),
+            count: 8,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = 0;
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(_)) => seen += 1,
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    assert_eq!(seen, 4, "{end:?}");
+    assert!(end.is_some(), "the stream is cut, not ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_answer_a_grpc_status_with_the_decision_id_only() {
+    let s = stack().await;
+    let mut client = s.client("strict.shop.test").await;
+    let err = client.charge(charge()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let message = err.message();
+    assert!(message.contains("decision_id"), "{message}");
+    assert!(
+        !message.contains("4111") && !message.contains("Alice"),
+        "{message}"
+    );
+    assert!(
+        s.service.received.lock().unwrap().charges.is_empty(),
+        "the service saw nothing"
+    );
+    // A host no hop describes: denied, as gRPC.
+    let mut client = s.client("nowhere.test").await;
+    let err = client.charge(charge()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,315 @@
+//! gRPC message contracts without Envoy: `chaperone scrub --protobuf` (and
+//! `--content-type application/grpc`) on messages of the demo payments
+//! service, encoded and decoded with its generated types. The contract
+//! speaks in protobuf field names; the message is rewritten in the wire
+//! format.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../examples/grpc-demo/service.rs"]
+mod service;
+
+use common::*;
+use prost::Message;
+use service::pb::{Card, ChargeReply, ChargeRequest, Item};
+
+const POLICY: &str = r#"
+version: "grpc.1"
+trust_domain: shop.test
+descriptors: [payments.binpb]
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  secret: { detect: [jwt, aws_access_key, private_key], action: drop }
+  email: { detect: [email], action: hash }
+defaults:
+  scan: [card_number, secret]
+hops:
+  - name: charge
+    match: { host: payments.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
+    from: [ { anonymous: true } ]
+    request:
+      body:
+        message: chaperone.demo.v1.ChargeRequest
+    response:
+      body:
+        message: chaperone.demo.v1.ChargeReply
+        allow: [charge_id, card.number, "items[*].sku", receipt_email]
+        fields: { receipt_email: email }
+        unknown: drop
+  - name: strict
+    match: { host: strict.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest, allow: [card, amount_cents], unknown: reject }
+"#;
+
+struct Setup {
+    dir: TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = TempDir::new("grpc-contracts");
+        std::fs::write(dir.path("payments.binpb"), service::DESCRIPTORS).unwrap();
+        std::fs::write(dir.path("policy.yaml"), POLICY).unwrap();
+        Self { dir }
+    }
+
+    /// `chaperone scrub --protobuf`: the bytes that cross, or the refusal.
+    fn scrub(&self, hop: &str, direction: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        let policy = self.dir.path("policy.yaml");
+        let out = chaperone_cli(
+            [
+                "scrub",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--hop",
+                hop,
+                "--direction",
+                direction,
+                "--protobuf",
+            ],
+            message,
+        );
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+fn reply() -> ChargeReply {
+    ChargeReply {
+        charge_id: "ch_1".into(),
+        card: Some(Card {
+            number: "4111 1111 1111 1111".into(),
+            holder: "Alice Example".into(),
+            number_digits: 4_111_111_111_111_111,
+        }),
+        receipt_email: "alice@example.com".into(),
+        items: vec![
+            Item {
+                sku: "SKU-1".into(),
+                qty: 2,
+            },
+            Item {
+                sku: "5555555555554444".into(),
+                qty: 1,
+            },
+        ],
+        internal_trace: "node-7.rack-3".into(),
+    }
+}
+
+#[test]
+fn a_response_crosses_as_its_contract_says_in_protobuf_field_names() {
+    let s = Setup::new();
+    let out = s
+        .scrub("charge", "response", &reply().encode_to_vec())
+        .unwrap();
+    let got = ChargeReply::decode(&out[..]).unwrap();
+    assert_eq!(got.charge_id, "ch_1");
+    let card = got.card.unwrap();
+    assert_eq!(card.number, "411111******1111");
+    // Not on the allow-list: gone (the receiver reads the defaults).
+    assert_eq!(card.holder, "");
+    assert_eq!(card.number_digits, 0);
+    assert_eq!(got.internal_trace, "");
+    assert_eq!(got.items.len(), 2);
+    assert_eq!(got.items[0].sku, "SKU-1");
+    assert_eq!(got.items[1].sku, "555555******4444");
+    assert!(got.items.iter().all(|i| i.qty == 0), "qty is not listed");
+    assert!(got.receipt_email.starts_with("h:"), "{}", got.receipt_email);
+    let raw = String::from_utf8_lossy(&out);
+    assert!(!raw.contains("4111 1111 1111 1111") && !raw.contains("Alice"));
+}
+
+#[test]
+fn a_request_is_scanned_everywhere_keys_numbers_and_bytes_included() {
+    let s = Setup::new();
+    let req = ChargeRequest {
+        card: Some(Card {
+            number: "4111111111111111".into(),
+            holder: "Alice".into(),
+            number_digits: 4_111_111_111_111_111,
+        }),
+        amount_cents: 1250,
+        currency: "EUR".into(),
+        note: "card 5555 5555 5555 4444 please".into(),
+        tags: vec!["vip".into(), "4111-1111-1111-1111".into()],
+        labels: [
+            ("4111111111111111".to_owned(), "as a key".to_owned()),
+            ("aws".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned()),
+            ("ok".to_owned(), "fine".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        memo: b"memo 4111111111111111".to_vec(),
+    };
+    let out = s.scrub("charge", "request", &req.encode_to_vec()).unwrap();
+    let got = ChargeRequest::decode(&out[..]).unwrap();
+    let card = got.card.unwrap();
+    assert_eq!(card.number, "411111******1111");
+    assert_eq!(card.holder, "Alice");
+    assert_eq!(card.number_digits, 0, "a number holding a card is removed");
+    assert_eq!(got.amount_cents, 1250);
+    assert!(!got.note.contains("5555 5555 5555 4444"), "{}", got.note);
+    assert_eq!(got.tags[0], "vip");
+    assert!(!got.tags[1].contains("1111-1111-1111"), "{:?}", got.tags);
+    assert_eq!(got.labels.get("ok").map(String::as_str), Some("fine"));
+    assert!(
+        !got.labels.contains_key("4111111111111111"),
+        "{:?}",
+        got.labels
+    );
+    assert!(
+        got.labels.keys().any(|k| k.ends_with("1111")),
+        "the key masked: {:?}",
+        got.labels
+    );
+    assert!(
+        !got.labels.contains_key("aws"),
+        "a secret's field is dropped"
+    );
+    assert!(!String::from_utf8_lossy(&got.memo).contains("4111111111111111"));
+    let raw = String::from_utf8_lossy(&out);
+    assert!(
+        !raw.contains("4111111111111111") && !raw.contains("AKIA"),
+        "{raw}"
+    );
+}
+
+#[test]
+fn unknown_and_malformed_messages_follow_the_contract_or_are_refused() {
+    let s = Setup::new();
+    let ok = ChargeRequest {
+        card: Some(Card {
+            number: "x".into(),
+            ..Card::default()
+        }),
+        amount_cents: 5,
+        ..ChargeRequest::default()
+    }
+    .encode_to_vec();
+    assert_eq!(s.scrub("strict", "request", &ok).unwrap(), ok);
+    // A field outside the allow-list, with `unknown: reject`.
+    let mut noted = ok.clone();
+    noted.extend_from_slice(
+        &ChargeRequest {
+            note: "hi".into(),
+            ..ChargeRequest::default()
+        }
+        .encode_to_vec(),
+    );
+    assert!(
+        s.scrub("strict", "request", &noted)
+            .unwrap_err()
+            .contains("unknown_field")
+    );
+    // A field number the descriptor does not know: unknown too.
+    let mut extra = ok.clone();
+    extra.extend_from_slice(&[0xca, 0x06, 3, b'a', b'b', b'c']); // field 89, length 3
+    assert!(
+        s.scrub("strict", "request", &extra)
+            .unwrap_err()
+            .contains("unknown_field")
+    );
+    // On an open contract it stays, unless a detector finds something in it.
+    let out = s.scrub("charge", "request", &extra).unwrap();
+    assert_eq!(out, extra);
+    let mut carded = ok.clone();
+    carded.extend_from_slice(&[0xca, 0x06, 16]);
+    carded.extend_from_slice(b"4111111111111111");
+    assert!(s.scrub("charge", "request", &carded).is_err());
+    // Truncated, a group, a string that is not UTF-8, a string field sent
+    // as a number (one parser refuses it, another reads an unknown field):
+    // refused.
+    for bad in [
+        &ok[..ok.len() - 1],
+        &[0x0b, 0x0c][..],
+        &[0x22, 2, 0xff, 0xfe][..],
+        &[0x22, 1, b'x', 0x20, 7][..],
+    ] {
+        let e = s.scrub("charge", "request", bad).unwrap_err();
+        assert!(
+            e.contains("invalid_protobuf") || e.contains("not_utf8") || e.contains("unreadable"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn grpc_framing_is_kept_and_compressed_messages_are_refused() {
+    let s = Setup::new();
+    let policy = s.dir.path("policy.yaml");
+    let run = |body: &[u8]| {
+        chaperone_cli(
+            [
+                "scrub",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--hop",
+                "charge",
+                "--content-type",
+                "application/grpc",
+            ],
+            body,
+        )
+    };
+    let message = reply().encode_to_vec();
+    let mut two = Vec::new();
+    for _ in 0..2 {
+        two.push(0);
+        two.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        two.extend_from_slice(&message);
+    }
+    let out = run(&two);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rest = &out.stdout[..out.stdout.len() - 1]; // the CLI's newline
+    for _ in 0..2 {
+        assert_eq!(rest[0], 0);
+        let len = u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+        let got = ChargeReply::decode(&rest[5..5 + len]).unwrap();
+        assert_eq!(got.card.unwrap().number, "411111******1111");
+        rest = &rest[5 + len..];
+    }
+    assert!(rest.is_empty());
+    let mut compressed = two.clone();
+    compressed[0] = 1;
+    let out = run(&compressed);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compressed"));
+    let out = run(&two[..two.len() - 3]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_policy_names_only_message_types_its_descriptors_hold() {
+    let s = Setup::new();
+    let policy = s.dir.path("bad.yaml");
+    for (text, says) in [
+        (
+            POLICY.replace("chaperone.demo.v1.ChargeReply", "chaperone.demo.v1.Nope"),
+            "no message type",
+        ),
+        (
+            POLICY.replace("descriptors: [payments.binpb]", ""),
+            "no `descriptors`",
+        ),
+        (
+            POLICY.replace("payments.binpb", "policy.yaml"),
+            "not a FileDescriptorSet",
+        ),
+    ] {
+        std::fs::write(&policy, text).unwrap();
+        let out = chaperone_cli(["check", policy.to_str().unwrap()], b"");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+}
