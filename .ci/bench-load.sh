@@ -98,43 +98,9 @@ DEMO=$TARGET_DIR/release/examples/demo-upstream
 NOOP=$TARGET_DIR/release/examples/noop-ext
 ENVOY=$ROOT/.tools/bin/envoy
 
-if [[ -z $OUT || $OUT == / || $OUT == "$ROOT" ]]; then
-  echo "BENCH_OUT must name a directory of its own" >&2
-  exit 2
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-  log "FAILED: $*"
-  exit 1
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start NAME CMD...: runs CMD in the background, output to $OUT/NAME.log.
-start() {
-  local name=$1
-  shift
-  "$@" >"$OUT/$name.log" 2>&1 &
-  PIDS+=("$!")
-  LAST_PID=$!
-}
+BENCH_NAME=bench
+# shellcheck source=.ci/bench-lib.sh
+source .ci/bench-lib.sh
 # counted NAME: the command prefix that runs a measured process (Envoy, an
 # ext server): nothing when timing, callgrind when counting instructions.
 counted() {
@@ -143,18 +109,6 @@ counted() {
   fi
 }
 
-# wait_ok NAME PID URL: polls URL until it answers 2xx, for 30s at most.
-wait_ok() {
-  local name=$1 pid=$2 url=$3 i
-  for ((i = 0; i < 300; i++)); do
-    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || die "$name exited; see $OUT/$name.log: $(tail -n 5 "$OUT/$name.log")"
-    sleep 0.1
-  done
-  die "$name not ready within 30s; see $OUT/$name.log"
-}
 
 # --- the demo upstream and identity provider --------------------------------
 IDP_PORT=$(free_port)
@@ -275,14 +229,7 @@ start_noop() {
   port=$(free_port)
   # shellcheck disable=SC2046
   start "noop-ext-$1" $(counted "noop-ext-$1") "$NOOP" "$port" "${@:2}"
-  # A gRPC server: wait for the port to accept connections.
-  local i
-  for ((i = 0; i < 300; i++)); do
-    (: >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$LAST_PID" 2>/dev/null || die "noop-ext exited; see $OUT/noop-ext-$1.log"
-    sleep 0.1
-  done
-  ((i < 300)) || die "noop-ext not listening within 30s"
+  wait_port "noop-ext-$1" "$LAST_PID" "$port"
   EXT_PORT[$1]=$port
   EXT_PID[$1]=$LAST_PID
 }
@@ -307,15 +254,7 @@ start_envoy() {
   admin=$(free_port)
   http=$(free_port)
   cfg=$OUT/envoy-$c.yaml
-  sed -e "s/\${ENVOY_ADMIN_PORT}/$admin/g" \
-    -e "s/\${ENVOY_HTTP_PORT}/$http/g" \
-    -e "s/\${UPSTREAM_PORT}/$UPSTREAM_PORT/g" \
-    -e "s/\${CHAPERONE_GRPC_PORT}/${EXT_PORT[$c]:-0}/g" \
-    -e "s#\${ENVOY_ACCESS_LOG}#/dev/null#g" \
-    "$template" >"$cfg"
-  if grep -v '^[[:space:]]*#' "$cfg" | grep -qF "\${"; then
-    die "unfilled placeholder in $cfg"
-  fi
+  render "$template" "$cfg" "$admin" "$http" "$UPSTREAM_PORT" "${EXT_PORT[$c]:-0}"
   # shellcheck disable=SC2046
   start "envoy-$c" $(counted "envoy-$c") "$ENVOY" -c "$cfg" --disable-hot-restart --concurrency 1 --log-level warn
   wait_ok "envoy-$c" "$LAST_PID" "http://127.0.0.1:$admin/ready"

@@ -20,51 +20,16 @@ ROOT=$PWD
 MB=${BENCH_STREAM_MB:-100}
 ROUNDS=${BENCH_ROUNDS:-3}
 OUT=${BENCH_OUT:-$ROOT/target/bench-stream}
-if [[ -z $OUT || $OUT == / || $OUT == "$ROOT" ]]; then
-  echo "BENCH_OUT must name a directory of its own" >&2
-  exit 2
-fi
 bash .ci/tools.sh --bench
 cargo build --release --bin chaperone --example demo-upstream
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CHAPERONE=$TARGET_DIR/release/chaperone
 DEMO=$TARGET_DIR/release/examples/demo-upstream
 ENVOY=$ROOT/.tools/bin/envoy
-rm -rf "$OUT"
-mkdir -p "$OUT"
 
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '%s bench-stream: %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-  log "FAILED: $*"
-  exit 1
-}
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-start() {
-  local name=$1
-  shift
-  "$@" >"$OUT/$name.log" 2>&1 &
-  PIDS+=("$!")
-  LAST_PID=$!
-}
-wait_ok() {
-  local name=$1 pid=$2 url=$3 i
-  for ((i = 0; i < 300; i++)); do
-    curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || die "$name exited; see $OUT/$name.log"
-    sleep 0.1
-  done
-  die "$name not ready within 30s; see $OUT/$name.log"
-}
+BENCH_NAME=bench-stream
+# shellcheck source=.ci/bench-lib.sh
+source .ci/bench-lib.sh
 
 IDP_PORT=$(free_port)
 UPSTREAM_PORT=$(free_port)
@@ -101,9 +66,7 @@ for c in A S; do
   [[ $c == A ]] && template=$ROOT/envoy/bench-baseline.yaml
   admin=$(free_port)
   HTTP_PORT[$c]=$(free_port)
-  sed -e "s/\${ENVOY_ADMIN_PORT}/$admin/g" -e "s/\${ENVOY_HTTP_PORT}/${HTTP_PORT[$c]}/g" \
-    -e "s/\${UPSTREAM_PORT}/$UPSTREAM_PORT/g" -e "s/\${CHAPERONE_GRPC_PORT}/$GRPC_PORT/g" \
-    -e "s#\${ENVOY_ACCESS_LOG}#/dev/null#g" "$template" >"$OUT/envoy-$c.yaml"
+  render "$template" "$OUT/envoy-$c.yaml" "$admin" "${HTTP_PORT[$c]}" "$UPSTREAM_PORT" "$GRPC_PORT"
   start "envoy-$c" "$ENVOY" -c "$OUT/envoy-$c.yaml" --disable-hot-restart --concurrency 1 --log-level warn
   wait_ok "envoy-$c" "$LAST_PID" "http://127.0.0.1:$admin/ready"
 done

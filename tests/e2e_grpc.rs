@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use service::pb::payments_client::PaymentsClient;
-use service::pb::{Card, ChargeRequest, HistoryRequest};
+use service::pb::{ChargeRequest, HistoryRequest};
 use tonic::transport::{Channel, Endpoint};
 
 const POLICY: &str = r#"
@@ -105,21 +105,14 @@ impl Stack {
     }
 }
 
+/// The sample request, with a second card in its note and a secret in a label.
 fn charge() -> ChargeRequest {
     ChargeRequest {
-        card: Some(Card {
-            number: "4111 1111 1111 1111".into(),
-            holder: "Alice Example".into(),
-            number_digits: 0,
-        }),
-        amount_cents: 1250,
-        currency: "EUR".into(),
         note: "backup card 5555555555554444".into(),
-        tags: vec!["vip".into()],
         labels: [("aws".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned())]
             .into_iter()
             .collect(),
-        memo: b"plain memo".to_vec(),
+        ..service::sample_charge()
     }
 }
 
@@ -140,7 +133,7 @@ async fn unary_messages_follow_each_directions_contract() {
     assert!(!got.note.contains("5555555555554444"), "{}", got.note);
     assert!(!got.labels.contains_key("aws"), "{:?}", got.labels);
     assert_eq!(got.amount_cents, 1250);
-    assert_eq!(got.memo, b"plain memo");
+    assert_eq!(got.memo, b"gift wrap");
     // What the client received: the response contract's allow-list.
     assert_eq!(reply.charge_id, "ch_1");
     let card = reply.card.unwrap();

@@ -36,6 +36,11 @@ hops:
         allow: [charge_id, card.number, "items[*].sku", receipt_email]
         fields: { receipt_email: email }
         unknown: drop
+  - name: loose
+    match: { host: loose.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest, unknown: allow }
   - name: strict
     match: { host: strict.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
     from: [ { anonymous: true } ]
@@ -146,6 +151,7 @@ fn a_request_is_scanned_everywhere_keys_numbers_and_bytes_included() {
         .into_iter()
         .collect(),
         memo: b"memo 4111111111111111".to_vec(),
+        saved_cards: Default::default(),
     };
     let out = s.scrub("charge", "request", &req.encode_to_vec()).unwrap();
     let got = ChargeRequest::decode(&out[..]).unwrap();
@@ -215,13 +221,41 @@ fn unknown_and_malformed_messages_follow_the_contract_or_are_refused() {
             .unwrap_err()
             .contains("unknown_field")
     );
-    // On an open contract it stays, unless a detector finds something in it.
-    let out = s.scrub("charge", "request", &extra).unwrap();
-    assert_eq!(out, extra);
+    // Without an allow-list too: the contract never described it, so it
+    // goes (`unknown: drop`, the default)...
+    assert_eq!(s.scrub("charge", "request", &extra).unwrap(), ok);
+    // ...and with `unknown: allow` it stays, unless a detector finds
+    // something in any reading of it: its printable bytes, or a number as
+    // unsigned, signed, zigzag or floating.
+    assert_eq!(s.scrub("loose", "request", &extra).unwrap(), extra);
     let mut carded = ok.clone();
     carded.extend_from_slice(&[0xca, 0x06, 16]);
     carded.extend_from_slice(b"4111111111111111");
-    assert!(s.scrub("charge", "request", &carded).is_err());
+    assert!(s.scrub("loose", "request", &carded).is_err());
+    let card: u64 = 4_111_111_111_111_111;
+    for varint in [card, (card << 1), (card as f64).to_bits()] {
+        let mut numbered = ok.clone();
+        let (tag, wire) = if varint == (card as f64).to_bits() {
+            (0xc9u8, 8)
+        } else {
+            (0xc8u8, 0)
+        };
+        numbered.extend_from_slice(&[tag, 0x06]);
+        if wire == 8 {
+            numbered.extend_from_slice(&varint.to_le_bytes());
+        } else {
+            let mut v = varint;
+            while v >= 0x80 {
+                numbered.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            numbered.push(v as u8);
+        }
+        assert!(
+            s.scrub("loose", "request", &numbered).is_err(),
+            "{varint:x}"
+        );
+    }
     // Truncated, a group, a string that is not UTF-8, a string field sent
     // as a number (one parser refuses it, another reads an unknown field):
     // refused.
@@ -237,6 +271,34 @@ fn unknown_and_malformed_messages_follow_the_contract_or_are_refused() {
             "{e}"
         );
     }
+}
+
+/// A map whose values are messages: each entry's value is judged at
+/// `saved_cards.<key>`; an entry with its value (or key) twice is refused,
+/// since one parser merges the two values and another keeps the last.
+#[test]
+fn map_entries_are_judged_whole_and_never_twice_keyed_or_valued() {
+    let s = Setup::new();
+    let card = |n: &str| Card {
+        number: n.into(),
+        holder: "Alice".into(),
+        number_digits: 0,
+    };
+    let req = ChargeRequest {
+        saved_cards: [("home".to_owned(), card("4111111111111111"))]
+            .into_iter()
+            .collect(),
+        ..ChargeRequest::default()
+    };
+    let out = s.scrub("charge", "request", &req.encode_to_vec()).unwrap();
+    let got = ChargeRequest::decode(&out[..]).unwrap();
+    assert_eq!(got.saved_cards["home"].number, "411111******1111");
+    // saved_cards (8) { key "k", value { number "4111…" }, value {} }
+    let mut twice = vec![0x42, 0x19, 0x0a, 0x01, b'k', 0x12, 0x12, 0x0a, 0x10];
+    twice.extend_from_slice(b"4111111111111111");
+    twice.extend_from_slice(&[0x12, 0x00]);
+    let e = s.scrub("charge", "request", &twice).unwrap_err();
+    assert!(e.contains("invalid_protobuf"), "{e}");
 }
 
 #[test]

@@ -32,6 +32,26 @@ pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/payment
 /// Between two entries of a `History` stream.
 pub const HISTORY_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A typical `Charge` request: a card, an amount, a note, tags and labels.
+pub fn sample_charge() -> ChargeRequest {
+    ChargeRequest {
+        card: Some(Card {
+            number: "4111 1111 1111 1111".into(),
+            holder: "Alice Example".into(),
+            number_digits: 0,
+        }),
+        amount_cents: 1250,
+        currency: "EUR".into(),
+        note: "order o-1042, two espresso cups".into(),
+        tags: vec!["web".into(), "returning".into()],
+        labels: [("channel".to_owned(), "checkout".to_owned())]
+            .into_iter()
+            .collect(),
+        memo: b"gift wrap".to_vec(),
+        saved_cards: Default::default(),
+    }
+}
+
 /// What the service received.
 #[derive(Debug, Default)]
 pub struct Received {

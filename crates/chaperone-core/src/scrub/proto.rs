@@ -410,7 +410,7 @@ impl<'a> Rewriter<'a> {
                 .ok()
                 .map(|i| &desc.fields[i]);
             let Some(field) = known else {
-                self.unknown(whole, raw, at, &mut out)?;
+                self.unknown(whole, raw, &mut out)?;
                 continue;
             };
             // A value whose wire type does not fit its field: one parser
@@ -528,19 +528,12 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// A field the descriptor does not know (or whose wire type does not fit
-    /// it): dropped, refused, or, where the contract allows unknown fields
-    /// (and the allow-list is open here), kept if nothing in it is found.
-    fn unknown(
-        &mut self,
-        whole: &[u8],
-        raw: Raw<'_>,
-        at: At<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ScrubError> {
-        let keep =
-            at.open && self.contract.allow.is_none() || self.contract.unknown == Unknown::Allow;
-        if !keep {
+    /// A field the descriptor does not know: what the contract never
+    /// described. Dropped or refused as `unknown` says; with `unknown:
+    /// allow`, kept if nothing is found in it (a receiver with a newer
+    /// schema reads it).
+    fn unknown(&mut self, whole: &[u8], raw: Raw<'_>, out: &mut Vec<u8>) -> Result<(), ScrubError> {
+        if self.contract.unknown != Unknown::Allow {
             return match self.contract.unknown {
                 Unknown::Reject => Err(ScrubError::UnknownField),
                 _ => {
@@ -551,14 +544,23 @@ impl<'a> Rewriter<'a> {
         }
         // Kept as it is: its bytes cannot be rewritten without knowing
         // them, so anything a detector finds in them refuses the message.
+        // Every reading a receiver's type could give it: the printable
+        // bytes, or a number as unsigned, signed, zigzag or floating.
         let printable = match raw {
             Raw::Len(b) => b
                 .iter()
                 .filter(|&&b| (0x20..0x7F).contains(&b))
                 .map(|&b| char::from(b))
                 .collect::<String>(),
-            Raw::Varint(v) | Raw::Fixed64(v) => v.to_string(),
-            Raw::Fixed32(v) => v.to_string(),
+            Raw::Varint(_) => [Kind::Uint64, Kind::Int64, Kind::Sint64]
+                .map(|k| decimal(k, raw))
+                .join(" "),
+            Raw::Fixed64(_) => [Kind::Fixed64, Kind::Sfixed64, Kind::Double]
+                .map(|k| decimal(k, raw))
+                .join(" "),
+            Raw::Fixed32(_) => [Kind::Fixed32, Kind::Sfixed32, Kind::Float]
+                .map(|k| decimal(k, raw))
+                .join(" "),
         };
         let mut findings = Findings::new(self.classes.len());
         match scan_text(
@@ -759,13 +761,15 @@ impl<'a> Rewriter<'a> {
         while !w.done() {
             let (n, wire) = w.tag()?;
             let raw = w.value(wire)?;
+            // A key or value given twice is merged by one parser (a message
+            // value) and replaced by another; anything else in an entry is
+            // read differently too. Refused.
             match n {
-                1 if wire == key_field.kind.wire() => key_raw = Some(raw),
-                2 if wire == value_field.kind.wire() => value_raw = Some(raw),
-                _ => {
-                    // Anything else in an entry is refused: parsers differ.
-                    return Err(w.bad());
+                1 if wire == key_field.kind.wire() && key_raw.is_none() => key_raw = Some(raw),
+                2 if wire == value_field.kind.wire() && value_raw.is_none() => {
+                    value_raw = Some(raw)
                 }
+                _ => return Err(w.bad()),
             }
         }
         let before = self.changed;
