@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Streamed-body benchmark: a large NDJSON response (BENCH_STREAM_MB, 100 MB by
-# default: lines of about 1 KB, each holding a card number) through a real
-# Envoy, in two configurations, interleaved over BENCH_ROUNDS (3) rounds:
-#   A  Envoy alone (envoy/bench-baseline.yaml)
-#   S  Envoy + chaperone, ext_proc only (envoy/edge-ext-proc.yaml), on a hop
-#      with `stream: true`: every line judged as it flows, its card masked
+# Streamed-body benchmark: a large response (BENCH_STREAM_MB, 100 MB by
+# default: records of about 1 KB, each holding a card number) through a real
+# Envoy, in three configurations, interleaved over BENCH_ROUNDS (3) rounds:
+#   A   Envoy alone (envoy/bench-baseline.yaml), NDJSON
+#   S   Envoy + chaperone, ext_proc only (envoy/edge-ext-proc.yaml), on a hop
+#       with `stream: true`: NDJSON, every line judged as it flows, its card
+#       masked
+#   SJ  the same with one JSON array of the same records, judged element by
+#       element
 # For each run: the bytes and lines the client received, any card number in
 # clear (must be none through S), the time to the first byte and to the end,
 # and for S chaperone's peak RSS growth over its idle RSS (VmHWM, reset
@@ -79,21 +82,22 @@ kb() { awk -v f="$1" '$1 == f":" { print $2 }' "/proc/$CHAPERONE_PID/status"; }
 
 # run CONFIG ROUND: one transfer, its figures appended to $OUT/runs.tsv.
 run() {
-  local c=$1 round=$2 idle=- peak=-
-  if [[ $c == S ]]; then
+  local c=$1 round=$2 idle=- peak=- port=${HTTP_PORT[${1:0:1}]} kind=ndjson
+  [[ $c == SJ ]] && kind=json
+  if [[ $c == S* ]]; then
     # Resets VmHWM to the current RSS.
     echo 5 >"/proc/$CHAPERONE_PID/clear_refs" 2>/dev/null || true
     idle=$(kb VmRSS)
   fi
   local figures
   figures=$(
-    python3 - "${HTTP_PORT[$c]}" "$COUNT" "$PIECE" <<'PY'
+    python3 - "$port" "$COUNT" "$PIECE" "$kind" <<'PY'
 import http.client, sys, time
-port, count, piece = sys.argv[1], sys.argv[2], sys.argv[3]
+port, count, piece, kind = sys.argv[1:5]
 conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=600)
 start = time.monotonic()
 conn.request("GET", "/v1/export", headers={
-    "host": "export.demo.local", "x-demo-stream": "ndjson",
+    "host": "export.demo.local", "x-demo-stream": kind,
     "x-demo-count": count, "x-demo-piece": piece})
 resp = conn.getresponse()
 first = None
@@ -106,20 +110,21 @@ while True:
     if first is None:
         first = time.monotonic() - start
     total += len(chunk)
-    lines += chunk.count(b"\n")
     data = tail + chunk
+    # What lies wholly in the tail was counted with the chunk before.
+    lines += data.count(b'{"n":') - tail.count(b'{"n":')
     clear += data.count(b"4111 1111 1111 1111")
     tail = data[-18:]
 print(total, lines, clear, f"{(first or 0) * 1000:.0f}", f"{(time.monotonic() - start) * 1000:.0f}")
 PY
   )
-  [[ $c == S ]] && peak=$(kb VmHWM)
+  [[ $c == S* ]] && peak=$(kb VmHWM)
   printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$round" "$figures" "$idle" "$peak" | tr ' ' '\t' >>"$OUT/runs.tsv"
   log "config $c round $round: $figures (bytes lines clear first_ms total_ms), RSS idle $idle kB peak $peak kB"
 }
 log "$COUNT lines of ${#PIECE} bytes per run"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for c in A S; do run "$c" "$r"; done
+  for c in A S SJ; do run "$c" "$r"; done
 done
 
 python3 - "$OUT/runs.tsv" "$COUNT" <<'PY' | tee "$OUT/result.md"
@@ -131,18 +136,18 @@ for c, r, total, lines, clear, first, ms, idle, peak in rows:
     by.setdefault(c, []).append((int(total), int(lines), int(clear), int(first), int(ms), idle, peak))
 med = lambda xs: statistics.median(xs)
 a_ms = med([x[4] for x in by["A"]])
-print(f"streamed NDJSON: {count} lines, medians of {len(by['A'])} rounds\n")
-print("| config | MB received | lines | cards in clear | first byte (ms) | total (ms) | MB/s | vs A | chaperone peak RSS growth, MB: median (max) |")
+print(f"streamed: {count} records, medians of {len(by['A'])} rounds\n")
+print("| config | MB received | records | cards in clear | first byte (ms) | total (ms) | MB/s | vs A | chaperone peak RSS growth, MB: median (max) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for c in ("A", "S"):
+for c in ("A", "S", "SJ"):
     xs = by[c]
     ms = med([x[4] for x in xs])
     mb = med([x[0] for x in xs]) / 1e6
     growth = "-"
-    if c == "S":
+    if c != "A":
         g = [(int(x[6]) - int(x[5])) / 1024 for x in xs]
         growth = f"{med(g):.1f} (max {max(g):.1f})"
     print(f"| {c} | {mb:.1f} | {med([x[1] for x in xs]):.0f} | {max(x[2] for x in xs)} | {med([x[3] for x in xs]):.0f} | {ms:.0f} | {mb / (ms / 1000):.0f} | {a_ms / ms:.2f} | {growth} |")
-bad = [x for x in by["S"] if x[2] or x[1] != count]
+bad = [x for c in ("S", "SJ") for x in by[c] if x[2] or x[1] != count]
 sys.exit(1 if bad else 0)
 PY

@@ -35,6 +35,11 @@ hops:
     from: [ { anonymous: true } ]
     response:
       body: { stream: true, allow: [n], unknown: drop, max_bytes: 256 }
+  - name: array-export
+    match: { host: array.shop.test, method: GET, path: "/**" }
+    from: [ { anonymous: true } ]
+    response:
+      body: { stream: true, allow: ["[*].n"], unknown: drop, max_bytes: 256 }
   - name: buffered-events
     match: { host: buffered.shop.test, method: GET, path: "/**" }
     from: [ { anonymous: true } ]
@@ -235,6 +240,36 @@ async fn ndjson_lines_follow_the_json_contract_each() {
     assert!(!text.contains("ppp"), "{text}");
     let error: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
     assert_eq!(error["error"], "bad_gateway");
+}
+
+/// A JSON array flows element by element: each judged as the whole
+/// document's contract would judge it there, the first before the callee is
+/// done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_array_crosses_element_by_element() {
+    let s = stack().await;
+    let (status, got) = s
+        .get(
+            "array.shop.test",
+            &[
+                ("x-demo-stream", "json"),
+                ("x-demo-count", "6"),
+                ("x-demo-interval-ms", "150"),
+                ("x-demo-piece", r#"{"n":{n},"card":"4111111111111111"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{}", s.chaperone.log());
+    assert!(got.clean_end);
+    let doc: serde_json::Value = serde_json::from_str(&got.text()).unwrap();
+    let expected: Vec<serde_json::Value> = (0..6).map(|n| serde_json::json!({ "n": n })).collect();
+    assert_eq!(doc, serde_json::Value::Array(expected));
+    assert!(
+        got.parts[0].0 + Duration::from_millis(450) < got.total,
+        "elements came as they were sent: first at {:?}, end at {:?}",
+        got.parts[0].0,
+        got.total
+    );
 }
 
 /// An Envoy whose filter sends bodies before chaperone answers the headers

@@ -197,7 +197,7 @@ async fn handle(
 }
 
 /// A response that flows, asked for with `x-demo-stream: sse` (server-sent
-/// events) or `ndjson`: `x-demo-count` pieces (default 5), one every
+/// events), `ndjson`, or `json` (one array): `x-demo-count` pieces (default 5), one every
 /// `x-demo-interval-ms` (default 0), each `x-demo-piece` with `{n}` replaced
 /// by its number (default a small JSON document holding a card number).
 fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Error>>> {
@@ -208,9 +208,10 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
             .map(str::to_owned)
     };
     let kind = header("x-demo-stream")?;
-    let (content_type, sse) = match kind.as_str() {
-        "sse" => ("text/event-stream", true),
-        "ndjson" => ("application/x-ndjson", false),
+    let (content_type, framing) = match kind.as_str() {
+        "sse" => ("text/event-stream", Framing::Events),
+        "ndjson" => ("application/x-ndjson", Framing::Lines),
+        "json" => ("application/json", Framing::Array),
         _ => return None,
     };
     let count: u64 = header("x-demo-count")
@@ -221,20 +222,29 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
         .unwrap_or(0);
     let piece = header("x-demo-piece")
         .unwrap_or_else(|| r#"{"n":{n},"card":"4111 1111 1111 1111"}"#.to_owned());
+    // One piece more than counted for an array: its closing bracket.
+    let last = count + u64::from(framing == Framing::Array);
     let pieces = futures_util::stream::unfold(0u64, move |n| {
         let piece = piece.clone();
         async move {
-            if n >= count {
+            if n >= last {
                 return None;
             }
             if n > 0 && interval > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
             }
             let text = piece.replace("{n}", &n.to_string());
-            let framed = if sse {
-                format!("data: {text}\n\n")
+            let framed = match framing {
+                Framing::Events => format!("data: {text}\n\n"),
+                Framing::Lines => format!("{text}\n"),
+                Framing::Array if n == count => "]".to_owned(),
+                Framing::Array if n == 0 => format!("[{text}"),
+                Framing::Array => format!(",{text}"),
+            };
+            let framed = if framing == Framing::Array && count == 0 {
+                "[]".to_owned()
             } else {
-                format!("{text}\n")
+                framed
             };
             Some((Ok(Frame::data(Bytes::from(framed))), n + 1))
         }
@@ -246,6 +256,14 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
             .body(BodyExt::boxed(StreamBody::new(pieces)))
             .unwrap(),
     )
+}
+
+/// How a flowing demo response is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Events,
+    Lines,
+    Array,
 }
 
 fn idp(key: &SigningKey, path_and_query: &str) -> Response<Full<Bytes>> {

@@ -93,7 +93,7 @@ impl HopStream {
             .flatten()
             .filter(|f| match f {
                 Framing::Messages => hop.response_body.message.is_some(),
-                Framing::Events | Framing::Lines => hop.response_body.stream,
+                Framing::Events | Framing::Lines | Framing::Document => hop.response_body.stream,
             });
         if let Some(framing) = framing {
             ctx.response_flow = Some(Flow::new(framing, &ctx.policy.classes));

@@ -73,6 +73,7 @@ impl BodyHeaders {
             | "application/jsonl"
             | "application/x-jsonlines"
             | "application/jsonlines" => Some(Framing::Lines),
+            _ if media.kind() == BodyKind::Json => Some(Framing::Document),
             _ => None,
         }
     }

@@ -138,6 +138,50 @@ pub fn rewrite(
     rewrite_text(text, contract, classes, key)
 }
 
+/// Whether a document that is an array is read element by element under
+/// this contract: its root takes an array (`[*]` paths, or no allow-list).
+pub fn takes_array(contract: &Contract) -> bool {
+    contract.allow.is_none() || fits(contract.root().shape(), Some(b'['))
+}
+
+/// One element of a document that is an array, judged exactly as
+/// [`rewrite_text`] judges it inside that array (the contract must take an
+/// array: [`takes_array`]): its new text (`None`: unchanged), its findings,
+/// and whether it stays.
+pub fn rewrite_element(
+    text: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Result<(Option<Vec<u8>>, Findings, bool), ScrubError> {
+    let mut r = Rewriter::new(text, contract, classes, key);
+    let root = At {
+        node: Some(contract.root()),
+        open: contract.allow.is_none(),
+    };
+    let element = root.node.and_then(|n| match &n.elements {
+        Some(e) => Some(&**e),
+        None if root.open => Some(n),
+        None => None,
+    });
+    let element_at = r.admit(element, root.open)?;
+    let action = element.and_then(|e| e.action.as_ref());
+    r.ws();
+    let kept = match element_at {
+        Some(at) => r.value(at, action, None, 1)?,
+        None => {
+            r.skip_value(1)?;
+            false
+        }
+    };
+    r.ws();
+    if r.pos != text.len() {
+        return Err(r.invalid());
+    }
+    let changed = r.changed || !kept;
+    Ok((changed.then_some(r.out), r.findings, kept))
+}
+
 /// [`rewrite`] of text already known to be UTF-8.
 pub fn rewrite_text(
     text: &str,
@@ -146,22 +190,7 @@ pub fn rewrite_text(
     key: &HashKey,
 ) -> Result<(Option<Vec<u8>>, Findings), ScrubError> {
     let input = text.as_bytes();
-    let mut r = Rewriter {
-        input,
-        text,
-        pos: 0,
-        out: Vec::with_capacity(input.len()),
-        contract,
-        classes,
-        key,
-        findings: Findings::new(classes.len()),
-        changed: false,
-        shapes: [KeysSeen::default(); MEMO_SHAPES],
-        next_shape: 0,
-        shapes_started: 0,
-        label: None,
-        gate: super::text::shortest(contract.scan),
-    };
+    let mut r = Rewriter::new(text, contract, classes, key);
     r.ws();
     let root = At {
         node: Some(contract.root()),
@@ -185,6 +214,28 @@ pub fn rewrite_text(
     }
     let body = r.changed.then_some(r.out);
     Ok((body, r.findings))
+}
+
+impl<'a> Rewriter<'a> {
+    fn new(text: &'a str, contract: &'a Contract, classes: &'a Classes, key: &'a HashKey) -> Self {
+        let input = text.as_bytes();
+        Rewriter {
+            input,
+            text,
+            pos: 0,
+            out: Vec::with_capacity(input.len()),
+            contract,
+            classes,
+            key,
+            findings: Findings::new(classes.len()),
+            changed: false,
+            shapes: [KeysSeen::default(); MEMO_SHAPES],
+            next_shape: 0,
+            shapes_started: 0,
+            label: None,
+            gate: super::text::shortest(contract.scan),
+        }
+    }
 }
 
 impl At<'_> {

@@ -15,6 +15,11 @@ use crate::secret::HashKey;
 /// content: an event's last line ending and its blank line's CR.
 const MAX_HELD_ENDING: usize = 3;
 
+/// JSON's whitespace.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// How a flowing body is cut into pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -24,6 +29,24 @@ pub enum Framing {
     Lines,
     /// gRPC: each length-prefixed message.
     Messages,
+    /// A JSON document: a top-level array element by element; any other
+    /// document whole (bounded by `max_bytes` as always).
+    Document,
+}
+
+/// Where a flowing JSON document's reading is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    /// Before its first byte that is not whitespace.
+    Before,
+    /// After `[` or a `,`: an element (or, after `[`, the `]`) comes next.
+    Next { first: bool },
+    /// Inside an element that began at the held bytes' start.
+    Element,
+    /// After the closing `]`: only whitespace may follow.
+    Closed,
+    /// Not an array (or a contract that does not take one): judged whole.
+    Whole,
 }
 
 impl Framing {
@@ -33,9 +56,10 @@ impl Framing {
         match self {
             Framing::Events => format!("event: error\ndata: {json}\n\n").into_bytes(),
             Framing::Lines => format!("{json}\n").into_bytes(),
-            // A gRPC stream cannot carry text after its messages: it ends
-            // (Envoy resets it at the next part), and the client sees that.
-            Framing::Messages => Vec::new(),
+            // A gRPC stream or a JSON document cannot carry a piece of text
+            // after what crossed: it ends (Envoy resets it at the next
+            // part), and the client sees it cut.
+            Framing::Messages | Framing::Document => Vec::new(),
         }
     }
 }
@@ -56,6 +80,14 @@ pub struct Flow {
     findings: Findings,
     /// A piece was refused: nothing more crosses.
     cut: bool,
+    /// JSON documents: where the reading is, and inside an element, its
+    /// nesting and whether a string (and an escape in it) is open.
+    doc: Doc,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// An element crossed already (the next one needs a comma).
+    wrote: bool,
 }
 
 /// What one part of a flowing body became.
@@ -84,6 +116,11 @@ impl Flow {
             line: 0,
             findings: Findings::new(classes.len()),
             cut: false,
+            doc: Doc::Before,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            wrote: false,
         }
     }
 
@@ -117,6 +154,15 @@ impl Flow {
         if self.cut {
             return fed;
         }
+        if self.framing == Framing::Document {
+            if let Err(e) = self.feed_document(part, end, headers, contract, classes, key, &mut fed)
+            {
+                fed.refused = Some(e);
+                self.cut = true;
+                self.pending = Vec::new();
+            }
+            return fed;
+        }
         self.pending.extend_from_slice(part);
         let mut start = 0;
         while let Some(piece) = self.piece_end(start, end) {
@@ -148,6 +194,164 @@ impl Flow {
         fed
     }
 
+    /// A JSON document's next part: a top-level array's complete elements
+    /// cross, each judged as the whole-document rewriter judges it there,
+    /// written back with `[`, commas and `]`; whitespace between them goes.
+    /// Any other document is held whole and judged at its end.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_document(
+        &mut self,
+        part: &[u8],
+        end: bool,
+        headers: &BodyHeaders,
+        contract: &Contract,
+        classes: &Classes,
+        key: &HashKey,
+        fed: &mut Fed,
+    ) -> Result<(), ScrubError> {
+        let invalid = |offset| ScrubError::InvalidJson { offset };
+        let mut i = 0;
+        while i < part.len() {
+            let b = part[i];
+            match self.doc {
+                Doc::Before | Doc::Next { .. } | Doc::Closed if is_ws(b) => i += 1,
+                Doc::Before if b == b'[' && super::json::takes_array(contract) => {
+                    fed.out.push(b'[');
+                    self.doc = Doc::Next { first: true };
+                    i += 1;
+                }
+                Doc::Before | Doc::Whole => {
+                    self.doc = Doc::Whole;
+                    self.pending.extend_from_slice(&part[i..]);
+                    i = part.len();
+                }
+                Doc::Next { first: true } if b == b']' => {
+                    fed.out.push(b']');
+                    self.doc = Doc::Closed;
+                    i += 1;
+                }
+                Doc::Next { .. } => {
+                    self.doc = Doc::Element;
+                    self.depth = 0;
+                    self.in_string = false;
+                    self.escaped = false;
+                }
+                Doc::Element => {
+                    // Up to the element's end: a `,` or the array's `]` outside
+                    // any string and nested value.
+                    let mut j = i;
+                    let mut ended = None;
+                    while j < part.len() {
+                        let c = part[j];
+                        if self.in_string {
+                            if self.escaped {
+                                self.escaped = false;
+                            } else if c == b'\\' {
+                                self.escaped = true;
+                            } else if c == b'"' {
+                                self.in_string = false;
+                            }
+                        } else {
+                            match c {
+                                b'"' => self.in_string = true,
+                                b'{' | b'[' => self.depth += 1,
+                                b',' | b']' if self.depth == 0 => {
+                                    ended = Some(c);
+                                    break;
+                                }
+                                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                                _ => {}
+                            }
+                        }
+                        j += 1;
+                    }
+                    self.pending.extend_from_slice(&part[i..j]);
+                    let Some(sep) = ended else {
+                        i = j;
+                        continue;
+                    };
+                    self.element(contract, classes, key, fed)?;
+                    self.doc = if sep == b']' {
+                        fed.out.push(b']');
+                        Doc::Closed
+                    } else {
+                        Doc::Next { first: false }
+                    };
+                    i = j + 1;
+                }
+                Doc::Closed => return Err(invalid(i)),
+            }
+            if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
+                return Err(ScrubError::TooLarge {
+                    limit: contract.max_body,
+                });
+            }
+        }
+        if !end {
+            return Ok(());
+        }
+        match self.doc {
+            Doc::Closed => Ok(()),
+            Doc::Before if self.pending.is_empty() => Ok(()),
+            Doc::Whole => {
+                let whole = std::mem::take(&mut self.pending);
+                let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
+                self.findings.merge(&scrubbed.findings);
+                fed.findings.merge(&scrubbed.findings);
+                fed.alert |= scrubbed.alert;
+                fed.changed |= scrubbed.body.is_some();
+                fed.out
+                    .extend_from_slice(scrubbed.body.as_deref().unwrap_or(&whole));
+                Ok(())
+            }
+            _ => Err(invalid(0)),
+        }
+    }
+
+    /// Judges the element held in `pending` and writes what crosses of it.
+    fn element(
+        &mut self,
+        contract: &Contract,
+        classes: &Classes,
+        key: &HashKey,
+        fed: &mut Fed,
+    ) -> Result<(), ScrubError> {
+        let held = std::mem::take(&mut self.pending);
+        if held.len() > contract.max_body {
+            return Err(ScrubError::TooLarge {
+                limit: contract.max_body,
+            });
+        }
+        let text = std::str::from_utf8(&held).map_err(|e| ScrubError::InvalidJson {
+            offset: e.valid_up_to(),
+        })?;
+        let (new, found, kept) = super::json::rewrite_element(text, contract, classes, key)?;
+        self.findings.merge(&found);
+        fed.findings.merge(&found);
+        if let Some(limit) = contract.limit {
+            fed.alert |= limit.judge(self.findings.total())?;
+        }
+        if !kept {
+            fed.changed = true;
+            return Ok(());
+        }
+        if self.wrote {
+            fed.out.push(b',');
+        }
+        self.wrote = true;
+        match new {
+            Some(n) => {
+                fed.changed = true;
+                fed.out.extend_from_slice(&n);
+            }
+            None => fed.out.extend_from_slice(
+                text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+                    .as_bytes(),
+            ),
+        }
+        Ok(())
+    }
+
     /// The next complete piece from `start`: where its content ends and the
     /// next begins. At the end of the body, what is left is a piece too.
     fn piece_end(&mut self, start: usize, end: bool) -> Option<Piece> {
@@ -164,6 +368,8 @@ impl Flow {
                     None
                 }
             },
+            // Read by feed_document, never cut here.
+            Framing::Document => None,
             Framing::Messages => {
                 let rest = &buf[start..];
                 super::proto::frame_len(rest).and_then(|len| {
@@ -243,7 +449,7 @@ impl Flow {
         }
         let json;
         let as_body = match self.framing {
-            Framing::Events | Framing::Messages => headers,
+            Framing::Events | Framing::Messages | Framing::Document => headers,
             Framing::Lines => {
                 json = BodyHeaders {
                     content_type: vec!["application/json".to_owned()],
@@ -266,7 +472,7 @@ impl Flow {
                 // The piece's end, as its reader needs it: the new text
                 // may end in a way the old one did not.
                 let ending: &[u8] = match (self.framing, piece.next > piece.content) {
-                    (_, false) | (Framing::Messages, _) => b"",
+                    (_, false) | (Framing::Messages | Framing::Document, _) => b"",
                     (Framing::Lines, true) => b"\n",
                     (Framing::Events, true) => b"\n\n",
                 };

@@ -1121,7 +1121,16 @@ mod flows {
         );
         assert_eq!(headers("application/jsonl").framing(), Some(Framing::Lines));
         assert_eq!(headers("text/event-stream; charset=utf-16").framing(), None);
-        assert_eq!(headers("application/json").framing(), None);
+        assert_eq!(
+            headers("application/json").framing(),
+            Some(Framing::Document)
+        );
+        assert_eq!(
+            headers("application/problem+json").framing(),
+            Some(Framing::Document)
+        );
+        assert_eq!(headers("application/json; charset=utf-16").framing(), None);
+        assert_eq!(headers("text/plain").framing(), None);
         let mut zipped = headers("text/event-stream");
         zipped.content_encoding = vec!["gzip".into()];
         assert_eq!(zipped.framing(), None);
@@ -1253,6 +1262,77 @@ mod flows {
         assert_eq!(outs[0], b"data: short\n\n");
         assert!(matches!(refused, Some(ScrubError::TooLarge { limit: 64 })));
         assert_eq!(outs.len(), 3);
+    }
+
+    /// A JSON array flows element by element and reads as the whole
+    /// document would, however it is split; anything that is not strict
+    /// JSON is refused.
+    #[test]
+    fn a_json_array_flows_element_by_element_as_the_whole_reads() {
+        let mut c = contract();
+        c.allow_path("[*].id").unwrap();
+        c.allow_path("[*].card").unwrap();
+        c.unknown = Unknown::Drop;
+        let doc = br#" [ {"id":1,"card":"4111111111111111","x":"y"} ,"loose",
+            {"id":2,"nested":{"a":[1,2,"]"]},"card":"5555 5555 5555 4444"}, {"id":"3\"]"} ] "#;
+        let whole =
+            body::scrub_body(doc, &headers("application/json"), &c, &classes(), &key()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_slice(whole.body.as_deref().unwrap()).unwrap();
+        for cut in 0..=doc.len() {
+            let (outs, refused, found) = flow(&c, "application/json", &[&doc[..cut], &doc[cut..]]);
+            assert!(refused.is_none(), "cut at {cut}: {refused:?}");
+            assert_eq!(found, 2, "cut at {cut}");
+            let all = outs.concat();
+            let got: serde_json::Value = serde_json::from_slice(&all).unwrap_or_else(|e| {
+                panic!("cut at {cut}: {e}: {:?}", String::from_utf8_lossy(&all))
+            });
+            assert_eq!(got, expected, "cut at {cut}");
+        }
+        // A document that is not an array is read whole, at its end.
+        let (outs, refused, _) = flow(&c, "application/json", &[br#"{"id":1,"#, br#""x":2}"#]);
+        assert!(refused.is_none() && outs[0].is_empty());
+        for bad in [
+            &b"[1,]"[..],
+            b"[1 2]",
+            b"[,1]",
+            b"[1]x",
+            b"[1,2",
+            b"[{\"a\":1}",
+            b"[\"\\u00\"]",
+        ] {
+            let open = contract();
+            let (_, refused, _) = flow(&open, "application/json", &[bad]);
+            assert!(
+                matches!(refused, Some(ScrubError::InvalidJson { .. })),
+                "{:?}: {refused:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_json_array_element_is_bounded_and_the_limit_counts_across() {
+        let mut c = contract();
+        c.max_body = 64;
+        let big = format!("[\"{}\"]", "a".repeat(100));
+        let (_, refused, _) = flow(&c, "application/json", &[big.as_bytes()]);
+        assert!(matches!(refused, Some(ScrubError::TooLarge { limit: 64 })));
+        let mut c = contract();
+        c.limit = Some(Limit {
+            findings: 1,
+            action: LimitAction::Block,
+        });
+        let (outs, refused, _) = flow(
+            &c,
+            "application/json",
+            &[br#"["4111111111111111","#, br#""5555555555554444"]"#],
+        );
+        assert!(
+            matches!(refused, Some(ScrubError::LimitExceeded { .. })),
+            "{refused:?}"
+        );
+        assert!(!String::from_utf8_lossy(&outs.concat()).contains("5555"));
     }
 
     #[test]
