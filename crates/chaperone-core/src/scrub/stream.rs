@@ -88,6 +88,8 @@ pub struct Flow {
     escaped: bool,
     /// An element crossed already (the next one needs a comma).
     wrote: bool,
+    /// Whitespace came before the document's first other byte.
+    leading_ws: bool,
 }
 
 /// What one part of a flowing body became.
@@ -121,6 +123,7 @@ impl Flow {
             in_string: false,
             escaped: false,
             wrote: false,
+            leading_ws: false,
         }
     }
 
@@ -214,13 +217,23 @@ impl Flow {
         while i < part.len() {
             let b = part[i];
             match self.doc {
-                Doc::Before | Doc::Next { .. } | Doc::Closed if is_ws(b) => i += 1,
+                Doc::Before if is_ws(b) => {
+                    self.leading_ws = true;
+                    i += 1;
+                }
+                Doc::Next { .. } | Doc::Closed if is_ws(b) => i += 1,
                 Doc::Before if b == b'[' && super::json::takes_array(contract) => {
                     fed.out.push(b'[');
                     self.doc = Doc::Next { first: true };
                     i += 1;
                 }
                 Doc::Before | Doc::Whole => {
+                    if self.doc == Doc::Before && self.leading_ws {
+                        // The document is judged as it came: what precedes
+                        // its first byte matters (whitespace before a byte
+                        // order mark is not JSON).
+                        self.pending.push(b' ');
+                    }
                     self.doc = Doc::Whole;
                     self.pending.extend_from_slice(&part[i..]);
                     i = part.len();
@@ -267,6 +280,12 @@ impl Flow {
                     }
                     self.pending.extend_from_slice(&part[i..j]);
                     let Some(sep) = ended else {
+                        // Still open: held, and bounded as a piece is.
+                        if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
+                            return Err(ScrubError::TooLarge {
+                                limit: contract.max_body,
+                            });
+                        }
                         i = j;
                         continue;
                     };
@@ -292,7 +311,9 @@ impl Flow {
         }
         match self.doc {
             Doc::Closed => Ok(()),
-            Doc::Before if self.pending.is_empty() => Ok(()),
+            // An empty body passes, as a whole one does; whitespace alone
+            // is no JSON document.
+            Doc::Before if !self.leading_ws => Ok(()),
             Doc::Whole => {
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;

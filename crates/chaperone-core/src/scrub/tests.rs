@@ -1318,6 +1318,24 @@ mod flows {
         let big = format!("[\"{}\"]", "a".repeat(100));
         let (_, refused, _) = flow(&c, "application/json", &[big.as_bytes()]);
         assert!(matches!(refused, Some(ScrubError::TooLarge { limit: 64 })));
+        // An element still open is held no further than the bound.
+        let h = headers("application/json");
+        let mut f = Flow::new(Framing::Document, &classes());
+        let mut refused = None;
+        for part in std::iter::once(&b"[\""[..]).chain(std::iter::repeat_n(&[b'a'; 16][..], 8)) {
+            let fed = f.feed(part, false, &h, &c, &classes(), &key());
+            if fed.refused.is_some() {
+                refused = fed.refused;
+                break;
+            }
+        }
+        assert!(matches!(refused, Some(ScrubError::TooLarge { limit: 64 })));
+        // Whitespace alone, and whitespace before a byte order mark, are
+        // refused as the whole document is.
+        for bad in [&b"  \n"[..], b" \xEF\xBB\xBF[1]"] {
+            let (_, refused, _) = flow(&contract(), "application/json", &[bad]);
+            assert!(refused.is_some(), "{bad:?}");
+        }
         let mut c = contract();
         c.limit = Some(Limit {
             findings: 1,
