@@ -367,6 +367,26 @@ fn a_policy_names_only_message_types_its_descriptors_hold() {
             POLICY.replace("payments.binpb", "policy.yaml"),
             "not a FileDescriptorSet",
         ),
+        // Paths are checked against the message type: a misspelt field
+        // would list nothing.
+        (
+            POLICY.replace(
+                "allow: [charge_id, card.number",
+                "allow: [charge_id, card.nubmer",
+            ),
+            "card.nubmer: chaperone.demo.v1.Card has no field \"nubmer\"",
+        ),
+        (
+            POLICY.replace("\"items[*].sku\"", "\"items.sku\""),
+            "items: a list; its elements are `items[*]`",
+        ),
+        (
+            POLICY.replace(
+                "fields: { receipt_email: email }",
+                "fields: { \"receipt_email.x\": email }",
+            ),
+            "receipt_email: a scalar",
+        ),
     ] {
         std::fs::write(&policy, text).unwrap();
         let out = chaperone_cli(["check", policy.to_str().unwrap()], b"");

@@ -382,6 +382,11 @@ pub fn compile_body(
         }
     }
     c.finish();
+    if let Some(m) = &c.message {
+        m.descriptors
+            .check_paths(&m.name, c.root())
+            .map_err(|e| format!("body: {e}"))?;
+    }
     Ok(c)
 }
 

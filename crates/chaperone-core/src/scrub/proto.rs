@@ -301,6 +301,115 @@ impl Descriptors {
     }
 }
 
+impl Descriptors {
+    /// Whether every path of an allow-list or field action under `root`
+    /// names fields the message type `ty` has (a misspelt path would list
+    /// nothing: its field dropped, its action never applied). `*` stands
+    /// for any field, a map's `*` or key for its entries; `[*]` only
+    /// follows a repeated field.
+    pub fn check_paths(&self, ty: &str, root: &Node) -> Result<(), String> {
+        self.check_node(ty, root, "", 0)
+    }
+
+    fn check_node(&self, ty: &str, node: &Node, at: &str, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Ok(());
+        }
+        let desc = self
+            .get(ty)
+            .ok_or_else(|| format!("no message type {ty:?}"))?;
+        if node.elements.is_some() {
+            return Err(format!("{at}[*]: {ty} is a message, not a list"));
+        }
+        for (name, child) in &node.keys {
+            let path = if at.is_empty() {
+                name.to_string()
+            } else {
+                format!("{at}.{name}")
+            };
+            let field = desc
+                .fields
+                .iter()
+                .find(|f| *f.name == **name)
+                .ok_or_else(|| format!("{path}: {ty} has no field {name:?}"))?;
+            self.check_field(field, child, &path, depth)?;
+        }
+        if let Some(any) = &node.any_key {
+            for field in &desc.fields {
+                self.check_field(field, any, &format!("{at}.*"), depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What a path below `field` may name: a map's entries, a list's
+    /// elements, a message's fields; nothing below a scalar.
+    fn check_field(
+        &self,
+        field: &Field,
+        node: &Node,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), String> {
+        let below_scalar =
+            |n: &Node| !n.keys.is_empty() || n.any_key.is_some() || n.elements.is_some();
+        if is_map(self, field) {
+            let value = self
+                .get(&field.type_name)
+                .and_then(|e| e.fields.iter().find(|f| f.number == 2))
+                .ok_or_else(|| format!("{path}: a map without a value"))?;
+            if node.elements.is_some() {
+                return Err(format!(
+                    "{path}[*]: a map's entries are named by key (`{path}.*`)"
+                ));
+            }
+            for entry in node
+                .keys
+                .iter()
+                .map(|(_, n)| n)
+                .chain(node.any_key.as_deref())
+            {
+                self.check_value(value, entry, &format!("{path}.*"), depth)?;
+            }
+            return Ok(());
+        }
+        let element = if field.repeated {
+            if !node.keys.is_empty() || node.any_key.is_some() {
+                return Err(format!("{path}: a list; its elements are `{path}[*]`"));
+            }
+            match node.elements.as_deref() {
+                Some(e) => e,
+                None => return Ok(()),
+            }
+        } else if node.elements.is_some() {
+            return Err(format!("{path}[*]: not a list"));
+        } else {
+            node
+        };
+        match field.kind {
+            Kind::Message => self.check_node(&field.type_name, element, path, depth + 1),
+            _ if below_scalar(element) => Err(format!("{path}: a scalar, with no fields below it")),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_value(
+        &self,
+        value: &Field,
+        node: &Node,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), String> {
+        match value.kind {
+            Kind::Message => self.check_node(&value.type_name, node, path, depth + 1),
+            _ if !node.keys.is_empty() || node.any_key.is_some() || node.elements.is_some() => {
+                Err(format!("{path}: a scalar, with no fields below it"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn text(b: &[u8]) -> Result<&str, ScrubError> {
     std::str::from_utf8(b).map_err(|_| ScrubError::InvalidProtobuf { offset: 0 })
 }
