@@ -113,7 +113,7 @@ struct HopContext {
     upstream_error: bool,
     /// The response body flows (server-sent events, NDJSON), judged a piece
     /// at a time.
-    response_flow: Option<Flow>,
+    response_flow: Option<(Flow, BodyHeaders)>,
     /// Record what would be changed or refused; change nothing.
     shadow: bool,
 }
@@ -373,43 +373,42 @@ impl HopStream {
     /// skipped: every contract judges a body's size, label, encoding and
     /// form, whatever its rules.
     fn phases_left(&self, answer: &Answer) -> Option<ProcessingMode> {
+        use BodySendMode::{None as NoBody, Streamed};
+        use HeaderSendMode::{Default as AsConfigured, Skip};
         match answer {
-            Answer::RequestHeaders(_) if self.passthrough => Some(ProcessingMode {
-                request_header_mode: HeaderSendMode::Default as i32,
-                response_header_mode: HeaderSendMode::Skip as i32,
-                request_body_mode: BodySendMode::None as i32,
-                response_body_mode: BodySendMode::None as i32,
-                request_trailer_mode: HeaderSendMode::Skip as i32,
-                response_trailer_mode: HeaderSendMode::Skip as i32,
-            }),
+            Answer::RequestHeaders(_) if self.passthrough => Some(rest(Skip, NoBody, Skip)),
             // A response body that flows: sent as it comes, part by part.
             Answer::ResponseHeaders(_)
                 if self.ctx.as_ref().is_some_and(|c| c.response_flow.is_some()) =>
             {
-                Some(ProcessingMode {
-                    request_header_mode: HeaderSendMode::Default as i32,
-                    response_header_mode: HeaderSendMode::Default as i32,
-                    request_body_mode: BodySendMode::None as i32,
-                    response_body_mode: BodySendMode::Streamed as i32,
-                    request_trailer_mode: HeaderSendMode::Default as i32,
-                    response_trailer_mode: HeaderSendMode::Default as i32,
-                })
+                Some(rest(AsConfigured, Streamed, AsConfigured))
             }
             // Response headers with no hop and no passthrough: no request
             // phase came first (advance), so Envoy made this response.
             // Trailers stay as configured (they are still judged).
             Answer::ResponseHeaders(_) if self.ctx.is_none() && !self.passthrough => {
-                Some(ProcessingMode {
-                    request_header_mode: HeaderSendMode::Default as i32,
-                    response_header_mode: HeaderSendMode::Default as i32,
-                    request_body_mode: BodySendMode::None as i32,
-                    response_body_mode: BodySendMode::None as i32,
-                    request_trailer_mode: HeaderSendMode::Default as i32,
-                    response_trailer_mode: HeaderSendMode::Default as i32,
-                })
+                Some(rest(AsConfigured, NoBody, AsConfigured))
             }
             _ => None,
         }
+    }
+}
+
+/// A processing mode for what is left of a stream: the request's body is
+/// never sent again (it has been, or there is none), and `Default` keeps a
+/// header or trailer mode as Envoy's filter sets it.
+fn rest(
+    response_headers: HeaderSendMode,
+    response_body: BodySendMode,
+    trailers: HeaderSendMode,
+) -> ProcessingMode {
+    ProcessingMode {
+        request_header_mode: HeaderSendMode::Default as i32,
+        response_header_mode: response_headers as i32,
+        request_body_mode: BodySendMode::None as i32,
+        response_body_mode: response_body as i32,
+        request_trailer_mode: trailers as i32,
+        response_trailer_mode: trailers as i32,
     }
 }
 

@@ -58,7 +58,7 @@ impl HopStream {
         let Some(ctx) = self.ctx.as_mut() else {
             return phase.pass();
         };
-        let Some(flow) = ctx.response_flow.as_mut() else {
+        let Some((flow, headers)) = ctx.response_flow.as_mut() else {
             return phase.pass();
         };
         if flow.is_cut() {
@@ -72,14 +72,10 @@ impl HopStream {
             return immediate(refusal, ctx.decision_id(), "stream_cut");
         }
         let hop = &ctx.policy.hops[ctx.hop];
-        let headers = BodyHeaders {
-            content_type: ctx.response.content_type.clone(),
-            content_encoding: ctx.response.content_encoding.clone(),
-        };
         let mut fed = flow.feed(
             &body.body,
             body.end_of_stream,
-            &headers,
+            headers,
             &hop.response_body,
             &ctx.policy.classes,
             self.app.engine.hash_key(),

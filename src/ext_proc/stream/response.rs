@@ -82,21 +82,22 @@ impl HopStream {
         // trailers, so Envoy never marks it whole): where Envoy will send
         // them as they come, the request has ended (the override leaves its
         // body unsent), and this body is the callee's.
-        let framing = (flows && !ctx.upstream_error)
+        let flowing = (flows && !ctx.upstream_error)
             .then(|| {
-                BodyHeaders {
+                let headers = BodyHeaders {
                     content_type: ctx.response.content_type.clone(),
                     content_encoding: ctx.response.content_encoding.clone(),
-                }
-                .framing()
+                };
+                Some((headers.framing()?, headers))
             })
             .flatten()
-            .filter(|f| match f {
+            .filter(|(f, _)| match f {
                 Framing::Messages => hop.response_body.message.is_some(),
                 Framing::Events | Framing::Lines | Framing::Document => hop.response_body.stream,
             });
-        if let Some(framing) = framing {
-            ctx.response_flow = Some(Flow::new(framing, &ctx.policy.classes));
+        if let Some((framing, headers)) = flowing {
+            // The body's headers are its parts' too: kept with the flow.
+            ctx.response_flow = Some((Flow::new(framing, &ctx.policy.classes), headers));
             // Its length changes as it is judged, and validators over the
             // original would confirm guesses of what was scrubbed.
             for name in std::iter::once("content-length").chain(body::BODY_DIGESTS.iter().copied())

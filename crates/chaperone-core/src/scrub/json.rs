@@ -703,24 +703,17 @@ impl<'a> Rewriter<'a> {
         if key.len() < self.gate {
             return Ok(None);
         }
-        match scan_text(
+        let crossing = scan_text(
             key,
             self.contract.scan,
             Context::default(),
             self.classes,
             self.key,
             &mut self.findings,
-        )? {
-            TextOutcome::Unchanged => Ok(None),
-            TextOutcome::Replaced(s) => {
-                self.changed = true;
-                Ok(Some(Some(s)))
-            }
-            TextOutcome::Drop(_) => {
-                self.changed = true;
-                Ok(Some(None))
-            }
-        }
+        )?
+        .crossing();
+        self.changed |= crossing.is_some();
+        Ok(crossing)
     }
 
     fn array(&mut self, at: At<'a>, name: Option<&str>, depth: usize) -> Result<bool, ScrubError> {

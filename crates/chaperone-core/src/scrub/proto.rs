@@ -218,6 +218,25 @@ fn put_len(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Writes a value as it was read, under field `number`.
+fn put_raw(out: &mut Vec<u8>, number: u32, raw: Raw<'_>) {
+    match raw {
+        Raw::Varint(v) => {
+            put_tag(out, number, 0);
+            put_varint(out, v);
+        }
+        Raw::Fixed64(v) => {
+            put_tag(out, number, 1);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Raw::Fixed32(v) => {
+            put_tag(out, number, 5);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Raw::Len(b) => put_len(out, number, b),
+    }
+}
+
 impl Descriptors {
     /// Reads a serialized `FileDescriptorSet`.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
@@ -553,15 +572,13 @@ impl<'a> Rewriter<'a> {
                     || a.node
                         .is_some_and(|n| n.allow_subtree || n.action.is_some())
             };
-            if field.kind != Kind::Message && !leaf(element_at) && !leaf(node_at) {
-                match self.contract.unknown {
-                    Unknown::Reject => return Err(ScrubError::UnknownField),
-                    Unknown::Drop => {
-                        self.changed = true;
-                        continue;
-                    }
-                    Unknown::Allow => {}
-                }
+            if field.kind != Kind::Message
+                && !leaf(element_at)
+                && !leaf(node_at)
+                && self.admit(None, false)?.is_none()
+            {
+                self.changed = true;
+                continue;
             }
             let element_action = field_action.or(element_at
                 .node
@@ -576,19 +593,8 @@ impl<'a> Rewriter<'a> {
                     self.map_entry(field, bytes, whole, node_at, field_action, depth, &mut out)?;
                 }
                 Raw::Len(bytes) if field.kind == Kind::Message => {
-                    if let Some(fa) = element_action {
-                        match fa.action {
-                            super::class::Action::Block => {
-                                return Err(ScrubError::Blocked {
-                                    class: fa.class.clone(),
-                                });
-                            }
-                            super::class::Action::Drop | super::class::Action::Redact => {
-                                self.changed = true;
-                                continue;
-                            }
-                            _ => {}
-                        }
+                    if !self.message_stays(element_action)? {
+                        continue;
                     }
                     let before = self.changed;
                     self.changed = false;
@@ -619,6 +625,23 @@ impl<'a> Rewriter<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// Whether a message value stays under a field action aimed at it
+    /// whole: `drop` and `redact` remove it (a message cannot hold a
+    /// placeholder), `block` refuses; a mask or a hash applies to each
+    /// scalar inside.
+    fn message_stays(&mut self, action: Option<&FieldAction>) -> Result<bool, ScrubError> {
+        match action.map(|fa| (fa.action, fa)) {
+            Some((super::class::Action::Block, fa)) => Err(ScrubError::Blocked {
+                class: fa.class.clone(),
+            }),
+            Some((super::class::Action::Drop | super::class::Action::Redact, _)) => {
+                self.changed = true;
+                Ok(false)
+            }
+            _ => Ok(true),
+        }
     }
 
     /// Where a field stands: allowed, or `None` to drop it; `Err` when the
@@ -738,24 +761,17 @@ impl<'a> Rewriter<'a> {
         if let Some(fa) = action {
             return self.apply(fa, text);
         }
-        match scan_text(
+        let crossing = scan_text(
             text,
             self.contract.scan,
             Context::of_key(Some(&field.name)),
             self.classes,
             self.key,
             &mut self.findings,
-        )? {
-            TextOutcome::Unchanged => Ok(None),
-            TextOutcome::Replaced(s) => {
-                self.changed = true;
-                Ok(Some(Some(s)))
-            }
-            TextOutcome::Drop(_) => {
-                self.changed = true;
-                Ok(Some(None))
-            }
-        }
+        )?
+        .crossing();
+        self.changed |= crossing.is_some();
+        Ok(crossing)
     }
 
     /// What a field action makes of one value, as text.
@@ -898,15 +914,16 @@ impl<'a> Rewriter<'a> {
                 self.classes,
                 self.key,
                 &mut self.findings,
-            )? {
-                TextOutcome::Unchanged => {}
-                TextOutcome::Replaced(s) => {
+            )?
+            .crossing()
+            {
+                None => {}
+                Some(Some(s)) => {
                     self.changed = true;
                     new_key = Some(s);
                 }
-                TextOutcome::Drop(_) => {
+                Some(None) => {
                     self.changed = true;
-                    self.changed |= before;
                     return Ok(());
                 }
             }
@@ -920,46 +937,20 @@ impl<'a> Rewriter<'a> {
         let open = at.open || child.is_some_and(|c| c.allow_subtree);
         let Some(value_at) = self.admit(child, open)? else {
             self.changed = true;
-            self.changed |= before;
             return Ok(());
         };
         let value_action = action.or(child.and_then(|c| c.action.as_ref()));
         let mut entry_out = Vec::new();
         match (new_key.as_deref(), key_raw) {
             (Some(k), _) => put_len(&mut entry_out, 1, k.as_bytes()),
-            (None, Some(Raw::Len(b))) => put_len(&mut entry_out, 1, b),
-            (None, Some(Raw::Varint(v))) => {
-                put_tag(&mut entry_out, 1, 0);
-                put_varint(&mut entry_out, v);
-            }
-            (None, Some(Raw::Fixed64(v))) => {
-                put_tag(&mut entry_out, 1, 1);
-                entry_out.extend_from_slice(&v.to_le_bytes());
-            }
-            (None, Some(Raw::Fixed32(v))) => {
-                put_tag(&mut entry_out, 1, 5);
-                entry_out.extend_from_slice(&v.to_le_bytes());
-            }
+            (None, Some(raw)) => put_raw(&mut entry_out, 1, raw),
             (None, None) => {}
         }
         let mut keep = true;
         match value_raw {
             None => {}
             Some(Raw::Len(b)) if value_field.kind == Kind::Message => {
-                if let Some(fa) = value_action {
-                    match fa.action {
-                        super::class::Action::Block => {
-                            return Err(ScrubError::Blocked {
-                                class: fa.class.clone(),
-                            });
-                        }
-                        super::class::Action::Drop | super::class::Action::Redact => {
-                            self.changed = true;
-                            keep = false;
-                        }
-                        _ => {}
-                    }
-                }
+                keep = self.message_stays(value_action)?;
                 if keep {
                     let inner =
                         self.message(b, &value_field.type_name, value_at, value_action, depth + 1)?;
@@ -972,18 +963,9 @@ impl<'a> Rewriter<'a> {
                 Some(None) => keep = false,
             },
             Some(raw) => {
-                if self.number(value_field, raw, value_action)? {
-                    let mut tmp = Vec::new();
-                    put_tag(&mut tmp, 2, value_field.kind.wire());
-                    match raw {
-                        Raw::Varint(v) => put_varint(&mut tmp, v),
-                        Raw::Fixed64(v) => tmp.extend_from_slice(&v.to_le_bytes()),
-                        Raw::Fixed32(v) => tmp.extend_from_slice(&v.to_le_bytes()),
-                        Raw::Len(_) => {}
-                    }
-                    entry_out.extend_from_slice(&tmp);
-                } else {
-                    keep = false;
+                keep = self.number(value_field, raw, value_action)?;
+                if keep {
+                    put_raw(&mut entry_out, 2, raw);
                 }
             }
         }

@@ -15,6 +15,22 @@ use crate::secret::HashKey;
 /// content: an event's last line ending and its blank line's CR.
 const MAX_HELD_ENDING: usize = 3;
 
+/// Counts a piece's findings into the stream's (`stream`), whose limit
+/// they count toward.
+fn count(
+    stream: &mut Findings,
+    found: &Findings,
+    contract: &Contract,
+    fed: &mut Fed,
+) -> Result<(), ScrubError> {
+    stream.merge(found);
+    fed.findings.merge(found);
+    if let Some(limit) = contract.limit {
+        fed.alert |= limit.judge(stream.total())?;
+    }
+    Ok(())
+}
+
 /// JSON's whitespace.
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -157,25 +173,37 @@ impl Flow {
         if self.cut {
             return fed;
         }
-        if self.framing == Framing::Document {
-            if let Err(e) = self.feed_document(part, end, headers, contract, classes, key, &mut fed)
-            {
-                fed.refused = Some(e);
-                self.cut = true;
-                self.pending = Vec::new();
+        let judged = match self.framing {
+            Framing::Document => {
+                self.feed_document(part, end, headers, contract, classes, key, &mut fed)
             }
-            return fed;
+            _ => self.feed_pieces(part, end, headers, contract, classes, key, &mut fed),
+        };
+        if let Err(e) = judged {
+            fed.refused = Some(e);
+            self.cut = true;
+            self.pending = Vec::new();
         }
+        fed
+    }
+
+    /// Events, lines or gRPC messages: each complete piece judged, the rest
+    /// held.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_pieces(
+        &mut self,
+        part: &[u8],
+        end: bool,
+        headers: &BodyHeaders,
+        contract: &Contract,
+        classes: &Classes,
+        key: &HashKey,
+        fed: &mut Fed,
+    ) -> Result<(), ScrubError> {
         self.pending.extend_from_slice(part);
         let mut start = 0;
         while let Some(piece) = self.piece_end(start, end) {
-            let result = self.judge(start, piece, headers, contract, classes, key, &mut fed);
-            if let Err(e) = result {
-                fed.refused = Some(e);
-                self.cut = true;
-                self.pending = Vec::new();
-                return fed;
-            }
+            self.judge(start, piece, headers, contract, classes, key, fed)?;
             start = piece.next;
             self.searched = start;
             self.line = start;
@@ -183,18 +211,19 @@ impl Flow {
         self.pending.drain(..start);
         self.searched = self.searched.saturating_sub(start);
         self.line = self.line.saturating_sub(start);
-        // What is held is one piece not yet complete: bounded as a piece is,
-        // but for the line ending it may still wait on (CRLF, and an event's
-        // blank line).
+        self.held_within(contract)
+    }
+
+    /// What is held is one piece not yet complete: bounded as a piece is,
+    /// but for the line ending it may still wait on (CRLF, and an event's
+    /// blank line).
+    fn held_within(&self, contract: &Contract) -> Result<(), ScrubError> {
         if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
-            fed.refused = Some(ScrubError::TooLarge {
+            return Err(ScrubError::TooLarge {
                 limit: contract.max_body,
             });
-            self.cut = true;
-            self.pending = Vec::new();
-            return fed;
         }
-        fed
+        Ok(())
     }
 
     /// A JSON document's next part: a top-level array's complete elements
@@ -281,11 +310,7 @@ impl Flow {
                     self.pending.extend_from_slice(&part[i..j]);
                     let Some(sep) = ended else {
                         // Still open: held, and bounded as a piece is.
-                        if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
-                            return Err(ScrubError::TooLarge {
-                                limit: contract.max_body,
-                            });
-                        }
+                        self.held_within(contract)?;
                         i = j;
                         continue;
                     };
@@ -300,11 +325,7 @@ impl Flow {
                 }
                 Doc::Closed => return Err(invalid(i)),
             }
-            if self.pending.len() > contract.max_body.saturating_add(MAX_HELD_ENDING) {
-                return Err(ScrubError::TooLarge {
-                    limit: contract.max_body,
-                });
-            }
+            self.held_within(contract)?;
         }
         if !end {
             return Ok(());
@@ -317,9 +338,7 @@ impl Flow {
             Doc::Whole => {
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
-                self.findings.merge(&scrubbed.findings);
-                fed.findings.merge(&scrubbed.findings);
-                fed.alert |= scrubbed.alert;
+                count(&mut self.findings, &scrubbed.findings, contract, fed)?;
                 fed.changed |= scrubbed.body.is_some();
                 fed.out
                     .extend_from_slice(scrubbed.body.as_deref().unwrap_or(&whole));
@@ -347,11 +366,7 @@ impl Flow {
             offset: e.valid_up_to(),
         })?;
         let (new, found, kept) = super::json::rewrite_element(text, contract, classes, key)?;
-        self.findings.merge(&found);
-        fed.findings.merge(&found);
-        if let Some(limit) = contract.limit {
-            fed.alert |= limit.judge(self.findings.total())?;
-        }
+        count(&mut self.findings, &found, contract, fed)?;
         if !kept {
             fed.changed = true;
             return Ok(());
@@ -454,11 +469,7 @@ impl Flow {
                 classes,
                 key,
             )?;
-            self.findings.merge(&found);
-            fed.findings.merge(&found);
-            if let Some(limit) = contract.limit {
-                fed.alert |= limit.judge(self.findings.total())?;
-            }
+            count(&mut self.findings, &found, contract, fed)?;
             match new {
                 None => fed.out.extend_from_slice(raw),
                 Some(new) => {
@@ -480,11 +491,7 @@ impl Flow {
             }
         };
         let scrubbed = scrub_body(content, as_body, contract, classes, key)?;
-        self.findings.merge(&scrubbed.findings);
-        fed.findings.merge(&scrubbed.findings);
-        if let Some(limit) = contract.limit {
-            fed.alert |= limit.judge(self.findings.total())?;
-        }
+        count(&mut self.findings, &scrubbed.findings, contract, fed)?;
         match scrubbed.body {
             None => fed.out.extend_from_slice(raw),
             Some(new) => {

@@ -20,6 +20,18 @@ pub enum TextOutcome {
     Drop(String),
 }
 
+impl TextOutcome {
+    /// What crosses of the text: `None` the text as it is, `Some(None)`
+    /// nothing (its field goes), `Some(Some(new))` the new text.
+    pub fn crossing(self) -> Option<Option<String>> {
+        match self {
+            TextOutcome::Unchanged => None,
+            TextOutcome::Replaced(s) => Some(Some(s)),
+            TextOutcome::Drop(_) => Some(None),
+        }
+    }
+}
+
 /// Scans `text` for the detectors in `scan` and applies each finding's class
 /// action. Counts findings. (An empty set has no shortest finding: nothing
 /// is scanned.)
