@@ -8,11 +8,13 @@
 #       masked
 #   SJ  the same with one JSON array of the same records, judged element by
 #       element
+#   SO  the same array as the `data` of one JSON object, judged record by
+#       record where it stands
 # For each run: the bytes and lines the client received, any card number in
 # clear (must be none through S), the time to the first byte and to the end,
-# and for S chaperone's peak RSS growth over its idle RSS (VmHWM, reset
+# and for S, SJ and SO chaperone's peak RSS growth over its idle RSS (VmHWM, reset
 # before each run through /proc/PID/clear_refs). The table gives medians and
-# S against A. See BENCHMARKS.md.
+# each against A. See BENCHMARKS.md.
 #
 # Environment: BENCH_STREAM_MB (100), BENCH_ROUNDS (3), BENCH_OUT
 # (target/bench-stream). Needs curl, python3; Envoy from .ci/tools.sh --bench.
@@ -84,6 +86,7 @@ kb() { awk -v f="$1" '$1 == f":" { print $2 }' "/proc/$CHAPERONE_PID/status"; }
 run() {
   local c=$1 round=$2 idle=- peak=- port=${HTTP_PORT[${1:0:1}]} kind=ndjson
   [[ $c == SJ ]] && kind=json
+  [[ $c == SO ]] && kind=object
   if [[ $c == S* ]]; then
     # Resets VmHWM to the current RSS.
     echo 5 >"/proc/$CHAPERONE_PID/clear_refs" 2>/dev/null || true
@@ -124,7 +127,7 @@ PY
 }
 log "$COUNT lines of ${#PIECE} bytes per run"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for c in A S SJ; do run "$c" "$r"; done
+  for c in A S SJ SO; do run "$c" "$r"; done
 done
 
 python3 - "$OUT/runs.tsv" "$COUNT" <<'PY' | tee "$OUT/result.md"
@@ -139,7 +142,7 @@ a_ms = med([x[4] for x in by["A"]])
 print(f"streamed: {count} records, medians of {len(by['A'])} rounds\n")
 print("| config | MB received | records | cards in clear | first byte (ms) | total (ms) | MB/s | vs A | chaperone peak RSS growth, MB: median (max) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for c in ("A", "S", "SJ"):
+for c in ("A", "S", "SJ", "SO"):
     xs = by[c]
     ms = med([x[4] for x in xs])
     mb = med([x[0] for x in xs]) / 1e6
@@ -148,6 +151,6 @@ for c in ("A", "S", "SJ"):
         g = [(int(x[6]) - int(x[5])) / 1024 for x in xs]
         growth = f"{med(g):.1f} (max {max(g):.1f})"
     print(f"| {c} | {mb:.1f} | {med([x[1] for x in xs]):.0f} | {max(x[2] for x in xs)} | {med([x[3] for x in xs]):.0f} | {ms:.0f} | {mb / (ms / 1000):.0f} | {a_ms / ms:.2f} | {growth} |")
-bad = [x for c in ("S", "SJ") for x in by[c] if x[2] or x[1] != count]
+bad = [x for c in ("S", "SJ", "SO") for x in by[c] if x[2] or x[1] != count]
 sys.exit(1 if bad else 0)
 PY

@@ -1,8 +1,8 @@
 //! gRPC message contracts through a real Envoy: a tonic client calls the
 //! demo payments service (examples/grpc-demo) through Envoy, chaperone
-//! applying each hop's contract to the protobuf messages both ways, unary and
-//! server streaming; checked from the messages the service and the client
-//! received. Refusals reach the client as a gRPC status whose message holds
+//! applying each hop's contract to the protobuf messages both ways, unary,
+//! server streaming and both ways streaming; checked from the messages the
+//! service and the client received. Refusals reach the client as a gRPC status whose message holds
 //! the decision id, never what was refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,6 +45,20 @@ hops:
       body: { message: chaperone.demo.v1.HistoryRequest }
     response:
       body: { message: chaperone.demo.v1.HistoryEntry, stream: true, limit: { findings: 8, action: block } }
+  - name: batch
+    match: { host: payments.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Batch }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest }
+    response:
+      body: { message: chaperone.demo.v1.ChargeReply, allow: [charge_id, card.number] }
+  - name: strict-batch
+    match: { host: strict.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Batch }
+    from: [ { anonymous: true } ]
+    request:
+      body: { message: chaperone.demo.v1.ChargeRequest, allow: [card, amount_cents], unknown: reject }
+    response:
+      body: { message: chaperone.demo.v1.ChargeReply }
   - name: strict-charge
     match: { host: strict.shop.test, method: POST, path: /chaperone.demo.v1.Payments/Charge }
     from: [ { anonymous: true } ]
@@ -199,6 +213,73 @@ async fn a_server_stream_crosses_message_by_message() {
     };
     assert_eq!(seen, 4, "{end:?}");
     assert!(end.is_some(), "the stream is cut, not ended");
+}
+
+/// A stream of requests flows too: each message is judged as it comes and
+/// reaches the service while the client is still sending (the reply to the
+/// first arrives before the second is sent), each reply judged on its way
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_crosses_message_by_message_both_ways() {
+    let s = stack().await;
+    let mut client = s.client("payments.shop.test").await;
+    let (send, requests) = tokio::sync::mpsc::channel::<ChargeRequest>(4);
+    send.send(charge()).await.unwrap();
+    let mut replies = client
+        .batch(tokio_stream::wrappers::ReceiverStream::new(requests))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", s.chaperone.log()))
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), replies.message())
+        .await
+        .expect("the first reply while the request stream is open")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.charge_id, "ch_1");
+    assert_eq!(first.card.unwrap().number, "411111******1111");
+    assert!(first.items.is_empty() && first.internal_trace.is_empty());
+    let mut second = charge();
+    second.card.as_mut().unwrap().number = "5555 5555 5555 4444".into();
+    send.send(second).await.unwrap();
+    drop(send);
+    let reply = replies.message().await.unwrap().unwrap();
+    assert_eq!(reply.card.unwrap().number, "555555******4444");
+    assert!(replies.message().await.unwrap().is_none());
+    let got = std::mem::take(&mut s.service.received.lock().unwrap().charges);
+    assert_eq!(got.len(), 2);
+    for (req, last4) in got.iter().zip(["1111", "4444"]) {
+        let number = &req.card.as_ref().unwrap().number;
+        assert_eq!(number, &format!("{}******{last4}", &number[..6]));
+        assert!(!req.note.contains("5555555555554444"), "{}", req.note);
+        assert!(!req.labels.contains_key("aws"), "{:?}", req.labels);
+    }
+
+    // A message the contract refuses ends the call; the service saw only
+    // what came before it.
+    let mut client = s.client("strict.shop.test").await;
+    let (send, requests) = tokio::sync::mpsc::channel::<ChargeRequest>(4);
+    let allowed = ChargeRequest {
+        card: charge().card,
+        amount_cents: 700,
+        ..ChargeRequest::default()
+    };
+    send.send(allowed).await.unwrap();
+    let mut replies = client
+        .batch(tokio_stream::wrappers::ReceiverStream::new(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replies.message().await.unwrap().unwrap().charge_id, "ch_1");
+    send.send(charge()).await.unwrap();
+    let status = match replies.message().await {
+        Ok(Some(r)) => panic!("a reply after the refusal: {r:?}"),
+        Ok(None) => panic!("the call ends with an error, not cleanly"),
+        Err(status) => status,
+    };
+    assert!(!status.message().contains("4111"), "{status:?}");
+    let got = &s.service.received.lock().unwrap().charges;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].amount_cents, 700);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,7 +39,17 @@ hops:
     match: { host: array.shop.test, method: GET, path: "/**" }
     from: [ { anonymous: true } ]
     response:
-      body: { stream: true, allow: ["[*].n"], unknown: drop, max_bytes: 256 }
+      body: { stream: true, allow: ["[*].n", "data[*].n", total], unknown: drop, max_bytes: 256 }
+  - name: upload
+    match: { host: upload.shop.test, method: POST, path: "/**" }
+    from: [ { anonymous: true } ]
+    request:
+      body: { stream: true, allow: [n, card], unknown: drop, max_bytes: 2048 }
+  - name: upload-whole
+    match: { host: upload-whole.shop.test, method: POST, path: "/**" }
+    from: [ { anonymous: true } ]
+    request:
+      body: { allow: [n, card], unknown: drop, max_bytes: 2048 }
   - name: buffered-events
     match: { host: buffered.shop.test, method: GET, path: "/**" }
     from: [ { anonymous: true } ]
@@ -270,6 +280,80 @@ async fn a_json_array_crosses_element_by_element() {
         got.parts[0].0,
         got.total
     );
+}
+
+/// A JSON object flows too: the records of an array inside it cross as
+/// they come, each judged where it stands, and the members after it follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_array_inside_an_object_crosses_record_by_record() {
+    let s = stack().await;
+    let (status, got) = s
+        .get(
+            "array.shop.test",
+            &[
+                ("x-demo-stream", "object"),
+                ("x-demo-count", "6"),
+                ("x-demo-interval-ms", "150"),
+                (
+                    "x-demo-piece",
+                    r#"{"n":{n},"card":"4111111111111111","note":"5555 5555 5555 4444"}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{}", s.chaperone.log());
+    assert!(got.clean_end);
+    let doc: serde_json::Value = serde_json::from_str(&got.text()).unwrap();
+    let records: Vec<serde_json::Value> = (0..6).map(|n| serde_json::json!({ "n": n })).collect();
+    assert_eq!(doc, serde_json::json!({ "data": records, "total": 6 }));
+    assert!(
+        got.parts[0].0 + Duration::from_millis(450) < got.total,
+        "records came as they were sent: first at {:?}, end at {:?}",
+        got.parts[0].0,
+        got.total
+    );
+}
+
+/// A request body flows too: a 12 MB NDJSON upload, larger than Envoy's
+/// buffer and than the hop's `max_bytes`, crosses line by line under the
+/// contract; on a hop that judges bodies whole it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ndjson_upload_crosses_line_by_line() {
+    let s = stack().await;
+    let note = "x".repeat(960);
+    let lines = 12_000;
+    let body: String = (0..lines)
+        .map(|n| format!("{{\"n\":{n},\"card\":\"4111 1111 1111 1111\",\"note\":\"{note}\"}}\n"))
+        .collect();
+    assert!(body.len() > 12_000_000);
+    let send = |host: &'static str| {
+        http()
+            .post(s.envoy.url("ENVOY_HTTP_PORT", "/v1/import"))
+            .header("host", host)
+            .header("content-type", "application/x-ndjson")
+            .header("x-demo-body", r#"{"ok":true}"#)
+            .body(body.clone())
+            .send()
+    };
+    let resp = send("upload.shop.test").await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", s.chaperone.log());
+    let got = s.upstream.take();
+    assert_eq!(got.len(), 1);
+    let received = &got[0].body;
+    assert!(!received.contains("4111 1111 1111 1111"));
+    let mut seen = 0;
+    for (n, line) in received.lines().enumerate() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({ "n": n, "card": "411111******1111" })
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, lines);
+    let resp = send("upload-whole.shop.test").await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(s.upstream.take().is_empty());
 }
 
 /// An Envoy whose filter sends bodies before chaperone answers the headers

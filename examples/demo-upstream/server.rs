@@ -197,7 +197,8 @@ async fn handle(
 }
 
 /// A response that flows, asked for with `x-demo-stream: sse` (server-sent
-/// events), `ndjson`, or `json` (one array): `x-demo-count` pieces (default 5), one every
+/// events), `ndjson`, `json` (one array), or `object` (the array as an
+/// object's `data`, then its `total`): `x-demo-count` pieces (default 5), one every
 /// `x-demo-interval-ms` (default 0), each `x-demo-piece` with `{n}` replaced
 /// by its number (default a small JSON document holding a card number).
 fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Error>>> {
@@ -212,6 +213,7 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
         "sse" => ("text/event-stream", Framing::Events),
         "ndjson" => ("application/x-ndjson", Framing::Lines),
         "json" => ("application/json", Framing::Array),
+        "object" => ("application/json", Framing::Object),
         _ => return None,
     };
     let count: u64 = header("x-demo-count")
@@ -223,7 +225,8 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
     let piece = header("x-demo-piece")
         .unwrap_or_else(|| r#"{"n":{n},"card":"4111 1111 1111 1111"}"#.to_owned());
     // One piece more than counted for an array: its closing bracket.
-    let last = count + u64::from(framing == Framing::Array);
+    let array = matches!(framing, Framing::Array | Framing::Object);
+    let last = count + u64::from(array);
     let pieces = futures_util::stream::unfold(0u64, move |n| {
         let piece = piece.clone();
         async move {
@@ -234,17 +237,17 @@ fn streamed(req: &Request<Incoming>) -> Option<Response<BoxBody<Bytes, hyper::Er
                 tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
             }
             let text = piece.replace("{n}", &n.to_string());
+            let (open, close) = match framing {
+                Framing::Object => (r#"{"data":["#.to_owned(), format!(r#"],"total":{count}}}"#)),
+                _ => ("[".to_owned(), "]".to_owned()),
+            };
             let framed = match framing {
                 Framing::Events => format!("data: {text}\n\n"),
                 Framing::Lines => format!("{text}\n"),
-                Framing::Array if n == count => "]".to_owned(),
-                Framing::Array if n == 0 => format!("[{text}"),
-                Framing::Array => format!(",{text}"),
-            };
-            let framed = if framing == Framing::Array && count == 0 {
-                "[]".to_owned()
-            } else {
-                framed
+                _ if count == 0 => format!("{open}{close}"),
+                _ if n == count => close,
+                _ if n == 0 => format!("{open}{text}"),
+                _ => format!(",{text}"),
             };
             Some((Ok(Frame::data(Bytes::from(framed))), n + 1))
         }
@@ -264,6 +267,7 @@ enum Framing {
     Events,
     Lines,
     Array,
+    Object,
 }
 
 fn idp(key: &SigningKey, path_and_query: &str) -> Response<Full<Bytes>> {

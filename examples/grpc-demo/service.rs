@@ -2,7 +2,8 @@
 //! chaperone's gRPC contracts: it records each request as it received it and
 //! answers with cards, holders, emails and traces in nested and repeated
 //! fields, once (`Charge`) or as a stream (`History`, an entry every
-//! `HISTORY_INTERVAL`).
+//! `HISTORY_INTERVAL`; `Batch`, a reply to each request of a stream as it
+//! comes).
 
 // Demo and test tooling, never part of the chaperone binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
@@ -64,6 +65,27 @@ struct Demo {
     received: Arc<Mutex<Received>>,
 }
 
+/// The reply to a charge: its card as received, and what a callee should
+/// not send back.
+fn reply(card: Option<Card>, n: usize) -> ChargeReply {
+    ChargeReply {
+        charge_id: format!("ch_{n}"),
+        card,
+        receipt_email: "alice@example.com".into(),
+        items: vec![
+            Item {
+                sku: "SKU-1".into(),
+                qty: 2,
+            },
+            Item {
+                sku: "4111 1111 1111 1111".into(),
+                qty: 1,
+            },
+        ],
+        internal_trace: "node-7.rack-3".into(),
+    }
+}
+
 #[tonic::async_trait]
 impl Payments for Demo {
     async fn charge(
@@ -73,22 +95,24 @@ impl Payments for Demo {
         let req = request.into_inner();
         let card = req.card.clone();
         self.received.lock().unwrap().charges.push(req);
-        Ok(Response::new(ChargeReply {
-            charge_id: "ch_1".into(),
-            card,
-            receipt_email: "alice@example.com".into(),
-            items: vec![
-                Item {
-                    sku: "SKU-1".into(),
-                    qty: 2,
-                },
-                Item {
-                    sku: "4111 1111 1111 1111".into(),
-                    qty: 1,
-                },
-            ],
-            internal_trace: "node-7.rack-3".into(),
-        }))
+        Ok(Response::new(reply(card, 1)))
+    }
+
+    type BatchStream = Pin<Box<dyn Stream<Item = Result<ChargeReply, Status>> + Send>>;
+
+    async fn batch(
+        &self,
+        request: Request<tonic::Streaming<ChargeRequest>>,
+    ) -> Result<Response<Self::BatchStream>, Status> {
+        let received = Arc::clone(&self.received);
+        let replies = request.into_inner().map(move |req| {
+            let req = req?;
+            let card = req.card.clone();
+            let mut received = received.lock().unwrap();
+            received.charges.push(req);
+            Ok(reply(card, received.charges.len()))
+        });
+        Ok(Response::new(Box::pin(replies)))
     }
 
     type HistoryStream = Pin<Box<dyn Stream<Item = Result<HistoryEntry, Status>> + Send>>;

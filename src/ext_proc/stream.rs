@@ -42,7 +42,7 @@ use crate::policy::eval::{host_without_port, is_normalized};
 use crate::policy::headers::{
     OWN_HEADER_PREFIX, request_headers_to_remove, response_headers_to_remove,
 };
-use crate::scrub::stream::{Flow, Framing};
+use crate::scrub::stream::Flow;
 use crate::scrub::{BodyHeaders, BodyKind, Breach, Findings, ScrubError, scrub_body};
 use crate::secret::random_id;
 use crate::telemetry::{self, metrics, trace};
@@ -111,8 +111,11 @@ struct HopContext {
     marked: marking::Marked,
     /// The callee answered 5xx and the hop replaces such bodies.
     upstream_error: bool,
-    /// The response body flows (server-sent events, NDJSON), judged a piece
-    /// at a time.
+    /// The request body flows (a gRPC client stream, an NDJSON upload),
+    /// judged a piece at a time.
+    request_flow: Option<(Flow, BodyHeaders)>,
+    /// The response body flows (server-sent events, NDJSON, gRPC messages),
+    /// judged a piece at a time.
     response_flow: Option<(Flow, BodyHeaders)>,
     /// Record what would be changed or refused; change nothing.
     shadow: bool,
@@ -129,6 +132,9 @@ pub struct HopStream {
     authorize: bool,
     /// Envoy honours a `mode_override` that streams a response body.
     streams: bool,
+    /// The response body mode Envoy's filter is configured with, when it
+    /// also honours one that streams a request body (which restates it).
+    request_streams: Option<i32>,
     /// The request has ended (its headers, body or trailers said so).
     request_done: bool,
     trace: StreamTrace,
@@ -180,6 +186,7 @@ impl HopStream {
             passthrough: false,
             authorize: false,
             streams: false,
+            request_streams: None,
             request_done: false,
             trace: StreamTrace::default(),
         }
@@ -252,6 +259,21 @@ impl HopStream {
         span.end();
     }
 
+    /// A request phase: in order, or, for a request body that flows and
+    /// has not ended, beside its response (a gRPC stream both ways).
+    fn advance_request(&mut self, to: Step, ended: bool) -> Result<(), StreamError> {
+        let beside = !ended
+            && self.ctx.as_ref().is_some_and(|c| c.request_flow.is_some())
+            && matches!(
+                self.step,
+                Step::ResponseHeaders | Step::ResponseBody | Step::ResponseTrailers
+            );
+        if beside {
+            return Ok(());
+        }
+        self.advance(to)
+    }
+
     fn advance(&mut self, to: Step) -> Result<(), StreamError> {
         let repeatable = matches!(to, Step::RequestBody | Step::ResponseBody);
         let ok = match to {
@@ -302,12 +324,25 @@ impl HopStream {
             // or only in full duplex, it ignores a mode_override, and a body
             // judged as flowing would be a body buffered in part, whose rest
             // Envoy then sends on unasked. Such bodies are judged whole.
-            let streamable = matches!(
-                BodySendMode::try_from(config.response_body_mode),
-                Ok(BodySendMode::Buffered | BodySendMode::BufferedPartial | BodySendMode::Streamed)
-            );
-            self.streams &= streamable && !config.send_body_without_waiting_for_header_response;
+            // A filter in full duplex either way ignores every override.
+            let readable = |mode: i32| {
+                matches!(
+                    BodySendMode::try_from(mode),
+                    Ok(BodySendMode::Buffered
+                        | BodySendMode::BufferedPartial
+                        | BodySendMode::Streamed)
+                )
+            };
+            let overrides = self.streams
+                && !config.send_body_without_waiting_for_header_response
+                && [config.request_body_mode, config.response_body_mode]
+                    .iter()
+                    .all(|&m| m != BodySendMode::FullDuplexStreamed as i32);
+            self.streams = overrides && readable(config.response_body_mode);
+            self.request_streams = (self.streams && readable(config.request_body_mode))
+                .then_some(config.response_body_mode);
         }
+        let request_ended = self.request_done;
         self.request_done |= match &msg.request {
             Some(Phase::RequestHeaders(h)) => h.end_of_stream,
             Some(Phase::RequestBody(b)) => b.end_of_stream,
@@ -324,11 +359,11 @@ impl HopStream {
                 self.on_request_headers(&h, msg.metadata_context.as_ref())
             }
             Phase::RequestBody(b) => {
-                self.advance(Step::RequestBody)?;
+                self.advance_request(Step::RequestBody, request_ended)?;
                 self.on_body(&b, true)
             }
             Phase::RequestTrailers(t) => {
-                self.advance(Step::RequestTrailers)?;
+                self.advance_request(Step::RequestTrailers, request_ended)?;
                 Answer::RequestTrailers(self.on_trailers(t.trailers.as_ref(), true))
             }
             Phase::ResponseHeaders(h) => {
@@ -375,13 +410,33 @@ impl HopStream {
     fn phases_left(&self, answer: &Answer) -> Option<ProcessingMode> {
         use BodySendMode::{None as NoBody, Streamed};
         use HeaderSendMode::{Default as AsConfigured, Skip};
+        let ctx = self.ctx.as_ref();
+        // A request body that still flows keeps flowing.
+        let request_body = match ctx.is_some_and(|c| c.request_flow.is_some()) && !self.request_done
+        {
+            true => Streamed,
+            false => NoBody,
+        };
         match answer {
             Answer::RequestHeaders(_) if self.passthrough => Some(rest(Skip, NoBody, Skip)),
-            // A response body that flows: sent as it comes, part by part.
-            Answer::ResponseHeaders(_)
-                if self.ctx.as_ref().is_some_and(|c| c.response_flow.is_some()) =>
+            // A request body that flows: sent as it comes, the response's
+            // as configured (restated: an override states both).
+            Answer::RequestHeaders(_)
+                if let Some(configured) = self.request_streams
+                    && request_body == Streamed =>
             {
-                Some(rest(AsConfigured, Streamed, AsConfigured))
+                Some(ProcessingMode {
+                    request_body_mode: Streamed as i32,
+                    response_body_mode: configured,
+                    ..rest(AsConfigured, NoBody, AsConfigured)
+                })
+            }
+            // A response body that flows: sent as it comes, part by part.
+            Answer::ResponseHeaders(_) if ctx.is_some_and(|c| c.response_flow.is_some()) => {
+                Some(ProcessingMode {
+                    request_body_mode: request_body as i32,
+                    ..rest(AsConfigured, Streamed, AsConfigured)
+                })
             }
             // Response headers with no hop and no passthrough: no request
             // phase came first (advance), so Envoy made this response.
@@ -395,8 +450,8 @@ impl HopStream {
 }
 
 /// A processing mode for what is left of a stream: the request's body is
-/// never sent again (it has been, or there is none), and `Default` keeps a
-/// header or trailer mode as Envoy's filter sets it.
+/// not sent (unless restated), and `Default` keeps a header or trailer mode
+/// as Envoy's filter sets it.
 fn rest(
     response_headers: HeaderSendMode,
     response_body: BodySendMode,

@@ -17,7 +17,11 @@ impl HopStream {
             return phase.pass();
         };
         let started = Instant::now();
-        if !request && ctx.response_flow.is_some() {
+        let flowing = match request {
+            true => ctx.request_flow.is_some(),
+            false => ctx.response_flow.is_some(),
+        };
+        if flowing {
             return self.on_flow(body, phase, started);
         }
         if !body.end_of_stream {
@@ -50,15 +54,28 @@ impl HopStream {
         }
     }
 
-    /// One part of a response body that flows: the pieces it completes, as
-    /// judged. A piece refused ends the stream with a terminal piece its
-    /// reader recognises (the refusal's body); a part after that resets the
-    /// stream (Envoy cannot answer anew once the response has begun).
+    /// One part of a body that flows: the pieces it completes, as judged.
+    /// A request's piece refused refuses the request (as a whole body's
+    /// would: what crossed before was judged). A response's ends the stream
+    /// with a terminal piece its reader recognises (the refusal's body); a
+    /// part after that resets the stream (Envoy cannot answer anew once the
+    /// response has begun).
     fn on_flow(&mut self, body: &HttpBody, phase: PhaseName, started: Instant) -> Answer {
+        let request = phase.request();
         let Some(ctx) = self.ctx.as_mut() else {
             return phase.pass();
         };
-        let Some((flow, headers)) = ctx.response_flow.as_mut() else {
+        let (flow, contract) = match request {
+            true => (
+                &mut ctx.request_flow,
+                &ctx.policy.hops[ctx.hop].request_body,
+            ),
+            false => (
+                &mut ctx.response_flow,
+                &ctx.policy.hops[ctx.hop].response_body,
+            ),
+        };
+        let Some((flow, headers)) = flow.as_mut() else {
             return phase.pass();
         };
         if flow.is_cut() {
@@ -71,16 +88,18 @@ impl HopStream {
             };
             return immediate(refusal, ctx.decision_id(), "stream_cut");
         }
-        let hop = &ctx.policy.hops[ctx.hop];
         let mut fed = flow.feed(
             &body.body,
             body.end_of_stream,
             headers,
-            &hop.response_body,
+            contract,
             &ctx.policy.classes,
             self.app.engine.hash_key(),
         );
         let framing = flow.framing();
+        if request && let Some(e) = fed.refused.take() {
+            return self.refuse(phase, &e);
+        }
         if let Some(e) = fed.refused.take() {
             let breach = e.breach();
             let Some(id) = self.refused(phase, e.code(), &e.to_string()) else {

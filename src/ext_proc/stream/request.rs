@@ -151,6 +151,7 @@ impl HopStream {
             response_envelope_findings: 0,
             marked: marking::Marked::default(),
             upstream_error: false,
+            request_flow: None,
             response_flow: None,
             shadow,
         });
@@ -181,7 +182,32 @@ impl HopStream {
             alert,
             started,
         );
-        if !shadow
+        // A gRPC client stream, an upload of NDJSON or a JSON document on a
+        // hop that lets it flow: sent as it comes where Envoy will (see
+        // phases_left), each piece judged whole.
+        let flowing = (!shadow && body_follows && self.request_streams.is_some())
+            .then(|| {
+                let body = BodyHeaders {
+                    content_type: headers.all("content-type"),
+                    content_encoding: headers.all("content-encoding"),
+                };
+                Some((body.framing()?, body))
+            })
+            .flatten()
+            .filter(|(f, _)| rule.request_body.flows(*f));
+        if let Some((framing, body)) = flowing {
+            if let Some(ctx) = self.ctx.as_mut() {
+                ctx.request_flow = Some((Flow::new(framing, &policy.classes), body));
+            }
+            // Its length changes as it is judged, and digests of the
+            // original would confirm guesses of what was scrubbed.
+            for name in std::iter::once("content-length").chain(body::BODY_DIGESTS.iter().copied())
+            {
+                if headers.contains_key(name) && !remove.iter().any(|r| r == name) {
+                    remove.push(name.to_owned());
+                }
+            }
+        } else if !shadow
             && let Some(e) = body::declared_too_large(headers, &rule.request_body, body_follows)
         {
             return self.refuse(PhaseName::RequestBody, &e);

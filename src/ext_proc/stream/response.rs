@@ -9,7 +9,10 @@ impl HopStream {
         if self.passthrough {
             return pass();
         }
-        let flows = self.streams && self.request_done && !h.end_of_stream;
+        // A response flows only where the request's body is not left
+        // unsent: it ended, or it flows too.
+        let request_flows = self.ctx.as_ref().is_some_and(|c| c.request_flow.is_some());
+        let flows = self.streams && (self.request_done || request_flows) && !h.end_of_stream;
         let present = Headers::of(h.headers.as_ref());
         let (policy, hop_rule) = match &self.ctx {
             Some(ctx) => (Arc::clone(&ctx.policy), Some(ctx.hop)),
@@ -91,10 +94,7 @@ impl HopStream {
                 Some((headers.framing()?, headers))
             })
             .flatten()
-            .filter(|(f, _)| match f {
-                Framing::Messages => hop.response_body.message.is_some(),
-                Framing::Events | Framing::Lines | Framing::Document => hop.response_body.stream,
-            });
+            .filter(|(f, _)| hop.response_body.flows(*f));
         if let Some((framing, headers)) = flowing {
             // The body's headers are its parts' too: kept with the flow.
             ctx.response_flow = Some((Flow::new(framing, &ctx.policy.classes), headers));

@@ -117,9 +117,10 @@ pub struct RawBody {
     /// Largest body accepted, in bytes. Default 1 MiB.
     #[serde(default)]
     pub max_bytes: Option<usize>,
-    /// Server-sent events and NDJSON cross as they flow, each event or line
-    /// judged whole when complete (`max_bytes` then bounds each one, not the
-    /// stream). Default false: such bodies are judged whole like any other.
+    /// Server-sent events, NDJSON and JSON cross as they flow, each event,
+    /// line or JSON value judged whole when complete (`max_bytes` then bounds
+    /// each one, not the stream). Default false: such bodies are judged
+    /// whole like any other.
     #[serde(default)]
     pub stream: Option<bool>,
     /// gRPC bodies: the protobuf type of each message (`pkg.Message`), from

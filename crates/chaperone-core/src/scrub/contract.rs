@@ -174,8 +174,8 @@ pub struct Contract {
     /// Scan `text/*` bodies as text.
     pub text: bool,
     pub max_body: usize,
-    /// Server-sent events and NDJSON may cross as they flow, a piece at a
-    /// time, each bounded by `max_body` (scrub::stream).
+    /// Server-sent events, NDJSON and JSON may cross as they flow, a piece
+    /// at a time, each bounded by `max_body` (scrub::stream).
     pub stream: bool,
     /// gRPC bodies hold messages of this protobuf type (scrub::proto).
     pub message: Option<MessageType>,
@@ -323,6 +323,17 @@ impl Contract {
             allow.merge_wildcards();
         }
         self.actions.merge_wildcards();
+    }
+
+    /// Whether a body framed so may flow under this contract: gRPC messages
+    /// of a type it names always (a gRPC body ends with trailers, never
+    /// whole), the others with `stream: true`.
+    pub fn flows(&self, framing: super::stream::Framing) -> bool {
+        use super::stream::Framing;
+        match framing {
+            Framing::Messages => self.message.is_some(),
+            Framing::Events | Framing::Lines | Framing::Document => self.stream,
+        }
     }
 
     /// Whether the contract says anything of the document's structure (an

@@ -26,6 +26,9 @@ use super::text::{TextOutcome, scan_text};
 use super::{Findings, ScrubError};
 use crate::secret::HashKey;
 
+mod flow;
+pub use flow::{DocFlow, Under};
+
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 64;
 
@@ -115,6 +118,99 @@ impl Label {
     }
 }
 
+/// What a member's key decides.
+struct Planned<'a> {
+    /// The contract node its name leads to.
+    child: Option<&'a Node>,
+    key_label: Label,
+    /// Where its value stands; `None`: the member is dropped.
+    at: Option<At<'a>>,
+    /// The key as it is written, when the member stays.
+    written: Option<Cow<'a, [u8]>>,
+    /// The key as it crosses, when a finding rewrote it.
+    crossing: Option<String>,
+    /// Nothing was found in the key.
+    clean: bool,
+}
+
+impl Planned<'_> {
+    /// Whether the member, by its name as it crosses, holds what a
+    /// sibling label names.
+    fn labelled(&self) -> bool {
+        match &self.crossing {
+            Some(c) => detect::label_kind(c).1,
+            None => self.key_label.labelled,
+        }
+    }
+}
+
+/// Where a member or element under `node` stands: allowed (and how), or
+/// `None` to drop it; `Err` when the contract rejects unknown fields.
+fn admit<'c>(
+    contract: &Contract,
+    node: Option<&'c Node>,
+    parent_open: bool,
+) -> Result<Option<At<'c>>, ScrubError> {
+    let open = parent_open || node.is_some_and(|c| c.allow_subtree);
+    if open || node.is_some() {
+        return Ok(Some(At { node, open }));
+    }
+    match contract.unknown {
+        Unknown::Drop => Ok(None),
+        Unknown::Reject => Err(ScrubError::UnknownField),
+        Unknown::Allow => Ok(Some(At {
+            node: None,
+            open: true,
+        })),
+    }
+}
+
+/// Where a value starting with `first` stands: `at` itself, `None` when it
+/// is dropped, `Err` when the contract rejects it. A value of another kind
+/// than the allow-list's path implies (a string where `items[*].sku` needs
+/// an array) is an unknown field.
+fn fitted<'c>(
+    contract: &Contract,
+    at: At<'c>,
+    first: Option<u8>,
+) -> Result<Option<At<'c>>, ScrubError> {
+    match at.node {
+        Some(node) if !at.open && !fits(node.shape(), first) => match contract.unknown {
+            Unknown::Drop => Ok(None),
+            Unknown::Reject => Err(ScrubError::UnknownField),
+            Unknown::Allow => Ok(Some(At {
+                node: at.node,
+                open: true,
+            })),
+        },
+        _ => Ok(Some(at)),
+    }
+}
+
+/// Where an object's members stand: an object where elements are named
+/// (`items[*].account` sent as `items: {account}`) is read as one element.
+fn object_at(at: At<'_>) -> At<'_> {
+    match at.node {
+        Some(n) if at.open && n.keys.is_empty() && n.any_key.is_none() => At {
+            node: n.elements.as_deref().or(Some(n)),
+            open: true,
+        },
+        _ => at,
+    }
+}
+
+/// The node an array's elements stand under: its `[*]`, or, where
+/// everything may cross, the array's own (an array in a place that names
+/// fields holds elements with those fields: the actions aimed at
+/// `customer.account` reach `customer: [{account}]` too).
+fn element_node(at: At<'_>) -> Option<&Node> {
+    at.node.and_then(|n| match &n.elements {
+        Some(e) => Some(&**e),
+        None if at.open => Some(n),
+        None => None,
+    })
+}
+
 fn same_node(a: Option<&Node>, b: Option<&Node>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => std::ptr::eq(a, b),
@@ -138,48 +234,47 @@ pub fn rewrite(
     rewrite_text(text, contract, classes, key)
 }
 
-/// Whether a document that is an array is read element by element under
-/// this contract: its root takes an array (`[*]` paths, or no allow-list).
-pub fn takes_array(contract: &Contract) -> bool {
-    contract.allow.is_none() || fits(contract.root().shape(), Some(b'['))
+/// What one value judged at its place became.
+pub(super) struct Judged {
+    /// The value as it crosses (when it stays).
+    out: Vec<u8>,
+    findings: Findings,
+    /// It stays (false: its member or element goes).
+    kept: bool,
+    /// It crosses other than it came.
+    changed: bool,
 }
 
-/// One element of a document that is an array, judged exactly as
-/// [`rewrite_text`] judges it inside that array (the contract must take an
-/// array: [`takes_array`]): its new text (`None`: unchanged), its findings,
-/// and whether it stays.
-pub fn rewrite_element(
+/// One complete value (`text`, whitespace around it allowed), judged
+/// exactly as [`rewrite_text`] judges it where it stands: at `at`, under
+/// its field action, named `name`, labelled `label` by a sibling, at
+/// `depth`.
+#[allow(clippy::too_many_arguments)]
+fn judge_at(
     text: &str,
+    at: At<'_>,
+    action: Option<&FieldAction>,
+    name: Option<&str>,
+    label: Option<&str>,
+    depth: usize,
     contract: &Contract,
     classes: &Classes,
     key: &HashKey,
-) -> Result<(Option<Vec<u8>>, Findings, bool), ScrubError> {
+) -> Result<Judged, ScrubError> {
     let mut r = Rewriter::new(text, contract, classes, key);
-    let root = At {
-        node: Some(contract.root()),
-        open: contract.allow.is_none(),
-    };
-    let element = root.node.and_then(|n| match &n.elements {
-        Some(e) => Some(&**e),
-        None if root.open => Some(n),
-        None => None,
-    });
-    let element_at = r.admit(element, root.open)?;
-    let action = element.and_then(|e| e.action.as_ref());
+    r.label = label.map(Cow::Borrowed);
     r.ws();
-    let kept = match element_at {
-        Some(at) => r.value(at, action, None, 1)?,
-        None => {
-            r.skip_value(1)?;
-            false
-        }
-    };
+    let kept = r.value(at, action, name, depth)?;
     r.ws();
     if r.pos != text.len() {
         return Err(r.invalid());
     }
-    let changed = r.changed || !kept;
-    Ok((changed.then_some(r.out), r.findings, kept))
+    Ok(Judged {
+        changed: r.changed || !kept,
+        out: r.out,
+        findings: r.findings,
+        kept,
+    })
 }
 
 /// [`rewrite`] of text already known to be UTF-8.
@@ -333,23 +428,11 @@ impl<'a> Rewriter<'a> {
         if let Some(fa) = action {
             return self.acted(fa, name, depth);
         }
-        let mut at = at;
-        if !at.open
-            && let Some(node) = at.node
-            && !fits(node.shape(), self.peek())
-        {
-            // A value of another kind than the allow-list's path implies
-            // (a string where `items[*].sku` needs an array) is unknown.
-            match self.contract.unknown {
-                Unknown::Drop => {
-                    self.skip_value(depth)?;
-                    self.changed = true;
-                    return Ok(false);
-                }
-                Unknown::Reject => return Err(ScrubError::UnknownField),
-                Unknown::Allow => at.open = true,
-            }
-        }
+        let Some(at) = fitted(self.contract, at, self.peek())? else {
+            self.skip_value(depth)?;
+            self.changed = true;
+            return Ok(false);
+        };
         match self.peek() {
             Some(b'{') => self.object(at, depth),
             Some(b'[') => self.array(at, name, depth),
@@ -377,18 +460,7 @@ impl<'a> Rewriter<'a> {
         node: Option<&'a Node>,
         parent_open: bool,
     ) -> Result<Option<At<'a>>, ScrubError> {
-        let open = parent_open || node.is_some_and(|c| c.allow_subtree);
-        if open || node.is_some() {
-            return Ok(Some(At { node, open }));
-        }
-        match self.contract.unknown {
-            Unknown::Drop => Ok(None),
-            Unknown::Reject => Err(ScrubError::UnknownField),
-            Unknown::Allow => Ok(Some(At {
-                node: None,
-                open: true,
-            })),
-        }
+        admit(self.contract, node, parent_open)
     }
 
     /// Writes one member (with its key, as written or rewritten) or element,
@@ -458,15 +530,7 @@ impl<'a> Rewriter<'a> {
         if self.open(b'{', b'}') {
             return Ok(true);
         }
-        // Likewise an object where elements are named (`items[*].account`
-        // sent as `items: {account}`) is read as one element.
-        let at = match at.node {
-            Some(n) if at.open && n.keys.is_empty() && n.any_key.is_none() => At {
-                node: n.elements.as_deref().or(Some(n)),
-                open: true,
-            },
-            _ => at,
-        };
+        let at = object_at(at);
         let mut first = true;
         let mut index = 0;
         // What an earlier member said the value members hold (`"system":
@@ -506,41 +570,16 @@ impl<'a> Rewriter<'a> {
                     (key, start, end, None)
                 }
             };
-            let (child, key_label) = match seen {
-                Some(known) => known,
-                None => (at.node.and_then(|n| n.child(&key)), Label::of(&key)),
-            };
-            let mut child_at = self.admit(child, at.open)?;
-            let mut written: Option<Cow<'_, [u8]>> = None;
             let raw = &self.input[key_start..key_end];
-            let mut clean = true;
-            // The name the value is judged under: the key as it crosses.
-            let mut crossing: Option<String> = None;
-            if child_at.is_some() && seen.is_none() {
-                // Only a key that crosses is judged (and counted).
-                match self.judge_key(&key)? {
-                    None => written = Some(Cow::Borrowed(raw)),
-                    Some(Some(new)) => {
-                        clean = false;
-                        written = Some(Cow::Owned(json_string(&new)));
-                        crossing = Some(new);
-                    }
-                    Some(None) => {
-                        clean = false;
-                        child_at = None;
-                    }
-                }
-            } else if child_at.is_some() {
-                written = Some(Cow::Borrowed(raw));
-            }
+            let m = self.plan_member(at, &key, raw, seen)?;
             // Only keys without escapes: a key seen again is then the text
             // between its quotes.
-            if seen.is_none() && clean && matches!(key, Cow::Borrowed(_)) {
+            if seen.is_none() && m.clean && matches!(key, Cow::Borrowed(_)) {
                 let seen = Seen {
                     start: key_start,
                     end: key_end,
-                    child,
-                    label: key_label,
+                    child: m.child,
+                    label: m.key_label,
                 };
                 match shape {
                     Some(s) => self.remember(s, index, seen),
@@ -549,27 +588,23 @@ impl<'a> Rewriter<'a> {
                 }
             }
             index += 1;
-            let action = child.and_then(|c| c.action.as_ref());
-            let own = crossing.as_deref().unwrap_or(&key);
-            let own_labelled = match &crossing {
-                Some(c) => detect::label_kind(c).1,
-                None => key_label.labelled,
-            };
+            let action = m.child.and_then(|c| c.action.as_ref());
+            let own = m.crossing.as_deref().unwrap_or(&key);
             self.label = match label {
-                Some((at, _)) if own_labelled => {
+                Some((at, _)) if m.labelled() => {
                     label_name.get_or_insert_with(|| self.label_at(at)).clone()
                 }
                 _ => None,
             };
-            let strength = key_label.strength;
+            let strength = m.key_label.strength;
             if strength > 0 && label.is_none_or(|(_, s)| strength >= s) && self.peek() == Some(b'"')
             {
                 label = Some((self.pos, strength));
                 label_name = None;
             }
             self.member(
-                child_at,
-                written.as_deref(),
+                m.at,
+                m.written.as_deref(),
                 action,
                 Some(own),
                 &mut first,
@@ -602,6 +637,47 @@ impl<'a> Rewriter<'a> {
             Cow::Borrowed(label) => detect::label_name(label).map(Cow::Borrowed),
             Cow::Owned(label) => detect::label_name(&label).map(|l| Cow::Owned(l.to_owned())),
         }
+    }
+
+    /// What a member's key decides (`seen`: the node and label a key
+    /// remembered at its place led to, judged clean before).
+    fn plan_member(
+        &mut self,
+        at: At<'a>,
+        key: &str,
+        raw: &'a [u8],
+        seen: Option<(Option<&'a Node>, Label)>,
+    ) -> Result<Planned<'a>, ScrubError> {
+        let (child, key_label) = match seen {
+            Some(known) => known,
+            None => (at.node.and_then(|n| n.child(key)), Label::of(key)),
+        };
+        let mut m = Planned {
+            child,
+            key_label,
+            at: self.admit(child, at.open)?,
+            written: None,
+            crossing: None,
+            clean: true,
+        };
+        if m.at.is_some() && seen.is_none() {
+            // Only a key that crosses is judged (and counted).
+            match self.judge_key(key)? {
+                None => m.written = Some(Cow::Borrowed(raw)),
+                Some(Some(new)) => {
+                    m.clean = false;
+                    m.written = Some(Cow::Owned(json_string(&new)));
+                    m.crossing = Some(new);
+                }
+                Some(None) => {
+                    m.clean = false;
+                    m.at = None;
+                }
+            }
+        } else if m.at.is_some() {
+            m.written = Some(Cow::Borrowed(raw));
+        }
+        Ok(m)
     }
 
     /// A member's key and the `:` after it: the decoded key and where its
@@ -720,14 +796,7 @@ impl<'a> Rewriter<'a> {
         if self.open(b'[', b']') {
             return Ok(true);
         }
-        let element = at.node.and_then(|n| match &n.elements {
-            Some(e) => Some(&**e),
-            // Where everything may cross, an array in a place that names
-            // fields holds elements with those fields: the actions aimed at
-            // `customer.account` reach `customer: [{account}]` too.
-            None if at.open => Some(n),
-            None => None,
-        });
+        let element = element_node(at);
         let element_at = self.admit(element, at.open)?;
         let action = element.and_then(|e| e.action.as_ref());
         let mut first = true;

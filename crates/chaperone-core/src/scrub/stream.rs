@@ -1,13 +1,16 @@
-//! Bodies that flow: server-sent events and newline-delimited JSON, judged a
-//! piece at a time as they arrive. Each event or line is held until it is
-//! complete, then judged whole under the contract, as a body of its own would
-//! be; nothing else of the stream is held. The contract's findings limit
+//! Bodies that flow: server-sent events, newline-delimited JSON, gRPC
+//! messages and JSON documents, judged a piece at a time as they arrive. Each
+//! event, line or message is held until it is complete, then judged whole
+//! under the contract, as a body of its own would be; a JSON document value
+//! by value where it stands (`json::DocFlow`). Nothing else of the stream is
+//! held. The contract's findings limit
 //! counts across the whole stream. A piece the contract refuses ends the
 //! stream: what follows it never crosses.
 
 use super::body::{BodyHeaders, scrub_body};
 use super::class::Classes;
 use super::contract::Contract;
+use super::json::{DocFlow, Under};
 use super::{Findings, ScrubError};
 use crate::secret::HashKey;
 
@@ -21,12 +24,13 @@ fn count(
     stream: &mut Findings,
     found: &Findings,
     contract: &Contract,
-    fed: &mut Fed,
+    part: &mut Findings,
+    alert: &mut bool,
 ) -> Result<(), ScrubError> {
     stream.merge(found);
-    fed.findings.merge(found);
+    part.merge(found);
     if let Some(limit) = contract.limit {
-        fed.alert |= limit.judge(stream.total())?;
+        *alert |= limit.judge(stream.total())?;
     }
     Ok(())
 }
@@ -45,23 +49,19 @@ pub enum Framing {
     Lines,
     /// gRPC: each length-prefixed message.
     Messages,
-    /// A JSON document: a top-level array element by element; any other
-    /// document whole (bounded by `max_bytes` as always).
+    /// A JSON document: an object or an array value by value
+    /// (`json::DocFlow`); any other document whole.
     Document,
 }
 
 /// Where a flowing JSON document's reading is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Doc {
     /// Before its first byte that is not whitespace.
     Before,
-    /// After `[` or a `,`: an element (or, after `[`, the `]`) comes next.
-    Next { first: bool },
-    /// Inside an element that began at the held bytes' start.
-    Element,
-    /// After the closing `]`: only whitespace may follow.
-    Closed,
-    /// Not an array (or a contract that does not take one): judged whole.
+    /// An object or an array, read as it flows.
+    Tree(Box<DocFlow>),
+    /// Anything else: judged whole (bounded by `max_bytes` as always).
     Whole,
 }
 
@@ -96,14 +96,8 @@ pub struct Flow {
     findings: Findings,
     /// A piece was refused: nothing more crosses.
     cut: bool,
-    /// JSON documents: where the reading is, and inside an element, its
-    /// nesting and whether a string (and an escape in it) is open.
+    /// JSON documents: where the reading is.
     doc: Doc,
-    depth: u32,
-    in_string: bool,
-    escaped: bool,
-    /// An element crossed already (the next one needs a comma).
-    wrote: bool,
     /// Whitespace came before the document's first other byte.
     leading_ws: bool,
 }
@@ -135,10 +129,6 @@ impl Flow {
             findings: Findings::new(classes.len()),
             cut: false,
             doc: Doc::Before,
-            depth: 0,
-            in_string: false,
-            escaped: false,
-            wrote: false,
             leading_ws: false,
         }
     }
@@ -226,10 +216,10 @@ impl Flow {
         Ok(())
     }
 
-    /// A JSON document's next part: a top-level array's complete elements
-    /// cross, each judged as the whole-document rewriter judges it there,
-    /// written back with `[`, commas and `]`; whitespace between them goes.
-    /// Any other document is held whole and judged at its end.
+    /// A JSON document's next part: an object or an array flows
+    /// (`json::DocFlow`), each value judged as the whole-document rewriter
+    /// judges it where it stands; any other document is held whole and
+    /// judged at its end.
     #[allow(clippy::too_many_arguments)]
     fn feed_document(
         &mut self,
@@ -241,151 +231,64 @@ impl Flow {
         key: &HashKey,
         fed: &mut Fed,
     ) -> Result<(), ScrubError> {
-        let invalid = |offset| ScrubError::InvalidJson { offset };
-        let mut i = 0;
-        while i < part.len() {
-            let b = part[i];
-            match self.doc {
-                Doc::Before if is_ws(b) => {
-                    self.leading_ws = true;
-                    i += 1;
-                }
-                Doc::Next { .. } | Doc::Closed if is_ws(b) => i += 1,
-                Doc::Before if b == b'[' && super::json::takes_array(contract) => {
-                    fed.out.push(b'[');
-                    self.doc = Doc::Next { first: true };
-                    i += 1;
-                }
-                Doc::Before | Doc::Whole => {
-                    if self.doc == Doc::Before && self.leading_ws {
+        let mut rest = part;
+        if matches!(self.doc, Doc::Before) {
+            let start = rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len());
+            self.leading_ws |= start > 0;
+            rest = &rest[start..];
+            match rest.first() {
+                Some(b'{' | b'[') => self.doc = Doc::Tree(Box::new(DocFlow::new(contract))),
+                Some(_) => {
+                    if self.leading_ws {
                         // The document is judged as it came: what precedes
                         // its first byte matters (whitespace before a byte
                         // order mark is not JSON).
                         self.pending.push(b' ');
                     }
                     self.doc = Doc::Whole;
-                    self.pending.extend_from_slice(&part[i..]);
-                    i = part.len();
                 }
-                Doc::Next { first: true } if b == b']' => {
-                    fed.out.push(b']');
-                    self.doc = Doc::Closed;
-                    i += 1;
-                }
-                Doc::Next { .. } => {
-                    self.doc = Doc::Element;
-                    self.depth = 0;
-                    self.in_string = false;
-                    self.escaped = false;
-                }
-                Doc::Element => {
-                    // Up to the element's end: a `,` or the array's `]` outside
-                    // any string and nested value.
-                    let mut j = i;
-                    let mut ended = None;
-                    while j < part.len() {
-                        let c = part[j];
-                        if self.in_string {
-                            if self.escaped {
-                                self.escaped = false;
-                            } else if c == b'\\' {
-                                self.escaped = true;
-                            } else if c == b'"' {
-                                self.in_string = false;
-                            }
-                        } else {
-                            match c {
-                                b'"' => self.in_string = true,
-                                b'{' | b'[' => self.depth += 1,
-                                b',' | b']' if self.depth == 0 => {
-                                    ended = Some(c);
-                                    break;
-                                }
-                                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
-                                _ => {}
-                            }
-                        }
-                        j += 1;
-                    }
-                    self.pending.extend_from_slice(&part[i..j]);
-                    let Some(sep) = ended else {
-                        // Still open: held, and bounded as a piece is.
-                        self.held_within(contract)?;
-                        i = j;
-                        continue;
-                    };
-                    self.element(contract, classes, key, fed)?;
-                    self.doc = if sep == b']' {
-                        fed.out.push(b']');
-                        Doc::Closed
-                    } else {
-                        Doc::Next { first: false }
-                    };
-                    i = j + 1;
-                }
-                Doc::Closed => return Err(invalid(i)),
+                None => {}
             }
-            self.held_within(contract)?;
         }
-        if !end {
-            return Ok(());
-        }
-        match self.doc {
-            Doc::Closed => Ok(()),
-            // An empty body passes, as a whole one does; whitespace alone
-            // is no JSON document.
-            Doc::Before if !self.leading_ws => Ok(()),
+        match &mut self.doc {
+            Doc::Tree(doc) => {
+                let under = Under {
+                    contract,
+                    classes,
+                    key,
+                };
+                let findings = &mut self.findings;
+                let mut count = |found: &Findings| {
+                    count(findings, found, contract, &mut fed.findings, &mut fed.alert)
+                };
+                fed.changed |= doc.feed(rest, end, &under, &mut fed.out, &mut count)?;
+                Ok(())
+            }
             Doc::Whole => {
+                self.pending.extend_from_slice(rest);
+                self.held_within(contract)?;
+                if !end {
+                    return Ok(());
+                }
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
-                count(&mut self.findings, &scrubbed.findings, contract, fed)?;
+                count(
+                    &mut self.findings,
+                    &scrubbed.findings,
+                    contract,
+                    &mut fed.findings,
+                    &mut fed.alert,
+                )?;
                 fed.changed |= scrubbed.body.is_some();
                 fed.out
                     .extend_from_slice(scrubbed.body.as_deref().unwrap_or(&whole));
                 Ok(())
             }
-            _ => Err(invalid(0)),
+            // An empty body passes, as a whole one does; whitespace alone
+            // is no JSON document.
+            Doc::Before if end && self.leading_ws => Err(ScrubError::InvalidJson { offset: 0 }),
+            Doc::Before => Ok(()),
         }
-    }
-
-    /// Judges the element held in `pending` and writes what crosses of it.
-    fn element(
-        &mut self,
-        contract: &Contract,
-        classes: &Classes,
-        key: &HashKey,
-        fed: &mut Fed,
-    ) -> Result<(), ScrubError> {
-        let held = std::mem::take(&mut self.pending);
-        if held.len() > contract.max_body {
-            return Err(ScrubError::TooLarge {
-                limit: contract.max_body,
-            });
-        }
-        let text = std::str::from_utf8(&held).map_err(|e| ScrubError::InvalidJson {
-            offset: e.valid_up_to(),
-        })?;
-        let (new, found, kept) = super::json::rewrite_element(text, contract, classes, key)?;
-        count(&mut self.findings, &found, contract, fed)?;
-        if !kept {
-            fed.changed = true;
-            return Ok(());
-        }
-        if self.wrote {
-            fed.out.push(b',');
-        }
-        self.wrote = true;
-        match new {
-            Some(n) => {
-                fed.changed = true;
-                fed.out.extend_from_slice(&n);
-            }
-            None => fed.out.extend_from_slice(
-                text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
-                    .as_bytes(),
-            ),
-        }
-        Ok(())
     }
 
     /// The next complete piece from `start`: where its content ends and the
@@ -469,7 +372,13 @@ impl Flow {
                 classes,
                 key,
             )?;
-            count(&mut self.findings, &found, contract, fed)?;
+            count(
+                &mut self.findings,
+                &found,
+                contract,
+                &mut fed.findings,
+                &mut fed.alert,
+            )?;
             match new {
                 None => fed.out.extend_from_slice(raw),
                 Some(new) => {
@@ -491,7 +400,13 @@ impl Flow {
             }
         };
         let scrubbed = scrub_body(content, as_body, contract, classes, key)?;
-        count(&mut self.findings, &scrubbed.findings, contract, fed)?;
+        count(
+            &mut self.findings,
+            &scrubbed.findings,
+            contract,
+            &mut fed.findings,
+            &mut fed.alert,
+        )?;
         match scrubbed.body {
             None => fed.out.extend_from_slice(raw),
             Some(new) => {
