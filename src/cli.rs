@@ -1,4 +1,5 @@
-//! The command line: serve | check | explain.
+//! The command line: serve | check | explain | scrub | test | schema | flows | diff |
+//! hash-values | keys.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +94,16 @@ pub enum Command {
     Schema,
     /// Print the data-flow map the policy allows, as Mermaid.
     Flows { policy: PathBuf },
+    /// What changing policy OLD into NEW opens and closes: hops, callers,
+    /// conditions, fields and data classes crossing each hop, limits,
+    /// headers, tokens, trust. Exit 1 when anything opens, 0 when nothing
+    /// does, 2 when a policy does not load.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
     /// Read values, one per line, on stdin and print each as the `hash`
     /// action writes it under the hashing key: the lines of a dictionary
     /// file that holds no value in the clear.
@@ -127,6 +138,13 @@ pub enum Direction {
     Request,
     /// What the caller would get back.
     Response,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    /// For a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -302,6 +320,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Diff { old, new, format } => diff(&old, &new, format),
         Command::Scrub {
             policy,
             hop,
@@ -731,6 +750,29 @@ fn load(policy: &PathBuf) -> Result<crate::policy::Policy, String> {
     let bytes = std::fs::read(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
     crate::config::compile(&policy.display().to_string(), policy.parent(), &bytes, &ctx)
         .map_err(|e| e.to_string())
+}
+
+/// `diff`: both policies loaded as `check` loads them; exit 1 when the
+/// change opens anything, 0 when it does not, 2 when either does not load.
+fn diff(old: &PathBuf, new: &PathBuf, format: DiffFormat) -> ExitCode {
+    let (old, new) = match (load(old), load(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (o, n) => {
+            for e in [o.err(), n.err()].into_iter().flatten() {
+                err!("chaperone diff: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let diff = crate::policy::diff::diff(&old, &new);
+    out_raw!(
+        "{}",
+        match format {
+            DiffFormat::Text => diff.text(),
+            DiffFormat::Markdown => diff.markdown(),
+        }
+    );
+    ExitCode::from(u8::from(diff.opens()))
 }
 
 fn check(policy: &PathBuf) -> ExitCode {

@@ -96,10 +96,25 @@ fn family_of(alg: Algorithm) -> Option<KeyFamily> {
     }
 }
 
+/// A SHA-256 of a JWK, its members in name order whatever order the file
+/// wrote them in.
+fn fingerprint(jwk: &serde_json::Value) -> String {
+    let mut members: Vec<(&String, String)> = jwk
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k, v.to_string())).collect())
+        .unwrap_or_default();
+    members.sort_unstable();
+    let canonical: Vec<String> = members.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+    crate::secret::sha256_hex(canonical.join(",").as_bytes())
+}
+
 /// A parsed key set.
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<VerifyKey>,
+    /// Per key accepted, a SHA-256 of its JWK (members in name order),
+    /// sorted: which keys two sets trust can be compared without showing any.
+    fingerprints: Vec<String>,
 }
 
 impl KeySet {
@@ -116,7 +131,9 @@ impl KeySet {
         let doc: Doc =
             serde_json::from_slice(bytes).map_err(|e| JwksError::Parse(e.to_string()))?;
         let mut keys = Vec::new();
+        let mut fingerprints = Vec::new();
         for value in doc.keys.into_iter().take(MAX_KEYS) {
+            let fingerprint = fingerprint(&value);
             let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
                 continue;
             };
@@ -143,11 +160,18 @@ impl KeySet {
                 key,
                 family,
             });
+            fingerprints.push(fingerprint);
         }
         if keys.is_empty() {
             return Err(JwksError::NoKeys);
         }
-        Ok(Self { keys })
+        fingerprints.sort_unstable();
+        Ok(Self { keys, fingerprints })
+    }
+
+    /// See the field: one per key, sorted.
+    pub fn fingerprints(&self) -> &[String] {
+        &self.fingerprints
     }
 
     /// The key for a token header: by `kid` when the token names one, else the
@@ -261,6 +285,10 @@ impl RemoteJwks {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    pub fn settings(&self) -> RemoteJwksSettings {
+        self.settings
     }
 
     pub async fn find(

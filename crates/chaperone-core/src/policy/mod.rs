@@ -3,6 +3,7 @@
 
 pub mod condition;
 pub mod decision;
+pub mod diff;
 pub mod eval;
 pub mod flows;
 pub mod headers;

@@ -127,6 +127,37 @@ impl PathTemplate {
     }
 }
 
+impl PathTemplate {
+    /// Whether this template matches every path `other` matches.
+    pub fn covers(&self, other: &PathTemplate) -> bool {
+        let (mine, theirs) = (&self.segments, &other.segments);
+        let lengths = if self.rest {
+            mine.len() <= theirs.len()
+        } else {
+            !other.rest && mine.len() == theirs.len()
+        };
+        lengths
+            && mine.iter().zip(theirs).all(|pair| match pair {
+                (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                (Segment::Literal(_), _) => false,
+                _ => true,
+            })
+    }
+
+    /// Whether some path could match both templates.
+    pub fn may_overlap(&self, other: &PathTemplate) -> bool {
+        let (a, b) = (&self.segments, &other.segments);
+        let lengths = a.len() == b.len()
+            || (a.len() < b.len() && self.rest)
+            || (b.len() < a.len() && other.rest);
+        lengths
+            && a.iter().zip(b).all(|pair| match pair {
+                (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                _ => true,
+            })
+    }
+}
+
 impl fmt::Display for PathTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
@@ -136,6 +167,21 @@ impl fmt::Display for PathTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_and_overlap() {
+        let t = |s: &str| PathTemplate::parse(s).unwrap();
+        assert!(t("/v1/**").covers(&t("/v1/charges/{id}")));
+        assert!(t("/v1/{a}").covers(&t("/v1/charges")));
+        assert!(t("/v1/{a}").covers(&t("/v1/{b}")));
+        assert!(!t("/v1/charges").covers(&t("/v1/{id}")));
+        assert!(!t("/v1/{a}").covers(&t("/v1/**")));
+        assert!(t("/**").covers(&t("/")));
+        assert!(t("/v1/charges/{id}").may_overlap(&t("/v1/charges/**")));
+        assert!(t("/v1/charges/**").may_overlap(&t("/v1/charges")));
+        assert!(!t("/v1/charges/{id}").may_overlap(&t("/v1/refunds/{id}")));
+        assert!(!t("/v1/a/b").may_overlap(&t("/v1/*")));
+    }
 
     fn m(t: &str, p: &str) -> Option<PathParams> {
         PathTemplate::parse(t).unwrap().matches(p)

@@ -309,6 +309,12 @@ impl Classes {
             })
     }
 
+    /// The safe values of class `class`, each with the detector that finds
+    /// it, as that detector compares them.
+    pub fn safe_forms(&self, class: usize) -> impl Iterator<Item = &(Detector, String)> {
+        self.safe.get(class).into_iter().flatten()
+    }
+
     pub fn get(&self, i: usize) -> Option<&DataClass> {
         self.list.get(i)
     }

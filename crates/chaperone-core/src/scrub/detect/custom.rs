@@ -324,6 +324,11 @@ impl Dictionary {
 }
 
 impl Custom {
+    /// The pattern as the policy wrote it.
+    pub fn pattern(&self) -> Option<&str> {
+        self.pattern.as_ref().map(regex::Regex::as_str)
+    }
+
     /// A detector from its parts, or what is wrong with the pattern.
     pub fn new(
         pattern: Option<&str>,
