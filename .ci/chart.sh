@@ -14,7 +14,10 @@
 #   the chart's own invariants (tests/chart/check_manifests.py invariants);
 #   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
 #   the rendered policy through `chaperone check`.
-# Then values that must be refused; a smoke run: chaperone started with
+# Then values that must be refused; the generated signing keys: fresh on every
+# render without a cluster, kept by an upgrade's lookup (helm template
+# --dry-run=server against tests/chart/kube_api.py, a read-only stand-in for
+# the API server holding the installed Secret); a smoke run: chaperone started with
 # exactly the rendered args and the rendered ConfigMap and Secret files, probed
 # like the kubelet would (gRPC health on the health port), and over mTLS; and
 # the Dockerfile against the chart and its build context.
@@ -303,6 +306,39 @@ for name in default everything; do
     check "$name: smoke run of the rendered pod (ready, health port, JWKS$([[ $name == everything ]] && echo ', mTLS'))" smoke "$name"
   fi
 done
+
+# --- an upgrade keeps the generated signing keys -----------------------------------
+# The install's generated Secret, rotated in the cluster (`keys rotate --start`:
+# a second key and the rotation file), is what tests/chart/kube_api.py serves;
+# the upgrade's render (`helm template --dry-run=server`, so `lookup` runs)
+# must hold that key set unchanged, not a new key.
+upgrade_keeps_keys() {
+  local dir="$WORK/upgrade" port pid rc=0
+  mkdir -p "$dir"
+  "$PY" "$CHECK" secret-json "$WORK/default/rendered.yaml" "$RELEASE" "$NAMESPACE" >"$dir/installed.json" || return 1
+  "$CHAPERONE" keys rotate --secret "$dir/installed.json" --start --kid chaperone-next \
+    >"$dir/stored.json" || return 1
+  port=$(free_port)
+  "$PY" "$ROOT/tests/chart/kube_api.py" "$port" "$dir/stored.json" 2>"$dir/api.log" &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/version" 2>/dev/null && break
+    sleep 0.1
+  done
+  KUBECONFIG=/dev/null "$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" --dry-run=server \
+    --disable-openapi-validation --kube-apiserver "http://127.0.0.1:$port" >"$dir/upgrade.yaml" || rc=1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  [[ $rc == 0 ]] || return 1
+  grep -q "GET /api/v1/namespaces/$NAMESPACE/secrets/$RELEASE-signing-keys " "$dir/api.log" || {
+    echo "helm never looked the Secret up"; return 1
+  }
+  "$PY" "$CHECK" kept-keys "$dir/stored.json" "$dir/upgrade.yaml"
+}
+if [[ -f "$WORK/default/rendered.yaml" ]]; then
+  check "default: an upgrade keeps the generated (and rotated) signing keys (lookup)" upgrade_keeps_keys
+fi
 
 # --- the image -------------------------------------------------------------------
 # No Docker engine runs here, so the Dockerfile is checked as far as it can be:

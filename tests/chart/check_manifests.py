@@ -25,6 +25,10 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
   check_manifests.py fresh-keys RENDERED RENDERED
       Two renders of the default values hold two different generated signing
       keys (the chart ships none; only lookup keeps one across upgrades).
+  check_manifests.py secret-json RENDERED RELEASE NAMESPACE
+      Prints the generated signing-key Secret as JSON, as helm installed it.
+  check_manifests.py kept-keys STORED.json RENDERED
+      The rendering's generated signing-key Secret holds exactly STORED's data.
   check_manifests.py pod-files RENDERED OUTDIR
       Lays out the Deployment's volumes as the kubelet would (ConfigMap and
       Secret files, from the rendering) under OUTDIR and prints the container's
@@ -901,6 +905,36 @@ def cmd_fresh_keys(first, second):
     print("two renders, two different generated keys")
 
 
+def generated_secret(rendered):
+    secrets = [d for d in of_kind(load(rendered), "Secret") if generated_signing_keys(d)]
+    if len(secrets) != 1:
+        raise SystemExit(f"FAIL: {rendered}: expected one generated signing-key Secret, found {len(secrets)}")
+    return secrets[0]
+
+
+def cmd_secret_json(rendered, release, namespace):
+    """The generated signing-key Secret as release RELEASE installed it
+    (with the ownership annotations helm adds), as JSON, as `kubectl get -o
+    json` gives it."""
+    secret = generated_secret(rendered)
+    secret["metadata"].setdefault("annotations", {}).update(
+        {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
+    )
+    secret["metadata"]["resourceVersion"] = "1"
+    print(json.dumps(secret, indent=2))
+
+
+def cmd_kept_keys(stored, rendered):
+    """An upgrade render holds the stored Secret's key set, unchanged."""
+    with open(stored) as f:
+        want = json.load(f)["data"]
+    got = generated_secret(rendered)["data"]
+    if got != want:
+        fail(f"the upgrade rendered {sorted(got)}, not the installed {sorted(want)}")
+        return
+    print(f"the upgrade keeps the installed key set: {', '.join(sorted(got))}")
+
+
 def cmd_dockerfile(dockerfile, values_file):
     """The image agrees with the chart: entrypoint, user, ports, base."""
     with open(dockerfile) as f:
@@ -967,6 +1001,10 @@ def main(argv):
         cmd_dockerfile(*rest)
     elif cmd == "fresh-keys":
         cmd_fresh_keys(*rest)
+    elif cmd == "secret-json":
+        cmd_secret_json(*rest)
+    elif cmd == "kept-keys":
+        cmd_kept_keys(*rest)
     else:
         print(__doc__)
         return 2
