@@ -74,7 +74,9 @@ if [[ "$(cat "$MODELS/.stamp" 2>/dev/null)" != "$stamp" || ! -d "$MODELS/node_mo
   mkdir -p "$MODELS"
   cp "$ROOT/tests/chart/package.json" "$LOCK" "$MODELS/"
   # The packages declare node >= 22 and run on the machine's Node 20 as well.
-  npm ci --prefix "$MODELS" --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null
+  # Run in the folder itself: `npm ci --prefix` through a symlinked .tools
+  # (a git worktree sharing another's tools) takes the folder for a dependency.
+  (cd "$MODELS" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null)
   echo "$stamp" >"$MODELS/.stamp"
 fi
 

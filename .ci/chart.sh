@@ -14,7 +14,10 @@
 #   the chart's own invariants (tests/chart/check_manifests.py invariants);
 #   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
 #   the rendered policy through `chaperone check`.
-# Then values that must be refused; a smoke run: chaperone started with
+# Then values that must be refused; the generated signing keys: fresh on every
+# render without a cluster, kept by an upgrade's lookup (helm template
+# --dry-run=server against tests/chart/kube_api.py, a read-only stand-in for
+# the API server holding the installed Secret); a smoke run: chaperone started with
 # exactly the rendered args and the rendered ConfigMap and Secret files, probed
 # like the kubelet would (gRPC health on the health port), and over mTLS; and
 # the Dockerfile against the chart and its build context.
@@ -199,8 +202,27 @@ refused "several signing keys without activeKid" "signingKeys.activeKid is requi
   --set-file "signingKeys.keys.a=$GEN/chaperone-2026-11.pem" --set-file "signingKeys.keys.b=$GEN/chaperone-2026-12.pem"
 refused "an activeKid naming no key" "names no key" \
   --set-file "signingKeys.keys.a=$GEN/chaperone-2026-11.pem" --set signingKeys.activeKid=zzz
-refused "a signing key that is not PKCS#8" "is not a PKCS#8 PEM private key" \
+refused "a signing key that is not PKCS#8 or SEC1" "is not a PKCS#8 or SEC1 EC PEM private key" \
   --set-file "signingKeys.keys.a=$GEN/ca.crt"
+refused "ephemeral keys with the default replicas" "signingKeys.ephemeral with more than one replica" \
+  --set signingKeys.ephemeral=true
+refused "ephemeral keys with replicaCount 2 and no HPA" "signingKeys.ephemeral with more than one replica" \
+  --set signingKeys.ephemeral=true --set autoscaling.enabled=false --set replicaCount=2
+refused "ephemeral keys with one replica but an HPA up to 3" "signingKeys.ephemeral with more than one replica" \
+  --set signingKeys.ephemeral=true --set replicaCount=1 --set autoscaling.minReplicas=1 --set autoscaling.maxReplicas=3
+refused "no signing keys at all" "set signingKeys.ephemeral=true" --set signingKeys.generate=false
+refused "ephemeral keys beside a key Secret" "signingKeys.ephemeral: set it, or existingSecret or keys" \
+  --set signingKeys.ephemeral=true --set signingKeys.existingSecret=chaperone-signing-keys
+
+# --- the generated signing keys ----------------------------------------------------
+# helm template cannot look the installed Secret up, so each render generates:
+# two renders with two different keys show the chart ships none (an install
+# keeps its key through lookup; README.md).
+if [[ -f "$WORK/default/rendered.yaml" ]]; then
+  "$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" >"$WORK/default-again.yaml" 2>&1
+  check "default: each render without a cluster generates its own signing key" \
+    "$PY" "$CHECK" fresh-keys "$WORK/default/rendered.yaml" "$WORK/default-again.yaml"
+fi
 refused "a short hash key" "at least 32 characters" --set hashKey.value=short
 refused "a DestinationRule without chaperone's TLS" "it needs tls.enabled" \
   --set istio.enabled=true --set istio.destinationRule.enabled=true --set istio.destinationRule.credentialName=x
@@ -250,9 +272,15 @@ smoke() { # scenario
     grpc_health "http://127.0.0.1:$health" --http2-prior-knowledge || { echo "health port: no SERVING answer"; rc=1; }
     local jwks
     jwks=$(curl -fsS "http://127.0.0.1:$admin/.well-known/jwks.json") || { echo "no JWKS"; rc=1; }
-    if grep -q -- '--signing-keys=' <<<"${args[*]}"; then
-      for kid in chaperone-2026-11 chaperone-2026-12; do
+    local keys_dir
+    keys_dir=$(printf '%s\n' "${args[@]}" | sed -n 's/^--signing-keys=//p')
+    if [[ -n "$keys_dir" ]]; then
+      # Every key the rendered Secret holds (the generated SEC1 key by
+      # default) is read and published.
+      for pem in "$keys_dir"/*.pem; do
+        kid=$(basename "$pem" .pem)
         grep -q "\"$kid\"" <<<"$jwks" || { echo "JWKS lacks the chart's key $kid: $jwks"; rc=1; }
+        echo "NOTE: JWKS publishes the chart's key $kid"
       done
     fi
     if grep -q -- '--tls-client-ca=' <<<"${args[*]}"; then
@@ -278,6 +306,39 @@ for name in default everything; do
     check "$name: smoke run of the rendered pod (ready, health port, JWKS$([[ $name == everything ]] && echo ', mTLS'))" smoke "$name"
   fi
 done
+
+# --- an upgrade keeps the generated signing keys -----------------------------------
+# The install's generated Secret, rotated in the cluster (`keys rotate --start`:
+# a second key and the rotation file), is what tests/chart/kube_api.py serves;
+# the upgrade's render (`helm template --dry-run=server`, so `lookup` runs)
+# must hold that key set unchanged, not a new key.
+upgrade_keeps_keys() {
+  local dir="$WORK/upgrade" port pid rc=0
+  mkdir -p "$dir"
+  "$PY" "$CHECK" secret-json "$WORK/default/rendered.yaml" "$RELEASE" "$NAMESPACE" >"$dir/installed.json" || return 1
+  "$CHAPERONE" keys rotate --secret "$dir/installed.json" --start --kid chaperone-next \
+    >"$dir/stored.json" || return 1
+  port=$(free_port)
+  "$PY" "$ROOT/tests/chart/kube_api.py" "$port" "$dir/stored.json" 2>"$dir/api.log" &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/version" 2>/dev/null && break
+    sleep 0.1
+  done
+  KUBECONFIG=/dev/null "$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" --dry-run=server \
+    --disable-openapi-validation --kube-apiserver "http://127.0.0.1:$port" >"$dir/upgrade.yaml" || rc=1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  [[ $rc == 0 ]] || return 1
+  grep -q "GET /api/v1/namespaces/$NAMESPACE/secrets/$RELEASE-signing-keys " "$dir/api.log" || {
+    echo "helm never looked the Secret up"; return 1
+  }
+  "$PY" "$CHECK" kept-keys "$dir/stored.json" "$dir/upgrade.yaml"
+}
+if [[ -f "$WORK/default/rendered.yaml" ]]; then
+  check "default: an upgrade keeps the generated (and rotated) signing keys (lookup)" upgrade_keeps_keys
+fi
 
 # --- the image -------------------------------------------------------------------
 # No Docker engine runs here, so the Dockerfile is checked as far as it can be:

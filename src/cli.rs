@@ -112,7 +112,7 @@ pub enum Command {
         #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
         hash_key_file: PathBuf,
     },
-    /// Signing keys: generate one, or print the public JWKS of key files.
+    /// Signing keys: generate one, print the public JWKS of key files, rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -130,6 +130,39 @@ pub enum KeysCommand {
     },
     /// Print the public JWKS of PEM key files; each key's `kid` is its file stem.
     Jwks { keys: Vec<PathBuf> },
+    /// Rotate the signing key of a key directory or Secret, one step per run
+    /// when it is due: publish a new key (`--start`), switch `active-kid` to
+    /// it after --publish-wait, remove the old key after --retire-after.
+    /// Where it stands is kept in the set (file `rotation`): run it again
+    /// until it says the rotation is complete; a run that is not due, or
+    /// repeated, changes nothing.
+    Rotate {
+        /// The key directory (what `serve --signing-keys` reads), changed in place.
+        #[arg(required_unless_present = "secret", conflicts_with = "secret")]
+        dir: Option<PathBuf>,
+        /// Instead: a Kubernetes Secret as JSON (`kubectl get secret NAME -o
+        /// json`; `-` for stdin); the Secret to store is printed on stdout,
+        /// for `kubectl replace -f -`.
+        #[arg(long)]
+        secret: Option<PathBuf>,
+        /// Begin a rotation when none is in progress.
+        #[arg(long)]
+        start: bool,
+        /// The new key's kid; default `chaperone-YYYYMMDD-HHMMSS` (UTC).
+        #[arg(long, requires = "start")]
+        kid: Option<String>,
+        #[arg(long, value_enum, default_value = "es256", requires = "start")]
+        alg: KeyAlg,
+        /// From publishing to signing: at least the verifiers' JWKS cache
+        /// time (Envoy jwt_authn's `cache_duration`, 10m unless set; istiod
+        /// 20m) plus the time for a Secret change to reach every replica.
+        #[arg(long, default_value = "30m", value_parser = duration)]
+        publish_wait: Duration,
+        /// From switching to removing the old key: at least the policy's
+        /// `tokens.max_ttl` (at most 1h) plus that propagation time.
+        #[arg(long, default_value = "70m", value_parser = duration)]
+        retire_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -684,19 +717,40 @@ impl Summary {
     }
 }
 
+fn key_kind(alg: KeyAlg) -> crate::token::KeyKind {
+    match alg {
+        KeyAlg::Es256 => crate::token::KeyKind::Es256,
+        KeyAlg::Eddsa => crate::token::KeyKind::EdDsa,
+    }
+}
+
 fn keys(cmd: KeysCommand) -> ExitCode {
-    use crate::token::{KeyKind, SigningKey, jwks_document};
+    use crate::token::{SigningKey, jwks_document};
     let result = match cmd {
-        KeysCommand::Generate { out, alg } => {
-            let kind = match alg {
-                KeyAlg::Es256 => KeyKind::Es256,
-                KeyAlg::Eddsa => KeyKind::EdDsa,
+        KeysCommand::Rotate {
+            dir,
+            secret,
+            start,
+            kid,
+            alg,
+            publish_wait,
+            retire_after,
+        } => {
+            let now = crate::clock::Clock::now_unix(&crate::clock::SystemClock);
+            let new = start.then(|| crate::token::rotation::NewKey {
+                kid: kid.unwrap_or_else(|| crate::token::rotation::default_kid(now)),
+                kind: key_kind(alg),
+            });
+            let waits = crate::token::rotation::Waits {
+                publish: publish_wait.as_secs(),
+                retire: retire_after.as_secs(),
             };
-            SigningKey::generate(kind, &kid_of(&out))
-                .map_err(|e| e.to_string())
-                .and_then(|key| write_private(&out, key.to_pem().as_bytes()))
-                .map(|()| format!("wrote {} (kid {})", out.display(), kid_of(&out)))
+            return rotate(dir, secret, now, waits, new.as_ref());
         }
+        KeysCommand::Generate { out, alg } => SigningKey::generate(key_kind(alg), &kid_of(&out))
+            .map_err(|e| e.to_string())
+            .and_then(|key| write_private(&out, key.to_pem().as_bytes()))
+            .map(|()| format!("wrote {} (kid {})", out.display(), kid_of(&out))),
         KeysCommand::Jwks { keys } => keys
             .iter()
             .map(|path| {
@@ -720,6 +774,65 @@ fn keys(cmd: KeysCommand) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// One run of `keys rotate`: over a directory (the report on stdout), or over
+/// a Secret's JSON (the Secret on stdout, the report on stderr).
+fn rotate(
+    dir: Option<PathBuf>,
+    secret: Option<PathBuf>,
+    now: i64,
+    waits: crate::token::rotation::Waits,
+    new: Option<&crate::token::rotation::NewKey>,
+) -> ExitCode {
+    use crate::token::rotation::{advance, read_dir, secret_files, with_secret_files, write_dir};
+    let result = match (dir, secret) {
+        (Some(dir), _) => read_dir(&dir)
+            .and_then(|before| {
+                let mut after = before.clone();
+                let step = advance(&mut after, now, waits, new)?;
+                write_dir(&dir, &before, &after)?;
+                Ok(step)
+            })
+            .map(|step| out!("{step}"))
+            .map_err(|e| e.to_string()),
+        (None, Some(path)) => read_secret(&path).and_then(|object| {
+            let mut files = secret_files(&object).map_err(|e| e.to_string())?;
+            let step = advance(&mut files, now, waits, new).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string_pretty(&with_secret_files(&object, &files))
+                .map_err(|e| e.to_string())?;
+            out!("{json}");
+            err!("{step}");
+            Ok(())
+        }),
+        (None, None) => Err("name a key directory or --secret".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            err!("chaperone keys rotate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A Secret's JSON from a file or stdin (`-`); errors never quote its text.
+fn read_secret(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "the Secret is not JSON (line {}, column {}); use kubectl get -o json",
+            e.line(),
+            e.column()
+        )
+    })
 }
 
 /// A key's `kid` is its file name without the extension.

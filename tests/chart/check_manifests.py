@@ -11,7 +11,7 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
                      [--edge envoy/edge.yaml] [--src src] [--allow-private-keys]
       The chart's promises: secure pod settings, probes on the health port,
       grace period > drain grace, mounts that match the flags, references that
-      resolve, the Service, NetworkPolicy, PDB, HPA, Istio and monitoring
+      resolve, shared signing keys whenever more than one replica may run, the Service, NetworkPolicy, PDB, HPA, Istio and monitoring
       objects wired to the Deployment, and the metrics they use exist.
   check_manifests.py extract-policy RENDERED OUTDIR
       Writes the policy ConfigMap's files to OUTDIR; prints the policy's path.
@@ -22,6 +22,13 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
   check_manifests.py dockerfile Dockerfile VALUES
       The image agrees with the chart: multi-stage, distroless nonroot base,
       USER = the chart's runAsUser, ENTRYPOINT the binary, the ports exposed.
+  check_manifests.py fresh-keys RENDERED RENDERED
+      Two renders of the default values hold two different generated signing
+      keys (the chart ships none; only lookup keeps one across upgrades).
+  check_manifests.py secret-json RENDERED RELEASE NAMESPACE
+      Prints the generated signing-key Secret as JSON, as helm installed it.
+  check_manifests.py kept-keys STORED.json RENDERED
+      The rendering's generated signing-key Secret holds exactly STORED's data.
   check_manifests.py pod-files RENDERED OUTDIR
       Lays out the Deployment's volumes as the kubelet would (ConfigMap and
       Secret files, from the rendering) under OUTDIR and prints the container's
@@ -358,7 +365,7 @@ def check_deployment(docs, values_text, serve_flags):
         if v is not None and "secret" not in v:
             fail("--signing-keys does not point at a Secret volume")
     else:
-        note("no --signing-keys: each pod signs with an ephemeral key")
+        note("no --signing-keys: the pod signs with an ephemeral key (signingKeys.ephemeral, one replica)")
     if "--hash-key-file" in flags:
         v = volume_at(os.path.dirname(flags["--hash-key-file"]))
         if v is not None:
@@ -469,16 +476,63 @@ def check_pdb(docs, pod):
             fail("PodDisruptionBudget needs exactly one of maxUnavailable and minAvailable")
 
 
+def generated_signing_keys(secret):
+    """The signing-key Secret the chart generates (kept on upgrades), not one from values."""
+    md = secret["metadata"]
+    return md["name"].endswith("-signing-keys") and (md.get("annotations") or {}).get(
+        "helm.sh/resource-policy"
+    ) == "keep"
+
+
 def check_secrets(docs, allow_private_keys):
     for s in of_kind(docs, "Secret"):
+        generated = generated_signing_keys(s)
         for k, v in (s.get("data") or {}).items():
             text = base64.b64decode(v).decode("utf-8", "replace")
-            if "PRIVATE KEY" in text and not allow_private_keys:
+            if "PRIVATE KEY" in text and not (allow_private_keys or generated):
                 fail(f"Secret {s['metadata']['name']} holds a private key ({k}) the scenario did not supply")
-            if k.endswith(".pem") and "-----BEGIN PRIVATE KEY-----" not in text:
-                fail(f"Secret {s['metadata']['name']}: {k} is not a PKCS#8 key")
+            if k.endswith(".pem") and not any(
+                f"-----BEGIN {label}-----" in text for label in ("PRIVATE KEY", "EC PRIVATE KEY")
+            ):
+                fail(f"Secret {s['metadata']['name']}: {k} is not a PKCS#8 or SEC1 EC key")
         for k in s.get("stringData") or {}:
             fail(f"Secret {s['metadata']['name']} uses stringData ({k})")
+
+
+def check_signing_keys(docs, pod):
+    """More than one replica never signs with per-pod keys; a key set the chart
+    renders names its signer; a generated one is P-256 and kept."""
+    dep = one(docs, "Deployment")
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")
+    most = hpa[0]["spec"]["maxReplicas"] if hpa else dep["spec"].get("replicas", 1)
+    directory = pod["flags"].get("--signing-keys")
+    if directory is None:
+        if most > 1:
+            fail(f"up to {most} replicas and no --signing-keys: each would sign with its own ephemeral key")
+        return
+    volume = next(
+        (v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "signing-keys"), None
+    )
+    name = (volume or {}).get("secret", {}).get("secretName")
+    secret = next((d for d in of_kind(docs, "Secret") if d["metadata"]["name"] == name), None)
+    if secret is None:
+        note(f"the signing keys are the existing Secret {name}")
+        return
+    data = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
+    kids = [k[: -len(".pem")] for k in data if k.endswith(".pem")]
+    active = data.get("active-kid", "").strip()
+    if not kids:
+        fail(f"Secret {name} holds no <kid>.pem key")
+    elif active and active not in kids:
+        fail(f"Secret {name}: active-kid {active!r} names no key in it")
+    elif not active and len(kids) > 1:
+        fail(f"Secret {name}: several keys and no active-kid")
+    if generated_signing_keys(secret):
+        if len(kids) != 1 or not re.fullmatch(r"chaperone-\d{8}-\d{6}", kids[0]) or active != kids[0]:
+            fail(f"generated Secret {name}: expected one key chaperone-YYYYMMDD-HHMMSS named by active-kid, found {kids}, {active!r}")
+        if not all("-----BEGIN EC PRIVATE KEY-----" in data[f"{k}.pem"] for k in kids):
+            fail(f"generated Secret {name}: the key is not the SEC1 P-256 key genPrivateKey \"ecdsa\" writes")
+        note(f"signing keys generated into {name} (kid {kids[0] if kids else '-'}), kept on upgrades and uninstall")
 
 
 def check_istio(docs, svc, pod, edge_path):
@@ -659,6 +713,8 @@ def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_pr
         check_network_policy(docs, pod)
         check_pdb(docs, pod)
     check_secrets(docs, allow_private_keys)
+    if pod:
+        check_signing_keys(docs, pod)
     check_istio(docs, svc, pod, edge)
     check_monitoring(docs, svc, src)
     print(f"{len(docs)} objects checked, {len(FAILURES)} failures, {len(NOTES)} notes")
@@ -833,6 +889,52 @@ def cmd_pod_files(rendered, outdir):
         print(a)
 
 
+def cmd_fresh_keys(first, second):
+    """Two renders without a cluster to look the Secret up in (`helm template`)
+    each generate their own key: the chart ships none, and only `lookup` of
+    the installed Secret keeps one across upgrades."""
+    sets = []
+    for rendered in (first, second):
+        secrets = [d for d in of_kind(load(rendered), "Secret") if generated_signing_keys(d)]
+        if len(secrets) != 1:
+            fail(f"{rendered}: expected one generated signing-key Secret, found {len(secrets)}")
+            return
+        sets.append({k: v for k, v in secrets[0]["data"].items() if k.endswith(".pem")})
+    if set(sets[0].values()) & set(sets[1].values()):
+        fail("two renders generated the same key: the chart carries a fixed key")
+    print("two renders, two different generated keys")
+
+
+def generated_secret(rendered):
+    secrets = [d for d in of_kind(load(rendered), "Secret") if generated_signing_keys(d)]
+    if len(secrets) != 1:
+        raise SystemExit(f"FAIL: {rendered}: expected one generated signing-key Secret, found {len(secrets)}")
+    return secrets[0]
+
+
+def cmd_secret_json(rendered, release, namespace):
+    """The generated signing-key Secret as release RELEASE installed it
+    (with the ownership annotations helm adds), as JSON, as `kubectl get -o
+    json` gives it."""
+    secret = generated_secret(rendered)
+    secret["metadata"].setdefault("annotations", {}).update(
+        {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
+    )
+    secret["metadata"]["resourceVersion"] = "1"
+    print(json.dumps(secret, indent=2))
+
+
+def cmd_kept_keys(stored, rendered):
+    """An upgrade render holds the stored Secret's key set, unchanged."""
+    with open(stored) as f:
+        want = json.load(f)["data"]
+    got = generated_secret(rendered)["data"]
+    if got != want:
+        fail(f"the upgrade rendered {sorted(got)}, not the installed {sorted(want)}")
+        return
+    print(f"the upgrade keeps the installed key set: {', '.join(sorted(got))}")
+
+
 def cmd_dockerfile(dockerfile, values_file):
     """The image agrees with the chart: entrypoint, user, ports, base."""
     with open(dockerfile) as f:
@@ -897,6 +999,12 @@ def main(argv):
         cmd_pod_files(*rest)
     elif cmd == "dockerfile":
         cmd_dockerfile(*rest)
+    elif cmd == "fresh-keys":
+        cmd_fresh_keys(*rest)
+    elif cmd == "secret-json":
+        cmd_secret_json(*rest)
+    elif cmd == "kept-keys":
+        cmd_kept_keys(*rest)
     else:
         print(__doc__)
         return 2

@@ -63,12 +63,19 @@ app.kubernetes.io/part-of: chaperone
 {{- default (printf "%s-policy" (include "chaperone.fullname" .)) .Values.policy.existingConfigMap -}}
 {{- end -}}
 
-{{/* The signing-keys Secret, or nothing (ephemeral keys). */}}
+{{/* The signing-keys Secret, or nothing (ephemeral keys, one replica only). */}}
 {{- define "chaperone.signingKeysSecret" -}}
 {{- if .Values.signingKeys.existingSecret -}}
 {{- .Values.signingKeys.existingSecret -}}
-{{- else if .Values.signingKeys.keys -}}
+{{- else if or .Values.signingKeys.keys (and .Values.signingKeys.generate (not .Values.signingKeys.ephemeral)) -}}
 {{- printf "%s-signing-keys" (include "chaperone.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when more than one replica may run (replicaCount, or the HPA's maximum). */}}
+{{- define "chaperone.severalReplicas" -}}
+{{- if or (gt (int .Values.replicaCount) 1) (and .Values.autoscaling.enabled (gt (int .Values.autoscaling.maxReplicas) 1)) -}}
+true
 {{- end -}}
 {{- end -}}
 

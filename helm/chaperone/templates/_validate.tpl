@@ -21,9 +21,20 @@ less safe than asked. Called from deployment.yaml.
 {{- fail (printf "signingKeys.activeKid %q names no key in signingKeys.keys" $v.signingKeys.activeKid) -}}
 {{- end -}}
 {{- range $kid, $pem := $v.signingKeys.keys -}}
-{{- if not (contains "-----BEGIN PRIVATE KEY-----" $pem) -}}
-{{- fail (printf "signingKeys.keys.%s is not a PKCS#8 PEM private key (make one with `chaperone keys generate`)" $kid) -}}
+{{- if not (or (contains "-----BEGIN PRIVATE KEY-----" $pem) (contains "-----BEGIN EC PRIVATE KEY-----" $pem)) -}}
+{{- fail (printf "signingKeys.keys.%s is not a PKCS#8 or SEC1 EC PEM private key (make one with `chaperone keys generate`)" $kid) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.signingKeys.ephemeral (or $v.signingKeys.existingSecret $v.signingKeys.keys) -}}
+{{- fail "signingKeys.ephemeral: set it, or existingSecret or keys, not both" -}}
+{{- end -}}
+{{- if not (include "chaperone.signingKeysSecret" .) -}}
+{{- if not $v.signingKeys.ephemeral -}}
+{{- fail "signingKeys: no keys (generate is off, no existingSecret or keys); set signingKeys.ephemeral=true to sign with a per-pod ephemeral key (one replica only)" -}}
+{{- end -}}
+{{- if include "chaperone.severalReplicas" . -}}
+{{- fail (printf "signingKeys.ephemeral with more than one replica (replicaCount %v, autoscaling.enabled %v, maxReplicas %v): each pod would sign with its own key and tokens would fail against the JWKS another pod publishes. Use the generated shared Secret (signingKeys.generate, the default), existingSecret or keys, or run one replica" $v.replicaCount $v.autoscaling.enabled $v.autoscaling.maxReplicas) -}}
 {{- end -}}
 {{- end -}}
 {{- if and $v.hashKey.existingSecret $v.hashKey.value -}}

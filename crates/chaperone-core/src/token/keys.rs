@@ -1,6 +1,7 @@
-//! Signing keys: ES256 (default) or EdDSA, from PKCS#8 PEM files or
-//! generated, with their public JWK. A key's Debug output prints nothing
-//! secret.
+//! Signing keys: ES256 (default) or EdDSA, from PKCS#8 PEM files (or SEC1
+//! "EC PRIVATE KEY" P-256 files, as Helm's `genPrivateKey "ecdsa"` and
+//! OpenSSL write them) or generated, with their public JWK. A key's Debug
+//! output prints nothing secret.
 
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
@@ -9,7 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::Algorithm;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     Es256,
     EdDsa,
@@ -36,9 +38,9 @@ enum Pair {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("not a PEM \"PRIVATE KEY\" (PKCS#8) document")]
+    #[error("not a PEM \"PRIVATE KEY\" (PKCS#8) or \"EC PRIVATE KEY\" (SEC1) document")]
     NotPem,
-    #[error("not a P-256 or Ed25519 PKCS#8 private key")]
+    #[error("not a P-256 or Ed25519 PKCS#8 private key, nor a P-256 SEC1 one")]
     Unsupported,
     #[error("key generation failed")]
     Generate,
@@ -117,19 +119,18 @@ impl SigningKey {
         Err(KeyError::Unsupported)
     }
 
+    /// From PEM: a PKCS#8 "PRIVATE KEY" block (P-256 or Ed25519), else a
+    /// SEC1 "EC PRIVATE KEY" block (P-256 only), kept as PKCS#8 from then on.
     pub fn from_pem(pem: &str, kid: &str) -> Result<Self, KeyError> {
-        let body: String = pem
-            .lines()
-            .map(str::trim)
-            .skip_while(|l| *l != "-----BEGIN PRIVATE KEY-----")
-            .skip(1)
-            .take_while(|l| *l != "-----END PRIVATE KEY-----")
-            .collect();
-        let der = STANDARD.decode(body).map_err(|_| KeyError::NotPem)?;
-        if der.is_empty() {
-            return Err(KeyError::NotPem);
+        if let Some(der) = pem_block(pem, "PRIVATE KEY")? {
+            return Self::from_pkcs8(&der, kid);
         }
-        Self::from_pkcs8(&der, kid)
+        let der = pem_block(pem, "EC PRIVATE KEY")?.ok_or(KeyError::NotPem)?;
+        // Parsed against P-256: a SEC1 key on another curve is refused here.
+        let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+            .map_err(|_| KeyError::Unsupported)?;
+        let pkcs8 = pair.to_pkcs8v1().map_err(|_| KeyError::Unsupported)?;
+        Self::from_pkcs8(pkcs8.as_ref(), kid)
     }
 
     /// PKCS#8 PEM, the format [`SigningKey::from_pem`] reads.
@@ -180,6 +181,32 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(signature, &mut out);
         Ok(out)
     }
+}
+
+/// The DER inside the first `label` block of a PEM document; none when the
+/// document has no such block, an error when the block is cut or not base64.
+fn pem_block(pem: &str, label: &str) -> Result<Option<Vec<u8>>, KeyError> {
+    let (begin, end) = (
+        format!("-----BEGIN {label}-----"),
+        format!("-----END {label}-----"),
+    );
+    let mut lines = pem.lines().map(str::trim).skip_while(|l| *l != begin);
+    if lines.next().is_none() {
+        return Ok(None);
+    }
+    let mut body = String::new();
+    for line in lines {
+        if line == end {
+            let der = STANDARD.decode(body).map_err(|_| KeyError::NotPem)?;
+            return if der.is_empty() {
+                Err(KeyError::NotPem)
+            } else {
+                Ok(Some(der))
+            };
+        }
+        body.push_str(line);
+    }
+    Err(KeyError::NotPem)
 }
 
 /// A JWKS document of public keys.
@@ -237,6 +264,63 @@ mod tests {
             assert!(self_test(&again));
             assert!(!format!("{key:?}").contains("PRIVATE"));
         }
+    }
+
+    fn sec1_pem(alg: &'static signature::EcdsaSigningAlgorithm) -> (String, EcdsaKeyPair) {
+        use aws_lc_rs::encoding::AsDer;
+        let pair = EcdsaKeyPair::generate(alg).unwrap();
+        let der = pair.private_key().as_der().unwrap();
+        let b64 = STANDARD.encode(der.as_ref());
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        // OpenSSL's `ecparam -genkey` writes the curve's block first.
+        let pem = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n\
+             -----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
+        (pem, pair)
+    }
+
+    #[test]
+    fn reads_sec1_p256_keys_and_keeps_them_as_pkcs8() {
+        let (pem, pair) = sec1_pem(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let key = SigningKey::from_pem(&pem, "helm").unwrap();
+        assert_eq!(key.kind, KeyKind::Es256);
+        let point = pair.public_key().as_ref();
+        assert_eq!(
+            key.public_jwk()["x"],
+            URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "the public half is the SEC1 key's"
+        );
+        assert!(self_test(&key));
+        // Written back as PKCS#8, read again to the same key.
+        let again = SigningKey::from_pem(&key.to_pem(), "helm").unwrap();
+        assert!(key.to_pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert_eq!(again.public_jwk(), key.public_jwk());
+    }
+
+    #[test]
+    fn refuses_sec1_keys_on_other_curves_and_cut_blocks() {
+        let (pem, _) = sec1_pem(&signature::ECDSA_P384_SHA384_FIXED_SIGNING);
+        assert!(matches!(
+            SigningKey::from_pem(&pem, "k"),
+            Err(KeyError::Unsupported)
+        ));
+        let (pem, _) = sec1_pem(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let cut = &pem[..pem.len() - 30];
+        assert!(matches!(
+            SigningKey::from_pem(cut, "k"),
+            Err(KeyError::NotPem)
+        ));
+        let garbage = "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
+        assert!(matches!(
+            SigningKey::from_pem(garbage, "k"),
+            Err(KeyError::Unsupported)
+        ));
     }
 
     #[test]

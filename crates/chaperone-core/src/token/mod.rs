@@ -3,6 +3,7 @@
 
 pub mod keyring;
 pub mod keys;
+pub mod rotation;
 pub mod txn;
 
 pub use keyring::{KeyDir, KeyRing, KeyStore};
