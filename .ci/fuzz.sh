@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
 TOOLS="$PWD/.tools/cargo-fuzz"
-ALL_TARGETS=(json_rewrite detectors header_query policy_load jwt_header)
+ALL_TARGETS=(json_rewrite detectors header_query policy_load jwt_header proto_json)
 SECONDS_EACH="${FUZZ_SECONDS:-11}"
 
 runs=""

@@ -78,11 +78,27 @@ pub enum Command {
         /// The findings summary on stderr: text, or one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         report: Report,
-        /// stdin is one protobuf message (binary, not framed) of the type
-        /// the hop's contract names (`message`); stdout the message as it
-        /// would cross.
-        #[arg(long, conflicts_with_all = ["jsonl", "content_type"])]
-        protobuf: bool,
+        /// stdin is one protobuf message (not framed) of the type the hop's
+        /// contract names (`message`); stdout the message as it would
+        /// cross. `binary` (the default): the wire format; `json`: proto3's
+        /// JSON mapping (read, judged in the wire format, printed back).
+        #[arg(
+            long,
+            value_enum,
+            num_args = 0..=1,
+            default_missing_value = "binary",
+            conflicts_with_all = ["jsonl", "content_type"]
+        )]
+        protobuf: Option<ProtoFormat>,
+        /// With --protobuf: the descriptor set (`protoc
+        /// --descriptor_set_out`, `buf build`) the message is read and
+        /// judged with, in place of the policy's `descriptors`.
+        #[arg(long, requires = "protobuf")]
+        descriptor: Option<PathBuf>,
+        /// With --protobuf: the message's type (`pkg.Message`), in place of
+        /// the hop's `message`.
+        #[arg(long, requires = "protobuf")]
+        message: Option<String>,
     },
     /// Run policy test files against a policy; non-zero exit on any failure.
     Test {
@@ -171,6 +187,15 @@ pub enum Direction {
     Request,
     /// What the caller would get back.
     Response,
+}
+
+/// How `scrub --protobuf` reads and writes a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtoFormat {
+    /// The protobuf wire format.
+    Binary,
+    /// proto3's canonical JSON mapping.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -363,22 +388,26 @@ pub async fn run(cli: Cli) -> ExitCode {
             jsonl,
             report,
             protobuf,
+            descriptor,
+            message,
         } => scrub(
             &policy,
             &hop,
             direction,
-            if protobuf {
+            if protobuf.is_some() {
                 "application/grpc"
             } else {
                 &content_type
             },
             hash_key_file.as_ref(),
-            if protobuf {
-                Framed::Protobuf
-            } else if jsonl {
-                Framed::Lines
-            } else {
-                Framed::Whole
+            match protobuf {
+                Some(format) => Framed::Protobuf(Proto {
+                    format,
+                    descriptor: descriptor.as_ref(),
+                    message: message.as_deref(),
+                }),
+                None if jsonl => Framed::Lines,
+                None => Framed::Whole,
             },
             report,
         ),
@@ -492,12 +521,68 @@ async fn test(policy: &PathBuf, files: &[PathBuf]) -> ExitCode {
 
 /// How `scrub` reads stdin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framed {
+enum Framed<'a> {
     Whole,
     /// One document per line.
     Lines,
     /// One bare protobuf message: framed as gRPC to be judged, unframed out.
-    Protobuf,
+    Protobuf(Proto<'a>),
+}
+
+/// How `scrub --protobuf` reads a message, and what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Proto<'a> {
+    format: ProtoFormat,
+    /// In place of the policy's descriptor set.
+    descriptor: Option<&'a PathBuf>,
+    /// In place of the hop's message type.
+    message: Option<&'a str>,
+}
+
+/// The contract `scrub --protobuf` judges with: the hop's, its message type
+/// and descriptors replaced by `--message` and `--descriptor` where given
+/// (whose paths are then checked against that type, as a policy's are).
+fn protobuf_contract(
+    contract: &crate::scrub::contract::Contract,
+    descriptor: Option<&PathBuf>,
+    message: Option<&str>,
+) -> Result<crate::scrub::contract::Contract, String> {
+    use crate::scrub::proto::{Descriptors, MAX_DESCRIPTOR_BYTES};
+    use std::io::Read;
+    let set = match (descriptor, &contract.message) {
+        (Some(path), _) => {
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| {
+                    f.take(MAX_DESCRIPTOR_BYTES as u64 + 1)
+                        .read_to_end(&mut bytes)
+                })
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::sync::Arc::new(
+                Descriptors::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+        }
+        (None, Some(m)) => std::sync::Arc::clone(&m.descriptors),
+        (None, None) => return Err("give --descriptor and --message".into()),
+    };
+    let name = match (message, &contract.message) {
+        (Some(name), _) => name.trim_start_matches('.').to_owned(),
+        (None, Some(m)) => m.name.clone(),
+        (None, None) => return Err("give --message".into()),
+    };
+    if !set.has(&name) {
+        return Err(format!("no message type {name:?} in the descriptors"));
+    }
+    if descriptor.is_some() || message.is_some() {
+        set.check_paths(&name, contract.root())
+            .map_err(|e| format!("the hop's contract on {name}: {e}"))?;
+    }
+    let mut c = contract.clone();
+    c.message = Some(crate::scrub::contract::MessageType {
+        descriptors: set,
+        name,
+    });
+    Ok(c)
 }
 
 fn scrub(
@@ -506,7 +591,7 @@ fn scrub(
     direction: Direction,
     content_type: &str,
     key: Option<&PathBuf>,
-    framed: Framed,
+    framed: Framed<'_>,
     report: Report,
 ) -> ExitCode {
     use std::io::{BufRead, Read, Write};
@@ -533,21 +618,66 @@ fn scrub(
         Direction::Request => &rule.request_body,
         Direction::Response => &rule.response_body,
     };
-    if framed == Framed::Protobuf && contract.message.is_none() {
-        err!(
-            "{}: hop {hop:?} names no protobuf `message` for its {direction:?} body",
-            policy.display()
-        );
-        return ExitCode::from(1);
-    }
+    let replaced;
+    let contract = match framed {
+        Framed::Protobuf(proto) => {
+            match protobuf_contract(contract, proto.descriptor, proto.message) {
+                Ok(c) => {
+                    replaced = c;
+                    &replaced
+                }
+                Err(e) if contract.message.is_none() => {
+                    err!(
+                        "{}: hop {hop:?} names no protobuf `message` for its {direction:?} body ({e})",
+                        policy.display()
+                    );
+                    return ExitCode::from(1);
+                }
+                Err(e) => {
+                    err!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => contract,
+    };
+    let json_mapping = match (framed, &contract.message) {
+        (
+            Framed::Protobuf(Proto {
+                format: ProtoFormat::Json,
+                ..
+            }),
+            Some(m),
+        ) => Some(m),
+        _ => None,
+    };
     let headers = crate::scrub::BodyHeaders::typed(content_type);
     let limit = crate::config::contracts::MAX_BODY_BYTES as u64 + 1;
     let mut summary = Summary::new(p.classes.len());
     let mut stdout = std::io::stdout().lock();
     let one = |body: &[u8], out: &mut dyn Write, summary: &mut Summary| {
         summary.documents += 1;
+        let refuse = |summary: &mut Summary, code: &'static str, why: String| {
+            *summary.refused.entry(code).or_default() += 1;
+            summary.first_refusal.get_or_insert(why);
+        };
+        // The JSON mapping is read into the wire format, and judged there.
+        let wire;
+        let body = match json_mapping {
+            Some(m) => match crate::scrub::proto::json::encode(body, &m.descriptors, &m.name) {
+                Ok(w) => {
+                    wire = w;
+                    &wire[..]
+                }
+                Err(e) => {
+                    let why = format!("stdin is not the JSON mapping of a {}: {e}", m.name);
+                    return refuse(summary, "invalid_json", why);
+                }
+            },
+            None => body,
+        };
         let mut framed_body = Vec::new();
-        let body = if framed == Framed::Protobuf {
+        let body = if let Framed::Protobuf(_) = framed {
             crate::scrub::proto::put_frame(&mut framed_body, body);
             &framed_body[..]
         } else {
@@ -559,8 +689,17 @@ fn scrub(
                 summary.changed += u32::from(o.body.is_some());
                 summary.alerts += u32::from(o.alert);
                 let crossed = o.body.as_deref().unwrap_or(body);
-                match (framed, crate::scrub::proto::frame(crossed)) {
-                    (Framed::Protobuf, Some((_, message, _))) => {
+                match (framed, crate::scrub::proto::frame(crossed), json_mapping) {
+                    (Framed::Protobuf(_), Some((_, message, _)), Some(m)) => {
+                        match crate::scrub::proto::json::print(message, &m.descriptors, &m.name) {
+                            Ok(text) => out.write_all(text.as_bytes()),
+                            Err(e) => {
+                                let why = format!("what crosses has no JSON mapping: {e}");
+                                return refuse(summary, "internal", why);
+                            }
+                        }
+                    }
+                    (Framed::Protobuf(_), Some((_, message, _)), None) => {
                         let _ = out.write_all(message);
                         return;
                     }
@@ -568,8 +707,7 @@ fn scrub(
                 }
             }
             Err(e) => {
-                *summary.refused.entry(e.code()).or_default() += 1;
-                summary.first_refusal.get_or_insert_with(|| e.to_string());
+                refuse(summary, e.code(), e.to_string());
                 if !jsonl {
                     return;
                 }

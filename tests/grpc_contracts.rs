@@ -2,15 +2,18 @@
 //! `--content-type application/grpc`) on messages of the demo payments
 //! service, encoded and decoded with its generated types. The contract
 //! speaks in protobuf field names; the message is rewritten in the wire
-//! format.
+//! format. `--protobuf json` reads and writes the message as its JSON
+//! mapping, and judges it exactly as its binary form.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 #[path = "../examples/grpc-demo/service.rs"]
 mod service;
 
+use base64::Engine as _;
 use common::*;
 use prost::Message;
+use serde_json::{Value, json};
 use service::pb::{Card, ChargeReply, ChargeRequest, Item};
 
 const POLICY: &str = r#"
@@ -57,7 +60,58 @@ impl Setup {
         let dir = TempDir::new("grpc-contracts");
         std::fs::write(dir.path("payments.binpb"), service::DESCRIPTORS).unwrap();
         std::fs::write(dir.path("policy.yaml"), POLICY).unwrap();
+        std::fs::write(dir.path("hash.key"), [7u8; 32]).unwrap();
         Self { dir }
+    }
+
+    /// `chaperone scrub --protobuf <format>` with more arguments, under a
+    /// fixed hashing key: exit status, stdout, stderr.
+    fn run(
+        &self,
+        hop: &str,
+        direction: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> (bool, Vec<u8>, String) {
+        let policy = self.dir.path("policy.yaml");
+        let key = self.dir.path("hash.key");
+        let mut all = vec![
+            "scrub",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--hop",
+            hop,
+            "--direction",
+            direction,
+            "--hash-key-file",
+            key.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = chaperone_cli(all, stdin);
+        (
+            out.status.success(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The same message judged twice, as binary and as its JSON mapping:
+    /// what crosses in each, the binary form converted to JSON.
+    fn both<M: Message + Default>(
+        &self,
+        hop: &str,
+        direction: &str,
+        message: &M,
+        to_json: fn(&M) -> Value,
+    ) -> (Value, Value) {
+        let (ok, out, err) = self.run(hop, direction, &["--protobuf"], &message.encode_to_vec());
+        assert!(ok, "{err}");
+        let binary = to_json(&M::decode(&out[..]).unwrap());
+        let input = to_json(message).to_string();
+        let (ok, out, err) = self.run(hop, direction, &["--protobuf", "json"], input.as_bytes());
+        assert!(ok, "{err}");
+        assert_eq!(out.last(), Some(&b'\n'));
+        (binary, serde_json::from_slice(&out).unwrap())
     }
 
     /// `chaperone scrub --protobuf`: the bytes that cross, or the refusal.
@@ -394,4 +448,269 @@ fn a_policy_names_only_message_types_its_descriptors_hold() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{err}");
     }
+}
+
+/// The JSON mapping of a Card, as protobuf's JSON printers write it:
+/// lowerCamelCase names, a uint64 as a string, defaults left out.
+fn card_json(c: &Card) -> Value {
+    let mut m = serde_json::Map::new();
+    if !c.number.is_empty() {
+        m.insert("number".into(), json!(c.number));
+    }
+    if !c.holder.is_empty() {
+        m.insert("holder".into(), json!(c.holder));
+    }
+    if c.number_digits != 0 {
+        m.insert("numberDigits".into(), json!(c.number_digits.to_string()));
+    }
+    Value::Object(m)
+}
+
+fn request_json(r: &ChargeRequest) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(c) = &r.card {
+        m.insert("card".into(), card_json(c));
+    }
+    if r.amount_cents != 0 {
+        m.insert("amountCents".into(), json!(r.amount_cents.to_string()));
+    }
+    for (k, v) in [("currency", &r.currency), ("note", &r.note)] {
+        if !v.is_empty() {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if !r.tags.is_empty() {
+        m.insert("tags".into(), json!(r.tags));
+    }
+    if !r.labels.is_empty() {
+        m.insert("labels".into(), json!(r.labels));
+    }
+    if !r.memo.is_empty() {
+        let memo = base64::engine::general_purpose::STANDARD.encode(&r.memo);
+        m.insert("memo".into(), json!(memo));
+    }
+    if !r.saved_cards.is_empty() {
+        let cards = r
+            .saved_cards
+            .iter()
+            .map(|(k, c)| (k.clone(), card_json(c)))
+            .collect();
+        m.insert("savedCards".into(), Value::Object(cards));
+    }
+    Value::Object(m)
+}
+
+fn reply_json(r: &ChargeReply) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in [
+        ("chargeId", &r.charge_id),
+        ("receiptEmail", &r.receipt_email),
+        ("internalTrace", &r.internal_trace),
+    ] {
+        if !v.is_empty() {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(c) = &r.card {
+        m.insert("card".into(), card_json(c));
+    }
+    if !r.items.is_empty() {
+        let items = r
+            .items
+            .iter()
+            .map(|i| {
+                let mut item = serde_json::Map::new();
+                if !i.sku.is_empty() {
+                    item.insert("sku".into(), json!(i.sku));
+                }
+                if i.qty != 0 {
+                    item.insert("qty".into(), json!(i.qty));
+                }
+                Value::Object(item)
+            })
+            .collect();
+        m.insert("items".into(), Value::Array(items));
+    }
+    Value::Object(m)
+}
+
+fn canary_request() -> ChargeRequest {
+    ChargeRequest {
+        card: Some(Card {
+            number: "4111111111111111".into(),
+            holder: "Alice".into(),
+            number_digits: 4_111_111_111_111_111,
+        }),
+        amount_cents: 1250,
+        currency: "EUR".into(),
+        note: "card 5555 5555 5555 4444, key AKIAIOSFODNN7EXAMPLE".into(),
+        tags: vec!["vip".into(), "4111-1111-1111-1111".into()],
+        labels: [
+            ("4111111111111111".to_owned(), "as a key".to_owned()),
+            ("aws".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned()),
+            ("ok".to_owned(), "fine".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        memo: b"memo 4111111111111111".to_vec(),
+        saved_cards: [(
+            "home".to_owned(),
+            Card {
+                number: "5555555555554444".into(),
+                ..Card::default()
+            },
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
+#[test]
+fn a_message_in_the_json_mapping_crosses_exactly_as_its_binary_form() {
+    let s = Setup::new();
+    let (binary, json) = s.both("charge", "request", &canary_request(), request_json);
+    assert_eq!(json, binary);
+    // And what crossed is scrubbed: cards masked (in a key too), a number
+    // holding one removed, secrets dropped, the rest as it was.
+    assert_eq!(
+        json["card"],
+        json!({"number": "411111******1111", "holder": "Alice"})
+    );
+    assert_eq!(json["amountCents"], "1250");
+    assert_eq!(json["savedCards"]["home"]["number"], "555555******4444");
+    assert_eq!(json["labels"]["ok"], "fine");
+    let text = json.to_string();
+    for canary in [
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "AKIA",
+        "1111-1111-1111",
+    ] {
+        assert!(!text.contains(canary), "{canary}: {text}");
+    }
+    // A response, under an allow-list and a field action: the hash is the
+    // same under the same key.
+    let (binary, json) = s.both("charge", "response", &reply(), reply_json);
+    assert_eq!(json, binary);
+    assert_eq!(json["card"], json!({"number": "411111******1111"}));
+    assert_eq!(
+        json["items"],
+        json!([{"sku": "SKU-1"}, {"sku": "555555******4444"}])
+    );
+    assert!(json["receiptEmail"].as_str().unwrap().starts_with("h:"));
+    assert!(json.get("internalTrace").is_none());
+}
+
+#[test]
+fn a_refusal_in_the_json_mapping_is_the_refusal_of_the_binary_form() {
+    let s = Setup::new();
+    let noted = ChargeRequest {
+        card: Some(Card {
+            number: "x".into(),
+            ..Card::default()
+        }),
+        note: "not on the allow-list".into(),
+        ..ChargeRequest::default()
+    };
+    let (ok, out, binary) = s.run("strict", "request", &["--protobuf"], &noted.encode_to_vec());
+    assert!(!ok && out.is_empty());
+    let input = request_json(&noted).to_string();
+    let (ok, out, json) = s.run(
+        "strict",
+        "request",
+        &["--protobuf", "json"],
+        input.as_bytes(),
+    );
+    assert!(!ok && out.is_empty());
+    assert!(json.contains("(unknown_field)"), "{json}");
+    assert_eq!(json, binary);
+}
+
+#[test]
+fn input_that_is_not_the_json_mapping_is_refused_with_where_and_why() {
+    let s = Setup::new();
+    for (input, says) in [
+        (
+            r#"{"card": {"nubmer": "4111111111111111"}}"#,
+            r#"card: chaperone.demo.v1.Card has no field "nubmer""#,
+        ),
+        (r#"{"amountCents": "12x"}"#, "amountCents: not an integer"),
+        (r#"{"memo": "%%%"}"#, "memo: bytes that are not base64"),
+        (
+            r#"{"tags": "4111111111111111"}"#,
+            "tags: a repeated field is a JSON array",
+        ),
+        (r#"{"note": "a", "note": "b"}"#, "note: given twice"),
+        (r#"{"card": "#, "not JSON"),
+    ] {
+        let (ok, out, err) = s.run(
+            "charge",
+            "request",
+            &["--protobuf", "json"],
+            input.as_bytes(),
+        );
+        assert!(!ok && out.is_empty(), "{input}");
+        assert!(
+            err.contains("stdin is not the JSON mapping of a chaperone.demo.v1.ChargeRequest"),
+            "{err}"
+        );
+        assert!(
+            err.contains(says) && err.contains("(invalid_json)"),
+            "{input}: {err}"
+        );
+        assert!(
+            !err.contains("4111111111111111"),
+            "no value in an error: {err}"
+        );
+    }
+    // --report json counts it as any refusal.
+    let (ok, _, err) = s.run(
+        "charge",
+        "request",
+        &["--protobuf", "json", "--report", "json"],
+        b"[]",
+    );
+    assert!(!ok);
+    let report: Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(report["refused"], json!({"invalid_json": 1}));
+}
+
+#[test]
+fn descriptor_and_message_flags_name_what_the_message_is() {
+    let s = Setup::new();
+    let descriptors = s.dir.path("payments.binpb");
+    let descriptors = descriptors.to_str().unwrap();
+    // Another type, from a descriptor set given on the command line, under
+    // the hop's open request contract.
+    let entry = br#"{"seq": 3, "card": {"number": "4111111111111111"}, "note": "hi"}"#;
+    let args = [
+        "--protobuf",
+        "json",
+        "--descriptor",
+        descriptors,
+        "--message",
+        "chaperone.demo.v1.HistoryEntry",
+    ];
+    let (ok, out, err) = s.run("charge", "request", &args, entry);
+    assert!(ok, "{err}");
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        got,
+        json!({"seq": 3, "card": {"number": "411111******1111"}, "note": "hi"})
+    );
+    // A type the hop's allow-list does not fit, a type the set lacks, a
+    // file that is no descriptor set: errors before anything is read.
+    let args = ["--protobuf", "--message", "chaperone.demo.v1.HistoryEntry"];
+    let (ok, _, err) = s.run("charge", "response", &args, b"");
+    assert!(!ok && err.contains("has no field \"charge_id\""), "{err}");
+    let args = ["--protobuf", "--message", "chaperone.demo.v1.Nope"];
+    let (ok, _, err) = s.run("charge", "request", &args, b"");
+    assert!(
+        !ok && err.contains("no message type \"chaperone.demo.v1.Nope\""),
+        "{err}"
+    );
+    let policy = s.dir.path("policy.yaml");
+    let args = ["--protobuf", "--descriptor", policy.to_str().unwrap()];
+    let (ok, _, err) = s.run("charge", "request", &args, b"");
+    assert!(!ok && err.contains("not a FileDescriptorSet"), "{err}");
 }

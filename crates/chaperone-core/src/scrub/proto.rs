@@ -11,6 +11,9 @@
 //! does not list follows `unknown`, as does a field the descriptor does not
 //! know. Map keys are data and are scanned like JSON keys. Groups, and
 //! anything not well formed, are refused.
+//!
+//! `json` reads and writes a message as its proto3 JSON mapping, with the
+//! same descriptors; the message is judged in the wire format all the same.
 
 use std::collections::HashMap;
 
@@ -20,6 +23,8 @@ use super::detect::Context;
 use super::text::{TextOutcome, scan_text};
 use super::{Findings, ScrubError, number};
 use crate::secret::HashKey;
+
+pub mod json;
 
 /// Nesting deeper than this is refused, as in JSON.
 const MAX_DEPTH: usize = 64;
@@ -31,6 +36,8 @@ pub const MAX_DESCRIPTOR_BYTES: usize = 4 << 20;
 #[derive(Debug, Default)]
 pub struct Descriptors {
     messages: HashMap<String, MessageType>,
+    /// Enum types by full name: their values' names and numbers.
+    enums: HashMap<String, Vec<(String, i32)>>,
 }
 
 #[derive(Debug, Default)]
@@ -44,10 +51,26 @@ struct MessageType {
 struct Field {
     number: u32,
     name: String,
+    /// Its name in the JSON mapping: the descriptor's `json_name`, or the
+    /// name in lowerCamelCase where the descriptor has none.
+    json_name: String,
     kind: Kind,
     repeated: bool,
     /// Message and enum fields: the type's full name, without the dot.
     type_name: String,
+    /// The oneof it belongs to (a proto3 `optional` field's too).
+    oneof: Option<u32>,
+    /// Whether a default value that was set is told from one that was not
+    /// (`optional`, a oneof's member, every singular field before proto3).
+    presence: bool,
+}
+
+impl Field {
+    /// Whether a value of this wire type fits the field: its kind's, or a
+    /// packed list of numbers.
+    fn fits(&self, wire: u8) -> bool {
+        wire == self.kind.wire() || (wire == 2 && self.repeated && self.kind.scalar_number())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,52 +285,79 @@ impl Descriptors {
     fn file(&mut self, bytes: &[u8]) -> Result<(), ScrubError> {
         let mut package = String::new();
         let mut messages = Vec::new();
+        let mut enums = Vec::new();
+        // Without `syntax`, a file is proto2.
+        let mut proto3 = false;
         let mut w = Wire::new(bytes);
         while !w.done() {
             let (n, wire) = w.tag()?;
             match (n, w.value(wire)?) {
                 (2, Raw::Len(p)) => package = text(p)?.to_owned(),
                 (4, Raw::Len(m)) => messages.push(m),
+                (5, Raw::Len(e)) => enums.push(e),
+                (12, Raw::Len(s)) => proto3 = s == b"proto3",
                 _ => {}
             }
         }
+        for e in enums {
+            self.enumeration(&package, e)?;
+        }
         for m in messages {
-            self.message(&package, m)?;
+            self.message(&package, m, proto3)?;
         }
         Ok(())
     }
 
-    fn message(&mut self, scope: &str, bytes: &[u8]) -> Result<(), ScrubError> {
+    fn message(&mut self, scope: &str, bytes: &[u8], proto3: bool) -> Result<(), ScrubError> {
         let mut name = "";
         let mut ty = MessageType::default();
         let mut nested = Vec::new();
+        let mut enums = Vec::new();
         let mut w = Wire::new(bytes);
         while !w.done() {
             let (n, wire) = w.tag()?;
             match (n, w.value(wire)?) {
                 (1, Raw::Len(s)) => name = text(s)?,
-                (2, Raw::Len(f)) => ty.fields.push(field(f)?),
+                (2, Raw::Len(f)) => ty.fields.push(field(f, proto3)?),
                 (3, Raw::Len(m)) => nested.push(m),
+                (4, Raw::Len(e)) => enums.push(e),
                 (7, Raw::Len(options)) => ty.map_entry = map_entry(options)?,
                 _ => {}
             }
         }
-        let full = if scope.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{scope}.{name}")
-        };
+        let full = scoped(scope, name);
         for m in nested {
-            self.message(&full, m)?;
+            self.message(&full, m, proto3)?;
+        }
+        for e in enums {
+            self.enumeration(&full, e)?;
         }
         ty.fields.sort_by_key(|f| f.number);
         self.messages.insert(full, ty);
         Ok(())
     }
 
+    /// An `EnumDescriptorProto`: its values' names and numbers.
+    fn enumeration(&mut self, scope: &str, bytes: &[u8]) -> Result<(), ScrubError> {
+        let mut name = "";
+        let mut values = Vec::new();
+        let mut w = Wire::new(bytes);
+        while !w.done() {
+            let (n, wire) = w.tag()?;
+            match (n, w.value(wire)?) {
+                (1, Raw::Len(s)) => name = text(s)?,
+                (2, Raw::Len(v)) => values.push(enum_value(v)?),
+                _ => {}
+            }
+        }
+        self.enums.insert(scoped(scope, name), values);
+        Ok(())
+    }
+
     /// Adds another set's types (a later file's win).
     pub fn merge(&mut self, other: Descriptors) {
         self.messages.extend(other.messages);
+        self.enums.extend(other.enums);
     }
 
     /// Whether the set holds a message type of this full name.
@@ -433,13 +483,41 @@ fn text(b: &[u8]) -> Result<&str, ScrubError> {
     std::str::from_utf8(b).map_err(|_| ScrubError::InvalidProtobuf { offset: 0 })
 }
 
-fn field(bytes: &[u8]) -> Result<Field, ScrubError> {
+/// An `EnumValueDescriptorProto`: a name and its number.
+fn enum_value(bytes: &[u8]) -> Result<(String, i32), ScrubError> {
+    let (mut name, mut number) = (String::new(), 0);
+    let mut w = Wire::new(bytes);
+    while !w.done() {
+        let (n, wire) = w.tag()?;
+        match (n, w.value(wire)?) {
+            (1, Raw::Len(s)) => name = text(s)?.to_owned(),
+            // An int32, sign-extended on the wire.
+            (2, Raw::Varint(v)) => number = v as i32,
+            _ => {}
+        }
+    }
+    Ok((name, number))
+}
+
+fn scoped(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{scope}.{name}")
+    }
+}
+
+/// A `FieldDescriptorProto`, in a file of `proto3` syntax or not.
+fn field(bytes: &[u8], proto3: bool) -> Result<Field, ScrubError> {
     let mut f = Field {
         number: 0,
         name: String::new(),
+        json_name: String::new(),
         kind: Kind::Bytes,
         repeated: false,
         type_name: String::new(),
+        oneof: None,
+        presence: !proto3,
     };
     let mut w = Wire::new(bytes);
     while !w.done() {
@@ -450,10 +528,35 @@ fn field(bytes: &[u8]) -> Result<Field, ScrubError> {
             (4, Raw::Varint(v)) => f.repeated = v == 3,
             (5, Raw::Varint(v)) => f.kind = Kind::of(v).ok_or(w.bad())?,
             (6, Raw::Len(s)) => f.type_name = text(s)?.trim_start_matches('.').to_owned(),
+            (9, Raw::Varint(v)) => f.oneof = u32::try_from(v).ok(),
+            (10, Raw::Len(s)) => f.json_name = text(s)?.to_owned(),
+            (17, Raw::Varint(v)) => f.presence |= v != 0,
             _ => {}
         }
     }
+    f.presence |= f.oneof.is_some();
+    if f.json_name.is_empty() {
+        f.json_name = lower_camel(&f.name);
+    }
     Ok(f)
+}
+
+/// A field's default JSON name, as protoc derives it: each `_` dropped and
+/// the letter after it upper-cased.
+fn lower_camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn map_entry(options: &[u8]) -> Result<bool, ScrubError> {
@@ -543,9 +646,7 @@ impl<'a> Rewriter<'a> {
             };
             // A value whose wire type does not fit its field: one parser
             // refuses the message, another reads an unknown field. Refused.
-            let fits = wire == field.kind.wire()
-                || (wire == 2 && field.repeated && field.kind.scalar_number());
-            if !fits {
+            if !field.fits(wire) {
                 return Err(ScrubError::InvalidProtobuf { offset: start });
             }
             let child = at.node.and_then(|n| n.child(&field.name));
@@ -1062,3 +1163,6 @@ pub fn rewrite_grpc(
     }
     Ok((changed.then_some(out), findings))
 }
+
+#[cfg(test)]
+mod tests;
