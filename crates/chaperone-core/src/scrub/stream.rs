@@ -18,23 +18,6 @@ use crate::secret::HashKey;
 /// content: an event's last line ending and its blank line's CR.
 const MAX_HELD_ENDING: usize = 3;
 
-/// Counts a piece's findings into the stream's (`stream`), whose limit
-/// they count toward.
-fn count(
-    stream: &mut Findings,
-    found: &Findings,
-    contract: &Contract,
-    part: &mut Findings,
-    alert: &mut bool,
-) -> Result<(), ScrubError> {
-    stream.merge(found);
-    part.merge(found);
-    if let Some(limit) = contract.limit {
-        *alert |= limit.judge(stream.total())?;
-    }
-    Ok(())
-}
-
 /// JSON's whitespace.
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -117,6 +100,24 @@ pub struct Fed {
     /// Why the stream ends here: `out` holds what crossed before the piece
     /// refused, and nothing follows.
     pub refused: Option<ScrubError>,
+}
+
+impl Fed {
+    /// Counts a piece's findings into the stream's (`stream`), whose limit
+    /// they count toward.
+    fn count(
+        &mut self,
+        stream: &mut Findings,
+        found: &Findings,
+        contract: &Contract,
+    ) -> Result<(), ScrubError> {
+        stream.merge(found);
+        self.findings.merge(found);
+        if let Some(limit) = contract.limit {
+            self.alert |= limit.judge(stream.total())?;
+        }
+        Ok(())
+    }
 }
 
 impl Flow {
@@ -258,10 +259,13 @@ impl Flow {
                     key,
                 };
                 let findings = &mut self.findings;
-                let mut count = |found: &Findings| {
-                    count(findings, found, contract, &mut fed.findings, &mut fed.alert)
-                };
-                fed.changed |= doc.feed(rest, end, &under, &mut fed.out, &mut count)?;
+                // What crosses goes out as it is judged, up to a refusal.
+                let mut out = std::mem::take(&mut fed.out);
+                let changed = doc.feed(rest, end, &under, &mut out, &mut |found| {
+                    fed.count(findings, found, contract)
+                });
+                fed.out = out;
+                fed.changed |= changed?;
                 Ok(())
             }
             Doc::Whole => {
@@ -272,13 +276,7 @@ impl Flow {
                 }
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
-                count(
-                    &mut self.findings,
-                    &scrubbed.findings,
-                    contract,
-                    &mut fed.findings,
-                    &mut fed.alert,
-                )?;
+                fed.count(&mut self.findings, &scrubbed.findings, contract)?;
                 fed.changed |= scrubbed.body.is_some();
                 fed.out
                     .extend_from_slice(scrubbed.body.as_deref().unwrap_or(&whole));
@@ -372,13 +370,7 @@ impl Flow {
                 classes,
                 key,
             )?;
-            count(
-                &mut self.findings,
-                &found,
-                contract,
-                &mut fed.findings,
-                &mut fed.alert,
-            )?;
+            fed.count(&mut self.findings, &found, contract)?;
             match new {
                 None => fed.out.extend_from_slice(raw),
                 Some(new) => {
@@ -400,13 +392,7 @@ impl Flow {
             }
         };
         let scrubbed = scrub_body(content, as_body, contract, classes, key)?;
-        count(
-            &mut self.findings,
-            &scrubbed.findings,
-            contract,
-            &mut fed.findings,
-            &mut fed.alert,
-        )?;
+        fed.count(&mut self.findings, &scrubbed.findings, contract)?;
         match scrubbed.body {
             None => fed.out.extend_from_slice(raw),
             Some(new) => {
