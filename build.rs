@@ -1,4 +1,4 @@
-//! Compiles chaperone's own gRPC API and the OTLP trace service with protox,
+//! Compiles chaperone's own gRPC API and the OTLP trace and logs services with protox,
 //! so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [
             "chaperone/v1/admin.proto",
             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+            "opentelemetry/proto/collector/logs/v1/logs_service.proto",
             "chaperone/demo/v1/payments.proto",
         ],
         ["proto"],

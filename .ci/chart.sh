@@ -195,6 +195,7 @@ refused "an unknown value (schema)" "additional properties 'replicas' not allowe
 refused "a wrongly typed value (schema)" "networkPolicy/grpcFrom" --set networkPolicy.grpcFrom=everyone
 refused "a grace period not longer than the drain" "must be larger than drainGraceSeconds" \
   --set terminationGracePeriodSeconds=10 --set drainGraceSeconds=10
+refused "decision logs without an OTLP endpoint" "set tracing.otlpEndpoint" --set tracing.logs=true
 refused "TLS without a certificate" "tls.enabled needs" --set tls.enabled=true
 refused "TLS client auth without a CA bundle" "tls.clientCA.enabled needs a CA bundle" \
   --set tls.enabled=true --set-file "tls.cert=$GEN/server.crt" --set-file "tls.key=$GEN/server.key"

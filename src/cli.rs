@@ -299,6 +299,17 @@ pub struct ServeArgs {
     /// sampled flag).
     #[arg(long, env = "CHAPERONE_TRACE_SAMPLE_RATIO", default_value_t = 1.0)]
     pub trace_sample_ratio: f64,
+    /// Decision events also go to the OTLP endpoint, as log records (needs
+    /// an OTLP endpoint).
+    #[arg(
+        long,
+        env = "CHAPERONE_OTLP_LOGS",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub otlp_logs: bool,
     #[arg(long, env = "CHAPERONE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
     /// Log filter (RUST_LOG wins when set).
@@ -310,6 +321,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_format, &args.log_level);
+            let otlp_logs = args.otlp_logs;
             let settings = ServeSettings {
                 grpc_addr: args.grpc_addr,
                 admin_addr: args.admin_addr,
@@ -342,6 +354,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                             .filter(|n| !n.is_empty())
                             .unwrap_or_else(|| "chaperone".to_owned()),
                         sample_ratio: args.trace_sample_ratio,
+                        logs: otlp_logs,
                     }),
                 ext_proc: ExtProcLimits {
                     max_streams: args.max_ext_proc_streams,
@@ -351,6 +364,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                 token_cache_entries: usize::try_from(args.token_cache_entries)
                     .unwrap_or(chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES),
             };
+            if otlp_logs && settings.trace.is_none() {
+                err!("chaperone: --otlp-logs needs an OTLP endpoint (--otlp-endpoint)");
+                return ExitCode::from(2);
+            }
             match crate::server::serve(settings).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -16,7 +16,7 @@ pub mod tls;
 
 pub mod proto {
     //! chaperone's own gRPC API, compiled from `proto/chaperone/v1`, and the
-    //! OTLP trace service from `proto/opentelemetry`.
+    //! OTLP trace and logs services from `proto/opentelemetry`.
     #![allow(
         clippy::all,
         clippy::unwrap_used,
@@ -27,7 +27,8 @@ pub mod proto {
     pub mod v1 {
         tonic::include_proto!("chaperone.v1");
     }
-    /// The OTLP trace service (`proto/opentelemetry`), for exporting spans.
+    /// The OTLP trace and logs services (`proto/opentelemetry`), for
+    /// exporting spans and decision events.
     pub mod opentelemetry {
         pub mod proto {
             pub mod common {
@@ -45,10 +46,20 @@ pub mod proto {
                     tonic::include_proto!("opentelemetry.proto.trace.v1");
                 }
             }
+            pub mod logs {
+                pub mod v1 {
+                    tonic::include_proto!("opentelemetry.proto.logs.v1");
+                }
+            }
             pub mod collector {
                 pub mod trace {
                     pub mod v1 {
                         tonic::include_proto!("opentelemetry.proto.collector.trace.v1");
+                    }
+                }
+                pub mod logs {
+                    pub mod v1 {
+                        tonic::include_proto!("opentelemetry.proto.collector.logs.v1");
                     }
                 }
             }

@@ -200,6 +200,10 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
     if let Some(trace) = &settings.trace {
         crate::telemetry::trace::install(trace)?;
         tracing::info!(endpoint = %trace.endpoint, sample_ratio = trace.sample_ratio, "exporting traces over OTLP");
+        if trace.logs {
+            crate::telemetry::logs::install(trace)?;
+            tracing::info!(endpoint = %trace.endpoint, "exporting decision events as OTLP logs");
+        }
     }
     let bind = |what: &'static str, addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -350,6 +354,7 @@ async fn drain(running: Running, settings: &ServeSettings) -> Result<(), ServeEr
     })
     .await;
     crate::telemetry::trace::flush().await;
+    crate::telemetry::logs::flush().await;
     match drained {
         Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
         Ok(Ok(Err(e))) => return Err(ServeError::Grpc(e)),

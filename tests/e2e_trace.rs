@@ -1,11 +1,13 @@
 //! Traces through a real Envoy: chaperone exports OTLP spans for every Check
 //! and every ext_proc phase to a collector, in the trace the request carried,
-//! and no span ever holds a credential, a path value or a classified value.
+//! and its decision events as OTLP log records (`--otlp-logs`); no span or
+//! record ever holds a credential, a path value or a classified value.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use chaperone::proto::opentelemetry::proto::common::v1::any_value::Value as Attr;
+use chaperone::proto::opentelemetry::proto::logs::v1::LogRecord;
 use chaperone::proto::opentelemetry::proto::trace::v1::{Span, span::SpanKind};
 use common::otlp::Collector;
 use common::*;
@@ -101,7 +103,12 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let (collector, otlp_port, _collector_task) = Collector::start().await;
     let idp = Idp::start().await;
     let endpoint = format!("http://127.0.0.1:{otlp_port}");
-    let chaperone = Chaperone::start_with(&policy(&idp), &["--otlp-endpoint", &endpoint]).await;
+    // Decision events go to the same collector as log records.
+    let chaperone = Chaperone::start_with(
+        &policy(&idp),
+        &["--otlp-endpoint", &endpoint, "--otlp-logs"],
+    )
+    .await;
     let (_upstream, envoy) = edge(&chaperone).await;
     let token = idp.token("alice", "payments", serde_json::json!({}));
     let url = envoy.url("ENVOY_HTTP_PORT", &format!("/v1/orders/{ORDER}/charges"));
@@ -284,7 +291,46 @@ async fn spans_follow_the_request_trace_and_hold_no_values() {
     let unsampled_id = vec![0x99u8; 16];
     assert!(collector.in_trace(&unsampled_id).is_empty());
 
-    // Nothing the caller sent, and nothing the callee answered, is in a span.
+    // The decision events left as log records: the allowed request's
+    // decision, by its id, with its hop and codes.
+    let attr_of = |r: &LogRecord, key: &str| {
+        r.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eventually!(
+        collector
+            .log_records()
+            .iter()
+            .any(|r| { attr_of(r, "decision_id") == Some(Attr::StringValue(decision_id.clone())) }),
+        "the allowed request's decision event"
+    );
+    let records = collector.log_records();
+    let allowed = records
+        .iter()
+        .find(|r| attr_of(r, "decision_id") == Some(Attr::StringValue(decision_id.clone())))
+        .unwrap();
+    assert_eq!(allowed.event_name, "chaperone.decision");
+    assert_eq!(allowed.severity_text, "INFO");
+    assert_eq!(
+        attr_of(allowed, "decision"),
+        Some(Attr::StringValue("allow".into()))
+    );
+    assert_eq!(
+        attr_of(allowed, "hop"),
+        Some(Attr::StringValue("create-charge".into()))
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| attr_of(r, "decision") == Some(Attr::StringValue("deny".into()))),
+        "the denied request's decision event"
+    );
+
+    // Nothing the caller sent, and nothing the callee answered, is in a span
+    // or a log record.
     let sent = collector.bytes();
     let exported = String::from_utf8_lossy(&sent);
     for canary in [
@@ -315,7 +361,11 @@ async fn a_dead_collector_costs_spans_not_requests() {
     // the spans are counted as dropped.
     let idp = Idp::start().await;
     let endpoint = format!("http://127.0.0.1:{}", free_port());
-    let chaperone = Chaperone::start_with(&policy(&idp), &["--otlp-endpoint", &endpoint]).await;
+    let chaperone = Chaperone::start_with(
+        &policy(&idp),
+        &["--otlp-endpoint", &endpoint, "--otlp-logs"],
+    )
+    .await;
     let token = idp.token("alice", "payments", serde_json::json!({}));
     let mut client =
         AuthorizationClient::connect(format!("http://127.0.0.1:{}", chaperone.grpc_port))
@@ -337,8 +387,20 @@ async fn a_dead_collector_costs_spans_not_requests() {
             .contains(r#"chaperone_trace_spans_dropped_total{reason="export_failed"} 5"#),
         "dropped spans counted"
     );
+    assert_eventually!(
+        chaperone
+            .metrics()
+            .await
+            .contains(r#"chaperone_decision_logs_dropped_total{reason="export_failed"} 5"#),
+        "dropped decision events counted"
+    );
     let log = chaperone.log();
     assert_eq!(log.matches("trace export failed").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("decision log export failed").count(),
+        1,
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub shadow_events: IntCounterVec,
     pub spans_exported: IntCounter,
     pub spans_dropped: IntCounterVec,
+    pub logs_exported: IntCounter,
+    pub logs_dropped: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -160,10 +162,25 @@ impl Metrics {
             &["reason"],
         )
         .expect("metric");
+        let logs_exported = IntCounter::new(
+            "decision_logs_exported_total",
+            "Decision events the OTLP collector accepted as log records",
+        )
+        .expect("metric");
+        let logs_dropped = IntCounterVec::new(
+            Opts::new(
+                "decision_logs_dropped_total",
+                "Decision events not exported as log records, by reason (queue_full, export_failed)",
+            ),
+            &["reason"],
+        )
+        .expect("metric");
         for c in [
             Box::new(tokens_minted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(spans_exported.clone()),
             Box::new(spans_dropped.clone()),
+            Box::new(logs_exported.clone()),
+            Box::new(logs_dropped.clone()),
             Box::new(scrub_findings.clone()),
             Box::new(blocked_messages.clone()),
             Box::new(exfiltration_alerts.clone()),
@@ -200,6 +217,8 @@ impl Metrics {
             shadow_events,
             spans_exported,
             spans_dropped,
+            logs_exported,
+            logs_dropped,
         }
     }
 }

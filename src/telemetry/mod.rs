@@ -1,10 +1,13 @@
 //! Logs, metrics and traces. Nothing here ever receives a credential or a
 //! classified value: callers pass codes, hop names and keyed hashes.
 
+mod batch;
+pub mod logs;
 pub mod metrics;
 pub mod trace;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -12,20 +15,24 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber. `RUST_LOG` overrides `level`.
+/// Installs the global subscriber: logs on stderr (`RUST_LOG` overrides
+/// `level`), and decision events to the OTLP exporter once it is installed
+/// (`logs`), whatever the log level.
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+            .boxed(),
+        LogFormat::Text => fmt.with_ansi(false).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(logs::layer())
+        .try_init();
 }
 
 /// A decision's attributes on its span: codes, names and ids only.

@@ -16,8 +16,9 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::batch::{self, Msg};
 use super::metrics;
 use crate::proto::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::opentelemetry::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -29,14 +30,6 @@ use crate::proto::opentelemetry::proto::trace::v1::{
     ResourceSpans, ScopeSpans, Span as OtlpSpan, Status, span, status,
 };
 
-/// Spans waiting for export at most; more are dropped.
-const QUEUE: usize = 4096;
-/// Spans per export call at most.
-const BATCH: usize = 512;
-/// A partial batch leaves after this long.
-const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Clone)]
 pub struct TraceSettings {
     /// `http://host:port` of an OTLP/gRPC collector.
@@ -44,6 +37,9 @@ pub struct TraceSettings {
     pub service_name: String,
     /// Share of new traces (no sampled parent) that are recorded, 0 to 1.
     pub sample_ratio: f64,
+    /// Decision events go to the same collector as log records
+    /// (telemetry::logs).
+    pub logs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +54,8 @@ pub enum TraceError {
     Ratio,
 }
 
-enum Msg {
-    Span(Box<OtlpSpan>),
-    Flush(oneshot::Sender<()>),
-}
-
 struct Tracer {
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Msg<OtlpSpan>>,
     ratio: f64,
 }
 
@@ -80,133 +71,109 @@ pub fn install(settings: &TraceSettings) -> Result<(), TraceError> {
     if !(0.0..=1.0).contains(&settings.sample_ratio) {
         return Err(TraceError::Ratio);
     }
-    if !settings.endpoint.starts_with("http://") {
-        return Err(TraceError::Scheme(settings.endpoint.clone()));
-    }
-    let endpoint = tonic::transport::Endpoint::from_shared(settings.endpoint.clone())
-        .map_err(|e| TraceError::Endpoint {
-            endpoint: settings.endpoint.clone(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(EXPORT_TIMEOUT);
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let resource = Resource {
-        attributes: vec![
-            kv("service.name", text(&settings.service_name)),
-            kv("service.version", text(env!("CARGO_PKG_VERSION"))),
-        ],
-        ..Resource::default()
-    };
-    if TRACER
-        .set(Tracer {
-            tx,
-            ratio: settings.sample_ratio,
-        })
-        .is_ok()
-    {
-        tokio::spawn(export_loop(
-            rx,
-            TraceServiceClient::new(endpoint.connect_lazy()),
+    let endpoint = endpoint(&settings.endpoint)?;
+    let resource = resource(&settings.service_name);
+    if TRACER.get().is_none() {
+        let sink = Spans {
+            client: TraceServiceClient::new(endpoint.connect_lazy()),
             resource,
-        ));
+            failing: false,
+        };
+        let _ = TRACER.set(Tracer {
+            tx: batch::start(sink),
+            ratio: settings.sample_ratio,
+        });
     }
     Ok(())
 }
 
+/// What chaperone says of itself to a collector.
+pub(super) fn resource(service_name: &str) -> Resource {
+    Resource {
+        attributes: vec![
+            kv("service.name", text(service_name)),
+            kv("service.version", text(env!("CARGO_PKG_VERSION"))),
+        ],
+        ..Resource::default()
+    }
+}
+
+/// The instrumentation scope of everything chaperone exports.
+pub(super) fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "chaperone".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..InstrumentationScope::default()
+    }
+}
+
+/// The OTLP/gRPC endpoint of a collector, checked.
+pub(super) fn endpoint(endpoint: &str) -> Result<tonic::transport::Endpoint, TraceError> {
+    if !endpoint.starts_with("http://") {
+        return Err(TraceError::Scheme(endpoint.to_owned()));
+    }
+    Ok(tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| TraceError::Endpoint {
+            endpoint: endpoint.to_owned(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(batch::EXPORT_TIMEOUT))
+}
+
 /// Exports what is queued; waits two seconds at most. For the drain.
 pub async fn flush() {
-    let Some(t) = TRACER.get() else { return };
-    let (done, wait) = oneshot::channel();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        if t.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    })
-    .await;
+    if let Some(t) = TRACER.get() {
+        batch::flush(&t.tx).await;
+    }
 }
 
-async fn export_loop(
-    mut rx: mpsc::Receiver<Msg>,
-    mut client: TraceServiceClient<tonic::transport::Channel>,
+/// Spans to the collector's trace service.
+struct Spans {
+    client: TraceServiceClient<tonic::transport::Channel>,
     resource: Resource,
-) {
-    let mut batch: Vec<OtlpSpan> = Vec::with_capacity(BATCH);
-    let mut tick = tokio::time::interval(EXPORT_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        let flushed = tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Msg::Span(s)) => {
-                    batch.push(*s);
-                    if batch.len() < BATCH {
-                        continue;
-                    }
-                    None
-                }
-                Some(Msg::Flush(done)) => Some(done),
-                None => return,
-            },
-            _ = tick.tick() => {
-                if batch.is_empty() {
-                    continue;
-                }
-                None
-            }
-        };
-        let spans = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-        export(&mut client, &resource, spans, &mut failing).await;
-        if let Some(done) = flushed {
-            let _ = done.send(());
-        }
-    }
+    failing: bool,
 }
 
-async fn export(
-    client: &mut TraceServiceClient<tonic::transport::Channel>,
-    resource: &Resource,
-    spans: Vec<OtlpSpan>,
-    failing: &mut bool,
-) {
-    if spans.is_empty() {
-        return;
-    }
-    let n = spans.len() as u64;
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource.clone()),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "chaperone".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..InstrumentationScope::default()
-                }),
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    let m = metrics::get();
-    match client.export(request).await {
-        Ok(_) => {
-            m.spans_exported.inc_by(n);
-            if *failing {
-                tracing::info!("trace export recovered");
-                *failing = false;
+impl batch::Sink<OtlpSpan> for Spans {
+    fn export(
+        &mut self,
+        spans: Vec<OtlpSpan>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let n = spans.len() as u64;
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(self.resource.clone()),
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(scope()),
+                        spans,
+                        schema_url: String::new(),
+                    }],
+                    schema_url: String::new(),
+                }],
+            };
+            let m = metrics::get();
+            match self.client.export(request).await {
+                Ok(_) => {
+                    m.spans_exported.inc_by(n);
+                    if self.failing {
+                        tracing::info!("trace export recovered");
+                        self.failing = false;
+                    }
+                }
+                Err(status) => {
+                    m.spans_dropped
+                        .with_label_values(&["export_failed"])
+                        .inc_by(n);
+                    // Once per failure streak: a dead collector must not flood the log.
+                    if !self.failing {
+                        tracing::warn!(code = ?status.code(), spans = n, "trace export failed; dropping spans until the collector answers");
+                        self.failing = true;
+                    }
+                }
             }
-        }
-        Err(status) => {
-            m.spans_dropped
-                .with_label_values(&["export_failed"])
-                .inc_by(n);
-            // Once per failure streak: a dead collector must not flood the log.
-            if !*failing {
-                tracing::warn!(code = ?status.code(), spans = n, "trace export failed; dropping spans until the collector answers");
-                *failing = true;
-            }
-        }
+        })
     }
 }
 
@@ -412,7 +379,7 @@ impl Span {
     pub fn end(mut self) {
         self.inner.end_time_unix_nano = now_nanos();
         let Some(t) = TRACER.get() else { return };
-        if t.tx.try_send(Msg::Span(Box::new(self.inner))).is_err() {
+        if t.tx.try_send(Msg::Item(Box::new(self.inner))).is_err() {
             metrics::get()
                 .spans_dropped
                 .with_label_values(&["queue_full"])

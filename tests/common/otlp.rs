@@ -1,15 +1,23 @@
-//! An OTLP/gRPC trace collector on 127.0.0.1 that keeps every export
-//! request chaperone sends, for tests that look at spans.
+//! An OTLP/gRPC collector on 127.0.0.1 (traces and logs) that keeps every
+//! export request chaperone sends, for tests that look at spans and log
+//! records.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 
+use chaperone::proto::opentelemetry::proto::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use chaperone::proto::opentelemetry::proto::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use chaperone::proto::opentelemetry::proto::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use chaperone::proto::opentelemetry::proto::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use chaperone::proto::opentelemetry::proto::logs::v1::LogRecord;
 use chaperone::proto::opentelemetry::proto::trace::v1::Span;
 use prost::Message;
 
@@ -19,6 +27,18 @@ use super::local;
 #[derive(Clone, Default)]
 pub struct Collector {
     got: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    logs: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
+}
+
+#[tonic::async_trait]
+impl LogsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.logs.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
 }
 
 #[tonic::async_trait]
@@ -39,6 +59,7 @@ impl Collector {
         let port = listener.local_addr().unwrap().port();
         let server = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(c.clone()))
+            .add_service(LogsServiceServer::new(c.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
         let task = tokio::spawn(async move {
             let _ = server.await;
@@ -57,14 +78,34 @@ impl Collector {
             .collect()
     }
 
-    /// Every byte the collector received, for the leak scan.
+    pub fn log_records(&self) -> Vec<LogRecord> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| &r.resource_logs)
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| s.log_records.clone())
+            .collect()
+    }
+
+    /// Every byte the collector received, spans and logs, for the leak scan.
     pub fn bytes(&self) -> Vec<u8> {
-        self.got
+        let spans = self
+            .got
             .lock()
             .unwrap()
             .iter()
             .flat_map(Message::encode_to_vec)
-            .collect()
+            .collect::<Vec<_>>();
+        let logs = self
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(Message::encode_to_vec)
+            .collect::<Vec<_>>();
+        [spans, logs].concat()
     }
 
     pub fn in_trace(&self, trace_id: &[u8]) -> Vec<Span> {

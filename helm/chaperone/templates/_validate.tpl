@@ -7,6 +7,9 @@ less safe than asked. Called from deployment.yaml.
 {{- if le (int $v.terminationGracePeriodSeconds) (int $v.drainGraceSeconds) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be larger than drainGraceSeconds (%v): the kubelet would kill chaperone mid-drain" $v.terminationGracePeriodSeconds $v.drainGraceSeconds) -}}
 {{- end -}}
+{{- if and $v.tracing.logs (not $v.tracing.otlpEndpoint) -}}
+{{- fail "tracing.logs sends decision events to the OTLP collector: set tracing.otlpEndpoint" -}}
+{{- end -}}
 {{- if and $v.signingKeys.existingSecret $v.signingKeys.keys -}}
 {{- fail "signingKeys: set existingSecret or keys, not both" -}}
 {{- end -}}
