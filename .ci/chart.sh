@@ -8,13 +8,17 @@
 #   helm lint --strict, helm template (values checked by values.schema.json);
 #   kubernetes-validate --strict on the built-in kinds (Kubernetes 1.27, the
 #     chart's floor, and 1.33);
-#   the Istio and prometheus-operator objects through @kubernetes-models
-#     .validate() and a TypeScript unknown-field check, and every PromQL
-#     expression through Prometheus's grammar (tests/chart/validate-custom.mjs);
+#   the Istio, prometheus-operator and Gateway API objects through
+#     @kubernetes-models .validate() and a TypeScript unknown-field check, and
+#     every PromQL expression through Prometheus's grammar
+#     (tests/chart/validate-custom.mjs);
+#   the Envoy Gateway policies against Envoy Gateway's own CRD schemas, strict
+#     (tests/chart/validate_envoy_gateway.py, CRDs pinned in chart-tools.sh);
 #   the chart's own invariants (tests/chart/check_manifests.py invariants);
 #   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
 #   the rendered policy through `chaperone check`.
-# Then values that must be refused; the generated signing keys: fresh on every
+# Then examples/envoy-gateway the same way, and against the chart's rendering
+# of its values.yaml; values that must be refused; the generated signing keys: fresh on every
 # render without a cluster, kept by an upgrade's lookup (helm template
 # --dry-run=server against tests/chart/kube_api.py, a read-only stand-in for
 # the API server holding the installed Secret); a smoke run: chaperone started with
@@ -35,6 +39,8 @@ PY="$ROOT/.tools/chart-venv/bin/python"
 KV="$ROOT/.tools/chart-venv/bin/kubernetes-validate"
 ENVOY="$ROOT/.tools/bin/envoy"
 NODE_DIR="$ROOT/.tools/node-models"
+EG_CRDS="$ROOT/tests/chart/crds/envoy-gateway-v1.6.7"
+EG_VALIDATE="$ROOT/tests/chart/validate_envoy_gateway.py"
 CHECK="$ROOT/tests/chart/check_manifests.py"
 CHART="$ROOT/helm/chaperone"
 KUBE_VERSIONS=(1.27.0 1.33.0)
@@ -153,6 +159,14 @@ policy_check() { # rendered, outdir
   "$CHAPERONE" check "$policy"
 }
 
+eg_validate() { # dir
+  if [[ "$(cat "$1/envoy-gateway.json")" == "[]" ]]; then
+    echo "NOTE: no Envoy Gateway objects in this scenario"
+    return 0
+  fi
+  "$PY" "$EG_VALIDATE" "$EG_CRDS" "$1/envoy-gateway.json"
+}
+
 envoy_check() { # rendered, dir
   local boot
   boot=$("$PY" "$CHECK" envoy-bootstrap "$1" "$2/envoy.yaml") || return 1
@@ -181,13 +195,47 @@ for values in tests/chart/scenarios/*.yaml; do
   echo "PASS: $name: helm template ($(grep -c '^kind:' "$dir/rendered.yaml") objects)"
   check "$name: split into built-in and custom kinds" "$PY" "$CHECK" split "$dir/rendered.yaml" "$dir"
   check "$name: kubernetes-validate --strict (${KUBE_VERSIONS[*]})" kube_validate "$dir/builtin.yaml"
-  check "$name: Istio/prometheus-operator models, unknown fields, PromQL" node "$NODE_DIR/validate-custom.mjs" "$dir"
+  check "$name: Istio/prometheus-operator/Gateway API models, unknown fields, PromQL" node "$NODE_DIR/validate-custom.mjs" "$dir"
+  check "$name: Envoy Gateway objects against Envoy Gateway v1.6.7's CRD schemas (strict)" eg_validate "$dir"
   inv=(invariants "$dir/rendered.yaml" --values "$values" --serve-flags "$WORK/serve-flags.txt" \
-    --edge "$ROOT/envoy/edge.yaml" --src "$ROOT/src")
+    --edge "$ROOT/envoy/edge.yaml" --edge-ext-proc "$ROOT/envoy/edge-ext-proc.yaml" --src "$ROOT/src")
   [[ "$name" == everything ]] && inv+=(--allow-private-keys)
   check "$name: chart invariants" "$PY" "$CHECK" "${inv[@]}"
   check "$name: EnvoyFilter ext_proc config passes envoy --mode validate" envoy_check "$dir/rendered.yaml" "$dir"
   check "$name: rendered policy passes chaperone check" policy_check "$dir/rendered.yaml" "$dir/policy"
+done
+
+# --- examples/envoy-gateway -------------------------------------------------------
+# Each way of wiring (ext_proc only; ext_authz + ext_proc) with the sample
+# Gateway and route: the built-in kinds through kubernetes-validate, the
+# Gateway API objects through @kubernetes-models/gateway-api, Envoy Gateway's
+# through its CRD schemas, the wiring through the same invariants as the
+# chart's; then the chart's rendering of the example's values.yaml must hold
+# exactly the example's policies.
+EXAMPLE="$ROOT/examples/envoy-gateway"
+for mode in ext-proc ext-authz; do
+  dir="$WORK/example-$mode"
+  mkdir -p "$dir"
+  { cat "$EXAMPLE/gateway.yaml"; echo "---"; cat "$EXAMPLE/chaperone-$mode.yaml"; } >"$dir/rendered.yaml"
+  authorize=metadata
+  [[ $mode == ext-proc ]] && authorize=always
+  check "examples/envoy-gateway ($mode): split into built-in and custom kinds" "$PY" "$CHECK" split "$dir/rendered.yaml" "$dir"
+  check "examples/envoy-gateway ($mode): kubernetes-validate --strict (${KUBE_VERSIONS[*]})" kube_validate "$dir/builtin.yaml"
+  check "examples/envoy-gateway ($mode): Gateway API models, unknown fields" node "$NODE_DIR/validate-custom.mjs" "$dir"
+  check "examples/envoy-gateway ($mode): Envoy Gateway v1.6.7's CRD schemas (strict)" eg_validate "$dir"
+  check "examples/envoy-gateway ($mode): wired to chaperone as envoy/edge-ext-proc.yaml (--ext-proc-authorize=$authorize)" \
+    "$PY" "$CHECK" envoy-gateway "$dir/rendered.yaml" --service chaperone/chaperone:9191 \
+    --ext-proc-authorize "$authorize" --edge-ext-proc "$ROOT/envoy/edge-ext-proc.yaml"
+  example_args=(-f "$EXAMPLE/values.yaml")
+  [[ $mode == ext-authz ]] && example_args+=(--set envoyGateway.extAuth.enabled=true)
+  if "$HELM" template chaperone "$CHART" -n chaperone "${example_args[@]}" >"$dir/chart.yaml" 2>"$dir/chart.err"; then
+    check "examples/envoy-gateway ($mode): the chart renders exactly its policies from values.yaml" \
+      "$PY" "$CHECK" same-policies "$dir/chart.yaml" "$dir/rendered.yaml"
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAIL: examples/envoy-gateway ($mode): helm template with values.yaml"
+    sed 's/^/      /' "$dir/chart.err"
+  fi
 done
 
 # --- values the chart must refuse ------------------------------------------------
@@ -229,6 +277,19 @@ refused "a DestinationRule without chaperone's TLS" "it needs tls.enabled" \
   --set istio.enabled=true --set istio.destinationRule.enabled=true --set istio.destinationRule.credentialName=x
 refused "authorizing on the ext_proc stream without the filter" "without the filter nothing would decide" \
   --set istio.enabled=true --set istio.envoyFilter.authorize=true --set istio.envoyFilter.enabled=false
+refused "Envoy Gateway without targets" "envoyGateway.enabled needs envoyGateway.targets" \
+  --set envoyGateway.enabled=true
+refused "an Envoy Gateway target that attaches to nothing" "has neither targetRefs nor targetSelectors" \
+  --set envoyGateway.enabled=true --set "envoyGateway.targets[0].namespace=shop"
+refused "an Envoy Gateway target kind Envoy Gateway cannot attach to (schema)" "envoyGateway/targets/0/targetRefs/0/kind" \
+  --set envoyGateway.enabled=true --set "envoyGateway.targets[0].namespace=shop" \
+  --set "envoyGateway.targets[0].targetRefs[0].group=gateway.networking.k8s.io" \
+  --set "envoyGateway.targets[0].targetRefs[0].kind=Service" --set "envoyGateway.targets[0].targetRefs[0].name=x"
+refused "Envoy Gateway deciding on ext_proc beside Istio's ext_authz" "decided twice" \
+  --set envoyGateway.enabled=true --set "envoyGateway.targets[0].namespace=shop" \
+  --set "envoyGateway.targets[0].targetRefs[0].group=gateway.networking.k8s.io" \
+  --set "envoyGateway.targets[0].targetRefs[0].kind=Gateway" --set "envoyGateway.targets[0].targetRefs[0].name=shop" \
+  --set istio.enabled=true
 refused "mesh-wide Istio objects covering chaperone's own sidecar" "would send the calls to chaperone to chaperone" \
   --set istio.enabled=true --set istio.allWorkloads=true --set istio.peerAuthentication.enabled=true
 

@@ -4,15 +4,27 @@
 Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
 
   check_manifests.py split RENDERED OUTDIR
-      Writes OUTDIR/builtin.yaml (Kubernetes' own kinds, for kubernetes-validate)
-      and OUTDIR/custom.json (Istio and prometheus-operator objects, for the
-      npm models). Refuses unknown API groups and duplicate objects.
+      Writes OUTDIR/builtin.yaml (Kubernetes' own kinds, for kubernetes-validate),
+      OUTDIR/custom.json (Istio, prometheus-operator and Gateway API objects,
+      for the npm models) and OUTDIR/envoy-gateway.json (Envoy Gateway's
+      policies, for validate_envoy_gateway.py and its CRD schemas). Refuses
+      unknown API groups and duplicate objects.
   check_manifests.py invariants RENDERED --values FILE [--serve-flags FILE]
-                     [--edge envoy/edge.yaml] [--src src] [--allow-private-keys]
+                     [--edge envoy/edge.yaml] [--edge-ext-proc envoy/edge-ext-proc.yaml]
+                     [--src src] [--allow-private-keys]
       The chart's promises: secure pod settings, probes on the health port,
       grace period > drain grace, mounts that match the flags, references that
       resolve, shared signing keys whenever more than one replica may run, the Service, NetworkPolicy, PDB, HPA, Istio and monitoring
       objects wired to the Deployment, and the metrics they use exist.
+  check_manifests.py envoy-gateway FILE... [--service NS/NAME:PORT]
+                     [--ext-proc-authorize MODE] [--edge-ext-proc envoy/edge-ext-proc.yaml]
+      Envoy Gateway policies (an example's manifests) wired to chaperone as
+      envoy/edge-ext-proc.yaml wires Envoy: fail closed, whole bodies, one
+      decision per request, backendRefs granted across namespaces (also part
+      of `invariants`, with --edge-ext-proc).
+  check_manifests.py same-policies RENDERED EXAMPLE
+      The chart's Envoy Gateway policies and ReferenceGrant have exactly the
+      example's names, namespaces and specs.
   check_manifests.py extract-policy RENDERED OUTDIR
       Writes the policy ConfigMap's files to OUTDIR; prints the policy's path.
   check_manifests.py envoy-bootstrap RENDERED OUT
@@ -59,7 +71,9 @@ CUSTOM_GROUPS = (
     "networking.istio.io/",
     "security.istio.io/",
     "monitoring.coreos.com/",
+    "gateway.networking.k8s.io/",
 )
+ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io/"
 
 # Flags the chart may pass that are being added to `chaperone serve` right now;
 # until the binary knows them they are reported, not failed.
@@ -137,7 +151,7 @@ def matches(selector, labels):
 def cmd_split(rendered, outdir):
     docs = load(rendered)
     seen = set()
-    builtin, custom = [], []
+    builtin, custom, envoy_gateway = [], [], []
     for d in docs:
         api, kind = d.get("apiVersion"), d.get("kind")
         if not api or not kind or not d.get("metadata", {}).get("name"):
@@ -151,6 +165,8 @@ def cmd_split(rendered, outdir):
             builtin.append(d)
         elif api.startswith(CUSTOM_GROUPS):
             custom.append(d)
+        elif api.startswith(ENVOY_GATEWAY_GROUP):
+            envoy_gateway.append(d)
         else:
             fail(f"{kind} {k[2]}: apiVersion {api} is neither a checked built-in nor a checked custom group")
     os.makedirs(outdir, exist_ok=True)
@@ -158,9 +174,11 @@ def cmd_split(rendered, outdir):
         yaml.safe_dump_all(builtin, f, sort_keys=False)
     with open(os.path.join(outdir, "custom.json"), "w") as f:
         json.dump(custom, f, indent=1)
+    with open(os.path.join(outdir, "envoy-gateway.json"), "w") as f:
+        json.dump(envoy_gateway, f, indent=1)
     with open(os.path.join(outdir, "promql.json"), "w") as f:
         json.dump(promql_of(docs), f, indent=1)
-    print(f"{len(builtin)} built-in objects, {len(custom)} custom objects")
+    print(f"{len(builtin)} built-in objects, {len(custom)} custom objects, {len(envoy_gateway)} Envoy Gateway objects")
 
 
 # Grafana's variables, replaced by something PromQL parses, so the dashboard's
@@ -633,6 +651,181 @@ def check_istio(docs, svc, pod, edge_path):
             fail("PeerAuthentication does not select chaperone's pods")
 
 
+# Envoy Gateway's body modes for Envoy's ext_proc ProcessingMode names.
+EG_BODY_MODES = {"BUFFERED": "Buffered", "BUFFERED_PARTIAL": "BufferedPartial", "STREAMED": "Streamed"}
+
+
+def quantity_bytes(q):
+    m = re.fullmatch(r"([0-9]+)(Ki|Mi|Gi)?", str(q))
+    if not m:
+        return None
+    return int(m.group(1)) * {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}[m.group(2)]
+
+
+def edge_ext_proc_of(path):
+    """The ext_proc filter config and listener buffer of an envoy/*.yaml file."""
+    with open(path) as f:
+        edge = yaml.safe_load(re.sub(r"\$\{[A-Z_]+\}", "0", f.read()))
+    for lst in edge["static_resources"]["listeners"]:
+        for fc in lst["filter_chains"]:
+            for flt in fc["filters"]:
+                for hf in flt["typed_config"].get("http_filters", []):
+                    if hf["name"] == "envoy.filters.http.ext_proc":
+                        return hf["typed_config"], lst.get("per_connection_buffer_limit_bytes")
+    return None, None
+
+
+def check_envoy_gateway(docs, service, ext_proc_authorize, edge_ext_proc):
+    """Envoy Gateway's policies wired to chaperone as envoy/edge-ext-proc.yaml
+    wires Envoy, as far as Envoy Gateway can express it (README.md).
+
+    service: (namespace, name, port) of chaperone's gRPC Service port, or None.
+    ext_proc_authorize: chaperone's --ext-proc-authorize, or None if unknown.
+    Returns the number of Envoy Gateway policies checked."""
+    eeps = of_kind(docs, "EnvoyExtensionPolicy")
+    sps = of_kind(docs, "SecurityPolicy")
+    ctps = of_kind(docs, "ClientTrafficPolicy")
+    grants = of_kind(docs, "ReferenceGrant")
+    if not (eeps or sps or ctps):
+        return 0
+    edge_proc, edge_buffer = edge_ext_proc_of(edge_ext_proc) if edge_ext_proc else (None, None)
+    sp_ns = {sp["metadata"]["namespace"]: sp for sp in sps}
+    authz = bool(sps)
+
+    def targets(obj):
+        spec = obj["spec"]
+        return (spec.get("targetRefs") or [], spec.get("targetSelectors") or [])
+
+    def backend_ok(what, ns, refs):
+        if not refs or len(refs) != 1:
+            fail(f"{what}: expected one backendRef to chaperone's Service, found {refs}")
+            return
+        ref = refs[0]
+        if ref.get("kind", "Service") != "Service" or ref.get("group", "") != "":
+            fail(f"{what}: backendRef {ref} is not a core Service")
+        if service:
+            want_ns, want_name, want_port = service
+            if (ref.get("namespace", ns), ref.get("name"), ref.get("port")) != (want_ns, want_name, want_port):
+                fail(f"{what}: backendRef {ref} is not chaperone's gRPC port {want_ns}/{want_name}:{want_port}")
+        if service and ref.get("namespace", ns) != ns:
+            kind = what.split()[0]
+            granted = any(
+                g["metadata"]["namespace"] == ref["namespace"]
+                and any(f.get("group") == "gateway.envoyproxy.io" and f.get("kind") == kind and f.get("namespace") == ns
+                        for f in g["spec"]["from"])
+                and any(t.get("group", "") == "" and t.get("kind") == "Service" and t.get("name") in (None, ref["name"])
+                        for t in g["spec"]["to"])
+                for g in grants
+            )
+            if not granted:
+                fail(f"{what}: no ReferenceGrant in {ref['namespace']} lets a {kind} of {ns} reach Service {ref['name']}")
+
+    for eep in eeps:
+        ns = eep["metadata"]["namespace"]
+        what = f"EnvoyExtensionPolicy {ns}/{eep['metadata']['name']}"
+        refs, selectors = targets(eep)
+        if not (refs or selectors):
+            fail(f"{what} has no targetRefs or targetSelectors: it mediates nothing")
+        procs = eep["spec"].get("extProc") or []
+        if len(procs) != 1:
+            fail(f"{what}: expected one extProc entry (chaperone), found {len(procs)}")
+            continue
+        ep = procs[0]
+        backend_ok(what, ns, ep.get("backendRefs"))
+        if ep.get("failOpen") is not False:
+            fail(f"{what}: failOpen is not false: it would fail open")
+        if not ep.get("messageTimeout"):
+            fail(f"{what}: no messageTimeout (Envoy Gateway's default, 200ms, is shorter than chaperone's answers may take)")
+        mode = ep.get("processingMode") or {}
+        if mode.get("allowModeOverride") is not True:
+            fail(f"{what}: allowModeOverride is not true (envoy/edge-ext-proc.yaml lets chaperone skip what it need not see)")
+        for direction in ("request", "response"):
+            body = (mode.get(direction) or {}).get("body")
+            want = "BufferedPartial"
+            if edge_proc:
+                want = EG_BODY_MODES.get(edge_proc["processing_mode"][f"{direction}_body_mode"], "?")
+            if body != want:
+                fail(f"{what}: {direction} body mode {body} is not {want} (envoy/edge-ext-proc.yaml): bodies must reach chaperone whole")
+        attributes = (mode.get("request") or {}).get("attributes") or []
+        if not authz:
+            if ext_proc_authorize is not None and ext_proc_authorize != "always":
+                fail(f"{what}: no SecurityPolicy decides, and chaperone does not run with --ext-proc-authorize=always "
+                     "(Envoy Gateway cannot mark its streams with x-chaperone-authorize)")
+            want_attrs = (edge_proc or {}).get("request_attributes") or [
+                "source.address", "connection.mtls", "connection.uri_san_peer_certificate", "connection.subject_peer_certificate"]
+            if attributes != want_attrs:
+                fail(f"{what}: chaperone authorizes on the stream, but the request attributes {attributes} are not {want_attrs}")
+        else:
+            sp = sp_ns.get(ns)
+            if sp is None:
+                fail(f"{what}: no SecurityPolicy in {ns} decides for it, while others do: its requests would go undecided")
+            elif targets(sp) != targets(eep):
+                fail(f"{what}: its targets differ from SecurityPolicy {sp['metadata']['name']}'s: some requests decided and not mediated, or the reverse")
+            if ext_proc_authorize == "always":
+                fail(f"{what}: a SecurityPolicy decides, and chaperone runs with --ext-proc-authorize=always: two decisions per request")
+    for sp in sps:
+        ns = sp["metadata"]["namespace"]
+        what = f"SecurityPolicy {ns}/{sp['metadata']['name']}"
+        ea = sp["spec"].get("extAuth")
+        if not ea or "grpc" not in ea:
+            fail(f"{what}: no extAuth over gRPC (chaperone answers Envoy's gRPC Check)")
+            continue
+        backend_ok(what, ns, ea["grpc"].get("backendRefs"))
+        if ea.get("failOpen") is not False:
+            fail(f"{what}: failOpen is not false: it would fail open")
+        if "headersToExtAuth" in ea:
+            fail(f"{what}: headersToExtAuth limits the headers chaperone sees: a credential it does not see, it cannot remove")
+        if ea.get("bodyToExtAuth"):
+            fail(f"{what}: bodyToExtAuth buffers the body for the Check; chaperone judges bodies on the ext_proc stream")
+        if not any(e["metadata"]["namespace"] == ns and targets(e) == targets(sp) for e in eeps):
+            fail(f"{what}: no EnvoyExtensionPolicy with the same targets carries its decisions out")
+    for ctp in ctps:
+        what = f"ClientTrafficPolicy {ctp['metadata']['namespace']}/{ctp['metadata']['name']}"
+        spec = ctp["spec"]
+        if any(r.get("kind") != "Gateway" for r in spec.get("targetRefs") or []):
+            fail(f"{what}: targets something other than a Gateway")
+        limit = quantity_bytes((spec.get("connection") or {}).get("bufferLimit"))
+        if limit is None or (edge_buffer and limit < edge_buffer):
+            fail(f"{what}: connection.bufferLimit {limit} is below envoy/edge-ext-proc.yaml's {edge_buffer}")
+        if (spec.get("headers") or {}).get("withUnderscoresAction") != "RejectRequest":
+            fail(f"{what}: header names with an underscore are not refused")
+        if (spec.get("path") or {}).get("escapedSlashesAction") != "RejectRequest":
+            fail(f"{what}: encoded slashes are not refused")
+        if (spec.get("path") or {}).get("disableMergeSlashes"):
+            fail(f"{what}: merging slashes is disabled: chaperone matches hops on the path Envoy routes on")
+    return len(eeps) + len(sps) + len(ctps)
+
+
+def cmd_envoy_gateway(files, service, ext_proc_authorize, edge_ext_proc):
+    docs = []
+    for path in files:
+        docs += load(path)
+    n = check_envoy_gateway(docs, service, ext_proc_authorize, edge_ext_proc)
+    if n == 0:
+        fail(f"no Envoy Gateway policy in {' '.join(files)}")
+    print(f"{n} Envoy Gateway policies checked, {len(FAILURES)} failures")
+
+
+def cmd_same_policies(rendered, example):
+    """The chart's Envoy Gateway policies and ReferenceGrant are the example's."""
+    kinds = ("EnvoyExtensionPolicy", "SecurityPolicy", "ClientTrafficPolicy", "ReferenceGrant")
+
+    def policies(path):
+        return {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"]
+                for d in load(path) if d.get("kind") in kinds}
+
+    chart, ex = policies(rendered), policies(example)
+    for k in sorted(set(chart) | set(ex)):
+        if k not in chart:
+            fail(f"{k[0]} {k[1]}/{k[2]}: in the example, not rendered by the chart")
+        elif k not in ex:
+            fail(f"{k[0]} {k[1]}/{k[2]}: rendered by the chart, not in the example")
+        elif chart[k] != ex[k]:
+            fail(f"{k[0]} {k[1]}/{k[2]}: the chart renders {json.dumps(chart[k], sort_keys=True)}, "
+                 f"the example has {json.dumps(ex[k], sort_keys=True)}")
+    print(f"{len(ex)} example objects compared with the chart's {len(chart)}")
+
+
 def metric_names(expr):
     return set(re.findall(r"\b(chaperone_[a-z_]+)", expr))
 
@@ -697,7 +890,7 @@ def check_monitoring(docs, svc, src_dir):
                     fail(f"metric chaperone_{base} is used by the chart but not registered in src/")
 
 
-def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_private_keys):
+def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_private_keys, edge_ext_proc=None):
     docs = load(rendered)
     values_text = ""
     for vf in values_files:
@@ -716,6 +909,11 @@ def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_pr
     if pod:
         check_signing_keys(docs, pod)
     check_istio(docs, svc, pod, edge)
+    if svc:
+        grpc_port = next((p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc"), None)
+        service = (svc["metadata"]["namespace"], svc["metadata"]["name"], grpc_port)
+        authorize = pod["flags"].get("--ext-proc-authorize", "metadata") if pod else None
+        check_envoy_gateway(docs, service, authorize, edge_ext_proc)
     check_monitoring(docs, svc, src)
     print(f"{len(docs)} objects checked, {len(FAILURES)} failures, {len(NOTES)} notes")
 
@@ -973,7 +1171,7 @@ def main(argv):
     if cmd == "split":
         cmd_split(*rest)
     elif cmd == "invariants":
-        rendered, values, serve_flags, edge, src, allow = rest[0], [], None, None, None, False
+        rendered, values, serve_flags, edge, src, allow, edge_ext_proc = rest[0], [], None, None, None, False, None
         i = 1
         while i < len(rest):
             a = rest[i]
@@ -985,12 +1183,31 @@ def main(argv):
                 edge = rest[i + 1]; i += 2
             elif a == "--src":
                 src = rest[i + 1]; i += 2
+            elif a == "--edge-ext-proc":
+                edge_ext_proc = rest[i + 1]; i += 2
             elif a == "--allow-private-keys":
                 allow = True; i += 1
             else:
                 print(f"unknown option {a}")
                 return 2
-        cmd_invariants(rendered, values, serve_flags, edge, src, allow)
+        cmd_invariants(rendered, values, serve_flags, edge, src, allow, edge_ext_proc)
+    elif cmd == "envoy-gateway":
+        files, service, authorize, edge_ext_proc = [], None, None, None
+        i = 0
+        while i < len(rest):
+            a = rest[i]
+            if a == "--service":
+                m = re.fullmatch(r"([^/]+)/([^:]+):([0-9]+)", rest[i + 1])
+                service = (m.group(1), m.group(2), int(m.group(3))); i += 2
+            elif a == "--ext-proc-authorize":
+                authorize = rest[i + 1]; i += 2
+            elif a == "--edge-ext-proc":
+                edge_ext_proc = rest[i + 1]; i += 2
+            else:
+                files.append(a); i += 1
+        cmd_envoy_gateway(files, service, authorize, edge_ext_proc)
+    elif cmd == "same-policies":
+        cmd_same_policies(*rest)
     elif cmd == "extract-policy":
         cmd_extract_policy(*rest)
     elif cmd == "envoy-bootstrap":

@@ -1,4 +1,5 @@
-// Validates the chart's Istio and prometheus-operator objects, and its PromQL.
+// Validates the chart's Istio, prometheus-operator and Gateway API objects
+// (and examples/envoy-gateway's), and the chart's PromQL.
 //
 //   node validate-custom.mjs DIR
 //
@@ -24,6 +25,8 @@ import { AuthorizationPolicy, PeerAuthentication } from "@kubernetes-models/isti
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1";
 import { EnvoyFilter } from "@kubernetes-models/istio/networking.istio.io/v1alpha3";
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { Gateway, GatewayClass, HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
+import { ReferenceGrant } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1";
 import { parser as promql } from "@prometheus-io/lezer-promql";
 import ts from "typescript";
 
@@ -42,6 +45,13 @@ const MODELS = {
   "networking.istio.io/v1alpha3/EnvoyFilter": [EnvoyFilter, "@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter"],
   "monitoring.coreos.com/v1/PrometheusRule": [PrometheusRule, "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule"],
   "monitoring.coreos.com/v1/ServiceMonitor": [ServiceMonitor, "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor"],
+  // Gateway API: GatewayClass, Gateway and HTTPRoute as v1; ReferenceGrant
+  // as v1beta1, the version every Gateway API release since v0.6 serves
+  // (Envoy Gateway v1.6 bundles v1.4.1, which has no v1).
+  "gateway.networking.k8s.io/v1/GatewayClass": [GatewayClass, "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass"],
+  "gateway.networking.k8s.io/v1/Gateway": [Gateway, "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway"],
+  "gateway.networking.k8s.io/v1/HTTPRoute": [HTTPRoute, "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute"],
+  "gateway.networking.k8s.io/v1beta1/ReferenceGrant": [ReferenceGrant, "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant"],
 };
 
 let failures = 0;

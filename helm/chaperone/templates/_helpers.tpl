@@ -112,3 +112,10 @@ tlsDir: /etc/chaperone/tls
 {{- toYaml (.Values.istio.selector | default (dict "istio" "ingressgateway")) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when chaperone authorizes on every ext_proc stream (no ext_authz in front). */}}
+{{- define "chaperone.extProcAuthorizes" -}}
+{{- if or (and .Values.istio.enabled .Values.istio.envoyFilter.authorize) (and .Values.envoyGateway.enabled (not .Values.envoyGateway.extAuth.enabled)) -}}
+true
+{{- end -}}
+{{- end -}}

@@ -16,6 +16,22 @@ less safe than asked. Called from deployment.yaml.
 {{- if and $v.istio.enabled $v.istio.envoyFilter.authorize (not $v.istio.envoyFilter.enabled) -}}
 {{- fail "istio.envoyFilter.authorize needs istio.envoyFilter.enabled: without the filter nothing would decide (no AuthorizationPolicy is rendered then)" -}}
 {{- end -}}
+{{- if $v.envoyGateway.enabled -}}
+{{- if not $v.envoyGateway.targets -}}
+{{- fail "envoyGateway.enabled needs envoyGateway.targets: the namespaces and the Gateways or HTTPRoutes chaperone mediates" -}}
+{{- end -}}
+{{- range $v.envoyGateway.targets -}}
+{{- if not (or .targetRefs .targetSelectors) -}}
+{{- fail (printf "envoyGateway.targets: the entry for namespace %q has neither targetRefs nor targetSelectors: its policies would attach to nothing" .namespace) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $v.envoyGateway.extAuth.enabled) $v.istio.enabled $v.istio.envoyFilter.enabled $v.istio.authorizationPolicy.enabled (not $v.istio.envoyFilter.authorize) -}}
+{{- fail "envoyGateway without extAuth makes every ext_proc stream authorize (--ext-proc-authorize=always), and Istio here decides with ext_authz first: its requests would be decided twice. Set envoyGateway.extAuth.enabled=true or istio.envoyFilter.authorize=true" -}}
+{{- end -}}
+{{- if and $v.envoyGateway.extAuth.enabled $v.istio.enabled $v.istio.envoyFilter.authorize -}}
+{{- fail "envoyGateway.extAuth.enabled decides with ext_authz first, and istio.envoyFilter.authorize makes every ext_proc stream authorize (--ext-proc-authorize=always): Envoy Gateway's requests would be decided twice. Use one mode for both" -}}
+{{- end -}}
+{{- end -}}
 {{- if $v.signingKeys.keys -}}
 {{- if and (gt (len $v.signingKeys.keys) 1) (not $v.signingKeys.activeKid) -}}
 {{- fail "signingKeys.activeKid is required when signingKeys.keys holds several keys" -}}
