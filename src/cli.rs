@@ -1,5 +1,5 @@
 //! The command line: serve | check | explain | scrub | test | schema | flows | diff |
-//! hash-values | keys.
+//! report | hash-values | keys.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -120,6 +120,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiffFormat,
     },
+    /// Evidence for an assessor, as Markdown: per hop and direction, which
+    /// data classes cross in clear, masked, hashed, redacted or dropped, or
+    /// are refused, in the body, headers and path and query; who may call
+    /// each hop, its token and its limits. Exit 1 when the policy does not
+    /// load.
+    Report { policy: PathBuf },
     /// Read values, one per line, on stdin and print each as the `hash`
     /// action writes it under the hashing key: the lines of a dictionary
     /// file that holds no value in the clear.
@@ -396,6 +402,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Diff { old, new, format } => diff(&old, &new, format),
+        Command::Report { policy } => match load(&policy) {
+            Ok(p) => {
+                out_raw!("{}", crate::policy::report::markdown(&p));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                err!("chaperone report: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Scrub {
             policy,
             hop,

@@ -158,7 +158,7 @@ impl Diff {
 }
 
 /// A value as the output shows it: in backquotes (doubled when it holds one).
-fn code(s: &str) -> String {
+pub(super) fn code(s: &str) -> String {
     if s.contains('`') {
         format!("`` {s} ``")
     } else {
@@ -167,11 +167,11 @@ fn code(s: &str) -> String {
 }
 
 /// Text fit for a Markdown table cell.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+pub(super) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let items: Vec<String> = items.into_iter().map(|i| code(i.as_ref())).collect();
     if items.is_empty() {
         "none".to_owned()
@@ -180,7 +180,7 @@ fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     }
 }
 
-fn duration(d: Duration) -> String {
+pub(super) fn duration(d: Duration) -> String {
     let ms = d.as_millis();
     match (ms % 1000, d.as_secs()) {
         (0, s) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
@@ -658,7 +658,7 @@ fn classes(old: &Classes, new: &Classes, out: &mut Changes) {
     }
 }
 
-fn route(hop: &Hop) -> String {
+pub(super) fn route(hop: &Hop) -> String {
     let methods = if hop.methods.is_empty() {
         "ANY".to_owned()
     } else {
@@ -884,7 +884,7 @@ fn sorted(items: &[String]) -> Vec<String> {
 }
 
 /// A caller rule as a reviewer reads it, its lists sorted.
-fn caller(c: &Caller) -> String {
+pub(super) fn caller(c: &Caller) -> String {
     if c.anonymous {
         return "anyone".to_owned();
     }
@@ -1143,9 +1143,9 @@ fn envelope(
 
 /// A contract's field paths: those the allow-list lets cross (`None`:
 /// every field may), and those with an action.
-struct Fields {
-    allow: Option<BTreeSet<String>>,
-    actions: BTreeMap<String, Action>,
+pub(super) struct Fields {
+    pub(super) allow: Option<BTreeSet<String>>,
+    pub(super) actions: BTreeMap<String, Action>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1232,7 +1232,7 @@ fn collect(
 impl Fields {
     /// Without what another entry implies: a path below an allowed one, a
     /// listed name that `*` beside it already allows or acts on alike.
-    fn of(c: &Contract) -> Self {
+    pub(super) fn of(c: &Contract) -> Self {
         let (mut allow, mut actions) = (Vec::new(), Vec::new());
         collect(c.root(), &mut Vec::new(), &mut allow, &mut actions);
         let allow_set = c.allow.as_ref().map(|_| {

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod flows;
 pub mod headers;
 pub mod path;
+pub mod report;
 pub mod suite;
 
 use std::sync::Arc;
