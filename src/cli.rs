@@ -278,7 +278,7 @@ pub struct ServeArgs {
     /// before it is asked to go with an HTTP/2 GOAWAY, so that Envoy
     /// reconnects and replicas added later get their share; 0 keeps
     /// connections as long as Envoy does.
-    #[arg(long, env = "CHAPERONE_MAX_CONNECTION_AGE", default_value = "5m", value_parser = duration)]
+    #[arg(long, env = "CHAPERONE_MAX_CONNECTION_AGE", default_value = "0", value_parser = duration)]
     pub max_connection_age: Duration,
     /// After the GOAWAY, how long the calls in flight on the connection may
     /// take to finish before it is closed.
