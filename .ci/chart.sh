@@ -241,6 +241,7 @@ done
 # --- values the chart must refuse ------------------------------------------------
 refused "an unknown value (schema)" "additional properties 'replicas' not allowed" --set replicas=3
 refused "a wrongly typed value (schema)" "networkPolicy/grpcFrom" --set networkPolicy.grpcFrom=everyone
+refused "a connection age chaperone cannot read (schema)" "maxConnectionAge" --set maxConnectionAge=1.5m
 refused "a grace period not longer than the drain" "must be larger than drainGraceSeconds" \
   --set terminationGracePeriodSeconds=10 --set drainGraceSeconds=10
 refused "decision logs without an OTLP endpoint" "set tracing.otlpEndpoint" --set tracing.logs=true

@@ -223,7 +223,11 @@ pub enum KeyAlg {
     Eddsa,
 }
 
+/// A duration like 30s, 5m or 500ms; a bare 0 is zero.
 fn duration(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
     parse_duration(s)
 }
 
@@ -276,6 +280,16 @@ pub struct ServeArgs {
     /// HTTP/2 streams per connection.
     #[arg(long, env = "CHAPERONE_MAX_CONCURRENT_STREAMS", default_value_t = 1024)]
     pub max_concurrent_streams: u32,
+    /// How long a gRPC connection is served (give or take 10%, at random)
+    /// before it is asked to go with an HTTP/2 GOAWAY, so that Envoy
+    /// reconnects and replicas added later get their share; 0 keeps
+    /// connections as long as Envoy does.
+    #[arg(long, env = "CHAPERONE_MAX_CONNECTION_AGE", default_value = "0", value_parser = duration)]
+    pub max_connection_age: Duration,
+    /// After the GOAWAY, how long the calls in flight on the connection may
+    /// take to finish before it is closed.
+    #[arg(long, env = "CHAPERONE_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = duration)]
+    pub max_connection_age_grace: Duration,
     /// Open ext_proc streams at most.
     #[arg(long, env = "CHAPERONE_MAX_EXT_PROC_STREAMS", default_value_t = 10_000)]
     pub max_ext_proc_streams: usize,
@@ -338,6 +352,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                 drain_delay: args.drain_delay,
                 watch_interval: args.watch_interval,
                 max_concurrent_streams: args.max_concurrent_streams,
+                connection_age: crate::connection::ConnectionAge::new(
+                    args.max_connection_age,
+                    args.max_connection_age_grace,
+                ),
                 grpc_threads: crate::server::grpc_threads(args.worker_threads),
                 tls: match (args.tls_cert, args.tls_key) {
                     (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {

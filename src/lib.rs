@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod authz;
 pub mod cli;
+pub mod connection;
 pub mod edge;
 pub mod ext_proc;
 pub mod server;

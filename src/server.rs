@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::authz::AuthzService;
 use crate::clock::SystemClock;
 use crate::config::{CompileContext, JwksRegistry, PolicyError, PolicyStore};
+use crate::connection::{ConnectionAge, serve_connections};
 use crate::edge::jwks::HttpFetcher;
 use crate::edge::reload::Reloads;
 use crate::ext_proc::{ExtProcLimits, ExtProcService};
@@ -55,6 +56,9 @@ pub struct ServeSettings {
     pub drain_delay: Duration,
     pub watch_interval: Duration,
     pub max_concurrent_streams: u32,
+    /// When a gRPC connection is asked to go (GOAWAY), so that new replicas
+    /// get their share of Envoy's connections.
+    pub connection_age: ConnectionAge,
     /// Threads serving gRPC connections.
     pub grpc_threads: usize,
     /// mTLS on the gRPC listener.
@@ -299,6 +303,7 @@ async fn spawn(built: Built, settings: &ServeSettings) -> Result<Running, ServeE
         make_router,
         tls,
         stop_rx.clone(),
+        settings.connection_age,
     )?;
     let mut background = Vec::new();
     // Plaintext grpc.health.v1 only, for kubelet probes that cannot do mTLS.
@@ -399,14 +404,15 @@ pub type MakeRouter = Arc<dyn Fn() -> tonic::transport::server::Router + Send + 
 /// 93.2% under load (BENCHMARKS.md): it
 /// batches more, most likely because it has no LIFO slot and so writes an
 /// answer only after the other ready calls have run. With `tls`, each thread runs its
-/// connections' handshakes. The future ends when every thread has drained
-/// after `stop`.
+/// connections' handshakes. Each connection is asked to go at its `age`
+/// (`connection`). The future ends when every thread has drained after `stop`.
 pub fn serve_grpc_threads(
     listener: TcpListener,
     threads: usize,
     make_router: MakeRouter,
     tls: Option<Arc<TlsReloader>>,
     stop: watch::Receiver<bool>,
+    age: ConnectionAge,
 ) -> Result<impl std::future::Future<Output = Result<(), String>> + Send + 'static, ServeError> {
     let threads = threads.max(1);
     let mut inboxes = Vec::with_capacity(threads);
@@ -417,7 +423,7 @@ pub fn serve_grpc_threads(
         let (done_tx, done_rx) = oneshot::channel::<Result<(), String>>();
         let make_router = Arc::clone(&make_router);
         let tls = tls.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("chaperone-grpc-{i}"))
             .spawn(move || {
@@ -428,14 +434,11 @@ pub fn serve_grpc_threads(
                 {
                     Err(e) => Err(format!("gRPC thread runtime: {e}")),
                     Ok(rt) => rt.block_on(async move {
-                        let stopped = async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        };
                         let router = make_router();
-                        let served = match tls {
+                        match tls {
                             Some(reloader) => {
                                 let tls = reloader.incoming(rx).map(|c| c.map(OneWrite::new));
-                                router.serve_with_incoming_shutdown(tls, stopped).await
+                                serve_connections(router, tls, stop, age).await;
                             }
                             None => {
                                 let plain = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -443,10 +446,10 @@ pub fn serve_grpc_threads(
                                     let tcp = tokio::net::TcpStream::from_std(conn);
                                     Some((tcp.map(OneWrite::new), rx))
                                 });
-                                router.serve_with_incoming_shutdown(plain, stopped).await
+                                serve_connections(router, plain, stop, age).await;
                             }
-                        };
-                        served.map_err(|e| e.to_string())
+                        }
+                        Ok(())
                     }),
                 };
                 let _ = done_tx.send(result);

@@ -158,6 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Arc::new(router),
                 None,
                 stop_rx,
+                chaperone::connection::ConnectionAge::OFF,
             )?
             .await?;
         } else {

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub spans_dropped: IntCounterVec,
     pub logs_exported: IntCounter,
     pub logs_dropped: IntCounterVec,
+    pub grpc_goaways: IntCounterVec,
+    pub grpc_connections_cut: IntCounter,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -175,8 +177,27 @@ impl Metrics {
             &["reason"],
         )
         .expect("metric");
+        let grpc_goaways = IntCounterVec::new(
+            Opts::new(
+                "grpc_goaways_total",
+                "HTTP/2 GOAWAYs sent on gRPC connections, by reason (max_age, drain)",
+            ),
+            &["reason"],
+        )
+        .expect("metric");
+        // Both series from the start, at 0: a rate over them is defined.
+        for reason in ["max_age", "drain"] {
+            grpc_goaways.with_label_values(&[reason]);
+        }
+        let grpc_connections_cut = IntCounter::new(
+            "grpc_connections_cut_total",
+            "gRPC connections closed with streams still open when the grace after their maximum age ran out",
+        )
+        .expect("metric");
         for c in [
-            Box::new(tokens_minted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(grpc_goaways.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(grpc_connections_cut.clone()),
+            Box::new(tokens_minted.clone()),
             Box::new(spans_exported.clone()),
             Box::new(spans_dropped.clone()),
             Box::new(logs_exported.clone()),
@@ -219,6 +240,8 @@ impl Metrics {
             spans_dropped,
             logs_exported,
             logs_dropped,
+            grpc_goaways,
+            grpc_connections_cut,
         }
     }
 }

@@ -145,12 +145,22 @@ impl Chaperone {
     /// Starts chaperone on `policy` with `extra` arguments after the
     /// defaults; an argument in `extra` that names a default flag replaces it.
     pub async fn start_with(policy: &str, extra: &[&str]) -> Self {
+        Self::launch(policy, None, extra).await
+    }
+
+    /// As [`Self::start_with`], with gRPC on `grpc_port` (one a test has
+    /// already told Envoy about).
+    pub async fn start_on(policy: &str, grpc_port: u16, extra: &[&str]) -> Self {
+        Self::launch(policy, Some(grpc_port), extra).await
+    }
+
+    async fn launch(policy: &str, grpc_port: Option<u16>, extra: &[&str]) -> Self {
         let dir = TempDir::new("chaperone");
         let policy_path = dir.path("policy.yaml");
         std::fs::write(&policy_path, policy).unwrap();
         let mut c = Self {
             child: None,
-            grpc_port: free_port(),
+            grpc_port: grpc_port.unwrap_or_else(free_port),
             admin_port: free_port(),
             dir,
             policy_path,
@@ -160,7 +170,7 @@ impl Chaperone {
         for _ in 0..3 {
             match c.try_spawn(extra).await {
                 Err(log) if log.contains("Address already in use") => {
-                    c.grpc_port = free_port();
+                    c.grpc_port = grpc_port.unwrap_or_else(free_port);
                     c.admin_port = free_port();
                 }
                 Err(log) => panic!("chaperone exited; log:\n{log}"),
