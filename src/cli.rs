@@ -1,5 +1,5 @@
 //! The command line: serve | check | explain | scrub | test | schema | flows | diff |
-//! report | hash-values | keys.
+//! report | hash-values | keys | bundle.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -137,6 +137,41 @@ pub enum Command {
     /// Signing keys: generate one, print the public JWKS of key files, rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Signed policy bundles: build one, sign it, verify it as `serve` does.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Pack a policy and every file it names (JWKS files, descriptor sets,
+    /// dictionaries) into one unsigned bundle, once the policy compiles.
+    Build {
+        policy: PathBuf,
+        /// The bundle to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a bundle with a private key (PKCS#8 PEM, P-256 or Ed25519, or
+    /// SEC1 P-256), replacing any signature it had; its kid is the key
+    /// file's stem unless --kid says otherwise.
+    Sign {
+        bundle: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        kid: Option<String>,
+        /// Where to write the signed bundle; default: in place.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a bundle against public keys (a JWKS or PEM) and compile its
+    /// policy, as `serve` does; prints the signer, the version and the files.
+    Verify {
+        bundle: PathBuf,
+        #[arg(long)]
+        public_keys: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +277,26 @@ pub struct ServeArgs {
     /// Policy file; without it, the embedded demo policy.
     #[arg(long, env = "CHAPERONE_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Instead of --policy: a signed policy bundle at this HTTP(S) URL,
+    /// polled with If-None-Match every --bundle-poll-interval.
+    #[arg(long, env = "CHAPERONE_BUNDLE_URL", conflicts_with_all = ["policy", "bundle_file"], requires = "bundle_public_keys")]
+    pub bundle_url: Option<String>,
+    /// Instead of --policy: a signed policy bundle file (a mounted volume),
+    /// checked every --watch-interval.
+    #[arg(
+        long,
+        env = "CHAPERONE_BUNDLE_FILE",
+        conflicts_with = "policy",
+        requires = "bundle_public_keys"
+    )]
+    pub bundle_file: Option<PathBuf>,
+    /// The public keys bundles must be signed with: a JWKS (`chaperone keys
+    /// jwks signer.pem`) or PEM public keys. Read once at start.
+    #[arg(long, env = "CHAPERONE_BUNDLE_PUBLIC_KEYS")]
+    pub bundle_public_keys: Option<PathBuf>,
+    /// How often --bundle-url is polled.
+    #[arg(long, env = "CHAPERONE_BUNDLE_POLL_INTERVAL", default_value = "30s", value_parser = duration)]
+    pub bundle_poll_interval: Duration,
     /// Key for hashed principals (at least 32 bytes); random per process without it.
     #[arg(long, env = "CHAPERONE_HASH_KEY_FILE")]
     pub hash_key_file: Option<PathBuf>,
@@ -387,6 +442,19 @@ pub async fn run(cli: Cli) -> ExitCode {
                 },
                 token_cache_entries: usize::try_from(args.token_cache_entries)
                     .unwrap_or(chaperone_core::identity::jwt::DEFAULT_CACHE_ENTRIES),
+                bundle: match (args.bundle_url, args.bundle_file, args.bundle_public_keys) {
+                    (Some(url), _, Some(public_keys)) => Some(crate::server::BundleSettings {
+                        from: crate::config::BundleFrom::Url(url),
+                        public_keys,
+                        poll_interval: args.bundle_poll_interval,
+                    }),
+                    (None, Some(file), Some(public_keys)) => Some(crate::server::BundleSettings {
+                        from: crate::config::BundleFrom::File(file),
+                        public_keys,
+                        poll_interval: args.bundle_poll_interval,
+                    }),
+                    _ => None,
+                },
             };
             if otlp_logs && settings.trace.is_none() {
                 err!("chaperone: --otlp-logs needs an OTLP endpoint (--otlp-endpoint)");
@@ -404,6 +472,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { policy } => check(&policy),
         Command::Explain { policy, request } => explain(&policy, &request).await,
         Command::Keys(cmd) => keys(cmd),
+        Command::Bundle(cmd) => bundle(cmd),
         Command::Test { policy, tests } => test(&policy, &tests).await,
         Command::Schema => {
             out!("{}", POLICY_SCHEMA.trim_end());
@@ -960,6 +1029,77 @@ fn keys(cmd: KeysCommand) -> ExitCode {
         }
         Err(e) => {
             err!("chaperone keys: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn bundle(cmd: BundleCommand) -> ExitCode {
+    use crate::config::bundle;
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let result = match cmd {
+        BundleCommand::Build { policy, out } => compile_context()
+            .map_err(|e| e.to_string())
+            .and_then(|ctx| bundle::build(&policy, &ctx))
+            .and_then(|b| {
+                std::fs::write(&out, &b).map_err(|e| format!("{}: {e}", out.display()))?;
+                Ok(format!(
+                    "wrote {} ({} bytes, unsigned)",
+                    out.display(),
+                    b.len()
+                ))
+            }),
+        BundleCommand::Sign {
+            bundle: path,
+            key,
+            kid,
+            out,
+        } => (|| {
+            let kid = kid.unwrap_or_else(|| kid_of(&key));
+            let pem =
+                std::fs::read_to_string(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+            let key = crate::token::SigningKey::from_pem(&pem, &kid)
+                .map_err(|e| format!("{}: {e}", key.display()))?;
+            let signed = bundle::sign(&read(&path)?, &key).map_err(|e| e.to_string())?;
+            let out = out.unwrap_or(path);
+            std::fs::write(&out, signed).map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(format!("signed {} (kid {kid})", out.display()))
+        })(),
+        BundleCommand::Verify {
+            bundle: path,
+            public_keys,
+        } => (|| {
+            let keys = bundle::TrustedKeys::parse(&read(&public_keys)?)
+                .map_err(|e| format!("{}: {e}", public_keys.display()))?;
+            let opened = bundle::open(&read(&path)?, &keys)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let ctx = compile_context().map_err(|e| e.to_string())?;
+            let policy = bundle::compile_opened(&opened, &path.display().to_string(), &ctx)
+                .map_err(|e| e.to_string())?;
+            let mut report = format!(
+                "ok: signed by kid {}, policy {} version {} (hash {}), {} hops",
+                opened.signer,
+                opened.manifest.policy,
+                policy.version,
+                policy.hash.get(..12).unwrap_or(&policy.hash),
+                policy.hops.len()
+            );
+            for entry in &opened.manifest.files {
+                report.push_str(&format!(
+                    "\n  {}  {} bytes  sha256 {}",
+                    entry.name, entry.size, entry.sha256
+                ));
+            }
+            Ok(report)
+        })(),
+    };
+    match result {
+        Ok(out) => {
+            out!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err!("chaperone bundle: {e}");
             ExitCode::from(1)
         }
     }

@@ -22,8 +22,10 @@ use crate::admin::api::AdminService;
 use crate::app::App;
 use crate::authz::AuthzService;
 use crate::clock::SystemClock;
-use crate::config::{CompileContext, JwksRegistry, PolicyError, PolicyStore};
+use crate::config::bundle::TrustedKeys;
+use crate::config::{BundleFrom, CompileContext, JwksRegistry, PolicyError, PolicyStore};
 use crate::connection::{ConnectionAge, serve_connections};
+use crate::edge::bundle::BundlePoller;
 use crate::edge::jwks::HttpFetcher;
 use crate::edge::reload::Reloads;
 use crate::ext_proc::{ExtProcLimits, ExtProcService};
@@ -70,6 +72,18 @@ pub struct ServeSettings {
     pub ext_proc: ExtProcLimits,
     /// Verified end-user tokens remembered, at most.
     pub token_cache_entries: usize,
+    /// The policy from a signed bundle instead of `policy`.
+    pub bundle: Option<BundleSettings>,
+}
+
+/// Where signed policy bundles come from and the keys they must be signed with.
+#[derive(Debug, Clone)]
+pub struct BundleSettings {
+    pub from: BundleFrom,
+    /// A JWKS or PEM public keys file, read once at start.
+    pub public_keys: PathBuf,
+    /// How often a bundle URL is polled.
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +106,8 @@ pub enum ServeError {
     Trace(#[from] crate::telemetry::trace::TraceError),
     #[error("HTTP client: {0}")]
     Http(String),
+    #[error("{0}")]
+    Bundle(String),
     #[error("gRPC server: {0}")]
     Grpc(String),
 }
@@ -156,6 +172,8 @@ pub async fn serve(settings: ServeSettings) -> Result<(), ServeError> {
 struct Built {
     app: Arc<App>,
     reloads: Reloads,
+    /// Polls the bundle URL, when the policy comes from one.
+    poller: Option<BundlePoller>,
     tls: Option<Arc<TlsReloader>>,
     grpc: TcpListener,
     admin: TcpListener,
@@ -173,9 +191,15 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
         token_cache_entries: settings.token_cache_entries,
         ..compile_context()?
     };
-    let store = Arc::new(PolicyStore::open(settings.policy.clone(), ctx)?);
+    let (store, poller) = match &settings.bundle {
+        None => (
+            Arc::new(PolicyStore::open(settings.policy.clone(), ctx)?),
+            None,
+        ),
+        Some(bundle) => open_bundle(bundle, ctx).await?,
+    };
     metrics::publish_policy(&store.current());
-    if settings.policy.is_none() {
+    if settings.policy.is_none() && settings.bundle.is_none() {
         tracing::warn!(
             "no --policy given: running on the EMBEDDED DEMO POLICY, which only knows the demo's hosts; pass --policy in production"
         );
@@ -189,12 +213,12 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
     let tls = settings.tls.clone().map(crate::tls::load).transpose()?;
     let mut reloads = Reloads::default();
     let published = Arc::clone(&store);
-    reloads.add(
-        Arc::clone(&store) as _,
-        Some(Arc::new(move || {
-            metrics::publish_policy(&published.current())
-        })),
-    );
+    let publish: crate::edge::reload::Hook =
+        Arc::new(move || metrics::publish_policy(&published.current()));
+    reloads.add(Arc::clone(&store) as _, Some(Arc::clone(&publish)));
+    let poller = poller.map(|(url, http, etag)| {
+        BundlePoller::new(Arc::clone(&store), url, http, etag, Some(publish))
+    });
     reloads.add(Arc::clone(&keys) as _, None);
     if let Some(tls) = &tls {
         reloads.add(Arc::clone(tls) as _, None);
@@ -223,11 +247,52 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
     Ok(Built {
         app,
         reloads,
+        poller,
         tls,
         grpc,
         admin,
         health,
     })
+}
+
+/// The policy store over a signed bundle, verified and compiled; for a URL,
+/// what its poller starts from. Any failure stops the process.
+async fn open_bundle(
+    bundle: &BundleSettings,
+    ctx: CompileContext,
+) -> Result<
+    (
+        Arc<PolicyStore>,
+        Option<(String, HttpFetcher, Option<String>)>,
+    ),
+    ServeError,
+> {
+    let path = bundle.public_keys.display();
+    let keys = std::fs::read(&bundle.public_keys)
+        .map_err(|e| ServeError::Bundle(format!("bundle public keys {path}: {e}")))
+        .and_then(|bytes| {
+            TrustedKeys::parse(&bytes).map_err(|e| ServeError::Bundle(format!("{path}: {e}")))
+        })?;
+    let (first, poller) = match &bundle.from {
+        BundleFrom::File(_) => (None, None),
+        BundleFrom::Url(url) => {
+            let http = HttpFetcher::new().map_err(|e| ServeError::Http(e.to_string()))?;
+            let (body, etag) = crate::edge::bundle::first_fetch(&http, url)
+                .await
+                .map_err(|e| {
+                    ServeError::Bundle(format!(
+                        "bundle {}: fetch failed: {e}",
+                        crate::config::shown_url(url)
+                    ))
+                })?;
+            (Some(body), Some((url.clone(), http, etag)))
+        }
+    };
+    let store = PolicyStore::open_bundle(bundle.from.clone(), keys, first, ctx)?;
+    if let Some(b) = &store.current().bundle {
+        tracing::info!(source = %store.current().source, signer = %b.signer, "policy loaded from a signed bundle");
+    }
+    Ok((Arc::new(store), poller))
 }
 
 /// What serves, and what stops it.
@@ -247,6 +312,7 @@ async fn spawn(built: Built, settings: &ServeSettings) -> Result<Running, ServeE
     let Built {
         app,
         reloads,
+        poller,
         tls,
         grpc,
         admin,
@@ -326,6 +392,9 @@ async fn spawn(built: Built, settings: &ServeSettings) -> Result<Running, ServeE
     let admin = tokio::spawn(async move { admin_server.await });
     background.push(tokio::spawn(reloads.clone().watch(settings.watch_interval)));
     background.push(tokio::spawn(reload_on_sighup(reloads)));
+    if let (Some(poller), Some(bundle)) = (poller, &settings.bundle) {
+        background.push(tokio::spawn(poller.run(bundle.poll_interval)));
+    }
     Ok(Running {
         app,
         health,

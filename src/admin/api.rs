@@ -88,6 +88,12 @@ impl Admin for AdminService {
             loaded_at: status.loaded_at,
             last_reload_error: status.last_error.unwrap_or_default(),
             chaperone_version: env!("CARGO_PKG_VERSION").into(),
+            policy_signer: policy
+                .bundle
+                .as_ref()
+                .map(|b| b.signer.to_string())
+                .unwrap_or_default(),
+            bundle_failures: crate::telemetry::metrics::bundle_failures(),
         }))
     }
 

@@ -74,12 +74,40 @@ async fn discovery(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// Ready or not, then the policy in force and, when the last reload or
+/// bundle fetch failed, why (the previous policy keeps serving: still ready).
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    if app.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    use std::fmt::Write as _;
+    let ready = app.is_ready();
+    let policy = app.store.current();
+    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    let _ = write!(
+        body,
+        "policy: version {}, hash {}",
+        policy.version,
+        policy.hash.get(..12).unwrap_or(&policy.hash)
+    );
+    if let Some(bundle) = &policy.bundle {
+        let _ = write!(
+            body,
+            ", signer {}, bundle failures {}",
+            bundle.signer,
+            metrics::bundle_failures()
+        );
     }
+    body.push('\n');
+    if let Some(error) = app.store.status().last_error {
+        let _ = writeln!(
+            body,
+            "last reload failed, the previous policy keeps serving: {error}"
+        );
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
 }
 
 async fn metrics_text() -> impl IntoResponse {

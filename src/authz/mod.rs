@@ -161,6 +161,7 @@ fn malformed(version: &str) -> Decision {
         decision_id: crate::secret::random_id(),
         policy_version: version.to_owned(),
         policy_hash: String::new(),
+        policy_signer: None,
         // A request chaperone cannot read is refused even in shadow mode.
         shadow: false,
     })

@@ -1,5 +1,5 @@
-//! The HTTP client the core's remote key sets are fetched with, and the
-//! count of fetches that failed.
+//! The HTTP client the core's remote key sets and signed policy bundles
+//! are fetched with, and the count of key set fetches that failed.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +29,68 @@ impl HttpFetcher {
     pub fn shared() -> Result<Arc<dyn JwksFetcher>, reqwest::Error> {
         Ok(Arc::new(Self::new()?))
     }
+
+    /// A GET of `url` that answers 2xx, or 304 to `If-None-Match: etag`;
+    /// a body of more than `max_bytes` is refused as it arrives. Errors
+    /// leave the URL out (it may hold a credential).
+    pub async fn get_if_changed(
+        &self,
+        url: &str,
+        accept: &str,
+        etag: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<Fetched, FetchError> {
+        let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
+        let mut request = self.client.get(url).header("accept", accept);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        let mut response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Fetched::NotModified);
+        }
+        if !status.is_success() {
+            return Err(FetchError::Failed(format!(
+                "HTTP status {}",
+                status.as_u16()
+            )));
+        }
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 256)
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(FetchError::TooLarge(max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched::Body { body, etag })
+    }
+}
+
+/// Why a GET brought nothing; never names the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// What a conditional GET brought.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304: what the ETag names is still current.
+    NotModified,
+    Body {
+        body: Vec<u8>,
+        etag: Option<String>,
+    },
 }
 
 impl JwksFetcher for HttpFetcher {
@@ -38,29 +100,15 @@ impl JwksFetcher for HttpFetcher {
         max_bytes: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, JwksError>> + Send + 'a>> {
         Box::pin(async move {
-            // Errors leave the URL out: it is in the log line already.
-            let failed = |e: reqwest::Error| JwksError::Fetch(e.without_url().to_string());
-            let mut response = self
-                .client
-                .get(url)
-                .header("accept", "application/json")
-                .send()
+            match self
+                .get_if_changed(url, "application/json", None, max_bytes)
                 .await
-                .map_err(failed)?;
-            if !response.status().is_success() {
-                return Err(JwksError::Fetch(format!(
-                    "HTTP status {}",
-                    response.status().as_u16()
-                )));
+            {
+                Ok(Fetched::Body { body, .. }) => Ok(body),
+                Ok(Fetched::NotModified) => Err(JwksError::Fetch("HTTP status 304".into())),
+                Err(FetchError::TooLarge(_)) => Err(JwksError::TooLarge),
+                Err(FetchError::Failed(e)) => Err(JwksError::Fetch(e)),
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(failed)? {
-                if body.len() + chunk.len() > max_bytes {
-                    return Err(JwksError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body)
         })
     }
 

@@ -9,7 +9,8 @@ use chaperone_core::reload::{Outcome, Reload};
 
 use crate::telemetry::metrics;
 
-type Hook = Arc<dyn Fn() + Send + Sync>;
+/// Runs once a new value is in force.
+pub type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// Everything chaperone reloads, in the order it reloads them.
 #[derive(Clone, Default)]
@@ -72,7 +73,7 @@ impl Reloads {
 }
 
 /// One reload, logged and counted.
-fn record(r: &dyn Reload, after: Option<&Hook>, trigger: &'static str) -> Outcome {
+pub fn record(r: &dyn Reload, after: Option<&Hook>, trigger: &'static str) -> Outcome {
     let outcome = r.reload(trigger);
     match &outcome {
         Outcome::Unchanged => {}
@@ -87,6 +88,9 @@ fn record(r: &dyn Reload, after: Option<&Hook>, trigger: &'static str) -> Outcom
         }
     }
     let m = metrics::get();
+    if let Some(stage) = r.refusal() {
+        m.bundle_failures.with_label_values(&[stage]).inc();
+    }
     m.reloads
         .with_label_values(&[r.label(), outcome.label()])
         .inc();

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub logs_dropped: IntCounterVec,
     pub grpc_goaways: IntCounterVec,
     pub grpc_connections_cut: IntCounter,
+    pub bundle_failures: IntCounterVec,
+    pub bundle_fetches: IntCounterVec,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -194,10 +196,28 @@ impl Metrics {
             "gRPC connections closed with streams still open when the grace after their maximum age ran out",
         )
         .expect("metric");
+        let bundle_failures = IntCounterVec::new(
+            Opts::new(
+                "bundle_failures_total",
+                "Signed policy bundles not put in force, the previous policy kept, by the step that failed (fetch, read, format, signature, integrity, policy)",
+            ),
+            &["stage"],
+        )
+        .expect("metric");
+        let bundle_fetches = IntCounterVec::new(
+            Opts::new(
+                "bundle_fetches_total",
+                "Polls of the bundle URL by result (fetched, not_modified, error)",
+            ),
+            &["result"],
+        )
+        .expect("metric");
         for c in [
             Box::new(grpc_goaways.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(grpc_connections_cut.clone()),
             Box::new(tokens_minted.clone()),
+            Box::new(bundle_failures.clone()),
+            Box::new(bundle_fetches.clone()),
             Box::new(spans_exported.clone()),
             Box::new(spans_dropped.clone()),
             Box::new(logs_exported.clone()),
@@ -242,6 +262,8 @@ impl Metrics {
             logs_dropped,
             grpc_goaways,
             grpc_connections_cut,
+            bundle_failures,
+            bundle_fetches,
         }
     }
 }
@@ -251,6 +273,18 @@ pub fn render() -> String {
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&get().registry.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Bundles not put in force since start, whatever the step that failed.
+pub fn bundle_failures() -> u64 {
+    use prometheus::core::Collector as _;
+    get()
+        .bundle_failures
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
 }
 
 /// The policy in force, as the `policy_info` gauge shows it.

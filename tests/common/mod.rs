@@ -135,6 +135,9 @@ pub struct Chaperone {
     pub admin_port: u16,
     pub dir: TempDir,
     pub policy_path: PathBuf,
+    /// Whether `--policy policy_path` is passed (not when the policy comes
+    /// from a bundle).
+    with_policy: bool,
 }
 
 impl Chaperone {
@@ -145,25 +148,33 @@ impl Chaperone {
     /// Starts chaperone on `policy` with `extra` arguments after the
     /// defaults; an argument in `extra` that names a default flag replaces it.
     pub async fn start_with(policy: &str, extra: &[&str]) -> Self {
-        Self::launch(policy, None, extra).await
+        Self::launch(Some(policy), None, extra).await
     }
 
     /// As [`Self::start_with`], with gRPC on `grpc_port` (one a test has
     /// already told Envoy about).
     pub async fn start_on(policy: &str, grpc_port: u16, extra: &[&str]) -> Self {
-        Self::launch(policy, Some(grpc_port), extra).await
+        Self::launch(Some(policy), Some(grpc_port), extra).await
     }
 
-    async fn launch(policy: &str, grpc_port: Option<u16>, extra: &[&str]) -> Self {
+    /// Starts chaperone with `extra` and no `--policy` (a bundle names it).
+    pub async fn start_without_policy(extra: &[&str]) -> Self {
+        Self::launch(None, None, extra).await
+    }
+
+    async fn launch(policy: Option<&str>, grpc_port: Option<u16>, extra: &[&str]) -> Self {
         let dir = TempDir::new("chaperone");
         let policy_path = dir.path("policy.yaml");
-        std::fs::write(&policy_path, policy).unwrap();
+        if let Some(policy) = policy {
+            std::fs::write(&policy_path, policy).unwrap();
+        }
         let mut c = Self {
             child: None,
             grpc_port: grpc_port.unwrap_or_else(free_port),
             admin_port: free_port(),
             dir,
             policy_path,
+            with_policy: policy.is_some(),
         };
         // A port found free can be taken by a test running alongside before
         // chaperone binds it: then try again on fresh ports.
@@ -193,13 +204,14 @@ impl Chaperone {
                 cmd.args([flag, value]);
             }
         }
+        if self.with_policy {
+            cmd.arg("--policy").arg(&self.policy_path);
+        }
         let child = cmd
             .arg("--grpc-addr")
             .arg(format!("127.0.0.1:{}", self.grpc_port))
             .arg("--admin-addr")
             .arg(format!("127.0.0.1:{}", self.admin_port))
-            .arg("--policy")
-            .arg(&self.policy_path)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

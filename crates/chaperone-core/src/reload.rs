@@ -38,6 +38,12 @@ pub trait Source: Send + Sync + 'static {
     /// Called once a value is in force: `trigger` says what reloaded it
     /// (`None` for the first). For the log line and background work.
     fn installed(&self, _value: &Self::Value, _trigger: Option<&'static str>) {}
+
+    /// After a failed load, which check of a signed input refused it (for
+    /// the edge to count), once; `None` for inputs that are not signed.
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What one reload attempt did.
@@ -125,6 +131,16 @@ where
             .clone()
     }
 
+    /// Records a failure found outside [`Self::reload`] (a fetch that
+    /// failed: the value in force stays), or clears it (`None`: the source
+    /// answered again with what is in force).
+    pub fn note_error(&self, error: Option<String>) {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_error = error;
+    }
+
     /// Whether the inputs differ from those of the value in force.
     pub fn changed(&self) -> bool {
         if self.source.fixed() {
@@ -178,6 +194,10 @@ pub trait Reload: Send + Sync {
     fn rejected(&self) -> &'static str;
     fn changed(&self) -> bool;
     fn reload(&self, trigger: &'static str) -> Outcome;
+    /// See [`Source::refusal`].
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl<S: Source> Reload for Reloadable<S>
@@ -195,6 +215,9 @@ where
     }
     fn reload(&self, trigger: &'static str) -> Outcome {
         Reloadable::reload(self, trigger)
+    }
+    fn refusal(&self) -> Option<&'static str> {
+        self.source.refusal()
     }
 }
 

@@ -233,6 +233,8 @@ pub(super) struct BodyEvent<'a> {
     pub(super) principal: &'a str,
     pub(super) request_id: &'a str,
     pub(super) policy_version: &'a str,
+    /// The `kid` that signed the policy's bundle, if it came in one.
+    pub(super) policy_signer: Option<&'a str>,
     pub(super) phase: &'static str,
     /// pass, change, refuse or replace.
     pub(super) decision: BodyDecision,
@@ -255,6 +257,7 @@ impl<'a> BodyEvent<'a> {
             principal: &ctx.principal,
             request_id: &ctx.request_id,
             policy_version: &ctx.policy.version,
+            policy_signer: ctx.policy.bundle.as_ref().map(|b| &*b.signer),
             phase: phase.name(),
             decision: BodyDecision::Pass,
             reason: "-",
@@ -282,6 +285,7 @@ impl<'a> BodyEvent<'a> {
                     principal = self.principal,
                     request_id = self.request_id,
                     policy_version = self.policy_version,
+                    policy_signer = self.policy_signer,
                     reason = self.reason,
                     detail = self.detail,
                     findings = %self.findings,

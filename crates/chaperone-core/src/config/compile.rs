@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::contracts::{compile_body, compile_classes, compile_envelope, header_patterns};
+use super::contracts::{compile_body, compile_classes_from, compile_envelope, header_patterns};
+use super::files::{Dir, FileError, PolicyFiles};
 use super::raw::{
     RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens,
 };
 use crate::clock::SharedClock;
-use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
+use crate::identity::jwks::{
+    JwksError, KeySet, KeySource, MAX_JWKS_BYTES, RemoteJwks, RemoteJwksSettings,
+};
 use crate::identity::jwt::parse_allowed_alg;
 use crate::identity::{Issuer, Verifier, WorkloadPattern};
 use crate::policy::{Caller, Condition, Hop, HostPattern, PathTemplate, Policy, UserRequirement};
@@ -141,6 +144,16 @@ pub fn compile(
     bytes: &[u8],
     ctx: &CompileContext,
 ) -> Result<Policy, PolicyError> {
+    compile_from(origin, &Dir(base_dir), bytes, ctx)
+}
+
+/// As [`compile`], with the files the policy names read from `files`.
+pub fn compile_from(
+    origin: &str,
+    files: &dyn PolicyFiles,
+    bytes: &[u8],
+    ctx: &CompileContext,
+) -> Result<Policy, PolicyError> {
     let err = |message: String| PolicyError {
         origin: origin.to_owned(),
         location: None,
@@ -164,7 +177,7 @@ pub fn compile(
         }
     })?;
     check_conditions(&raw, bytes, origin)?;
-    build(raw, base_dir, bytes, origin, ctx).map_err(err)
+    build(raw, files, bytes, origin, ctx).map_err(err)
 }
 
 /// Compiles every CEL condition once up front, so a wrong expression is an
@@ -205,7 +218,7 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
 
 fn build(
     raw: RawPolicy,
-    base_dir: Option<&Path>,
+    files: &dyn PolicyFiles,
     bytes: &[u8],
     origin: &str,
     ctx: &CompileContext,
@@ -243,18 +256,18 @@ fn build(
             return Err(format!("{at}: another issuer has the same `issuer`"));
         }
         issuers.push(Arc::new(
-            compile_issuer(ri, base_dir, ctx, &mut jwks_files).map_err(|e| format!("{at}: {e}"))?,
+            compile_issuer(ri, files, ctx, &mut jwks_files).map_err(|e| format!("{at}: {e}"))?,
         ));
     }
 
     let shadow = raw.mode == Some(super::raw::Mode::Shadow);
-    let (classes, default_scan) = compile_classes(
+    let (classes, default_scan) = compile_classes_from(
         raw.data_classes,
         raw.defaults.scan.as_deref(),
-        base_dir,
+        files,
         ctx.hash_key.as_ref(),
     )?;
-    let descriptors = compile_descriptors(&raw.descriptors, base_dir, &mut jwks_files)?;
+    let descriptors = compile_descriptors(&raw.descriptors, files, &mut jwks_files)?;
     let body_defaults = BodyDefaults {
         request: raw.defaults.request.as_ref().and_then(|d| d.body.as_ref()),
         response: raw.defaults.response.as_ref().and_then(|d| d.body.as_ref()),
@@ -332,6 +345,7 @@ fn build(
         services,
         classes,
         shadow,
+        bundle: None,
     })
 }
 
@@ -349,27 +363,27 @@ struct BodyDefaults<'a> {
 /// The policy's protobuf descriptor sets, read (bounded) and merged; each
 /// file joins those whose change reloads the policy.
 fn compile_descriptors(
-    files: &[String],
-    base_dir: Option<&Path>,
+    names: &[String],
+    files: &dyn PolicyFiles,
     read: &mut Vec<PathBuf>,
 ) -> Result<Option<Arc<crate::scrub::proto::Descriptors>>, String> {
     use crate::scrub::proto::{Descriptors, MAX_DESCRIPTOR_BYTES};
-    if files.is_empty() {
+    if names.is_empty() {
         return Ok(None);
     }
     let mut set = Descriptors::default();
-    for (i, file) in files.iter().enumerate() {
-        let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file));
-        let at = format!("descriptors[{i}]: {}", path.display());
-        let meta = std::fs::metadata(&path).map_err(|e| format!("{at}: {e}"))?;
-        if !meta.is_file() || meta.len() > MAX_DESCRIPTOR_BYTES as u64 {
-            return Err(format!(
-                "{at}: not a regular file of at most {MAX_DESCRIPTOR_BYTES} bytes"
-            ));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| format!("{at}: {e}"))?;
+    for (i, file) in names.iter().enumerate() {
+        let at = format!("descriptors[{i}]: {}", files.shown(file));
+        let bytes = files
+            .read(file, MAX_DESCRIPTOR_BYTES as u64)
+            .map_err(|e| match e {
+                FileError::Io(e) => format!("{at}: {e}"),
+                FileError::NotAFile | FileError::TooLarge => {
+                    format!("{at}: not a regular file of at most {MAX_DESCRIPTOR_BYTES} bytes")
+                }
+            })?;
         set.merge(Descriptors::parse(&bytes).map_err(|e| format!("{at}: {e}"))?);
-        read.push(path);
+        read.extend(files.path(file));
     }
     Ok(Some(Arc::new(set)))
 }
@@ -480,9 +494,9 @@ fn compile_hop_token(raw: Option<RawHopToken>) -> Result<Option<HopToken>, Strin
 
 fn compile_issuer(
     ri: RawIssuer,
-    base_dir: Option<&Path>,
+    files: &dyn PolicyFiles,
     ctx: &CompileContext,
-    files: &mut Vec<PathBuf>,
+    read: &mut Vec<PathBuf>,
 ) -> Result<Issuer, String> {
     if ri.name.is_empty() || ri.issuer.is_empty() {
         return Err("name and issuer must not be empty".into());
@@ -509,12 +523,17 @@ fn compile_issuer(
     }
     let keys = match (ri.jwks.file, ri.jwks.url) {
         (Some(file), None) => {
-            let path = base_dir.map_or_else(|| Path::new(&file).to_path_buf(), |d| d.join(&file));
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("jwks.file {}: {e}", path.display()))?;
-            files.push(path.clone());
+            let at = files.shown(&file);
+            let bytes = files
+                .read(&file, MAX_JWKS_BYTES as u64)
+                .map_err(|e| match e {
+                    FileError::Io(e) => format!("jwks.file {at}: {e}"),
+                    FileError::NotAFile => format!("jwks.file {at}: not a regular file"),
+                    FileError::TooLarge => format!("jwks.file {at}: {}", JwksError::TooLarge),
+                })?;
+            read.extend(files.path(&file));
             KeySource::Static(Arc::new(
-                KeySet::parse(&bytes).map_err(|e| format!("jwks.file {}: {e}", path.display()))?,
+                KeySet::parse(&bytes).map_err(|e| format!("jwks.file {at}: {e}"))?,
             ))
         }
         (None, Some(url)) => {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::files::{Dir, FileError, PolicyFiles};
 use super::raw::{RawBody, RawDataClass, RawDirection};
 use crate::scrub::class::{Action, Classes, DataClass};
 use crate::scrub::contract::{CacheRule, Contract, Envelope, FieldAction, Limit};
@@ -76,6 +77,16 @@ pub fn compile_classes(
     base_dir: Option<&Path>,
     hash_key: Option<&crate::secret::HashKey>,
 ) -> Result<(Classes, DetectorSet), String> {
+    compile_classes_from(raw, default_scan, &Dir(base_dir), hash_key)
+}
+
+/// As [`compile_classes`], with dictionaries read from `files`.
+pub fn compile_classes_from(
+    raw: BTreeMap<String, RawDataClass>,
+    default_scan: Option<&[String]>,
+    files: &dyn PolicyFiles,
+    hash_key: Option<&crate::secret::HashKey>,
+) -> Result<(Classes, DetectorSet), String> {
     let (classes, builtin_scan) = if raw.is_empty() {
         builtin_classes()
     } else {
@@ -118,7 +129,7 @@ pub fn compile_classes(
                     rc.action
                 )
             })?;
-            let custom = compile_custom(&name, &rc, base_dir, hash_key)?;
+            let custom = compile_custom(&name, &rc, files, hash_key)?;
             if detectors.is_empty() && custom.is_none() {
                 return Err(format!(
                     "data_classes.{name}: names no detector (detect, pattern or dictionary)"
@@ -182,7 +193,7 @@ const MAX_CONTEXT_WORDS: usize = 64;
 fn compile_custom(
     name: &str,
     rc: &RawDataClass,
-    base_dir: Option<&Path>,
+    files: &dyn PolicyFiles,
     hash_key: Option<&crate::secret::HashKey>,
 ) -> Result<Option<Custom>, String> {
     if rc.pattern.is_none() && rc.dictionary.is_none() {
@@ -222,27 +233,18 @@ fn compile_custom(
     let dictionary = match &rc.dictionary {
         None => None,
         Some(file) => {
-            let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file));
-            let at = path.display();
-            let io = |e: std::io::Error| format!("data_classes.{name}.dictionary: {at}: {e}");
-            let file = std::fs::File::open(&path).map_err(io)?;
-            if !file.metadata().map_err(io)?.is_file() {
-                return Err(format!(
-                    "data_classes.{name}.dictionary: {at}: not a regular file"
-                ));
-            }
-            // Read no more than the bound, whatever the file claims.
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(
-                &mut std::io::Read::take(file, MAX_DICTIONARY_BYTES + 1),
-                &mut bytes,
-            )
-            .map_err(io)?;
-            if bytes.len() as u64 > MAX_DICTIONARY_BYTES {
-                return Err(format!(
-                    "data_classes.{name}.dictionary: {at}: larger than {MAX_DICTIONARY_BYTES} bytes"
-                ));
-            }
+            let at = files.shown(file);
+            let bytes = files
+                .read(file, MAX_DICTIONARY_BYTES)
+                .map_err(|e| match e {
+                    FileError::Io(e) => format!("data_classes.{name}.dictionary: {at}: {e}"),
+                    FileError::NotAFile => {
+                        format!("data_classes.{name}.dictionary: {at}: not a regular file")
+                    }
+                    FileError::TooLarge => format!(
+                        "data_classes.{name}.dictionary: {at}: larger than {MAX_DICTIONARY_BYTES} bytes"
+                    ),
+                })?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| format!("data_classes.{name}.dictionary: {at}: not UTF-8"))?;
             // By line number only: a line may hold a real value.

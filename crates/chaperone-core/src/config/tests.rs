@@ -1141,3 +1141,124 @@ fn rejected(outcome: Outcome) -> String {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// A policy naming a JWKS file and a dictionary, on disk.
+fn bundled_policy(dir: &TempDir, version: &str) -> PathBuf {
+    let key = SigningKey::generate(KeyKind::Es256, "idp").unwrap();
+    dir.write("keys/idp.json", jwks_json(&key));
+    dir.write("dict/vip.txt", "Ada Lovelace\n");
+    let yaml = base_with(
+        "jwks: { url: \"https://idp.shop.test/jwks.json\" }",
+        "jwks: { file: keys/idp.json }",
+    )
+    .replace("version: \"v1\"", &format!("version: \"{version}\""));
+    let yaml =
+        format!("{yaml}\ndata_classes:\n  vip: {{ dictionary: dict/vip.txt, action: redact }}\n");
+    dir.write("policy.yaml", yaml)
+}
+
+#[test]
+fn bundle_build_packs_every_file_the_policy_reads_and_nothing_outside() {
+    use super::bundle;
+    let dir = TempDir::new("bundle-build");
+    let path = bundled_policy(&dir, "b1");
+    let signer = SigningKey::generate(KeyKind::EdDsa, "release").unwrap();
+    let built = bundle::build(&path, &ctx()).unwrap();
+    let signed = bundle::sign(&built, &signer).unwrap();
+    let trusted =
+        bundle::TrustedKeys::parse(jwks_document([&signer]).to_string().as_bytes()).unwrap();
+    let opened = bundle::open(&signed, &trusted).unwrap();
+    let names: Vec<&str> = opened.files.keys().map(String::as_str).collect();
+    assert_eq!(names, ["dict/vip.txt", "keys/idp.json", "policy.yaml"]);
+    // Compiled from the bundle alone: the directory can go.
+    drop(dir);
+    let policy = bundle::compile_opened(&opened, "b.bundle", &ctx()).unwrap();
+    assert_eq!(policy.version, "b1");
+    assert_eq!(policy.bundle.as_ref().map(|b| &*b.signer), Some("release"));
+    assert!(policy.files.is_empty(), "nothing on disk is watched");
+
+    let outside = TempDir::new("bundle-outside");
+    let idp = SigningKey::generate(KeyKind::Es256, "idp").unwrap();
+    outside.write("shared/idp.json", jwks_json(&idp));
+    let yaml = base_with(
+        "jwks: { url: \"https://idp.shop.test/jwks.json\" }",
+        "jwks: { file: ../shared/idp.json }",
+    );
+    let inner = outside.write("p/policy.yaml", yaml);
+    // Compiles from disk (the JWKS is read), but no bundle reaches outside.
+    let err = bundle::build(&inner, &ctx()).unwrap_err();
+    assert!(
+        err.contains("only files under the policy's directory") && err.contains("../shared"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bundle_names_only_its_own_files() {
+    use super::bundle;
+    let dir = TempDir::new("bundle-abs");
+    let key = SigningKey::generate(KeyKind::Es256, "idp").unwrap();
+    let abs = dir.write("idp.json", jwks_json(&key));
+    // A verified bundle whose policy names a file by absolute path: the
+    // file exists on disk but is not in the bundle, so it is not read.
+    let yaml = base_with(
+        "jwks: { url: \"https://idp.shop.test/jwks.json\" }",
+        &format!("jwks: {{ file: {} }}", abs.display()),
+    );
+    let signer = SigningKey::generate(KeyKind::Es256, "s").unwrap();
+    let files = std::collections::BTreeMap::from([("policy.yaml".to_owned(), yaml.into_bytes())]);
+    let signed =
+        bundle::sign(&bundle::pack("policy.yaml", "v1", &files).unwrap(), &signer).unwrap();
+    let trusted =
+        bundle::TrustedKeys::parse(jwks_document([&signer]).to_string().as_bytes()).unwrap();
+    let opened = bundle::open(&signed, &trusted).unwrap();
+    let err = bundle::compile_opened(&opened, "b.bundle", &ctx()).unwrap_err();
+    assert!(err.to_string().contains("not in the bundle"), "{err}");
+}
+
+#[test]
+fn bundle_store_keeps_the_policy_in_force_when_a_bundle_is_refused() {
+    use super::bundle;
+    use super::store::BundleFrom;
+    use crate::reload::Reload;
+    let dir = TempDir::new("bundle-store");
+    let signer = SigningKey::generate(KeyKind::Es256, "release-1").unwrap();
+    let stranger = SigningKey::generate(KeyKind::Es256, "release-1").unwrap();
+    let trusted =
+        || bundle::TrustedKeys::parse(jwks_document([&signer]).to_string().as_bytes()).unwrap();
+    let policy = bundled_policy(&dir, "b1");
+    let v1 = bundle::sign(&bundle::build(&policy, &ctx()).unwrap(), &signer).unwrap();
+    let at = dir.write("policy.bundle", &v1);
+    let store =
+        PolicyStore::open_bundle(BundleFrom::File(at.clone()), trusted(), None, ctx()).unwrap();
+    assert_eq!(store.current().version, "b1");
+    assert_eq!(
+        store.current().bundle.as_ref().map(|b| &*b.signer),
+        Some("release-1")
+    );
+    assert!(!store.changed());
+
+    let v2_policy = bundled_policy(&dir, "b2");
+    let v2 = bundle::build(&v2_policy, &ctx()).unwrap();
+    for (bad, stage) in [
+        (v2.clone(), "signature"),
+        (bundle::sign(&v2, &stranger).unwrap(), "signature"),
+        (b"not a bundle".to_vec(), "format"),
+    ] {
+        std::fs::write(&at, &bad).unwrap();
+        assert!(store.changed());
+        assert!(matches!(store.reload("file"), Outcome::Rejected(_)));
+        assert_eq!(Reload::refusal(&store), Some(stage));
+        assert_eq!(
+            store.current().version,
+            "b1",
+            "{stage}: the previous policy stays"
+        );
+        assert!(store.status().last_error.is_some());
+    }
+    std::fs::write(&at, bundle::sign(&v2, &signer).unwrap()).unwrap();
+    assert_eq!(store.reload("file"), Outcome::Reloaded);
+    assert_eq!(store.current().version, "b2");
+    assert!(store.status().last_error.is_none());
+    assert_eq!(Reload::refusal(&store), None);
+}

@@ -193,6 +193,21 @@ impl KeySet {
         }
     }
 
+    /// Every key that may have made a signature whose header names `kid`
+    /// and `alg`: those with that `kid`, and those with none (a PEM key).
+    pub fn candidates<'a>(
+        &'a self,
+        kid: &'a str,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'a VerifyKey> + 'a {
+        let family = family_of(alg);
+        self.keys.iter().filter(move |k| {
+            Some(k.family) == family
+                && k.alg.is_none_or(|a| a == alg)
+                && k.kid.as_deref().is_none_or(|k| k == kid)
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

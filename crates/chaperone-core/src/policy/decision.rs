@@ -38,6 +38,8 @@ pub struct Allow {
     pub policy_version: String,
     /// The first 12 hex digits of the policy's content hash.
     pub policy_hash: String,
+    /// The `kid` that signed the policy's bundle, when it came in one.
+    pub policy_signer: Option<Arc<str>>,
     pub workload: Option<SpiffeId>,
     pub user: Option<User>,
     /// Headers to remove toward the callee.
@@ -182,6 +184,8 @@ pub struct Deny {
     pub decision_id: String,
     pub policy_version: String,
     pub policy_hash: String,
+    /// As [`Allow::policy_signer`].
+    pub policy_signer: Option<Arc<str>>,
     /// Shadow mode: this denial is only recorded; the request goes through.
     pub shadow: bool,
     /// As [`Allow::route_shared`], for a shadow denial that names its hop.

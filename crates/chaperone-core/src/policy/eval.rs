@@ -159,6 +159,7 @@ impl Verdict<'_> {
             decision_id: self.decision_id.clone(),
             policy_version: self.policy.version.clone(),
             policy_hash: self.policy.hash.chars().take(12).collect(),
+            policy_signer: self.policy.bundle.as_ref().map(|b| Arc::clone(&b.signer)),
             shadow: self.policy.shadow || hop.is_some_and(|h| h.shadow),
             route_shared: hop.is_some() && self.route_shared,
         })
@@ -635,6 +636,7 @@ impl Engine {
             decision_id: verdict.decision_id.clone(),
             policy_version: policy.version.clone(),
             policy_hash: policy.hash.chars().take(12).collect(),
+            policy_signer: policy.bundle.as_ref().map(|b| Arc::clone(&b.signer)),
             workload: caller.valid_workload().cloned(),
             user: caller.valid_user().cloned(),
             remove_headers,

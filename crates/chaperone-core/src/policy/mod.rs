@@ -49,6 +49,17 @@ pub struct Policy {
     pub classes: Classes,
     /// The whole policy in shadow mode: decide and scrub, record, change nothing.
     pub shadow: bool,
+    /// The signed bundle it came from, if it did.
+    pub bundle: Option<Bundled>,
+}
+
+/// A policy's signed bundle: who signed it, and the bundle's own hash.
+#[derive(Debug, Clone)]
+pub struct Bundled {
+    /// The `kid` of the key that signed the bundle.
+    pub signer: Arc<str>,
+    /// Hex SHA-256 of the whole bundle.
+    pub digest: String,
 }
 
 impl Policy {

@@ -185,7 +185,7 @@ impl SigningKey {
 
 /// The DER inside the first `label` block of a PEM document; none when the
 /// document has no such block, an error when the block is cut or not base64.
-fn pem_block(pem: &str, label: &str) -> Result<Option<Vec<u8>>, KeyError> {
+pub(crate) fn pem_block(pem: &str, label: &str) -> Result<Option<Vec<u8>>, KeyError> {
     let (begin, end) = (
         format!("-----BEGIN {label}-----"),
         format!("-----END {label}-----"),
