@@ -150,4 +150,6 @@ impl ScrubError {
 #[cfg(test)]
 mod neighbour_tests;
 #[cfg(test)]
+mod red_flow_tests;
+#[cfg(test)]
 mod tests;

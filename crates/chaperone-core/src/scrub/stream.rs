@@ -21,7 +21,7 @@ const MAX_HELD_ENDING: usize = 3;
 /// Counts a piece's findings into the stream's (`stream`), whose limit
 /// they count toward.
 fn count(
-    stream: &mut Findings,
+    (stream, before): (&mut Findings, u32),
     found: &Findings,
     contract: &Contract,
     part: &mut Findings,
@@ -30,7 +30,7 @@ fn count(
     stream.merge(found);
     part.merge(found);
     if let Some(limit) = contract.limit {
-        *alert |= limit.judge(stream.total())?;
+        *alert |= limit.judge(stream.total().saturating_add(before))?;
     }
     Ok(())
 }
@@ -94,6 +94,9 @@ pub struct Flow {
     line: usize,
     /// Findings over the whole stream, for the limit.
     findings: Findings,
+    /// Findings in the message's headers and URL, which count toward the
+    /// limit too.
+    before: u32,
     /// A piece was refused: nothing more crosses.
     cut: bool,
     /// JSON documents: where the reading is.
@@ -127,10 +130,19 @@ impl Flow {
             searched: 0,
             line: 0,
             findings: Findings::new(classes.len()),
+            before: 0,
             cut: false,
             doc: Doc::Before,
             leading_ws: false,
         }
+    }
+
+    /// The same, for a message whose headers and URL held `found`
+    /// findings: they count toward the contract's limit with the body's,
+    /// as they do for a whole body.
+    pub fn after_envelope(mut self, found: u32) -> Self {
+        self.before = found;
+        self
     }
 
     pub fn framing(&self) -> Framing {
@@ -258,8 +270,15 @@ impl Flow {
                     key,
                 };
                 let findings = &mut self.findings;
+                let before = self.before;
                 let mut count = |found: &Findings| {
-                    count(findings, found, contract, &mut fed.findings, &mut fed.alert)
+                    count(
+                        (findings, before),
+                        found,
+                        contract,
+                        &mut fed.findings,
+                        &mut fed.alert,
+                    )
                 };
                 fed.changed |= doc.feed(rest, end, &under, &mut fed.out, &mut count)?;
                 Ok(())
@@ -273,7 +292,7 @@ impl Flow {
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
                 count(
-                    &mut self.findings,
+                    (&mut self.findings, self.before),
                     &scrubbed.findings,
                     contract,
                     &mut fed.findings,
@@ -373,7 +392,7 @@ impl Flow {
                 key,
             )?;
             count(
-                &mut self.findings,
+                (&mut self.findings, self.before),
                 &found,
                 contract,
                 &mut fed.findings,
@@ -401,7 +420,7 @@ impl Flow {
         };
         let scrubbed = scrub_body(content, as_body, contract, classes, key)?;
         count(
-            &mut self.findings,
+            (&mut self.findings, self.before),
             &scrubbed.findings,
             contract,
             &mut fed.findings,
