@@ -222,33 +222,15 @@ impl Gen {
                     for _ in 0..n {
                         out.push_str(self.pick(&["[", "{\"deep\":"]));
                     }
-                    let closers: String = out
-                        .bytes()
-                        .rev()
-                        .take_while(|b| matches!(b, b'[' | b':' | b'{' | b'"' | b'd' | b'e' | b'p'))
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .map(char::from)
-                        .collect();
-                    let _ = closers;
-                    // Rebuild closers from the chain just pushed.
+                    // Close the chain just pushed, innermost first.
                     let mut stack = Vec::new();
-                    let tail = &out[out.len() - 0..];
-                    let _ = tail;
+                    let bytes = out.as_bytes();
                     let mut i = out.len();
-                    let bytes = out.as_bytes().to_vec();
-                    let mut count = 0;
-                    while count < n && i > 0 {
+                    while stack.len() < n && i > 0 {
                         i -= 1;
                         match bytes[i] {
-                            b'[' => {
-                                stack.push(']');
-                                count += 1;
-                            }
-                            b'{' => {
-                                stack.push('}');
-                                count += 1;
-                            }
+                            b'[' => stack.push(']'),
+                            b'{' => stack.push('}'),
                             _ => {}
                         }
                     }
@@ -537,8 +519,11 @@ fn run_rounds(seed: u64, rounds: usize) -> usize {
             ),
             (w, f) => panic!("whole {w:?}, flowing {f:?}: {}", what()),
         }
-        if refused.is_some() && !c.limit.is_some() {
-            if let Some(n) = leaks(&out) {
+        if refused.is_some()
+            && c.limit.is_none()
+            && let Some(n) = leaks(&out)
+        {
+            {
                 // Only a leak if the whole rewriter (on a valid doc) would not write it.
                 let whole_leaks = whole
                     .as_ref()
@@ -575,4 +560,77 @@ fn red_flow_differential() {
     }
     eprintln!("compared {compared}");
     assert!(compared > 10, "{compared}");
+}
+
+/// What a flowing document holds is one value or key and the path to it
+/// (docs: memory per stream is the part and the held piece). The path's
+/// member names are held too: 60 nested members whose names are each just
+/// under `max_bytes` hold 60 times `max_bytes`.
+#[test]
+fn red_held_names_are_bounded_by_max_bytes() {
+    let mut c = contract();
+    c.max_body = 64 * 1024;
+    let name = "n".repeat(c.max_body - 8);
+    let mut f = Flow::new(Framing::Document, &classes());
+    let h = headers();
+    let first = f.feed(b"{", false, &h, &c, &classes(), &key());
+    assert!(first.refused.is_none());
+    for depth in 0..60 {
+        // Objects, and arrays of objects (whose elements are judged under
+        // the array's name).
+        let part = match depth % 4 < 2 {
+            true => format!("\"{name}\":{{"),
+            false => format!("\"{name}\":[{{"),
+        };
+        let fed = f.feed(part.as_bytes(), false, &h, &c, &classes(), &key());
+        if let Some(e) = fed.refused {
+            // Refused as too large is a bound too.
+            assert!(matches!(e, ScrubError::TooLarge { .. }), "{e:?}");
+            break;
+        }
+    }
+    // The flow's own state, as Debug prints it (every name it holds).
+    let held = format!("{f:?}").len();
+    assert!(
+        held <= 4 * c.max_body,
+        "a flowing document holds {held} bytes of path, {}x max_bytes",
+        held / c.max_body
+    );
+}
+
+/// A string held until it ends is searched once, however small the parts
+/// it comes in (as an event's line is): 256 KiB in 1-byte parts.
+#[test]
+fn red_a_long_string_fed_byte_by_byte_is_searched_once() {
+    let mut c = contract();
+    c.max_body = 256 * 1024;
+    let h = headers();
+    let mut f = Flow::new(Framing::Document, &classes());
+    f.feed(b"[\"", false, &h, &c, &classes(), &key());
+    let started = std::time::Instant::now();
+    for _ in 0..(c.max_body - 16) {
+        let fed = f.feed(b"a", false, &h, &c, &classes(), &key());
+        assert!(fed.refused.is_none());
+    }
+    let fed = f.feed(b"\"]", true, &h, &c, &classes(), &key());
+    assert!(fed.refused.is_none(), "{:?}", fed.refused);
+    let took = started.elapsed();
+    // NDJSON's line of the same size in the same parts, for scale.
+    let mut lines = Flow::new(Framing::Lines, &classes());
+    let hl = BodyHeaders {
+        content_type: vec!["application/x-ndjson".into()],
+        content_encoding: Vec::new(),
+    };
+    lines.feed(b"[\"", false, &hl, &c, &classes(), &key());
+    let base = std::time::Instant::now();
+    for _ in 0..(c.max_body - 16) {
+        lines.feed(b"a", false, &hl, &c, &classes(), &key());
+    }
+    lines.feed(b"\"]\n", true, &hl, &c, &classes(), &key());
+    let baseline = base.elapsed();
+    eprintln!("document {took:?}, lines {baseline:?}");
+    assert!(
+        took < baseline * 20 + std::time::Duration::from_millis(200),
+        "held string rescanned on every part: {took:?} against {baseline:?}"
+    );
 }
