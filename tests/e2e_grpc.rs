@@ -304,3 +304,36 @@ async fn refusals_answer_a_grpc_status_with_the_decision_id_only() {
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     let _ = Duration::ZERO;
 }
+
+/// A server stream whose last message is refused (the findings
+/// limit crossed by it) must not end with `grpc-status: 0`: the client would
+/// read a complete, successful stream that silently lacks what was refused.
+/// The limit is 8 (two findings per entry): the fifth and last entry is
+/// refused, and the trailers follow it directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_refused_at_its_last_message_is_not_ended_ok() {
+    let s = stack().await;
+    let mut client = s.client("payments.shop.test").await;
+    let mut stream = client
+        .history(HistoryRequest {
+            account: "acct-1".into(),
+            count: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = 0;
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(_)) => seen += 1,
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    assert_eq!(seen, 4, "{end:?}");
+    assert!(
+        end.is_some(),
+        "the refused stream ended with grpc-status OK: the client took 4 of 5 entries as all\n{}",
+        s.chaperone.log()
+    );
+}

@@ -45,6 +45,16 @@ hops:
     from: [ { anonymous: true } ]
     request:
       body: { stream: true, allow: [n, card], unknown: drop, max_bytes: 2048 }
+  - name: capped-upload
+    match: { host: capped-upload.shop.test, method: POST, path: "/**" }
+    from: [ { anonymous: true } ]
+    request:
+      body: { stream: true, limit: { findings: 2, action: block } }
+  - name: capped-upload-whole
+    match: { host: capped-upload-whole.shop.test, method: POST, path: "/**" }
+    from: [ { anonymous: true } ]
+    request:
+      body: { limit: { findings: 2, action: block } }
   - name: upload-whole
     match: { host: upload-whole.shop.test, method: POST, path: "/**" }
     from: [ { anonymous: true } ]
@@ -443,4 +453,38 @@ async fn bodies_too_large_to_judge_never_cross() {
     let (status, got) = get(&wide, "buffered.shop.test", &huge).await;
     assert!(!got.text().contains("4111 1111 1111 1111"), "{status}");
     assert_ne!(status, 200);
+}
+
+/// Findings in a message's URL and headers count toward its
+/// body's `limit` (docs/scrubbing.md); a body that flows must not start its
+/// count at zero. Two card numbers in the query (within the limit of 2 on
+/// their own) and one in the body: the whole body is refused (3 > 2), and
+/// so must the flowing one be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_findings_count_toward_a_flowing_bodys_limit() {
+    let s = stack().await;
+    let body = "{\"n\":1,\"card\":\"4111 1111 1111 1111\"}\n";
+    let send = |host: &'static str| {
+        http()
+            .post(s.envoy.url(
+                "ENVOY_HTTP_PORT",
+                "/v1/import?a=4111111111111111&b=5555555555554444",
+            ))
+            .header("host", host)
+            .header("content-type", "application/x-ndjson")
+            .header("x-demo-body", r#"{"ok":true}"#)
+            .body(body)
+            .send()
+    };
+    let whole = send("capped-upload-whole.shop.test").await.unwrap();
+    assert_eq!(whole.status(), 403, "{}", s.chaperone.log());
+    assert!(s.upstream.take().is_empty());
+    let flowing = send("capped-upload.shop.test").await.unwrap();
+    let status = flowing.status();
+    let got = s.upstream.take();
+    assert!(
+        status != 200 && got.is_empty(),
+        "3 findings (2 in the URL, 1 in the body) crossed a limit of 2 when the body flows: {status} {:?}",
+        got.iter().map(|r| r.body.clone()).collect::<Vec<_>>()
+    );
 }

@@ -376,7 +376,10 @@ impl HopStream {
             }
             Phase::ResponseTrailers(t) => {
                 self.advance(Step::ResponseTrailers)?;
-                Answer::ResponseTrailers(self.on_trailers(t.trailers.as_ref(), false))
+                match self.cut_response() {
+                    Some(cut) => cut,
+                    None => Answer::ResponseTrailers(self.on_trailers(t.trailers.as_ref(), false)),
+                }
             }
         };
         if matches!(answer, Answer::ImmediateResponse(_)) {
@@ -397,6 +400,21 @@ impl HopStream {
             response: Some(answer),
             mode_override,
             ..ProcessingResponse::default()
+        })
+    }
+
+    /// A response whose flow was cut by a refused piece ends in a reset, at
+    /// its trailers too: passed, they would end it as a success (a gRPC
+    /// stream's `grpc-status: 0` after its last message was refused).
+    fn cut_response(&self) -> Option<Answer> {
+        let ctx = self.ctx.as_ref()?;
+        let cut = ctx.response_flow.as_ref().is_some_and(|(f, _)| f.is_cut());
+        (cut && !ctx.shadow).then(|| {
+            let refusal = Refusal::Breach {
+                request: false,
+                breach: Breach::Forbidden,
+            };
+            immediate(refusal, ctx.decision_id(), "stream_cut")
         })
     }
 

@@ -197,7 +197,11 @@ impl HopStream {
             .filter(|(f, _)| rule.request_body.flows(*f));
         if let Some((framing, body)) = flowing {
             if let Some(ctx) = self.ctx.as_mut() {
-                ctx.request_flow = Some((Flow::new(framing, &policy.classes), body));
+                // Findings in the headers and URL count toward the body's
+                // limit, as they do for a whole body.
+                let flow = Flow::new(framing, &policy.classes)
+                    .after_envelope(ctx.request_envelope_findings);
+                ctx.request_flow = Some((flow, body));
             }
             // Its length changes as it is judged, and digests of the
             // original would confirm guesses of what was scrubbed.

@@ -97,7 +97,9 @@ impl HopStream {
             .filter(|(f, _)| hop.response_body.flows(*f));
         if let Some((framing, headers)) = flowing {
             // The body's headers are its parts' too: kept with the flow.
-            ctx.response_flow = Some((Flow::new(framing, &ctx.policy.classes), headers));
+            let flow = Flow::new(framing, &ctx.policy.classes)
+                .after_envelope(ctx.response_envelope_findings);
+            ctx.response_flow = Some((flow, headers));
             // Its length changes as it is judged, and validators over the
             // original would confirm guesses of what was scrubbed.
             for name in std::iter::once("content-length").chain(body::BODY_DIGESTS.iter().copied())

@@ -148,6 +148,8 @@ impl ScrubError {
 }
 
 #[cfg(test)]
+mod flow_differential_tests;
+#[cfg(test)]
 mod neighbour_tests;
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,9 @@ pub struct Flow {
     line: usize,
     /// Findings over the whole stream, for the limit.
     findings: Findings,
+    /// Findings in the message's headers and URL, which count toward the
+    /// limit too.
+    before: u32,
     /// A piece was refused: nothing more crosses.
     cut: bool,
     /// JSON documents: where the reading is.
@@ -105,16 +108,18 @@ pub struct Fed {
 impl Fed {
     /// Counts a piece's findings into the stream's (`stream`), whose limit
     /// they count toward.
+    /// `before`: the findings of the message's headers and URL, which
+    /// count toward the limit too.
     fn count(
         &mut self,
-        stream: &mut Findings,
+        (stream, before): (&mut Findings, u32),
         found: &Findings,
         contract: &Contract,
     ) -> Result<(), ScrubError> {
         stream.merge(found);
         self.findings.merge(found);
         if let Some(limit) = contract.limit {
-            self.alert |= limit.judge(stream.total())?;
+            self.alert |= limit.judge(stream.total().saturating_add(before))?;
         }
         Ok(())
     }
@@ -128,10 +133,19 @@ impl Flow {
             searched: 0,
             line: 0,
             findings: Findings::new(classes.len()),
+            before: 0,
             cut: false,
             doc: Doc::Before,
             leading_ws: false,
         }
+    }
+
+    /// The same, for a message whose headers and URL held `found`
+    /// findings: they count toward the contract's limit with the body's,
+    /// as they do for a whole body.
+    pub fn after_envelope(mut self, found: u32) -> Self {
+        self.before = found;
+        self
     }
 
     pub fn framing(&self) -> Framing {
@@ -259,10 +273,11 @@ impl Flow {
                     key,
                 };
                 let findings = &mut self.findings;
+                let before = self.before;
                 // What crosses goes out as it is judged, up to a refusal.
                 let mut out = std::mem::take(&mut fed.out);
                 let changed = doc.feed(rest, end, &under, &mut out, &mut |found| {
-                    fed.count(findings, found, contract)
+                    fed.count((findings, before), found, contract)
                 });
                 fed.out = out;
                 fed.changed |= changed?;
@@ -276,7 +291,11 @@ impl Flow {
                 }
                 let whole = std::mem::take(&mut self.pending);
                 let scrubbed = scrub_body(&whole, headers, contract, classes, key)?;
-                fed.count(&mut self.findings, &scrubbed.findings, contract)?;
+                fed.count(
+                    (&mut self.findings, self.before),
+                    &scrubbed.findings,
+                    contract,
+                )?;
                 fed.changed |= scrubbed.body.is_some();
                 fed.out
                     .extend_from_slice(scrubbed.body.as_deref().unwrap_or(&whole));
@@ -370,7 +389,7 @@ impl Flow {
                 classes,
                 key,
             )?;
-            fed.count(&mut self.findings, &found, contract)?;
+            fed.count((&mut self.findings, self.before), &found, contract)?;
             match new {
                 None => fed.out.extend_from_slice(raw),
                 Some(new) => {
@@ -392,7 +411,11 @@ impl Flow {
             }
         };
         let scrubbed = scrub_body(content, as_body, contract, classes, key)?;
-        fed.count(&mut self.findings, &scrubbed.findings, contract)?;
+        fed.count(
+            (&mut self.findings, self.before),
+            &scrubbed.findings,
+            contract,
+        )?;
         match scrubbed.body {
             None => fed.out.extend_from_slice(raw),
             Some(new) => {

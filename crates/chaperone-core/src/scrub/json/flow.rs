@@ -177,6 +177,8 @@ pub struct DocFlow {
     stack: Vec<Frame>,
     next: Next,
     changed: bool,
+    /// How far the token waiting in `held` was searched.
+    scan: Scan,
 }
 
 /// What a flowing document is judged under.
@@ -190,10 +192,24 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// How far the token held at the start of `held` was searched for its end
+/// without finding it: the next part resumes there, so a token that comes in
+/// many small parts is searched once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scan {
+    pos: usize,
+    /// Containers open (a container's search).
+    depth: usize,
+    /// Inside a string (a container's search).
+    string: bool,
+    /// A key's token ended here; what follows is searched for its `:`.
+    key_end: Option<usize>,
+}
+
 /// The end (exclusive) of the string token starting at `buf[0]` (a quote),
-/// if it is complete.
-fn string_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 1;
+/// if it is complete; the search resumes at `scan.pos`.
+fn string_end(buf: &[u8], scan: &mut Scan) -> Option<usize> {
+    let mut i = scan.pos.max(1);
     while i < buf.len() {
         match buf[i] {
             b'\\' => i += 2,
@@ -201,37 +217,58 @@ fn string_end(buf: &[u8]) -> Option<usize> {
             _ => i += 1,
         }
     }
+    scan.pos = i;
     None
 }
 
 /// The end (exclusive) of the container starting at `buf[0]`, if it is
-/// complete within the first `limit` bytes.
-fn container_end(buf: &[u8], limit: usize) -> Option<usize> {
+/// complete within the first `limit` bytes; the search resumes where
+/// `scan` left it.
+fn container_end(buf: &[u8], limit: usize, scan: &mut Scan) -> Option<usize> {
     let buf = &buf[..buf.len().min(limit)];
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < buf.len() {
-        match buf[i] {
-            b'"' => i += string_end(&buf[i..])? - 1,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(i + 1);
+    while scan.pos < buf.len() {
+        let b = buf[scan.pos];
+        if scan.string {
+            match b {
+                b'\\' => {
+                    scan.pos += 2;
+                    continue;
                 }
+                b'"' => scan.string = false,
+                _ => {}
             }
-            _ => {}
+        } else {
+            match b {
+                b'"' => scan.string = true,
+                b'{' | b'[' => scan.depth += 1,
+                b'}' | b']' => {
+                    scan.depth = scan.depth.saturating_sub(1);
+                    if scan.depth == 0 {
+                        return Some(scan.pos + 1);
+                    }
+                }
+                _ => {}
+            }
         }
-        i += 1;
+        scan.pos += 1;
     }
     None
 }
 
 /// The end of a number or literal token: the first byte that may follow a
-/// value, if one came.
-fn scalar_end(buf: &[u8]) -> Option<usize> {
-    buf.iter()
+/// value, if one came; the search resumes at `scan.pos`.
+fn scalar_end(buf: &[u8], scan: &mut Scan) -> Option<usize> {
+    let from = scan.pos.min(buf.len());
+    match buf[from..]
+        .iter()
         .position(|&b| is_ws(b) || matches!(b, b',' | b']' | b'}'))
+    {
+        Some(i) => Some(from + i),
+        None => {
+            scan.pos = buf.len();
+            None
+        }
+    }
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, ScrubError> {
@@ -258,6 +295,7 @@ impl DocFlow {
                 depth: 0,
             }),
             changed: false,
+            scan: Scan::default(),
         }
     }
 
@@ -283,7 +321,11 @@ impl DocFlow {
                 break Ok(());
             }
             match self.step(i, under, out, count) {
-                Ok(Some(next)) => i = next,
+                Ok(Some(next)) => {
+                    // A token was read: the next is searched afresh.
+                    self.scan = Scan::default();
+                    i = next;
+                }
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             }
@@ -292,6 +334,16 @@ impl DocFlow {
         read?;
         let max = under.contract.max_body;
         if self.held.len() > max {
+            return Err(ScrubError::TooLarge { limit: max });
+        }
+        // The names of the arrays open, which their elements are judged
+        // under, are held too: together no more than a value.
+        let names: usize = self
+            .stack
+            .iter()
+            .filter_map(|f| f.place.name.as_ref().map(String::len))
+            .sum();
+        if names > max {
             return Err(ScrubError::TooLarge { limit: max });
         }
         if end && (!matches!(self.next, Next::Done) || !self.held.is_empty()) {
@@ -399,11 +451,28 @@ impl DocFlow {
         if held[0] != b'"' {
             return Err(ScrubError::InvalidJson { offset: i });
         }
-        let Some(token_end) = string_end(held) else {
-            self.next = Next::Key;
-            return Ok(None);
+        let token_end = match self.scan.key_end {
+            Some(end) => end,
+            None => {
+                let Some(end) = string_end(held, &mut self.scan) else {
+                    self.next = Next::Key;
+                    return Ok(None);
+                };
+                self.scan = Scan {
+                    pos: end,
+                    key_end: Some(end),
+                    ..Scan::default()
+                };
+                end
+            }
         };
-        let Some(colon) = held[token_end..].iter().position(|&b| !is_ws(b)) else {
+        let from = self.scan.pos.max(token_end);
+        let Some(colon) = held[from..]
+            .iter()
+            .position(|&b| !is_ws(b))
+            .map(|c| from + c - token_end)
+        else {
+            self.scan.pos = held.len();
             self.next = Next::Key;
             return Ok(None);
         };
@@ -475,10 +544,10 @@ impl DocFlow {
                 None => false,
             };
         let whole_end = match first {
-            b'"' => string_end(held),
+            b'"' => string_end(held, &mut self.scan),
             b'{' | b'[' if root => None,
-            b'{' | b'[' => container_end(held, contract.max_body.saturating_add(1)),
-            _ => scalar_end(held),
+            b'{' | b'[' => container_end(held, contract.max_body.saturating_add(1), &mut self.scan),
+            _ => scalar_end(held, &mut self.scan),
         };
         let Some(len) = whole_end.filter(|&l| l <= contract.max_body) else {
             if !container || acted {
@@ -573,9 +642,15 @@ impl DocFlow {
                     let inner = if object { object_at(at) } else { at };
                     // An array's name and label are its elements'; an
                     // object's members have their own.
+                    // An object's members have their own names and labels:
+                    // it keeps none (held names are bounded, see `feed`).
+                    let (name, label) = match object {
+                        true => (None, None),
+                        false => (place.name.clone(), place.label.clone()),
+                    };
                     frame.place = Place {
                         depth: place.depth,
-                        ..place.below(at, inner, place.name.clone(), place.label.clone())?
+                        ..place.below(at, inner, name, label)?
                     };
                     frame.keep = true;
                     if let Some(parent) = self.stack.last_mut() {
