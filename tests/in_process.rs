@@ -1315,3 +1315,116 @@ hops:
     assert_eq!(status(None, false, Some(forged)).await, 200);
     assert_eq!(status(None, false, None).await, 403);
 }
+
+/// A request body that flows, under an Envoy that honours the override:
+/// its mode is asked for at the request headers (trailers sent too), each
+/// line crosses judged, and a body that ends with trailers ends its flow
+/// there: a line left incomplete refuses the request, not crossing cut.
+#[tokio::test]
+async fn a_flowing_request_ends_at_its_trailers() {
+    use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::{
+        ProcessingMode, processing_mode::BodySendMode, processing_mode::HeaderSendMode,
+    };
+    use envoy_types::pb::envoy::service::ext_proc::v3::{HttpTrailers, ProtocolConfiguration};
+    let f = fixture_with(
+        r#"version: "flow.1"
+trust_domain: shop.test
+hops:
+  - name: import
+    match: { host: import.shop.test, method: POST, path: "/**" }
+    from: [ { anonymous: true } ]
+    request:
+      body: { stream: true, allow: [n, card], unknown: drop, max_bytes: 256 }
+"#,
+    );
+    let headers = [
+        (":authority", "import.shop.test"),
+        (":method", "POST"),
+        (":path", "/v1/import"),
+        ("content-type", "application/x-ndjson"),
+        ("content-length", "999"),
+        ("x-request-id", REQUEST_ID),
+    ];
+    let part = |bytes: &[u8]| ProcessingRequest {
+        request: Some(Phase::RequestBody(HttpBody {
+            body: bytes.to_vec(),
+            end_of_stream: false,
+            ..HttpBody::default()
+        })),
+        ..ProcessingRequest::default()
+    };
+    let trailers = ProcessingRequest {
+        request: Some(Phase::RequestTrailers(HttpTrailers {
+            trailers: Some(header_map(&[("x-checksum", "abc")])),
+        })),
+        ..ProcessingRequest::default()
+    };
+    let first = || {
+        let mut first = request_headers(&headers, None);
+        first.protocol_config = Some(ProtocolConfiguration {
+            request_body_mode: BodySendMode::BufferedPartial as i32,
+            response_body_mode: BodySendMode::BufferedPartial as i32,
+            ..ProtocolConfiguration::default()
+        });
+        first
+    };
+
+    for (last, complete) in [(&b"{\"n\":2}\n"[..], true), (b"{\"n\":2,", false)] {
+        let mut s = f.stream().authorizing(true).streaming(true);
+        let first = s.on_message(first()).await.expect("an answer");
+        // Streamed from here, the response's mode restated, trailers sent;
+        // the length the judged body no longer has goes.
+        assert_eq!(
+            first.mode_override,
+            Some(ProcessingMode {
+                request_body_mode: BodySendMode::Streamed as i32,
+                response_body_mode: BodySendMode::BufferedPartial as i32,
+                request_trailer_mode: HeaderSendMode::Send as i32,
+                response_trailer_mode: HeaderSendMode::Send as i32,
+                ..ProcessingMode::default()
+            })
+        );
+        let (removed, _) = mutation(
+            common(first.response.as_ref().unwrap())
+                .header_mutation
+                .as_ref(),
+        );
+        assert!(
+            removed.contains(&"content-length".to_owned()),
+            "{removed:?}"
+        );
+        let a = answer(
+            &mut s,
+            part(format!("{{\"n\":1,\"card\":\"{CARD}\",\"x\":1}}\n").as_bytes()),
+        )
+        .await;
+        let Answer::RequestBody(b) = &a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            replaced_body(b),
+            b"{\"n\":1,\"card\":\"411111******1111\"}\n"
+        );
+        let a = answer(&mut s, part(last)).await;
+        let a = if complete {
+            assert!(matches!(a, Answer::RequestBody(_)), "{a:?}");
+            answer(&mut s, trailers.clone()).await
+        } else {
+            // Held: nothing of it crosses yet.
+            let Answer::RequestBody(b) = &a else {
+                panic!("{a:?}")
+            };
+            assert_eq!(replaced_body(b), b"");
+            answer(&mut s, trailers.clone()).await
+        };
+        match (complete, &a) {
+            (true, Answer::RequestTrailers(_)) => {}
+            (false, Answer::ImmediateResponse(ir)) => {
+                assert_eq!(ir.status.as_ref().unwrap().code, 400);
+                let refused: Value = serde_json::from_slice(&ir.body).unwrap();
+                assert!(refused["decision_id"].is_string(), "{refused}");
+            }
+            other => panic!("complete {complete}: {other:?}"),
+        }
+    }
+}

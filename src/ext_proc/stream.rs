@@ -364,7 +364,10 @@ impl HopStream {
             }
             Phase::RequestTrailers(t) => {
                 self.advance_request(Step::RequestTrailers, request_ended)?;
-                Answer::RequestTrailers(self.on_trailers(t.trailers.as_ref(), true))
+                match self.end_flow(true) {
+                    Some(refused) => refused,
+                    None => Answer::RequestTrailers(self.on_trailers(t.trailers.as_ref(), true)),
+                }
             }
             Phase::ResponseHeaders(h) => {
                 self.advance(Step::ResponseHeaders)?;
@@ -376,8 +379,8 @@ impl HopStream {
             }
             Phase::ResponseTrailers(t) => {
                 self.advance(Step::ResponseTrailers)?;
-                match self.cut_response() {
-                    Some(cut) => cut,
+                match self.end_flow(false) {
+                    Some(refused) => refused,
                     None => Answer::ResponseTrailers(self.on_trailers(t.trailers.as_ref(), false)),
                 }
             }
@@ -403,19 +406,48 @@ impl HopStream {
         })
     }
 
-    /// A response whose flow was cut by a refused piece ends in a reset, at
-    /// its trailers too: passed, they would end it as a success (a gRPC
-    /// stream's `grpc-status: 0` after its last message was refused).
-    fn cut_response(&self) -> Option<Answer> {
-        let ctx = self.ctx.as_ref()?;
-        let cut = ctx.response_flow.as_ref().is_some_and(|(f, _)| f.is_cut());
-        (cut && !ctx.shadow).then(|| {
-            let refusal = Refusal::Breach {
-                request: false,
-                breach: Breach::Forbidden,
-            };
-            immediate(refusal, ctx.decision_id(), "stream_cut")
-        })
+    /// A body that flows ends at its trailers (its last part did not say
+    /// so): what is held of it is judged as the body's end. A piece left
+    /// incomplete, or a document left open, refuses the message: the
+    /// request (its callee must not get a cut body it could read as whole),
+    /// or the response with a reset, as a response whose flow was cut by a
+    /// refused piece ends too (passed, its trailers would end it as a
+    /// success: a gRPC stream's `grpc-status: 0` after its last message was
+    /// refused).
+    fn end_flow(&mut self, request: bool) -> Option<Answer> {
+        let phase = match request {
+            true => PhaseName::RequestBody,
+            false => PhaseName::ResponseBody,
+        };
+        let key = self.app.engine.hash_key();
+        let ctx = self.ctx.as_mut().filter(|c| !c.shadow)?;
+        let hop = &ctx.policy.hops[ctx.hop];
+        let (flow, contract) = match request {
+            true => (ctx.request_flow.as_mut(), &hop.request_body),
+            false => (ctx.response_flow.as_mut(), &hop.response_body),
+        };
+        let (flow, headers) = flow?;
+        let ended = match flow.is_cut() {
+            true => Err("a piece of it was refused"),
+            false => {
+                let fed = flow.feed(&[], true, headers, contract, &ctx.policy.classes, key);
+                match (fed.refused, fed.out.is_empty()) {
+                    (None, true) => Ok(()),
+                    _ => Err("it ended inside a piece"),
+                }
+            }
+        };
+        let why = ended.err()?;
+        match request {
+            true => Some(self.refuse_as(phase, "body_cut", Breach::Malformed, why)),
+            false => {
+                let refusal = Refusal::Breach {
+                    request: false,
+                    breach: Breach::Forbidden,
+                };
+                Some(immediate(refusal, ctx.decision_id(), "stream_cut"))
+            }
+        }
     }
 
     /// The later phases Envoy need not send, when their answers are already
@@ -439,6 +471,8 @@ impl HopStream {
             Answer::RequestHeaders(_) if self.passthrough => Some(rest(Skip, NoBody, Skip)),
             // A request body that flows: sent as it comes, the response's
             // as configured (restated: an override states both).
+            // Trailers are sent while a body flows: a body that ends with
+            // trailers ends its flow there (end_flow).
             Answer::RequestHeaders(_)
                 if let Some(configured) = self.request_streams
                     && request_body == Streamed =>
@@ -446,14 +480,14 @@ impl HopStream {
                 Some(ProcessingMode {
                     request_body_mode: Streamed as i32,
                     response_body_mode: configured,
-                    ..rest(AsConfigured, NoBody, AsConfigured)
+                    ..rest(AsConfigured, NoBody, HeaderSendMode::Send)
                 })
             }
             // A response body that flows: sent as it comes, part by part.
             Answer::ResponseHeaders(_) if ctx.is_some_and(|c| c.response_flow.is_some()) => {
                 Some(ProcessingMode {
                     request_body_mode: request_body as i32,
-                    ..rest(AsConfigured, Streamed, AsConfigured)
+                    ..rest(AsConfigured, Streamed, HeaderSendMode::Send)
                 })
             }
             // Response headers with no hop and no passthrough: no request
