@@ -292,6 +292,40 @@ async fn a_json_array_crosses_element_by_element() {
     );
 }
 
+/// A JSON document refused as it flows cannot end with an error piece: it is
+/// reset, never ended as if it were whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_document_refused_as_it_flows_is_reset() {
+    let s = stack().await;
+    let (status, got) = s
+        .get(
+            "array.shop.test",
+            &[
+                ("x-demo-stream", "json"),
+                ("x-demo-count", "4"),
+                ("x-demo-interval-ms", "100"),
+                ("x-demo-piece", r#"{"n":{n}}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{}", s.chaperone.log());
+    assert!(got.clean_end, "a valid document ends cleanly");
+    let (status, got) = s
+        .get(
+            "array.shop.test",
+            &[
+                ("x-demo-stream", "json"),
+                ("x-demo-count", "4"),
+                ("x-demo-interval-ms", "100"),
+                ("x-demo-piece", r#"{"n":{n},}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{}", s.chaperone.log());
+    assert!(!got.clean_end, "reset: {:?}", got.text());
+    assert!(serde_json::from_str::<serde_json::Value>(&got.text()).is_err());
+}
+
 /// A JSON object flows too: the records of an array inside it cross as
 /// they come, each judged where it stands, and the members after it follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

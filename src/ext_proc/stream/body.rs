@@ -57,9 +57,10 @@ impl HopStream {
     /// One part of a body that flows: the pieces it completes, as judged.
     /// A request's piece refused refuses the request (as a whole body's
     /// would: what crossed before was judged). A response's ends the stream
-    /// with a terminal piece its reader recognises (the refusal's body); a
-    /// part after that resets the stream (Envoy cannot answer anew once the
-    /// response has begun).
+    /// with a terminal piece its reader recognises (the refusal's body), and
+    /// a part after that resets the stream (Envoy cannot answer anew once
+    /// the response has begun); a JSON document or gRPC stream, which has no
+    /// such piece, is reset at once.
     fn on_flow(&mut self, body: &HttpBody, phase: PhaseName, started: Instant) -> Answer {
         let request = phase.request();
         let Some(ctx) = self.ctx.as_mut() else {
@@ -79,7 +80,9 @@ impl HopStream {
             return phase.pass();
         };
         if flow.is_cut() {
-            if body.end_of_stream {
+            // What ends with its error piece may end; anything else is
+            // reset, never ended as if whole.
+            if body.end_of_stream && flow.framing().has_terminal() {
                 return phase.wrap(part_replaced(Vec::new()));
             }
             let refusal = Refusal::Breach {
@@ -105,13 +108,17 @@ impl HopStream {
             let Some(id) = self.refused(phase, e.code(), &e.to_string()) else {
                 return phase.pass();
             };
-            let answer = Refusal::Breach {
+            let refusal = Refusal::Breach {
                 request: false,
                 breach,
+            };
+            if !framing.has_terminal() {
+                // A JSON document or a gRPC stream cannot carry an error
+                // piece: reset now, so that nothing reads as a whole body.
+                return immediate(refusal, &id, "stream_cut");
             }
-            .answer();
             fed.out
-                .extend(framing.terminal(&refusal::body(answer.error, &id)));
+                .extend(framing.terminal(&refusal::body(refusal.answer().error, &id)));
             return phase.wrap(part_replaced(fed.out));
         }
         self.record(phase, &fed.findings, fed.changed, fed.alert, started);

@@ -49,6 +49,12 @@ enum Doc {
 }
 
 impl Framing {
+    /// Whether a cut stream can end with a piece its reader recognises as an
+    /// error ([`Self::terminal`]); one that cannot is reset.
+    pub fn has_terminal(self) -> bool {
+        matches!(self, Framing::Events | Framing::Lines)
+    }
+
     /// The last piece a cut stream carries, which its reader recognises as
     /// an error: an `error` event, or a line of its own, holding `json`.
     pub fn terminal(self, json: &str) -> Vec<u8> {
