@@ -74,11 +74,22 @@ async fn discovery(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// Ready or not, and whether the budgets' store answers. A store that is
+/// down does not make a replica unready: every replica shares it, and each
+/// budget says what its messages get meanwhile (`on_store_error`).
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let store = format!(
+        "state: {} {}\n",
+        app.state.kind(),
+        if app.state.is_up() { "up" } else { "down" }
+    );
     if app.is_ready() {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, format!("ready\n{store}"))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{store}"),
+        )
     }
 }
 

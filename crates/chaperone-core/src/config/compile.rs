@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::contracts::{compile_body, compile_classes, compile_envelope, header_patterns};
 use super::raw::{
-    RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens,
+    RawBody, RawBudget, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy,
+    RawTokens,
 };
 use crate::clock::SharedClock;
 use crate::identity::jwks::{KeySet, KeySource, RemoteJwks, RemoteJwksSettings};
@@ -263,6 +264,7 @@ fn build(
         scan: default_scan,
         classes: &classes,
         descriptors: descriptors.as_ref(),
+        budgets: raw.defaults.budgets.as_deref(),
     };
     if raw.hops.len() > MAX_HOPS {
         return Err(format!("hops: at most {MAX_HOPS} hops"));
@@ -344,6 +346,7 @@ struct BodyDefaults<'a> {
     scan: DetectorSet,
     classes: &'a Classes,
     descriptors: Option<&'a Arc<crate::scrub::proto::Descriptors>>,
+    budgets: Option<&'a [RawBudget]>,
 }
 
 /// The policy's protobuf descriptor sets, read (bounded) and merged; each
@@ -637,8 +640,11 @@ fn compile_hop(
         false,
     )
     .map_err(|e| format!("response.{e}"))?;
+    let budgets =
+        super::budgets::compile_budgets(rh.budgets.as_deref(), defaults.budgets, defaults.classes)?;
     Ok(Hop {
         name: rh.name.into(),
+        budgets,
         when,
         shadow: rh.shadow,
         hosts,

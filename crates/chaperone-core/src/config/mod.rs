@@ -1,5 +1,6 @@
 //! Policy loading: raw serde structs → compiled snapshot → published `Arc`.
 
+mod budgets;
 pub mod compile;
 pub mod contracts;
 pub mod raw;
