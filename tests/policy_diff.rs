@@ -61,6 +61,7 @@ const CATEGORIES: &[&str] = &[
     "tokens",
     "trust",
     "mode",
+    "budgets",
 ];
 
 #[test]

@@ -220,3 +220,45 @@ async fn a_store_that_never_answers_is_bounded_by_the_timeout() {
     );
     drop(silent);
 }
+
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_ca_file() {
+    let pki = common::pki::Pki::new();
+    let redis = Redis::start_tls(&pki);
+    let url = format!("rediss://localhost:{}", redis.port);
+    let cards = budget(Duration::from_secs(10));
+    let trusted = RedisStore::new(&RedisSettings {
+        ca_file: Some(pki.dir.path("ca.pem")),
+        timeout: Duration::from_secs(2),
+        ..settings(&url)
+    })
+    .unwrap();
+    assert_eq!(
+        trusted.charge(&[charge(&cards, "p_a", 3, 9_000)]).await,
+        Ok(vec![3])
+    );
+    assert_eq!(
+        trusted.charge(&[charge(&cards, "p_a", 1, 9_000)]).await,
+        Ok(vec![4])
+    );
+    // A CA that did not sign the server's certificate: no connection.
+    let other = common::pki::Pki::new();
+    let untrusted = RedisStore::new(&RedisSettings {
+        ca_file: Some(other.dir.path("ca.pem")),
+        timeout: Duration::from_secs(2),
+        ..settings(&url)
+    })
+    .unwrap();
+    assert_eq!(
+        untrusted.charge(&[charge(&cards, "p_a", 1, 9_000)]).await,
+        Err(StateError::Io)
+    );
+    // Plaintext to a TLS port: no answer that passes for one.
+    let plain = RedisStore::new(&settings(&format!("redis://localhost:{}", redis.port))).unwrap();
+    assert!(
+        plain
+            .charge(&[charge(&cards, "p_a", 1, 9_000)])
+            .await
+            .is_err()
+    );
+}

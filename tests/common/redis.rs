@@ -27,6 +27,8 @@ pub struct Redis {
     pub port: u16,
     dir: TempDir,
     extra: Vec<String>,
+    /// TLS only, on `port`.
+    tls: bool,
 }
 
 impl Redis {
@@ -41,6 +43,36 @@ impl Redis {
             port: free_port(),
             dir: TempDir::new("redis"),
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+            tls: false,
+        };
+        r.spawn();
+        r
+    }
+
+    /// TLS only (no plaintext port), with a certificate for `localhost`
+    /// from `pki`.
+    pub fn start_tls(pki: &super::pki::Pki) -> Self {
+        let port = free_port();
+        let file = |n: &str| pki.dir.path(n).to_string_lossy().into_owned();
+        let mut r = Self {
+            child: None,
+            port,
+            dir: TempDir::new("redis-tls"),
+            extra: vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                file("server.pem"),
+                "--tls-key-file".into(),
+                file("server-key.pem"),
+                "--tls-ca-cert-file".into(),
+                file("ca.pem"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ],
+            tls: true,
         };
         r.spawn();
         r
@@ -66,10 +98,14 @@ impl Redis {
         self.child = Some(child);
         let started = Instant::now();
         // PONG, or NOAUTH from a server that wants a password: it answers.
-        while !self
-            .command(&["PING"])
-            .is_some_and(|r| r == "+PONG\r\n" || r.starts_with("-NOAUTH"))
-        {
+        // A TLS server: it accepts connections.
+        let answers = |r: &Self| match r.tls {
+            true => TcpStream::connect(("127.0.0.1", r.port)).is_ok(),
+            false => r
+                .command(&["PING"])
+                .is_some_and(|r| r == "+PONG\r\n" || r.starts_with("-NOAUTH")),
+        };
+        while !answers(self) {
             assert!(
                 started.elapsed() < super::PATIENCE,
                 "redis-server not ready; log:\n{}",
