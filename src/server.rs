@@ -74,6 +74,10 @@ pub struct ServeSettings {
     pub token_cache_entries: usize,
     /// The policy from a signed bundle instead of `policy`.
     pub bundle: Option<BundleSettings>,
+    /// The shared store budgets are counted in; in process when `None`.
+    pub state: Option<crate::state::RedisSettings>,
+    /// How long a failed store is left alone.
+    pub state_retry_after: Duration,
 }
 
 /// Where signed policy bundles come from and the keys they must be signed with.
@@ -110,6 +114,8 @@ pub enum ServeError {
     Bundle(String),
     #[error("gRPC server: {0}")]
     Grpc(String),
+    #[error("{0}")]
+    State(#[from] crate::state::SettingsError),
 }
 
 pub fn compile_context() -> Result<CompileContext, ServeError> {
@@ -224,7 +230,15 @@ async fn build(settings: &ServeSettings) -> Result<Built, ServeError> {
         reloads.add(Arc::clone(tls) as _, None);
     }
     let engine = Engine::with_keys(key, Arc::clone(&keys), Arc::new(SystemClock));
-    let app = App::with_reloads(Arc::clone(&store), engine, reloads.clone());
+    let state = match &settings.state {
+        Some(redis) => {
+            let store = crate::state::RedisStore::new(redis)?;
+            tracing::info!(store = ?store, timeout_ms = redis.timeout.as_millis() as u64, "budgets counted in a shared store");
+            crate::state::State::redis(store, settings.state_retry_after)
+        }
+        None => crate::state::State::memory(),
+    };
+    let app = App::with_state(Arc::clone(&store), engine, reloads.clone(), state);
     if let Some(trace) = &settings.trace {
         crate::telemetry::trace::install(trace)?;
         tracing::info!(endpoint = %trace.endpoint, sample_ratio = trace.sample_ratio, "exporting traces over OTLP");

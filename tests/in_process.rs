@@ -1428,3 +1428,84 @@ hops:
         }
     }
 }
+
+/// The default store (in process): a caller's response budget, counted over
+/// its streams, refuses the response that goes over it and every one after,
+/// with 429 `budget_exceeded`; ext_authz hands the caller over in the signed
+/// hop header on a hop with budgets.
+#[tokio::test]
+async fn budgets_count_in_process_by_default() {
+    let f = fixture_with(
+        r#"version: "inproc.1"
+trust_domain: shop.test
+hops:
+  - name: list-cards
+    match: { host: api.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 2, action: block }
+"#,
+    );
+    let check = f
+        .check(check_request("GET", "api.shop.test", "/v1/cards", &[]))
+        .await;
+    let ok = allowed(&check, "list-cards");
+    let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
+    assert!(hop_header.starts_with("list-cards."), "{hop_header}");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let mut s = f.stream();
+        let req = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/cards"),
+            ("x-request-id", REQUEST_ID),
+            ("x-chaperone-hop", hop_header.as_str()),
+        ];
+        let a = answer(&mut s, request_headers(&req, Some(forwarded(&check)))).await;
+        assert!(matches!(a, Answer::RequestHeaders(_)), "{a:?}");
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await;
+        if let Answer::ImmediateResponse(r) = &a {
+            statuses.push((r.status.as_ref().map_or(0, |s| s.code), "headers"));
+            assert_eq!(
+                serde_json::from_slice::<Value>(&r.body).unwrap()["error"],
+                "budget_exceeded"
+            );
+            continue;
+        }
+        let a = answer(
+            &mut s,
+            body(false, format!(r#"{{"card":"{CARD}"}}"#).as_bytes()),
+        )
+        .await;
+        match &a {
+            Answer::ImmediateResponse(r) => {
+                statuses.push((r.status.as_ref().map_or(0, |s| s.code), "body"));
+                assert_eq!(
+                    serde_json::from_slice::<Value>(&r.body).unwrap()["error"],
+                    "budget_exceeded"
+                );
+            }
+            Answer::ResponseBody(b) => {
+                assert!(!String::from_utf8_lossy(replaced_body(b)).contains(CARD));
+                statuses.push((200, "body"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Two cards cross; the third goes over (refused at its body), the
+    // fourth finds the window spent (refused at its headers).
+    assert_eq!(
+        statuses,
+        [
+            (200, "body"),
+            (200, "body"),
+            (429, "body"),
+            (429, "headers")
+        ]
+    );
+}

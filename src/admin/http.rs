@@ -74,8 +74,11 @@ async fn discovery(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
-/// Ready or not, then the policy in force and, when the last reload or
-/// bundle fetch failed, why (the previous policy keeps serving: still ready).
+/// Ready or not; the policy in force and, when the last reload or bundle
+/// fetch failed, why (the previous policy keeps serving: still ready); and
+/// whether the budgets' store answers. A store that is down does not make a
+/// replica unready: every replica shares it, and each budget says what its
+/// messages get meanwhile (`on_store_error`).
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     use std::fmt::Write as _;
     let ready = app.is_ready();
@@ -96,6 +99,12 @@ async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
         );
     }
     body.push('\n');
+    let _ = writeln!(
+        body,
+        "state: {} {}",
+        app.state.kind(),
+        if app.state.is_up() { "up" } else { "down" }
+    );
     if let Some(error) = app.store.status().last_error {
         let _ = writeln!(
             body,

@@ -273,7 +273,10 @@ pub fn check_response(
 fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpResponse {
     let mut headers = Vec::with_capacity(2);
     let mut remove_headers = a.remove_headers.clone();
-    if a.route_shared {
+    // The signed hop header names the hop where ext_proc could not find it
+    // by the route alone, and the caller where the hop keeps budgets per
+    // caller.
+    if a.route_shared || a.budgets {
         headers.push(hop_header(
             engine.hash_key(),
             &a.decision_id,
@@ -307,7 +310,9 @@ fn shadow_response(decision: &Decision, engine: &Engine, request: HopRequest<'_>
         ),
     };
     let signed = match decision {
-        Decision::Allow(a) if a.route_shared => Some((engine.principal(a), &a.policy_hash)),
+        Decision::Allow(a) if a.route_shared || a.budgets => {
+            Some((engine.principal(a), &a.policy_hash))
+        }
         Decision::Deny(d) if d.route_shared => Some(("-".to_owned(), &d.policy_hash)),
         _ => None,
     };

@@ -40,6 +40,9 @@ pub enum Refusal {
     Busy,
     /// A message took longer than chaperone's time to answer it.
     Slow,
+    /// The caller spent a budget of the hop (`exceeded`), or a budget that
+    /// denies without its store could not be counted.
+    Budget { exceeded: bool },
 }
 
 /// What a refusal answers with. For the stream's own failures (`Protocol`,
@@ -106,6 +109,16 @@ impl Refusal {
                 Code::DeadlineExceeded,
                 HttpCode::InternalServerError,
                 "internal",
+            ),
+            Refusal::Budget { exceeded: true } => (
+                Code::ResourceExhausted,
+                HttpCode::TooManyRequests,
+                "budget_exceeded",
+            ),
+            Refusal::Budget { exceeded: false } => (
+                Code::Unavailable,
+                HttpCode::ServiceUnavailable,
+                "budget_unavailable",
             ),
         };
         Answer { grpc, http, error }

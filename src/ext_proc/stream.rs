@@ -3,6 +3,7 @@
 
 mod authorize;
 mod body;
+mod budget;
 mod events;
 mod request;
 mod response;
@@ -119,6 +120,8 @@ struct HopContext {
     response_flow: Option<(Flow, BodyHeaders)>,
     /// Record what would be changed or refused; change nothing.
     shadow: bool,
+    /// The message just judged, for the hop's budgets.
+    pending: Option<budget::Pending>,
 }
 
 #[derive(Debug)]
@@ -349,6 +352,10 @@ impl HopStream {
             Some(Phase::RequestTrailers(_)) => true,
             _ => false,
         };
+        let body_bytes = match &msg.request {
+            Some(Phase::RequestBody(b) | Phase::ResponseBody(b)) => b.body.len() as u64,
+            _ => 0,
+        };
         let answer = match msg.request.ok_or(StreamError::Empty)? {
             Phase::RequestHeaders(h) if self.authorize => {
                 self.advance(Step::RequestHeaders)?;
@@ -384,6 +391,13 @@ impl HopStream {
                     None => Answer::ResponseTrailers(self.on_trailers(t.trailers.as_ref(), false)),
                 }
             }
+        };
+        let pending = self.ctx.as_mut().and_then(|c| c.pending.take());
+        let answer = match pending {
+            Some(p) if !matches!(answer, Answer::ImmediateResponse(_)) => {
+                self.judge_budgets(p, body_bytes).await.unwrap_or(answer)
+            }
+            _ => answer,
         };
         if matches!(answer, Answer::ImmediateResponse(_)) {
             self.step = Step::Closed;

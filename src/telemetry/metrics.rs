@@ -25,6 +25,9 @@ pub struct Metrics {
     pub scrub_findings: IntCounterVec,
     pub blocked_messages: IntCounterVec,
     pub exfiltration_alerts: IntCounterVec,
+    pub budget_events: IntCounterVec,
+    pub state_store_up: IntGauge,
+    pub state_store_errors: IntCounterVec,
     pub shadow_events: IntCounterVec,
     pub spans_exported: IntCounter,
     pub spans_dropped: IntCounterVec,
@@ -132,6 +135,28 @@ impl Metrics {
             &["hop", "direction"],
         )
         .expect("metric");
+        let budget_events = IntCounterVec::new(
+            Opts::new(
+                "budget_events_total",
+                "Messages past a budget (exceeded_block, exceeded_alert) or judged without its store (store_error_deny, store_error_allow), by hop, budget and direction",
+            ),
+            &["hop", "budget", "direction", "outcome"],
+        )
+        .expect("metric");
+        let state_store_up = IntGauge::new(
+            "state_store_up",
+            "1 while the budgets' store answers, 0 while it is down (its circuit open)",
+        )
+        .expect("metric");
+        let state_store_errors = IntCounterVec::new(
+            Opts::new(
+                "state_store_errors_total",
+                "Budget store calls that failed, by kind (timeout, io, protocol, refused, full, circuit_open)",
+            ),
+            &["kind"],
+        )
+        .expect("metric");
+        state_store_up.set(1);
         let reloads = IntCounterVec::new(
             Opts::new(
                 "reloads_total",
@@ -225,6 +250,9 @@ impl Metrics {
             Box::new(scrub_findings.clone()),
             Box::new(blocked_messages.clone()),
             Box::new(exfiltration_alerts.clone()),
+            Box::new(budget_events.clone()),
+            Box::new(state_store_up.clone()),
+            Box::new(state_store_errors.clone()),
             Box::new(shadow_events.clone()),
             Box::new(decisions.clone()),
             Box::new(check_seconds.clone()),
@@ -255,6 +283,9 @@ impl Metrics {
             scrub_findings,
             blocked_messages,
             exfiltration_alerts,
+            budget_events,
+            state_store_up,
+            state_store_errors,
             shadow_events,
             spans_exported,
             spans_dropped,

@@ -6,6 +6,7 @@
 pub mod otlp;
 pub mod pki;
 pub mod raw;
+pub mod redis;
 #[path = "../../examples/demo-upstream/server.rs"]
 pub mod server;
 

@@ -14,9 +14,18 @@ impl HopStream {
         alert: bool,
         started: Instant,
     ) {
-        let Some(ctx) = &self.ctx else {
+        let Some(ctx) = self.ctx.as_mut() else {
             return;
         };
+        // Every judged message counts toward its direction's budgets, even
+        // one with nothing found: past a limit, it is refused too.
+        if !ctx.policy.hops[ctx.hop].budgets.is_empty() {
+            ctx.pending = Some(budget::Pending {
+                phase,
+                findings: findings.clone(),
+            });
+        }
+        let ctx = &*ctx;
         let total = findings.total();
         if total == 0 && !changed {
             return;

@@ -154,6 +154,7 @@ impl HopStream {
             request_flow: None,
             response_flow: None,
             shadow,
+            pending: None,
         });
         // Header values and the URL are data too.
         let started = Instant::now();

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::contracts::{compile_body, compile_classes_from, compile_envelope, header_patterns};
 use super::files::{Dir, FileError, PolicyFiles};
 use super::raw::{
-    RawBody, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy, RawTokens,
+    RawBody, RawBudget, RawCaller, RawDirection, RawHop, RawHopToken, RawIssuer, RawPolicy,
+    RawTokens,
 };
 use crate::clock::SharedClock;
 use crate::identity::jwks::{
@@ -276,6 +277,7 @@ fn build(
         scan: default_scan,
         classes: &classes,
         descriptors: descriptors.as_ref(),
+        budgets: raw.defaults.budgets.as_deref(),
     };
     if raw.hops.len() > MAX_HOPS {
         return Err(format!("hops: at most {MAX_HOPS} hops"));
@@ -358,6 +360,7 @@ struct BodyDefaults<'a> {
     scan: DetectorSet,
     classes: &'a Classes,
     descriptors: Option<&'a Arc<crate::scrub::proto::Descriptors>>,
+    budgets: Option<&'a [RawBudget]>,
 }
 
 /// The policy's protobuf descriptor sets, read (bounded) and merged; each
@@ -656,8 +659,11 @@ fn compile_hop(
         false,
     )
     .map_err(|e| format!("response.{e}"))?;
+    let budgets =
+        super::budgets::compile_budgets(rh.budgets.as_deref(), defaults.budgets, defaults.classes)?;
     Ok(Hop {
         name: rh.name.into(),
+        budgets,
         when,
         shadow: rh.shadow,
         hosts,

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::budget::{BudgetAction, Direction, OnStoreError};
 use crate::scrub::contract::{LimitAction, OtherContent, Unknown};
 
 /// The policy's (or a hop's) mode.
@@ -234,6 +235,79 @@ pub struct RawDefaults {
     pub request: Option<RawDirection>,
     #[serde(default)]
     pub response: Option<RawDirection>,
+    /// Budgets every hop keeps unless it lists its own.
+    #[serde(default)]
+    pub budgets: Option<Vec<RawBudget>>,
+}
+
+/// What a budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawMeasure {
+    Findings,
+    Bytes,
+}
+
+/// A data-egress budget: at most `limit` of what it counts per caller and
+/// hop over a rolling `window` (see docs/policy.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// Names the budget in metrics and events: letters, digits, `-`, `_`.
+    pub name: BudgetName,
+    /// `response` (what the caller gets back) or `request` (what it sends).
+    pub direction: Direction,
+    /// `findings` or `bytes`.
+    pub count: RawMeasure,
+    /// Findings only: the data classes counted. Default: every class.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// The rolling window, such as "1h" (1s to 7 days).
+    pub window: Window,
+    pub limit: std::num::NonZeroU64,
+    /// `block` or `alert`.
+    pub action: BudgetAction,
+    /// `deny` or `allow` when the store cannot answer. Default: `deny` for
+    /// a budget that blocks, `allow` for one that alerts.
+    #[serde(default)]
+    pub on_store_error: Option<OnStoreError>,
+}
+
+/// A budget's name, checked as it is read (so an error has its line).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BudgetName(pub String);
+
+impl TryFrom<String> for BudgetName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        match ok {
+            true => Ok(Self(s)),
+            false => Err(format!(
+                "budget name {s:?}: 1 to 64 letters, digits, '-' or '_'"
+            )),
+        }
+    }
+}
+
+/// A budget's window, checked as it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Window(pub std::time::Duration);
+
+impl TryFrom<String> for Window {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let d = super::compile::parse_duration(&s).map_err(|e| format!("window: {e}"))?;
+        if !(crate::budget::MIN_WINDOW..=crate::budget::MAX_WINDOW).contains(&d) {
+            return Err(format!("window: {s:?} is not between 1s and 7 days"));
+        }
+        Ok(Self(d))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,6 +332,9 @@ pub struct RawHop {
     pub request: Option<RawDirection>,
     #[serde(default)]
     pub response: Option<RawDirection>,
+    /// Data-egress budgets; replaces the defaults' (`[]`: none).
+    #[serde(default)]
+    pub budgets: Option<Vec<RawBudget>>,
 }
 
 #[derive(Debug, Deserialize)]

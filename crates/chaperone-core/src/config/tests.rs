@@ -1262,3 +1262,133 @@ fn bundle_store_keeps_the_policy_in_force_when_a_bundle_is_refused() {
     assert!(store.status().last_error.is_none());
     assert_eq!(Reload::refusal(&store), None);
 }
+
+const BUDGETS: &str = r#"version: "v1"
+trust_domain: shop.test
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  email: { detect: [email], action: hash }
+defaults:
+  budgets:
+    - { name: all-findings, direction: response, count: findings, window: 1h, limit: 500, action: alert }
+hops:
+  - name: list-cards
+    match: { host: api.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    budgets:
+      - name: cards
+        direction: response
+        count: findings
+        classes: [card_number]
+        window: 1h
+        limit: 100
+        action: block
+      - { name: upload, direction: request, count: bytes, window: 10m, limit: 1000000, action: alert, on_store_error: deny }
+  - name: other
+    match: { host: api.shop.test, method: GET, path: /v1/other }
+    from: [ { anonymous: true } ]
+  - name: none
+    match: { host: api.shop.test, method: GET, path: /v1/none }
+    from: [ { anonymous: true } ]
+    budgets: []
+"#;
+
+#[test]
+fn budgets_compile_with_their_defaults() {
+    use crate::budget::{BudgetAction, Direction, Measure, OnStoreError};
+    let p = compile_str(BUDGETS).unwrap();
+    let own = &p.hops[0].budgets;
+    assert_eq!(own.len(), 2, "the hop's own replace the defaults'");
+    assert_eq!(&*own[0].name, "cards");
+    assert_eq!(own[0].direction, Direction::Response);
+    let card = p.classes.index_of("card_number").unwrap();
+    assert_eq!(own[0].measure, Measure::Findings(Some(vec![card])));
+    assert_eq!(own[0].window, Duration::from_secs(3600));
+    assert_eq!(own[0].limit, 100);
+    assert_eq!(own[0].action, BudgetAction::Block);
+    assert_eq!(
+        own[0].on_store_error,
+        OnStoreError::Deny,
+        "block denies by default"
+    );
+    assert_eq!(own[1].measure, Measure::Bytes);
+    assert_eq!(own[1].direction, Direction::Request);
+    assert_eq!(own[1].on_store_error, OnStoreError::Deny, "as written");
+    let inherited = &p.hops[1].budgets;
+    assert_eq!(inherited.len(), 1);
+    assert_eq!(&*inherited[0].name, "all-findings");
+    assert_eq!(inherited[0].measure, Measure::Findings(None));
+    assert_eq!(
+        inherited[0].on_store_error,
+        OnStoreError::Allow,
+        "alert allows by default"
+    );
+    assert!(p.hops[2].budgets.is_empty(), "`budgets: []` opts out");
+}
+
+#[test]
+fn budgets_are_validated_strictly_with_their_line() {
+    // The line of what is replaced.
+    let line_of = |needle: &str| {
+        BUDGETS[..BUDGETS.find(needle).unwrap()]
+            .matches('\n')
+            .count()
+            + 1
+    };
+    // Read errors: the line of the budget's entry.
+    for (from, to, says) in [
+        ("window: 1h\n", "window: 1 hour\n", "window"),
+        ("window: 1h\n", "window: 500ms\n", "between 1s and 7 days"),
+        ("window: 1h\n", "window: 30d\n", "not a duration"),
+        ("limit: 100\n", "limit: 0\n", "nonzero"),
+        ("limit: 100\n", "limit: -3\n", "limit"),
+        ("action: block\n", "action: refuse\n", "unknown variant"),
+        (
+            "count: findings\n        classes",
+            "count: records\n        classes",
+            "unknown variant",
+        ),
+        (
+            "direction: response\n        count",
+            "direction: both\n        count",
+            "unknown variant",
+        ),
+        ("name: cards\n", "name: \"cards per hour\"\n", "budget name"),
+        (
+            "limit: 100\n",
+            "limit: 100\n        per: user\n",
+            "unknown field",
+        ),
+    ] {
+        let at = line_of(from);
+        let e = compile_err(&BUDGETS.replacen(from, to, 1));
+        assert!(e.to_string().contains(says), "{to:?}: {e}");
+        let (line, _) = e
+            .location
+            .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
+        assert!(
+            line >= at - 6 && line <= at + 1,
+            "{to:?}: line {line}, near {at}: {e}"
+        );
+        assert!(e.to_string().contains("test.yaml:"), "{e}");
+    }
+    // Meaning: the hop and the budget named.
+    for (from, to, says) in [
+        (
+            "classes: [card_number]",
+            "classes: [iban]",
+            "\"iban\" is not a data class",
+        ),
+        ("classes: [card_number]", "classes: []", "at least one"),
+        (
+            "count: bytes",
+            "count: bytes, classes: [email]",
+            "only a budget that counts findings",
+        ),
+        ("name: upload", "name: cards", "duplicate budget name"),
+    ] {
+        let e = compile_err(&BUDGETS.replacen(from, to, 1)).to_string();
+        assert!(e.contains(says), "{to:?}: {e}");
+        assert!(e.contains("hops[0] (\"list-cards\"): budgets["), "{e}");
+    }
+}

@@ -864,6 +864,79 @@ fn hop(op: &Policy, np: &Policy, o: &Hop, n: &Hop, out: &mut Changes) {
         "the callee's 5xx bodies are replaced by a generic error",
         "the callee's 5xx bodies cross (scrubbed) instead of a generic error",
     );
+    budgets(o, n, out);
+}
+
+/// Budgets by name: one added closes, one removed opens; a higher limit, a
+/// shorter window, `alert` for `block` or `allow` on store errors opens; a
+/// budget that counts something else opens (what it no longer counts).
+fn budgets(o: &Hop, n: &Hop, out: &mut Changes) {
+    use crate::budget::{Budget, BudgetAction, OnStoreError};
+    let show = |b: &Budget| {
+        code(&format!(
+            "{}: {} {} per {} ({})",
+            b.name,
+            b.limit,
+            b.fingerprint,
+            duration(b.window),
+            match b.action {
+                BudgetAction::Block => "block",
+                BudgetAction::Alert => "alert",
+            }
+        ))
+    };
+    for nb in &n.budgets {
+        let Some(ob) = o.budgets.iter().find(|b| b.name == nb.name) else {
+            out.push(Effect::Closes, format!("budget added: {}", show(nb)));
+            continue;
+        };
+        let at = format!("budget {}", code(&nb.name));
+        if ob.fingerprint != nb.fingerprint {
+            out.push(
+                Effect::Opens,
+                format!(
+                    "{at}: counts {} → {}",
+                    code(&ob.fingerprint),
+                    code(&nb.fingerprint)
+                ),
+            );
+        }
+        out.more(
+            ob.limit,
+            nb.limit,
+            true,
+            format!("{at}: limit {} → {}", ob.limit, nb.limit),
+        );
+        out.more(
+            ob.window,
+            nb.window,
+            false,
+            format!(
+                "{at}: window {} → {}",
+                duration(ob.window),
+                duration(nb.window)
+            ),
+        );
+        out.flag(
+            ob.action == BudgetAction::Alert,
+            nb.action == BudgetAction::Alert,
+            true,
+            &format!("{at}: past the limit: `block` → `alert`"),
+            &format!("{at}: past the limit: `alert` → `block`"),
+        );
+        out.flag(
+            ob.on_store_error == OnStoreError::Allow,
+            nb.on_store_error == OnStoreError::Allow,
+            true,
+            &format!("{at}: without its store: `deny` → `allow`"),
+            &format!("{at}: without its store: `allow` → `deny`"),
+        );
+    }
+    for ob in &o.budgets {
+        if !n.budgets.iter().any(|b| b.name == ob.name) {
+            out.push(Effect::Opens, format!("budget removed: {}", show(ob)));
+        }
+    }
 }
 
 fn condition(old: Option<&str>, new: Option<&str>, what: &str, out: &mut Changes) {

@@ -125,6 +125,8 @@ pub struct Hop {
     pub generic_errors: bool,
     /// This hop in shadow mode.
     pub shadow: bool,
+    /// Data-egress budgets per caller (crate::budget).
+    pub budgets: Vec<crate::budget::Budget>,
 }
 
 impl Hop {

@@ -42,6 +42,11 @@ impl Findings {
         }
     }
 
+    /// Findings of one class.
+    pub fn count(&self, class: usize) -> u32 {
+        self.counts.get(class).copied().unwrap_or(0)
+    }
+
     pub fn total(&self) -> u32 {
         self.counts.iter().fold(0u32, |a, b| a.saturating_add(*b))
     }

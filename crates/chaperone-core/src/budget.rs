@@ -1,0 +1,281 @@
+//! Data-egress budgets: how much a caller may receive (or send) on a hop
+//! over a rolling window, counted in a store shared by every replica.
+//!
+//! A window is cut into [`SUB_WINDOWS`] fixed buckets; a message adds its
+//! amount to the current bucket, and the window's total is the sum of the
+//! current bucket and the ones before it that the window still covers. The
+//! total therefore spans between `(n-1)/n` of the window and the whole of
+//! it: a window of 1h forgets what was counted 54 to 60 minutes ago.
+//!
+//! Store keys are keyed hashes of the caller, the hop, the budget and the
+//! bucket: neither a principal nor a hop, class or path is readable in the
+//! store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::scrub::Findings;
+use crate::secret::HashKey;
+
+/// Buckets per window.
+pub const SUB_WINDOWS: u64 = 10;
+/// The shortest window: a bucket is at least 100 ms.
+pub const MIN_WINDOW: Duration = Duration::from_secs(1);
+/// The longest window.
+pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Budgets on one hop, at most.
+pub const MAX_BUDGETS: usize = 16;
+
+/// Which way the counted data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// What the caller sends toward the callee.
+    Request,
+    /// What the caller gets back.
+    Response,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        }
+    }
+}
+
+/// What past the limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetAction {
+    /// The message is refused (`budget_exceeded`).
+    Block,
+    /// The message passes; a metric and a decision event say so.
+    Alert,
+}
+
+/// What a message gets when the store cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStoreError {
+    Deny,
+    Allow,
+}
+
+/// What a budget counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Measure {
+    /// Findings of these classes (indexes into the policy's classes), or of
+    /// every class when `None`.
+    Findings(Option<Vec<usize>>),
+    /// Body bytes.
+    Bytes,
+}
+
+/// One compiled budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub name: Arc<str>,
+    pub direction: Direction,
+    pub measure: Measure,
+    pub window: Duration,
+    pub limit: u64,
+    pub action: BudgetAction,
+    pub on_store_error: OnStoreError,
+    /// What the budget counts, written out: part of its keys, so a budget
+    /// that comes to count something else under the same name starts afresh.
+    pub fingerprint: String,
+}
+
+impl Budget {
+    /// The window's bucket length in milliseconds.
+    pub fn bucket_ms(&self) -> u64 {
+        bucket_ms(self.window)
+    }
+
+    /// What one message adds: its findings of the counted classes, or its
+    /// body bytes.
+    pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
+        match &self.measure {
+            Measure::Bytes => bytes,
+            Measure::Findings(None) => u64::from(findings.total()),
+            Measure::Findings(Some(classes)) => {
+                classes.iter().map(|&c| u64::from(findings.count(c))).sum()
+            }
+        }
+    }
+
+    /// The window's total is past the limit.
+    pub fn exceeded(&self, total: u64) -> bool {
+        total > self.limit
+    }
+
+    /// The store keys of the window that ends at `now_ms` (milliseconds
+    /// since the Unix epoch): the current bucket first, then the earlier
+    /// ones the window still covers.
+    pub fn keys(&self, key: &HashKey, principal: &str, hop: &str, now_ms: u64) -> Vec<String> {
+        let bucket = now_ms / self.bucket_ms();
+        (0..SUB_WINDOWS)
+            .map(|back| bucket.saturating_sub(back))
+            .map(|b| bucket_key(key, principal, hop, self, b))
+            .collect()
+    }
+
+    /// How long a bucket must outlive its start: a whole window past it,
+    /// and a bucket more for clocks a little apart.
+    pub fn ttl_ms(&self) -> u64 {
+        self.bucket_ms().saturating_mul(SUB_WINDOWS + 1)
+    }
+}
+
+/// A bucket's length for a window.
+pub fn bucket_ms(window: Duration) -> u64 {
+    let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    (ms / SUB_WINDOWS).max(1)
+}
+
+/// One bucket's store key: `chaperone:b:` and a keyed hash of the caller,
+/// the hop, what the budget counts and the bucket's number.
+fn bucket_key(key: &HashKey, principal: &str, hop: &str, budget: &Budget, bucket: u64) -> String {
+    let window = bucket_ms(budget.window).to_string();
+    let bucket = bucket.to_string();
+    let mut input = Vec::with_capacity(128);
+    // Length-prefixed, so no two inputs share an encoding.
+    for part in [
+        principal,
+        hop,
+        &budget.name,
+        &budget.fingerprint,
+        &window,
+        &bucket,
+    ] {
+        input.extend_from_slice(part.len().to_string().as_bytes());
+        input.push(b':');
+        input.extend_from_slice(part.as_bytes());
+    }
+    key.tag("chaperone:b:", "budget", &input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(window: Duration, measure: Measure) -> Budget {
+        Budget {
+            name: "cards".into(),
+            direction: Direction::Response,
+            measure,
+            window,
+            limit: 3,
+            action: BudgetAction::Block,
+            on_store_error: OnStoreError::Deny,
+            fingerprint: "findings:card_number".into(),
+        }
+    }
+
+    fn key() -> HashKey {
+        HashKey::from_bytes(&[7u8; 32])
+    }
+
+    #[test]
+    fn buckets_are_a_tenth_of_the_window() {
+        assert_eq!(bucket_ms(Duration::from_secs(3600)), 360_000);
+        assert_eq!(bucket_ms(Duration::from_secs(2)), 200);
+        assert_eq!(bucket_ms(Duration::from_millis(5)), 1);
+        let b = budget(Duration::from_secs(2), Measure::Bytes);
+        assert_eq!(b.ttl_ms(), 2_200);
+    }
+
+    #[test]
+    fn the_window_slides_a_bucket_at_a_time() {
+        let b = budget(Duration::from_secs(2), Measure::Bytes);
+        let k = key();
+        let at = |ms| b.keys(&k, "p_caller", "hop", ms);
+        let first = at(10_000);
+        assert_eq!(first.len(), SUB_WINDOWS as usize);
+        // Within one bucket: the same keys.
+        assert_eq!(at(10_199), first);
+        // One bucket later: a new current bucket, the oldest gone.
+        let next = at(10_200);
+        assert_ne!(next[0], first[0]);
+        assert_eq!(&next[1..], &first[..9]);
+        // A whole window later: nothing in common.
+        let later = at(12_000);
+        assert!(later.iter().all(|k| !first.contains(k)));
+        // Every key of one window is distinct.
+        let mut sorted = first.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), first.len());
+        // Near the epoch the window is shorter, never wrapped.
+        assert_eq!(at(0).len(), SUB_WINDOWS as usize);
+    }
+
+    #[test]
+    fn keys_are_keyed_hashes_without_clear_values() {
+        let b = budget(Duration::from_secs(3600), Measure::Bytes);
+        let principal = "p_0123456789abcdef";
+        let keys = b.keys(&key(), principal, "checkout-charges", 1_700_000_000_000);
+        for k in &keys {
+            let hash = k.strip_prefix("chaperone:b:").unwrap_or_default();
+            assert_eq!(hash.len(), 32, "{k}");
+            assert!(hash.bytes().all(|c| c.is_ascii_hexdigit()), "{k}");
+            for clear in [principal, "checkout", "cards", "card_number", "1700000"] {
+                assert!(!k.contains(clear), "{k} holds {clear}");
+            }
+        }
+        // Each part matters: another caller, hop, budget, key or count.
+        let other = |k: &HashKey, p: &str, hop: &str, b: &Budget| {
+            b.keys(k, p, hop, 1_700_000_000_000)[0].clone()
+        };
+        let base = other(&key(), principal, "checkout-charges", &b);
+        assert_ne!(base, other(&key(), "p_other", "checkout-charges", &b));
+        assert_ne!(base, other(&key(), principal, "checkout-refunds", &b));
+        assert_ne!(
+            base,
+            other(
+                &HashKey::from_bytes(&[8u8; 32]),
+                principal,
+                "checkout-charges",
+                &b
+            )
+        );
+        let renamed = Budget {
+            name: "cards2".into(),
+            ..b.clone()
+        };
+        assert_ne!(base, other(&key(), principal, "checkout-charges", &renamed));
+        let recounted = Budget {
+            fingerprint: "bytes".into(),
+            ..b.clone()
+        };
+        assert_ne!(
+            base,
+            other(&key(), principal, "checkout-charges", &recounted)
+        );
+    }
+
+    #[test]
+    fn amounts_count_what_the_budget_names() {
+        let mut f = Findings::new(3);
+        f.add(0);
+        f.add(1);
+        f.add(1);
+        f.add(2);
+        let w = Duration::from_secs(60);
+        assert_eq!(budget(w, Measure::Findings(None)).amount(&f, 999), 4);
+        assert_eq!(
+            budget(w, Measure::Findings(Some(vec![1]))).amount(&f, 999),
+            2
+        );
+        assert_eq!(
+            budget(w, Measure::Findings(Some(vec![0, 2]))).amount(&f, 9),
+            2
+        );
+        assert_eq!(budget(w, Measure::Bytes).amount(&f, 999), 999);
+        let b = budget(w, Measure::Bytes);
+        assert!(!b.exceeded(3), "at the limit is within it");
+        assert!(b.exceeded(4));
+    }
+}

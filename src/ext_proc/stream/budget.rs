@@ -1,0 +1,107 @@
+//! Budgets: what a judged message adds to its caller's windows on the hop,
+//! counted in the shared store in one round trip, and what happens past a
+//! limit or without the store.
+
+use super::*;
+use crate::budget::{BudgetAction, Direction, OnStoreError};
+use crate::state::Charge;
+
+/// What one message brings to its direction's budgets.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) phase: PhaseName,
+    pub(super) findings: Findings,
+}
+
+impl HopStream {
+    /// Counts the message just judged against the hop's budgets for its
+    /// direction: `Some` refusal when a budget that blocks is past its limit,
+    /// or cannot be counted and denies then.
+    pub(super) async fn judge_budgets(&mut self, pending: Pending, bytes: u64) -> Option<Answer> {
+        let ctx = self.ctx.as_ref()?;
+        let policy = Arc::clone(&ctx.policy);
+        let hop = &policy.hops[ctx.hop];
+        let direction = match pending.phase.request() {
+            true => Direction::Request,
+            false => Direction::Response,
+        };
+        let budgets: Vec<_> = hop
+            .budgets
+            .iter()
+            .filter(|b| b.direction == direction)
+            .collect();
+        if budgets.is_empty() {
+            return None;
+        }
+        let started = Instant::now();
+        let now = crate::state::now_ms();
+        let key = self.app.engine.hash_key();
+        let charges: Vec<Charge> = budgets
+            .iter()
+            .map(|b| Charge {
+                keys: b.keys(key, &ctx.principal, &hop.name, now),
+                amount: b.amount(&pending.findings, bytes),
+                ttl_ms: b.ttl_ms(),
+            })
+            .collect();
+        let result = self.app.state.charge(&charges).await;
+        let m = metrics::get();
+        let mut refusal: Option<(bool, String)> = None;
+        for (i, b) in budgets.iter().enumerate() {
+            let (outcome, detail) = match &result {
+                Ok(totals) => {
+                    let total = totals.get(i).copied().unwrap_or(u64::MAX);
+                    if !b.exceeded(total) {
+                        continue;
+                    }
+                    let detail = format!(
+                        "budget {}: {total} counted in {:?}, over its limit of {}",
+                        b.name, b.window, b.limit
+                    );
+                    match b.action {
+                        BudgetAction::Block => ("exceeded_block", detail),
+                        BudgetAction::Alert => ("exceeded_alert", detail),
+                    }
+                }
+                Err(e) => {
+                    let detail = format!("budget {}: {e}", b.name);
+                    match b.on_store_error {
+                        OnStoreError::Deny => ("store_error_deny", detail),
+                        OnStoreError::Allow => ("store_error_allow", detail),
+                    }
+                }
+            };
+            m.budget_events
+                .with_label_values(&[&hop.name, &b.name, direction.as_str(), outcome])
+                .inc();
+            match outcome {
+                "exceeded_block" => refusal = Some((true, detail)),
+                "store_error_deny" if refusal.is_none() => refusal = Some((false, detail)),
+                "store_error_deny" => {}
+                _ => {
+                    let ctx = self.ctx.as_ref()?;
+                    BodyEvent {
+                        decision: BodyDecision::Pass,
+                        reason: if outcome == "exceeded_alert" {
+                            "budget_alert"
+                        } else {
+                            "budget_store_error"
+                        },
+                        detail: &detail,
+                        alert: true,
+                        ..BodyEvent::new(ctx, pending.phase, started)
+                    }
+                    .emit();
+                }
+            }
+        }
+        let (exceeded, detail) = refusal?;
+        let code = match exceeded {
+            true => "budget_exceeded",
+            false => "budget_unavailable",
+        };
+        // In shadow, recorded and passed.
+        let id = self.refused(pending.phase, code, &detail)?;
+        Some(immediate(Refusal::Budget { exceeded }, &id, code))
+    }
+}

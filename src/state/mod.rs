@@ -1,0 +1,157 @@
+//! Where budgets are counted: in this process (one replica), or in a
+//! Redis/Valkey every replica shares. One round trip per message at most,
+//! bounded in time, and behind a circuit breaker so that a dead store costs
+//! each message no more than the timeout, and then nothing until it is
+//! tried again.
+
+mod breaker;
+mod memory;
+mod redis;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use breaker::Breaker;
+pub use memory::MemoryStore;
+pub use redis::{RedisSettings, RedisStore, SettingsError};
+
+use crate::telemetry::metrics;
+
+/// What one budget adds to its window, and the window's keys (the current
+/// bucket first).
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub keys: Vec<String>,
+    pub amount: u64,
+    /// How long the current bucket is kept, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+/// Why the store did not answer. Never holds a key or a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("state store did not answer in time")]
+    Timeout,
+    #[error("state store connection failed")]
+    Io,
+    #[error("state store answered what chaperone did not ask for")]
+    Protocol,
+    #[error("state store refused the command")]
+    Refused,
+    #[error("state store is full")]
+    Full,
+    #[error("state store is down; not tried until it may be back")]
+    Open,
+}
+
+impl StateError {
+    /// A stable code for metrics and events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StateError::Timeout => "timeout",
+            StateError::Io => "io",
+            StateError::Protocol => "protocol",
+            StateError::Refused => "refused",
+            StateError::Full => "full",
+            StateError::Open => "circuit_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Backend {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+/// The budgets' store and its breaker.
+#[derive(Debug)]
+pub struct State {
+    backend: Backend,
+    breaker: Breaker,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::memory()
+    }
+}
+
+impl State {
+    /// Counted in this process: one replica's budgets.
+    pub fn memory() -> Self {
+        Self {
+            backend: Backend::Memory(MemoryStore::default()),
+            breaker: Breaker::new(Duration::from_secs(1)),
+        }
+    }
+
+    /// Counted in a shared Redis/Valkey; after a failure, not tried again
+    /// for `retry_after`.
+    pub fn redis(store: RedisStore, retry_after: Duration) -> Self {
+        metrics::get().state_store_up.set(1);
+        Self {
+            backend: Backend::Redis(store),
+            breaker: Breaker::new(retry_after),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// The store answered the last time it was asked (or has not been asked).
+    pub fn is_up(&self) -> bool {
+        !self.breaker.is_open()
+    }
+
+    /// Adds each charge's amount to its current bucket and returns each
+    /// window's total, in one round trip.
+    pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
+        if charges.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.breaker.admit() {
+            metrics::get()
+                .state_store_errors
+                .with_label_values(&[StateError::Open.code()])
+                .inc();
+            return Err(StateError::Open);
+        }
+        let result = match &self.backend {
+            Backend::Memory(m) => m.charge(charges, now_ms()),
+            Backend::Redis(r) => r.charge(charges).await,
+        };
+        let m = metrics::get();
+        match &result {
+            Ok(_) => {
+                if self.breaker.succeeded() {
+                    tracing::info!(store = self.kind(), "state store answers again");
+                }
+                m.state_store_up.set(1);
+            }
+            Err(e) => {
+                m.state_store_errors.with_label_values(&[e.code()]).inc();
+                if self.breaker.failed() {
+                    tracing::warn!(
+                        store = self.kind(),
+                        error = e.code(),
+                        "state store down: budgets follow their on_store_error until it answers"
+                    );
+                }
+                m.state_store_up.set(0);
+            }
+        }
+        result
+    }
+}
+
+/// Milliseconds since the Unix epoch: replicas sharing a store agree on
+/// buckets as far as their clocks agree.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

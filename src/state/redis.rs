@@ -1,0 +1,446 @@
+//! Budgets counted in Redis or Valkey, over RESP2 on a small pool of
+//! connections (plain TCP or TLS), each message's charges in one `EVAL`:
+//! `INCRBY` and `PEXPIRE` on the current bucket, `GET` on the earlier ones,
+//! summed in the server. Every wait is bounded by one timeout.
+//!
+//! A client of its own rather than a crate: chaperone needs four commands
+//! (AUTH, PING, EVAL, and their replies), and the RESP client crates bring
+//! their own TLS stacks, runtimes' compatibility layers and a dozen
+//! dependencies for features chaperone does not use.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::{Charge, StateError};
+
+/// For each budget: `INCRBY` (or `GET` when adding nothing) the current
+/// bucket, `PEXPIRE` it, and add the earlier buckets. ARGV: the number of
+/// budgets, then per budget its amount, bucket TTL (ms) and key count.
+const SCRIPT: &str = r"
+local out = {}
+local k = 1
+local a = 2
+for i = 1, tonumber(ARGV[1]) do
+  local amount = tonumber(ARGV[a])
+  local ttl = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  local total
+  if amount > 0 then
+    total = redis.call('INCRBY', KEYS[k], amount)
+    redis.call('PEXPIRE', KEYS[k], ttl)
+  else
+    total = tonumber(redis.call('GET', KEYS[k]) or '0')
+  end
+  for j = 1, n - 1 do
+    total = total + tonumber(redis.call('GET', KEYS[k + j]) or '0')
+  end
+  k = k + n
+  out[i] = total
+end
+return out
+";
+
+/// Largest reply read: a few integers are expected.
+const MAX_REPLY_LINE: usize = 4096;
+const MAX_REPLY_ITEMS: usize = 1024;
+
+/// Where the store is and how to reach it.
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// `redis://host:port` or `rediss://host:port` (TLS).
+    pub url: String,
+    /// The password (`AUTH`), read from a file.
+    pub password_file: Option<PathBuf>,
+    /// A CA bundle (PEM) the server's certificate must chain to; the
+    /// platform's roots without it.
+    pub ca_file: Option<PathBuf>,
+    /// Connections at most.
+    pub pool: usize,
+    /// Bounds a connection's set-up, and each command's round trip.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url)
+            .field("pool", &self.pool)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the store's settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("--state: {0}")]
+    Url(&'static str),
+    #[error("--state-password-file: {0}")]
+    Password(String),
+    #[error("--state-ca-file: {0}")]
+    Ca(String),
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Conn = BufStream<Box<dyn Io>>;
+
+/// A password whose Debug prints nothing.
+struct Password(Vec<u8>);
+
+pub struct RedisStore {
+    host: String,
+    port: u16,
+    tls: Option<tokio_rustls::TlsConnector>,
+    password: Option<Password>,
+    timeout: Duration,
+    idle: Mutex<Vec<Conn>>,
+    slots: Semaphore,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    pub fn new(settings: &RedisSettings) -> Result<Self, SettingsError> {
+        let (tls, rest) = if let Some(rest) = settings.url.strip_prefix("rediss://") {
+            (true, rest)
+        } else if let Some(rest) = settings.url.strip_prefix("redis://") {
+            (false, rest)
+        } else {
+            return Err(SettingsError::Url("must start with redis:// or rediss://"));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('@') {
+            return Err(SettingsError::Url(
+                "a password does not go in the URL: use --state-password-file",
+            ));
+        }
+        if rest.contains('/') || rest.contains('?') {
+            return Err(SettingsError::Url("only host:port (database 0)"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => {
+                (h, p.parse().map_err(|_| SettingsError::Url("bad port"))?)
+            }
+            _ => (rest, 6379),
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.is_empty() {
+            return Err(SettingsError::Url("no host"));
+        }
+        let password = settings
+            .password_file
+            .as_ref()
+            .map(|p| {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| SettingsError::Password(format!("{}: {e}", p.display())))?;
+                let trimmed = bytes.trim_ascii_end().to_vec();
+                if trimmed.is_empty() {
+                    return Err(SettingsError::Password(format!("{}: empty", p.display())));
+                }
+                Ok(Password(trimmed))
+            })
+            .transpose()?;
+        let tls = tls
+            .then(|| tls_connector(settings.ca_file.as_ref()))
+            .transpose()?;
+        Ok(Self {
+            host,
+            port,
+            tls,
+            password,
+            timeout: settings.timeout,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(settings.pool.max(1)),
+        })
+    }
+
+    /// The charges in one round trip, within the timeout (waiting for a
+    /// connection included).
+    pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
+        let args = eval_args(charges);
+        let reply = tokio::time::timeout(self.timeout, self.call(&args))
+            .await
+            .map_err(|_| StateError::Timeout)??;
+        let Reply::Array(items) = reply else {
+            return Err(StateError::Protocol);
+        };
+        if items.len() != charges.len() {
+            return Err(StateError::Protocol);
+        }
+        items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Int(n) => u64::try_from(n).map_err(|_| StateError::Protocol),
+                _ => Err(StateError::Protocol),
+            })
+            .collect()
+    }
+
+    /// Sends one command on a pooled connection (or a new one) and reads
+    /// its reply; a connection that failed is dropped, never reused.
+    async fn call(&self, args: &[Vec<u8>]) -> Result<Reply, StateError> {
+        let _slot = self.slots.acquire().await.map_err(|_| StateError::Io)?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        let reply = command(&mut conn, args).await?;
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
+        match reply {
+            Reply::Error => Err(StateError::Refused),
+            r => Ok(r),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, StateError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|_| StateError::Io)?;
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let name = ServerName::try_from(self.host.clone()).map_err(|_| StateError::Io)?;
+                Box::new(tls.connect(name, tcp).await.map_err(|_| StateError::Io)?)
+            }
+        };
+        let mut conn = BufStream::new(io);
+        if let Some(Password(p)) = &self.password {
+            match command(&mut conn, &[b"AUTH".to_vec(), p.clone()]).await? {
+                Reply::Simple => {}
+                _ => return Err(StateError::Refused),
+            }
+        }
+        Ok(conn)
+    }
+}
+
+fn tls_connector(ca: Option<&PathBuf>) -> Result<tokio_rustls::TlsConnector, SettingsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SettingsError::Ca(e.to_string()))?;
+    let config = match ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| SettingsError::Ca(format!("{}: {e}", path.display())))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| SettingsError::Ca(e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| SettingsError::Ca(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(SettingsError::Ca(format!(
+                    "{}: no certificate",
+                    path.display()
+                )));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            let verifier = rustls_platform_verifier::Verifier::new(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .map_err(|e| SettingsError::Ca(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        }
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// `EVAL script numkeys keys... argv...`.
+fn eval_args(charges: &[Charge]) -> Vec<Vec<u8>> {
+    let keys: usize = charges.iter().map(|c| c.keys.len()).sum();
+    let mut args = Vec::with_capacity(4 + keys + 3 * charges.len());
+    args.push(b"EVAL".to_vec());
+    args.push(SCRIPT.as_bytes().to_vec());
+    args.push(keys.to_string().into_bytes());
+    for c in charges {
+        args.extend(c.keys.iter().map(|k| k.as_bytes().to_vec()));
+    }
+    args.push(charges.len().to_string().into_bytes());
+    for c in charges {
+        args.push(c.amount.to_string().into_bytes());
+        args.push(c.ttl_ms.max(1).to_string().into_bytes());
+        args.push(c.keys.len().to_string().into_bytes());
+    }
+    args
+}
+
+/// A reply, as far as chaperone reads one. An error's text is not kept:
+/// it could echo what was sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Simple,
+    Error,
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+}
+
+async fn command(conn: &mut Conn, args: &[Vec<u8>]) -> Result<Reply, StateError> {
+    let mut out = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    conn.write_all(&out).await.map_err(|_| StateError::Io)?;
+    conn.flush().await.map_err(|_| StateError::Io)?;
+    let (kind, line) = read_line(conn).await?;
+    if kind != b'*' {
+        return scalar(conn, kind, &line).await;
+    }
+    let n = line.parse::<i64>().map_err(|_| StateError::Protocol)?;
+    let n = usize::try_from(n).map_err(|_| StateError::Protocol)?;
+    if n > MAX_REPLY_ITEMS {
+        return Err(StateError::Protocol);
+    }
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (kind, line) = read_line(conn).await?;
+        items.push(scalar(conn, kind, &line).await?);
+    }
+    Ok(Reply::Array(items))
+}
+
+/// One reply line: its type byte and the rest, without CRLF.
+async fn read_line(conn: &mut Conn) -> Result<(u8, String), StateError> {
+    let mut buf = Vec::with_capacity(32);
+    (&mut *conn)
+        .take(MAX_REPLY_LINE as u64)
+        .read_until(b'\n', &mut buf)
+        .await
+        .map_err(|_| StateError::Io)?;
+    let Some(line) = buf.strip_suffix(b"\r\n") else {
+        return Err(StateError::Io);
+    };
+    let (&kind, rest) = line.split_first().ok_or(StateError::Protocol)?;
+    let rest = String::from_utf8(rest.to_vec()).map_err(|_| StateError::Protocol)?;
+    Ok((kind, rest))
+}
+
+async fn scalar(conn: &mut Conn, kind: u8, line: &str) -> Result<Reply, StateError> {
+    match kind {
+        b'+' => Ok(Reply::Simple),
+        b'-' => Ok(Reply::Error),
+        b':' => line
+            .parse()
+            .map(Reply::Int)
+            .map_err(|_| StateError::Protocol),
+        b'$' => {
+            let n: i64 = line.parse().map_err(|_| StateError::Protocol)?;
+            if n < 0 {
+                return Ok(Reply::Bulk(None));
+            }
+            let n = usize::try_from(n).map_err(|_| StateError::Protocol)?;
+            if n > MAX_REPLY_LINE {
+                return Err(StateError::Protocol);
+            }
+            let mut body = vec![0; n + 2];
+            conn.read_exact(&mut body)
+                .await
+                .map_err(|_| StateError::Io)?;
+            body.truncate(n);
+            Ok(Reply::Bulk(Some(body)))
+        }
+        _ => Err(StateError::Protocol),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> RedisSettings {
+        RedisSettings {
+            url: url.to_owned(),
+            password_file: None,
+            ca_file: None,
+            pool: 4,
+            timeout: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn urls_name_a_host_and_port_only() {
+        let s = RedisStore::new(&settings("redis://127.0.0.1:6380")).map_err(|e| e.to_string());
+        let s = s
+            .as_ref()
+            .map(|s| (s.host.as_str(), s.port, s.tls.is_some()));
+        assert_eq!(s, Ok(("127.0.0.1", 6380, false)));
+        let s = RedisStore::new(&settings("redis://cache.svc")).map(|s| s.port);
+        assert_eq!(s.ok(), Some(6379));
+        for bad in [
+            "http://x:1",
+            "redis://user:secret@x:1",
+            "redis://x:1/3",
+            "redis://x:port",
+            "redis://",
+        ] {
+            let e = RedisStore::new(&settings(bad)).map(|_| ());
+            assert!(e.is_err(), "{bad}");
+            assert!(!format!("{e:?}").contains("secret"));
+        }
+    }
+
+    #[test]
+    fn one_eval_carries_every_budget() {
+        let charges = [
+            Charge {
+                keys: vec!["a".into(), "b".into()],
+                amount: 3,
+                ttl_ms: 2_200,
+            },
+            Charge {
+                keys: vec!["c".into()],
+                amount: 0,
+                ttl_ms: 1_100,
+            },
+        ];
+        let args: Vec<String> = eval_args(&charges)
+            .into_iter()
+            .map(|a| String::from_utf8_lossy(&a).into_owned())
+            .collect();
+        assert_eq!(args[0], "EVAL");
+        assert_eq!(
+            &args[2..],
+            ["3", "a", "b", "c", "2", "3", "2200", "2", "0", "1100", "1"]
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! Data-egress budgets end to end: a real Envoy in front of TWO chaperone
+//! replicas (one cluster) that share one real redis-server. A caller's
+//! budget holds across both replicas, another caller's is its own, the
+//! window rolls over, a request-side budget keeps the request from the
+//! callee, and with the store killed mid-traffic each budget does what its
+//! `on_store_error` says, within a bounded time, until the store is back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis::Redis;
+use common::*;
+
+/// The window of the budgets below: short, to see it roll over.
+const WINDOW: Duration = Duration::from_secs(3);
+/// Longest a request may take while the store is dead (chaperone's
+/// --state-timeout is 50 ms per message; Envoy and a loaded machine add the rest).
+const DEAD_STORE_BOUND: Duration = Duration::from_millis(750);
+
+fn policy(jwks_url: &str) -> String {
+    format!(
+        r#"
+version: "budgets.1"
+trust_domain: shop.test
+issuers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ url: "{jwks_url}" }}
+data_classes:
+  card_number: {{ detect: [pan], action: mask_pan }}
+defaults:
+  scan: [card_number]
+  # The test upstream answers with what these headers say: passed as sent.
+  request: {{ headers: {{ allow: ["x-demo-*"] }} }}
+hops:
+  - name: list-cards
+    match: {{ host: api.shop.test, method: GET, path: /v1/cards }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: cards, direction: response, count: findings, classes: [card_number], window: 3s, limit: 5, action: block }}
+      - {{ name: cards-watch, direction: response, count: findings, window: 3s, limit: 3, action: alert }}
+  - name: profile
+    match: {{ host: api.shop.test, method: GET, path: /v1/profile }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: profile-cards, direction: response, count: findings, window: 3s, limit: 100, action: block, on_store_error: allow }}
+  - name: upload
+    match: {{ host: api.shop.test, method: POST, path: /v1/uploads }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: upload-bytes, direction: request, count: bytes, window: 3s, limit: 100, action: block }}
+"#
+    )
+}
+
+/// Two cards in each response.
+const CARDS: &str = r#"{"cards":["4111 1111 1111 1111","5500 0000 0000 0004"]}"#;
+
+struct Stack {
+    redis: Redis,
+    idp: Idp,
+    replicas: [Chaperone; 2],
+    upstream: Server,
+    envoy: Envoy,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let redis = Redis::start();
+        let idp = Idp::start().await;
+        let keys = TempDir::new("budget-keys");
+        let hash_key = keys.path("hash.key");
+        std::fs::write(&hash_key, [42u8; 32]).unwrap();
+        let policy = policy(&idp.jwks_url());
+        let url = redis.url();
+        let args = [
+            "--state",
+            url.as_str(),
+            "--state-timeout",
+            "50ms",
+            "--state-retry-after",
+            "1s",
+            "--hash-key-file",
+            hash_key.to_str().unwrap(),
+        ];
+        let replicas = [
+            Chaperone::start_with(&policy, &args).await,
+            Chaperone::start_with(&policy, &args).await,
+        ];
+        let upstream = Server::start(local(0), Role::Upstream).await.unwrap();
+        let mut vars = edge_vars(&replicas[0], &upstream);
+        vars.insert("CHAPERONE_GRPC_PORT_2", replicas[1].grpc_port.to_string());
+        // One cluster, both replicas. Weighted 2:1, Envoy's round robin
+        // sends the request's Check and its ext_proc stream to either, in
+        // turn (equal weights would put every stream on one of them).
+        let one = "- endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${CHAPERONE_GRPC_PORT} } } }";
+        let envoy = Envoy::start_patched(edge_config(), &["ENVOY_HTTP_PORT"], vars, |t| {
+            assert!(t.contains(one));
+            let second = one.replace("CHAPERONE_GRPC_PORT", "CHAPERONE_GRPC_PORT_2");
+            let both = format!(
+                "{one}\n                load_balancing_weight: 2\n              {second}\n                load_balancing_weight: 1"
+            );
+            t.replace(one, &both)
+        })
+        .await;
+        Self {
+            redis,
+            idp,
+            replicas,
+            upstream,
+            envoy,
+        }
+    }
+
+    fn bearer(&self, user: &str) -> String {
+        format!(
+            "Bearer {}",
+            self.idp.token(user, "cards:read", serde_json::json!({}))
+        )
+    }
+
+    /// What each replica's /readyz says.
+    async fn readyz(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.replicas {
+            let url = format!("http://127.0.0.1:{}/readyz", r.admin_port);
+            out.push(http().get(url).send().await.unwrap().text().await.unwrap());
+        }
+        out
+    }
+
+    /// `GET path` as `user`, the upstream answering `body`: the status,
+    /// the body, and how long it took.
+    async fn get(&self, user: &str, path: &str, body: &str) -> (u16, String, Duration) {
+        let started = Instant::now();
+        let r = http()
+            .get(self.envoy.url("ENVOY_HTTP_PORT", path))
+            .header("host", "api.shop.test")
+            .header("authorization", self.bearer(user))
+            .header("x-demo-body", body)
+            .header("x-demo-content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, text, started.elapsed())
+    }
+
+    async fn cards(&self, user: &str) -> (u16, String, Duration) {
+        self.get(user, "/v1/cards", CARDS).await
+    }
+
+    async fn upload(&self, user: &str, body: &str) -> u16 {
+        http()
+            .post(self.envoy.url("ENVOY_HTTP_PORT", "/v1/uploads"))
+            .header("host", "api.shop.test")
+            .header("authorization", self.bearer(user))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A metric's value summed over both replicas' /metrics.
+    async fn metric(&self, line_prefix: &str) -> f64 {
+        let mut sum = 0.0;
+        for r in &self.replicas {
+            sum += r
+                .metrics()
+                .await
+                .lines()
+                .filter(|l| l.starts_with(line_prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        sum
+    }
+
+    /// Each replica's decision events for `hop`'s responses (headers and
+    /// bodies).
+    fn response_events(&self, hop: &str) -> [Vec<serde_json::Value>; 2] {
+        self.replicas.each_ref().map(|r| {
+            decision_events(&r.log())
+                .into_iter()
+                .filter(|e| {
+                    e["hop"] == hop
+                        && e["phase"]
+                            .as_str()
+                            .is_some_and(|p| p.starts_with("response_"))
+                })
+                .collect()
+        })
+    }
+}
+
+fn refused_for_budget(status: u16, body: &str, error: &str) -> bool {
+    let code = match error {
+        "budget_exceeded" => 429,
+        _ => 503,
+    };
+    status == code
+        && serde_json::from_str::<serde_json::Value>(body)
+            .is_ok_and(|b| b["error"] == error && b["decision_id"].is_string())
+}
+
+#[tokio::test]
+async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
+    let mut s = Stack::start().await;
+
+    // alice: 2 cards per response, a limit of 5 over the window. The first
+    // two responses cross (masked); the third would bring 6: refused, and
+    // so is every one after it while the window holds them.
+    let started = Instant::now();
+    for n in 1..=2 {
+        let (status, body, _) = s.cards("alice").await;
+        assert_eq!(status, 200, "response {n}: {body}");
+        assert!(
+            body.contains("1111") && !body.contains("4111 1111 1111 1111"),
+            "{body}"
+        );
+    }
+    for n in 3..=4 {
+        let (status, body, _) = s.cards("alice").await;
+        assert!(
+            refused_for_budget(status, &body, "budget_exceeded"),
+            "response {n}: {status} {body}"
+        );
+    }
+    assert!(
+        started.elapsed() < WINDOW,
+        "the test itself was too slow for its window"
+    );
+    // Both replicas judged alice's responses: the count is shared.
+    let [a, b] = s.response_events("list-cards");
+    let bodies = |events: &[serde_json::Value]| {
+        events
+            .iter()
+            .filter(|e| e["phase"] == "response_body" && e["findings_total"] == 2)
+            .count()
+    };
+    assert!(
+        bodies(&a) > 0 && bodies(&b) > 0,
+        "responses with cards judged per replica: {} and {}",
+        bodies(&a),
+        bodies(&b)
+    );
+    let principals: std::collections::HashSet<_> = a
+        .iter()
+        .chain(&b)
+        .map(|e| e["principal"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(principals.len(), 1, "one caller: {principals:?}");
+    assert!(
+        principals.iter().all(|p| p.starts_with("p_")),
+        "{principals:?}"
+    );
+    let refusals: Vec<_> = a
+        .iter()
+        .chain(&b)
+        .filter(|e| e["reason"] == "budget_exceeded")
+        .collect();
+    // One decision event per refusal: the third at its body (6 cards), the
+    // fourth already at its headers (the window was spent).
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(refusals.iter().all(|e| e["decision"] == "refuse"));
+    // The alert budget (3) was passed at the second response: an alert, no refusal.
+    assert!(s.metric("chaperone_budget_events_total{budget=\"cards-watch\",direction=\"response\",hop=\"list-cards\",outcome=\"exceeded_alert\"}").await >= 1.0);
+    assert_eq!(
+        s.metric("chaperone_budget_events_total{budget=\"cards\",direction=\"response\",hop=\"list-cards\",outcome=\"exceeded_block\"}").await,
+        2.0
+    );
+    // bob's budget is his own.
+    let (status, body, _) = s.cards("bob").await;
+    assert_eq!(status, 200, "{body}");
+    // Redis holds keyed hashes only.
+    let keys = s.redis.keys();
+    assert!(!keys.is_empty());
+    for k in &keys {
+        assert!(k.starts_with("chaperone:b:") && k.len() == 12 + 32, "{k}");
+    }
+
+    // The window rolls over: alice is served again once her responses have
+    // left it (at most a window after the last).
+    let refused_at = Instant::now();
+    let served_again = loop {
+        let (status, body, _) = s.cards("alice").await;
+        if status == 200 {
+            break refused_at.elapsed();
+        }
+        assert!(
+            refused_for_budget(status, &body, "budget_exceeded"),
+            "{status} {body}"
+        );
+        assert!(
+            refused_at.elapsed() < WINDOW + Duration::from_secs(2),
+            "never served again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        served_again > Duration::from_millis(200),
+        "{served_again:?}"
+    );
+
+    // A request-side budget: 60 bytes, then 60 more would pass 100. The
+    // request is refused before the callee sees it, and so is the next.
+    s.upstream.take();
+    let sixty = format!(r#"{{"note":"{}"}}"#, "x".repeat(49));
+    assert_eq!(sixty.len(), 60);
+    assert_eq!(s.upload("carol", &sixty).await, 200);
+    assert_eq!(s.upload("carol", &sixty).await, 429);
+    assert_eq!(
+        s.upload("carol", "{}").await,
+        429,
+        "spent: even a small one"
+    );
+    let seen = s.upstream.take();
+    assert_eq!(seen.len(), 1, "only the first upload reached the callee");
+    assert_eq!(
+        s.upload("dave", &sixty).await,
+        200,
+        "another caller's is its own"
+    );
+
+    // The store dies mid-traffic.
+    s.redis.stop();
+    for user in ["alice", "bob", "dave"] {
+        // `cards` blocks and denies without its store: 503, quickly.
+        let (status, body, took) = s.cards(user).await;
+        assert!(
+            refused_for_budget(status, &body, "budget_unavailable"),
+            "{user}: {status} {body}"
+        );
+        assert!(took < DEAD_STORE_BOUND, "{user}: {took:?}");
+        // `profile-cards` blocks but allows without its store: served.
+        let (status, body, took) = s.get(user, "/v1/profile", CARDS).await;
+        assert_eq!(status, 200, "{user}: {body}");
+        assert!(took < DEAD_STORE_BOUND, "{user}: {took:?}");
+    }
+    for ready in s.readyz().await {
+        assert!(
+            ready.starts_with("ready\n") && ready.contains("state: redis down"),
+            "{ready}"
+        );
+    }
+    assert_eq!(s.metric("chaperone_state_store_up ").await, 0.0);
+    assert!(s.metric("chaperone_budget_events_total{budget=\"profile-cards\",direction=\"response\",hop=\"profile\",outcome=\"store_error_allow\"}").await >= 3.0);
+    assert!(s.metric("chaperone_budget_events_total{budget=\"cards\",direction=\"response\",hop=\"list-cards\",outcome=\"store_error_deny\"}").await >= 3.0);
+
+    // Back (empty: no persistence): each replica tries it again after its
+    // breaker's pause (1s), and enforcement resumes.
+    s.redis.restart();
+    let back = Instant::now();
+    let mut probes = 0;
+    while !s
+        .readyz()
+        .await
+        .iter()
+        .all(|r| r.contains("state: redis up"))
+    {
+        probes += 1;
+        let (status, body, took) = s.cards(&format!("probe-{probes}")).await;
+        assert!(
+            status == 200 || refused_for_budget(status, &body, "budget_unavailable"),
+            "{status} {body}"
+        );
+        assert!(took < DEAD_STORE_BOUND, "{took:?}");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the store is not used again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.metric("chaperone_state_store_up ").await, 2.0);
+    // dave: 2 and 2 cards cross, the next 2 would pass 5.
+    for _ in 0..2 {
+        let (status, body, _) = s.cards("dave").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body, _) = s.cards("dave").await;
+    assert!(
+        refused_for_budget(status, &body, "budget_exceeded"),
+        "{status} {body}"
+    );
+    // Nothing sensitive in the logs: no card, no user name.
+    for r in &s.replicas {
+        let log = r.log();
+        for clear in [
+            "4111 1111 1111 1111",
+            "5500 0000 0000 0004",
+            "alice",
+            "carol",
+        ] {
+            assert!(!log.contains(clear), "a replica logged {clear:?}");
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The budgets' shared store against a real redis-server: windows summed in
+//! one round trip, shared by every client, keys that are keyed hashes only,
+//! AUTH from a file, and a dead store that costs a bounded time, opens the
+//! breaker and is used again once it answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chaperone::budget::{Budget, BudgetAction, Direction, Measure, OnStoreError};
+use chaperone::secret::HashKey;
+use chaperone::state::{Charge, RedisSettings, RedisStore, State, StateError};
+use common::redis::Redis;
+
+const TIMEOUT: Duration = Duration::from_millis(50);
+
+fn settings(url: &str) -> RedisSettings {
+    RedisSettings {
+        url: url.to_owned(),
+        password_file: None,
+        ca_file: None,
+        pool: 4,
+        timeout: TIMEOUT,
+    }
+}
+
+fn state(url: &str, retry_after: Duration) -> State {
+    State::redis(RedisStore::new(&settings(url)).unwrap(), retry_after)
+}
+
+fn budget(window: Duration) -> Budget {
+    Budget {
+        name: "cards".into(),
+        direction: Direction::Response,
+        measure: Measure::Findings(None),
+        window,
+        limit: 5,
+        action: BudgetAction::Block,
+        on_store_error: OnStoreError::Deny,
+        fingerprint: "response:findings:*".into(),
+    }
+}
+
+fn charge(b: &Budget, principal: &str, amount: u64, now_ms: u64) -> Charge {
+    Charge {
+        keys: b.keys(
+            &HashKey::from_bytes(&[3; 32]),
+            principal,
+            "list-cards",
+            now_ms,
+        ),
+        amount,
+        ttl_ms: b.ttl_ms(),
+    }
+}
+
+#[tokio::test]
+async fn windows_are_shared_summed_and_keyed_by_hashes_only() {
+    let redis = Redis::start();
+    // Two replicas' stores on one server.
+    let (a, b) = (
+        state(&redis.url(), Duration::from_secs(5)),
+        state(&redis.url(), Duration::from_secs(5)),
+    );
+    let cards = budget(Duration::from_secs(10));
+    let t = 1_700_000_000_000u64;
+    assert_eq!(
+        a.charge(&[charge(&cards, "p_alice", 2, t)]).await,
+        Ok(vec![2])
+    );
+    assert_eq!(
+        b.charge(&[charge(&cards, "p_alice", 3, t + 10)]).await,
+        Ok(vec![5])
+    );
+    // A later bucket in the same window: the earlier one still counts; a
+    // read (nothing added) sees the total.
+    assert_eq!(
+        a.charge(&[charge(&cards, "p_alice", 1, t + 1_000)]).await,
+        Ok(vec![6])
+    );
+    assert_eq!(
+        b.charge(&[charge(&cards, "p_alice", 0, t + 2_000)]).await,
+        Ok(vec![6])
+    );
+    // Another caller, and two budgets in one call.
+    let bytes = Budget {
+        name: "bytes".into(),
+        measure: Measure::Bytes,
+        fingerprint: "response:bytes".into(),
+        ..budget(Duration::from_secs(10))
+    };
+    assert_eq!(
+        a.charge(&[
+            charge(&cards, "p_bob", 1, t + 2_000),
+            charge(&bytes, "p_alice", 700, t + 2_000)
+        ])
+        .await,
+        Ok(vec![1, 700])
+    );
+    // A window later, alice's first buckets have left the sum (they are
+    // still in Redis until they expire: the window, not the TTL, decides).
+    assert_eq!(
+        a.charge(&[charge(&cards, "p_alice", 0, t + 10_500)]).await,
+        Ok(vec![1])
+    );
+    // What Redis holds: keyed hashes, each with a TTL of about the window.
+    let keys = redis.keys();
+    // alice: two buckets of cards and one of bytes; bob: one.
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for k in &keys {
+        let hash = k.strip_prefix("chaperone:b:").unwrap();
+        assert!(
+            hash.len() == 32 && hash.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{k}"
+        );
+        for clear in ["alice", "bob", "list-cards", "cards", "bytes", "1700000"] {
+            assert!(!k.contains(clear), "{k}");
+        }
+        let ttl = redis.command(&["PTTL", k]).unwrap();
+        let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+        assert!(ms > 0 && ms <= 11_000, "{k}: {ms}");
+    }
+}
+
+#[tokio::test]
+async fn a_password_comes_from_a_file() {
+    let redis = Redis::start_with(&["--requirepass", "s3cret-pw"]);
+    let dir = common::TempDir::new("redis-pw");
+    let file = dir.path("password");
+    std::fs::write(&file, "s3cret-pw\n").unwrap();
+    let cards = budget(Duration::from_secs(10));
+    let with = RedisStore::new(&RedisSettings {
+        password_file: Some(file.clone()),
+        ..settings(&redis.url())
+    })
+    .unwrap();
+    assert_eq!(
+        with.charge(&[charge(&cards, "p_a", 4, 1_000_000)]).await,
+        Ok(vec![4])
+    );
+    std::fs::write(&file, "wrong").unwrap();
+    let wrong = RedisStore::new(&RedisSettings {
+        password_file: Some(file),
+        ..settings(&redis.url())
+    })
+    .unwrap();
+    let e = wrong.charge(&[charge(&cards, "p_a", 4, 1_000_000)]).await;
+    assert_eq!(e, Err(StateError::Refused));
+    assert!(!format!("{wrong:?}").contains("s3cret"));
+    let without = RedisStore::new(&settings(&redis.url())).unwrap();
+    assert_eq!(
+        without.charge(&[charge(&cards, "p_a", 1, 1_000_000)]).await,
+        Err(StateError::Refused)
+    );
+}
+
+#[tokio::test]
+async fn a_dead_store_costs_a_bounded_time_and_is_used_again_when_back() {
+    let mut redis = Redis::start();
+    let retry_after = Duration::from_millis(300);
+    let s = state(&redis.url(), retry_after);
+    let cards = budget(Duration::from_secs(10));
+    assert_eq!(
+        s.charge(&[charge(&cards, "p_a", 1, 5_000)]).await,
+        Ok(vec![1])
+    );
+    assert!(s.is_up());
+    redis.stop();
+    // The pooled connection is dead: the first call fails within the timeout.
+    let started = Instant::now();
+    let first = s.charge(&[charge(&cards, "p_a", 1, 5_000)]).await;
+    assert!(first.is_err(), "{first:?}");
+    assert!(
+        started.elapsed() < TIMEOUT + Duration::from_millis(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!s.is_up(), "the breaker opened");
+    // Open: answered at once, without trying the store.
+    let started = Instant::now();
+    for _ in 0..100 {
+        assert_eq!(
+            s.charge(&[charge(&cards, "p_a", 1, 5_000)]).await,
+            Err(StateError::Open)
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Back (empty: a restarted server without persistence): after the pause
+    // one call tries it, and it answers.
+    redis.restart();
+    tokio::time::sleep(retry_after + Duration::from_millis(20)).await;
+    assert_eq!(
+        s.charge(&[charge(&cards, "p_a", 2, 5_000)]).await,
+        Ok(vec![2])
+    );
+    assert!(s.is_up());
+}
+
+#[tokio::test]
+async fn a_store_that_never_answers_is_bounded_by_the_timeout() {
+    // A listener that accepts and never replies (the connection's set-up
+    // succeeds, the command hangs).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let s = state(&format!("redis://127.0.0.1:{port}"), Duration::from_secs(5));
+    let started = Instant::now();
+    let e = s
+        .charge(&[charge(&budget(Duration::from_secs(10)), "p_a", 1, 1)])
+        .await;
+    assert_eq!(e, Err(StateError::Timeout));
+    let took = started.elapsed();
+    assert!(
+        took >= TIMEOUT && took < TIMEOUT + Duration::from_millis(30),
+        "{took:?}"
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_ca_file() {
+    let pki = common::pki::Pki::new();
+    let redis = Redis::start_tls(&pki);
+    let url = format!("rediss://localhost:{}", redis.port);
+    let cards = budget(Duration::from_secs(10));
+    let trusted = RedisStore::new(&RedisSettings {
+        ca_file: Some(pki.dir.path("ca.pem")),
+        timeout: Duration::from_secs(2),
+        ..settings(&url)
+    })
+    .unwrap();
+    assert_eq!(
+        trusted.charge(&[charge(&cards, "p_a", 3, 9_000)]).await,
+        Ok(vec![3])
+    );
+    assert_eq!(
+        trusted.charge(&[charge(&cards, "p_a", 1, 9_000)]).await,
+        Ok(vec![4])
+    );
+    // A CA that did not sign the server's certificate: no connection.
+    let other = common::pki::Pki::new();
+    let untrusted = RedisStore::new(&RedisSettings {
+        ca_file: Some(other.dir.path("ca.pem")),
+        timeout: Duration::from_secs(2),
+        ..settings(&url)
+    })
+    .unwrap();
+    assert_eq!(
+        untrusted.charge(&[charge(&cards, "p_a", 1, 9_000)]).await,
+        Err(StateError::Io)
+    );
+    // Plaintext to a TLS port: no answer that passes for one.
+    let plain = RedisStore::new(&settings(&format!("redis://localhost:{}", redis.port))).unwrap();
+    assert!(
+        plain
+            .charge(&[charge(&cards, "p_a", 1, 9_000)])
+            .await
+            .is_err()
+    );
+}
