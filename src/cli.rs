@@ -1323,17 +1323,7 @@ fn check(policy: &PathBuf) -> ExitCode {
                     out!("    token: none (no token reaches the callee)");
                 }
                 for b in &hop.budgets {
-                    let what = match &b.measure {
-                        crate::budget::Measure::Bytes => "bytes".to_owned(),
-                        crate::budget::Measure::Findings(None) => "findings".to_owned(),
-                        crate::budget::Measure::Findings(Some(c)) => format!(
-                            "findings of {}",
-                            c.iter()
-                                .filter_map(|&i| p.classes.get(i).map(|c| &*c.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
+                    let what = b.measure.describe(&p.classes);
                     out!(
                         "    budget {}: {} {what} per caller per {:?} in {}s, then {:?} (store down: {:?})",
                         b.name,

@@ -71,6 +71,29 @@ pub enum Measure {
     Findings(Option<Vec<usize>>),
     /// Body bytes.
     Bytes,
+    /// Records: the elements of the array `path` names (`orders[*]`) that
+    /// cross in bodies, as the direction's contract counts them under
+    /// record path `index` (`scrub::contract::Records`).
+    Records { path: Arc<str>, index: usize },
+}
+
+impl Measure {
+    /// What is counted, in words: `findings of card_number, email`,
+    /// `findings`, `bytes`, `records of orders[*]`.
+    pub fn describe(&self, classes: &crate::scrub::class::Classes) -> String {
+        match self {
+            Measure::Bytes => "bytes".to_owned(),
+            Measure::Findings(None) => "findings".to_owned(),
+            Measure::Findings(Some(c)) => format!(
+                "findings of {}",
+                c.iter()
+                    .filter_map(|&i| classes.get(i).map(|c| &*c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Measure::Records { path, .. } => format!("records of {path}"),
+        }
+    }
 }
 
 /// One compiled budget.
@@ -94,11 +117,12 @@ impl Budget {
         bucket_ms(self.window)
     }
 
-    /// What one message adds: its findings of the counted classes, or its
-    /// body bytes.
+    /// What one message adds: its findings of the counted classes, its
+    /// body bytes, or the records of the path that crossed in it.
     pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
         match &self.measure {
             Measure::Bytes => bytes,
+            Measure::Records { index, .. } => findings.records(*index),
             Measure::Findings(None) => u64::from(findings.total()),
             Measure::Findings(Some(classes)) => {
                 classes.iter().map(|&c| u64::from(findings.count(c))).sum()
@@ -274,6 +298,18 @@ mod tests {
             2
         );
         assert_eq!(budget(w, Measure::Bytes).amount(&f, 999), 999);
+        // Records: the count of their path, whatever else was found.
+        let records = |index| Measure::Records {
+            path: "orders[*]".into(),
+            index,
+        };
+        assert_eq!(budget(w, records(0)).amount(&f, 999), 0);
+        f.add_record(1);
+        f.add_record(1);
+        f.add_record(0);
+        assert_eq!(budget(w, records(1)).amount(&f, 999), 2);
+        assert_eq!(budget(w, records(0)).amount(&f, 999), 1);
+        assert_eq!(budget(w, records(7)).amount(&f, 999), 0);
         let b = budget(w, Measure::Bytes);
         assert!(!b.exceeded(3), "at the limit is within it");
         assert!(b.exceeded(4));

@@ -1,16 +1,22 @@
-//! A hop's budgets compiled: names, windows and classes checked.
+//! A hop's budgets compiled: names, windows, classes and record paths
+//! checked; the record paths handed to the contract of their direction,
+//! which counts them as bodies cross.
 
 use std::sync::Arc;
 
 use super::raw::{RawBudget, RawMeasure};
-use crate::budget::{Budget, BudgetAction, MAX_BUDGETS, Measure, OnStoreError};
+use crate::budget::{Budget, BudgetAction, Direction, MAX_BUDGETS, Measure, OnStoreError};
 use crate::scrub::class::Classes;
+use crate::scrub::contract::Contract;
 
-/// The hop's own budgets, else the defaults'.
+/// The hop's own budgets, else the defaults'. A records budget's path is
+/// added to the body contract of its direction (`request`, `response`).
 pub fn compile_budgets(
     own: Option<&[RawBudget]>,
     defaults: Option<&[RawBudget]>,
     classes: &Classes,
+    request: &mut Contract,
+    response: &mut Contract,
 ) -> Result<Vec<Budget>, String> {
     let Some(list) = own.or(defaults) else {
         return Ok(Vec::new());
@@ -21,7 +27,11 @@ pub fn compile_budgets(
     let mut out: Vec<Budget> = Vec::with_capacity(list.len());
     for (i, raw) in list.iter().enumerate() {
         let at = format!("budgets[{i}] ({:?})", raw.name.0);
-        let budget = compile_budget(raw, classes).map_err(|e| format!("{at}: {e}"))?;
+        let contract = match raw.direction {
+            Direction::Request => &mut *request,
+            Direction::Response => &mut *response,
+        };
+        let budget = compile_budget(raw, classes, contract).map_err(|e| format!("{at}: {e}"))?;
         if out.iter().any(|b| b.name == budget.name) {
             return Err(format!("{at}: duplicate budget name"));
         }
@@ -30,12 +40,35 @@ pub fn compile_budgets(
     Ok(out)
 }
 
-fn compile_budget(raw: &RawBudget, classes: &Classes) -> Result<Budget, String> {
+fn compile_budget(
+    raw: &RawBudget,
+    classes: &Classes,
+    contract: &mut Contract,
+) -> Result<Budget, String> {
+    if raw.classes.is_some() && raw.count != RawMeasure::Findings {
+        return Err("classes: only a budget that counts findings names classes".into());
+    }
+    if raw.path.is_some() && raw.count != RawMeasure::Records {
+        return Err("path: only a budget that counts records names a path".into());
+    }
     let (measure, fingerprint) = match (raw.count, &raw.classes) {
-        (RawMeasure::Bytes, Some(_)) => {
-            return Err("classes: only a budget that counts findings names classes".into());
+        (RawMeasure::Bytes, _) => (Measure::Bytes, "bytes".to_owned()),
+        (RawMeasure::Records, _) => {
+            let Some(path) = &raw.path else {
+                return Err(
+                    "path: a budget that counts records names the array whose elements it counts (`path: \"orders[*]\"`)"
+                        .into(),
+                );
+            };
+            let index = record_index(contract, &path.0)?;
+            (
+                Measure::Records {
+                    path: Arc::from(path.0.as_str()),
+                    index,
+                },
+                format!("records:{}", path.0),
+            )
         }
-        (RawMeasure::Bytes, None) => (Measure::Bytes, "bytes".to_owned()),
         (RawMeasure::Findings, None) => (Measure::Findings(None), "findings:*".to_owned()),
         (RawMeasure::Findings, Some(names)) => {
             if names.is_empty() {
@@ -73,4 +106,20 @@ fn compile_budget(raw: &RawBudget, classes: &Classes) -> Result<Budget, String> 
         on_store_error,
         fingerprint: format!("{}:{fingerprint}", raw.direction.as_str()),
     })
+}
+
+/// Adds a record path to the contract that counts it. On a gRPC contract
+/// the path must name a repeated field of its message type (`items[*]`):
+/// a message is no list, so `[*]` alone names nothing there.
+fn record_index(contract: &mut Contract, path: &str) -> Result<usize, String> {
+    if let Some(m) = &contract.message {
+        let mut probe = Contract::default();
+        probe.allow_path(path).map_err(|e| format!("path: {e}"))?;
+        m.descriptors
+            .check_paths(&m.name, probe.root())
+            .map_err(|e| format!("path: {e}"))?;
+    }
+    Arc::make_mut(contract.records.get_or_insert_with(Arc::default))
+        .add(path)
+        .map_err(|e| format!("path: {e}"))
 }

@@ -627,7 +627,7 @@ fn compile_hop(
         .map(|(i, c)| compile_caller(c, issuers).map_err(|e| format!("from[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let when = compile_when(rh.when.as_deref()).map_err(|e| format!("when: {e}"))?;
-    let request_body = compile_body(
+    let mut request_body = compile_body(
         rh.request.as_ref().and_then(|d| d.body.as_ref()),
         defaults.request,
         defaults.scan,
@@ -635,7 +635,7 @@ fn compile_hop(
         defaults.descriptors,
     )
     .map_err(|e| format!("request.{e}"))?;
-    let response_body = compile_body(
+    let mut response_body = compile_body(
         rh.response.as_ref().and_then(|d| d.body.as_ref()),
         defaults.response,
         defaults.scan,
@@ -643,6 +643,13 @@ fn compile_hop(
         defaults.descriptors,
     )
     .map_err(|e| format!("response.{e}"))?;
+    let budgets = super::budgets::compile_budgets(
+        rh.budgets.as_deref(),
+        defaults.budgets,
+        defaults.classes,
+        &mut request_body,
+        &mut response_body,
+    )?;
     let request_envelope = compile_envelope(
         rh.request.as_ref(),
         defaults.request_dir,
@@ -659,8 +666,6 @@ fn compile_hop(
         false,
     )
     .map_err(|e| format!("response.{e}"))?;
-    let budgets =
-        super::budgets::compile_budgets(rh.budgets.as_deref(), defaults.budgets, defaults.classes)?;
     Ok(Hop {
         name: rh.name.into(),
         budgets,

@@ -246,6 +246,7 @@ pub struct RawDefaults {
 pub enum RawMeasure {
     Findings,
     Bytes,
+    Records,
 }
 
 /// A data-egress budget: at most `limit` of what it counts per caller and
@@ -257,11 +258,14 @@ pub struct RawBudget {
     pub name: BudgetName,
     /// `response` (what the caller gets back) or `request` (what it sends).
     pub direction: Direction,
-    /// `findings` or `bytes`.
+    /// `findings`, `bytes` or `records`.
     pub count: RawMeasure,
     /// Findings only: the data classes counted. Default: every class.
     #[serde(default)]
     pub classes: Option<Vec<String>>,
+    /// Records only: the array whose elements are counted (`orders[*]`).
+    #[serde(default)]
+    pub path: Option<RecordPath>,
     /// The rolling window, such as "1h" (1s to 7 days).
     pub window: Window,
     pub limit: std::num::NonZeroU64,
@@ -290,6 +294,22 @@ impl TryFrom<String> for BudgetName {
             false => Err(format!(
                 "budget name {s:?}: 1 to 64 letters, digits, '-' or '_'"
             )),
+        }
+    }
+}
+
+/// A records budget's path, checked as it is read: a field path that ends
+/// with `[*]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RecordPath(pub String);
+
+impl TryFrom<String> for RecordPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match crate::scrub::contract::record_path(&s) {
+            Ok(_) => Ok(Self(s)),
+            Err(e) => Err(format!("path {s:?}: {}", e.problem)),
         }
     }
 }

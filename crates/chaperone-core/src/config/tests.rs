@@ -1345,8 +1345,34 @@ fn budgets_are_validated_strictly_with_their_line() {
         ("action: block\n", "action: refuse\n", "unknown variant"),
         (
             "count: findings\n        classes",
-            "count: records\n        classes",
+            "count: rows\n        classes",
             "unknown variant",
+        ),
+        // A record path: a field path ending with `[*]`, read strictly.
+        (
+            "count: findings\n        classes: [card_number]\n",
+            "count: records\n        path: orders\n",
+            "path \"orders\": names no array's elements",
+        ),
+        (
+            "count: findings\n        classes: [card_number]\n",
+            "count: records\n        path: \"orders[*].id\"\n",
+            "ends with [*]",
+        ),
+        (
+            "count: findings\n        classes: [card_number]\n",
+            "count: records\n        path: \"orders[0]\"\n",
+            "only [*] may index an array",
+        ),
+        (
+            "count: findings\n        classes: [card_number]\n",
+            "count: records\n        path: \"a..b[*]\"\n",
+            "empty segment",
+        ),
+        (
+            "count: findings\n        classes: [card_number]\n",
+            "count: records\n        path: [\"orders[*]\"]\n",
+            "path",
         ),
         (
             "direction: response\n        count",
@@ -1386,9 +1412,83 @@ fn budgets_are_validated_strictly_with_their_line() {
             "only a budget that counts findings",
         ),
         ("name: upload", "name: cards", "duplicate budget name"),
+        (
+            "count: bytes",
+            "count: bytes, path: \"orders[*]\"",
+            "only a budget that counts records names a path",
+        ),
+        (
+            "classes: [card_number]",
+            "classes: [card_number]\n        path: \"orders[*]\"",
+            "only a budget that counts records names a path",
+        ),
+        (
+            "count: bytes",
+            "count: records",
+            "names the array whose elements it counts",
+        ),
+        (
+            "count: findings\n        classes: [card_number]",
+            "count: records\n        path: \"orders[*]\"\n        classes: [card_number]",
+            "only a budget that counts findings names classes",
+        ),
     ] {
         let e = compile_err(&BUDGETS.replacen(from, to, 1)).to_string();
         assert!(e.contains(says), "{to:?}: {e}");
         assert!(e.contains("hops[0] (\"list-cards\"): budgets["), "{e}");
     }
+}
+
+#[test]
+fn records_budgets_hand_their_paths_to_the_contract_of_their_direction() {
+    use crate::budget::{Direction, Measure};
+    let text = BUDGETS.replace(
+        "    budgets: []\n",
+        r#"    budgets:
+      - { name: orders, direction: response, count: records, path: "orders[*]", window: 1h, limit: 500, action: block }
+      - { name: lines, direction: response, count: records, path: "[*]", window: 1h, limit: 50, action: alert }
+      - { name: orders-again, direction: response, count: records, path: "orders[*]", window: 1m, limit: 20, action: block }
+      - { name: uploads, direction: request, count: records, path: "data.items[*]", window: 1h, limit: 10, action: block }
+"#,
+    );
+    let p = compile_str(&text).unwrap();
+    let hop = &p.hops[2];
+    let measures: Vec<_> = hop.budgets.iter().map(|b| &b.measure).collect();
+    let records = |path: &str, index| Measure::Records {
+        path: path.into(),
+        index,
+    };
+    // Indexes per direction; one path counted once.
+    assert_eq!(
+        measures,
+        [
+            &records("orders[*]", 0),
+            &records("[*]", 1),
+            &records("orders[*]", 0),
+            &records("data.items[*]", 0),
+        ]
+    );
+    let paths = |c: &crate::scrub::contract::Contract| c.records.as_ref().unwrap().paths.clone();
+    assert_eq!(paths(&hop.response_body), ["orders[*]", "[*]"]);
+    assert_eq!(paths(&hop.request_body), ["data.items[*]"]);
+    assert_eq!(hop.budgets[3].direction, Direction::Request);
+    // What is counted is part of the budget's keys.
+    assert_eq!(hop.budgets[0].fingerprint, "response:records:orders[*]");
+    assert_eq!(hop.budgets[3].fingerprint, "request:records:data.items[*]");
+    // A hop without records budgets looks for none.
+    for hop in &p.hops[..2] {
+        assert!(hop.request_body.records.is_none() && hop.response_body.records.is_none());
+    }
+    // In the defaults, each hop counts its own.
+    let text = BUDGETS.replace(
+        "count: findings, window: 1h, limit: 500",
+        "count: records, path: \"items[*]\", window: 1h, limit: 500",
+    );
+    let p = compile_str(&text).unwrap();
+    assert_eq!(p.hops[1].budgets[0].measure, records("items[*]", 0));
+    assert_eq!(paths(&p.hops[1].response_body), ["items[*]"]);
+    assert!(
+        p.hops[0].response_body.records.is_none(),
+        "its own replace them"
+    );
 }

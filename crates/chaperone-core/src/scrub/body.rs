@@ -275,6 +275,9 @@ pub fn scrub_body(
     match decode(body, declared) {
         Some(text) => {
             read_text(body, &text, label, contract, classes, key, &mut out)?;
+            if out.kind != BodyKind::Json {
+                count_streamed_records(headers, &text.text, contract, classes, key, &mut out);
+            }
             // A body read in another encoding that crosses as it came must
             // hold nothing for a reader that ignores the label either (ASCII
             // labelled UTF-16 reads as noise to chaperone, as ASCII to Go).
@@ -506,6 +509,62 @@ fn read_text(
             // `other: pass` passes what chaperone cannot read; this it can.
             OtherContent::Pass => scan_as_text(t, contract, classes, key, out),
         },
+    }
+}
+
+/// Records in a body that crossed as text but holds JSON documents its
+/// reader parses: each event's `data` (its `data:` lines joined, as an
+/// event-stream client reads them) of a `text/event-stream` body, each line
+/// of an NDJSON one, read as it crosses. What is not JSON holds none.
+fn count_streamed_records(
+    headers: &BodyHeaders,
+    text: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+    out: &mut Scrubbed,
+) {
+    use super::stream::Framing;
+    if contract.records.is_none() {
+        return;
+    }
+    let framing = headers.framing();
+    if !matches!(framing, Some(Framing::Events | Framing::Lines)) {
+        return;
+    }
+    let crossing = match &out.body {
+        Some(new) => String::from_utf8_lossy(new),
+        None => Cow::Borrowed(text),
+    };
+    let mut count = |doc: &str| {
+        let found = json::count_records(doc, contract, classes, key);
+        out.findings.merge(&found);
+    };
+    // Lines as an event-stream reader splits them: at CRLF, LF or a lone CR.
+    let lines = crossing.split("\r\n").flat_map(|l| l.split(['\r', '\n']));
+    if framing == Some(Framing::Lines) {
+        lines.for_each(&mut count);
+        return;
+    }
+    let mut data = String::new();
+    for line in lines.chain([""]) {
+        if line.is_empty() {
+            count(&data);
+            data.clear();
+            continue;
+        }
+        let value = match line.strip_prefix("data") {
+            Some("") => "",
+            Some(rest) => match rest.strip_prefix(':') {
+                Some(v) => v.strip_prefix(' ').unwrap_or(v),
+                None => continue,
+            },
+            None => continue,
+        };
+        if !data.is_empty() {
+            data.push('\n');
+        }
+        data.push_str(value);
     }
 }
 

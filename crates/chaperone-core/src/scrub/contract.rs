@@ -1,6 +1,9 @@
 //! A hop's data contract for one direction: which fields may cross, what is
 //! done to them, what is scanned for, and the bounds.
 
+use std::sync::Arc;
+
+use super::Findings;
 use super::class::Action;
 use super::detect::DetectorSet;
 
@@ -77,6 +80,9 @@ pub struct Node {
     pub action: Option<FieldAction>,
     /// A listed name holds an upper-case letter.
     pub cased: bool,
+    /// In a records trie ([`Records`]): the record paths whose records
+    /// stand here, the elements of the array a path names.
+    pub records: Vec<usize>,
 }
 
 impl Node {
@@ -105,6 +111,38 @@ impl Node {
             .or(self.any_key.as_deref())
     }
 
+    /// In a records trie: where the elements of an array standing here
+    /// stand. At a node that names no elements and holds no records, an
+    /// array's elements stand where the array does (`data.items[*]` counts
+    /// in `data: [{items: [...]}, ...]` too), as field actions follow arrays.
+    pub fn record_elements(&self) -> Option<&Node> {
+        match &self.elements {
+            Some(e) => Some(e),
+            None => self.records.is_empty().then_some(self),
+        }
+    }
+
+    /// In a records trie: counts a value that crosses standing here, whose
+    /// first byte is `first`: one record for each path whose records stand
+    /// here, and, where a path's array stands, one for a value that is not
+    /// an array (a record sent bare: `"orders": {...}`, or a document that
+    /// is one object under `[*]`). `null` is none.
+    pub fn count_records(&self, first: Option<u8>, findings: &mut Findings) {
+        if first == Some(b'n') {
+            return;
+        }
+        for &r in &self.records {
+            findings.add_record(r);
+        }
+        if first != Some(b'[')
+            && let Some(e) = &self.elements
+        {
+            for &r in &e.records {
+                findings.add_record(r);
+            }
+        }
+    }
+
     /// Folds what `*` says into every listed sibling, level by level: a
     /// listed name does not escape an action or an allowance aimed at all
     /// names (`allow: [meta.card]` with `fields: {"meta.*": redact}`).
@@ -129,6 +167,11 @@ impl Node {
     /// Adds `other`'s allowances and actions where this node has none.
     fn absorb(&mut self, other: &Node) {
         self.allow_subtree |= other.allow_subtree;
+        for r in &other.records {
+            if !self.records.contains(r) {
+                self.records.push(*r);
+            }
+        }
         if self.action.is_none() {
             self.action = other.action.clone();
         }
@@ -179,6 +222,77 @@ pub struct Contract {
     pub stream: bool,
     /// gRPC bodies hold messages of this protobuf type (scrub::proto).
     pub message: Option<MessageType>,
+    /// The arrays whose elements records budgets count; `None` when no
+    /// budget counts records (nothing is looked for then).
+    pub records: Option<Arc<Records>>,
+}
+
+/// The record paths of a direction's budgets (`orders[*]`, `[*]`), as a
+/// trie of [`Node`]s like the allow-list's, walked beside it: a node's
+/// `records` names the paths whose records stand there.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    pub root: Node,
+    /// Each path as written, by its index in [`Findings`]' record counts.
+    pub paths: Vec<String>,
+}
+
+impl Records {
+    /// Adds a record path (once: the same path twice is one count). Returns
+    /// its index.
+    pub fn add(&mut self, path: &str) -> Result<usize, PathError> {
+        if let Some(i) = self.paths.iter().position(|p| p == path) {
+            return Ok(i);
+        }
+        let steps = record_path(path)?;
+        let index = self.paths.len();
+        walk(&mut self.root, &steps).records.push(index);
+        self.paths.push(path.to_owned());
+        self.root.merge_wildcards();
+        fold_elements(&mut self.root);
+        Ok(index)
+    }
+}
+
+/// Folds the fields named at each node of a records trie into its
+/// elements' node, where the node holds no records: an array standing
+/// where fields are named holds elements with those fields (see
+/// [`Node::record_elements`]), also where another path names the array's
+/// elements (`[*]` beside `orders[*]`: `[{"orders": [...]}]` counts its
+/// orders as well as its objects).
+fn fold_elements(node: &mut Node) {
+    if node.records.is_empty()
+        && let Some(elements) = node.elements.as_deref_mut()
+    {
+        elements.absorb(&Node {
+            keys: node.keys.clone(),
+            any_key: node.any_key.clone(),
+            cased: node.cased,
+            ..Node::default()
+        });
+    }
+    for (_, child) in &mut node.keys {
+        fold_elements(child);
+    }
+    for child in [node.any_key.as_deref_mut(), node.elements.as_deref_mut()]
+        .into_iter()
+        .flatten()
+    {
+        fold_elements(child);
+    }
+}
+
+/// A record path: a field path (`a.b`, `a[*]`, `*`) that ends with `[*]`,
+/// the elements of the array it names.
+pub fn record_path(path: &str) -> Result<Vec<Step>, PathError> {
+    let steps = parse_path(path)?;
+    if steps.last() != Some(&Step::Elements) {
+        return Err(PathError {
+            path: path.to_owned(),
+            problem: "names no array's elements: a record path ends with [*] (`orders[*]`, `data.items[*]`, `[*]`)",
+        });
+    }
+    Ok(steps)
 }
 
 /// The protobuf type of a direction's gRPC messages, and the descriptors
@@ -229,8 +343,9 @@ pub struct Envelope {
     pub nosniff: bool,
 }
 
+/// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     Key(String),
     AnyKey,
     Elements,

@@ -51,14 +51,14 @@ fn headers() -> BodyHeaders {
     }
 }
 
-fn flow(c: &Contract, parts: &[&[u8]]) -> (Vec<u8>, Option<ScrubError>, u32) {
+fn flow(c: &Contract, parts: &[&[u8]]) -> (Vec<u8>, Option<ScrubError>, Findings) {
     let h = headers();
     let mut f = Flow::new(Framing::Document, &classes());
     let mut out = Vec::new();
-    let mut found = 0;
+    let mut found = Findings::new(classes().len());
     for (i, p) in parts.iter().enumerate() {
         let fed = f.feed(p, i + 1 == parts.len(), &h, c, &classes(), &key());
-        found += fed.findings.total();
+        found.merge(&fed.findings);
         out.extend_from_slice(&fed.out);
         if let Some(e) = fed.refused {
             return (out, Some(e), found);
@@ -400,8 +400,29 @@ fn contracts() -> Vec<(String, Contract)> {
         });
         v.push((format!("limit{n}"), l));
     }
+    // Every contract counts records too, so the counts are compared with
+    // everything else: the elements of named arrays, through wildcards, of
+    // the document itself, and of arrays in arrays.
+    for (_, c) in &mut v {
+        let mut records = contract::Records::default();
+        for path in RECORD_PATHS {
+            records.add(path).unwrap();
+        }
+        c.records = Some(std::sync::Arc::new(records));
+    }
     v
 }
+
+/// The record paths every contract above counts.
+const RECORD_PATHS: [&str; 7] = [
+    "items[*]",
+    "[*]",
+    "*[*]",
+    "[*].items[*]",
+    "nested.deep[*]",
+    "[*][*]",
+    "list[*]",
+];
 
 fn leaks(out: &[u8]) -> Option<&'static str> {
     let s = String::from_utf8_lossy(out);
@@ -434,6 +455,7 @@ fn run_rounds(seed: u64, rounds: usize) -> usize {
     let h = headers();
     let cs = contracts();
     let mut compared = 0;
+    let mut records = 0;
     for round in 0..rounds {
         let mut doc = String::new();
         g.value(0, &mut doc);
@@ -499,7 +521,16 @@ fn run_rounds(seed: u64, rounds: usize) -> usize {
                     "{}",
                     what()
                 );
-                assert_eq!(found, whole.findings.total(), "{}", what());
+                assert_eq!(found.total(), whole.findings.total(), "{}", what());
+                for (i, path) in RECORD_PATHS.iter().enumerate() {
+                    assert_eq!(
+                        found.records(i),
+                        whole.findings.records(i),
+                        "records of {path}: {}",
+                        what()
+                    );
+                    records += whole.findings.records(i);
+                }
                 assert!(
                     expected.is_empty()
                         || serde_json::from_slice::<serde_json::Value>(&out).is_ok(),
@@ -538,6 +569,7 @@ fn run_rounds(seed: u64, rounds: usize) -> usize {
             }
         }
     }
+    assert!(records > 100, "records counted: {records}");
     compared
 }
 

@@ -32,12 +32,14 @@ pub use flow::{DocFlow, Under};
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 64;
 
-/// Where the walk is in the contract: the allow-list node (if any) and
-/// whether everything below is allowed.
+/// Where the walk is in the contract: the allow-list node (if any),
+/// whether everything below is allowed, and the node of the records trie
+/// (`Contract::records`) the value stands at, if any.
 #[derive(Clone, Copy)]
 struct At<'c> {
     node: Option<&'c Node>,
     open: bool,
+    rec: Option<&'c Node>,
 }
 
 struct Rewriter<'a> {
@@ -150,10 +152,11 @@ fn admit<'c>(
     contract: &Contract,
     node: Option<&'c Node>,
     parent_open: bool,
+    rec: Option<&'c Node>,
 ) -> Result<Option<At<'c>>, ScrubError> {
     let open = parent_open || node.is_some_and(|c| c.allow_subtree);
     if open || node.is_some() {
-        return Ok(Some(At { node, open }));
+        return Ok(Some(At { node, open, rec }));
     }
     match contract.unknown {
         Unknown::Drop => Ok(None),
@@ -161,6 +164,7 @@ fn admit<'c>(
         Unknown::Allow => Ok(Some(At {
             node: None,
             open: true,
+            rec,
         })),
     }
 }
@@ -178,10 +182,7 @@ fn fitted<'c>(
         Some(node) if !at.open && !fits(node.shape(), first) => match contract.unknown {
             Unknown::Drop => Ok(None),
             Unknown::Reject => Err(ScrubError::UnknownField),
-            Unknown::Allow => Ok(Some(At {
-                node: at.node,
-                open: true,
-            })),
+            Unknown::Allow => Ok(Some(At { open: true, ..at })),
         },
         _ => Ok(Some(at)),
     }
@@ -194,6 +195,7 @@ fn object_at(at: At<'_>) -> At<'_> {
         Some(n) if at.open && n.keys.is_empty() && n.any_key.is_none() => At {
             node: n.elements.as_deref().or(Some(n)),
             open: true,
+            rec: at.rec,
         },
         _ => at,
     }
@@ -245,6 +247,25 @@ pub(super) struct Judged {
     changed: bool,
 }
 
+/// The records `contract` counts in `text`, a JSON document read as it is
+/// (nothing judged): what a body that crosses as text holds for a reader
+/// that parses it (`body::count_streamed_records`). Not JSON: none.
+pub fn count_records(
+    text: &str,
+    contract: &Contract,
+    classes: &Classes,
+    key: &HashKey,
+) -> Findings {
+    let counting = Contract {
+        records: contract.records.clone(),
+        ..Contract::default()
+    };
+    match rewrite_text(text, &counting, classes, key) {
+        Ok((_, found)) => found,
+        Err(_) => Findings::new(classes.len()),
+    }
+}
+
 /// One complete value (`text`, whitespace around it allowed), judged
 /// exactly as [`rewrite_text`] judges it where it stands: at `at`, under
 /// its field action, named `name`, labelled `label` by a sibling, at
@@ -290,6 +311,7 @@ pub fn rewrite_text(
     let root = At {
         node: Some(contract.root()),
         open: contract.allow.is_none(),
+        rec: contract.records.as_deref().map(|r| &r.root),
     };
     let kept = r.value(root, None, None, 0)?;
     r.ws();
@@ -333,12 +355,15 @@ impl<'a> Rewriter<'a> {
     }
 }
 
-impl At<'_> {
-    /// Everything below may cross.
-    const OPEN: At<'static> = At {
-        node: None,
-        open: true,
-    };
+impl<'c> At<'c> {
+    /// Everything below may cross (at `rec` in the records trie).
+    fn open(rec: Option<&'c Node>) -> Self {
+        At {
+            node: None,
+            open: true,
+            rec,
+        }
+    }
 }
 
 /// Whether the value starting with `first` is of a kind `shape` admits.
@@ -425,8 +450,26 @@ impl<'a> Rewriter<'a> {
         if depth > MAX_DEPTH {
             return Err(ScrubError::TooDeep);
         }
+        let first = self.peek();
+        let kept = self.judged(at, action, name, depth)?;
+        // A record counts when it crosses (whatever the contract removed
+        // from inside it).
+        if kept && let Some(rec) = at.rec {
+            rec.count_records(first, &mut self.findings);
+        }
+        Ok(kept)
+    }
+
+    /// [`Self::value`] judged under the contract: whether it stays.
+    fn judged(
+        &mut self,
+        at: At<'a>,
+        action: Option<&FieldAction>,
+        name: Option<&str>,
+        depth: usize,
+    ) -> Result<bool, ScrubError> {
         if let Some(fa) = action {
-            return self.acted(fa, name, depth);
+            return self.acted(fa, at.rec, name, depth);
         }
         let Some(at) = fitted(self.contract, at, self.peek())? else {
             self.skip_value(depth)?;
@@ -459,8 +502,9 @@ impl<'a> Rewriter<'a> {
         &self,
         node: Option<&'a Node>,
         parent_open: bool,
+        rec: Option<&'a Node>,
     ) -> Result<Option<At<'a>>, ScrubError> {
-        admit(self.contract, node, parent_open)
+        admit(self.contract, node, parent_open, rec)
     }
 
     /// Writes one member (with its key, as written or rewritten) or element,
@@ -655,7 +699,7 @@ impl<'a> Rewriter<'a> {
         let mut m = Planned {
             child,
             key_label,
-            at: self.admit(child, at.open)?,
+            at: self.admit(child, at.open, at.rec.and_then(|n| n.child(key)))?,
             written: None,
             crossing: None,
             clean: true,
@@ -797,7 +841,7 @@ impl<'a> Rewriter<'a> {
             return Ok(true);
         }
         let element = element_node(at);
-        let element_at = self.admit(element, at.open)?;
+        let element_at = self.admit(element, at.open, at.rec.and_then(Node::record_elements))?;
         let action = element.and_then(|e| e.action.as_ref());
         let mut first = true;
         loop {
@@ -816,6 +860,7 @@ impl<'a> Rewriter<'a> {
     fn acted(
         &mut self,
         fa: &FieldAction,
+        rec: Option<&'a Node>,
         name: Option<&str>,
         depth: usize,
     ) -> Result<bool, ScrubError> {
@@ -849,13 +894,12 @@ impl<'a> Rewriter<'a> {
                 loop {
                     let (key, key_start, key_end) = self.member_key()?;
                     let raw = &self.input[key_start..key_end];
+                    let open = At::open(rec.and_then(|n| n.child(&key)));
                     let (at, written, crossing) = match self.judge_key(&key)? {
-                        None => (Some(At::OPEN), Some(Cow::Borrowed(raw)), None),
-                        Some(Some(new)) => (
-                            Some(At::OPEN),
-                            Some(Cow::Owned(json_string(&new))),
-                            Some(new),
-                        ),
+                        None => (Some(open), Some(Cow::Borrowed(raw)), None),
+                        Some(Some(new)) => {
+                            (Some(open), Some(Cow::Owned(json_string(&new))), Some(new))
+                        }
                         Some(None) => (None, None, None),
                     };
                     self.member(
@@ -878,7 +922,8 @@ impl<'a> Rewriter<'a> {
                 let mut first = true;
                 loop {
                     self.ws();
-                    self.member(Some(At::OPEN), None, Some(fa), name, &mut first, depth + 1)?;
+                    let open = At::open(rec.and_then(Node::record_elements));
+                    self.member(Some(open), None, Some(fa), name, &mut first, depth + 1)?;
                     if self.next_or_close(b']')? {
                         return Ok(true);
                     }

@@ -16,17 +16,37 @@ pub mod text;
 pub use body::{BodyHeaders, BodyKind, Scrubbed, scrub_body};
 use class::Classes;
 
-/// Findings per class index; never values.
+/// Findings per class index, and the records counted per record path
+/// (`contract::Records`); never values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Findings {
     counts: Vec<u32>,
+    /// Grown as records are counted: empty where no path counts any.
+    records: Vec<u64>,
 }
 
 impl Findings {
     pub fn new(classes: usize) -> Self {
         Self {
             counts: vec![0; classes],
+            records: Vec::new(),
         }
+    }
+
+    /// One record of the record path `path` crossed.
+    pub fn add_record(&mut self, path: usize) {
+        // Paths are few (a contract holds one per budget at most).
+        if self.records.len() <= path {
+            self.records.resize(path + 1, 0);
+        }
+        if let Some(n) = self.records.get_mut(path) {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// Records of the record path `path`.
+    pub fn records(&self, path: usize) -> u64 {
+        self.records.get(path).copied().unwrap_or(0)
     }
 
     pub fn add(&mut self, class: usize) {
@@ -39,6 +59,12 @@ impl Findings {
     pub fn merge(&mut self, other: &Findings) {
         for (c, n) in self.counts.iter_mut().zip(&other.counts) {
             *c = c.saturating_add(*n);
+        }
+        if self.records.len() < other.records.len() {
+            self.records.resize(other.records.len(), 0);
+        }
+        for (r, n) in self.records.iter_mut().zip(&other.records) {
+            *r = r.saturating_add(*n);
         }
     }
 
@@ -156,5 +182,7 @@ impl ScrubError {
 mod flow_differential_tests;
 #[cfg(test)]
 mod neighbour_tests;
+#[cfg(test)]
+mod records_tests;
 #[cfg(test)]
 mod tests;

@@ -571,11 +571,12 @@ fn map_entry(options: &[u8]) -> Result<bool, ScrubError> {
     Ok(entry)
 }
 
-/// Where the walk is in the contract, as in JSON.
+/// Where the walk is in the contract, and in its records trie, as in JSON.
 #[derive(Clone, Copy)]
 struct At<'c> {
     node: Option<&'c Node>,
     open: bool,
+    rec: Option<&'c Node>,
 }
 
 struct Rewriter<'a> {
@@ -608,6 +609,7 @@ pub fn rewrite_message(
     let root = At {
         node: Some(contract.root()),
         open: contract.allow.is_none(),
+        rec: contract.records.as_deref().map(|r| &r.root),
     };
     let out = r.message(input, ty, root, None, 0)?;
     let findings = r.findings;
@@ -652,7 +654,8 @@ impl<'a> Rewriter<'a> {
             let child = at.node.and_then(|n| n.child(&field.name));
             let field_action = action.or(child.and_then(|c| c.action.as_ref()));
             let open = at.open || child.is_some_and(|c| c.allow_subtree);
-            let Some(node_at) = self.admit(child, open)? else {
+            let rec = at.rec.and_then(|n| n.child(&field.name));
+            let Some(node_at) = self.admit(child, open, rec)? else {
                 self.changed = true;
                 continue;
             };
@@ -661,6 +664,7 @@ impl<'a> Rewriter<'a> {
                 At {
                     node: elements,
                     open: node_at.open || elements.is_some_and(|n| n.allow_subtree),
+                    rec: node_at.rec.and_then(|n| n.elements.as_deref()),
                 }
             } else {
                 node_at
@@ -676,7 +680,7 @@ impl<'a> Rewriter<'a> {
             if field.kind != Kind::Message
                 && !leaf(element_at)
                 && !leaf(node_at)
-                && self.admit(None, false)?.is_none()
+                && self.admit(None, false, None)?.is_none()
             {
                 self.changed = true;
                 continue;
@@ -688,7 +692,14 @@ impl<'a> Rewriter<'a> {
             match raw {
                 Raw::Len(bytes) if field.kind.scalar_number() => {
                     // Packed repeated numbers.
-                    self.packed(field, bytes, whole, element_action, &mut out)?;
+                    self.packed(
+                        field,
+                        bytes,
+                        whole,
+                        element_at.rec,
+                        element_action,
+                        &mut out,
+                    )?;
                 }
                 Raw::Len(bytes) if field.kind == Kind::Message && is_map(set, field) => {
                     self.map_entry(field, bytes, whole, node_at, field_action, depth, &mut out)?;
@@ -697,6 +708,7 @@ impl<'a> Rewriter<'a> {
                     if !self.message_stays(element_action)? {
                         continue;
                     }
+                    self.count_record(element_at.rec);
                     let before = self.changed;
                     self.changed = false;
                     let inner = self.message(
@@ -714,18 +726,34 @@ impl<'a> Rewriter<'a> {
                     self.changed |= before;
                 }
                 Raw::Len(bytes) => match self.string(field, bytes, element_action)? {
-                    None => out.extend_from_slice(whole),
-                    Some(Some(new)) => put_len(&mut out, number, new.as_bytes()),
+                    None => {
+                        self.count_record(element_at.rec);
+                        out.extend_from_slice(whole);
+                    }
+                    Some(Some(new)) => {
+                        self.count_record(element_at.rec);
+                        put_len(&mut out, number, new.as_bytes());
+                    }
                     Some(None) => {}
                 },
                 _ => {
                     if self.number(field, raw, element_action)? {
+                        self.count_record(element_at.rec);
                         out.extend_from_slice(whole);
                     }
                 }
             }
         }
         Ok(out)
+    }
+
+    /// A value that crosses at `rec` in the records trie: one record of
+    /// each path whose records stand there (the elements of a repeated
+    /// field it names).
+    fn count_record(&mut self, rec: Option<&Node>) {
+        for &r in rec.map_or(&[][..], |n| &n.records) {
+            self.findings.add_record(r);
+        }
     }
 
     /// Whether a message value stays under a field action aimed at it
@@ -747,9 +775,14 @@ impl<'a> Rewriter<'a> {
 
     /// Where a field stands: allowed, or `None` to drop it; `Err` when the
     /// contract rejects unknown fields.
-    fn admit(&self, node: Option<&'a Node>, open: bool) -> Result<Option<At<'a>>, ScrubError> {
+    fn admit(
+        &self,
+        node: Option<&'a Node>,
+        open: bool,
+        rec: Option<&'a Node>,
+    ) -> Result<Option<At<'a>>, ScrubError> {
         if open || node.is_some() {
-            return Ok(Some(At { node, open }));
+            return Ok(Some(At { node, open, rec }));
         }
         match self.contract.unknown {
             Unknown::Drop => Ok(None),
@@ -757,6 +790,7 @@ impl<'a> Rewriter<'a> {
             Unknown::Allow => Ok(Some(At {
                 node: None,
                 open: true,
+                rec,
             })),
         }
     }
@@ -931,13 +965,15 @@ impl<'a> Rewriter<'a> {
         Ok(true)
     }
 
-    /// Packed repeated numbers: each judged; the list rewritten without the
-    /// ones removed.
+    /// Packed repeated numbers: each judged (and counted at `rec` when it
+    /// stays); the list rewritten without the ones removed.
+    #[allow(clippy::too_many_arguments)]
     fn packed(
         &mut self,
         field: &Field,
         bytes: &[u8],
         whole: &[u8],
+        rec: Option<&Node>,
         action: Option<&FieldAction>,
         out: &mut Vec<u8>,
     ) -> Result<(), ScrubError> {
@@ -948,6 +984,7 @@ impl<'a> Rewriter<'a> {
             let start = w.pos;
             let raw = w.value(field.kind.wire())?;
             if self.number(field, raw, action)? {
+                self.count_record(rec);
                 kept.extend_from_slice(&bytes[start..w.pos]);
             } else {
                 dropped = true;
@@ -1036,7 +1073,8 @@ impl<'a> Rewriter<'a> {
         }
         let child = at.node.and_then(|n| n.child(&key_text));
         let open = at.open || child.is_some_and(|c| c.allow_subtree);
-        let Some(value_at) = self.admit(child, open)? else {
+        let rec = at.rec.and_then(|n| n.child(&key_text));
+        let Some(value_at) = self.admit(child, open, rec)? else {
             self.changed = true;
             return Ok(());
         };

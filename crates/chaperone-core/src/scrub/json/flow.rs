@@ -73,6 +73,8 @@ impl Step {
 struct Place {
     /// Its contract node, by the steps from the root; `None`: it has none.
     node: Option<Vec<Step>>,
+    /// Its node in the records trie (`Contract::records`), likewise.
+    rec: Option<Vec<Step>>,
     /// Everything below may cross.
     open: bool,
     /// The member name it is judged under.
@@ -82,22 +84,49 @@ struct Place {
     depth: usize,
 }
 
+/// The node `steps` lead to from `root`.
+fn follow<'c>(root: &'c Node, steps: &Option<Vec<Step>>) -> Result<Option<&'c Node>, ScrubError> {
+    let Some(steps) = steps else {
+        return Ok(None);
+    };
+    let mut node = root;
+    for step in steps {
+        node = step.take(node).ok_or(ScrubError::Internal)?;
+    }
+    Ok(Some(node))
+}
+
+/// The steps to `to`, reached from `from`, which `steps` lead to.
+fn steps_below(
+    steps: &Option<Vec<Step>>,
+    from: Option<&Node>,
+    to: Option<&Node>,
+) -> Result<Option<Vec<Step>>, ScrubError> {
+    match (steps, from, to) {
+        (_, _, None) => Ok(None),
+        (Some(steps), Some(parent), Some(child)) => {
+            let step = Step::between(parent, child)?;
+            Ok(Some(steps.iter().copied().chain([step]).collect()))
+        }
+        // A node is only ever reached from its parent's.
+        _ => Err(ScrubError::Internal),
+    }
+}
+
 impl Place {
     fn node<'c>(&self, contract: &'c Contract) -> Result<Option<&'c Node>, ScrubError> {
-        let Some(steps) = &self.node else {
-            return Ok(None);
-        };
-        let mut node = contract.root();
-        for step in steps {
-            node = step.take(node).ok_or(ScrubError::Internal)?;
-        }
-        Ok(Some(node))
+        follow(contract.root(), &self.node)
     }
 
     fn at<'c>(&self, contract: &'c Contract) -> Result<At<'c>, ScrubError> {
+        let rec = match &contract.records {
+            Some(records) => follow(&records.root, &self.rec)?,
+            None => None,
+        };
         Ok(At {
             node: self.node(contract)?,
             open: self.open,
+            rec,
         })
     }
 
@@ -109,17 +138,9 @@ impl Place {
         name: Option<String>,
         label: Option<String>,
     ) -> Result<Self, ScrubError> {
-        let node = match (&self.node, from.node, to.node) {
-            (_, _, None) => None,
-            (Some(steps), Some(parent), Some(child)) => {
-                let step = Step::between(parent, child)?;
-                Some(steps.iter().copied().chain([step]).collect())
-            }
-            // A node is only ever reached from its parent's.
-            _ => return Err(ScrubError::Internal),
-        };
         Ok(Place {
-            node,
+            node: steps_below(&self.node, from.node, to.node)?,
+            rec: steps_below(&self.rec, from.rec, to.rec)?,
             open: to.open,
             name,
             label,
@@ -282,6 +303,7 @@ impl DocFlow {
     pub fn new(contract: &Contract) -> Self {
         let root = Place {
             node: Some(Vec::new()),
+            rec: contract.records.as_ref().map(|_| Vec::new()),
             open: contract.allow.is_none(),
             ..Place::default()
         };
@@ -420,7 +442,12 @@ impl DocFlow {
         let place = if frame.keep {
             let at = frame.place.at(contract)?;
             let node = element_node(at);
-            match admit(contract, node, at.open)? {
+            match admit(
+                contract,
+                node,
+                at.open,
+                at.rec.and_then(Node::record_elements),
+            )? {
                 Some(to) => Some(frame.place.below(
                     at,
                     to,
@@ -560,7 +587,7 @@ impl DocFlow {
                 self.next = Next::Value(member);
                 return Ok(None);
             }
-            self.enter(first, member, under, out)?;
+            self.enter(first, member, under, out, count)?;
             return Ok(Some(i + 1));
         };
         let text = utf8(&held[..len])?;
@@ -621,6 +648,7 @@ impl DocFlow {
         member: Member,
         under: &Under<'_>,
         out: &mut Vec<u8>,
+        count: &mut dyn FnMut(&Findings) -> Result<(), ScrubError>,
     ) -> Result<(), ScrubError> {
         let contract = under.contract;
         let object = first == b'{';
@@ -653,6 +681,12 @@ impl DocFlow {
                         ..place.below(at, inner, name, label)?
                     };
                     frame.keep = true;
+                    // A record counts as it starts to cross.
+                    if let Some(rec) = at.rec {
+                        let mut found = Findings::new(under.classes.len());
+                        rec.count_records(Some(first), &mut found);
+                        count(&found)?;
+                    }
                     if let Some(parent) = self.stack.last_mut() {
                         if !std::mem::take(&mut parent.first) {
                             out.push(b',');

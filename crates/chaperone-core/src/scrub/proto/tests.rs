@@ -781,3 +781,85 @@ fn a_message_given_as_json_is_judged_in_the_wire_format() {
         json!({"card": {"number": "411111******1111"}, "amountCents": "1250", "memo": "NDExMTExKioqKioqMTExMQ=="})
     );
 }
+
+/// A records budget's path over protobuf: the elements of a repeated field
+/// that cross, whatever their kind (messages, strings, numbers packed or
+/// not), at any depth; an element the contract removes is not counted.
+#[test]
+fn the_elements_of_repeated_fields_count_as_records() {
+    use crate::scrub::class::{Action, Classes, DataClass};
+    use crate::scrub::contract::{FieldAction, Records};
+    use crate::scrub::detect::{Detector, DetectorSet};
+    let set = set();
+    let classes = Classes::new(vec![DataClass {
+        name: "card_number".into(),
+        detectors: DetectorSet::empty().with(Detector::Pan),
+        action: Action::Drop,
+    }]);
+    let key = HashKey::from_bytes(b"test key");
+    let counting = |paths: &[&str]| {
+        let mut records = Records::default();
+        for p in paths {
+            records.add(p).unwrap();
+        }
+        Contract {
+            scan: DetectorSet::all(),
+            records: Some(std::sync::Arc::new(records)),
+            ..Contract::default()
+        }
+    };
+    let counts = |c: &Contract, ty: &str, j: Value| {
+        let wire = encoded(&set, ty, &j);
+        let (_, found) = rewrite_message(&wire, &set, ty, c, &classes, &key).unwrap();
+        let n = c.records.as_ref().map_or(0, |r| r.paths.len());
+        (0..n).map(|i| found.records(i)).collect::<Vec<_>>()
+    };
+    let reply = json!({"chargeId": "ch_1", "items": [{"sku": "a"}, {"sku": "b", "qty": 2}, {}]});
+    assert_eq!(
+        counts(
+            &counting(&["items[*]"]),
+            "chaperone.demo.v1.ChargeReply",
+            reply.clone()
+        ),
+        [3]
+    );
+    // Under an allow-list that lets items cross: the same; where items
+    // may not cross, none.
+    let mut listed = counting(&["items[*]"]);
+    listed.allow_path("items[*].sku").unwrap();
+    assert_eq!(
+        counts(&listed, "chaperone.demo.v1.ChargeReply", reply.clone()),
+        [3]
+    );
+    let mut closed = counting(&["items[*]"]);
+    closed.allow_path("charge_id").unwrap();
+    assert_eq!(counts(&closed, "chaperone.demo.v1.ChargeReply", reply), [0]);
+    // Strings: a tag dropped for the card it holds does not cross.
+    let tags = json!({"tags": ["gift", "4111111111111111", "rush"]});
+    assert_eq!(counts(&counting(&["tags[*]"]), REQUEST, tags.clone()), [2]);
+    let mut dropped = counting(&["tags[*]"]);
+    dropped
+        .field_action(
+            "tags",
+            FieldAction {
+                action: Action::Drop,
+                class: "tags".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(counts(&dropped, REQUEST, tags), [0]);
+    // Numbers (packed), enums, and a path through a message.
+    let kitchen = json!({
+        "counts": ["1", "2", "3"],
+        "statuses": ["STATUS_OPEN", "STATUS_CLOSED"],
+        "inner": {"counts": ["4", "5"], "statuses": ["STATUS_OPEN"]}
+    });
+    assert_eq!(
+        counts(
+            &counting(&["counts[*]", "statuses[*]", "inner.counts[*]"]),
+            KITCHEN,
+            kitchen
+        ),
+        [3, 2, 2]
+    );
+}
