@@ -809,6 +809,11 @@ fn scrub(
     let headers = crate::scrub::BodyHeaders::typed(content_type);
     let limit = crate::config::contracts::MAX_BODY_BYTES as u64 + 1;
     let mut summary = Summary::new(p.classes.len());
+    summary.record_paths = contract
+        .records
+        .as_ref()
+        .map(|r| r.paths.clone())
+        .unwrap_or_default();
     let mut stdout = std::io::stdout().lock();
     let one = |body: &[u8], out: &mut dyn Write, summary: &mut Summary| {
         summary.documents += 1;
@@ -923,6 +928,8 @@ struct Summary {
     changed: u32,
     alerts: u32,
     findings: crate::scrub::Findings,
+    /// The paths the contract counts records of (its records budgets').
+    record_paths: Vec<String>,
     refused: std::collections::BTreeMap<&'static str, u32>,
     /// Why the first refused document was refused (no value in it).
     first_refusal: Option<String>,
@@ -935,6 +942,7 @@ impl Summary {
             changed: 0,
             alerts: 0,
             findings: crate::scrub::Findings::new(classes),
+            record_paths: Vec::new(),
             refused: std::collections::BTreeMap::new(),
             first_refusal: None,
         }
@@ -947,14 +955,29 @@ impl Summary {
             .into_iter()
             .map(|(c, n)| (c.to_owned(), n.into()))
             .collect();
-        serde_json::json!({
+        let mut summary = serde_json::json!({
             "documents": self.documents,
             "changed": self.changed,
             "refused": self.refused,
             "alerts": self.alerts,
             "findings": findings,
-        })
-        .to_string()
+        });
+        if !self.record_paths.is_empty() {
+            summary["records"] = self
+                .records()
+                .map(|(path, n)| (path.to_owned(), n.into()))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        summary.to_string()
+    }
+
+    /// (path, records) for each path the contract counts.
+    fn records(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.record_paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), self.findings.records(i)))
     }
 
     fn text(&self, classes: &crate::scrub::class::Classes, batch: bool) -> String {
@@ -964,11 +987,15 @@ impl Summary {
             .iter()
             .map(|(c, n)| format!("{c}={n}"))
             .collect();
-        let found = if counts.is_empty() {
+        let mut found = if counts.is_empty() {
             "none".to_owned()
         } else {
             counts.join(" ")
         };
+        if !self.record_paths.is_empty() {
+            let records: Vec<String> = self.records().map(|(p, n)| format!("{p}={n}")).collect();
+            found.push_str(&format!("; records: {}", records.join(" ")));
+        }
         if batch {
             let refused: Vec<String> = self
                 .refused
@@ -1323,16 +1350,7 @@ fn check(policy: &PathBuf) -> ExitCode {
                     out!("    token: none (no token reaches the callee)");
                 }
                 for b in &hop.budgets {
-                    let what = b.measure.describe(&p.classes);
-                    out!(
-                        "    budget {}: {} {what} per caller per {:?} in {}s, then {:?} (store down: {:?})",
-                        b.name,
-                        b.limit,
-                        b.window,
-                        b.direction.as_str(),
-                        b.action,
-                        b.on_store_error
-                    );
+                    out!("    budget {}: {}", b.name, b.summary(&p.classes));
                 }
             }
             ExitCode::SUCCESS
@@ -1402,6 +1420,9 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
         let crossing = crate::policy::flows::classes_crossing;
         out!("request body: {}", crossing(&p, &hop.request_body));
         out!("response body: {}", crossing(&p, &hop.response_body));
+        for b in &hop.budgets {
+            out!("budget {}: {}", b.name, b.summary(&p.classes));
+        }
         for c in p.classes.iter() {
             for d in c.detectors.iter() {
                 if let Some(custom) = p.classes.custom().get(d) {

@@ -450,6 +450,56 @@ fn a_policy_names_only_message_types_its_descriptors_hold() {
     }
 }
 
+/// A records budget on a gRPC hop counts the elements of a repeated field
+/// of the hop's message type (`chaperone scrub --report json` shows the
+/// count), and a path that names no repeated field is refused at load.
+#[test]
+fn a_records_budget_on_a_grpc_hop_counts_a_repeated_field() {
+    let s = Setup::new();
+    let policy = s.dir.path("policy.yaml");
+    let with = |path: &str| {
+        POLICY.replace(
+            "        unknown: drop\n",
+            &format!(
+                "        unknown: drop\n    budgets:\n      - {{ name: items, direction: response, count: records, path: \"{path}\", window: 1h, limit: 100, action: block }}\n"
+            ),
+        )
+    };
+    std::fs::write(&policy, with("items[*]")).unwrap();
+    let (ok, out, err) = s.run(
+        "charge",
+        "response",
+        &["--protobuf", "--report", "json"],
+        &reply().encode_to_vec(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(ChargeReply::decode(&out[..]).unwrap().items.len(), 2);
+    let report: Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(report["records"], json!({"items[*]": 2}), "{err}");
+    for (path, says) in [
+        (
+            "[*]",
+            "[*]: chaperone.demo.v1.ChargeReply is a message, not a list",
+        ),
+        ("card[*]", "card[*]: not a list"),
+        (
+            "nope[*]",
+            "nope: chaperone.demo.v1.ChargeReply has no field \"nope\"",
+        ),
+        ("items[*].sku[*]", "items.sku[*]: not a list"),
+    ] {
+        std::fs::write(&policy, with(path)).unwrap();
+        let out = chaperone_cli(["check", policy.to_str().unwrap()], b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{path}");
+        assert!(
+            err.contains("hops[0] (\"charge\"): budgets[0] (\"items\"): path: ")
+                && err.contains(says),
+            "{path}: {err}"
+        );
+    }
+}
+
 /// The JSON mapping of a Card, as protobuf's JSON printers write it:
 /// lowerCamelCase names, a uint64 as a string, defaults left out.
 fn card_json(c: &Card) -> Value {

@@ -370,3 +370,55 @@ fn a_class_not_scanned_is_named_as_such() {
         }
     }
 }
+
+/// A hop's budgets, records of an array included, are in every view of a
+/// policy: `check`, `explain`, `flows` and the report (whose table the
+/// golden files hold; `chaperone diff` compares them, tests/policy_diff.rs).
+#[test]
+fn budgets_show_in_every_view() {
+    let policy = "examples/policies/shop.yaml";
+    let line = "orders-per-hour: 1000 records of orders[*] per caller per 1h in responses, then block (store down: deny)";
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chaperone"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("chaperone runs");
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    };
+    let check = run(&["check", policy]);
+    assert!(check.contains(&format!("    budget {line}\n")), "{check}");
+    let request =
+        std::env::temp_dir().join(format!("chaperone-explain-{}.yaml", std::process::id()));
+    std::fs::write(
+        &request,
+        "host: orders.shop.example\nmethod: GET\npath: /v1/customers/alice/orders\n",
+    )
+    .unwrap();
+    let explain = run(&["explain", policy, request.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&request);
+    assert!(
+        explain.contains("hop: customer-reads-own-orders\n"),
+        "{explain}"
+    );
+    assert!(explain.contains(&format!("\nbudget {line}\n")), "{explain}");
+    let flows = run(&["flows", policy]);
+    let edges: Vec<&str> = flows
+        .lines()
+        .filter(|l| l.contains("|\"customer-reads-own-orders<br/>"))
+        .collect();
+    assert_eq!(edges.len(), 2, "{flows}");
+    assert!(
+        edges
+            .iter()
+            .all(|e| e.contains(&format!("<br/>budget {line}"))),
+        "{flows}"
+    );
+    let report = run(&["report", policy]);
+    assert!(
+        report.contains(
+            "| `orders-per-hour` | response | `records of orders[*]` | 1000 per 1h | **block**"
+        ),
+        "{report}"
+    );
+}

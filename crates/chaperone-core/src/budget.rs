@@ -55,12 +55,30 @@ pub enum BudgetAction {
     Alert,
 }
 
+impl BudgetAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetAction::Block => "block",
+            BudgetAction::Alert => "alert",
+        }
+    }
+}
+
 /// What a message gets when the store cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnStoreError {
     Deny,
     Allow,
+}
+
+impl OnStoreError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnStoreError::Deny => "deny",
+            OnStoreError::Allow => "allow",
+        }
+    }
 }
 
 /// What a budget counts.
@@ -79,11 +97,11 @@ pub enum Measure {
 
 impl Measure {
     /// What is counted, in words: `findings of card_number, email`,
-    /// `findings`, `bytes`, `records of orders[*]`.
+    /// `findings of every class`, `bytes`, `records of orders[*]`.
     pub fn describe(&self, classes: &crate::scrub::class::Classes) -> String {
         match self {
             Measure::Bytes => "bytes".to_owned(),
-            Measure::Findings(None) => "findings".to_owned(),
+            Measure::Findings(None) => "findings of every class".to_owned(),
             Measure::Findings(Some(c)) => format!(
                 "findings of {}",
                 c.iter()
@@ -112,6 +130,21 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// The budget in a line, as `chaperone check`, `explain` and `flows`
+    /// print it: `200 findings of card_number per caller per 1h in
+    /// responses, then block (store down: deny)`.
+    pub fn summary(&self, classes: &crate::scrub::class::Classes) -> String {
+        format!(
+            "{} {} per caller per {} in {}s, then {} (store down: {})",
+            self.limit,
+            self.measure.describe(classes),
+            crate::policy::diff::duration(self.window),
+            self.direction.as_str(),
+            self.action.as_str(),
+            self.on_store_error.as_str()
+        )
+    }
+
     /// The window's bucket length in milliseconds.
     pub fn bucket_ms(&self) -> u64 {
         bucket_ms(self.window)

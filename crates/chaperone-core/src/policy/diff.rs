@@ -180,7 +180,7 @@ pub(super) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     }
 }
 
-pub(super) fn duration(d: Duration) -> String {
+pub(crate) fn duration(d: Duration) -> String {
     let ms = d.as_millis();
     match (ms % 1000, d.as_secs()) {
         (0, s) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
@@ -879,10 +879,7 @@ fn budgets(o: &Hop, n: &Hop, out: &mut Changes) {
             b.limit,
             b.fingerprint,
             duration(b.window),
-            match b.action {
-                BudgetAction::Block => "block",
-                BudgetAction::Alert => "alert",
-            }
+            b.action.as_str()
         ))
     };
     for nb in &n.budgets {

@@ -70,13 +70,20 @@ pub fn mermaid(policy: &Policy) -> String {
                 who.join(" + ")
             };
             callers.insert(who.clone());
+            // What one caller may get or send over time.
+            let budgets: String = hop
+                .budgets
+                .iter()
+                .map(|b| format!("<br/>budget {}: {}", b.name, b.summary(&policy.classes)))
+                .collect();
             let _ = writeln!(
                 edges,
-                "  {} -->|\"{}<br/>request: {}<br/>response: {}\"| {}",
+                "  {} -->|\"{}<br/>request: {}<br/>response: {}{}\"| {}",
                 id(&format!("c_{who}")),
                 label(&hop.name),
                 label(&classes_crossing(policy, &hop.request_body)),
                 label(&classes_crossing(policy, &hop.response_body)),
+                label(&budgets),
                 id(&format!("s_{service}")),
             );
         }

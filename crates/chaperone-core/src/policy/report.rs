@@ -16,6 +16,7 @@ use std::fmt::Write;
 
 use super::diff::{Fields, caller, cell, code, duration, list, route};
 use super::{Hop, Policy};
+use crate::budget::{BudgetAction, OnStoreError};
 use crate::config::compile::{DEFAULT_REQUEST_REMOVE, DEFAULT_RESPONSE_REMOVE};
 use crate::identity::jwks::KeySource;
 use crate::scrub::class::{Action, DataClass};
@@ -470,6 +471,43 @@ fn hop_section(out: &mut String, p: &Policy, hop: &Hop) {
     );
     direction(out, p, hop, true);
     direction(out, p, hop, false);
+    budgets(out, p, hop);
+}
+
+/// What bounds one caller over time: the hop's budgets.
+fn budgets(out: &mut String, p: &Policy, hop: &Hop) {
+    out.push_str("\n### Budgets: per caller, over time\n\n");
+    if hop.budgets.is_empty() {
+        out.push_str(
+            "None: nothing bounds what one caller gets or sends across messages (each message is bounded by its contract).\n",
+        );
+        return;
+    }
+    out.push_str(
+        "| budget | direction | counts | limit per window | past the limit | store down |\n|---|---|---|---|---|---|\n",
+    );
+    for b in &hop.budgets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} per {} | {} | {} |",
+            code(&b.name),
+            b.direction.as_str(),
+            code(&b.measure.describe(&p.classes)),
+            b.limit,
+            duration(b.window),
+            match b.action {
+                BudgetAction::Block => "**block**: the message refused (429)",
+                BudgetAction::Alert => "**alert**: passes; a metric and a decision event",
+            },
+            match b.on_store_error {
+                OnStoreError::Deny => "deny: the message refused (503)",
+                OnStoreError::Allow => "allow: passes uncounted; a metric and a decision event",
+            }
+        );
+    }
+    out.push_str(
+        "\nCounted per caller (its keyed hash) and hop across every replica, over a rolling window (docs/policy.md#budgets).\n",
+    );
 }
 
 fn body_fields(c: &Contract) -> String {

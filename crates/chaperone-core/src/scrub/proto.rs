@@ -967,7 +967,6 @@ impl<'a> Rewriter<'a> {
 
     /// Packed repeated numbers: each judged (and counted at `rec` when it
     /// stays); the list rewritten without the ones removed.
-    #[allow(clippy::too_many_arguments)]
     fn packed(
         &mut self,
         field: &Field,
