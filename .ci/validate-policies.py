@@ -34,9 +34,14 @@ for token, valid in (({"mint": False}, True), ({"mint": False, "scope": ["a"]}, 
     if validator.is_valid(policy(token)) != valid:
         print(f"FAIL the schema {'refuses' if valid else 'accepts'} token: {token}")
         failed += 1
-# Budgets: a bytes budget names no classes; a budget takes no unknown key.
+# Budgets: a bytes budget names no classes; a records budget names a path
+# ending with [*] and no classes; only it names a path; a budget takes no
+# unknown key.
 budget = {"name": "b", "direction": "response", "count": "findings", "window": "1h", "limit": 5, "action": "block"}
-for extra, valid in (({}, True), ({"classes": ["card"]}, True), ({"count": "bytes", "classes": ["card"]}, False), ({"per": "user"}, False), ({"limit": 0}, False)):
+records = {"count": "records", "path": "orders[*]"}
+for extra, valid in (({}, True), ({"classes": ["card"]}, True), ({"count": "bytes", "classes": ["card"]}, False), ({"per": "user"}, False), ({"limit": 0}, False),
+                     (records, True), ({"count": "records", "path": "[*]"}, True), ({"count": "records"}, False), ({"count": "records", "path": "orders"}, False),
+                     (dict(records, classes=["card"]), False), ({"path": "orders[*]"}, False), ({"count": "bytes", "path": "orders[*]"}, False)):
     if validator.is_valid({"version": "x", "trust_domain": "a", "hops": [dict(hop, budgets=[dict(budget, **extra)])]}) != valid:
         print(f"FAIL the schema {'refuses' if valid else 'accepts'} the budget {extra}")
         failed += 1
