@@ -4,6 +4,8 @@
 //! window rolls over, a request-side budget keeps the request from the
 //! callee, and with the store killed mid-traffic each budget does what its
 //! `on_store_error` says, within a bounded time, until the store is back.
+//! Records budgets count the elements of a named array that cross, in a
+//! whole body, a body that flows and a request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -402,4 +404,193 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
             assert!(!log.contains(clear), "a replica logged {clear:?}");
         }
     }
+}
+
+/// Records budgets: the elements of a named array that cross, per caller.
+fn records_policy(jwks_url: &str) -> String {
+    format!(
+        r#"
+version: "records.1"
+trust_domain: shop.test
+issuers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ url: "{jwks_url}" }}
+defaults:
+  request: {{ headers: {{ allow: ["x-demo-*"] }} }}
+hops:
+  - name: list-orders
+    match: {{ host: api.shop.test, method: GET, path: /v1/orders }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    response:
+      body: {{ allow: ["orders[*].id", next], unknown: drop }}
+    budgets:
+      - {{ name: orders, direction: response, count: records, path: "orders[*]", window: 60s, limit: 5, action: block }}
+  - name: export
+    match: {{ host: api.shop.test, method: GET, path: /v1/export }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    response:
+      body: {{ stream: true }}
+    budgets:
+      - {{ name: lines, direction: response, count: records, path: "[*]", window: 60s, limit: 5, action: block }}
+  - name: import
+    match: {{ host: api.shop.test, method: POST, path: /v1/import }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: items, direction: request, count: records, path: "data.items[*]", window: 60s, limit: 5, action: block }}
+"#
+    )
+}
+
+/// Through a real Envoy (either edge) and a chaperone counting in a real
+/// redis-server: a response that brings the 6th order of a limit of 5 is
+/// refused, and so is the next at its headers; elements the contract drops
+/// are not counted; an NDJSON export that flows is cut at the part that
+/// goes over; an import that would bring the 6th item never reaches the
+/// callee.
+#[tokio::test]
+async fn records_budgets_count_the_elements_that_cross() {
+    let redis = Redis::start();
+    let idp = Idp::start().await;
+    let keys = TempDir::new("records-keys");
+    let hash_key = keys.path("hash.key");
+    std::fs::write(&hash_key, [42u8; 32]).unwrap();
+    let url = redis.url();
+    let chaperone = Chaperone::start_with(
+        &records_policy(&idp.jwks_url()),
+        &[
+            "--state",
+            &url,
+            "--hash-key-file",
+            hash_key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (upstream, envoy) = edge(&chaperone).await;
+    let bearer = |user: &str| {
+        format!(
+            "Bearer {}",
+            idp.token(user, "orders:read", serde_json::json!({}))
+        )
+    };
+    let get = |user: &str, path: &str, demo: Vec<(&'static str, String)>| {
+        let mut req = http()
+            .get(envoy.url("ENVOY_HTTP_PORT", path))
+            .header("host", "api.shop.test")
+            .header("authorization", bearer(user));
+        for (k, v) in demo {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    // Two orders cross in each response; the stray element is dropped by
+    // the contract and is no record.
+    let orders = || {
+        vec![
+            (
+                "x-demo-body",
+                r#"{"orders":[{"id":1,"note":"x"},"stray",{"id":2}],"next":null}"#.to_owned(),
+            ),
+            ("x-demo-content-type", "application/json".to_owned()),
+        ]
+    };
+    for n in 1..=2 {
+        let r = get("alice", "/v1/orders", orders()).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "response {n}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"orders":[{"id":1},{"id":2}],"next":null})
+        );
+    }
+    // 4 counted: the third brings the 6th, refused at its body; the fourth
+    // at its headers, the window spent.
+    for n in 3..=4 {
+        let r = get("alice", "/v1/orders", orders()).await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(
+            refused_for_budget(status, &body, "budget_exceeded"),
+            "response {n}: {status} {body}"
+        );
+        assert!(!body.contains("\"id\""), "{body}");
+    }
+    // bob's are his own.
+    let r = get("bob", "/v1/orders", orders()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // NDJSON that flows, a line every 150 ms: each line is one record of
+    // `[*]`. Three cross; of the next three, the part that brings the 6th
+    // is refused and the stream cut (Envoy resets it); then the window is
+    // spent.
+    let lines = || {
+        vec![
+            ("x-demo-stream", "ndjson".to_owned()),
+            ("x-demo-count", "3".to_owned()),
+            ("x-demo-interval-ms", "150".to_owned()),
+            ("x-demo-piece", r#"{"n":{n}}"#.to_owned()),
+        ]
+    };
+    let read = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let mut r = r;
+        let mut got = Vec::new();
+        let clean = loop {
+            match r.chunk().await {
+                Ok(Some(c)) => got.extend_from_slice(&c),
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        (status, String::from_utf8(got).unwrap(), clean)
+    };
+    let (status, text, clean) = read(get("carol", "/v1/export", lines()).await.unwrap()).await;
+    assert_eq!((status, clean), (200, true), "{text}");
+    assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+    let (status, text, clean) = read(get("carol", "/v1/export", lines()).await.unwrap()).await;
+    assert_eq!(status, 200, "the response was on its way: {text}");
+    assert!(!clean, "cut, not ended: {text:?}");
+    assert!(
+        text.lines().count() <= 2 && !text.contains("{\"n\":2}"),
+        "the 6th record never crossed: {text:?}"
+    );
+    let r = get("carol", "/v1/export", lines()).await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert!(
+        refused_for_budget(status, &body, "budget_exceeded"),
+        "{status} {body}"
+    );
+
+    // An import: three items cross; the next three would be six, refused
+    // before the callee sees them.
+    upstream.take();
+    let import = |user: &str| {
+        http()
+            .post(envoy.url("ENVOY_HTTP_PORT", "/v1/import"))
+            .header("host", "api.shop.test")
+            .header("authorization", bearer(user))
+            .header("content-type", "application/json")
+            .body(r#"{"data":{"items":[{"sku":"a"},{"sku":"b"},{"sku":"c"}]}}"#)
+            .send()
+    };
+    assert_eq!(import("dave").await.unwrap().status().as_u16(), 200);
+    assert_eq!(import("dave").await.unwrap().status().as_u16(), 429);
+    assert_eq!(
+        upstream.take().len(),
+        1,
+        "only the first import reached the callee"
+    );
+
+    // The store holds keyed hashes only; the log no user and no path.
+    for k in redis.keys() {
+        assert!(k.starts_with("chaperone:b:") && k.len() == 12 + 32, "{k}");
+    }
+    let log = chaperone.log();
+    for clear in ["alice", "carol", "dave", "orders[*]", "data.items"] {
+        assert!(!log.contains(clear), "the log holds {clear:?}");
+    }
+    assert!(log.contains("budget_exceeded"));
 }
