@@ -55,6 +55,26 @@ hops:
     from: [ {{ users: {{ issuer: corp }} }} ]
     budgets:
       - {{ name: upload-bytes, direction: request, count: bytes, window: 3s, limit: 100, action: block }}
+  # Records: the elements of a named array that cross, per caller.
+  - name: list-orders
+    match: {{ host: api.shop.test, method: GET, path: /v1/orders }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    response:
+      body: {{ allow: ["orders[*].id", next], unknown: drop }}
+    budgets:
+      - {{ name: orders, direction: response, count: records, path: "orders[*]", window: 60s, limit: 5, action: block }}
+  - name: export
+    match: {{ host: api.shop.test, method: GET, path: /v1/export }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    response:
+      body: {{ stream: true }}
+    budgets:
+      - {{ name: lines, direction: response, count: records, path: "[*]", window: 60s, limit: 5, action: block }}
+  - name: import
+    match: {{ host: api.shop.test, method: POST, path: /v1/import }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: items, direction: request, count: records, path: "data.items[*]", window: 60s, limit: 5, action: block }}
 "#
     )
 }
@@ -406,44 +426,6 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
     }
 }
 
-/// Records budgets: the elements of a named array that cross, per caller.
-fn records_policy(jwks_url: &str) -> String {
-    format!(
-        r#"
-version: "records.1"
-trust_domain: shop.test
-issuers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [{AUDIENCE}]
-    algorithms: [ES256]
-    jwks: {{ url: "{jwks_url}" }}
-defaults:
-  request: {{ headers: {{ allow: ["x-demo-*"] }} }}
-hops:
-  - name: list-orders
-    match: {{ host: api.shop.test, method: GET, path: /v1/orders }}
-    from: [ {{ users: {{ issuer: corp }} }} ]
-    response:
-      body: {{ allow: ["orders[*].id", next], unknown: drop }}
-    budgets:
-      - {{ name: orders, direction: response, count: records, path: "orders[*]", window: 60s, limit: 5, action: block }}
-  - name: export
-    match: {{ host: api.shop.test, method: GET, path: /v1/export }}
-    from: [ {{ users: {{ issuer: corp }} }} ]
-    response:
-      body: {{ stream: true }}
-    budgets:
-      - {{ name: lines, direction: response, count: records, path: "[*]", window: 60s, limit: 5, action: block }}
-  - name: import
-    match: {{ host: api.shop.test, method: POST, path: /v1/import }}
-    from: [ {{ users: {{ issuer: corp }} }} ]
-    budgets:
-      - {{ name: items, direction: request, count: records, path: "data.items[*]", window: 60s, limit: 5, action: block }}
-"#
-    )
-}
-
 /// Through a real Envoy (either edge) and a chaperone counting in a real
 /// redis-server: a response that brings the 6th order of a limit of 5 is
 /// refused, and so is the next at its headers; elements the contract drops
@@ -459,7 +441,7 @@ async fn records_budgets_count_the_elements_that_cross() {
     std::fs::write(&hash_key, [42u8; 32]).unwrap();
     let url = redis.url();
     let chaperone = Chaperone::start_with(
-        &records_policy(&idp.jwks_url()),
+        &policy(&idp.jwks_url()),
         &[
             "--state",
             &url,

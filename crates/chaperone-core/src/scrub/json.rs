@@ -451,7 +451,10 @@ impl<'a> Rewriter<'a> {
             return Err(ScrubError::TooDeep);
         }
         let first = self.peek();
-        let kept = self.judged(at, action, name, depth)?;
+        let kept = match action {
+            Some(fa) => self.acted(fa, at.rec, name, depth)?,
+            None => self.judged(at, name, depth)?,
+        };
         // A record counts when it crosses (whatever the contract removed
         // from inside it).
         if kept && let Some(rec) = at.rec {
@@ -460,17 +463,9 @@ impl<'a> Rewriter<'a> {
         Ok(kept)
     }
 
-    /// [`Self::value`] judged under the contract: whether it stays.
-    fn judged(
-        &mut self,
-        at: At<'a>,
-        action: Option<&FieldAction>,
-        name: Option<&str>,
-        depth: usize,
-    ) -> Result<bool, ScrubError> {
-        if let Some(fa) = action {
-            return self.acted(fa, at.rec, name, depth);
-        }
+    /// A value under no field action, judged where it stands: whether it
+    /// stays.
+    fn judged(&mut self, at: At<'a>, name: Option<&str>, depth: usize) -> Result<bool, ScrubError> {
         let Some(at) = fitted(self.contract, at, self.peek())? else {
             self.skip_value(depth)?;
             self.changed = true;

@@ -750,19 +750,26 @@ fn any_bytes_print_or_fail_and_what_prints_reads_back() {
     assert!(printed_some > 100, "{printed_some}");
 }
 
+/// One class, card numbers, acted on by `action`.
+fn cards(action: crate::scrub::class::Action) -> crate::scrub::class::Classes {
+    use crate::scrub::class::{Classes, DataClass};
+    use crate::scrub::detect::{Detector, DetectorSet};
+    Classes::new(vec![DataClass {
+        name: "card_number".into(),
+        detectors: DetectorSet::empty().with(Detector::Pan),
+        action,
+    }])
+}
+
 /// The JSON mapping is only a way in and out: the message is judged in the
 /// wire format, so a card in a string is masked and one in an int64 given
 /// as a JSON string is removed, as they would be in the binary message.
 #[test]
 fn a_message_given_as_json_is_judged_in_the_wire_format() {
-    use crate::scrub::class::{Action, Classes, DataClass};
-    use crate::scrub::detect::{Detector, DetectorSet};
+    use crate::scrub::class::Action;
+    use crate::scrub::detect::DetectorSet;
     let set = set();
-    let classes = Classes::new(vec![DataClass {
-        name: "card_number".into(),
-        detectors: DetectorSet::empty().with(Detector::Pan),
-        action: Action::MaskPan,
-    }]);
+    let classes = cards(Action::MaskPan);
     let contract = Contract {
         scan: DetectorSet::all(),
         ..Contract::default()
@@ -787,15 +794,11 @@ fn a_message_given_as_json_is_judged_in_the_wire_format() {
 /// not), at any depth; an element the contract removes is not counted.
 #[test]
 fn the_elements_of_repeated_fields_count_as_records() {
-    use crate::scrub::class::{Action, Classes, DataClass};
+    use crate::scrub::class::Action;
     use crate::scrub::contract::{FieldAction, Records};
-    use crate::scrub::detect::{Detector, DetectorSet};
+    use crate::scrub::detect::DetectorSet;
     let set = set();
-    let classes = Classes::new(vec![DataClass {
-        name: "card_number".into(),
-        detectors: DetectorSet::empty().with(Detector::Pan),
-        action: Action::Drop,
-    }]);
+    let classes = cards(Action::Drop);
     let key = HashKey::from_bytes(b"test key");
     let counting = |paths: &[&str]| {
         let mut records = Records::default();
