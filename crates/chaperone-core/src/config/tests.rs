@@ -1263,6 +1263,30 @@ fn bundle_store_keeps_the_policy_in_force_when_a_bundle_is_refused() {
     assert_eq!(Reload::refusal(&store), None);
 }
 
+/// `yaml` with `from` replaced by `to` fails as it is read, saying `says`,
+/// at a line of the entry that holds `from` (at most `before` lines above it).
+fn read_error_near(yaml: &str, from: &str, to: &str, says: &str, before: usize) {
+    let at = yaml[..yaml.find(from).unwrap()].matches('\n').count() + 1;
+    let e = compile_err(&yaml.replacen(from, to, 1));
+    assert!(e.to_string().contains(says), "{to:?}: {e}");
+    let (line, _) = e
+        .location
+        .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
+    assert!(
+        line + before >= at && line <= at + 1,
+        "{to:?}: line {line}, near {at}: {e}"
+    );
+    assert!(e.to_string().contains("test.yaml:"), "{e}");
+}
+
+/// `yaml` with `from` replaced by `to` fails as it compiles, saying `says`
+/// where `at` names it.
+fn meaning_error(yaml: &str, from: &str, to: &str, says: &str, at: &str) {
+    let e = compile_err(&yaml.replacen(from, to, 1)).to_string();
+    assert!(e.contains(says), "{to:?}: {e}");
+    assert!(e.contains(at), "{e}");
+}
+
 const BUDGETS: &str = r#"version: "v1"
 trust_domain: shop.test
 data_classes:
@@ -1328,13 +1352,6 @@ fn budgets_compile_with_their_defaults() {
 
 #[test]
 fn budgets_are_validated_strictly_with_their_line() {
-    // The line of what is replaced.
-    let line_of = |needle: &str| {
-        BUDGETS[..BUDGETS.find(needle).unwrap()]
-            .matches('\n')
-            .count()
-            + 1
-    };
     // Read errors: the line of the budget's entry.
     for (from, to, says) in [
         ("window: 1h\n", "window: 1 hour\n", "window"),
@@ -1360,36 +1377,42 @@ fn budgets_are_validated_strictly_with_their_line() {
             "unknown field",
         ),
     ] {
-        let at = line_of(from);
-        let e = compile_err(&BUDGETS.replacen(from, to, 1));
-        assert!(e.to_string().contains(says), "{to:?}: {e}");
-        let (line, _) = e
-            .location
-            .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
-        assert!(
-            line >= at - 6 && line <= at + 1,
-            "{to:?}: line {line}, near {at}: {e}"
-        );
-        assert!(e.to_string().contains("test.yaml:"), "{e}");
+        read_error_near(BUDGETS, from, to, says, 6);
     }
     // Meaning: the hop and the budget named.
-    for (from, to, says) in [
-        (
-            "classes: [card_number]",
-            "classes: [iban]",
-            "\"iban\" is not a data class",
-        ),
-        ("classes: [card_number]", "classes: []", "at least one"),
-        (
-            "count: bytes",
-            "count: bytes, classes: [email]",
-            "only `count: findings` names classes",
-        ),
-        ("name: upload", "name: cards", "duplicate budget name"),
+    for (from, to, says) in [("name: upload", "name: cards", "duplicate budget name")] {
+        meaning_error(
+            BUDGETS,
+            from,
+            to,
+            says,
+            "hops[0] (\"list-cards\"): budgets[",
+        );
+    }
+}
+
+/// What a budget or an anomaly counts is read one way for both.
+#[test]
+fn what_is_counted_is_checked_alike_for_budgets_and_anomalies() {
+    for (yaml, at) in [
+        (BUDGETS, "hops[0] (\"list-cards\"): budgets["),
+        (ANOMALIES, "hops[0] (\"list-cards\"): anomalies["),
     ] {
-        let e = compile_err(&BUDGETS.replacen(from, to, 1)).to_string();
-        assert!(e.contains(says), "{to:?}: {e}");
-        assert!(e.contains("hops[0] (\"list-cards\"): budgets["), "{e}");
+        for (from, to, says) in [
+            (
+                "classes: [card_number]",
+                "classes: [iban]",
+                "\"iban\" is not a data class",
+            ),
+            ("classes: [card_number]", "classes: []", "at least one"),
+            (
+                "count: bytes",
+                "count: bytes, classes: [email]",
+                "only `count: findings` names classes",
+            ),
+        ] {
+            meaning_error(yaml, from, to, says, at);
+        }
     }
 }
 
@@ -1459,12 +1482,6 @@ fn anomalies_compile_with_their_defaults() {
 
 #[test]
 fn anomalies_are_validated_strictly_with_their_line() {
-    let line_of = |needle: &str| {
-        ANOMALIES[..ANOMALIES.find(needle).unwrap()]
-            .matches('\n')
-            .count()
-            + 1
-    };
     // Read errors: the line of the anomaly's entry.
     for (from, to, says) in [
         ("sigmas: 3.5\n", "sigmas: 0\n", "sigmas: 0 is not above 0"),
@@ -1491,31 +1508,10 @@ fn anomalies_are_validated_strictly_with_their_line() {
             "unknown field",
         ),
     ] {
-        let at = line_of(from);
-        let e = compile_err(&ANOMALIES.replacen(from, to, 1));
-        assert!(e.to_string().contains(says), "{to:?}: {e}");
-        let (line, _) = e
-            .location
-            .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
-        assert!(
-            line >= at - 9 && line <= at + 1,
-            "{to:?}: line {line}, near {at}: {e}"
-        );
-        assert!(e.to_string().contains("test.yaml:"), "{e}");
+        read_error_near(ANOMALIES, from, to, says, 9);
     }
     // Meaning: the hop and the anomaly named.
     for (from, to, says) in [
-        (
-            "classes: [card_number]",
-            "classes: [iban]",
-            "\"iban\" is not a data class",
-        ),
-        ("classes: [card_number]", "classes: []", "at least one"),
-        (
-            "count: bytes",
-            "count: bytes, classes: [email]",
-            "only `count: findings` names classes",
-        ),
         ("history: 14d", "history: 1h", "less than two windows"),
         ("warmup: 48", "warmup: 1000001", "more than 1000000"),
         (
@@ -1525,8 +1521,12 @@ fn anomalies_are_validated_strictly_with_their_line() {
         ),
         ("name: upload-normal", "name: cards", "duplicate name"),
     ] {
-        let e = compile_err(&ANOMALIES.replacen(from, to, 1)).to_string();
-        assert!(e.contains(says), "{to:?}: {e}");
-        assert!(e.contains("hops[0] (\"list-cards\"): anomalies["), "{e}");
+        meaning_error(
+            ANOMALIES,
+            from,
+            to,
+            says,
+            "hops[0] (\"list-cards\"): anomalies[",
+        );
     }
 }
