@@ -1379,16 +1379,14 @@ fn budgets_are_validated_strictly_with_their_line() {
     ] {
         read_error_near(BUDGETS, from, to, says, 6);
     }
-    // Meaning: the hop and the budget named.
-    for (from, to, says) in [("name: upload", "name: cards", "duplicate budget name")] {
-        meaning_error(
-            BUDGETS,
-            from,
-            to,
-            says,
-            "hops[0] (\"list-cards\"): budgets[",
-        );
-    }
+    // Meaning: the hop and the budget named (what is counted: below).
+    meaning_error(
+        BUDGETS,
+        "name: upload",
+        "name: cards",
+        "duplicate budget name",
+        "hops[0] (\"list-cards\"): budgets[",
+    );
 }
 
 /// What a budget or an anomaly counts is read one way for both.
