@@ -44,8 +44,11 @@ fn compile_anomaly(raw: &RawAnomaly, classes: &Classes) -> Result<Anomaly, Strin
     let history = raw.history.map_or(DEFAULT_HISTORY, |h| h.0);
     let windows = history.as_millis() / window.as_millis().max(1);
     if windows < 2 {
+        let d = crate::policy::diff::duration;
         return Err(format!(
-            "history: {history:?} is less than two windows of {window:?}"
+            "history: {} is less than two windows of {}",
+            d(history),
+            d(window)
         ));
     }
     let warmup = match raw.warmup {
