@@ -1323,26 +1323,19 @@ fn check(policy: &PathBuf) -> ExitCode {
                     out!("    token: none (no token reaches the callee)");
                 }
                 for b in &hop.budgets {
-                    let what = match &b.measure {
-                        crate::budget::Measure::Bytes => "bytes".to_owned(),
-                        crate::budget::Measure::Findings(None) => "findings".to_owned(),
-                        crate::budget::Measure::Findings(Some(c)) => format!(
-                            "findings of {}",
-                            c.iter()
-                                .filter_map(|&i| p.classes.get(i).map(|c| &*c.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
                     out!(
-                        "    budget {}: {} {what} per caller per {:?} in {}s, then {:?} (store down: {:?})",
+                        "    budget {}: {} {} per caller per {:?} in {}s, then {:?} (store down: {:?})",
                         b.name,
                         b.limit,
+                        b.measure.describe(&p.classes),
                         b.window,
                         b.direction.as_str(),
                         b.action,
                         b.on_store_error
                     );
+                }
+                for a in &hop.anomalies {
+                    out!("    anomaly {}", a.describe(&p.classes));
                 }
             }
             ExitCode::SUCCESS
@@ -1412,6 +1405,9 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
         let crossing = crate::policy::flows::classes_crossing;
         out!("request body: {}", crossing(&p, &hop.request_body));
         out!("response body: {}", crossing(&p, &hop.response_body));
+        for a in &hop.anomalies {
+            out!("anomaly {}", a.describe(&p.classes));
+        }
         for c in p.classes.iter() {
             for d in c.detectors.iter() {
                 if let Some(custom) = p.classes.custom().get(d) {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::scrub::Findings;
+use crate::scrub::class::Classes;
 use crate::secret::HashKey;
 
 /// Buckets per window.
@@ -73,6 +74,35 @@ pub enum Measure {
     Bytes,
 }
 
+impl Measure {
+    /// What one message adds: its findings of the counted classes, or its
+    /// body bytes. Budgets and anomalies count alike.
+    pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
+        match self {
+            Measure::Bytes => bytes,
+            Measure::Findings(None) => u64::from(findings.total()),
+            Measure::Findings(Some(classes)) => {
+                classes.iter().map(|&c| u64::from(findings.count(c))).sum()
+            }
+        }
+    }
+
+    /// What is counted, as a reader says it.
+    pub fn describe(&self, classes: &Classes) -> String {
+        match self {
+            Measure::Bytes => "bytes".to_owned(),
+            Measure::Findings(None) => "findings".to_owned(),
+            Measure::Findings(Some(c)) => format!(
+                "findings of {}",
+                c.iter()
+                    .filter_map(|&i| classes.get(i).map(|c| &*c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 /// One compiled budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
@@ -97,13 +127,7 @@ impl Budget {
     /// What one message adds: its findings of the counted classes, or its
     /// body bytes.
     pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
-        match &self.measure {
-            Measure::Bytes => bytes,
-            Measure::Findings(None) => u64::from(findings.total()),
-            Measure::Findings(Some(classes)) => {
-                classes.iter().map(|&c| u64::from(findings.count(c))).sum()
-            }
-        }
+        self.measure.amount(findings, bytes)
     }
 
     /// The window's total is past the limit.
@@ -140,21 +164,31 @@ pub fn bucket_ms(window: Duration) -> u64 {
 fn bucket_key(key: &HashKey, principal: &str, hop: &str, budget: &Budget, bucket: u64) -> String {
     let window = bucket_ms(budget.window).to_string();
     let bucket = bucket.to_string();
+    store_key(
+        key,
+        "chaperone:b:",
+        "budget",
+        &[
+            principal,
+            hop,
+            &budget.name,
+            &budget.fingerprint,
+            &window,
+            &bucket,
+        ],
+    )
+}
+
+/// A store key: `prefix` and a keyed hash of the parts, length-prefixed so
+/// that no two lists of parts share an encoding.
+pub(crate) fn store_key(key: &HashKey, prefix: &str, label: &str, parts: &[&str]) -> String {
     let mut input = Vec::with_capacity(128);
-    // Length-prefixed, so no two inputs share an encoding.
-    for part in [
-        principal,
-        hop,
-        &budget.name,
-        &budget.fingerprint,
-        &window,
-        &bucket,
-    ] {
+    for part in parts {
         input.extend_from_slice(part.len().to_string().as_bytes());
         input.push(b':');
         input.extend_from_slice(part.as_bytes());
     }
-    key.tag("chaperone:b:", "budget", &input)
+    key.tag(prefix, label, &input)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! A hop's budgets compiled: names, windows and classes checked.
+//! A hop's budgets compiled: names, windows and classes checked; what a
+//! budget or an anomaly counts, one way for both.
 
 use std::sync::Arc;
 
@@ -31,9 +32,33 @@ pub fn compile_budgets(
 }
 
 fn compile_budget(raw: &RawBudget, classes: &Classes) -> Result<Budget, String> {
-    let (measure, fingerprint) = match (raw.count, &raw.classes) {
+    let (measure, fingerprint) = compile_measure(raw.count, raw.classes.as_deref(), classes)?;
+    let on_store_error = raw.on_store_error.unwrap_or(match raw.action {
+        BudgetAction::Block => OnStoreError::Deny,
+        BudgetAction::Alert => OnStoreError::Allow,
+    });
+    Ok(Budget {
+        name: Arc::from(raw.name.0.as_str()),
+        direction: raw.direction,
+        measure,
+        window: raw.window.0,
+        limit: raw.limit.get(),
+        action: raw.action,
+        on_store_error,
+        fingerprint: format!("{}:{fingerprint}", raw.direction.as_str()),
+    })
+}
+
+/// What a budget or an anomaly counts, and that written out (its
+/// fingerprint, without the direction).
+pub(super) fn compile_measure(
+    count: RawMeasure,
+    names: Option<&[String]>,
+    classes: &Classes,
+) -> Result<(Measure, String), String> {
+    Ok(match (count, names) {
         (RawMeasure::Bytes, Some(_)) => {
-            return Err("classes: only a budget that counts findings names classes".into());
+            return Err("classes: only `count: findings` names classes".into());
         }
         (RawMeasure::Bytes, None) => (Measure::Bytes, "bytes".to_owned()),
         (RawMeasure::Findings, None) => (Measure::Findings(None), "findings:*".to_owned()),
@@ -58,19 +83,5 @@ fn compile_budget(raw: &RawBudget, classes: &Classes) -> Result<Budget, String> 
                 format!("findings:{}", sorted.join(",")),
             )
         }
-    };
-    let on_store_error = raw.on_store_error.unwrap_or(match raw.action {
-        BudgetAction::Block => OnStoreError::Deny,
-        BudgetAction::Alert => OnStoreError::Allow,
-    });
-    Ok(Budget {
-        name: Arc::from(raw.name.0.as_str()),
-        direction: raw.direction,
-        measure,
-        window: raw.window.0,
-        limit: raw.limit.get(),
-        action: raw.action,
-        on_store_error,
-        fingerprint: format!("{}:{fingerprint}", raw.direction.as_str()),
     })
 }

@@ -470,6 +470,24 @@ fn hop_section(out: &mut String, p: &Policy, hop: &Hop) {
     );
     direction(out, p, hop, true);
     direction(out, p, hop, false);
+    anomalies(out, p, hop);
+}
+
+/// Baselines that alert (and never refuse) when a caller's window goes
+/// well past its normal.
+fn anomalies(out: &mut String, p: &Policy, hop: &Hop) {
+    if hop.anomalies.is_empty() {
+        return;
+    }
+    out.push_str(
+        "
+Anomaly alerts (a baseline per caller of what it normally gets or sends per window; an alert, never a refusal):
+
+",
+    );
+    for a in &hop.anomalies {
+        let _ = writeln!(out, "- {}", a.describe(&p.classes));
+    }
 }
 
 fn body_fields(c: &Contract) -> String {
