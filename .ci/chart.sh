@@ -3,8 +3,9 @@
 # but for the npm registry and PyPI (through .ci/chart-tools.sh).
 #
 # For every scenario in tests/chart/scenarios/ (default values, Istio, Istio
-# mesh-wide, monitoring, TLS with existing Secrets, nothing generated, and
-# everything on with chart-created Secrets):
+# mesh-wide, monitoring, TLS with existing Secrets, nothing generated,
+# everything on with chart-created Secrets, a signed policy bundle by URL and
+# from a ConfigMap, and budgets in a shared store over TLS with a password):
 #   helm lint --strict, helm template (values checked by values.schema.json);
 #   kubernetes-validate --strict on the built-in kinds (Kubernetes 1.27, the
 #     chart's floor, and 1.33);
@@ -18,12 +19,17 @@
 #   the EnvoyFilter's ext_proc filter through `envoy --mode validate`;
 #   the rendered policy through `chaperone check`.
 # Then examples/envoy-gateway the same way, and against the chart's rendering
-# of its values.yaml; values that must be refused; the generated signing keys: fresh on every
+# of its values.yaml; values that must be refused; the alerts each scenario
+# renders and their toggles; the install notes' warning about per-replica
+# budgets; the generated signing keys: fresh on every
 # render without a cluster, kept by an upgrade's lookup (helm template
 # --dry-run=server against tests/chart/kube_api.py, a read-only stand-in for
 # the API server holding the installed Secret); a smoke run: chaperone started with
 # exactly the rendered args and the rendered ConfigMap and Secret files, probed
-# like the kubelet would (gRPC health on the health port), and over mTLS; and
+# like the kubelet would (gRPC health on the health port), and over mTLS; the
+# same with a signed bundle (built and signed here) served over HTTP or laid
+# out as the existing ConfigMap, and with the store a real TLS redis-server
+# that requires the password (one request through Envoy counted there); and
 # the Dockerfile against the chart and its build context.
 #
 # Prints PASS/FAIL per check and a closing `chart: N passed, M failed`; exits
@@ -118,7 +124,50 @@ FQDN="$RELEASE.$NAMESPACE.svc.cluster.local"
   # A client from another CA, which chaperone must refuse.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout other.key -out other.crt -subj "/CN=someone else" 2>/dev/null
+  # The budgets' store: a certificate for 127.0.0.1 from the same CA.
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout store.key -out store.csr -subj "/CN=valkey" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >store.ext
+  openssl x509 -req -in store.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile store.ext -out store.crt 2>/dev/null
 ) || { echo "FAIL: generating test certificates with openssl"; exit 1; }
+# The store's password, as the existing Secret valkey-auth holds it, and its
+# CA, as valkey-tls does (tests/chart/scenarios/state.yaml).
+mkdir -p "$GEN/valkey-auth" "$GEN/valkey-tls"
+head -c 24 /dev/urandom | base64 | tr -d '\n/+=' >"$GEN/valkey-auth/valkey-password"
+cp "$GEN/ca.crt" "$GEN/valkey-tls/ca.crt"
+
+# A signed policy bundle (the policy and the JWKS file it names) and the
+# public keys it is checked against: the release key's JWKS, given inline
+# (bundle-url) or as the existing ConfigMap chaperone-bundle-keys
+# (bundle-configmap), whose bundle is the existing ConfigMap shop-policy-bundle.
+BUNDLE_VERSION=bundle-ci.1
+mkdir -p "$GEN/bundle-src" "$GEN/shop-policy-bundle" "$GEN/chaperone-bundle-keys" "$GEN/served/bundles"
+cp examples/policies/corp-jwks.json "$GEN/bundle-src/"
+cat >"$GEN/bundle-src/policy.yaml" <<EOF
+version: "$BUNDLE_VERSION"
+trust_domain: cluster.local
+issuers:
+  - name: corp
+    issuer: https://idp.example.com
+    audiences: [shop-api]
+    algorithms: [ES256]
+    jwks: { file: corp-jwks.json }
+hops:
+  - name: public-health
+    match: { host: "*", method: GET, path: /healthz }
+    from:
+      - anonymous: true
+EOF
+{
+  "$CHAPERONE" keys generate --out "$GEN/release-1.pem" &&
+    "$CHAPERONE" keys jwks "$GEN/release-1.pem" >"$GEN/release.jwks.json" &&
+    "$CHAPERONE" bundle build "$GEN/bundle-src/policy.yaml" --out "$GEN/shop.bundle" &&
+    "$CHAPERONE" bundle sign "$GEN/shop.bundle" --key "$GEN/release-1.pem"
+} >/dev/null || { echo "FAIL: building and signing a policy bundle"; exit 1; }
+cp "$GEN/shop.bundle" "$GEN/shop-policy-bundle/shop.bundle"
+cp "$GEN/shop.bundle" "$GEN/served/bundles/shop.bundle"
+cp "$GEN/release.jwks.json" "$GEN/chaperone-bundle-keys/release.jwks.json"
 
 # Extra helm arguments per scenario.
 scenario_args() {
@@ -132,6 +181,9 @@ scenario_args() {
         --set-file "tls.key=$GEN/server.key" \
         --set-file "tls.clientCA.content=$GEN/ca.crt" \
         --set-file "policy.extraFiles.corp-jwks\\.json=$ROOT/examples/policies/corp-jwks.json"
+      ;;
+    bundle-url)
+      printf '%s\n' --set-file "policy.bundle.publicKeys.content=$GEN/release.jwks.json"
       ;;
   esac
 }
@@ -153,7 +205,11 @@ policy_check() { # rendered, outdir
   local policy
   policy=$("$PY" "$CHECK" extract-policy "$1" "$2") || return 1
   if [[ -z "$policy" ]]; then
-    echo "NOTE: the policy is an existing ConfigMap; nothing rendered to check"
+    if grep -q -- '--bundle-' "$1"; then
+      echo "NOTE: the policy comes in a signed bundle; the smoke run serves it"
+    else
+      echo "NOTE: the policy is an existing ConfigMap; nothing rendered to check"
+    fi
     return 0
   fi
   "$CHAPERONE" check "$policy"
@@ -264,6 +320,73 @@ refused "no signing keys at all" "set signingKeys.ephemeral=true" --set signingK
 refused "ephemeral keys beside a key Secret" "signingKeys.ephemeral: set it, or existingSecret or keys" \
   --set signingKeys.ephemeral=true --set signingKeys.existingSecret=chaperone-signing-keys
 
+refused "a bundle without public keys" "policy.bundle needs policy.bundle.publicKeys" \
+  --set policy.bundle.url=https://config.example/shop.bundle
+refused "a bundle from a ConfigMap without public keys" "policy.bundle needs policy.bundle.publicKeys" \
+  --set policy.bundle.configMap=shop-policy-bundle
+refused "a bundle by URL and from a ConfigMap at once" "set url or a bundle file (configMap or secret), not both" \
+  --set policy.bundle.url=https://config.example/shop.bundle --set policy.bundle.configMap=shop-policy-bundle \
+  --set-file "policy.bundle.publicKeys.content=$GEN/release.jwks.json"
+refused "a bundle URL with credentials" "policy.bundle.url must not carry credentials" \
+  --set policy.bundle.url=https://user:secret@config.example/shop.bundle --set policy.bundle.publicKeys.existingSecret=k
+refused "a private key as the bundles' public keys" "holds a private key" \
+  --set policy.bundle.url=https://config.example/shop.bundle --set-file "policy.bundle.publicKeys.content=$GEN/release-1.pem"
+refused "a bundle URL that is not HTTP(S) (schema)" "policy/bundle/url" --set policy.bundle.url=file:///etc/shop.bundle
+refused "a store URL with a password" "state.url must not carry a password" --set state.url=redis://:secret@valkey:6379
+refused "a store URL with a database" "host and port only" --set state.url=redis://valkey:6379/2
+refused "a store CA for a plaintext redis://" "state.url must be rediss://" \
+  --set state.url=redis://valkey:6379 --set state.ca.existingSecret=valkey-tls
+refused "a store without a hash key replicas share" "state.url needs a hash key every replica shares" \
+  --set state.url=rediss://valkey:6380 --set hashKey.generate=false
+refused "restricted egress and no peer for the store" "needs state.networkPolicy.to" \
+  --set state.url=rediss://valkey:6380 --set networkPolicy.egress.enabled=true
+refused "a store password without a store" "state.password and state.ca need state.url" \
+  --set state.password.existingSecret=valkey-auth
+
+# --- alerts --------------------------------------------------------------------------
+# Which Chaperone* alerts a rendering holds must be exactly: the budget and
+# anomaly alerts by default, the store's only with state.url, each toggled off.
+alerts() { # want-present-csv want-absent-csv helm-args...
+  local present=$1 absent=$2 rc=0 got
+  shift 2
+  got=$("$HELM" template "$RELEASE" "$CHART" -n "$NAMESPACE" "$@" | sed -n 's/^ *- alert: \(Chaperone[A-Za-z]*\)$/\1/p') || return 1
+  for a in ${present//,/ }; do grep -qx "$a" <<<"$got" || { echo "$a is not rendered"; rc=1; }; done
+  for a in ${absent//,/ }; do grep -qx "$a" <<<"$got" && { echo "$a is rendered"; rc=1; }; done
+  return $rc
+}
+check "monitoring: budget and anomaly alerts, no store alert without state.url" \
+  alerts ChaperoneBudgetExceeded,ChaperoneDataAnomaly ChaperoneStateStoreDown -f tests/chart/scenarios/monitoring.yaml
+check "state: the store alert with state.url" \
+  alerts ChaperoneStateStoreDown,ChaperoneBudgetExceeded,ChaperoneDataAnomaly "" -f tests/chart/scenarios/state.yaml
+check "state: each new alert turns off" \
+  alerts ChaperoneDown ChaperoneStateStoreDown,ChaperoneBudgetExceeded,ChaperoneDataAnomaly -f tests/chart/scenarios/state.yaml \
+  --set monitoring.prometheusRule.alerts.stateStoreDown.enabled=false \
+  --set monitoring.prometheusRule.alerts.budgetExceeded.enabled=false \
+  --set monitoring.prometheusRule.alerts.dataAnomaly.enabled=false
+
+# --- install notes ---------------------------------------------------------------------
+# `helm install --dry-run=client` prints NOTES.txt without a cluster: in-process
+# budgets with more than one replica are warned about, and only then.
+BUDGET_WARNING="budgets (if the policy has any) are counted in each pod's memory"
+notes() { # present|absent helm-args...
+  local want=$1 out
+  shift
+  out=$("$HELM" install "$RELEASE" "$CHART" -n "$NAMESPACE" --dry-run=client "$@" 2>&1) || { echo "$out" | tail -5; return 1; }
+  grep -q "^NOTES:" <<<"$out" || { echo "no NOTES printed"; return 1; }
+  if grep -qF "$BUDGET_WARNING" <<<"$out"; then
+    [[ $want == present ]] || { echo "warned about per-replica budgets:"; sed -n '/^NOTES:/,$p' <<<"$out"; return 1; }
+  else
+    [[ $want == absent ]] || { echo "no warning about per-replica budgets:"; sed -n '/^NOTES:/,$p' <<<"$out"; return 1; }
+  fi
+}
+check "default (HPA up to 10): the notes warn that budgets count per replica" notes present
+check "two replicas, no HPA: the notes warn that budgets count per replica" notes present \
+  --set autoscaling.enabled=false --set replicaCount=2
+check "one replica, an HPA up to 3: the notes warn that budgets count per replica" notes present \
+  --set replicaCount=1 --set autoscaling.minReplicas=1 --set autoscaling.maxReplicas=3
+check "one replica (minimal): no warning about per-replica budgets" notes absent -f tests/chart/scenarios/minimal.yaml
+check "state: no warning about per-replica budgets with a shared store" notes absent -f tests/chart/scenarios/state.yaml
+
 # --- the generated signing keys ----------------------------------------------------
 # helm template cannot look the installed Secret up, so each render generates:
 # two renders with two different keys show the chart ships none (an install
@@ -309,15 +432,120 @@ grpc_health() { # base-url, curl-args...
     return 1
   }
 }
+# Waits until something accepts connections on 127.0.0.1:PORT.
+listening() { # port
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1"
+  return 1
+}
+# The objects the scenarios' values name but the chart does not render (the
+# cluster would hold them): KIND/NAME=DIR, DIR's files being their keys.
+existing_objects() { # scenario
+  case $1 in
+    bundle-configmap)
+      printf '%s\n' "ConfigMap/shop-policy-bundle=$GEN/shop-policy-bundle" \
+        "ConfigMap/chaperone-bundle-keys=$GEN/chaperone-bundle-keys"
+      ;;
+    state) printf '%s\n' "Secret/valkey-auth=$GEN/valkey-auth" "Secret/valkey-tls=$GEN/valkey-tls" ;;
+  esac
+}
+# One request through a real Envoy (envoy/edge-ext-proc.yaml) in front of
+# chaperone's gRPC port, to a hop with a budget that denies without its
+# store: a 200 means the store (TLS, password) counted it.
+through_envoy() { # grpc-port, dir
+  local grpc=$1 dir=$2 http admin upstream pid rc=0 status
+  http=$(free_port); admin=$(free_port); upstream=$(free_port)
+  # The callee: a JSON answer, a body the hop's contract reads.
+  "$PY" - "$upstream" >"$dir/upstream.log" 2>&1 <<'EOF' &
+import http.server, sys
+class Callee(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"ok"}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Callee).serve_forever()
+EOF
+  PIDS+=("$!"); helpers+=("$!")
+  sed -e "s/\${CHAPERONE_GRPC_PORT}/$grpc/; s/\${ENVOY_HTTP_PORT}/$http/; s/\${ENVOY_ADMIN_PORT}/$admin/" \
+    -e "s/\${UPSTREAM_PORT}/$upstream/; s/\${NAME}/chart-smoke/; s|\${ENVOY_ACCESS_LOG}|$dir/envoy-access.log|" \
+    "$ROOT/envoy/edge-ext-proc.yaml" >"$dir/envoy.yaml"
+  "$ENVOY" -c "$dir/envoy.yaml" --log-level warn --base-id "$http" >"$dir/envoy.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/ready")" == 200 ]] && break
+    sleep 0.1
+  done
+  listening "$upstream" || rc=1
+  status=$(curl -sS -o "$dir/answer" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http/healthz")
+  if [[ "$status" != 200 ]]; then
+    echo "through Envoy: HTTP $status, not 200: $(head -c 300 "$dir/answer")"
+    tail -2 "$dir/envoy-access.log" "$dir/chaperone.log"
+    rc=1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return $rc
+}
+# KEYS chaperone:b:* in the TLS store, with its password: the keyed-hash
+# keys chaperone wrote (nothing readable in them).
+store_keys() { # port
+  "$PY" - "$1" "$GEN/ca.crt" "$GEN/valkey-auth/valkey-password" <<'EOF'
+import socket, ssl, sys
+port, ca, password = int(sys.argv[1]), sys.argv[2], open(sys.argv[3]).read().strip()
+ctx = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+    def call(*args):
+        s.sendall(f"*{len(args)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+        return s.recv(65536).decode()
+    assert call("AUTH", password).startswith("+OK"), "AUTH refused"
+    reply = call("KEYS", "*")
+    print("\n".join(l for l in reply.split("\r\n") if l and l[0] not in "*$"))
+EOF
+}
 smoke() { # scenario
   local name=$1 dir="$WORK/$1" pod="$WORK/$1/pod"
   local grpc admin health pid
   grpc=$(free_port); admin=$(free_port); health=$(free_port)
-  "$PY" "$CHECK" pod-files "$dir/rendered.yaml" "$pod" >"$dir/args.txt" || { cat "$dir/args.txt"; return 1; }
+  local existing=()
+  mapfile -t existing < <(existing_objects "$name")
+  "$PY" "$CHECK" pod-files "$dir/rendered.yaml" "$pod" "${existing[@]}" >"$dir/args.txt" || { cat "$dir/args.txt"; return 1; }
   mapfile -t args <"$dir/args.txt"
   args=("${args[@]/#--grpc-addr=*/--grpc-addr=127.0.0.1:$grpc}")
   args=("${args[@]/#--admin-addr=*/--admin-addr=127.0.0.1:$admin}")
   args=("${args[@]/#--health-addr=*/--health-addr=127.0.0.1:$health}")
+  # The bundle's URL and the store's address, adapted to a server here: the
+  # signed bundle over HTTP, a TLS redis-server that requires the password.
+  local served="" store="" helpers=()
+  if grep -q -- '^--bundle-url=' "$dir/args.txt"; then
+    served=$(free_port)
+    local path
+    path=$(sed -n 's|^--bundle-url=[a-z]*://[^/]*/||p' "$dir/args.txt")
+    [[ -f "$GEN/served/$path" ]] || { echo "no bundle to serve at /$path"; return 1; }
+    "$PY" -m http.server "$served" --bind 127.0.0.1 --directory "$GEN/served" >"$dir/bundle-server.log" 2>&1 &
+    PIDS+=("$!"); helpers+=("$!")
+    listening "$served" || return 1
+    args=("${args[@]/#--bundle-url=*/--bundle-url=http://127.0.0.1:$served/$path}")
+  fi
+  if grep -q -- '^--state=' "$dir/args.txt"; then
+    store=$(free_port)
+    mkdir -p "$dir/redis"
+    printf '%s\n' "port 0" "tls-port $store" "bind 127.0.0.1" "save \"\"" "appendonly no" "dir $dir/redis" \
+      "tls-cert-file $GEN/store.crt" "tls-key-file $GEN/store.key" "tls-ca-cert-file $GEN/ca.crt" \
+      "tls-auth-clients no" "requirepass $(cat "$GEN/valkey-auth/valkey-password")" >"$dir/redis.conf"
+    "$ROOT/.tools/bin/redis-server" "$dir/redis.conf" >"$dir/redis.log" 2>&1 &
+    PIDS+=("$!"); helpers+=("$!")
+    listening "$store" || { tail -5 "$dir/redis.log"; return 1; }
+    local scheme
+    scheme=$(sed -n 's|^--state=\([a-z]*\)://.*|\1|p' "$dir/args.txt")
+    args=("${args[@]/#--state=*/--state=$scheme://127.0.0.1:$store}")
+  fi
   echo "chaperone ${args[*]}"
   "$CHAPERONE" "${args[@]}" >"$dir/chaperone.log" 2>&1 &
   pid=$!
@@ -346,6 +574,28 @@ smoke() { # scenario
         echo "NOTE: JWKS publishes the chart's key $kid"
       done
     fi
+    if [[ -n "$served" ]] || grep -q -- '--bundle-file=' <<<"${args[*]}"; then
+      # The policy in force is the signed bundle's, and says who signed it.
+      local readyz
+      readyz=$(curl -fsS "http://127.0.0.1:$admin/readyz")
+      if grep -q "version $BUNDLE_VERSION, .*signer release-1" <<<"$readyz"; then
+        echo "NOTE: serving the signed bundle: $(sed -n 's/^policy: //p' <<<"$readyz")"
+      else
+        echo "/readyz does not show the bundle's policy and signer: $readyz"; rc=1
+      fi
+    fi
+    if [[ -n "$store" ]]; then
+      through_envoy "$grpc" "$dir" || rc=1
+      local keys
+      keys=$(store_keys "$store") || { echo "cannot read the store: $keys"; rc=1; }
+      if grep -q '^chaperone:b:' <<<"$keys" && ! grep -qv '^chaperone:b:[0-9a-f]*$' <<<"$keys"; then
+        echo "NOTE: the request was counted in the TLS store with its password: $(wc -l <<<"$keys") keyed-hash key(s)"
+      else
+        echo "the store holds no budget key, or a readable one: $keys"; rc=1
+      fi
+      grep -q 'state_store_errors_total{' <(curl -fsS "http://127.0.0.1:$admin/metrics") &&
+        { echo "the store had errors: $(curl -fsS "http://127.0.0.1:$admin/metrics" | grep state_store_errors_total)"; rc=1; }
+    fi
     if grep -q -- '--tls-client-ca=' <<<"${args[*]}"; then
       local tls=(--cacert "$GEN/ca.crt" --resolve "$FQDN:$grpc:127.0.0.1")
       grpc_health "https://$FQDN:$grpc" "${tls[@]}" --http2 --cert "$GEN/client.crt" --key "$GEN/client.key" \
@@ -360,13 +610,21 @@ smoke() { # scenario
       grpc_health "http://127.0.0.1:$grpc" --http2-prior-knowledge || { echo "gRPC port: no SERVING answer"; rc=1; }
     fi
   fi
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  kill "$pid" "${helpers[@]}" 2>/dev/null
+  wait "$pid" "${helpers[@]}" 2>/dev/null
   return $rc
 }
-for name in default everything; do
+smoke_what() { # scenario
+  case $1 in
+    everything) echo ', mTLS' ;;
+    bundle-url) echo ', the signed bundle fetched over HTTP' ;;
+    bundle-configmap) echo ', the signed bundle from the ConfigMap' ;;
+    state) echo ', one request through Envoy counted in the TLS store with its password' ;;
+  esac
+}
+for name in default everything bundle-url bundle-configmap state; do
   if [[ -f "$WORK/$name/rendered.yaml" ]]; then
-    check "$name: smoke run of the rendered pod (ready, health port, JWKS$([[ $name == everything ]] && echo ', mTLS'))" smoke "$name"
+    check "$name: smoke run of the rendered pod (ready, health port, JWKS$(smoke_what "$name"))" smoke "$name"
   fi
 done
 

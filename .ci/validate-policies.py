@@ -45,4 +45,12 @@ for extra, valid in (({}, True), ({"classes": ["card"]}, True), ({"count": "byte
     if validator.is_valid({"version": "x", "trust_domain": "a", "hops": [dict(hop, budgets=[dict(budget, **extra)])]}) != valid:
         print(f"FAIL the schema {'refuses' if valid else 'accepts'} the budget {extra}")
         failed += 1
+# Anomalies: sigmas above 0, a bytes anomaly names no classes, records as
+# for a budget, no unknown key.
+anomaly = {"name": "a", "direction": "response", "count": "findings", "window": "1h", "sigmas": 4, "min": 50}
+for extra, valid in (({}, True), ({"history": "7d", "warmup": 24, "sigmas": 3.5}, True), ({"sigmas": 0}, False), ({"count": "bytes", "classes": ["card"]}, False), ({"limit": 5}, False), ({"history": "1w"}, False),
+                     (records, True), ({"count": "records"}, False), ({"path": "orders[*]"}, False)):
+    if validator.is_valid({"version": "x", "trust_domain": "a", "hops": [dict(hop, anomalies=[dict(anomaly, **extra)])]}) != valid:
+        print(f"FAIL the schema {'refuses' if valid else 'accepts'} the anomaly {extra}")
+        failed += 1
 sys.exit(1 if failed else 0)

@@ -1350,7 +1350,10 @@ fn check(policy: &PathBuf) -> ExitCode {
                     out!("    token: none (no token reaches the callee)");
                 }
                 for b in &hop.budgets {
-                    out!("    budget {}: {}", b.name, b.summary(&p.classes));
+                    out!("    budget {}", b.describe(&p.classes));
+                }
+                for a in &hop.anomalies {
+                    out!("    anomaly {}", a.describe(&p.classes));
                 }
             }
             ExitCode::SUCCESS
@@ -1421,7 +1424,10 @@ async fn explain(policy: &PathBuf, request: &PathBuf) -> ExitCode {
         out!("request body: {}", crossing(&p, &hop.request_body));
         out!("response body: {}", crossing(&p, &hop.response_body));
         for b in &hop.budgets {
-            out!("budget {}: {}", b.name, b.summary(&p.classes));
+            out!("budget {}", b.describe(&p.classes));
+        }
+        for a in &hop.anomalies {
+            out!("anomaly {}", a.describe(&p.classes));
         }
         for c in p.classes.iter() {
             for d in c.detectors.iter() {

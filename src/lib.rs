@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub use chaperone_core::{
-    budget, clock, config, identity, policy, request_id, scrub, secret, token,
+    anomaly, budget, clock, config, identity, policy, request_id, scrub, secret, token,
 };
 
 pub mod admin;

@@ -406,6 +406,11 @@ async fn spawn(built: Built, settings: &ServeSettings) -> Result<Running, ServeE
     let admin = tokio::spawn(async move { admin_server.await });
     background.push(tokio::spawn(reloads.clone().watch(settings.watch_interval)));
     background.push(tokio::spawn(reload_on_sighup(reloads)));
+    // A store marked down is asked again each pause, traffic or not.
+    let rechecks = Arc::clone(&app);
+    background.push(tokio::spawn(async move {
+        rechecks.state.keep_rechecking().await;
+    }));
     if let (Some(poller), Some(bundle)) = (poller, &settings.bundle) {
         background.push(tokio::spawn(poller.run(bundle.poll_interval)));
     }

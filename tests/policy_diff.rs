@@ -62,6 +62,7 @@ const CATEGORIES: &[&str] = &[
     "trust",
     "mode",
     "budgets",
+    "anomalies",
 ];
 
 #[test]
@@ -111,7 +112,7 @@ fn a_policy_that_does_not_load_is_an_error() {
         assert_eq!(
             stderr.lines().collect::<Vec<_>>(),
             [
-                "chaperone diff: broken.yaml:35:5: hops[0]: unknown field `fromm`, expected one of `name`, `match`, `from`, `when`, `shadow`, `keep_authorization`, `token`, `request`, `response`, `budgets`"
+                "chaperone diff: broken.yaml:35:5: hops[0]: unknown field `fromm`, expected one of `name`, `match`, `from`, `when`, `shadow`, `keep_authorization`, `token`, `request`, `response`, `budgets`, `anomalies`"
             ],
         );
     }

@@ -96,7 +96,7 @@ fn a_policy_that_does_not_load_is_an_error() {
             .lines()
             .collect::<Vec<_>>(),
         [
-            "chaperone report: tests/data/diff/broken.yaml:35:5: hops[0]: unknown field `fromm`, expected one of `name`, `match`, `from`, `when`, `shadow`, `keep_authorization`, `token`, `request`, `response`, `budgets`"
+            "chaperone report: tests/data/diff/broken.yaml:35:5: hops[0]: unknown field `fromm`, expected one of `name`, `match`, `from`, `when`, `shadow`, `keep_authorization`, `token`, `request`, `response`, `budgets`, `anomalies`"
         ]
     );
     let out = report("tests/data/report/missing.yaml");

@@ -1,16 +1,19 @@
-//! The budgets' shared store against a real redis-server: windows summed in
-//! one round trip, shared by every client, keys that are keyed hashes only,
-//! AUTH from a file, and a dead store that costs a bounded time, opens the
-//! breaker and is used again once it answers.
+//! The budgets' and baselines' shared store against a real redis-server:
+//! windows summed in one round trip, shared by every client, keys that are
+//! keyed hashes only, AUTH from a file, a dead store that costs a bounded
+//! time, opens the breaker and is used again once it answers (and seen to
+//! answer without traffic); anomaly baselines that decide exactly as the
+//! in-process store does, message by message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use chaperone::anomaly::Anomaly;
 use chaperone::budget::{Budget, BudgetAction, Direction, Measure, OnStoreError};
 use chaperone::secret::HashKey;
-use chaperone::state::{Charge, RedisSettings, RedisStore, State, StateError};
+use chaperone::state::{Charge, Observation, RedisSettings, RedisStore, State, StateError};
 use common::redis::Redis;
 
 const TIMEOUT: Duration = Duration::from_millis(50);
@@ -260,5 +263,176 @@ async fn rediss_verifies_the_server_against_the_ca_file() {
             .charge(&[charge(&cards, "p_a", 1, 9_000)])
             .await
             .is_err()
+    );
+}
+
+/// A fixed-seed generator (SplitMix64): the same traffic on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
+fn anomaly() -> Anomaly {
+    Anomaly {
+        name: "cards-normal".into(),
+        direction: Direction::Response,
+        measure: Measure::Findings(None),
+        window: Duration::from_secs(3600),
+        sigmas: 3.0,
+        min: 30,
+        history: Duration::from_secs(2 * 86_400),
+        warmup: 24,
+        fingerprint: "response:findings:*".into(),
+    }
+}
+
+/// One message's budget charge and anomaly observation at `now_ms`.
+fn message(a: &Anomaly, now_ms: u64, amount: u64) -> (Charge, Observation) {
+    let key = HashKey::from_bytes(&[3; 32]);
+    let observation = Observation {
+        key: a.key(&key, "p_alice", "list-cards"),
+        amount,
+        window: a.window_at(now_ms),
+        rule: a.rule(),
+        ttl_ms: a.ttl_ms(),
+    };
+    (
+        charge(
+            &budget(Duration::from_secs(3600)),
+            "p_alice",
+            amount,
+            now_ms,
+        ),
+        observation,
+    )
+}
+
+/// How many times the server has run a command.
+fn calls(redis: &Redis, command: &str) -> u64 {
+    let stats = redis.command(&["INFO", "commandstats"]).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn baselines_decide_alike_in_redis_and_in_process_in_one_round_trip() {
+    let redis = Redis::start();
+    let shared = state(&redis.url(), Duration::from_secs(5));
+    let local = State::memory();
+    let a = anomaly();
+    let hour = 3_600_000u64;
+    let start = 1_700_000_000_000 / hour * hour;
+    let mut noise = Seeded(11);
+    // Five days of a daily rhythm (10 to 100 findings an hour, +-10), a
+    // quiet half day (nothing at all), a day more, then a drain of 150 more
+    // an hour; each hour's findings in messages of at most 5.
+    let mut hours: Vec<(u64, u64, bool)> = Vec::new();
+    for h in 0..(6 * 24 + 12) {
+        let phase = (h % 24) as f64 / 24.0 * std::f64::consts::TAU;
+        let normal = (55.0 - 45.0 * phase.cos()).round() as u64 + noise.below(21) - 10;
+        match h {
+            120..132 => {}
+            _ if h >= 6 * 24 => hours.push((h, normal + 150, true)),
+            _ => hours.push((h, normal, false)),
+        }
+    }
+    let evals_before = calls(&redis, "eval");
+    let mut messages = 0;
+    let mut alerts = Vec::new();
+    for &(h, volume, drain) in &hours {
+        let mut left = volume;
+        let mut at = start + h * hour;
+        while left > 0 {
+            let n = left.min(1 + noise.below(5));
+            left -= n;
+            at += noise.below(hour / (volume + 2)).max(1);
+            let (c, o) = message(&a, at, n);
+            let (c, o) = (std::slice::from_ref(&c), std::slice::from_ref(&o));
+            let there = shared.tally(c, o).await.unwrap();
+            let here = local.tally(c, o).await.unwrap();
+            // Window by window, message by message: the same verdict (and
+            // the same budget total).
+            assert_eq!(there, here, "hour {h}");
+            messages += 1;
+            if there.verdicts[0].alert {
+                alerts.push((h, drain, there.verdicts[0]));
+            }
+        }
+    }
+    // One EVAL per message, budgets and baselines together.
+    assert_eq!(calls(&redis, "eval") - evals_before, messages);
+    // Nothing in the normal days (the quiet half day included); the drain
+    // alerts within its first hours, once per hour at most.
+    assert!(alerts.iter().all(|(_, drain, _)| *drain), "{alerts:?}");
+    let first = alerts.first().map(|(h, _, _)| h - 6 * 24);
+    assert!(first.is_some_and(|h| h < 6), "first alert {first:?}");
+    let mut hours_alerted: Vec<u64> = alerts.iter().map(|(h, _, _)| *h).collect();
+    hours_alerted.dedup();
+    assert_eq!(hours_alerted.len(), alerts.len(), "{alerts:?}");
+    let v = alerts[0].2;
+    assert!(v.count > 30 && v.count > v.mean + 3 * v.sd, "{v:?}");
+    // The baseline is one key, a keyed hash, kept twice its history.
+    let keys: Vec<String> = redis
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("chaperone:a:"))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let hash = keys[0].strip_prefix("chaperone:a:").unwrap();
+    assert!(hash.len() == 32 && hash.bytes().all(|c| c.is_ascii_hexdigit()));
+    let ttl = redis.command(&["PTTL", &keys[0]]).unwrap();
+    let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+    assert!(ms > 4 * 86_400_000 - 60_000 && ms <= 4 * 86_400_000, "{ms}");
+    // It holds numbers only: no principal, hop, anomaly or class.
+    let fields = redis.command(&["HGETALL", &keys[0]]).unwrap();
+    for clear in ["alice", "list-cards", "cards", "card_number"] {
+        assert!(!fields.contains(clear), "{fields}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_comes_back_is_seen_without_traffic() {
+    let mut redis = Redis::start();
+    let retry_after = Duration::from_millis(300);
+    let s = state(&redis.url(), retry_after);
+    let cards = budget(Duration::from_secs(10));
+    assert!(s.charge(&[charge(&cards, "p_a", 1, 5_000)]).await.is_ok());
+    redis.stop();
+    assert!(s.charge(&[charge(&cards, "p_a", 1, 5_000)]).await.is_err());
+    assert!(!s.is_up());
+    // Still down: the recheck after the pause finds nothing, and keeps the
+    // breaker open for another pause.
+    tokio::time::sleep(retry_after + Duration::from_millis(20)).await;
+    let started = Instant::now();
+    s.recheck().await;
+    assert!(!s.is_up());
+    assert!(started.elapsed() < TIMEOUT + Duration::from_millis(30));
+    // Back: within the pause nobody asks it; after it one PING does, and
+    // the breaker closes with no message at all.
+    redis.restart();
+    s.recheck().await;
+    assert!(!s.is_up(), "asked again before its pause was over");
+    let pings = calls(&redis, "ping");
+    tokio::time::sleep(retry_after + Duration::from_millis(20)).await;
+    s.recheck().await;
+    assert!(s.is_up(), "the store answers: up again");
+    assert_eq!(calls(&redis, "ping"), pings + 1, "asked with one PING");
+    // Up: a recheck asks nothing.
+    s.recheck().await;
+    assert_eq!(calls(&redis, "ping"), pings + 1);
+    assert_eq!(
+        s.charge(&[charge(&cards, "p_a", 2, 5_000)]).await,
+        Ok(vec![2])
     );
 }

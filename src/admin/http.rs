@@ -78,9 +78,11 @@ async fn discovery(State(app): State<Arc<App>>) -> impl IntoResponse {
 /// fetch failed, why (the previous policy keeps serving: still ready); and
 /// whether the budgets' store answers. A store that is down does not make a
 /// replica unready: every replica shares it, and each budget says what its
-/// messages get meanwhile (`on_store_error`).
+/// messages get meanwhile (`on_store_error`). A store marked down whose
+/// pause is over is asked again first (at most once per pause).
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     use std::fmt::Write as _;
+    app.state.recheck().await;
     let ready = app.is_ready();
     let policy = app.store.current();
     let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });

@@ -274,9 +274,9 @@ fn allowed(a: &Allow, engine: &Engine, request: HopRequest<'_>) -> OkHttpRespons
     let mut headers = Vec::with_capacity(2);
     let mut remove_headers = a.remove_headers.clone();
     // The signed hop header names the hop where ext_proc could not find it
-    // by the route alone, and the caller where the hop keeps budgets per
-    // caller.
-    if a.route_shared || a.budgets {
+    // by the route alone, and the caller where the hop keeps budgets or
+    // baselines per caller.
+    if a.route_shared || a.per_caller {
         headers.push(hop_header(
             engine.hash_key(),
             &a.decision_id,
@@ -310,7 +310,7 @@ fn shadow_response(decision: &Decision, engine: &Engine, request: HopRequest<'_>
         ),
     };
     let signed = match decision {
-        Decision::Allow(a) if a.route_shared || a.budgets => {
+        Decision::Allow(a) if a.route_shared || a.per_caller => {
             Some((engine.principal(a), &a.policy_hash))
         }
         Decision::Deny(d) if d.route_shared => Some(("-".to_owned(), &d.policy_hash)),

@@ -1,6 +1,7 @@
 //! The per-stream state machine: where the stream is and which phase
 //! answers each message. Each phase lives in its own module.
 
+mod anomaly;
 mod authorize;
 mod body;
 mod budget;

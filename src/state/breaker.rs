@@ -26,6 +26,10 @@ impl Breaker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
     pub fn is_open(&self) -> bool {
         self.state().is_some()
     }

@@ -1,32 +1,57 @@
-//! Budgets counted in this process: the same buckets, keys and sums as
-//! the shared store, for a single replica.
+//! Budgets and baselines kept in this process: the same buckets, keys, sums
+//! and verdicts as the shared store, for a single replica.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Charge, StateError};
+use super::{Charge, Observation, StateError, Tally};
+use crate::anomaly::{Baseline, observe};
 
-/// Buckets kept at most (a few dozen bytes each); past it, expired ones
-/// are swept, and if none has expired the charge fails like a store that
-/// cannot answer.
+/// Buckets kept at most (a few dozen bytes each), and baselines (about a
+/// hundred); past either, expired entries are swept, and if that is not
+/// enough the message fails like a store that cannot answer.
 const MAX_BUCKETS: usize = 1 << 20;
+const MAX_BASELINES: usize = 1 << 18;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     /// key -> (count, expires at in ms since the epoch)
-    buckets: Mutex<HashMap<String, (u64, u64)>>,
+    buckets: HashMap<String, (u64, u64)>,
+    /// key -> (baseline, expires at)
+    baselines: HashMap<String, (Baseline, u64)>,
 }
 
 impl MemoryStore {
     pub fn charge(&self, charges: &[Charge], now_ms: u64) -> Result<Vec<u64>, StateError> {
-        let mut buckets = self
-            .buckets
+        self.tally(charges, &[], now_ms).map(|t| t.totals)
+    }
+
+    pub fn tally(
+        &self,
+        charges: &[Charge],
+        observations: &[Observation],
+        now_ms: u64,
+    ) -> Result<Tally, StateError> {
+        let mut inner = self
+            .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Inner { buckets, baselines } = &mut *inner;
         let new = charges.iter().filter(|c| c.amount > 0).count();
         if buckets.len() + new > MAX_BUCKETS {
             buckets.retain(|_, (_, expires)| *expires > now_ms);
             if buckets.len() + new > MAX_BUCKETS {
+                return Err(StateError::Full);
+            }
+        }
+        if baselines.len() + observations.len() > MAX_BASELINES {
+            baselines.retain(|_, (_, expires)| *expires > now_ms);
+            if baselines.len() + observations.len() > MAX_BASELINES {
                 return Err(StateError::Full);
             }
         }
@@ -59,7 +84,20 @@ impl MemoryStore {
             }
             totals.push(total);
         }
-        Ok(totals)
+        let verdicts = observations
+            .iter()
+            .map(|o| {
+                let prior = baselines
+                    .get(&o.key)
+                    .filter(|(_, expires)| *expires > now_ms)
+                    .map(|(b, _)| *b);
+                let (baseline, verdict) = observe(&o.rule, prior, o.window, o.amount);
+                let expires = now_ms.saturating_add(o.ttl_ms);
+                baselines.insert(o.key.clone(), (baseline, expires));
+                verdict
+            })
+            .collect();
+        Ok(Tally { totals, verdicts })
     }
 }
 
@@ -91,5 +129,31 @@ mod tests {
             m.charge(&[charge(&["c", "b"], 4), charge(&["x"], 7)], 1_300),
             Ok(vec![5, 7])
         );
+    }
+
+    #[test]
+    fn baselines_expire_and_start_afresh() {
+        let rule = crate::anomaly::Rule {
+            alpha: 0.5,
+            settle: 1,
+            warmup: 1,
+            sigmas: 1.0,
+            min: 0,
+        };
+        let at = |window, amount| Observation {
+            key: "k".into(),
+            amount,
+            window,
+            rule,
+            ttl_ms: 1_000,
+        };
+        let m = MemoryStore::default();
+        let v = |t: Result<Tally, StateError>| t.map(|t| t.verdicts[0].count);
+        assert_eq!(v(m.tally(&[], &[at(1, 3)], 100)), Ok(3));
+        assert_eq!(v(m.tally(&[], &[at(1, 2)], 200)), Ok(5));
+        // Expired (written at 200, kept 1 s): a new baseline, window 9's own.
+        assert_eq!(v(m.tally(&[], &[at(9, 1)], 1_300)), Ok(1));
+        let t = m.tally(&[], &[at(10, 4)], 1_400).unwrap();
+        assert!(t.verdicts[0].alert, "one window seen, and 4 > 1 + 0: {t:?}");
     }
 }

@@ -1,8 +1,8 @@
-//! Where budgets are counted: in this process (one replica), or in a
-//! Redis/Valkey every replica shares. One round trip per message at most,
-//! bounded in time, and behind a circuit breaker so that a dead store costs
-//! each message no more than the timeout, and then nothing until it is
-//! tried again.
+//! Where budgets and anomaly baselines are counted: in this process (one
+//! replica), or in a Redis/Valkey every replica shares. One round trip per
+//! message at most, bounded in time, and behind a circuit breaker so that a
+//! dead store costs each message no more than the timeout, and then nothing
+//! until it is tried again.
 
 mod breaker;
 mod memory;
@@ -14,6 +14,7 @@ pub use breaker::Breaker;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore, SettingsError};
 
+use crate::anomaly::{Rule, Verdict};
 use crate::telemetry::metrics;
 
 /// What one budget adds to its window, and the window's keys (the current
@@ -24,6 +25,26 @@ pub struct Charge {
     pub amount: u64,
     /// How long the current bucket is kept, in milliseconds.
     pub ttl_ms: u64,
+}
+
+/// What one anomaly adds to its caller's baseline, and how it decides.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub key: String,
+    pub amount: u64,
+    /// The window the message falls in (`now / window`).
+    pub window: u64,
+    pub rule: Rule,
+    /// How long the baseline is kept after this write, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+/// What the store answered for one message: each budget's window total and
+/// each observation's verdict, in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub totals: Vec<u64>,
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Why the store did not answer. Never holds a key or a value.
@@ -110,8 +131,18 @@ impl State {
     /// Adds each charge's amount to its current bucket and returns each
     /// window's total, in one round trip.
     pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
-        if charges.is_empty() {
-            return Ok(Vec::new());
+        self.tally(charges, &[]).await.map(|t| t.totals)
+    }
+
+    /// Budgets' charges and anomalies' observations of one message, in one
+    /// round trip: each window's total and each baseline's verdict.
+    pub async fn tally(
+        &self,
+        charges: &[Charge],
+        observations: &[Observation],
+    ) -> Result<Tally, StateError> {
+        if charges.is_empty() && observations.is_empty() {
+            return Ok(Tally::default());
         }
         if !self.breaker.admit() {
             metrics::get()
@@ -121,12 +152,44 @@ impl State {
             return Err(StateError::Open);
         }
         let result = match &self.backend {
-            Backend::Memory(m) => m.charge(charges, now_ms()),
-            Backend::Redis(r) => r.charge(charges).await,
+            Backend::Memory(m) => m.tally(charges, observations, now_ms()),
+            Backend::Redis(r) => r.tally(charges, observations).await,
         };
+        self.answered(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// While the breaker is open and its pause is over, asks the store
+    /// whether it answers (`PING`, within the timeout) and closes the
+    /// breaker if it does: `/readyz` and `chaperone_state_store_up` need no
+    /// message to learn that the store is back.
+    pub async fn recheck(&self) {
+        if !self.breaker.is_open() || !self.breaker.admit() {
+            return;
+        }
+        let answer = match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(r) => r.ping().await,
+        };
+        self.answered(answer.as_ref().map(|_| ()));
+    }
+
+    /// Rechecks the store each `retry_after`, for as long as the process runs.
+    pub async fn keep_rechecking(&self) {
+        let mut tick = tokio::time::interval(self.breaker.retry_after());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.recheck().await;
+        }
+    }
+
+    /// What the store's answer (or its failure) does to the breaker and the
+    /// metrics.
+    fn answered(&self, result: Result<(), &StateError>) {
         let m = metrics::get();
-        match &result {
-            Ok(_) => {
+        match result {
+            Ok(()) => {
                 if self.breaker.succeeded() {
                     tracing::info!(store = self.kind(), "state store answers again");
                 }
@@ -144,7 +207,6 @@ impl State {
                 m.state_store_up.set(0);
             }
         }
-        result
     }
 }
 

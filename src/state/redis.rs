@@ -1,7 +1,10 @@
-//! Budgets counted in Redis or Valkey, over RESP2 on a small pool of
-//! connections (plain TCP or TLS), each message's charges in one `EVAL`:
-//! `INCRBY` and `PEXPIRE` on the current bucket, `GET` on the earlier ones,
-//! summed in the server. Every wait is bounded by one timeout.
+//! Budgets and baselines kept in Redis or Valkey, over RESP2 on a small
+//! pool of connections (plain TCP or TLS), each message's charges and
+//! observations in one `EVAL`: for a budget, `INCRBY` and `PEXPIRE` on the
+//! current bucket, `GET` on the earlier ones, summed in the server; for an
+//! anomaly, the baseline's hash read, updated and written back (the
+//! arithmetic of `chaperone_core::anomaly::observe`, step for step). Every
+//! wait is bounded by one timeout.
 //!
 //! A client of its own rather than a crate: chaperone needs four commands
 //! (AUTH, PING, EVAL, and their replies), and the RESP client crates bring
@@ -18,11 +21,22 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::{Charge, StateError};
+use super::{Charge, Observation, StateError, Tally};
+use crate::anomaly::Verdict;
 
 /// For each budget: `INCRBY` (or `GET` when adding nothing) the current
 /// bucket, `PEXPIRE` it, and add the earlier buckets. ARGV: the number of
 /// budgets, then per budget its amount, bucket TTL (ms) and key count.
+///
+/// Then for each anomaly (one key each, a hash): the closed windows folded
+/// into the baseline, the amount added, the verdict. ARGV: the number of
+/// anomalies, then per anomaly its amount, window, alpha, settle, warmup,
+/// sigmas, min and TTL (ms). Floats are stored with 17 significant digits,
+/// so they read back exactly; the arithmetic is the same, operation for
+/// operation, as `chaperone_core::anomaly`, so both stores decide alike.
+///
+/// Replies: each budget's total, then per anomaly its alert (0 or 1), the
+/// window's count, and the baseline's mean and deviation rounded.
 const SCRIPT: &str = r"
 local out = {}
 local k = 1
@@ -43,7 +57,78 @@ for i = 1, tonumber(ARGV[1]) do
     total = total + tonumber(redis.call('GET', KEYS[k + j]) or '0')
   end
   k = k + n
-  out[i] = total
+  out[#out + 1] = total
+end
+local function power(base, e)
+  local r = 1
+  while e > 0 do
+    if e % 2 == 1 then r = r * base end
+    base = base * base
+    e = math.floor(e / 2)
+  end
+  return r
+end
+local function num(x) return string.format('%.17g', x) end
+local na = tonumber(ARGV[a])
+a = a + 1
+for i = 1, na do
+  local amount = tonumber(ARGV[a])
+  local w = tonumber(ARGV[a + 1])
+  local alpha = tonumber(ARGV[a + 2])
+  local settle = tonumber(ARGV[a + 3])
+  local warmup = tonumber(ARGV[a + 4])
+  local sigmas = tonumber(ARGV[a + 5])
+  local min = tonumber(ARGV[a + 6])
+  local ttl = ARGV[a + 7]
+  a = a + 8
+  local s = redis.call('HMGET', KEYS[k], 'm', 'v', 'n', 'w', 'c', 'a')
+  local m = tonumber(s[1]) or 0
+  local v = tonumber(s[2]) or 0
+  local n = tonumber(s[3]) or 0
+  local bw = tonumber(s[4]) or w
+  local c = tonumber(s[5]) or 0
+  local alerted = tonumber(s[6]) or -1
+  if w > bw then
+    local f = alpha
+    if n < settle then f = 1 / (n + 1) end
+    local diff = c - m
+    local incr = f * diff
+    m = m + incr
+    v = (1 - f) * (v + diff * incr)
+    n = n + 1
+    local zeros = w - bw - 1
+    local j = math.min(zeros, math.max(settle - n, 0))
+    if j > 0 then
+      local t = n + j
+      local e2 = (v + m * m) * n / t
+      m = m * n / t
+      v = math.max(e2 - m * m, 0)
+      n = n + j
+      zeros = zeros - j
+    end
+    if zeros > 0 then
+      local p = power(1 - alpha, zeros)
+      v = p * (v + m * m * (1 - p))
+      m = p * m
+      n = n + zeros
+    end
+    bw = w
+    c = 0
+  end
+  c = c + amount
+  local sd = math.sqrt(v)
+  local alert = 0
+  if n >= warmup and c > min and c > m + sigmas * sd and alerted ~= bw then
+    alert = 1
+    alerted = bw
+  end
+  redis.call('HSET', KEYS[k], 'm', num(m), 'v', num(v), 'n', num(n), 'w', num(bw), 'c', num(c), 'a', num(alerted))
+  redis.call('PEXPIRE', KEYS[k], ttl)
+  k = k + 1
+  out[#out + 1] = alert
+  out[#out + 1] = c
+  out[#out + 1] = math.floor(m + 0.5)
+  out[#out + 1] = math.floor(sd + 0.5)
 end
 return out
 ";
@@ -175,26 +260,59 @@ impl RedisStore {
         })
     }
 
-    /// The charges in one round trip, within the timeout (waiting for a
-    /// connection included).
-    pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
-        let args = eval_args(charges);
+    /// The charges and observations in one round trip, within the timeout
+    /// (waiting for a connection included).
+    pub async fn tally(
+        &self,
+        charges: &[Charge],
+        observations: &[Observation],
+    ) -> Result<Tally, StateError> {
+        let args = eval_args(charges, observations);
         let reply = tokio::time::timeout(self.timeout, self.call(&args))
             .await
             .map_err(|_| StateError::Timeout)??;
         let Reply::Array(items) = reply else {
             return Err(StateError::Protocol);
         };
-        if items.len() != charges.len() {
+        if items.len() != charges.len() + 4 * observations.len() {
             return Err(StateError::Protocol);
         }
-        items
+        let ints = items
             .into_iter()
             .map(|r| match r {
                 Reply::Int(n) => u64::try_from(n).map_err(|_| StateError::Protocol),
                 _ => Err(StateError::Protocol),
             })
-            .collect()
+            .collect::<Result<Vec<u64>, _>>()?;
+        let (totals, verdicts) = ints.split_at(charges.len());
+        Ok(Tally {
+            totals: totals.to_vec(),
+            verdicts: verdicts
+                .chunks_exact(4)
+                .map(|v| Verdict {
+                    alert: v[0] == 1,
+                    count: v[1],
+                    mean: v[2],
+                    sd: v[3],
+                })
+                .collect(),
+        })
+    }
+
+    /// The charges in one round trip.
+    pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
+        self.tally(charges, &[]).await.map(|t| t.totals)
+    }
+
+    /// `PING`, within the timeout: does the store answer?
+    pub async fn ping(&self) -> Result<(), StateError> {
+        match tokio::time::timeout(self.timeout, self.call(&[b"PING".to_vec()]))
+            .await
+            .map_err(|_| StateError::Timeout)??
+        {
+            Reply::Simple => Ok(()),
+            _ => Err(StateError::Protocol),
+        }
     }
 
     /// Sends one command on a pooled connection (or a new one) and reads
@@ -283,20 +401,39 @@ fn tls_connector(ca: Option<&PathBuf>) -> Result<tokio_rustls::TlsConnector, Set
 }
 
 /// `EVAL script numkeys keys... argv...`.
-fn eval_args(charges: &[Charge]) -> Vec<Vec<u8>> {
-    let keys: usize = charges.iter().map(|c| c.keys.len()).sum();
-    let mut args = Vec::with_capacity(4 + keys + 3 * charges.len());
+fn eval_args(charges: &[Charge], observations: &[Observation]) -> Vec<Vec<u8>> {
+    let keys: usize = charges.iter().map(|c| c.keys.len()).sum::<usize>() + observations.len();
+    let mut args = Vec::with_capacity(5 + keys + 3 * charges.len() + 8 * observations.len());
     args.push(b"EVAL".to_vec());
     args.push(SCRIPT.as_bytes().to_vec());
     args.push(keys.to_string().into_bytes());
     for c in charges {
         args.extend(c.keys.iter().map(|k| k.as_bytes().to_vec()));
     }
+    args.extend(observations.iter().map(|o| o.key.as_bytes().to_vec()));
     args.push(charges.len().to_string().into_bytes());
     for c in charges {
         args.push(c.amount.to_string().into_bytes());
         args.push(c.ttl_ms.max(1).to_string().into_bytes());
         args.push(c.keys.len().to_string().into_bytes());
+    }
+    args.push(observations.len().to_string().into_bytes());
+    for o in observations {
+        let r = &o.rule;
+        // Floats as Rust writes them: the shortest text that reads back as
+        // the same number.
+        for arg in [
+            o.amount.to_string(),
+            o.window.to_string(),
+            r.alpha.to_string(),
+            r.settle.to_string(),
+            r.warmup.to_string(),
+            r.sigmas.to_string(),
+            r.min.to_string(),
+            o.ttl_ms.max(1).to_string(),
+        ] {
+            args.push(arg.into_bytes());
+        }
     }
     args
 }
@@ -420,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn one_eval_carries_every_budget() {
+    fn one_eval_carries_every_budget_and_anomaly() {
         let charges = [
             Charge {
                 keys: vec!["a".into(), "b".into()],
@@ -433,14 +570,50 @@ mod tests {
                 ttl_ms: 1_100,
             },
         ];
-        let args: Vec<String> = eval_args(&charges)
+        let observations = [Observation {
+            key: "d".into(),
+            amount: 7,
+            window: 472_222,
+            rule: crate::anomaly::Rule {
+                alpha: 2.0 / 169.0,
+                settle: 84,
+                warmup: 24,
+                sigmas: 3.5,
+                min: 50,
+            },
+            ttl_ms: 1_209_600_000,
+        }];
+        let args: Vec<String> = eval_args(&charges, &observations)
             .into_iter()
             .map(|a| String::from_utf8_lossy(&a).into_owned())
             .collect();
         assert_eq!(args[0], "EVAL");
         assert_eq!(
             &args[2..],
-            ["3", "a", "b", "c", "2", "3", "2200", "2", "0", "1100", "1"]
+            [
+                "4",
+                "a",
+                "b",
+                "c",
+                "d",
+                "2",
+                "3",
+                "2200",
+                "2",
+                "0",
+                "1100",
+                "1",
+                "1",
+                "7",
+                "472222",
+                "0.011834319526627219",
+                "84",
+                "24",
+                "3.5",
+                "50",
+                "1209600000"
+            ]
         );
+        assert_eq!(args[17].parse::<f64>(), Ok(2.0 / 169.0));
     }
 }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub blocked_messages: IntCounterVec,
     pub exfiltration_alerts: IntCounterVec,
     pub budget_events: IntCounterVec,
+    pub anomaly_alerts: IntCounterVec,
+    pub anomaly_store_errors: IntCounterVec,
     pub state_store_up: IntGauge,
     pub state_store_errors: IntCounterVec,
     pub shadow_events: IntCounterVec,
@@ -143,9 +145,25 @@ impl Metrics {
             &["hop", "budget", "direction", "outcome"],
         )
         .expect("metric");
+        let anomaly_alerts = IntCounterVec::new(
+            Opts::new(
+                "anomaly_alerts_total",
+                "Windows that went past their caller's baseline (once per window), by hop, anomaly and direction",
+            ),
+            &["hop", "anomaly", "direction"],
+        )
+        .expect("metric");
+        let anomaly_store_errors = IntCounterVec::new(
+            Opts::new(
+                "anomaly_store_errors_total",
+                "Messages whose anomaly could not be counted (the store did not answer; the message passed), by hop, anomaly and direction",
+            ),
+            &["hop", "anomaly", "direction"],
+        )
+        .expect("metric");
         let state_store_up = IntGauge::new(
             "state_store_up",
-            "1 while the budgets' store answers, 0 while it is down (its circuit open)",
+            "1 while the budgets' and baselines' store answers, 0 while it is down (its circuit open)",
         )
         .expect("metric");
         let state_store_errors = IntCounterVec::new(
@@ -251,6 +269,8 @@ impl Metrics {
             Box::new(blocked_messages.clone()),
             Box::new(exfiltration_alerts.clone()),
             Box::new(budget_events.clone()),
+            Box::new(anomaly_alerts.clone()),
+            Box::new(anomaly_store_errors.clone()),
             Box::new(state_store_up.clone()),
             Box::new(state_store_errors.clone()),
             Box::new(shadow_events.clone()),
@@ -284,6 +304,8 @@ impl Metrics {
             blocked_messages,
             exfiltration_alerts,
             budget_events,
+            anomaly_alerts,
+            anomaly_store_errors,
             state_store_up,
             state_store_errors,
             shadow_events,

@@ -13,9 +13,14 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
                      [--edge envoy/edge.yaml] [--edge-ext-proc envoy/edge-ext-proc.yaml]
                      [--src src] [--allow-private-keys]
       The chart's promises: secure pod settings, probes on the health port,
-      grace period > drain grace, mounts that match the flags, references that
-      resolve, shared signing keys whenever more than one replica may run, the Service, NetworkPolicy, PDB, HPA, Istio and monitoring
-      objects wired to the Deployment, and the metrics they use exist.
+      grace period > drain grace, mounts that match the flags, one policy
+      source (the file, or a signed bundle with its public keys), the budgets'
+      store's password and CA as files (never in the URL or the environment),
+      references that resolve, shared signing keys whenever more than one
+      replica may run, the Service, NetworkPolicy (egress: DNS and the store),
+      PDB, HPA, Istio and monitoring objects wired to the Deployment, the
+      dashboard's panels laid out without overlap, and the metrics they use
+      exist.
   check_manifests.py envoy-gateway FILE... [--service NS/NAME:PORT]
                      [--ext-proc-authorize MODE] [--edge-ext-proc envoy/edge-ext-proc.yaml]
       Envoy Gateway policies (an example's manifests) wired to chaperone as
@@ -41,10 +46,11 @@ Run by .ci/chart.sh with the chart venv's Python (it has PyYAML):
       Prints the generated signing-key Secret as JSON, as helm installed it.
   check_manifests.py kept-keys STORED.json RENDERED
       The rendering's generated signing-key Secret holds exactly STORED's data.
-  check_manifests.py pod-files RENDERED OUTDIR
+  check_manifests.py pod-files RENDERED OUTDIR [KIND/NAME=DIR...]
       Lays out the Deployment's volumes as the kubelet would (ConfigMap and
-      Secret files, from the rendering) under OUTDIR and prints the container's
-      args with mount paths rewritten into OUTDIR, one per line (smoke test).
+      Secret files, from the rendering, or from DIR for an existing object the
+      values name) under OUTDIR and prints the container's args with mount
+      paths rewritten into OUTDIR, one per line (smoke test).
 
 Every failure is printed as `FAIL: ...`; the exit status is non-zero if any.
 """
@@ -80,7 +86,7 @@ ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io/"
 PENDING_FLAGS = {"--health-addr", "--tls-cert", "--tls-key", "--tls-client-ca"}
 # Metrics the chart's alerts and dashboard use that are being added to the
 # binary right now; until src/ registers them they are reported, not failed.
-PENDING_METRICS = {"scrub_findings_total", "blocked_messages_total"}
+PENDING_METRICS = {"scrub_findings_total", "blocked_messages_total", "anomaly_alerts_total"}
 
 REQUIRED_RULE_METRICS = {
     "deny spike": ("chaperone_decisions_total", 'decision="deny"'),
@@ -88,6 +94,8 @@ REQUIRED_RULE_METRICS = {
     "blocked messages spike": ("chaperone_blocked_messages_total", "by (hop)"),
     "reload failures": ("chaperone_policy_reloads_total", 'result="error"'),
     "JWKS errors": ("chaperone_jwks_fetch_errors_total", ""),
+    "budget exceeded": ("chaperone_budget_events_total", 'outcome=~"exceeded_block|exceeded_alert"'),
+    "data anomaly": ("chaperone_anomaly_alerts_total", "by (hop, anomaly, direction)"),
 }
 CHART_ALERTS = {
     "ChaperoneDown",
@@ -97,6 +105,9 @@ CHART_ALERTS = {
     "ChaperonePolicyReloadFailed",
     "ChaperoneJwksFetchErrors",
     "ChaperonePolicyVersionSkew",
+    "ChaperoneBudgetExceeded",
+    "ChaperoneStateStoreDown",
+    "ChaperoneDataAnomaly",
 }
 REQUIRED_DASHBOARD_METRICS = [
     "chaperone_decisions_total",
@@ -105,6 +116,10 @@ REQUIRED_DASHBOARD_METRICS = [
     "chaperone_tokens_minted_total",
     "chaperone_policy_info",
     "chaperone_ext_proc_streams_in_flight",
+    "chaperone_budget_events_total",
+    "chaperone_state_store_up",
+    "chaperone_state_store_errors_total",
+    "chaperone_anomaly_alerts_total",
 ]
 
 
@@ -371,13 +386,71 @@ def check_deployment(docs, values_text, serve_flags):
             return out
         return set()
 
+    def file_in(flag, kinds):
+        """The file FLAG names is in a mounted volume of one of KINDS that holds it."""
+        path = flags[flag]
+        v = volume_at(os.path.dirname(path))
+        if v is None:
+            return
+        if not any(k in v for k in kinds):
+            fail(f"{flag} does not point into a {' or '.join(kinds)} volume")
+        names = files_of(v)
+        if names is not None and os.path.basename(path) not in names:
+            fail(f"the volume at {os.path.dirname(path)} does not hold the file {flag} names")
+
+    # Exactly one policy source: the policy file, or a signed bundle (by URL
+    # or file) with the keys to check it.
     policy = flags.get("--policy")
-    if not policy:
-        fail("no --policy: chaperone would serve its embedded demo policy")
-    else:
+    sources = [f for f in ("--policy", "--bundle-url", "--bundle-file") if f in flags]
+    if not sources:
+        fail("no --policy, --bundle-url or --bundle-file: chaperone would serve its embedded demo policy")
+    elif len(sources) > 1:
+        fail(f"several policy sources {sources}: chaperone refuses them together")
+    elif policy:
         v = volume_at(os.path.dirname(policy))
         if v is not None and "configMap" not in v:
             fail("--policy does not point into a ConfigMap volume")
+    else:
+        if "--bundle-public-keys" not in flags:
+            fail(f"{sources[0]} without --bundle-public-keys: chaperone would refuse to start")
+        else:
+            file_in("--bundle-public-keys", ("configMap", "secret"))
+        if "--bundle-file" in flags:
+            file_in("--bundle-file", ("configMap", "secret"))
+        if re.match(r"^[^/?#]*//[^/?#]*@", flags.get("--bundle-url", "")):
+            fail("--bundle-url carries credentials, readable by anyone who can read the Deployment")
+        stray = [d["metadata"]["name"] for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-policy")]
+        if stray:
+            fail(f"the policy comes in a bundle, and the policy ConfigMap {stray} is rendered too")
+        note(f"the policy comes in a signed bundle ({sources[0]})")
+    if "--bundle-poll-interval" in flags and "--bundle-url" not in flags:
+        fail("--bundle-poll-interval without --bundle-url")
+    if "--bundle-public-keys" in flags and policy:
+        fail("--bundle-public-keys beside --policy: no bundle to check")
+
+    # The budgets' store: its password and CA come as files from volumes
+    # (the password from a Secret), never in the URL or the environment.
+    state_flags = [f for f in flags if f.startswith("--state")]
+    if state_flags and "--state" not in flags:
+        fail(f"{state_flags} without --state")
+    if "--state" in flags:
+        if "@" in flags["--state"]:
+            fail("--state carries a password, readable by anyone who can read the Deployment")
+        if "--state-password-file" in flags:
+            file_in("--state-password-file", ("secret", "projected"))
+            v = volume_at(os.path.dirname(flags["--state-password-file"]))
+            for s in (v or {}).get("projected", {}).get("sources", []):
+                items = (s.get("configMap") or {}).get("items") or []
+                if any(i["path"] == os.path.basename(flags["--state-password-file"]) for i in items):
+                    fail("the store's password comes from a ConfigMap, not a Secret")
+        if "--state-ca-file" in flags:
+            if not flags["--state"].startswith("rediss://"):
+                fail("--state-ca-file with a plaintext redis:// store")
+            file_in("--state-ca-file", ("secret", "configMap", "projected"))
+        note(f"budgets counted in the shared store {flags['--state']}")
+    for e in c.get("env") or []:
+        if "PASSWORD" in e.get("name", "").upper() or e.get("name", "").startswith("CHAPERONE_STATE"):
+            fail(f"environment variable {e['name']}: the store's settings and password are flags and files")
     if "--signing-keys" in flags:
         v = volume_at(flags["--signing-keys"])
         if v is not None and "secret" not in v:
@@ -484,6 +557,21 @@ def check_network_policy(docs, pod):
                 cidr = peer.get("ipBlock", {}).get("cidr")
                 if cidr in ("0.0.0.0/0", "::/0"):
                     fail("NetworkPolicy admits the whole internet")
+        if "Egress" in spec.get("policyTypes", []):
+            egress = spec.get("egress") or []
+
+            def allows(port):
+                return any(rule.get("to") and any(p.get("port") == port for p in rule.get("ports") or [])
+                           for rule in egress)
+
+            if not allows(53):
+                fail("NetworkPolicy restricts egress and leaves out DNS")
+            store = pod["flags"].get("--state")
+            if store:
+                m = re.search(r":([0-9]+)/?$", store.split("://", 1)[-1])
+                port = int(m.group(1)) if m else 6379
+                if not allows(port):
+                    fail(f"NetworkPolicy restricts egress and no rule reaches the budgets' store on port {port}")
 
 
 def check_pdb(docs, pod):
@@ -830,7 +918,7 @@ def metric_names(expr):
     return set(re.findall(r"\b(chaperone_[a-z_]+)", expr))
 
 
-def check_monitoring(docs, svc, src_dir):
+def check_monitoring(docs, svc, src_dir, pod=None):
     used = set()
     for sm in of_kind(docs, "ServiceMonitor"):
         if svc and not matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]):
@@ -851,7 +939,11 @@ def check_monitoring(docs, svc, src_dir):
         for r in rules:
             if r.get("alert") in CHART_ALERTS and 'namespace="' not in str(r.get("expr")):
                 fail(f"alert {r['alert']} does not select the release's series")
-        missing = CHART_ALERTS - {r.get("alert") for r in rules}
+        alerts = {r.get("alert") for r in rules}
+        store = pod is not None and "--state" in pod["flags"]
+        if "ChaperoneStateStoreDown" in alerts and not store:
+            fail("ChaperoneStateStoreDown without a shared store (--state): the in-process gauge never drops")
+        missing = CHART_ALERTS - alerts - (set() if store else {"ChaperoneStateStoreDown"})
         if missing:
             note(f"alerts turned off: {sorted(missing)}")
     for cm in of_kind(docs, "ConfigMap"):
@@ -868,6 +960,16 @@ def check_monitoring(docs, svc, src_dir):
             ids = [p["id"] for p in dash["panels"]]
             if len(ids) != len(set(ids)):
                 fail("dashboard panel ids are not unique")
+            placed = []
+            for p in dash["panels"]:
+                g = p.get("gridPos") or {}
+                if not all(isinstance(g.get(k), int) for k in "xywh") or g["x"] + g["w"] > 24:
+                    fail(f"dashboard panel {p['id']} has no gridPos within the 24 columns: {g}")
+                    continue
+                for q, h in placed:
+                    if g["x"] < h["x"] + h["w"] and h["x"] < g["x"] + g["w"] and g["y"] < h["y"] + h["h"] and h["y"] < g["y"] + g["h"]:
+                        fail(f"dashboard panels {q} and {p['id']} overlap")
+                placed.append((p["id"], g))
             exprs = [t.get("expr", "") for p in dash["panels"] for t in p.get("targets", [])]
             for e in exprs:
                 used |= metric_names(e)
@@ -914,7 +1016,7 @@ def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_pr
         service = (svc["metadata"]["namespace"], svc["metadata"]["name"], grpc_port)
         authorize = pod["flags"].get("--ext-proc-authorize", "metadata") if pod else None
         check_envoy_gateway(docs, service, authorize, edge_ext_proc)
-    check_monitoring(docs, svc, src)
+    check_monitoring(docs, svc, src, pod)
     print(f"{len(docs)} objects checked, {len(FAILURES)} failures, {len(NOTES)} notes")
 
 
@@ -927,8 +1029,12 @@ def cmd_extract_policy(rendered, outdir):
     if dep is None:
         return
     args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
-    policy = flag_values(args[1:]).get("--policy")
+    flags = flag_values(args[1:])
+    policy = flags.get("--policy")
     if not policy:
+        if "--bundle-url" in flags or "--bundle-file" in flags:
+            print("")  # a signed bundle: the smoke run serves and checks it
+            return
         fail("no --policy flag")
         return
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
@@ -1038,8 +1144,16 @@ def cmd_envoy_bootstrap(rendered, out):
     print(out)
 
 
-def cmd_pod_files(rendered, outdir):
-    """Materialize the pod's volumes from the rendering, as the kubelet would."""
+def cmd_pod_files(rendered, outdir, *existing):
+    """Materialize the pod's volumes from the rendering, as the kubelet would.
+
+    existing: KIND/NAME=DIR for objects the values name but the chart does
+    not render (an existing ConfigMap or Secret): their keys are DIR's files."""
+    given = {}
+    for e in existing:
+        ref, directory = e.split("=", 1)
+        kind, name = ref.split("/", 1)
+        given[(kind, name)] = {f: open(os.path.join(directory, f), "rb").read() for f in os.listdir(directory)}
     docs = load(rendered)
     dep = one(docs, "Deployment")
     if dep is None:
@@ -1050,11 +1164,15 @@ def cmd_pod_files(rendered, outdir):
 
     def data_of(kind, name):
         obj = objects.get((kind, name))
+        if obj is None and (kind, name) in given:
+            return given[(kind, name)]
         if obj is None:
             raise SystemExit(f"FAIL: {kind} {name} is not rendered; cannot lay out the pod")
         if kind == "Secret":
             return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-        return {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        return data
 
     def write(directory, data, items):
         os.makedirs(directory, exist_ok=True)

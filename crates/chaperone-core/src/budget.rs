@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::scrub::Findings;
+use crate::scrub::class::Classes;
 use crate::secret::HashKey;
 
 /// Buckets per window.
@@ -96,12 +97,27 @@ pub enum Measure {
 }
 
 impl Measure {
-    /// What is counted, in words: `findings of card_number, email`,
-    /// `findings of every class`, `bytes`, `records of orders[*]`.
-    pub fn describe(&self, classes: &crate::scrub::class::Classes) -> String {
+    /// What one message adds: its findings of the counted classes, its
+    /// body bytes, or the records of the path that crossed in it. Budgets
+    /// and anomalies count alike.
+    pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
+        match self {
+            Measure::Bytes => bytes,
+            Measure::Records { index, .. } => findings.records(*index),
+            Measure::Findings(None) => u64::from(findings.total()),
+            Measure::Findings(Some(classes)) => {
+                classes.iter().map(|&c| u64::from(findings.count(c))).sum()
+            }
+        }
+    }
+
+    /// What is counted, as a reader says it: `findings of card_number`,
+    /// `findings`, `bytes`, `records of orders[*]`.
+    pub fn describe(&self, classes: &Classes) -> String {
         match self {
             Measure::Bytes => "bytes".to_owned(),
-            Measure::Findings(None) => "findings of every class".to_owned(),
+            Measure::Records { path, .. } => format!("records of {path}"),
+            Measure::Findings(None) => "findings".to_owned(),
             Measure::Findings(Some(c)) => format!(
                 "findings of {}",
                 c.iter()
@@ -109,7 +125,6 @@ impl Measure {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Measure::Records { path, .. } => format!("records of {path}"),
         }
     }
 }
@@ -130,12 +145,13 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The budget in a line, as `chaperone check`, `explain` and `flows`
-    /// print it: `200 findings of card_number per caller per 1h in
+    /// The budget as a reviewer reads it (`chaperone check`, `explain`,
+    /// `flows`): `cards: 200 findings of card_number per caller per 1h in
     /// responses, then block (store down: deny)`.
-    pub fn summary(&self, classes: &crate::scrub::class::Classes) -> String {
+    pub fn describe(&self, classes: &Classes) -> String {
         format!(
-            "{} {} per caller per {} in {}s, then {} (store down: {})",
+            "{}: {} {} per caller per {} in {}s, then {} (store down: {})",
+            self.name,
             self.limit,
             self.measure.describe(classes),
             crate::policy::diff::duration(self.window),
@@ -150,17 +166,9 @@ impl Budget {
         bucket_ms(self.window)
     }
 
-    /// What one message adds: its findings of the counted classes, its
-    /// body bytes, or the records of the path that crossed in it.
+    /// What one message adds (see [`Measure::amount`]).
     pub fn amount(&self, findings: &Findings, bytes: u64) -> u64 {
-        match &self.measure {
-            Measure::Bytes => bytes,
-            Measure::Records { index, .. } => findings.records(*index),
-            Measure::Findings(None) => u64::from(findings.total()),
-            Measure::Findings(Some(classes)) => {
-                classes.iter().map(|&c| u64::from(findings.count(c))).sum()
-            }
-        }
+        self.measure.amount(findings, bytes)
     }
 
     /// The window's total is past the limit.
@@ -197,21 +205,31 @@ pub fn bucket_ms(window: Duration) -> u64 {
 fn bucket_key(key: &HashKey, principal: &str, hop: &str, budget: &Budget, bucket: u64) -> String {
     let window = bucket_ms(budget.window).to_string();
     let bucket = bucket.to_string();
+    store_key(
+        key,
+        "chaperone:b:",
+        "budget",
+        &[
+            principal,
+            hop,
+            &budget.name,
+            &budget.fingerprint,
+            &window,
+            &bucket,
+        ],
+    )
+}
+
+/// A store key: `prefix` and a keyed hash of the parts, length-prefixed so
+/// that no two lists of parts share an encoding.
+pub(crate) fn store_key(key: &HashKey, prefix: &str, label: &str, parts: &[&str]) -> String {
     let mut input = Vec::with_capacity(128);
-    // Length-prefixed, so no two inputs share an encoding.
-    for part in [
-        principal,
-        hop,
-        &budget.name,
-        &budget.fingerprint,
-        &window,
-        &bucket,
-    ] {
+    for part in parts {
         input.extend_from_slice(part.len().to_string().as_bytes());
         input.push(b':');
         input.extend_from_slice(part.as_bytes());
     }
-    key.tag("chaperone:b:", "budget", &input)
+    key.tag(prefix, label, &input)
 }
 
 #[cfg(test)]

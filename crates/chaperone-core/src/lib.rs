@@ -6,6 +6,7 @@
 //! record metrics, events and spans themselves.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod budget;
 pub mod clock;
 pub mod config;

@@ -63,6 +63,28 @@ app.kubernetes.io/part-of: chaperone
 {{- default (printf "%s-policy" (include "chaperone.fullname" .)) .Values.policy.existingConfigMap -}}
 {{- end -}}
 
+{{/* Where a signed policy bundle comes from: "url", "file", or nothing (the policy file). */}}
+{{- define "chaperone.bundleFrom" -}}
+{{- with .Values.policy.bundle -}}
+{{- if .url -}}
+url
+{{- else if or .configMap .secret -}}
+file
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap of the bundles' public keys the chart renders from policy.bundle.publicKeys.content. */}}
+{{- define "chaperone.bundleKeysConfigMap" -}}
+{{- printf "%s-bundle-keys" (include "chaperone.fullname" .) -}}
+{{- end -}}
+
+{{/* The port of the budgets' store: state.networkPolicy.port, else the url's, else 6379. */}}
+{{- define "chaperone.statePort" -}}
+{{- $port := regexFind ":[0-9]+/?$" .Values.state.url | trimPrefix ":" | trimSuffix "/" -}}
+{{- .Values.state.networkPolicy.port | default $port | default 6379 -}}
+{{- end -}}
+
 {{/* The signing-keys Secret, or nothing (ephemeral keys, one replica only). */}}
 {{- define "chaperone.signingKeysSecret" -}}
 {{- if .Values.signingKeys.existingSecret -}}
@@ -104,6 +126,9 @@ policyDir: /etc/chaperone/policy
 signingKeysDir: /etc/chaperone/signing-keys
 hashKeyDir: /etc/chaperone/hash-key
 tlsDir: /etc/chaperone/tls
+bundleDir: /etc/chaperone/bundle
+bundleKeysDir: /etc/chaperone/bundle-keys
+stateDir: /etc/chaperone/state
 {{- end -}}
 
 {{/* The labels of the Envoys that call chaperone; empty for every workload. */}}

@@ -78,6 +78,57 @@ less safe than asked. Called from deployment.yaml.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- with $v.policy.bundle -}}
+{{- if and .url (or .configMap .secret) -}}
+{{- fail "policy.bundle: set url or a bundle file (configMap or secret), not both" -}}
+{{- end -}}
+{{- if and .configMap .secret -}}
+{{- fail "policy.bundle: set configMap or secret, not both" -}}
+{{- end -}}
+{{- if include "chaperone.bundleFrom" $ -}}
+{{- $keys := .publicKeys -}}
+{{- $sources := compact (list $keys.content $keys.existingConfigMap $keys.existingSecret) -}}
+{{- if not $sources -}}
+{{- fail "policy.bundle needs policy.bundle.publicKeys (content, existingConfigMap or existingSecret): a bundle is trusted only by its signature, and chaperone does not start without the keys to check it" -}}
+{{- end -}}
+{{- if gt (len $sources) 1 -}}
+{{- fail "policy.bundle.publicKeys: set one of content, existingConfigMap and existingSecret" -}}
+{{- end -}}
+{{- if contains "PRIVATE KEY" $keys.content -}}
+{{- fail "policy.bundle.publicKeys.content holds a private key: give the public keys only (`chaperone keys jwks release.pem`) and keep the release key offline" -}}
+{{- end -}}
+{{- if $v.policy.existingConfigMap -}}
+{{- fail "policy.bundle and policy.existingConfigMap are two policy sources: set one" -}}
+{{- end -}}
+{{- if regexMatch "^[^/?#]*//[^/?#]*@" .url -}}
+{{- fail "policy.bundle.url must not carry credentials: the args are readable by anyone who can read the Deployment (the bundle's signature is what chaperone trusts)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.state -}}
+{{- if .url -}}
+{{- if contains "@" .url -}}
+{{- fail "state.url must not carry a password: the args are readable by anyone who can read the Deployment; use state.password.existingSecret" -}}
+{{- end -}}
+{{- if not (regexMatch "^rediss?://([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?/?$" .url) -}}
+{{- fail (printf "state.url %q: expected redis://host:port or rediss://host:port (TLS), host and port only" .url) -}}
+{{- end -}}
+{{- if and .ca.existingSecret .ca.existingConfigMap -}}
+{{- fail "state.ca: set existingSecret or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and (or .ca.existingSecret .ca.existingConfigMap) (not (hasPrefix "rediss://" .url)) -}}
+{{- fail "state.ca is for a TLS store: state.url must be rediss://" -}}
+{{- end -}}
+{{- if not (include "chaperone.hashKeySecret" $) -}}
+{{- fail "state.url needs a hash key every replica shares (hashKey.generate, value or existingSecret): the store's keys are HMACs under it, and pods with keys of their own would never count together" -}}
+{{- end -}}
+{{- if and $v.networkPolicy.enabled $v.networkPolicy.egress.enabled (not .networkPolicy.to) -}}
+{{- fail "networkPolicy.egress.enabled with state.url needs state.networkPolicy.to (the store's pods or addresses): chaperone could not reach the store" -}}
+{{- end -}}
+{{- else if or .password.existingSecret .ca.existingSecret .ca.existingConfigMap -}}
+{{- fail "state.password and state.ca need state.url" -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.istio.destinationRule.enabled (not $v.tls.enabled) -}}
 {{- fail "istio.destinationRule makes Envoy speak TLS to chaperone: it needs tls.enabled" -}}
 {{- end -}}

@@ -1,10 +1,10 @@
-//! Budgets: what a judged message adds to its caller's windows on the hop,
-//! counted in the shared store in one round trip, and what happens past a
-//! limit or without the store.
+//! Budgets: what a judged message adds to its caller's windows on the hop
+//! (and to its baselines: anomaly.rs), counted in the shared store in one
+//! round trip, and what happens past a limit or without the store.
 
 use super::*;
 use crate::budget::{BudgetAction, Direction, OnStoreError};
-use crate::state::Charge;
+use crate::state::{Charge, Observation};
 
 /// What one message brings to its direction's budgets.
 #[derive(Debug)]
@@ -14,9 +14,10 @@ pub(super) struct Pending {
 }
 
 impl HopStream {
-    /// Counts the message just judged against the hop's budgets for its
-    /// direction: `Some` refusal when a budget that blocks is past its limit,
-    /// or cannot be counted and denies then.
+    /// Counts the message just judged against the hop's budgets and
+    /// baselines for its direction: `Some` refusal when a budget that blocks
+    /// is past its limit, or cannot be counted and denies then. Anomalies
+    /// only alert.
     pub(super) async fn judge_budgets(&mut self, pending: Pending, bytes: u64) -> Option<Answer> {
         let ctx = self.ctx.as_ref()?;
         let policy = Arc::clone(&ctx.policy);
@@ -30,7 +31,15 @@ impl HopStream {
             .iter()
             .filter(|b| b.direction == direction)
             .collect();
-        if budgets.is_empty() {
+        // A baseline learns nothing from a message that adds nothing.
+        let anomalies: Vec<_> = hop
+            .anomalies
+            .iter()
+            .filter(|a| a.direction == direction)
+            .map(|a| (a, a.amount(&pending.findings, bytes)))
+            .filter(|(_, amount)| *amount > 0)
+            .collect();
+        if budgets.is_empty() && anomalies.is_empty() {
             return None;
         }
         let started = Instant::now();
@@ -44,13 +53,24 @@ impl HopStream {
                 ttl_ms: b.ttl_ms(),
             })
             .collect();
-        let result = self.app.state.charge(&charges).await;
+        let observations: Vec<Observation> = anomalies
+            .iter()
+            .map(|(a, amount)| Observation {
+                key: a.key(key, &ctx.principal, &hop.name),
+                amount: *amount,
+                window: a.window_at(now),
+                rule: a.rule(),
+                ttl_ms: a.ttl_ms(),
+            })
+            .collect();
+        let result = self.app.state.tally(&charges, &observations).await;
+        self.record_anomalies(&anomalies, &result, pending.phase, started);
         let m = metrics::get();
         let mut refusal: Option<(bool, String)> = None;
         for (i, b) in budgets.iter().enumerate() {
             let (outcome, detail) = match &result {
-                Ok(totals) => {
-                    let total = totals.get(i).copied().unwrap_or(u64::MAX);
+                Ok(tally) => {
+                    let total = tally.totals.get(i).copied().unwrap_or(u64::MAX);
                     if !b.exceeded(total) {
                         continue;
                     }

@@ -17,9 +17,10 @@ impl HopStream {
         let Some(ctx) = self.ctx.as_mut() else {
             return;
         };
-        // Every judged message counts toward its direction's budgets, even
-        // one with nothing found: past a limit, it is refused too.
-        if !ctx.policy.hops[ctx.hop].budgets.is_empty() {
+        // Every judged message counts toward its direction's budgets (and
+        // baselines), even one with nothing found: past a limit, it is
+        // refused too.
+        if ctx.policy.hops[ctx.hop].per_caller() {
             ctx.pending = Some(budget::Pending {
                 phase,
                 findings: findings.clone(),

@@ -1,22 +1,36 @@
 //! A hop's budgets compiled: names, windows, classes and record paths
-//! checked; the record paths handed to the contract of their direction,
-//! which counts them as bodies cross.
+//! checked; what a budget or an anomaly counts, one way for both, a
+//! records path handed to the contract of its direction, which counts it
+//! as bodies cross.
 
 use std::sync::Arc;
 
-use super::raw::{RawBudget, RawMeasure};
+use super::raw::{RawBudget, RawMeasure, RecordPath};
 use crate::budget::{Budget, BudgetAction, Direction, MAX_BUDGETS, Measure, OnStoreError};
 use crate::scrub::class::Classes;
 use crate::scrub::contract::Contract;
 
-/// The hop's own budgets, else the defaults'. A records budget's path is
-/// added to the body contract of its direction (`request`, `response`).
+/// A hop's body contracts, where records paths go.
+pub struct Bodies<'a> {
+    pub request: &'a mut Contract,
+    pub response: &'a mut Contract,
+}
+
+impl Bodies<'_> {
+    pub(super) fn toward(&mut self, direction: Direction) -> &mut Contract {
+        match direction {
+            Direction::Request => self.request,
+            Direction::Response => self.response,
+        }
+    }
+}
+
+/// The hop's own budgets, else the defaults'.
 pub fn compile_budgets(
     own: Option<&[RawBudget]>,
     defaults: Option<&[RawBudget]>,
     classes: &Classes,
-    request: &mut Contract,
-    response: &mut Contract,
+    bodies: &mut Bodies<'_>,
 ) -> Result<Vec<Budget>, String> {
     let Some(list) = own.or(defaults) else {
         return Ok(Vec::new());
@@ -27,11 +41,7 @@ pub fn compile_budgets(
     let mut out: Vec<Budget> = Vec::with_capacity(list.len());
     for (i, raw) in list.iter().enumerate() {
         let at = format!("budgets[{i}] ({:?})", raw.name.0);
-        let contract = match raw.direction {
-            Direction::Request => &mut *request,
-            Direction::Response => &mut *response,
-        };
-        let budget = compile_budget(raw, classes, contract).map_err(|e| format!("{at}: {e}"))?;
+        let budget = compile_budget(raw, classes, bodies).map_err(|e| format!("{at}: {e}"))?;
         if out.iter().any(|b| b.name == budget.name) {
             return Err(format!("{at}: duplicate budget name"));
         }
@@ -43,20 +53,57 @@ pub fn compile_budgets(
 fn compile_budget(
     raw: &RawBudget,
     classes: &Classes,
-    contract: &mut Contract,
+    bodies: &mut Bodies<'_>,
 ) -> Result<Budget, String> {
-    if raw.classes.is_some() && raw.count != RawMeasure::Findings {
-        return Err("classes: only a budget that counts findings names classes".into());
+    let counted = Counted {
+        count: raw.count,
+        classes: raw.classes.as_deref(),
+        path: raw.path.as_ref(),
+    };
+    let (measure, fingerprint) = compile_measure(counted, classes, bodies.toward(raw.direction))?;
+    let on_store_error = raw.on_store_error.unwrap_or(match raw.action {
+        BudgetAction::Block => OnStoreError::Deny,
+        BudgetAction::Alert => OnStoreError::Allow,
+    });
+    Ok(Budget {
+        name: Arc::from(raw.name.0.as_str()),
+        direction: raw.direction,
+        measure,
+        window: raw.window.0,
+        limit: raw.limit.get(),
+        action: raw.action,
+        on_store_error,
+        fingerprint: format!("{}:{fingerprint}", raw.direction.as_str()),
+    })
+}
+
+/// What a budget or an anomaly says it counts.
+pub(super) struct Counted<'a> {
+    pub count: RawMeasure,
+    pub classes: Option<&'a [String]>,
+    pub path: Option<&'a RecordPath>,
+}
+
+/// What a budget or an anomaly counts, and that written out (its
+/// fingerprint, without the direction). A records path is added to
+/// `contract`, the body contract of its direction, which counts it.
+pub(super) fn compile_measure(
+    counted: Counted<'_>,
+    classes: &Classes,
+    contract: &mut Contract,
+) -> Result<(Measure, String), String> {
+    if counted.classes.is_some() && counted.count != RawMeasure::Findings {
+        return Err("classes: only `count: findings` names classes".into());
     }
-    if raw.path.is_some() && raw.count != RawMeasure::Records {
-        return Err("path: only a budget that counts records names a path".into());
+    if counted.path.is_some() && counted.count != RawMeasure::Records {
+        return Err("path: only `count: records` names a path".into());
     }
-    let (measure, fingerprint) = match (raw.count, &raw.classes) {
+    Ok(match (counted.count, counted.classes) {
         (RawMeasure::Bytes, _) => (Measure::Bytes, "bytes".to_owned()),
         (RawMeasure::Records, _) => {
-            let Some(path) = &raw.path else {
+            let Some(path) = counted.path else {
                 return Err(
-                    "path: a budget that counts records names the array whose elements it counts (`path: \"orders[*]\"`)"
+                    "path: `count: records` names the array whose elements it counts (`path: \"orders[*]\"`)"
                         .into(),
                 );
             };
@@ -91,20 +138,6 @@ fn compile_budget(
                 format!("findings:{}", sorted.join(",")),
             )
         }
-    };
-    let on_store_error = raw.on_store_error.unwrap_or(match raw.action {
-        BudgetAction::Block => OnStoreError::Deny,
-        BudgetAction::Alert => OnStoreError::Allow,
-    });
-    Ok(Budget {
-        name: Arc::from(raw.name.0.as_str()),
-        direction: raw.direction,
-        measure,
-        window: raw.window.0,
-        limit: raw.limit.get(),
-        action: raw.action,
-        on_store_error,
-        fingerprint: format!("{}:{fingerprint}", raw.direction.as_str()),
     })
 }
 

@@ -278,6 +278,7 @@ fn build(
         classes: &classes,
         descriptors: descriptors.as_ref(),
         budgets: raw.defaults.budgets.as_deref(),
+        anomalies: raw.defaults.anomalies.as_deref(),
     };
     if raw.hops.len() > MAX_HOPS {
         return Err(format!("hops: at most {MAX_HOPS} hops"));
@@ -361,6 +362,7 @@ struct BodyDefaults<'a> {
     classes: &'a Classes,
     descriptors: Option<&'a Arc<crate::scrub::proto::Descriptors>>,
     budgets: Option<&'a [RawBudget]>,
+    anomalies: Option<&'a [super::raw::RawAnomaly]>,
 }
 
 /// The policy's protobuf descriptor sets, read (bounded) and merged; each
@@ -643,12 +645,22 @@ fn compile_hop(
         defaults.descriptors,
     )
     .map_err(|e| format!("response.{e}"))?;
+    let mut bodies = super::budgets::Bodies {
+        request: &mut request_body,
+        response: &mut response_body,
+    };
     let budgets = super::budgets::compile_budgets(
         rh.budgets.as_deref(),
         defaults.budgets,
         defaults.classes,
-        &mut request_body,
-        &mut response_body,
+        &mut bodies,
+    )?;
+    let anomalies = super::anomalies::compile_anomalies(
+        rh.anomalies.as_deref(),
+        defaults.anomalies,
+        defaults.classes,
+        &budgets,
+        &mut bodies,
     )?;
     let request_envelope = compile_envelope(
         rh.request.as_ref(),
@@ -669,6 +681,7 @@ fn compile_hop(
     Ok(Hop {
         name: rh.name.into(),
         budgets,
+        anomalies,
         when,
         shadow: rh.shadow,
         hosts,

@@ -1,5 +1,6 @@
 //! Policy loading: raw serde structs → compiled snapshot → published `Arc`.
 
+mod anomalies;
 mod budgets;
 pub mod bundle;
 pub mod compile;

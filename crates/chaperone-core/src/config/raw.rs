@@ -238,6 +238,9 @@ pub struct RawDefaults {
     /// Budgets every hop keeps unless it lists its own.
     #[serde(default)]
     pub budgets: Option<Vec<RawBudget>>,
+    /// Anomaly baselines every hop keeps unless it lists its own.
+    #[serde(default)]
+    pub anomalies: Option<Vec<RawAnomaly>>,
 }
 
 /// What a budget counts.
@@ -277,6 +280,101 @@ pub struct RawBudget {
     pub on_store_error: Option<OnStoreError>,
 }
 
+/// An anomaly: a baseline per caller of what it counts per window, and an
+/// alert when a window goes `sigmas` standard deviations past it and past
+/// `min` (see docs/policy.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnomaly {
+    /// Names the anomaly in metrics and events; unique among the hop's
+    /// budgets and anomalies.
+    pub name: AnomalyName,
+    pub direction: Direction,
+    /// `findings`, `bytes` or `records`, as a budget counts.
+    pub count: RawMeasure,
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// Records only: the array whose elements are counted (`orders[*]`).
+    #[serde(default)]
+    pub path: Option<RecordPath>,
+    /// A window's length, such as "1h" (1s to 7 days).
+    pub window: Window,
+    /// Standard deviations above the baseline's mean.
+    pub sigmas: Sigmas,
+    /// A window must count more than this to alert.
+    pub min: u64,
+    /// How long the baseline remembers, such as "7d" (default 7 days; at
+    /// least two windows, at most 90 days).
+    #[serde(default)]
+    pub history: Option<History>,
+    /// Windows seen before an alert is possible (default: half the
+    /// history's windows).
+    #[serde(default)]
+    pub warmup: Option<u64>,
+}
+
+/// An anomaly's name, checked as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AnomalyName(pub String);
+
+impl TryFrom<String> for AnomalyName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match name_ok(&s) {
+            true => Ok(Self(s)),
+            false => Err(format!(
+                "anomaly name {s:?}: 1 to 64 letters, digits, '-' or '_'"
+            )),
+        }
+    }
+}
+
+/// A number of standard deviations, checked as it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Sigmas(pub f64);
+
+impl TryFrom<f64> for Sigmas {
+    type Error = String;
+    fn try_from(x: f64) -> Result<Self, String> {
+        match x > 0.0 && x <= crate::anomaly::MAX_SIGMAS {
+            true => Ok(Self(x)),
+            false => Err(format!(
+                "sigmas: {x} is not above 0 and at most {}",
+                crate::anomaly::MAX_SIGMAS
+            )),
+        }
+    }
+}
+
+/// How long a baseline remembers, checked as it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct History(pub std::time::Duration);
+
+impl TryFrom<String> for History {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        // Days as well: histories are long.
+        let d = match s.strip_suffix('d').map(str::parse::<u64>) {
+            Some(Ok(days)) => std::time::Duration::from_secs(days.saturating_mul(86_400)),
+            _ => super::compile::parse_duration(&s).map_err(|e| format!("history: {e}"))?,
+        };
+        if d > crate::anomaly::MAX_HISTORY {
+            return Err(format!("history: {s:?} is longer than 90 days"));
+        }
+        Ok(Self(d))
+    }
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+}
+
 /// A budget's name, checked as it is read (so an error has its line).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -285,11 +383,7 @@ pub struct BudgetName(pub String);
 impl TryFrom<String> for BudgetName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-        match ok {
+        match name_ok(&s) {
             true => Ok(Self(s)),
             false => Err(format!(
                 "budget name {s:?}: 1 to 64 letters, digits, '-' or '_'"
@@ -355,6 +449,9 @@ pub struct RawHop {
     /// Data-egress budgets; replaces the defaults' (`[]`: none).
     #[serde(default)]
     pub budgets: Option<Vec<RawBudget>>,
+    /// Anomaly baselines; replaces the defaults' (`[]`: none).
+    #[serde(default)]
+    pub anomalies: Option<Vec<RawAnomaly>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1263,6 +1263,30 @@ fn bundle_store_keeps_the_policy_in_force_when_a_bundle_is_refused() {
     assert_eq!(Reload::refusal(&store), None);
 }
 
+/// `yaml` with `from` replaced by `to` fails as it is read, saying `says`,
+/// at a line of the entry that holds `from` (at most `before` lines above it).
+fn read_error_near(yaml: &str, from: &str, to: &str, says: &str, before: usize) {
+    let at = yaml[..yaml.find(from).unwrap()].matches('\n').count() + 1;
+    let e = compile_err(&yaml.replacen(from, to, 1));
+    assert!(e.to_string().contains(says), "{to:?}: {e}");
+    let (line, _) = e
+        .location
+        .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
+    assert!(
+        line + before >= at && line <= at + 1,
+        "{to:?}: line {line}, near {at}: {e}"
+    );
+    assert!(e.to_string().contains("test.yaml:"), "{e}");
+}
+
+/// `yaml` with `from` replaced by `to` fails as it compiles, saying `says`
+/// where `at` names it.
+fn meaning_error(yaml: &str, from: &str, to: &str, says: &str, at: &str) {
+    let e = compile_err(&yaml.replacen(from, to, 1)).to_string();
+    assert!(e.contains(says), "{to:?}: {e}");
+    assert!(e.contains(at), "{e}");
+}
+
 const BUDGETS: &str = r#"version: "v1"
 trust_domain: shop.test
 data_classes:
@@ -1328,13 +1352,6 @@ fn budgets_compile_with_their_defaults() {
 
 #[test]
 fn budgets_are_validated_strictly_with_their_line() {
-    // The line of what is replaced.
-    let line_of = |needle: &str| {
-        BUDGETS[..BUDGETS.find(needle).unwrap()]
-            .matches('\n')
-            .count()
-            + 1
-    };
     // Read errors: the line of the budget's entry.
     for (from, to, says) in [
         ("window: 1h\n", "window: 1 hour\n", "window"),
@@ -1386,56 +1403,176 @@ fn budgets_are_validated_strictly_with_their_line() {
             "unknown field",
         ),
     ] {
-        let at = line_of(from);
-        let e = compile_err(&BUDGETS.replacen(from, to, 1));
-        assert!(e.to_string().contains(says), "{to:?}: {e}");
-        let (line, _) = e
-            .location
-            .unwrap_or_else(|| panic!("{to:?}: no location in {e}"));
-        assert!(
-            line >= at - 6 && line <= at + 1,
-            "{to:?}: line {line}, near {at}: {e}"
-        );
-        assert!(e.to_string().contains("test.yaml:"), "{e}");
+        read_error_near(BUDGETS, from, to, says, 6);
     }
-    // Meaning: the hop and the budget named.
+    // Meaning: the hop and the budget named (what is counted: below).
+    meaning_error(
+        BUDGETS,
+        "name: upload",
+        "name: cards",
+        "duplicate budget name",
+        "hops[0] (\"list-cards\"): budgets[",
+    );
+}
+
+/// What a budget or an anomaly counts is read one way for both.
+#[test]
+fn what_is_counted_is_checked_alike_for_budgets_and_anomalies() {
+    for (yaml, at) in [
+        (BUDGETS, "hops[0] (\"list-cards\"): budgets["),
+        (ANOMALIES, "hops[0] (\"list-cards\"): anomalies["),
+    ] {
+        for (from, to, says) in [
+            (
+                "classes: [card_number]",
+                "classes: [iban]",
+                "\"iban\" is not a data class",
+            ),
+            ("classes: [card_number]", "classes: []", "at least one"),
+            (
+                "count: bytes",
+                "count: bytes, classes: [email]",
+                "only `count: findings` names classes",
+            ),
+            // Records: a path, and only there; no classes.
+            (
+                "count: bytes",
+                "count: bytes, path: \"orders[*]\"",
+                "only `count: records` names a path",
+            ),
+            (
+                "classes: [card_number]",
+                "classes: [card_number]\n        path: \"orders[*]\"",
+                "only `count: records` names a path",
+            ),
+            (
+                "count: bytes",
+                "count: records",
+                "names the array whose elements it counts",
+            ),
+            (
+                "count: findings\n        classes: [card_number]",
+                "count: records\n        path: \"orders[*]\"\n        classes: [card_number]",
+                "only `count: findings` names classes",
+            ),
+        ] {
+            meaning_error(yaml, from, to, says, at);
+        }
+    }
+}
+
+const ANOMALIES: &str = r#"version: "v1"
+trust_domain: shop.test
+data_classes:
+  card_number: { detect: [pan], action: mask_pan }
+  email: { detect: [email], action: hash }
+defaults:
+  anomalies:
+    - { name: findings-normal, direction: response, count: findings, window: 1h, sigmas: 4, min: 50 }
+hops:
+  - name: list-cards
+    match: { host: api.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 100, action: block }
+    anomalies:
+      - name: cards-normal
+        direction: response
+        count: findings
+        classes: [card_number]
+        window: 1h
+        sigmas: 3.5
+        min: 20
+        history: 14d
+        warmup: 48
+      - { name: upload-normal, direction: request, count: bytes, window: 10m, sigmas: 4, min: 100000, history: 1d }
+  - name: other
+    match: { host: api.shop.test, method: GET, path: /v1/other }
+    from: [ { anonymous: true } ]
+  - name: none
+    match: { host: api.shop.test, method: GET, path: /v1/none }
+    from: [ { anonymous: true } ]
+    anomalies: []
+"#;
+
+#[test]
+fn anomalies_compile_with_their_defaults() {
+    use crate::anomaly::DEFAULT_HISTORY;
+    use crate::budget::{Direction, Measure};
+    let p = compile_str(ANOMALIES).unwrap();
+    let own = &p.hops[0].anomalies;
+    assert_eq!(own.len(), 2, "the hop's own replace the defaults'");
+    let card = p.classes.index_of("card_number").unwrap();
+    let a = &own[0];
+    assert_eq!(&*a.name, "cards-normal");
+    assert_eq!(a.measure, Measure::Findings(Some(vec![card])));
+    assert_eq!(a.fingerprint, "response:findings:card_number");
+    assert_eq!((a.sigmas, a.min, a.warmup), (3.5, 20, 48));
+    assert_eq!(a.history, Duration::from_secs(14 * 86_400));
+    let b = &own[1];
+    assert_eq!(
+        (b.direction, &b.measure),
+        (Direction::Request, &Measure::Bytes)
+    );
+    // A day of 10-minute windows: 144, half of them to warm up.
+    assert_eq!((b.windows(), b.warmup), (144, 72));
+    let inherited = &p.hops[1].anomalies;
+    assert_eq!(inherited.len(), 1);
+    assert_eq!(&*inherited[0].name, "findings-normal");
+    assert_eq!(inherited[0].history, DEFAULT_HISTORY);
+    assert_eq!(inherited[0].warmup, 84);
+    assert!(p.hops[1].per_caller() && p.hops[0].per_caller());
+    assert!(!p.hops[2].per_caller(), "`anomalies: []` opts out");
+}
+
+#[test]
+fn anomalies_are_validated_strictly_with_their_line() {
+    // Read errors: the line of the anomaly's entry.
     for (from, to, says) in [
+        ("sigmas: 3.5\n", "sigmas: 0\n", "sigmas: 0 is not above 0"),
+        ("sigmas: 3.5\n", "sigmas: -1\n", "sigmas"),
+        ("sigmas: 3.5\n", "sigmas: 1000\n", "at most 100"),
+        ("sigmas: 3.5\n", "sigmas: many\n", "sigmas"),
+        ("min: 20\n", "min: -5\n", "min"),
+        ("history: 14d\n", "history: 91d\n", "longer than 90 days"),
+        ("history: 14d\n", "history: two weeks\n", "history"),
+        ("warmup: 48\n", "warmup: -1\n", "warmup"),
         (
-            "classes: [card_number]",
-            "classes: [iban]",
-            "\"iban\" is not a data class",
-        ),
-        ("classes: [card_number]", "classes: []", "at least one"),
-        (
-            "count: bytes",
-            "count: bytes, classes: [email]",
-            "only a budget that counts findings",
-        ),
-        ("name: upload", "name: cards", "duplicate budget name"),
-        (
-            "count: bytes",
-            "count: bytes, path: \"orders[*]\"",
-            "only a budget that counts records names a path",
+            "window: 1h\n        sigmas",
+            "window: 8d\n        sigmas",
+            "window",
         ),
         (
-            "classes: [card_number]",
-            "classes: [card_number]\n        path: \"orders[*]\"",
-            "only a budget that counts records names a path",
+            "name: cards-normal\n",
+            "name: \"cards normal\"\n",
+            "anomaly name",
         ),
         (
-            "count: bytes",
-            "count: records",
-            "names the array whose elements it counts",
-        ),
-        (
-            "count: findings\n        classes: [card_number]",
-            "count: records\n        path: \"orders[*]\"\n        classes: [card_number]",
-            "only a budget that counts findings names classes",
+            "warmup: 48\n",
+            "warmup: 48\n        limit: 3\n",
+            "unknown field",
         ),
     ] {
-        let e = compile_err(&BUDGETS.replacen(from, to, 1)).to_string();
-        assert!(e.contains(says), "{to:?}: {e}");
-        assert!(e.contains("hops[0] (\"list-cards\"): budgets["), "{e}");
+        read_error_near(ANOMALIES, from, to, says, 9);
+    }
+    // Meaning: the hop and the anomaly named.
+    for (from, to, says) in [
+        ("history: 14d", "history: 1h", "less than two windows"),
+        ("warmup: 48", "warmup: 1000001", "more than 1000000"),
+        (
+            "name: upload-normal",
+            "name: cards-normal",
+            "duplicate name",
+        ),
+        ("name: upload-normal", "name: cards", "duplicate name"),
+    ] {
+        meaning_error(
+            ANOMALIES,
+            from,
+            to,
+            says,
+            "hops[0] (\"list-cards\"): anomalies[",
+        );
     }
 }
 
@@ -1449,6 +1586,8 @@ fn records_budgets_hand_their_paths_to_the_contract_of_their_direction() {
       - { name: lines, direction: response, count: records, path: "[*]", window: 1h, limit: 50, action: alert }
       - { name: orders-again, direction: response, count: records, path: "orders[*]", window: 1m, limit: 20, action: block }
       - { name: uploads, direction: request, count: records, path: "data.items[*]", window: 1h, limit: 10, action: block }
+    anomalies:
+      - { name: orders-normal, direction: response, count: records, path: "orders[*]", window: 1h, sigmas: 4, min: 50 }
 "#,
     );
     let p = compile_str(&text).unwrap();
@@ -1472,6 +1611,9 @@ fn records_budgets_hand_their_paths_to_the_contract_of_their_direction() {
     assert_eq!(paths(&hop.response_body), ["orders[*]", "[*]"]);
     assert_eq!(paths(&hop.request_body), ["data.items[*]"]);
     assert_eq!(hop.budgets[3].direction, Direction::Request);
+    // An anomaly counts records as a budget does: the same path, once.
+    assert_eq!(hop.anomalies[0].measure, records("orders[*]", 0));
+    assert_eq!(hop.anomalies[0].fingerprint, "response:records:orders[*]");
     // What is counted is part of the budget's keys.
     assert_eq!(hop.budgets[0].fingerprint, "response:records:orders[*]");
     assert_eq!(hop.budgets[3].fingerprint, "request:records:data.items[*]");

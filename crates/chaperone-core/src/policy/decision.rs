@@ -47,9 +47,9 @@ pub struct Allow {
     /// Other hops' routes fit the request too, so ext_proc, matching the
     /// request again, could not tell which hop this is: it must be told.
     pub route_shared: bool,
-    /// The hop keeps budgets per caller: ext_proc must learn who the
-    /// caller is (its keyed hash, in the signed hop header).
-    pub budgets: bool,
+    /// The hop keeps budgets or baselines per caller: ext_proc must learn
+    /// who the caller is (its keyed hash, in the signed hop header).
+    pub per_caller: bool,
     pub path_params: Vec<(String, String)>,
     /// The minted transaction token and the header it travels in. Never
     /// logged; Debug shows only that it is there.

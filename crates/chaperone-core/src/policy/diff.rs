@@ -865,6 +865,7 @@ fn hop(op: &Policy, np: &Policy, o: &Hop, n: &Hop, out: &mut Changes) {
         "the callee's 5xx bodies cross (scrubbed) instead of a generic error",
     );
     budgets(o, n, out);
+    anomalies(o, n, out);
 }
 
 /// Budgets by name: one added closes, one removed opens; a higher limit, a
@@ -932,6 +933,84 @@ fn budgets(o: &Hop, n: &Hop, out: &mut Changes) {
     for ob in &o.budgets {
         if !n.budgets.iter().any(|b| b.name == ob.name) {
             out.push(Effect::Opens, format!("budget removed: {}", show(ob)));
+        }
+    }
+}
+
+/// Anomalies by name: one added closes, one removed opens; more standard
+/// deviations, a higher minimum, a longer warm-up or a shorter history
+/// (the baseline learns a drain sooner) opens; another window or another
+/// count opens (it cannot be told which way).
+fn anomalies(o: &Hop, n: &Hop, out: &mut Changes) {
+    use crate::anomaly::Anomaly;
+    let show = |a: &Anomaly| {
+        code(&format!(
+            "{}: {} per {} past {} sd and {}",
+            a.name,
+            a.fingerprint,
+            duration(a.window),
+            a.sigmas,
+            a.min
+        ))
+    };
+    for na in &n.anomalies {
+        let Some(oa) = o.anomalies.iter().find(|a| a.name == na.name) else {
+            out.push(Effect::Closes, format!("anomaly added: {}", show(na)));
+            continue;
+        };
+        let at = format!("anomaly {}", code(&na.name));
+        if oa.fingerprint != na.fingerprint {
+            out.push(
+                Effect::Opens,
+                format!(
+                    "{at}: counts {} → {}",
+                    code(&oa.fingerprint),
+                    code(&na.fingerprint)
+                ),
+            );
+        }
+        if oa.window != na.window {
+            out.push(
+                Effect::Opens,
+                format!(
+                    "{at}: window {} → {} (a new baseline)",
+                    duration(oa.window),
+                    duration(na.window)
+                ),
+            );
+        }
+        out.more(
+            oa.sigmas,
+            na.sigmas,
+            true,
+            format!("{at}: sigmas {} → {}", oa.sigmas, na.sigmas),
+        );
+        out.more(
+            oa.min,
+            na.min,
+            true,
+            format!("{at}: min {} → {}", oa.min, na.min),
+        );
+        out.more(
+            oa.warmup,
+            na.warmup,
+            true,
+            format!("{at}: warmup {} → {} windows", oa.warmup, na.warmup),
+        );
+        out.more(
+            oa.history,
+            na.history,
+            false,
+            format!(
+                "{at}: history {} → {}",
+                duration(oa.history),
+                duration(na.history)
+            ),
+        );
+    }
+    for oa in &o.anomalies {
+        if !n.anomalies.iter().any(|a| a.name == oa.name) {
+            out.push(Effect::Opens, format!("anomaly removed: {}", show(oa)));
         }
     }
 }

@@ -641,7 +641,7 @@ impl Engine {
             user: caller.valid_user().cloned(),
             remove_headers,
             route_shared: verdict.route_shared,
-            budgets: !hop.budgets.is_empty(),
+            per_caller: hop.per_caller(),
             path_params: params.clone(),
             txn_token,
             shadow: policy.shadow || hop.shadow,

@@ -74,7 +74,12 @@ pub fn mermaid(policy: &Policy) -> String {
             let budgets: String = hop
                 .budgets
                 .iter()
-                .map(|b| format!("<br/>budget {}: {}", b.name, b.summary(&policy.classes)))
+                .map(|b| format!("<br/>budget {}", b.describe(&policy.classes)))
+                .chain(
+                    hop.anomalies
+                        .iter()
+                        .map(|a| format!("<br/>anomaly {}", a.describe(&policy.classes))),
+                )
                 .collect();
             let _ = writeln!(
                 edges,

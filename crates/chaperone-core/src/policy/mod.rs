@@ -127,9 +127,17 @@ pub struct Hop {
     pub shadow: bool,
     /// Data-egress budgets per caller (crate::budget).
     pub budgets: Vec<crate::budget::Budget>,
+    /// Baselines per caller and the alerts past them (crate::anomaly).
+    pub anomalies: Vec<crate::anomaly::Anomaly>,
 }
 
 impl Hop {
+    /// The hop counts per caller (budgets, baselines): ext_proc must know
+    /// who the caller is.
+    pub fn per_caller(&self) -> bool {
+        !self.budgets.is_empty() || !self.anomalies.is_empty()
+    }
+
     pub fn matches(&self, host: &str, method: &str, path: &str) -> Option<PathParams> {
         if !self.hosts.iter().any(|h| h.matches(host)) {
             return None;

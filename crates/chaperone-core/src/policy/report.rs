@@ -472,14 +472,15 @@ fn hop_section(out: &mut String, p: &Policy, hop: &Hop) {
     direction(out, p, hop, true);
     direction(out, p, hop, false);
     budgets(out, p, hop);
+    anomalies(out, p, hop);
 }
 
 /// What bounds one caller over time: the hop's budgets.
 fn budgets(out: &mut String, p: &Policy, hop: &Hop) {
-    out.push_str("\n### Budgets: per caller, over time\n\n");
+    out.push_str("\n### Per caller, over time\n\n");
     if hop.budgets.is_empty() {
         out.push_str(
-            "None: nothing bounds what one caller gets or sends across messages (each message is bounded by its contract).\n",
+            "No budget: nothing bounds what one caller gets or sends across messages (each message is bounded by its contract).\n",
         );
         return;
     }
@@ -508,6 +509,23 @@ fn budgets(out: &mut String, p: &Policy, hop: &Hop) {
     out.push_str(
         "\nCounted per caller (its keyed hash) and hop across every replica, over a rolling window (docs/policy.md#budgets).\n",
     );
+}
+
+/// Baselines that alert (and never refuse) when a caller's window goes
+/// well past its normal.
+fn anomalies(out: &mut String, p: &Policy, hop: &Hop) {
+    if hop.anomalies.is_empty() {
+        return;
+    }
+    out.push_str(
+        "
+Anomaly alerts (a baseline per caller of what it normally gets or sends per window; an alert, never a refusal):
+
+",
+    );
+    for a in &hop.anomalies {
+        let _ = writeln!(out, "- {}", a.describe(&p.classes));
+    }
 }
 
 fn body_fields(c: &Contract) -> String {
