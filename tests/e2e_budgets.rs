@@ -274,14 +274,19 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
         principals.iter().all(|p| p.starts_with("p_")),
         "{principals:?}"
     );
-    let refusals: Vec<_> = a
+    let refusals: Vec<_> = s
+        .replicas
         .iter()
-        .chain(&b)
-        .filter(|e| e["reason"] == "budget_exceeded")
+        .flat_map(|r| decision_events(&r.log()))
+        .filter(|e| e["hop"] == "list-cards" && e["reason"] == "budget_exceeded")
         .collect();
-    // One decision event per refusal: the third at its body (6 cards), the
-    // fourth already at its headers (the window was spent).
+    // One decision event per refusal, each at its body (4 + 2 is past 5,
+    // and a refused response is not counted: the window holds 4).
     assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(
+        refusals.iter().all(|e| e["phase"] == "response_body"),
+        "{refusals:?}"
+    );
     assert!(refusals.iter().all(|e| e["decision"] == "refuse"));
     // The alert budget (3) was passed at the second response: an alert, no refusal.
     assert!(s.metric("chaperone_budget_events_total{budget=\"cards-watch\",direction=\"response\",hop=\"list-cards\",outcome=\"exceeded_alert\"}").await >= 1.0);
@@ -296,7 +301,15 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
     let keys = s.redis.keys();
     assert!(!keys.is_empty());
     for k in &keys {
-        assert!(k.starts_with("chaperone:b:") && k.len() == 12 + 32, "{k}");
+        let (hash, bucket) = k
+            .strip_prefix("chaperone:b:")
+            .and_then(|r| r.split_once(':'))
+            .unwrap_or_default();
+        assert!(
+            hash.len() == 32 && hash.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{k}"
+        );
+        assert!(bucket.parse::<u64>().is_ok(), "{k}");
     }
 
     // The window rolls over: alice is served again once her responses have
@@ -323,19 +336,22 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
     );
 
     // A request-side budget: 60 bytes, then 60 more would pass 100. The
-    // request is refused before the callee sees it, and so is the next.
+    // request is refused before the callee sees it, and not counted: 40
+    // more fit, and fill the window. Then even an empty one is refused.
     s.upstream.take();
     let sixty = format!(r#"{{"note":"{}"}}"#, "x".repeat(49));
-    assert_eq!(sixty.len(), 60);
+    let forty = format!(r#"{{"note":"{}"}}"#, "x".repeat(29));
+    assert_eq!((sixty.len(), forty.len()), (60, 40));
     assert_eq!(s.upload("carol", &sixty).await, 200);
     assert_eq!(s.upload("carol", &sixty).await, 429);
-    assert_eq!(
-        s.upload("carol", "{}").await,
-        429,
-        "spent: even a small one"
-    );
+    assert_eq!(s.upload("carol", &forty).await, 200);
+    assert_eq!(s.upload("carol", "{}").await, 429, "full: even a small one");
     let seen = s.upstream.take();
-    assert_eq!(seen.len(), 1, "only the first upload reached the callee");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the refused uploads never reached the callee"
+    );
     assert_eq!(
         s.upload("dave", &sixty).await,
         200,
