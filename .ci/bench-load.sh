@@ -21,6 +21,11 @@
 #   P  as C (JWT, policy, a token minted, default response scanning), with
 #      chaperone as ext_proc only: it authorizes on the stream
 #      (envoy/edge-ext-proc.yaml)
+#   M  as C, with data-egress budgets on the hop (findings and bytes per
+#      caller, each way, limits never reached), counted in process
+#   R  as M, counted in a shared Redis (Debian's redis-server from
+#      .ci/tools.sh, started here on a free loopback port, no persistence):
+#      R/C is the cost of budgets on a shared store (target >= 90%)
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
 # orders.demo.local with a demo end-user ES256 token; F only changes the path)
@@ -76,7 +81,7 @@ req_path() {
 }
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E | F | G | H | J | K | P) ;; *) echo "unknown configuration $c (A B C D E F G H J K P)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F | G | H | J | K | M | P | R) ;; *) echo "unknown configuration $c (A B C D E F G H J K M P R)" >&2 && exit 2 ;; esac
 done
 
 # BENCH_WORKER_THREADS: async worker threads for chaperone and noop-ext alike
@@ -189,6 +194,18 @@ sed -e 's/^version: "bench-load.1"/version: "bench-load.1-no-token"/' \
   -e '/^      - \(users\|anonymous\)/a\    token: { mint: false }' "$POLICY" >"$POLICY_J"
 "$CHAPERONE" check "$POLICY_J" >&2
 [[ $(grep -c 'mint: false' "$POLICY_J") == 3 ]] || die "cannot write $POLICY_J"
+# M and R: the order read with budgets both ways, limits never reached in a
+# run, so every request is counted and none refused.
+POLICY_U=$OUT/bench-policy-budgets.yaml
+awk -v host="$HOST" '{ print }
+  $0 ~ "path: \"/v1/orders/\\{order_id\\}\"" {
+    print "    budgets:"
+    print "      - { name: findings-out, direction: response, count: findings, window: 1h, limit: 1000000000, action: block }"
+    print "      - { name: bytes-out, direction: response, count: bytes, window: 1h, limit: 1000000000000, action: alert }"
+    print "      - { name: findings-in, direction: request, count: findings, window: 1h, limit: 1000000000, action: block }"
+  }' "$POLICY" | sed 's/^version: "bench-load.1"/version: "bench-load.1-budgets"/' >"$POLICY_U"
+"$CHAPERONE" check "$POLICY_U" >&2
+[[ $(grep -c 'name: findings-out' "$POLICY_U") == 1 ]] || die "cannot write $POLICY_U"
 
 declare -A EXT_PORT EXT_PID
 wanted() {
@@ -210,7 +227,7 @@ case ${BENCH_SIGNING_ALG:-es256} in
     ;;
   *) echo "BENCH_SIGNING_ALG is es256 or eddsa" >&2 && exit 2 ;;
 esac
-# start_chaperone CONFIG LEVEL [POLICY]
+# start_chaperone CONFIG LEVEL [POLICY [ARGS...]]
 start_chaperone() {
   local port admin
   port=$(free_port)
@@ -218,7 +235,7 @@ start_chaperone() {
   # shellcheck disable=SC2046 # counted's words are the command prefix
   start "chaperone-$1" $(counted "chaperone-$1") "$CHAPERONE" serve --policy "${3:-$POLICY}" \
     --grpc-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
-    --log-format json --log-level "$2" "${SIGNING[@]}"
+    --log-format json --log-level "$2" "${SIGNING[@]}" "${@:4}"
   wait_ok "chaperone-$1" "$LAST_PID" "http://127.0.0.1:$admin/readyz"
   EXT_PORT[$1]=$port
   EXT_PID[$1]=$LAST_PID
@@ -244,6 +261,17 @@ if wanted G; then start_noop G; fi
 if wanted H; then start_chaperone H warn; fi
 if wanted K; then start_noop K; fi
 if wanted P; then start_chaperone P warn; fi
+if wanted M; then start_chaperone M warn "$POLICY_U"; fi
+if wanted R; then
+  bash .ci/tools.sh
+  REDIS_PORT=$(free_port)
+  start redis "$ROOT/.tools/bin/redis-server" --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --save "" --appendonly no --dir "$OUT"
+  # The wrapper execs the server: this is its PID, whose CPU joins chaperone's.
+  REDIS_PID=$LAST_PID
+  wait_port redis "$REDIS_PID" "$REDIS_PORT"
+  start_chaperone R warn "$POLICY_U" --state "redis://127.0.0.1:$REDIS_PORT"
+fi
 
 # --- one Envoy per configuration ---------------------------------------------
 declare -A HTTP_PORT ENVOY_PID
@@ -287,12 +315,24 @@ for c in "${CONFIGS[@]}"; do
     sleep 0.5
   done
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
-  if [[ $c == C || $c == D || $c == F || $c == J || $c == P ]]; then
+  if [[ $c == C || $c == D || $c == F || $c == J || $c == M || $c == P || $c == R ]]; then
     got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
     [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
   fi
 done
 log "every configuration answers 200 to the benchmark request"
+if wanted R; then
+  # Budgets are counted in the store: it holds their buckets' keys.
+  keys=$(python3 - "$REDIS_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
+print(s.recv(64).decode().strip().lstrip(":"))
+PY
+  )
+  ((keys > 0)) || die "config R: the shared store holds no budget keys"
+  log "config R: the shared store holds $keys budget keys"
+fi
 
 # What was measured, for the tables.
 if REVISION=$(git rev-parse --short HEAD 2>/dev/null); then
@@ -390,6 +430,13 @@ ticks() {
   else
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
   fi
+}
+# ext_ticks CONFIG: the ext server's ticks, and the store's for R.
+ext_ticks() {
+  local t
+  t=$(ticks "${EXT_PID[$1]:-}")
+  if [[ $1 == R ]]; then t=$((t + $(ticks "$REDIS_PID"))); fi
+  echo "$t"
 }
 sec() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
 # The machine's busy ticks (steal included) and total ticks, all CPUs.
@@ -522,7 +569,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     run_wrk "$c" "$WARMUP" "$OUT/wrk-$c-$round-warmup.txt"
     out=$OUT/wrk-$c-$round.txt
     e0=$(ticks "${ENVOY_PID[$c]}")
-    x0=$(ticks "${EXT_PID[$c]:-}")
+    x0=$(ext_ticks "$c")
     u0=$(ticks "$UPSTREAM_PID")
     child_ticks
     w0=$CHILD_TICKS
@@ -543,7 +590,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     child_ticks
     w1=$CHILD_TICKS
     e1=$(ticks "${ENVOY_PID[$c]}")
-    x1=$(ticks "${EXT_PID[$c]:-}")
+    x1=$(ext_ticks "$c")
     u1=$(ticks "$UPSTREAM_PID")
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
@@ -576,6 +623,8 @@ names = {
     "H": "Envoy + chaperone, POST 4 KB JSON, body contracts",
     "K": "Envoy + noop-ext, ext_proc only (edge-ext-proc.yaml)",
     "P": "Envoy + chaperone as ext_proc only: JWT + policy + token minted (edge-ext-proc.yaml, log warn)",
+    "M": "as C, with budgets both ways counted in process",
+    "R": "as C, with budgets both ways counted in a shared Redis (ext server CPU includes redis-server)",
 }
 order = []
 for r in rows:
@@ -619,7 +668,8 @@ for c in ("J", "C"):
         print(f"\n{c} - B: chaperone's pipeline costs {cpu_us[c] - cpu_us['B']:.0f} CPU µs/request more than the noop's "
               f"(Envoy + ext server + upstream: {cpu_us[c]:.0f} vs {cpu_us['B']:.0f})")
 ratio("P", "K", 0.85, 1.1, "ext_proc only, token minted, against the noop in the same protocol")
-for num, den in (("P", "C"), ("P", "A"), ("K", "B"), ("B", "A"), ("C", "A"), ("C", "J"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
+ratio("R", "C", 0.90, 1.1, "budgets on a shared Redis, against the same hop without budgets")
+for num, den in (("P", "C"), ("P", "A"), ("K", "B"), ("B", "A"), ("C", "A"), ("C", "J"), ("M", "C"), ("R", "M"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF

@@ -1430,8 +1430,8 @@ hops:
 }
 
 /// The default store (in process): a caller's response budget, counted over
-/// its streams, refuses the response that goes over it and every one after,
-/// with 429 `budget_exceeded`; ext_authz hands the caller over in the signed
+/// its streams, refuses the response that would go over it (uncounted) and,
+/// once the window is full, every request, with 429 `budget_exceeded`; ext_authz hands the caller over in the signed
 /// hop header on a hop with budgets.
 #[tokio::test]
 async fn budgets_count_in_process_by_default() {
@@ -1443,7 +1443,7 @@ hops:
     match: { host: api.shop.test, method: GET, path: /v1/cards }
     from: [ { anonymous: true } ]
     budgets:
-      - { name: cards, direction: response, count: findings, window: 1h, limit: 2, action: block }
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 3, action: block }
 "#,
     );
     let check = f
@@ -1453,7 +1453,7 @@ hops:
     let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
     assert!(hop_header.starts_with("list-cards."), "{hop_header}");
     let mut statuses = Vec::new();
-    for _ in 0..4 {
+    for cards in [2, 2, 1, 0] {
         let mut s = f.stream();
         let req = [
             (":authority", "api.shop.test"),
@@ -1463,6 +1463,14 @@ hops:
             ("x-chaperone-hop", hop_header.as_str()),
         ];
         let a = answer(&mut s, request_headers(&req, Some(forwarded(&check)))).await;
+        if let Answer::ImmediateResponse(r) = &a {
+            statuses.push((r.status.as_ref().map_or(0, |s| s.code), "request"));
+            assert_eq!(
+                serde_json::from_slice::<Value>(&r.body).unwrap()["error"],
+                "budget_exceeded"
+            );
+            continue;
+        }
         assert!(matches!(a, Answer::RequestHeaders(_)), "{a:?}");
         let a = answer(
             &mut s,
@@ -1477,11 +1485,8 @@ hops:
             );
             continue;
         }
-        let a = answer(
-            &mut s,
-            body(false, format!(r#"{{"card":"{CARD}"}}"#).as_bytes()),
-        )
-        .await;
+        let document = serde_json::json!({ "cards": vec![CARD; cards] }).to_string();
+        let a = answer(&mut s, body(false, document.as_bytes())).await;
         match &a {
             Answer::ImmediateResponse(r) => {
                 statuses.push((r.status.as_ref().map_or(0, |s| s.code), "body"));
@@ -1497,15 +1502,17 @@ hops:
             other => panic!("{other:?}"),
         }
     }
-    // Two cards cross; the third goes over (refused at its body), the
-    // fourth finds the window spent (refused at its headers).
+    // Two cards cross; two more would pass the limit of 3: refused at the
+    // body, and not counted (they did not cross), so one more crosses and
+    // fills the window. The replica remembers it full: the next request is
+    // refused at its headers, and never reaches the callee.
     assert_eq!(
         statuses,
         [
             (200, "body"),
-            (200, "body"),
             (429, "body"),
-            (429, "headers")
+            (200, "body"),
+            (429, "request")
         ]
     );
 }

@@ -84,6 +84,18 @@ impl MemoryStore {
             }
             totals.push(total);
         }
+        // A message refused counts toward no budget: it does not cross.
+        if charges
+            .iter()
+            .zip(&totals)
+            .any(|(c, t)| c.refuse_over.is_some_and(|limit| *t > limit))
+        {
+            for c in charges.iter().filter(|c| c.amount > 0) {
+                if let Some(entry) = c.keys.first().and_then(|k| buckets.get_mut(k)) {
+                    entry.0 = entry.0.saturating_sub(c.amount);
+                }
+            }
+        }
         let verdicts = observations
             .iter()
             .map(|o| {
@@ -110,7 +122,31 @@ mod tests {
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             amount,
             ttl_ms: 1_000,
+            refuse_over: None,
         }
+    }
+
+    #[test]
+    fn a_message_refused_counts_toward_no_budget() {
+        let m = MemoryStore::default();
+        let blocks = |keys: &[&str], amount, limit| Charge {
+            refuse_over: Some(limit),
+            ..charge(keys, amount)
+        };
+        assert_eq!(m.charge(&[blocks(&["a"], 4, 5)], 0), Ok(vec![4]));
+        // 4 + 2 is past 5: refused, and taken back from both budgets.
+        assert_eq!(
+            m.charge(&[blocks(&["a"], 2, 5), charge(&["x"], 2)], 10),
+            Ok(vec![6, 2])
+        );
+        assert_eq!(
+            m.charge(&[blocks(&["a"], 0, 5), charge(&["x"], 0)], 20),
+            Ok(vec![4, 0])
+        );
+        // Within the limit: counted.
+        assert_eq!(m.charge(&[blocks(&["a"], 1, 5)], 30), Ok(vec![5]));
+        // A budget that only alerts refuses nothing: counted past its limit.
+        assert_eq!(m.charge(&[charge(&["a"], 3)], 40), Ok(vec![8]));
     }
 
     #[test]

@@ -7,12 +7,14 @@
 mod breaker;
 mod memory;
 mod redis;
+mod spent;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use breaker::Breaker;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore, SettingsError};
+pub use spent::Spent;
 
 use crate::anomaly::{Rule, Verdict};
 use crate::telemetry::metrics;
@@ -25,6 +27,9 @@ pub struct Charge {
     pub amount: u64,
     /// How long the current bucket is kept, in milliseconds.
     pub ttl_ms: u64,
+    /// A budget that blocks: past this total the message is refused, and
+    /// then counts toward none of its budgets (it does not cross).
+    pub refuse_over: Option<u64>,
 }
 
 /// What one anomaly adds to its caller's baseline, and how it decides.
@@ -89,6 +94,8 @@ enum Backend {
 pub struct State {
     backend: Backend,
     breaker: Breaker,
+    /// Callers this replica has seen past a budget that blocks.
+    pub spent: Spent,
 }
 
 impl Default for State {
@@ -103,6 +110,7 @@ impl State {
         Self {
             backend: Backend::Memory(MemoryStore::default()),
             breaker: Breaker::new(Duration::from_secs(1)),
+            spent: Spent::default(),
         }
     }
 
@@ -113,6 +121,7 @@ impl State {
         Self {
             backend: Backend::Redis(store),
             breaker: Breaker::new(retry_after),
+            spent: Spent::default(),
         }
     }
 

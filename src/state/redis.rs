@@ -1,7 +1,7 @@
 //! Budgets and baselines kept in Redis or Valkey, over RESP2 on a small
 //! pool of connections (plain TCP or TLS), each message's charges and
 //! observations in one `EVAL`: for a budget, `INCRBY` and `PEXPIRE` on the
-//! current bucket, `GET` on the earlier ones, summed in the server; for an
+//! current bucket, `MGET` on the earlier ones, summed in the server; for an
 //! anomaly, the baseline's hash read, updated and written back (the
 //! arithmetic of `chaperone_core::anomaly::observe`, step for step). Every
 //! wait is bounded by one timeout.
@@ -25,8 +25,10 @@ use super::{Charge, Observation, StateError, Tally};
 use crate::anomaly::Verdict;
 
 /// For each budget: `INCRBY` (or `GET` when adding nothing) the current
-/// bucket, `PEXPIRE` it, and add the earlier buckets. ARGV: the number of
-/// budgets, then per budget its amount, bucket TTL (ms) and key count.
+/// bucket, `PEXPIRE` it, and add the earlier buckets (one `MGET`). ARGV:
+/// the number of budgets, then per budget its amount, bucket TTL (ms), key
+/// count, and the limit past which the message is refused (-1: none). A
+/// message refused counts toward no budget: its increments are taken back.
 ///
 /// Then for each anomaly (one key each, a hash): the closed windows folded
 /// into the baseline, the amount added, the verdict. ARGV: the number of
@@ -39,25 +41,35 @@ use crate::anomaly::Verdict;
 /// window's count, and the baseline's mean and deviation rounded.
 const SCRIPT: &str = r"
 local out = {}
+local added = {}
+local refused = false
 local k = 1
 local a = 2
 for i = 1, tonumber(ARGV[1]) do
   local amount = tonumber(ARGV[a])
   local ttl = tonumber(ARGV[a + 1])
   local n = tonumber(ARGV[a + 2])
-  a = a + 3
+  local over = tonumber(ARGV[a + 3])
+  a = a + 4
   local total
   if amount > 0 then
     total = redis.call('INCRBY', KEYS[k], amount)
     redis.call('PEXPIRE', KEYS[k], ttl)
+    added[#added + 1] = {KEYS[k], amount}
   else
     total = tonumber(redis.call('GET', KEYS[k]) or '0')
   end
-  for j = 1, n - 1 do
-    total = total + tonumber(redis.call('GET', KEYS[k + j]) or '0')
+  if n > 1 then
+    for _, v in ipairs(redis.call('MGET', unpack(KEYS, k + 1, k + n - 1))) do
+      if v then total = total + tonumber(v) end
+    end
   end
+  if over >= 0 and total > over then refused = true end
   k = k + n
   out[#out + 1] = total
+end
+if refused then
+  for _, add in ipairs(added) do redis.call('DECRBY', add[1], add[2]) end
 end
 local function power(base, e)
   local r = 1
@@ -403,7 +415,7 @@ fn tls_connector(ca: Option<&PathBuf>) -> Result<tokio_rustls::TlsConnector, Set
 /// `EVAL script numkeys keys... argv...`.
 fn eval_args(charges: &[Charge], observations: &[Observation]) -> Vec<Vec<u8>> {
     let keys: usize = charges.iter().map(|c| c.keys.len()).sum::<usize>() + observations.len();
-    let mut args = Vec::with_capacity(5 + keys + 3 * charges.len() + 8 * observations.len());
+    let mut args = Vec::with_capacity(5 + keys + 4 * charges.len() + 8 * observations.len());
     args.push(b"EVAL".to_vec());
     args.push(SCRIPT.as_bytes().to_vec());
     args.push(keys.to_string().into_bytes());
@@ -416,6 +428,11 @@ fn eval_args(charges: &[Charge], observations: &[Observation]) -> Vec<Vec<u8>> {
         args.push(c.amount.to_string().into_bytes());
         args.push(c.ttl_ms.max(1).to_string().into_bytes());
         args.push(c.keys.len().to_string().into_bytes());
+        args.push(
+            c.refuse_over
+                .map_or_else(|| "-1".to_owned(), |l| l.to_string())
+                .into_bytes(),
+        );
     }
     args.push(observations.len().to_string().into_bytes());
     for o in observations {
@@ -563,11 +580,13 @@ mod tests {
                 keys: vec!["a".into(), "b".into()],
                 amount: 3,
                 ttl_ms: 2_200,
+                refuse_over: Some(10),
             },
             Charge {
                 keys: vec!["c".into()],
                 amount: 0,
                 ttl_ms: 1_100,
+                refuse_over: None,
             },
         ];
         let observations = [Observation {
@@ -600,9 +619,11 @@ mod tests {
                 "3",
                 "2200",
                 "2",
+                "10",
                 "0",
                 "1100",
                 "1",
+                "-1",
                 "1",
                 "7",
                 "472222",
@@ -614,6 +635,6 @@ mod tests {
                 "1209600000"
             ]
         );
-        assert_eq!(args[17].parse::<f64>(), Ok(2.0 / 169.0));
+        assert_eq!(args[19].parse::<f64>(), Ok(2.0 / 169.0));
     }
 }

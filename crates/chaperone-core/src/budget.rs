@@ -7,9 +7,9 @@
 //! total therefore spans between `(n-1)/n` of the window and the whole of
 //! it: a window of 1h forgets what was counted 54 to 60 minutes ago.
 //!
-//! Store keys are keyed hashes of the caller, the hop, the budget and the
-//! bucket: neither a principal nor a hop, class or path is readable in the
-//! store.
+//! A store key is a keyed hash of the caller, the hop and the budget, and
+//! the bucket's number: neither a principal nor a hop, class or path is
+//! readable in the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,13 +178,22 @@ impl Budget {
 
     /// The store keys of the window that ends at `now_ms` (milliseconds
     /// since the Unix epoch): the current bucket first, then the earlier
-    /// ones the window still covers.
+    /// ones the window still covers. One keyed hash names the caller's
+    /// window; each bucket is it and the bucket's number.
     pub fn keys(&self, key: &HashKey, principal: &str, hop: &str, now_ms: u64) -> Vec<String> {
+        let window = window_key(key, principal, hop, self);
         let bucket = now_ms / self.bucket_ms();
         (0..SUB_WINDOWS)
-            .map(|back| bucket.saturating_sub(back))
-            .map(|b| bucket_key(key, principal, hop, self, b))
+            .map(|back| format!("{window}:{}", bucket.saturating_sub(back)))
             .collect()
+    }
+
+    /// Until when a window found holding a total stays holding it at least:
+    /// the next bucket's start, when the oldest counts may leave it.
+    pub fn spent_until(&self, now_ms: u64) -> u64 {
+        (now_ms / self.bucket_ms())
+            .saturating_add(1)
+            .saturating_mul(self.bucket_ms())
     }
 
     /// How long a bucket must outlive its start: a whole window past it,
@@ -200,23 +209,15 @@ pub fn bucket_ms(window: Duration) -> u64 {
     (ms / SUB_WINDOWS).max(1)
 }
 
-/// One bucket's store key: `chaperone:b:` and a keyed hash of the caller,
-/// the hop, what the budget counts and the bucket's number.
-fn bucket_key(key: &HashKey, principal: &str, hop: &str, budget: &Budget, bucket: u64) -> String {
+/// A caller's window on a budget: `chaperone:b:` and a keyed hash of the
+/// caller, the hop, the budget, what it counts and its buckets' length.
+fn window_key(key: &HashKey, principal: &str, hop: &str, budget: &Budget) -> String {
     let window = bucket_ms(budget.window).to_string();
-    let bucket = bucket.to_string();
     store_key(
         key,
         "chaperone:b:",
         "budget",
-        &[
-            principal,
-            hop,
-            &budget.name,
-            &budget.fingerprint,
-            &window,
-            &bucket,
-        ],
+        &[principal, hop, &budget.name, &budget.fingerprint, &window],
     )
 }
 
@@ -260,6 +261,10 @@ mod tests {
         assert_eq!(bucket_ms(Duration::from_millis(5)), 1);
         let b = budget(Duration::from_secs(2), Measure::Bytes);
         assert_eq!(b.ttl_ms(), 2_200);
+        // A total found stays at least until the next bucket starts.
+        assert_eq!(b.spent_until(10_000), 10_200);
+        assert_eq!(b.spent_until(10_199), 10_200);
+        assert_eq!(b.spent_until(10_200), 10_400);
     }
 
     #[test]
@@ -292,11 +297,16 @@ mod tests {
         let b = budget(Duration::from_secs(3600), Measure::Bytes);
         let principal = "p_0123456789abcdef";
         let keys = b.keys(&key(), principal, "checkout-charges", 1_700_000_000_000);
-        for k in &keys {
-            let hash = k.strip_prefix("chaperone:b:").unwrap_or_default();
+        let bucket = 1_700_000_000_000 / b.bucket_ms();
+        for (back, k) in keys.iter().enumerate() {
+            let rest = k.strip_prefix("chaperone:b:").unwrap_or_default();
+            let (hash, number) = rest.split_once(':').unwrap_or_default();
             assert_eq!(hash.len(), 32, "{k}");
             assert!(hash.bytes().all(|c| c.is_ascii_hexdigit()), "{k}");
-            for clear in [principal, "checkout", "cards", "card_number", "1700000"] {
+            assert_eq!(number, (bucket - back as u64).to_string(), "{k}");
+            // One window, one hash.
+            assert!(k.starts_with(&keys[0][..44]), "{k}");
+            for clear in [principal, "checkout", "cards", "card_number"] {
                 assert!(!k.contains(clear), "{k} holds {clear}");
             }
         }

@@ -22,14 +22,46 @@ impl HopStream {
         let ctx = self.ctx.as_ref()?;
         let policy = Arc::clone(&ctx.policy);
         let hop = &policy.hops[ctx.hop];
+        // Kept apart from the stream's context, which is not held across
+        // the store's round trip.
+        let principal = ctx.principal.clone();
         let direction = match pending.phase.request() {
             true => Direction::Request,
             false => Direction::Response,
         };
+        let started = Instant::now();
+        let now = crate::state::now_ms();
+        let state = &self.app.state;
+        // A caller whose window this replica has seen full, on a budget that
+        // blocks, is refused without asking the store: at the request's
+        // headers for any of the hop's budgets, so the request never
+        // reaches the callee, and later for its direction's.
+        let at_request = pending.phase == PhaseName::RequestHeaders;
+        if let Some(b) = hop.budgets.iter().find(|b| {
+            b.action == BudgetAction::Block
+                && (at_request || b.direction == direction)
+                && state.spent.is_spent(&principal, &hop.name, b, now)
+        }) {
+            metrics::get()
+                .budget_events
+                .with_label_values(&[&hop.name, &b.name, b.direction.as_str(), "exceeded_block"])
+                .inc();
+            let detail = format!(
+                "budget {}: its limit of {} in {:?} reached, until its window rolls",
+                b.name, b.limit, b.window
+            );
+            let id = self.refused(pending.phase, "budget_exceeded", &detail)?;
+            return Some(immediate(
+                Refusal::Budget { exceeded: true },
+                &id,
+                "budget_exceeded",
+            ));
+        }
         let budgets: Vec<_> = hop
             .budgets
             .iter()
             .filter(|b| b.direction == direction)
+            .map(|b| (b, b.amount(&pending.findings, bytes)))
             .collect();
         // A baseline learns nothing from a message that adds nothing.
         let anomalies: Vec<_> = hop
@@ -39,24 +71,26 @@ impl HopStream {
             .map(|a| (a, a.amount(&pending.findings, bytes)))
             .filter(|(_, amount)| *amount > 0)
             .collect();
-        if budgets.is_empty() && anomalies.is_empty() {
+        // Nor does a window: a message that brings nothing counted is not
+        // sent to the store (past a limit, the caller's next message that
+        // brings something is refused, and this replica remembers it).
+        if budgets.iter().all(|(_, amount)| *amount == 0) && anomalies.is_empty() {
             return None;
         }
-        let started = Instant::now();
-        let now = crate::state::now_ms();
         let key = self.app.engine.hash_key();
         let charges: Vec<Charge> = budgets
             .iter()
-            .map(|b| Charge {
-                keys: b.keys(key, &ctx.principal, &hop.name, now),
-                amount: b.amount(&pending.findings, bytes),
+            .map(|(b, amount)| Charge {
+                keys: b.keys(key, &principal, &hop.name, now),
+                amount: *amount,
                 ttl_ms: b.ttl_ms(),
+                refuse_over: (b.action == BudgetAction::Block).then_some(b.limit),
             })
             .collect();
         let observations: Vec<Observation> = anomalies
             .iter()
             .map(|(a, amount)| Observation {
-                key: a.key(key, &ctx.principal, &hop.name),
+                key: a.key(key, &principal, &hop.name),
                 amount: *amount,
                 window: a.window_at(now),
                 rule: a.rule(),
@@ -66,11 +100,34 @@ impl HopStream {
         let result = self.app.state.tally(&charges, &observations).await;
         self.record_anomalies(&anomalies, &result, pending.phase, started);
         let m = metrics::get();
+        let total = |i: usize| match &result {
+            Ok(tally) => tally.totals.get(i).copied().unwrap_or(u64::MAX),
+            Err(_) => 0,
+        };
+        // Refused, the message counts toward none of them (the store took
+        // its amounts back). A budget whose window is full stays so until
+        // its next bucket: this replica then refuses the caller's requests
+        // at their headers.
+        let refused = budgets
+            .iter()
+            .enumerate()
+            .any(|(i, (b, _))| b.action == BudgetAction::Block && b.exceeded(total(i)));
+        if result.is_ok() {
+            for (i, (b, amount)) in budgets.iter().enumerate() {
+                let kept = match refused {
+                    true => total(i).saturating_sub(*amount),
+                    false => total(i),
+                };
+                if b.action == BudgetAction::Block && kept >= b.limit {
+                    state.spent.mark(&principal, &hop.name, b, now);
+                }
+            }
+        }
         let mut refusal: Option<(bool, String)> = None;
-        for (i, b) in budgets.iter().enumerate() {
+        for (i, (b, _)) in budgets.iter().enumerate() {
             let (outcome, detail) = match &result {
-                Ok(tally) => {
-                    let total = tally.totals.get(i).copied().unwrap_or(u64::MAX);
+                Ok(_) => {
+                    let total = total(i);
                     if !b.exceeded(total) {
                         continue;
                     }
