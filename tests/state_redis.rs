@@ -77,6 +77,13 @@ async fn windows_are_shared_summed_and_keyed_by_hashes_only() {
         b.charge(&[charge(&cards, "p_alice", 3, t + 10)]).await,
         Ok(vec![5])
     );
+    // A server that forgets its scripts (SCRIPT FLUSH, a restart) is sent
+    // the script whole again.
+    redis.command(&["SCRIPT", "FLUSH"]).unwrap();
+    assert_eq!(
+        a.charge(&[charge(&cards, "p_alice", 0, t + 20)]).await,
+        Ok(vec![5])
+    );
     // A later bucket in the same window: the earlier one still counts; a
     // read (nothing added) sees the total.
     assert_eq!(
@@ -398,7 +405,7 @@ async fn baselines_decide_alike_in_redis_and_in_process_in_one_round_trip() {
             _ => hours.push((h, normal, false)),
         }
     }
-    let evals_before = calls(&redis, "eval");
+    let evals_before = calls(&redis, "eval") + calls(&redis, "evalsha");
     let mut messages = 0;
     let mut alerts = Vec::new();
     for &(h, volume, drain) in &hours {
@@ -421,8 +428,13 @@ async fn baselines_decide_alike_in_redis_and_in_process_in_one_round_trip() {
             }
         }
     }
-    // One EVAL per message, budgets and baselines together.
-    assert_eq!(calls(&redis, "eval") - evals_before, messages);
+    // One round trip per message, budgets and baselines together: the
+    // script by its hash, and once whole (the server had not cached it).
+    assert_eq!(calls(&redis, "eval"), 1);
+    assert_eq!(
+        calls(&redis, "eval") + calls(&redis, "evalsha") - evals_before,
+        messages + 1
+    );
     // Nothing in the normal days (the quiet half day included); the drain
     // alerts within its first hours, once per hour at most.
     assert!(alerts.iter().all(|(_, drain, _)| *drain), "{alerts:?}");

@@ -1,6 +1,6 @@
 //! Budgets and baselines kept in Redis or Valkey, over RESP2 on a small
 //! pool of connections (plain TCP or TLS), each message's charges and
-//! observations in one `EVAL`: for a budget, `INCRBY` and `PEXPIRE` on the
+//! observations in one `EVALSHA` (`EVAL` the first time): for a budget, `INCRBY` and `PEXPIRE` on the
 //! current bucket, `MGET` on the earlier ones, summed in the server; for an
 //! anomaly, the baseline's hash read, updated and written back (the
 //! arithmetic of `chaperone_core::anomaly::observe`, step for step). Every
@@ -279,10 +279,21 @@ impl RedisStore {
         charges: &[Charge],
         observations: &[Observation],
     ) -> Result<Tally, StateError> {
-        let args = eval_args(charges, observations);
-        let reply = tokio::time::timeout(self.timeout, self.call(&args))
-            .await
-            .map_err(|_| StateError::Timeout)??;
+        // By the script's hash; sent whole only when the server has not
+        // cached it yet (a new or restarted server): then a second round trip.
+        let mut args = eval_args(charges, observations);
+        let reply = tokio::time::timeout(self.timeout, async {
+            match self.call(&args).await? {
+                Reply::NoScript => {
+                    args[0] = b"EVAL".to_vec();
+                    args[1] = SCRIPT.as_bytes().to_vec();
+                    self.call(&args).await
+                }
+                reply => Ok(reply),
+            }
+        })
+        .await
+        .map_err(|_| StateError::Timeout)??;
         let Reply::Array(items) = reply else {
             return Err(StateError::Protocol);
         };
@@ -412,12 +423,27 @@ fn tls_connector(ca: Option<&PathBuf>) -> Result<tokio_rustls::TlsConnector, Set
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-/// `EVAL script numkeys keys... argv...`.
+/// The script's SHA-1, by which Redis names it once cached.
+fn script_sha() -> &'static str {
+    static SHA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            SCRIPT.as_bytes(),
+        )
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+    });
+    &SHA
+}
+
+/// `EVALSHA sha numkeys keys... argv...`.
 fn eval_args(charges: &[Charge], observations: &[Observation]) -> Vec<Vec<u8>> {
     let keys: usize = charges.iter().map(|c| c.keys.len()).sum::<usize>() + observations.len();
     let mut args = Vec::with_capacity(5 + keys + 4 * charges.len() + 8 * observations.len());
-    args.push(b"EVAL".to_vec());
-    args.push(SCRIPT.as_bytes().to_vec());
+    args.push(b"EVALSHA".to_vec());
+    args.push(script_sha().as_bytes().to_vec());
     args.push(keys.to_string().into_bytes());
     for c in charges {
         args.extend(c.keys.iter().map(|k| k.as_bytes().to_vec()));
@@ -461,6 +487,8 @@ fn eval_args(charges: &[Charge], observations: &[Observation]) -> Vec<Vec<u8>> {
 enum Reply {
     Simple,
     Error,
+    /// `EVALSHA` of a script the server has not cached.
+    NoScript,
     Int(i64),
     Bulk(Option<Vec<u8>>),
     Array(Vec<Reply>),
@@ -512,6 +540,7 @@ async fn read_line(conn: &mut Conn) -> Result<(u8, String), StateError> {
 async fn scalar(conn: &mut Conn, kind: u8, line: &str) -> Result<Reply, StateError> {
     match kind {
         b'+' => Ok(Reply::Simple),
+        b'-' if line.starts_with("NOSCRIPT ") => Ok(Reply::NoScript),
         b'-' => Ok(Reply::Error),
         b':' => line
             .parse()
@@ -606,7 +635,9 @@ mod tests {
             .into_iter()
             .map(|a| String::from_utf8_lossy(&a).into_owned())
             .collect();
-        assert_eq!(args[0], "EVAL");
+        assert_eq!(args[0], "EVALSHA");
+        assert_eq!(args[1].len(), 40);
+        assert!(args[1].bytes().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(
             &args[2..],
             [

@@ -57,13 +57,17 @@ impl HopStream {
                 "budget_exceeded",
             ));
         }
+        // A window, like a baseline, learns nothing from a message that adds
+        // nothing to it: only the budgets and anomalies it brings something
+        // to are sent to the store, and a message that brings nothing
+        // counted is not sent at all.
         let budgets: Vec<_> = hop
             .budgets
             .iter()
             .filter(|b| b.direction == direction)
             .map(|b| (b, b.amount(&pending.findings, bytes)))
+            .filter(|(_, amount)| *amount > 0)
             .collect();
-        // A baseline learns nothing from a message that adds nothing.
         let anomalies: Vec<_> = hop
             .anomalies
             .iter()
@@ -71,10 +75,7 @@ impl HopStream {
             .map(|a| (a, a.amount(&pending.findings, bytes)))
             .filter(|(_, amount)| *amount > 0)
             .collect();
-        // Nor does a window: a message that brings nothing counted is not
-        // sent to the store (past a limit, the caller's next message that
-        // brings something is refused, and this replica remembers it).
-        if budgets.iter().all(|(_, amount)| *amount == 0) && anomalies.is_empty() {
+        if budgets.is_empty() && anomalies.is_empty() {
             return None;
         }
         let key = self.app.engine.hash_key();
