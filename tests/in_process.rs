@@ -1516,3 +1516,74 @@ hops:
         ]
     );
 }
+
+/// A response that flows, cut by a piece its contract refuses: the pieces
+/// of that part before it cross (with the error line after them), and they
+/// count toward the caller's budgets like any others. Three cards cross in
+/// each export before the fourth is refused by the stream's findings limit;
+/// a caller whose budget is 5 gets no more than 5 across exports.
+#[tokio::test]
+async fn pieces_that_cross_before_a_refused_one_count_toward_budgets() {
+    let f = fixture_with(
+        r#"version: "cut.1"
+trust_domain: shop.test
+hops:
+  - name: export
+    match: { host: api.shop.test, method: GET, path: /v1/export }
+    from: [ { anonymous: true } ]
+    response:
+      body: { stream: true, limit: { findings: 3, action: block } }
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 5, action: block }
+"#,
+    );
+    let line = format!("{{\"card\":\"{CARD}\"}}\n");
+    let mut crossed = 0;
+    for _ in 0..3 {
+        let mut s = f.stream().authorizing(true).streaming(true);
+        let mut first = request_headers(
+            &[
+                (":authority", "api.shop.test"),
+                (":method", "GET"),
+                (":path", "/v1/export"),
+                ("x-request-id", REQUEST_ID),
+            ],
+            None,
+        );
+        if let Some(Phase::RequestHeaders(h)) = first.request.as_mut() {
+            h.end_of_stream = true;
+        }
+        if matches!(answer(&mut s, first).await, Answer::ImmediateResponse(_)) {
+            continue;
+        }
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/x-ndjson")]),
+        )
+        .await;
+        if matches!(a, Answer::ImmediateResponse(_)) {
+            continue;
+        }
+        // One part: four lines, each with a card.
+        let part = ProcessingRequest {
+            request: Some(Phase::ResponseBody(HttpBody {
+                body: line.repeat(4).into_bytes(),
+                end_of_stream: false,
+                ..HttpBody::default()
+            })),
+            ..ProcessingRequest::default()
+        };
+        match answer(&mut s, part).await {
+            Answer::ResponseBody(b) => {
+                let out = String::from_utf8_lossy(replaced_body(&b)).into_owned();
+                assert!(out.contains("findings_limit") || out.contains("error"), "{out}");
+                crossed += out.matches("1111\"").count();
+            }
+            Answer::ImmediateResponse(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // The first export's three count: the next would bring six, and is
+    // reset (Envoy cannot answer anew once a response has begun).
+    assert_eq!(crossed, 3, "{crossed} cards crossed a budget of 5");
+}
