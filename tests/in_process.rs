@@ -1587,3 +1587,71 @@ hops:
     // reset (Envoy cannot answer anew once a response has begun).
     assert_eq!(crossed, 3, "{crossed} cards crossed a budget of 5");
 }
+
+/// On a hop that counts per caller, ext_proc knows the caller only from the
+/// signed hop header. When it does not verify (made for another request,
+/// another policy: a reload between the Check and the stream, replicas on
+/// different policies), the caller is unknown: the request is refused at
+/// its headers, never counted as one caller that every such request
+/// shares, which would let one caller spend the others' budget and its
+/// own requests go uncounted.
+#[tokio::test]
+async fn a_caller_that_cannot_be_verified_is_refused_on_a_hop_with_budgets() {
+    let f = fixture_with(&format!(
+        r#"version: "inproc.1"
+trust_domain: shop.test
+issuers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ file: idp-jwks.json }}
+hops:
+  - name: list-cards
+    match: {{ host: api.shop.test, method: GET, path: /v1/cards }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: cards, direction: response, count: findings, window: 1h, limit: 3, action: block }}
+"#
+    ));
+    let mut outcomes = Vec::new();
+    for user in ["alice", "bob"] {
+        let bearer = format!("Bearer {}", f.user_token(user, "cards:read"));
+        let check = f
+            .check(check_request(
+                "GET",
+                "api.shop.test",
+                "/v1/cards",
+                &[("authorization", &bearer)],
+            ))
+            .await;
+        let ok = allowed(&check, "list-cards");
+        let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
+        // The stream's request is not the one the header was made for.
+        let mut s = f.stream();
+        let req = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/cards"),
+            ("x-request-id", "0b6b2c1e-0000-4000-8000-000000000000"),
+            ("x-chaperone-hop", hop_header.as_str()),
+        ];
+        let a = answer(&mut s, request_headers(&req, None)).await;
+        if let Answer::ImmediateResponse(r) = &a {
+            outcomes.push(r.status.as_ref().map_or(0, |s| s.code));
+            continue;
+        }
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await;
+        assert!(matches!(a, Answer::ResponseHeaders(_)), "{a:?}");
+        let cards = serde_json::json!({ "cards": [CARD, CARD, CARD] }).to_string();
+        match answer(&mut s, body(false, cards.as_bytes())).await {
+            Answer::ImmediateResponse(r) => outcomes.push(r.status.as_ref().map_or(0, |s| s.code)),
+            _ => outcomes.push(200),
+        }
+    }
+    assert_eq!(outcomes, [403, 403], "neither caller is known");
+}
