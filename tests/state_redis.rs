@@ -184,6 +184,44 @@ async fn a_message_refused_counts_toward_no_budget() {
     }
 }
 
+/// One caller's messages racing on two replicas that share the store, many
+/// in flight at once, each within the limit alone: no more than the limit
+/// is ever kept, and exactly the limit's worth crosses. Each message's
+/// charge is one script, judged on the total it makes: no overshoot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_messages_never_overshoot_a_budget_that_blocks() {
+    let redis = Redis::start();
+    let replicas = std::sync::Arc::new([
+        state(&redis.url(), Duration::from_secs(5)),
+        state(&redis.url(), Duration::from_secs(5)),
+    ]);
+    let cards = budget(Duration::from_secs(60));
+    let limit = 25;
+    let t = 1_700_000_000_000u64;
+    let tasks: Vec<_> = (0..80)
+        .map(|i| {
+            let replicas = std::sync::Arc::clone(&replicas);
+            let c = Charge {
+                refuse_over: Some(limit),
+                ..charge(&cards, "p_alice", 1, t + i)
+            };
+            tokio::spawn(async move { replicas[(i % 2) as usize].charge(&[c]).await })
+        })
+        .collect();
+    let mut crossed = 0;
+    for task in tasks {
+        let totals = task.await.unwrap().expect("the store answers");
+        if totals[0] <= limit {
+            crossed += 1;
+        }
+    }
+    assert_eq!(crossed, limit, "messages that crossed a limit of {limit}");
+    let kept = replicas[0]
+        .charge(&[charge(&cards, "p_alice", 0, t + 100)])
+        .await;
+    assert_eq!(kept, Ok(vec![limit]), "what the window keeps");
+}
+
 #[tokio::test]
 async fn a_password_comes_from_a_file() {
     let redis = Redis::start_with(&["--requirepass", "s3cret-pw"]);
