@@ -410,6 +410,38 @@ fn message(a: &Anomaly, now_ms: u64, amount: u64) -> (Charge, Observation) {
     )
 }
 
+/// A message a budget refuses does not cross: its anomalies learn nothing
+/// of it either (a caller cannot raise its own baseline, and quiet its
+/// alerts, with what it was never given), in Redis and in process alike.
+#[tokio::test]
+async fn a_message_a_budget_refuses_adds_nothing_to_its_anomalies() {
+    let redis = Redis::start();
+    let a = anomaly();
+    let t = 1_700_000_000_000u64;
+    for s in [state(&redis.url(), Duration::from_secs(5)), State::memory()] {
+        let blocks = |(c, o): (Charge, Observation)| {
+            let c = Charge {
+                refuse_over: Some(5),
+                ..c
+            };
+            (c, o)
+        };
+        // 4 cross; 40 more would pass the budget's 5: refused.
+        let (c, o) = blocks(message(&a, t, 4));
+        let crossed = s.tally(&[c], &[o]).await.unwrap();
+        assert_eq!(crossed.verdicts[0].count, 4, "{}", s.kind());
+        let (c, o) = blocks(message(&a, t + 1, 40));
+        let refused = s.tally(&[c], &[o]).await.unwrap();
+        assert_eq!(refused.totals, [44], "{}", s.kind());
+        assert_eq!(refused.verdicts[0].count, 4, "{}", s.kind());
+        // 1 more crosses: the window counts 5.
+        let (c, o) = blocks(message(&a, t + 2, 1));
+        let after = s.tally(&[c], &[o]).await.unwrap();
+        assert_eq!(after.verdicts[0].count, 5, "{}", s.kind());
+        redis.command(&["FLUSHALL"]).unwrap();
+    }
+}
+
 /// How many times the server has run a command.
 fn calls(redis: &Redis, command: &str) -> u64 {
     let stats = redis.command(&["INFO", "commandstats"]).unwrap();

@@ -84,12 +84,13 @@ impl MemoryStore {
             }
             totals.push(total);
         }
-        // A message refused counts toward no budget: it does not cross.
-        if charges
+        // A message refused counts toward no budget, nor anomaly: it does
+        // not cross.
+        let refused = charges
             .iter()
             .zip(&totals)
-            .any(|(c, t)| c.refuse_over.is_some_and(|limit| *t > limit))
-        {
+            .any(|(c, t)| c.refuse_over.is_some_and(|limit| *t > limit));
+        if refused {
             for c in charges.iter().filter(|c| c.amount > 0) {
                 if let Some(entry) = c.keys.first().and_then(|k| buckets.get_mut(k)) {
                     entry.0 = entry.0.saturating_sub(c.amount);
@@ -103,7 +104,8 @@ impl MemoryStore {
                     .get(&o.key)
                     .filter(|(_, expires)| *expires > now_ms)
                     .map(|(b, _)| *b);
-                let (baseline, verdict) = observe(&o.rule, prior, o.window, o.amount);
+                let amount = if refused { 0 } else { o.amount };
+                let (baseline, verdict) = observe(&o.rule, prior, o.window, amount);
                 let expires = now_ms.saturating_add(o.ttl_ms);
                 baselines.insert(o.key.clone(), (baseline, expires));
                 verdict

@@ -31,7 +31,8 @@ use crate::anomaly::Verdict;
 /// message refused counts toward no budget: its increments are taken back.
 ///
 /// Then for each anomaly (one key each, a hash): the closed windows folded
-/// into the baseline, the amount added, the verdict. ARGV: the number of
+/// into the baseline, the amount added (nothing when a budget refused the
+/// message: it did not cross), the verdict. ARGV: the number of
 /// anomalies, then per anomaly its amount, window, alpha, settle, warmup,
 /// sigmas, min and TTL (ms). Floats are stored with 17 significant digits,
 /// so they read back exactly; the arithmetic is the same, operation for
@@ -85,6 +86,7 @@ local na = tonumber(ARGV[a])
 a = a + 1
 for i = 1, na do
   local amount = tonumber(ARGV[a])
+  if refused then amount = 0 end
   local w = tonumber(ARGV[a + 1])
   local alpha = tonumber(ARGV[a + 2])
   local settle = tonumber(ARGV[a + 3])
