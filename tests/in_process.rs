@@ -1655,3 +1655,81 @@ hops:
     }
     assert_eq!(outcomes, [403, 403], "neither caller is known");
 }
+
+/// In shadow nothing is refused, so everything crosses, and counts: the
+/// window of a budget that would block, and the baseline of an anomaly,
+/// hold all that crossed (past the limit, each message is recorded as one
+/// that would have been refused), never only what enforcing would have let
+/// through.
+#[tokio::test]
+async fn in_shadow_what_crosses_counts() {
+    use chaperone::state::{Charge, Observation};
+    let f = fixture_with(
+        r#"version: "inproc.1"
+trust_domain: shop.test
+hops:
+  - name: list-cards
+    match: { host: api.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    shadow: true
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 3, action: block }
+    anomalies:
+      - { name: cards-normal, direction: response, count: findings, window: 168h, sigmas: 3, min: 100, history: 30d }
+"#,
+    );
+    let check = f
+        .check(check_request("GET", "api.shop.test", "/v1/cards", &[]))
+        .await;
+    let Some(HttpResponse::OkResponse(ok)) = &check.http_response else {
+        panic!("{check:?}")
+    };
+    let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
+    let principal = hop_header.rsplitn(4, '.').nth(1).unwrap().to_owned();
+    for _ in 0..3 {
+        let mut s = f.stream();
+        let req = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/cards"),
+            ("x-request-id", REQUEST_ID),
+            ("x-chaperone-hop", hop_header.as_str()),
+        ];
+        let a = answer(&mut s, request_headers(&req, None)).await;
+        assert!(matches!(a, Answer::RequestHeaders(_)), "{a:?}");
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await;
+        assert!(matches!(a, Answer::ResponseHeaders(_)), "{a:?}");
+        let cards = serde_json::json!({ "cards": [CARD, CARD] }).to_string();
+        let a = answer(&mut s, body(false, cards.as_bytes())).await;
+        assert!(matches!(a, Answer::ResponseBody(_)), "passed: {a:?}");
+    }
+    // What the store holds for the caller: six cards crossed.
+    let policy = f.app.store.current();
+    let hop = &policy.hops[0];
+    let key = f.app.engine.hash_key();
+    let now = chaperone::state::now_ms();
+    let (b, a) = (&hop.budgets[0], &hop.anomalies[0]);
+    let read = Charge {
+        keys: b.keys(key, &principal, &hop.name, now),
+        amount: 0,
+        ttl_ms: b.ttl_ms(),
+        refuse_over: None,
+    };
+    let seen = Observation {
+        key: a.key(key, &principal, &hop.name),
+        amount: 0,
+        window: a.window_at(now),
+        rule: a.rule(),
+        ttl_ms: a.ttl_ms(),
+    };
+    let tally = f.app.state.tally(&[read], &[seen]).await.unwrap();
+    assert_eq!(
+        (tally.totals[0], tally.verdicts[0].count),
+        (6, 6),
+        "the window and the baseline count what crossed"
+    );
+}
