@@ -609,7 +609,10 @@ async fn records_budgets_count_the_elements_that_cross() {
             );
         }
     }
-    assert!((3..=5).contains(&cards), "{cards} cards crossed a budget of 5");
+    assert!(
+        (3..=5).contains(&cards),
+        "{cards} cards crossed a budget of 5"
+    );
 
     // An import: three items cross; the next three would be six, refused
     // before the callee sees them.
