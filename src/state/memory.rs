@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use super::{Charge, Observation, StateError, Tally};
 use crate::anomaly::{Baseline, observe};
 
-/// Buckets kept at most (a few dozen bytes each), and baselines (about a
-/// hundred); past either, expired entries are swept, and if that is not
+/// Buckets kept at most (about 150 bytes each with their keys, 150 MB in
+/// all), and baselines (about 250 bytes, 65 MB); past either, expired entries are swept, and if that is not
 /// enough a message that needs a new entry fails like a store that cannot
 /// answer (one already counted goes on).
 const MAX_BUCKETS: usize = 1 << 20;
