@@ -570,6 +570,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     out=$OUT/wrk-$c-$round.txt
     e0=$(ticks "${ENVOY_PID[$c]}")
     x0=$(ext_ticks "$c")
+    s0=$(ticks "${REDIS_PID:-}")
     u0=$(ticks "$UPSTREAM_PID")
     child_ticks
     w0=$CHILD_TICKS
@@ -591,6 +592,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     w1=$CHILD_TICKS
     e1=$(ticks "${ENVOY_PID[$c]}")
     x1=$(ext_ticks "$c")
+    s1=$(ticks "${REDIS_PID:-}")
     u1=$(ticks "$UPSTREAM_PID")
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
@@ -603,6 +605,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$rps" "$(to_ms "$p99")" "$(to_ms "$p50")" "$total" \
       "$(sec $((e1 - e0)))" "$(sec $((x1 - x0)))" "$(sec $((u1 - u0)))" "$(sec $((w1 - w0)))" "$other" >>"$RESULTS"
     log "  $rps req/s, p50 $p50, p99 $p99; other processes used $other% of the machine"
+    if [[ $c == R ]]; then
+      log "  redis-server: $(awk -v t="$((s1 - s0))" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') CPU µs/request (in the ext server's column)"
+    fi
   done
 done
 

@@ -588,7 +588,7 @@ smoke() { # scenario
       through_envoy "$grpc" "$dir" || rc=1
       local keys
       keys=$(store_keys "$store") || { echo "cannot read the store: $keys"; rc=1; }
-      if grep -q '^chaperone:b:' <<<"$keys" && ! grep -qv '^chaperone:b:[0-9a-f]*$' <<<"$keys"; then
+      if grep -q '^chaperone:b:' <<<"$keys" && ! grep -qvE '^chaperone:b:[0-9a-f]{32}:[0-9]+$' <<<"$keys"; then
         echo "NOTE: the request was counted in the TLS store with its password: $(wc -l <<<"$keys") keyed-hash key(s)"
       else
         echo "the store holds no budget key, or a readable one: $keys"; rc=1

@@ -65,6 +65,8 @@ pub enum StateError {
     Refused,
     #[error("state store is full")]
     Full,
+    #[error("no connection to the state store was free in time")]
+    Busy,
     #[error("state store is down; not tried until it may be back")]
     Open,
 }
@@ -78,6 +80,7 @@ impl StateError {
             StateError::Protocol => "protocol",
             StateError::Refused => "refused",
             StateError::Full => "full",
+            StateError::Busy => "busy",
             StateError::Open => "circuit_open",
         }
     }

@@ -1,25 +1,27 @@
-//! Budgets and baselines kept in Redis or Valkey, over RESP2 on a small
-//! pool of connections (plain TCP or TLS), each message's charges and
-//! observations in one `EVALSHA` (`EVAL` the first time): for a budget, `INCRBY` and `PEXPIRE` on the
-//! current bucket, `MGET` on the earlier ones, summed in the server; for an
-//! anomaly, the baseline's hash read, updated and written back (the
-//! arithmetic of `chaperone_core::anomaly::observe`, step for step). Every
-//! wait is bounded by one timeout.
+//! Budgets and baselines kept in Redis or Valkey, over RESP2 on a few
+//! connections (plain TCP or TLS) that pipeline what waits for them, each
+//! message's charges and observations in one `EVALSHA` (`EVAL` the first
+//! time): for a budget, `INCRBY` and `PEXPIRE` on the current bucket, `MGET`
+//! on the earlier ones, summed in the server; for an anomaly, the
+//! baseline's hash read, updated and written back (the arithmetic of
+//! `chaperone_core::anomaly::observe`, step for step). Every wait is bounded
+//! by one timeout.
 //!
 //! A client of its own rather than a crate: chaperone needs four commands
-//! (AUTH, PING, EVAL, and their replies), and the RESP client crates bring
+//! (AUTH, PING, EVALSHA and EVAL, and their replies), and the RESP client crates bring
 //! their own TLS stacks, runtimes' compatibility layers and a dozen
 //! dependencies for features chaperone does not use.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Charge, Observation, StateError, Tally};
 use crate::anomaly::Verdict;
@@ -196,22 +198,54 @@ type Conn = BufStream<Box<dyn Io>>;
 /// A password whose Debug prints nothing.
 struct Password(Vec<u8>);
 
+/// Commands one connection sends in one write, at most.
+const MAX_BATCH: usize = 64;
+/// Commands waiting for one connection, at most.
+const LANE_QUEUE: usize = 1024;
+
+/// The store's connections, each a lane: the commands waiting for it when
+/// it is free go out together in one write (pipelined), and their replies
+/// come back in order. A burst costs the store a few round trips, not one
+/// each; a wait for a lane is the replica's, not the store's, and never
+/// counts as the store failing.
 pub struct RedisStore {
+    connector: Arc<Connector>,
+    pool: usize,
+    lanes: std::sync::OnceLock<Vec<mpsc::Sender<Job>>>,
+    next: AtomicUsize,
+    timeout: Duration,
+}
+
+/// How to reach the store: address, TLS, password.
+struct Connector {
     host: String,
     port: u16,
     tls: Option<tokio_rustls::TlsConnector>,
     password: Option<Password>,
+    /// Bounds a connection's set-up and a batch's round trip.
     timeout: Duration,
-    idle: Mutex<Vec<Conn>>,
-    slots: Semaphore,
+    /// Counts the connections that failed: a lane's connection made before
+    /// the last failure (of any lane) is not trusted, but made afresh, so
+    /// that a store that restarted is not found dead once per lane.
+    failures: AtomicU64,
+}
+
+/// One command for a lane, encoded, and where its reply goes.
+struct Job {
+    request: Vec<u8>,
+    /// Set when the lane starts on it: a caller that gives up before was
+    /// only waiting for the lane.
+    sent: Arc<AtomicBool>,
+    reply: oneshot::Sender<Result<Reply, StateError>>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls.is_some())
+            .field("host", &self.connector.host)
+            .field("port", &self.connector.port)
+            .field("tls", &self.connector.tls.is_some())
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
@@ -264,13 +298,18 @@ impl RedisStore {
             .then(|| tls_connector(settings.ca_file.as_ref()))
             .transpose()?;
         Ok(Self {
-            host,
-            port,
-            tls,
-            password,
+            connector: Arc::new(Connector {
+                host,
+                port,
+                tls,
+                password,
+                timeout: settings.timeout,
+                failures: AtomicU64::new(0),
+            }),
+            pool: settings.pool.max(1),
+            lanes: std::sync::OnceLock::new(),
+            next: AtomicUsize::new(0),
             timeout: settings.timeout,
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(settings.pool.max(1)),
         })
     }
 
@@ -283,19 +322,16 @@ impl RedisStore {
     ) -> Result<Tally, StateError> {
         // By the script's hash; sent whole only when the server has not
         // cached it yet (a new or restarted server): then a second round trip.
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut args = eval_args(charges, observations);
-        let reply = tokio::time::timeout(self.timeout, async {
-            match self.call(&args).await? {
-                Reply::NoScript => {
-                    args[0] = b"EVAL".to_vec();
-                    args[1] = SCRIPT.as_bytes().to_vec();
-                    self.call(&args).await
-                }
-                reply => Ok(reply),
+        let reply = match self.call(&args, deadline).await? {
+            Reply::NoScript => {
+                args[0] = b"EVAL".to_vec();
+                args[1] = SCRIPT.as_bytes().to_vec();
+                self.call(&args, deadline).await?
             }
-        })
-        .await
-        .map_err(|_| StateError::Timeout)??;
+            reply => reply,
+        };
         let Reply::Array(items) = reply else {
             return Err(StateError::Protocol);
         };
@@ -331,39 +367,119 @@ impl RedisStore {
 
     /// `PING`, within the timeout: does the store answer?
     pub async fn ping(&self) -> Result<(), StateError> {
-        match tokio::time::timeout(self.timeout, self.call(&[b"PING".to_vec()]))
-            .await
-            .map_err(|_| StateError::Timeout)??
-        {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match self.call(&[b"PING".to_vec()], deadline).await? {
             Reply::Simple => Ok(()),
             _ => Err(StateError::Protocol),
         }
     }
 
-    /// Sends one command on a pooled connection (or a new one) and reads
-    /// its reply; a connection that failed is dropped, never reused.
-    async fn call(&self, args: &[Vec<u8>]) -> Result<Reply, StateError> {
-        let _slot = self.slots.acquire().await.map_err(|_| StateError::Io)?;
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut conn = match idle {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
-        let reply = command(&mut conn, args).await?;
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(conn);
-        match reply {
-            Reply::Error => Err(StateError::Refused),
-            r => Ok(r),
-        }
+    /// The lanes, started with the first command (inside the runtime); they
+    /// end when the store is dropped.
+    fn lanes(&self) -> &[mpsc::Sender<Job>] {
+        self.lanes.get_or_init(|| {
+            (0..self.pool)
+                .map(|_| {
+                    let (tx, rx) = mpsc::channel(LANE_QUEUE);
+                    tokio::spawn(lane(Arc::clone(&self.connector), rx));
+                    tx
+                })
+                .collect()
+        })
     }
 
+    /// Sends one command on the next lane and waits for its reply until
+    /// `deadline`: `Busy` if the lane had not started on it by then (the
+    /// replica's own queue), `Timeout` if the store had it and did not answer.
+    async fn call(
+        &self,
+        args: &[Vec<u8>],
+        deadline: tokio::time::Instant,
+    ) -> Result<Reply, StateError> {
+        let lanes = self.lanes();
+        let lane = &lanes[self.next.fetch_add(1, Ordering::Relaxed) % lanes.len()];
+        let sent = Arc::new(AtomicBool::new(false));
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            request: encode(args),
+            sent: Arc::clone(&sent),
+            reply,
+        };
+        let wait = async {
+            lane.send(job).await.map_err(|_| StateError::Io)?;
+            answer.await.map_err(|_| StateError::Io)?
+        };
+        match tokio::time::timeout_at(deadline, wait).await {
+            Ok(Ok(Reply::Error)) => Err(StateError::Refused),
+            Ok(result) => result,
+            Err(_) if !sent.load(Ordering::Acquire) => Err(StateError::Busy),
+            Err(_) => Err(StateError::Timeout),
+        }
+    }
+}
+
+/// One connection's loop: takes what waits (up to [`MAX_BATCH`]), writes
+/// it at once, reads the replies in order. A connection that failed or did
+/// not answer in time is dropped, with every command of its batch failed;
+/// the next batch connects afresh.
+async fn lane(connector: Arc<Connector>, mut jobs: mpsc::Receiver<Job>) {
+    // The connection, and the failures counted when it was made.
+    let mut conn: Option<(Conn, u64)> = None;
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A caller that gave up is not sent for.
+        batch.retain(|j| !j.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        for j in &batch {
+            j.sent.store(true, Ordering::Release);
+        }
+        let replies =
+            tokio::time::timeout(connector.timeout, exchange(&connector, &mut conn, &batch))
+                .await
+                .unwrap_or(Err(StateError::Timeout));
+        match replies {
+            Ok(replies) => {
+                for (j, r) in batch.drain(..).zip(replies) {
+                    let _ = j.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                conn = None;
+                connector.failures.fetch_add(1, Ordering::Relaxed);
+                for j in batch.drain(..) {
+                    let _ = j.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One batch's round trip on the lane's connection (made first if need be).
+async fn exchange(
+    connector: &Connector,
+    conn: &mut Option<(Conn, u64)>,
+    batch: &[Job],
+) -> Result<Vec<Reply>, StateError> {
+    let failures = connector.failures.load(Ordering::Relaxed);
+    if conn.as_ref().is_none_or(|(_, made)| *made != failures) {
+        *conn = None;
+        *conn = Some((connector.connect().await?, failures));
+    }
+    let (c, _) = conn.as_mut().ok_or(StateError::Io)?;
+    for j in batch {
+        c.write_all(&j.request).await.map_err(|_| StateError::Io)?;
+    }
+    c.flush().await.map_err(|_| StateError::Io)?;
+    let mut replies = Vec::with_capacity(batch.len());
+    for _ in batch {
+        replies.push(read_reply(c).await?);
+    }
+    Ok(replies)
+}
+
+impl Connector {
     async fn connect(&self) -> Result<Conn, StateError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
@@ -378,7 +494,11 @@ impl RedisStore {
         };
         let mut conn = BufStream::new(io);
         if let Some(Password(p)) = &self.password {
-            match command(&mut conn, &[b"AUTH".to_vec(), p.clone()]).await? {
+            conn.write_all(&encode(&[b"AUTH".to_vec(), p.clone()]))
+                .await
+                .map_err(|_| StateError::Io)?;
+            conn.flush().await.map_err(|_| StateError::Io)?;
+            match read_reply(&mut conn).await? {
                 Reply::Simple => {}
                 _ => return Err(StateError::Refused),
             }
@@ -496,16 +616,20 @@ enum Reply {
     Array(Vec<Reply>),
 }
 
-async fn command(conn: &mut Conn, args: &[Vec<u8>]) -> Result<Reply, StateError> {
-    let mut out = Vec::with_capacity(64 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+/// A command in RESP: an array of bulk strings.
+fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-    conn.write_all(&out).await.map_err(|_| StateError::Io)?;
-    conn.flush().await.map_err(|_| StateError::Io)?;
+    out
+}
+
+/// One reply: a scalar, or an array of scalars.
+async fn read_reply(conn: &mut Conn) -> Result<Reply, StateError> {
     let (kind, line) = read_line(conn).await?;
     if kind != b'*' {
         return scalar(conn, kind, &line).await;

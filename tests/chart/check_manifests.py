@@ -81,13 +81,6 @@ CUSTOM_GROUPS = (
 )
 ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io/"
 
-# Flags the chart may pass that are being added to `chaperone serve` right now;
-# until the binary knows them they are reported, not failed.
-PENDING_FLAGS = {"--health-addr", "--tls-cert", "--tls-key", "--tls-client-ca"}
-# Metrics the chart's alerts and dashboard use that are being added to the
-# binary right now; until src/ registers them they are reported, not failed.
-PENDING_METRICS = {"scrub_findings_total", "blocked_messages_total", "anomaly_alerts_total"}
-
 REQUIRED_RULE_METRICS = {
     "deny spike": ("chaperone_decisions_total", 'decision="deny"'),
     "scrub findings spike": ("chaperone_scrub_findings_total", "by (hop)"),
@@ -318,10 +311,7 @@ def check_deployment(docs, values_text, serve_flags):
     if serve_flags is not None:
         for f in flags:
             if f not in serve_flags:
-                if f in PENDING_FLAGS:
-                    note(f"`chaperone serve` does not know {f} yet (being implemented)")
-                else:
-                    fail(f"`chaperone serve` has no flag {f}")
+                fail(f"`chaperone serve` has no flag {f}")
 
     # Ports and probes.
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
@@ -986,10 +976,7 @@ def check_monitoring(docs, svc, src_dir, pod=None):
         for m in sorted(used):
             base = re.sub(r"_(bucket|sum|count)$", "", m)[len("chaperone_"):]
             if f'"{base}"' not in source:
-                if base in PENDING_METRICS:
-                    note(f"metric chaperone_{base} is not registered in src/ yet (being added)")
-                else:
-                    fail(f"metric chaperone_{base} is used by the chart but not registered in src/")
+                fail(f"metric chaperone_{base} is used by the chart but not registered in src/")
 
 
 def cmd_invariants(rendered, values_files, serve_flags_file, edge, src, allow_private_keys, edge_ext_proc=None):
