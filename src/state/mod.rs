@@ -208,9 +208,11 @@ impl State {
                 m.state_store_up.set(1);
             }
             // The process's store full: this message found no room, the
-            // next may (an expired entry swept, a caller already counted);
-            // nothing is down, and no other caller is failed for it.
-            Err(e @ StateError::Full) => {
+            // next may (an expired entry swept, a caller already counted).
+            // No connection free in time: this replica is busy, the store
+            // never had the message. Nothing is down, and no other caller
+            // is failed for it.
+            Err(e @ (StateError::Full | StateError::Busy)) => {
                 m.state_store_errors.with_label_values(&[e.code()]).inc();
             }
             Err(e) => {
