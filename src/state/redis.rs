@@ -709,11 +709,15 @@ mod tests {
     #[test]
     fn urls_name_a_host_and_port_only() {
         let s = RedisStore::new(&settings("redis://127.0.0.1:6380")).map_err(|e| e.to_string());
-        let s = s
-            .as_ref()
-            .map(|s| (s.host.as_str(), s.port, s.tls.is_some()));
+        let s = s.as_ref().map(|s| {
+            (
+                s.connector.host.as_str(),
+                s.connector.port,
+                s.connector.tls.is_some(),
+            )
+        });
         assert_eq!(s, Ok(("127.0.0.1", 6380, false)));
-        let s = RedisStore::new(&settings("redis://cache.svc")).map(|s| s.port);
+        let s = RedisStore::new(&settings("redis://cache.svc")).map(|s| s.connector.port);
         assert_eq!(s.ok(), Some(6379));
         for bad in [
             "http://x:1",
