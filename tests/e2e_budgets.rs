@@ -77,6 +77,15 @@ hops:
       body: {{ stream: true }}
     budgets:
       - {{ name: lines, direction: response, count: records, path: "[*]", window: 60s, limit: 5, action: block }}
+  # An export its contract cuts after three cards: what crossed before the
+  # cut counts.
+  - name: export-cut
+    match: {{ host: api.shop.test, method: GET, path: /v1/export }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    response:
+      body: {{ stream: true, limit: {{ findings: 3, action: block }} }}
+    budgets:
+      - {{ name: export-cards, direction: response, count: findings, window: 60s, limit: 5, action: block }}
   - name: import
     match: {{ host: api.shop.test, method: POST, path: /v1/import }}
     from: [ {{ users: {{ issuer: corp }} }} ]
@@ -457,8 +466,8 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
 /// redis-server: a response that brings the 6th order of a limit of 5 is
 /// refused, and so is the next at its headers; elements the contract drops
 /// are not counted; an NDJSON export that flows is cut at the part that
-/// goes over; an import that would bring the 6th item never reaches the
-/// callee.
+/// goes over; what crosses of an export before its contract cuts it counts;
+/// an import that would bring the 6th item never reaches the callee.
 #[tokio::test]
 async fn records_budgets_count_the_elements_that_cross() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -579,6 +588,32 @@ async fn records_budgets_count_the_elements_that_cross() {
     assert!(cut >= 1, "a stream on its way is cut when it goes over");
     assert!(refused >= 1, "a full window refuses at the headers");
 
+    // An export of four cards that its contract cuts at the fourth: three
+    // cross before the error line, and count. However Envoy cuts the
+    // stream into parts, no more than the budget's 5 ever cross.
+    let export = || {
+        vec![
+            ("x-demo-stream", "ndjson".to_owned()),
+            ("x-demo-count", "4".to_owned()),
+        ]
+    };
+    let mut cards = 0;
+    for _ in 0..3 {
+        let (status, text, _) = read(get("erin", "/v1/export", export()).await.unwrap()).await;
+        if status == 200 {
+            cards += text.matches("\"card\"").count();
+        } else {
+            assert!(
+                refused_for_budget(status, &text, "budget_exceeded"),
+                "{status} {text}"
+            );
+        }
+    }
+    assert!(
+        (3..=5).contains(&cards),
+        "{cards} cards crossed a budget of 5"
+    );
+
     // An import: three items cross; the next three would be six, refused
     // before the callee sees them.
     upstream.take();
@@ -602,7 +637,7 @@ async fn records_budgets_count_the_elements_that_cross() {
     // The store holds keyed hashes only; the log no user and no path.
     budget_keys_only(&redis);
     let log = chaperone.log();
-    for clear in ["alice", "carol", "dave", "orders[*]", "data.items"] {
+    for clear in ["alice", "carol", "dave", "erin", "orders[*]", "data.items"] {
         assert!(!log.contains(clear), "the log holds {clear:?}");
     }
     assert!(log.contains("budget_exceeded"));

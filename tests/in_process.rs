@@ -1516,3 +1516,223 @@ hops:
         ]
     );
 }
+
+/// A response that flows, cut by a piece its contract refuses: the pieces
+/// of that part before it cross (with the error line after them), and they
+/// count toward the caller's budgets like any others. Three cards cross in
+/// each export before the fourth is refused by the stream's findings limit;
+/// a caller whose budget is 5 gets no more than 5 across exports.
+#[tokio::test]
+async fn pieces_that_cross_before_a_refused_one_count_toward_budgets() {
+    let f = fixture_with(
+        r#"version: "cut.1"
+trust_domain: shop.test
+hops:
+  - name: export
+    match: { host: api.shop.test, method: GET, path: /v1/export }
+    from: [ { anonymous: true } ]
+    response:
+      body: { stream: true, limit: { findings: 3, action: block } }
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 5, action: block }
+"#,
+    );
+    let line = format!("{{\"card\":\"{CARD}\"}}\n");
+    let mut crossed = 0;
+    for _ in 0..3 {
+        let mut s = f.stream().authorizing(true).streaming(true);
+        let mut first = request_headers(
+            &[
+                (":authority", "api.shop.test"),
+                (":method", "GET"),
+                (":path", "/v1/export"),
+                ("x-request-id", REQUEST_ID),
+            ],
+            None,
+        );
+        if let Some(Phase::RequestHeaders(h)) = first.request.as_mut() {
+            h.end_of_stream = true;
+        }
+        if matches!(answer(&mut s, first).await, Answer::ImmediateResponse(_)) {
+            continue;
+        }
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/x-ndjson")]),
+        )
+        .await;
+        if matches!(a, Answer::ImmediateResponse(_)) {
+            continue;
+        }
+        // One part: four lines, each with a card.
+        let part = ProcessingRequest {
+            request: Some(Phase::ResponseBody(HttpBody {
+                body: line.repeat(4).into_bytes(),
+                end_of_stream: false,
+                ..HttpBody::default()
+            })),
+            ..ProcessingRequest::default()
+        };
+        match answer(&mut s, part).await {
+            Answer::ResponseBody(b) => {
+                let out = String::from_utf8_lossy(replaced_body(&b)).into_owned();
+                assert!(
+                    out.contains("findings_limit") || out.contains("error"),
+                    "{out}"
+                );
+                crossed += out.matches("1111\"").count();
+            }
+            Answer::ImmediateResponse(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // The first export's three count: the next would bring six, and is
+    // reset (Envoy cannot answer anew once a response has begun).
+    assert_eq!(crossed, 3, "{crossed} cards crossed a budget of 5");
+}
+
+/// On a hop that counts per caller, ext_proc knows the caller only from the
+/// signed hop header. When it does not verify (made for another request,
+/// another policy: a reload between the Check and the stream, replicas on
+/// different policies), the caller is unknown: the request is refused at
+/// its headers, never counted as one caller that every such request
+/// shares, which would let one caller spend the others' budget and its
+/// own requests go uncounted.
+#[tokio::test]
+async fn a_caller_that_cannot_be_verified_is_refused_on_a_hop_with_budgets() {
+    let f = fixture_with(&format!(
+        r#"version: "inproc.1"
+trust_domain: shop.test
+issuers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ file: idp-jwks.json }}
+hops:
+  - name: list-cards
+    match: {{ host: api.shop.test, method: GET, path: /v1/cards }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: cards, direction: response, count: findings, window: 1h, limit: 3, action: block }}
+"#
+    ));
+    let mut outcomes = Vec::new();
+    for user in ["alice", "bob"] {
+        let bearer = format!("Bearer {}", f.user_token(user, "cards:read"));
+        let check = f
+            .check(check_request(
+                "GET",
+                "api.shop.test",
+                "/v1/cards",
+                &[("authorization", &bearer)],
+            ))
+            .await;
+        let ok = allowed(&check, "list-cards");
+        let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
+        // The stream's request is not the one the header was made for.
+        let mut s = f.stream();
+        let req = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/cards"),
+            ("x-request-id", "0b6b2c1e-0000-4000-8000-000000000000"),
+            ("x-chaperone-hop", hop_header.as_str()),
+        ];
+        let a = answer(&mut s, request_headers(&req, None)).await;
+        if let Answer::ImmediateResponse(r) = &a {
+            outcomes.push(r.status.as_ref().map_or(0, |s| s.code));
+            continue;
+        }
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await;
+        assert!(matches!(a, Answer::ResponseHeaders(_)), "{a:?}");
+        let cards = serde_json::json!({ "cards": [CARD, CARD, CARD] }).to_string();
+        match answer(&mut s, body(false, cards.as_bytes())).await {
+            Answer::ImmediateResponse(r) => outcomes.push(r.status.as_ref().map_or(0, |s| s.code)),
+            _ => outcomes.push(200),
+        }
+    }
+    assert_eq!(outcomes, [403, 403], "neither caller is known");
+}
+
+/// In shadow nothing is refused, so everything crosses, and counts: the
+/// window of a budget that would block, and the baseline of an anomaly,
+/// hold all that crossed (past the limit, each message is recorded as one
+/// that would have been refused), never only what enforcing would have let
+/// through.
+#[tokio::test]
+async fn in_shadow_what_crosses_counts() {
+    use chaperone::state::{Charge, Observation};
+    let f = fixture_with(
+        r#"version: "inproc.1"
+trust_domain: shop.test
+hops:
+  - name: list-cards
+    match: { host: api.shop.test, method: GET, path: /v1/cards }
+    from: [ { anonymous: true } ]
+    shadow: true
+    budgets:
+      - { name: cards, direction: response, count: findings, window: 1h, limit: 3, action: block }
+    anomalies:
+      - { name: cards-normal, direction: response, count: findings, window: 168h, sigmas: 3, min: 100, history: 30d }
+"#,
+    );
+    let check = f
+        .check(check_request("GET", "api.shop.test", "/v1/cards", &[]))
+        .await;
+    let Some(HttpResponse::OkResponse(ok)) = &check.http_response else {
+        panic!("{check:?}")
+    };
+    let hop_header = header_value(&ok.headers, "x-chaperone-hop").expect("signed hop header");
+    let principal = hop_header.rsplit('.').nth(1).unwrap().to_owned();
+    for _ in 0..3 {
+        let mut s = f.stream();
+        let req = [
+            (":authority", "api.shop.test"),
+            (":method", "GET"),
+            (":path", "/v1/cards"),
+            ("x-request-id", REQUEST_ID),
+            ("x-chaperone-hop", hop_header.as_str()),
+        ];
+        let a = answer(&mut s, request_headers(&req, None)).await;
+        assert!(matches!(a, Answer::RequestHeaders(_)), "{a:?}");
+        let a = answer(
+            &mut s,
+            response_headers(&[(":status", "200"), ("content-type", "application/json")]),
+        )
+        .await;
+        assert!(matches!(a, Answer::ResponseHeaders(_)), "{a:?}");
+        let cards = serde_json::json!({ "cards": [CARD, CARD] }).to_string();
+        let a = answer(&mut s, body(false, cards.as_bytes())).await;
+        assert!(matches!(a, Answer::ResponseBody(_)), "passed: {a:?}");
+    }
+    // What the store holds for the caller: six cards crossed.
+    let policy = f.app.store.current();
+    let hop = &policy.hops[0];
+    let key = f.app.engine.hash_key();
+    let now = chaperone::state::now_ms();
+    let (b, a) = (&hop.budgets[0], &hop.anomalies[0]);
+    let read = Charge {
+        keys: b.keys(key, &principal, &hop.name, now),
+        amount: 0,
+        ttl_ms: b.ttl_ms(),
+        refuse_over: None,
+    };
+    let seen = Observation {
+        key: a.key(key, &principal, &hop.name),
+        amount: 0,
+        window: a.window_at(now),
+        rule: a.rule(),
+        ttl_ms: a.ttl_ms(),
+    };
+    let tally = f.app.state.tally(&[read], &[seen]).await.unwrap();
+    assert_eq!(
+        (tally.totals[0], tally.verdicts[0].count),
+        (6, 6),
+        "the window and the baseline count what crossed"
+    );
+}

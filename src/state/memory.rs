@@ -7,11 +7,15 @@ use std::sync::Mutex;
 use super::{Charge, Observation, StateError, Tally};
 use crate::anomaly::{Baseline, observe};
 
-/// Buckets kept at most (a few dozen bytes each), and baselines (about a
-/// hundred); past either, expired entries are swept, and if that is not
-/// enough the message fails like a store that cannot answer.
+/// Buckets kept at most (about 150 bytes each with their keys, 150 MB in
+/// all), and baselines (about 250 bytes, 65 MB); past either, expired entries are swept, and if that is not
+/// enough a message that needs a new entry fails like a store that cannot
+/// answer (one already counted goes on).
 const MAX_BUCKETS: usize = 1 << 20;
 const MAX_BASELINES: usize = 1 << 18;
+/// Sweeps at most this often: each one walks every entry under the lock
+/// every message waits on.
+const SWEEP_PAUSE_MS: u64 = 1_000;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -24,6 +28,8 @@ struct Inner {
     buckets: HashMap<String, (u64, u64)>,
     /// key -> (baseline, expires at)
     baselines: HashMap<String, (Baseline, u64)>,
+    /// No sweep before this time.
+    sweep_after: u64,
 }
 
 impl MemoryStore {
@@ -41,19 +47,29 @@ impl MemoryStore {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Inner { buckets, baselines } = &mut *inner;
-        let new = charges.iter().filter(|c| c.amount > 0).count();
-        if buckets.len() + new > MAX_BUCKETS {
+        let Inner {
+            buckets,
+            baselines,
+            sweep_after,
+        } = &mut *inner;
+        let new = charges
+            .iter()
+            .filter(|c| c.amount > 0 && c.keys.first().is_some_and(|k| !buckets.contains_key(k)))
+            .count();
+        let new_baselines = observations
+            .iter()
+            .filter(|o| !baselines.contains_key(&o.key))
+            .count();
+        let full = |buckets: &HashMap<_, _>, baselines: &HashMap<_, _>| {
+            buckets.len() + new > MAX_BUCKETS || baselines.len() + new_baselines > MAX_BASELINES
+        };
+        if full(buckets, baselines) && now_ms >= *sweep_after {
             buckets.retain(|_, (_, expires)| *expires > now_ms);
-            if buckets.len() + new > MAX_BUCKETS {
-                return Err(StateError::Full);
-            }
-        }
-        if baselines.len() + observations.len() > MAX_BASELINES {
             baselines.retain(|_, (_, expires)| *expires > now_ms);
-            if baselines.len() + observations.len() > MAX_BASELINES {
-                return Err(StateError::Full);
-            }
+            *sweep_after = now_ms.saturating_add(SWEEP_PAUSE_MS);
+        }
+        if full(buckets, baselines) {
+            return Err(StateError::Full);
         }
         let mut totals = Vec::with_capacity(charges.len());
         for c in charges {
@@ -84,12 +100,13 @@ impl MemoryStore {
             }
             totals.push(total);
         }
-        // A message refused counts toward no budget: it does not cross.
-        if charges
+        // A message refused counts toward no budget, nor anomaly: it does
+        // not cross.
+        let refused = charges
             .iter()
             .zip(&totals)
-            .any(|(c, t)| c.refuse_over.is_some_and(|limit| *t > limit))
-        {
+            .any(|(c, t)| c.refuse_over.is_some_and(|limit| *t > limit));
+        if refused {
             for c in charges.iter().filter(|c| c.amount > 0) {
                 if let Some(entry) = c.keys.first().and_then(|k| buckets.get_mut(k)) {
                     entry.0 = entry.0.saturating_sub(c.amount);
@@ -103,7 +120,8 @@ impl MemoryStore {
                     .get(&o.key)
                     .filter(|(_, expires)| *expires > now_ms)
                     .map(|(b, _)| *b);
-                let (baseline, verdict) = observe(&o.rule, prior, o.window, o.amount);
+                let amount = if refused { 0 } else { o.amount };
+                let (baseline, verdict) = observe(&o.rule, prior, o.window, amount);
                 let expires = now_ms.saturating_add(o.ttl_ms);
                 baselines.insert(o.key.clone(), (baseline, expires));
                 verdict
@@ -165,6 +183,38 @@ mod tests {
             m.charge(&[charge(&["c", "b"], 4), charge(&["x"], 7)], 1_300),
             Ok(vec![5, 7])
         );
+    }
+
+    #[test]
+    fn full_a_new_entry_fails_and_one_already_kept_goes_on() {
+        let rule = crate::anomaly::Rule {
+            alpha: 0.5,
+            settle: 1,
+            warmup: 1,
+            sigmas: 1.0,
+            min: 0,
+        };
+        let seen = |key: String| Observation {
+            key,
+            amount: 1,
+            window: 1,
+            rule,
+            ttl_ms: 5_000,
+        };
+        let m = MemoryStore::default();
+        let all: Vec<Observation> = (0..MAX_BASELINES).map(|i| seen(format!("k{i}"))).collect();
+        assert!(m.tally(&[], &all, 0).is_ok());
+        assert!(m.tally(&[], &[seen("k7".into())], 10).is_ok(), "kept");
+        // Swept at 4.5 s (nothing has expired): full.
+        let new = || [seen("new".into())];
+        assert_eq!(m.tally(&[], &new(), 4_500), Err(StateError::Full));
+        // Budgets have room of their own.
+        assert_eq!(m.charge(&[charge(&["b"], 1)], 4_600), Ok(vec![1]));
+        // Expired at 5 s, but no sweep within a second of the last.
+        assert_eq!(m.tally(&[], &new(), 5_200), Err(StateError::Full));
+        // Then a sweep makes room.
+        let later = m.tally(&[], &new(), 5_600);
+        assert_eq!(later.map(|t| t.verdicts[0].count), Ok(1));
     }
 
     #[test]

@@ -207,6 +207,14 @@ impl State {
                 }
                 m.state_store_up.set(1);
             }
+            // The process's store full: this message found no room, the
+            // next may (an expired entry swept, a caller already counted).
+            // No connection free in time: this replica is busy, the store
+            // never had the message. Nothing is down, and no other caller
+            // is failed for it.
+            Err(e @ (StateError::Full | StateError::Busy)) => {
+                m.state_store_errors.with_label_values(&[e.code()]).inc();
+            }
             Err(e) => {
                 m.state_store_errors.with_label_values(&[e.code()]).inc();
                 if self.breaker.failed() {
@@ -228,4 +236,40 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anomaly::Rule;
+
+    /// A store in process that is full fails the message that found no
+    /// room, and only it: the store is not down for every other caller.
+    #[tokio::test]
+    async fn a_full_store_in_process_fails_the_message_not_the_store() {
+        let s = State::memory();
+        let observe = |key: String| Observation {
+            key,
+            amount: 1,
+            window: 1,
+            rule: Rule {
+                alpha: 0.5,
+                settle: 1,
+                warmup: 1,
+                sigmas: 1.0,
+                min: 0,
+            },
+            ttl_ms: 60_000,
+        };
+        let flood: Vec<Observation> = (0..=1 << 18).map(|i| observe(format!("a{i}"))).collect();
+        assert_eq!(s.tally(&[], &flood).await, Err(StateError::Full));
+        let charge = Charge {
+            keys: vec!["b".into()],
+            amount: 2,
+            ttl_ms: 60_000,
+            refuse_over: Some(5),
+        };
+        assert_eq!(s.charge(&[charge]).await, Ok(vec![2]));
+        assert!(s.is_up());
+    }
 }

@@ -33,7 +33,8 @@ use crate::anomaly::Verdict;
 /// message refused counts toward no budget: its increments are taken back.
 ///
 /// Then for each anomaly (one key each, a hash): the closed windows folded
-/// into the baseline, the amount added, the verdict. ARGV: the number of
+/// into the baseline, the amount added (nothing when a budget refused the
+/// message: it did not cross), the verdict. ARGV: the number of
 /// anomalies, then per anomaly its amount, window, alpha, settle, warmup,
 /// sigmas, min and TTL (ms). Floats are stored with 17 significant digits,
 /// so they read back exactly; the arithmetic is the same, operation for
@@ -87,6 +88,7 @@ local na = tonumber(ARGV[a])
 a = a + 1
 for i = 1, na do
   local amount = tonumber(ARGV[a])
+  if refused then amount = 0 end
   local w = tonumber(ARGV[a + 1])
   local alpha = tonumber(ARGV[a + 2])
   local settle = tonumber(ARGV[a + 3])
@@ -707,11 +709,15 @@ mod tests {
     #[test]
     fn urls_name_a_host_and_port_only() {
         let s = RedisStore::new(&settings("redis://127.0.0.1:6380")).map_err(|e| e.to_string());
-        let s = s
-            .as_ref()
-            .map(|s| (s.host.as_str(), s.port, s.tls.is_some()));
+        let s = s.as_ref().map(|s| {
+            (
+                s.connector.host.as_str(),
+                s.connector.port,
+                s.connector.tls.is_some(),
+            )
+        });
         assert_eq!(s, Ok(("127.0.0.1", 6380, false)));
-        let s = RedisStore::new(&settings("redis://cache.svc")).map(|s| s.port);
+        let s = RedisStore::new(&settings("redis://cache.svc")).map(|s| s.connector.port);
         assert_eq!(s.ok(), Some(6379));
         for bad in [
             "http://x:1",

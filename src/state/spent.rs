@@ -31,6 +31,8 @@ pub struct Spent {
 }
 
 impl Spent {
+    /// Its limit too: a window full under one limit is not under a higher
+    /// one a reload brings.
     fn id(&self, principal: &str, hop: &str, budget: &Budget) -> u64 {
         self.hasher.hash_one((
             principal,
@@ -38,6 +40,7 @@ impl Spent {
             &*budget.name,
             &budget.fingerprint,
             budget.bucket_ms(),
+            budget.limit,
         ))
     }
 
@@ -101,6 +104,12 @@ mod tests {
         assert!(!s.is_spent("p_b", "hop", &b, 5_600));
         assert!(!s.is_spent("p_a", "other-hop", &b, 5_600));
         assert!(!s.is_spent("p_a", "hop", &budget("cards2"), 5_600));
+        // A reload that raises the limit: the window has room again at once.
+        let raised = Budget {
+            limit: 100,
+            ..budget("cards")
+        };
+        assert!(!s.is_spent("p_a", "hop", &raised, 5_600));
     }
 
     #[test]

@@ -104,6 +104,9 @@ impl HopStream {
             return self.refuse(phase, &e);
         }
         if let Some(e) = fed.refused.take() {
+            // The pieces before the one refused cross, with the error piece
+            // after them: they count, toward the hop's budgets too.
+            self.record(phase, &fed.findings, fed.changed, fed.alert, started);
             let breach = e.breach();
             let Some(id) = self.refused(phase, e.code(), &e.to_string()) else {
                 return phase.pass();

@@ -36,9 +36,12 @@ impl HopStream {
         // blocks, is refused without asking the store: at the request's
         // headers for any of the hop's budgets, so the request never
         // reaches the callee, and later for its direction's.
+        // In shadow nothing is refused: everything crosses, and counts.
+        let enforced = !ctx.shadow;
         let at_request = pending.phase == PhaseName::RequestHeaders;
         if let Some(b) = hop.budgets.iter().find(|b| {
-            b.action == BudgetAction::Block
+            enforced
+                && b.action == BudgetAction::Block
                 && (at_request || b.direction == direction)
                 && state.spent.is_spent(&principal, &hop.name, b, now)
         }) {
@@ -85,7 +88,7 @@ impl HopStream {
                 keys: b.keys(key, &principal, &hop.name, now),
                 amount: *amount,
                 ttl_ms: b.ttl_ms(),
-                refuse_over: (b.action == BudgetAction::Block).then_some(b.limit),
+                refuse_over: (enforced && b.action == BudgetAction::Block).then_some(b.limit),
             })
             .collect();
         let observations: Vec<Observation> = anomalies
@@ -109,10 +112,11 @@ impl HopStream {
         // its amounts back). A budget whose window is full stays so until
         // its next bucket: this replica then refuses the caller's requests
         // at their headers.
-        let refused = budgets
-            .iter()
-            .enumerate()
-            .any(|(i, (b, _))| b.action == BudgetAction::Block && b.exceeded(total(i)));
+        let refused = enforced
+            && budgets
+                .iter()
+                .enumerate()
+                .any(|(i, (b, _))| b.action == BudgetAction::Block && b.exceeded(total(i)));
         if result.is_ok() {
             for (i, (b, amount)) in budgets.iter().enumerate() {
                 let kept = match refused {

@@ -18,9 +18,7 @@ impl HopStream {
         // The hop ext_authz decided: from the metadata Envoy forwards, else
         // from the signed hop header, else matched again here.
         let signed = signed_hop(&headers, &policy, self.app.engine.hash_key());
-        let principal = signed
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |(_, _, p)| p.clone());
+        let principal = signed.as_ref().map(|(_, _, p)| p.clone());
         let mut unverified = false;
         let found = metadata
             .and_then(|m| authz_decision(m, &policy))
@@ -53,6 +51,11 @@ impl HopStream {
             return immediate(Refusal::Denied(DenyKind::Forbidden), &id, "no_hop");
         };
         let decision_id = decision_id.map_or_else(OnceCell::new, OnceCell::from);
+        // A hop that counts per caller knows the caller only from the signed
+        // header: without it (made for another request or policy), no caller
+        // is counted in its place, nor as one that all such requests share.
+        let rule = &policy.hops[hop];
+        unverified |= principal.is_none() && rule.per_caller() && !rule.shadow;
         // Unless every hop on the route is in shadow (and then whichever
         // ext_authz decided only records).
         if unverified && !policy.shadow {
@@ -74,7 +77,7 @@ impl HopStream {
             Entry {
                 hop,
                 decision_id,
-                principal,
+                principal: principal.unwrap_or_else(|| "-".to_owned()),
                 request_id: request_id.into_owned(),
                 allowed: None,
                 body_follows: !h.end_of_stream,

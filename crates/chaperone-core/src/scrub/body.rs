@@ -515,7 +515,9 @@ fn read_text(
 /// Records in a body that crossed as text but holds JSON documents its
 /// reader parses: each event's `data` (its `data:` lines joined, as an
 /// event-stream client reads them) of a `text/event-stream` body, each line
-/// of an NDJSON one, read as it crosses. What is not JSON holds none.
+/// of any other, read as it crosses: NDJSON is read as NDJSON whatever its
+/// label says (`text/plain`, bytes a contract passes). What is not JSON
+/// holds none; a form holds none.
 fn count_streamed_records(
     headers: &BodyHeaders,
     text: &str,
@@ -525,13 +527,13 @@ fn count_streamed_records(
     out: &mut Scrubbed,
 ) {
     use super::stream::Framing;
-    if contract.records.is_none() {
+    if contract.records.is_none() || out.kind == BodyKind::Form {
         return;
     }
-    let framing = headers.framing();
-    if !matches!(framing, Some(Framing::Events | Framing::Lines)) {
-        return;
-    }
+    let framing = match headers.framing() {
+        Some(Framing::Events) => Some(Framing::Events),
+        _ => Some(Framing::Lines),
+    };
     let crossing = match &out.body {
         Some(new) => String::from_utf8_lossy(new),
         None => Cow::Borrowed(text),

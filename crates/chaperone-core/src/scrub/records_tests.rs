@@ -299,4 +299,15 @@ fn bodies_that_hold_no_json_hold_no_records() {
     );
     // JSON under another label is read as JSON, its records with it.
     assert_eq!(whole(&c, "text/plain", "[1,2]"), [2]);
+    // And NDJSON as NDJSON: a label the callee (or the caller, by asking
+    // for it) chooses does not hide the lines a client parses.
+    let lines = "{\"n\":1}\n{\"n\":2}\n[3,4]\nnot json\n";
+    assert_eq!(whole(&c, "text/plain", lines), [4]);
+    let mut pass = counting(&["[*]"]);
+    pass.other = OtherContent::Pass;
+    assert_eq!(whole(&pass, "application/octet-stream", lines), [4]);
+    assert_eq!(
+        whole(&pass, "application/x-ndjson; charset=latin1", lines),
+        [4]
+    );
 }

@@ -99,7 +99,7 @@ pub struct Flow {
 pub struct Fed {
     /// What crosses for this part: the pieces it completed, as judged.
     pub out: Vec<u8>,
-    /// Findings in those pieces.
+    /// Findings in those pieces (not in a piece refused).
     pub findings: Findings,
     /// A piece crossed changed. (`out` may differ from the part also
     /// because a piece is held, or was refused.)
@@ -123,10 +123,11 @@ impl Fed {
         contract: &Contract,
     ) -> Result<(), ScrubError> {
         stream.merge(found);
-        self.findings.merge(found);
         if let Some(limit) = contract.limit {
             self.alert |= limit.judge(stream.total().saturating_add(before))?;
         }
+        // Only what crosses: a piece the limit refuses adds nothing here.
+        self.findings.merge(found);
         Ok(())
     }
 }
