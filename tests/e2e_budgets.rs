@@ -14,6 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use chaperone::state::OPEN_AFTER;
 use common::redis::Redis;
 use common::*;
 
@@ -396,8 +397,11 @@ async fn budgets_hold_across_replicas_roll_over_and_follow_on_store_error() {
     );
 
     // The store dies mid-traffic.
+    // Each replica opens its breaker after OPEN_AFTER failures in a row;
+    // every request before and after is bounded all the same.
     s.redis.stop();
-    for user in ["alice", "bob", "dave"] {
+    let users = ["alice", "bob", "dave"];
+    for user in users.iter().cycle().take(users.len() * OPEN_AFTER as usize) {
         // `cards` blocks and denies without its store: 503, quickly.
         let (status, body, took) = s.cards(user).await;
         assert!(

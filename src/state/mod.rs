@@ -3,15 +3,24 @@
 //! message at most, bounded in time, and behind a circuit breaker so that a
 //! dead store costs each message no more than the timeout, and then nothing
 //! until it is tried again.
+//!
+//! The breaker opens on what the store did, never on what this replica did:
+//! connections' round trips that failed or were not answered within the
+//! timeout of their sending, or answers that refused, several in a row. A
+//! message that waited for a connection until its time ran out (a burst on
+//! this replica) fails alone, as its budgets' `on_store_error` says, and
+//! every other caller's messages go on to the store.
 
 mod breaker;
 mod memory;
 mod redis;
 mod spent;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use breaker::Breaker;
+use breaker::Breaker;
+pub use breaker::OPEN_AFTER;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore, SettingsError};
 pub use spent::Spent;
@@ -92,11 +101,50 @@ enum Backend {
     Redis(RedisStore),
 }
 
-/// The budgets' store and its breaker.
+/// Whether the store answers, and the breaker that follows it. The store's
+/// connections report each round trip (they alone know how long the store
+/// took); messages report the answers that refused.
+#[derive(Debug)]
+struct Health {
+    breaker: Breaker,
+    kind: &'static str,
+}
+
+impl Health {
+    fn new(kind: &'static str, retry_after: Duration) -> Self {
+        Self {
+            breaker: Breaker::new(retry_after),
+            kind,
+        }
+    }
+
+    /// The store answered a round trip.
+    fn answered(&self) {
+        if self.breaker.succeeded() {
+            tracing::info!(store = self.kind, "state store answers again");
+        }
+        metrics::get().state_store_up.set(1);
+    }
+
+    /// The store failed a round trip (no answer within the timeout, a
+    /// connection that failed) or refused a command.
+    fn failed(&self, e: &StateError) {
+        if self.breaker.failed() {
+            tracing::warn!(
+                store = self.kind,
+                error = e.code(),
+                "state store down: budgets follow their on_store_error until it answers"
+            );
+        }
+        metrics::get().state_store_up.set(0);
+    }
+}
+
+/// The budgets' store and its health.
 #[derive(Debug)]
 pub struct State {
     backend: Backend,
-    breaker: Breaker,
+    health: Arc<Health>,
     /// Callers this replica has seen past a budget that blocks.
     pub spent: Spent,
 }
@@ -112,7 +160,7 @@ impl State {
     pub fn memory() -> Self {
         Self {
             backend: Backend::Memory(MemoryStore::default()),
-            breaker: Breaker::new(Duration::from_secs(1)),
+            health: Arc::new(Health::new("memory", Duration::from_secs(1))),
             spent: Spent::default(),
         }
     }
@@ -121,23 +169,21 @@ impl State {
     /// for `retry_after`.
     pub fn redis(store: RedisStore, retry_after: Duration) -> Self {
         metrics::get().state_store_up.set(1);
+        let health = Arc::new(Health::new("redis", retry_after));
         Self {
-            backend: Backend::Redis(store),
-            breaker: Breaker::new(retry_after),
+            backend: Backend::Redis(store.reporting_to(Arc::clone(&health))),
+            health,
             spent: Spent::default(),
         }
     }
 
     pub fn kind(&self) -> &'static str {
-        match self.backend {
-            Backend::Memory(_) => "memory",
-            Backend::Redis(_) => "redis",
-        }
+        self.health.kind
     }
 
     /// The store answered the last time it was asked (or has not been asked).
     pub fn is_up(&self) -> bool {
-        !self.breaker.is_open()
+        !self.health.breaker.is_open()
     }
 
     /// Adds each charge's amount to its current bucket and returns each
@@ -156,7 +202,7 @@ impl State {
         if charges.is_empty() && observations.is_empty() {
             return Ok(Tally::default());
         }
-        if !self.breaker.admit() {
+        if !self.health.breaker.admit() {
             metrics::get()
                 .state_store_errors
                 .with_label_values(&[StateError::Open.code()])
@@ -167,28 +213,32 @@ impl State {
             Backend::Memory(m) => m.tally(charges, observations, now_ms()),
             Backend::Redis(r) => r.tally(charges, observations).await,
         };
-        self.answered(result.as_ref().map(|_| ()));
+        if let Err(e) = &result {
+            self.count_error(e);
+        }
         result
     }
 
     /// While the breaker is open and its pause is over, asks the store
-    /// whether it answers (`PING`, within the timeout) and closes the
+    /// whether it answers (`PING`, within the timeout), which closes the
     /// breaker if it does: `/readyz` and `chaperone_state_store_up` need no
     /// message to learn that the store is back.
     pub async fn recheck(&self) {
-        if !self.breaker.is_open() || !self.breaker.admit() {
+        let Backend::Redis(r) = &self.backend else {
+            return;
+        };
+        if !self.health.breaker.is_open() || !self.health.breaker.admit() {
             return;
         }
-        let answer = match &self.backend {
-            Backend::Memory(_) => Ok(()),
-            Backend::Redis(r) => r.ping().await,
-        };
-        self.answered(answer.as_ref().map(|_| ()));
+        // The lane that sends the PING reports what it found.
+        if let Err(e) = r.ping().await {
+            self.count_error(&e);
+        }
     }
 
     /// Rechecks the store each `retry_after`, for as long as the process runs.
     pub async fn keep_rechecking(&self) {
-        let mut tick = tokio::time::interval(self.breaker.retry_after());
+        let mut tick = tokio::time::interval(self.health.breaker.retry_after());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -196,37 +246,18 @@ impl State {
         }
     }
 
-    /// What the store's answer (or its failure) does to the breaker and the
-    /// metrics.
-    fn answered(&self, result: Result<(), &StateError>) {
-        let m = metrics::get();
-        match result {
-            Ok(()) => {
-                if self.breaker.succeeded() {
-                    tracing::info!(store = self.kind(), "state store answers again");
-                }
-                m.state_store_up.set(1);
-            }
-            // The process's store full: this message found no room, the
-            // next may (an expired entry swept, a caller already counted).
-            // No connection free in time: this replica is busy, the store
-            // never had the message. Nothing is down, and no other caller
-            // is failed for it.
-            Err(e @ (StateError::Full | StateError::Busy)) => {
-                m.state_store_errors.with_label_values(&[e.code()]).inc();
-            }
-            Err(e) => {
-                m.state_store_errors.with_label_values(&[e.code()]).inc();
-                if self.breaker.failed() {
-                    tracing::warn!(
-                        store = self.kind(),
-                        error = e.code(),
-                        "state store down: budgets follow their on_store_error until it answers"
-                    );
-                }
-                m.state_store_up.set(0);
-            }
-        }
+    /// A message the store did not serve, counted by why. What it says of
+    /// the store, the lane that sent it has reported: a connection knows
+    /// when it sent a command and whether the store answered in time or
+    /// refused. A message whose time ran out while it waited for a
+    /// connection, or for the replies sent before its own (a burst on this
+    /// replica), says nothing of the store, nor does a full store in
+    /// process (this message found no room; the next may).
+    fn count_error(&self, e: &StateError) {
+        metrics::get()
+            .state_store_errors
+            .with_label_values(&[e.code()])
+            .inc();
     }
 }
 

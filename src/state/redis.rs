@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Charge, Observation, StateError, Tally};
+use super::{Charge, Health, Observation, StateError, Tally};
 use crate::anomaly::Verdict;
 
 /// For each budget: `INCRBY` (or `GET` when adding nothing) the current
@@ -207,13 +207,16 @@ const LANE_QUEUE: usize = 1024;
 /// it is free go out together in one write (pipelined), and their replies
 /// come back in order. A burst costs the store a few round trips, not one
 /// each; a wait for a lane is the replica's, not the store's, and never
-/// counts as the store failing.
+/// counts as the store failing: only a lane's own round trip, timed from
+/// its sending, tells the store's health.
 pub struct RedisStore {
     connector: Arc<Connector>,
     pool: usize,
     lanes: std::sync::OnceLock<Vec<mpsc::Sender<Job>>>,
     next: AtomicUsize,
     timeout: Duration,
+    /// Where the lanes report each round trip.
+    health: Option<Arc<Health>>,
 }
 
 /// How to reach the store: address, TLS, password.
@@ -310,7 +313,16 @@ impl RedisStore {
             lanes: std::sync::OnceLock::new(),
             next: AtomicUsize::new(0),
             timeout: settings.timeout,
+            health: None,
         })
+    }
+
+    /// The same store, its lanes reporting each round trip to `health`.
+    pub(super) fn reporting_to(self, health: Arc<Health>) -> Self {
+        Self {
+            health: Some(health),
+            ..self
+        }
     }
 
     /// The charges and observations in one round trip, within the timeout
@@ -381,7 +393,7 @@ impl RedisStore {
             (0..self.pool)
                 .map(|_| {
                     let (tx, rx) = mpsc::channel(LANE_QUEUE);
-                    tokio::spawn(lane(Arc::clone(&self.connector), rx));
+                    tokio::spawn(lane(Arc::clone(&self.connector), self.health.clone(), rx));
                     tx
                 })
                 .collect()
@@ -420,9 +432,14 @@ impl RedisStore {
 
 /// One connection's loop: takes what waits (up to [`MAX_BATCH`]), writes
 /// it at once, reads the replies in order. A connection that failed or did
-/// not answer in time is dropped, with every command of its batch failed;
-/// the next batch connects afresh.
-async fn lane(connector: Arc<Connector>, mut jobs: mpsc::Receiver<Job>) {
+/// not answer within the timeout of the batch's sending is dropped, with
+/// every command of its batch failed, and the store reported failing; the
+/// next batch connects afresh.
+async fn lane(
+    connector: Arc<Connector>,
+    health: Option<Arc<Health>>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
     // The connection, and the failures counted when it was made.
     let mut conn: Option<(Conn, u64)> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
@@ -439,6 +456,17 @@ async fn lane(connector: Arc<Connector>, mut jobs: mpsc::Receiver<Job>) {
             tokio::time::timeout(connector.timeout, exchange(&connector, &mut conn, &batch))
                 .await
                 .unwrap_or(Err(StateError::Timeout));
+        // Reported before any reply is delivered: a caller that hears of a
+        // failure finds the breaker open.
+        if let Some(health) = &health {
+            match &replies {
+                Ok(r) if r.iter().any(|r| matches!(r, Reply::Error)) => {
+                    health.failed(&StateError::Refused);
+                }
+                Ok(_) => health.answered(),
+                Err(e) => health.failed(e),
+            }
+        }
         match replies {
             Ok(replies) => {
                 for (j, r) in batch.drain(..).zip(replies) {
