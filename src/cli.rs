@@ -405,7 +405,7 @@ pub struct ServeArgs {
     /// Connections to the store, at most.
     #[arg(long, env = "CHAPERONE_STATE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub state_pool: u16,
-    /// After the store fails, how long it is left alone (messages go by
+    /// After the store fails three times in a row, how long it is left alone (messages go by
     /// `on_store_error` at once) before one message tries it again.
     #[arg(long, env = "CHAPERONE_STATE_RETRY_AFTER", default_value = "5s", value_parser = duration)]
     pub state_retry_after: Duration,
