@@ -560,6 +560,33 @@ async def main():
 asyncio.run(main())
 PY
 }
+# The store's script calls per request over a measured run, and the time
+# Redis spent executing each (INFO commandstats: without reading, parsing
+# and replying), from its counters before and after the run (two files).
+store_stats() {
+  python3 - "$REDIS_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+head = b""
+while b"\r\n" not in head:
+    head += s.recv(65536)
+size, _, body = head.partition(b"\r\n")
+while len(body) < int(size[1:]):
+    body += s.recv(65536)
+for line in body.decode().splitlines():
+    if line.startswith("cmdstat_eval"):
+        name, fields = line[len("cmdstat_"):].split(":", 1)
+        f = dict(kv.split("=") for kv in fields.split(","))
+        print(name, f["calls"], f["usec"])
+PY
+}
+store_calls() {
+  awk -v n="$3" 'FNR == NR { c[$1] = $2; u[$1] = $3; next }
+    { dc = $2 - c[$1]; du = $3 - u[$1]
+      if (dc > 0) out = out sprintf("%s%s %.2f/request, %.1f µs each", out == "" ? "" : "; ", $1, dc / n, du / dc) }
+    END { print (out == "" ? "no script calls" : out) }' "$1" "$2"
+}
 rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 for ((round = 1; round <= ROUNDS; round++)); do
   TOKEN=$(token) # fresh each round: demo tokens live 10 minutes
@@ -572,6 +599,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     x0=$(ext_ticks "$c")
     s0=$(ticks "${REDIS_PID:-}")
     u0=$(ticks "$UPSTREAM_PID")
+    if [[ $c == R ]]; then store_stats >"$OUT/store-$round-before"; fi
     child_ticks
     w0=$CHILD_TICKS
     read -r b0 t0 <<<"$(machine)"
@@ -594,6 +622,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     x1=$(ext_ticks "$c")
     s1=$(ticks "${REDIS_PID:-}")
     u1=$(ticks "$UPSTREAM_PID")
+    if [[ $c == R ]]; then store_stats >"$OUT/store-$round-after"; fi
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
     p50=$(awk '$1 == "50%" {print $2}' "$out")
@@ -606,7 +635,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       "$(sec $((e1 - e0)))" "$(sec $((x1 - x0)))" "$(sec $((u1 - u0)))" "$(sec $((w1 - w0)))" "$other" >>"$RESULTS"
     log "  $rps req/s, p50 $p50, p99 $p99; other processes used $other% of the machine"
     if [[ $c == R ]]; then
-      log "  redis-server: $(awk -v t="$((s1 - s0))" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') CPU µs/request (in the ext server's column)"
+      log "  redis-server: $(awk -v t="$((s1 - s0))" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') CPU µs/request (in the ext server's column); $(store_calls "$OUT/store-$round-before" "$OUT/store-$round-after" "$total")"
     fi
   done
 done

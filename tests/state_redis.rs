@@ -184,12 +184,17 @@ async fn a_message_refused_counts_toward_no_budget() {
             s.kind()
         );
     }
+    // Budgets alone go as plain commands, no script; the refused message's
+    // amounts were taken back, one DECRBY each.
+    assert_eq!(calls(&redis, "eval") + calls(&redis, "evalsha"), 0);
+    assert_eq!(calls(&redis, "incrby"), 4);
+    assert_eq!(calls(&redis, "decrby"), 2);
 }
 
 /// One caller's messages racing on two replicas that share the store, many
 /// in flight at once, each within the limit alone: no more than the limit
-/// is ever kept, and exactly the limit's worth crosses. Each message's
-/// charge is one script, judged on the total it makes: no overshoot.
+/// is ever kept, and exactly the limit's worth crosses. Each message is
+/// judged on the total its own increment makes: no overshoot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_messages_never_overshoot_a_budget_that_blocks() {
     let redis = Redis::start();

@@ -1,14 +1,17 @@
 //! Budgets and baselines kept in Redis or Valkey, over RESP2 on a few
 //! connections (plain TCP or TLS) that pipeline what waits for them, each
-//! message's charges and observations in one `EVALSHA` (`EVAL` the first
-//! time): for a budget, `INCRBY` and `PEXPIRE` on the current bucket, `MGET`
-//! on the earlier ones, summed in the server; for an anomaly, the
-//! baseline's hash read, updated and written back (the arithmetic of
-//! `chaperone_core::anomaly::observe`, step for step). Every wait is bounded
-//! by one timeout.
+//! message in one round trip. A message that brings only budgets something
+//! sends plain commands: per budget `INCRBY` and `PEXPIRE` on the current
+//! bucket and `MGET` on the earlier ones, summed here. One that brings an
+//! anomaly something sends its charges and observations in one `EVALSHA`
+//! (`EVAL` the first time): the same for its budgets, summed in the server,
+//! and for an anomaly the baseline's hash read, updated and written back
+//! (the arithmetic of `chaperone_core::anomaly::observe`, step for step).
+//! Every wait is bounded by one timeout.
 //!
-//! A client of its own rather than a crate: chaperone needs four commands
-//! (AUTH, PING, EVALSHA and EVAL, and their replies), and the RESP client crates bring
+//! A client of its own rather than a crate: chaperone needs a few commands
+//! (AUTH, PING, INCRBY, DECRBY, PEXPIRE, MGET, EVALSHA and EVAL, and their
+//! replies), and the RESP client crates bring
 //! their own TLS stacks, runtimes' compatibility layers and a dozen
 //! dependencies for features chaperone does not use.
 
@@ -235,7 +238,11 @@ struct Connector {
 
 /// One command for a lane, encoded, and where its reply goes.
 struct Job {
+    /// One command or several, encoded.
     request: Vec<u8>,
+    /// How many replies the commands bring: one is the reply, several an
+    /// array of them, in order.
+    replies: usize,
     /// Set when the lane starts on it: a caller that gives up before was
     /// only waiting for the lane.
     sent: Arc<AtomicBool>,
@@ -332,15 +339,22 @@ impl RedisStore {
         charges: &[Charge],
         observations: &[Observation],
     ) -> Result<Tally, StateError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        if observations.is_empty() {
+            let totals = self.charge_plainly(charges, deadline).await?;
+            return Ok(Tally {
+                totals,
+                verdicts: Vec::new(),
+            });
+        }
         // By the script's hash; sent whole only when the server has not
         // cached it yet (a new or restarted server): then a second round trip.
-        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut args = eval_args(charges, observations);
-        let reply = match self.call(&args, deadline).await? {
+        let reply = match self.call(encode(&args), 1, deadline).await? {
             Reply::NoScript => {
                 args[0] = b"EVAL".to_vec();
                 args[1] = SCRIPT.as_bytes().to_vec();
-                self.call(&args, deadline).await?
+                self.call(encode(&args), 1, deadline).await?
             }
             reply => reply,
         };
@@ -377,10 +391,102 @@ impl RedisStore {
         self.tally(charges, &[]).await.map(|t| t.totals)
     }
 
+    /// Budgets without baselines, in one round trip of plain commands
+    /// rather than the script, which costs the server several times more
+    /// (each `redis.call` from Lua costs more than the command itself): per
+    /// budget `INCRBY` and `PEXPIRE` on the current bucket and one `MGET` of
+    /// the earlier ones (one `MGET` of them all when adding nothing), summed
+    /// here. A message a budget refuses is taken back with `DECRBY`, a
+    /// second round trip then only: until then another message of the
+    /// caller's may find the window fuller than it will be, and be refused
+    /// too (never the other way: what crosses never passes a limit).
+    async fn charge_plainly(
+        &self,
+        charges: &[Charge],
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<u64>, StateError> {
+        let mut request = Vec::with_capacity(128 * charges.len());
+        let mut replies = 0;
+        for c in charges {
+            let (current, earlier) = c.keys.split_first().ok_or(StateError::Protocol)?;
+            if c.amount == 0 {
+                request.extend(encode_command(b"MGET", &c.keys));
+                replies += 1;
+                continue;
+            }
+            let amount = c.amount.to_string();
+            let ttl = c.ttl_ms.max(1).to_string();
+            request.extend(encode_command(b"INCRBY", &[current, &amount]));
+            request.extend(encode_command(b"PEXPIRE", &[current, &ttl]));
+            replies += 2;
+            if !earlier.is_empty() {
+                request.extend(encode_command(b"MGET", earlier));
+                replies += 1;
+            }
+        }
+        let reply = self.call(request, replies, deadline).await?;
+        let items = match reply {
+            Reply::Array(items) if replies > 1 => items,
+            one if replies == 1 => vec![one],
+            _ => return Err(StateError::Protocol),
+        };
+        if items.contains(&Reply::Error) {
+            return Err(StateError::Refused);
+        }
+        let mut items = items.into_iter();
+        let mut totals = Vec::with_capacity(charges.len());
+        for c in charges {
+            let mut total = 0u64;
+            if c.amount > 0 {
+                total = int(items.next())?;
+                int(items.next())?;
+            }
+            if c.amount == 0 || c.keys.len() > 1 {
+                let Some(Reply::Array(values)) = items.next() else {
+                    return Err(StateError::Protocol);
+                };
+                for v in values {
+                    let n = match v {
+                        Reply::Bulk(None) => 0,
+                        Reply::Bulk(Some(b)) => std::str::from_utf8(&b)
+                            .ok()
+                            .and_then(|t| t.parse::<u64>().ok())
+                            .ok_or(StateError::Protocol)?,
+                        _ => return Err(StateError::Protocol),
+                    };
+                    total = total.saturating_add(n);
+                }
+            }
+            totals.push(total);
+        }
+        let refused = charges
+            .iter()
+            .zip(&totals)
+            .any(|(c, total)| c.refuse_over.is_some_and(|over| *total > over));
+        if refused {
+            let mut undo = Vec::new();
+            let mut n = 0;
+            for c in charges.iter().filter(|c| c.amount > 0) {
+                undo.extend(encode_command(
+                    b"DECRBY",
+                    &[&c.keys[0], &c.amount.to_string()],
+                ));
+                n += 1;
+            }
+            // Refused either way: if the store does not take the amounts
+            // back in time, the window keeps them (counted against the
+            // caller, never for), and the lane reports the failure.
+            if n > 0 {
+                let _ = self.call(undo, n, deadline).await;
+            }
+        }
+        Ok(totals)
+    }
+
     /// `PING`, within the timeout: does the store answer?
     pub async fn ping(&self) -> Result<(), StateError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        match self.call(&[b"PING".to_vec()], deadline).await? {
+        match self.call(encode(&[b"PING".to_vec()]), 1, deadline).await? {
             Reply::Simple => Ok(()),
             _ => Err(StateError::Protocol),
         }
@@ -405,7 +511,8 @@ impl RedisStore {
     /// replica's own queue), `Timeout` if the store had it and did not answer.
     async fn call(
         &self,
-        args: &[Vec<u8>],
+        request: Vec<u8>,
+        replies: usize,
         deadline: tokio::time::Instant,
     ) -> Result<Reply, StateError> {
         let lanes = self.lanes();
@@ -413,7 +520,8 @@ impl RedisStore {
         let sent = Arc::new(AtomicBool::new(false));
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            request: encode(args),
+            request,
+            replies,
             sent: Arc::clone(&sent),
             reply,
         };
@@ -460,7 +568,7 @@ async fn lane(
         // failure finds the breaker open.
         if let Some(health) = &health {
             match &replies {
-                Ok(r) if r.iter().any(|r| matches!(r, Reply::Error)) => {
+                Ok(r) if r.iter().any(Reply::refuses) => {
                     health.failed(&StateError::Refused);
                 }
                 Ok(_) => health.answered(),
@@ -501,8 +609,16 @@ async fn exchange(
     }
     c.flush().await.map_err(|_| StateError::Io)?;
     let mut replies = Vec::with_capacity(batch.len());
-    for _ in batch {
-        replies.push(read_reply(c).await?);
+    for j in batch {
+        if j.replies == 1 {
+            replies.push(read_reply(c).await?);
+            continue;
+        }
+        let mut each = Vec::with_capacity(j.replies);
+        for _ in 0..j.replies {
+            each.push(read_reply(c).await?);
+        }
+        replies.push(Reply::Array(each));
     }
     Ok(replies)
 }
@@ -644,14 +760,57 @@ enum Reply {
     Array(Vec<Reply>),
 }
 
+impl Reply {
+    /// An error reply, or a job's replies that hold one.
+    fn refuses(&self) -> bool {
+        match self {
+            Reply::Error => true,
+            Reply::Array(items) => items.contains(&Reply::Error),
+            _ => false,
+        }
+    }
+}
+
+/// An integer reply that is not negative.
+fn int(reply: Option<Reply>) -> Result<u64, StateError> {
+    match reply {
+        Some(Reply::Int(n)) => u64::try_from(n).map_err(|_| StateError::Protocol),
+        _ => Err(StateError::Protocol),
+    }
+}
+
+/// A command and its arguments in RESP.
+fn encode_command<A: AsRef<[u8]>>(command: &[u8], args: &[A]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(32 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    push_array(&mut out, 1 + args.len());
+    push_bulk(&mut out, command);
+    for a in args {
+        push_bulk(&mut out, a.as_ref());
+    }
+    out
+}
+
+fn push_array(out: &mut Vec<u8>, n: usize) {
+    out.push(b'*');
+    out.extend_from_slice(n.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_bulk(out: &mut Vec<u8>, a: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(a.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(a);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A command in RESP: an array of bulk strings.
 fn encode(args: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    push_array(&mut out, args.len());
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
+        push_bulk(&mut out, a);
     }
     out
 }
