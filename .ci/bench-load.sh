@@ -25,7 +25,11 @@
 #      caller, each way, limits never reached), counted in process
 #   R  as M, counted in a shared Redis (Debian's redis-server from
 #      .ci/tools.sh, started here on a free loopback port, no persistence):
-#      R/C is the cost of budgets on a shared store (target >= 90%)
+#      R/C is the cost of budgets on a shared store (target >= 90%). Each
+#      response brings bytes to the budget that alerts, whose round trip it
+#      does not wait for, and no findings to the ones that block.
+#   S  as R, with the bytes budget blocking: each response waits for its
+#      round trip to the store (the same Redis as R)
 #
 # Every configuration serves the same request (GET /v1/orders/o-1 on host
 # orders.demo.local with a demo end-user ES256 token; F only changes the path)
@@ -81,7 +85,7 @@ req_path() {
 }
 
 for c in "${CONFIGS[@]}"; do
-  case $c in A | B | C | D | E | F | G | H | J | K | M | P | R) ;; *) echo "unknown configuration $c (A B C D E F G H J K M P R)" >&2 && exit 2 ;; esac
+  case $c in A | B | C | D | E | F | G | H | J | K | M | P | R | S) ;; *) echo "unknown configuration $c (A B C D E F G H J K M P R S)" >&2 && exit 2 ;; esac
 done
 
 # BENCH_WORKER_THREADS: async worker threads for chaperone and noop-ext alike
@@ -206,6 +210,11 @@ awk -v host="$HOST" '{ print }
   }' "$POLICY" | sed 's/^version: "bench-load.1"/version: "bench-load.1-budgets"/' >"$POLICY_U"
 "$CHAPERONE" check "$POLICY_U" >&2
 [[ $(grep -c 'name: findings-out' "$POLICY_U") == 1 ]] || die "cannot write $POLICY_U"
+# S: the same, the bytes budget blocking.
+POLICY_S=$OUT/bench-policy-budgets-block.yaml
+sed 's/\(name: bytes-out.*\)action: alert/\1action: block/' "$POLICY_U" >"$POLICY_S"
+"$CHAPERONE" check "$POLICY_S" >&2
+[[ $(grep -c 'name: bytes-out.*action: block' "$POLICY_S") == 1 ]] || die "cannot write $POLICY_S"
 
 declare -A EXT_PORT EXT_PID
 wanted() {
@@ -262,7 +271,7 @@ if wanted H; then start_chaperone H warn; fi
 if wanted K; then start_noop K; fi
 if wanted P; then start_chaperone P warn; fi
 if wanted M; then start_chaperone M warn "$POLICY_U"; fi
-if wanted R; then
+if wanted R || wanted S; then
   bash .ci/tools.sh
   REDIS_PORT=$(free_port)
   start redis "$ROOT/.tools/bin/redis-server" --bind 127.0.0.1 --port "$REDIS_PORT" \
@@ -270,7 +279,8 @@ if wanted R; then
   # The wrapper execs the server: this is its PID, whose CPU joins chaperone's.
   REDIS_PID=$LAST_PID
   wait_port redis "$REDIS_PID" "$REDIS_PORT"
-  start_chaperone R warn "$POLICY_U" --state "redis://127.0.0.1:$REDIS_PORT"
+  if wanted R; then start_chaperone R warn "$POLICY_U" --state "redis://127.0.0.1:$REDIS_PORT"; fi
+  if wanted S; then start_chaperone S warn "$POLICY_S" --state "redis://127.0.0.1:$REDIS_PORT"; fi
 fi
 
 # --- one Envoy per configuration ---------------------------------------------
@@ -315,13 +325,13 @@ for c in "${CONFIGS[@]}"; do
     sleep 0.5
   done
   [[ $got == 200 ]] || die "config $c answers $got, not 200, to the benchmark request"
-  if [[ $c == C || $c == D || $c == F || $c == J || $c == M || $c == P || $c == R ]]; then
+  if [[ $c == C || $c == D || $c == F || $c == J || $c == M || $c == P || $c == R || $c == S ]]; then
     got=$(status_of "http://127.0.0.1:${HTTP_PORT[$c]}$(req_path C)")
     [[ $got == 401 ]] || die "config $c answers $got, not 401, without a token: not enforcing"
   fi
 done
 log "every configuration answers 200 to the benchmark request"
-if wanted R; then
+if wanted R || wanted S; then
   # Budgets are counted in the store: it holds their buckets' keys.
   keys=$(python3 - "$REDIS_PORT" <<'PY'
 import socket, sys
@@ -330,8 +340,8 @@ s.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
 print(s.recv(64).decode().strip().lstrip(":"))
 PY
   )
-  ((keys > 0)) || die "config R: the shared store holds no budget keys"
-  log "config R: the shared store holds $keys budget keys"
+  ((keys > 0)) || die "the shared store holds no budget keys"
+  log "the shared store holds $keys budget keys"
 fi
 
 # What was measured, for the tables.
@@ -435,7 +445,7 @@ ticks() {
 ext_ticks() {
   local t
   t=$(ticks "${EXT_PID[$1]:-}")
-  if [[ $1 == R ]]; then t=$((t + $(ticks "$REDIS_PID"))); fi
+  if [[ $1 == R || $1 == S ]]; then t=$((t + $(ticks "$REDIS_PID"))); fi
   echo "$t"
 }
 sec() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
@@ -560,7 +570,7 @@ async def main():
 asyncio.run(main())
 PY
 }
-# The store's script calls per request over a measured run, and the time
+# The store's commands per request over a measured run, and the time
 # Redis spent executing each (INFO commandstats: without reading, parsing
 # and replying), from its counters before and after the run (two files).
 store_stats() {
@@ -575,7 +585,7 @@ size, _, body = head.partition(b"\r\n")
 while len(body) < int(size[1:]):
     body += s.recv(65536)
 for line in body.decode().splitlines():
-    if line.startswith("cmdstat_eval"):
+    if line.split(":")[0] in ("cmdstat_eval", "cmdstat_evalsha", "cmdstat_incrby", "cmdstat_pexpire", "cmdstat_mget", "cmdstat_decrby"):
         name, fields = line[len("cmdstat_"):].split(":", 1)
         f = dict(kv.split("=") for kv in fields.split(","))
         print(name, f["calls"], f["usec"])
@@ -585,7 +595,7 @@ store_calls() {
   awk -v n="$3" 'FNR == NR { c[$1] = $2; u[$1] = $3; next }
     { dc = $2 - c[$1]; du = $3 - u[$1]
       if (dc > 0) out = out sprintf("%s%s %.2f/request, %.1f µs each", out == "" ? "" : "; ", $1, dc / n, du / dc) }
-    END { print (out == "" ? "no script calls" : out) }' "$1" "$2"
+    END { print (out == "" ? "no store commands" : out) }' "$1" "$2"
 }
 rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -599,7 +609,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     x0=$(ext_ticks "$c")
     s0=$(ticks "${REDIS_PID:-}")
     u0=$(ticks "$UPSTREAM_PID")
-    if [[ $c == R ]]; then store_stats >"$OUT/store-$round-before"; fi
+    if [[ $c == R || $c == S ]]; then store_stats >"$OUT/store-$c-$round-before"; fi
     child_ticks
     w0=$CHILD_TICKS
     read -r b0 t0 <<<"$(machine)"
@@ -622,7 +632,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     x1=$(ext_ticks "$c")
     s1=$(ticks "${REDIS_PID:-}")
     u1=$(ticks "$UPSTREAM_PID")
-    if [[ $c == R ]]; then store_stats >"$OUT/store-$round-after"; fi
+    if [[ $c == R || $c == S ]]; then store_stats >"$OUT/store-$c-$round-after"; fi
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
     p50=$(awk '$1 == "50%" {print $2}' "$out")
@@ -634,8 +644,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$rps" "$(to_ms "$p99")" "$(to_ms "$p50")" "$total" \
       "$(sec $((e1 - e0)))" "$(sec $((x1 - x0)))" "$(sec $((u1 - u0)))" "$(sec $((w1 - w0)))" "$other" >>"$RESULTS"
     log "  $rps req/s, p50 $p50, p99 $p99; other processes used $other% of the machine"
-    if [[ $c == R ]]; then
-      log "  redis-server: $(awk -v t="$((s1 - s0))" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') CPU µs/request (in the ext server's column); $(store_calls "$OUT/store-$round-before" "$OUT/store-$round-after" "$total")"
+    if [[ $c == R || $c == S ]]; then
+      log "  redis-server: $(awk -v t="$((s1 - s0))" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') CPU µs/request (in the ext server's column); $(store_calls "$OUT/store-$c-$round-before" "$OUT/store-$c-$round-after" "$total")"
     fi
   done
 done
@@ -659,6 +669,7 @@ names = {
     "P": "Envoy + chaperone as ext_proc only: JWT + policy + token minted (edge-ext-proc.yaml, log warn)",
     "M": "as C, with budgets both ways counted in process",
     "R": "as C, with budgets both ways counted in a shared Redis (ext server CPU includes redis-server)",
+    "S": "as R, each response waiting for its round trip (the bytes budget blocks)",
 }
 order = []
 for r in rows:
@@ -703,7 +714,8 @@ for c in ("J", "C"):
               f"(Envoy + ext server + upstream: {cpu_us[c]:.0f} vs {cpu_us['B']:.0f})")
 ratio("P", "K", 0.85, 1.1, "ext_proc only, token minted, against the noop in the same protocol")
 ratio("R", "C", 0.90, 1.1, "budgets on a shared Redis, against the same hop without budgets")
-for num, den in (("P", "C"), ("P", "A"), ("K", "B"), ("B", "A"), ("C", "A"), ("C", "J"), ("M", "C"), ("R", "M"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
+ratio("S", "C", 0.90, 1.1, "budgets on a shared Redis, each response waiting for the store, against the same hop without budgets")
+for num, den in (("P", "C"), ("P", "A"), ("K", "B"), ("B", "A"), ("C", "A"), ("C", "J"), ("M", "C"), ("R", "M"), ("S", "R"), ("D", "C"), ("E", "B"), ("F", "B"), ("C", "F"), ("H", "G")):
     if num in med and den in med:
         print(f"\n{num}/{den}: throughput {med[num][0] / med[den][0]:.1%}, p99 {med[num][1] / med[den][1]:.2f}x")
 EOF

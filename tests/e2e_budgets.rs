@@ -20,8 +20,10 @@ use common::*;
 
 /// The window of the budgets below: short, to see it roll over.
 const WINDOW: Duration = Duration::from_secs(3);
-/// Longest a request may take while the store is dead (chaperone's
-/// --state-timeout is 50 ms per message; Envoy and a loaded machine add the rest).
+/// chaperone's --state-timeout: the longest wait for the store per message.
+const STATE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Longest a request may take while the store is dead (the timeout per
+/// message; Envoy and a loaded machine add the rest).
 const DEAD_STORE_BOUND: Duration = Duration::from_millis(750);
 
 fn policy(jwks_url: &str) -> String {
@@ -58,6 +60,12 @@ hops:
     from: [ {{ users: {{ issuer: corp }} }} ]
     budgets:
       - {{ name: upload-bytes, direction: request, count: bytes, window: 3s, limit: 100, action: block }}
+  # Only alerts: its responses do not wait for the store.
+  - name: watch
+    match: {{ host: api.shop.test, method: GET, path: /v1/watch }}
+    from: [ {{ users: {{ issuer: corp }} }} ]
+    budgets:
+      - {{ name: watch-cards, direction: response, count: findings, window: 60s, limit: 3, action: alert }}
   - name: exports
     match: {{ host: api.shop.test, method: GET, path: /v1/exports }}
     from: [ {{ users: {{ issuer: corp }} }} ]
@@ -120,7 +128,7 @@ impl Stack {
             "--state",
             url.as_str(),
             "--state-timeout",
-            "50ms",
+            &format!("{}ms", STATE_TIMEOUT.as_millis()),
             "--state-retry-after",
             "1s",
             "--hash-key-file",
@@ -206,6 +214,13 @@ impl Stack {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// A metric's value once the round trips responses did not wait for
+    /// (alerts only) are over: each ends within chaperone's --state-timeout.
+    async fn settled_metric(&self, line_prefix: &str) -> f64 {
+        tokio::time::sleep(STATE_TIMEOUT * 4).await;
+        self.metric(line_prefix).await
     }
 
     /// A metric's value summed over both replicas' /metrics.
@@ -678,7 +693,7 @@ async fn a_steady_caller_raises_no_anomaly_and_a_drain_does_while_passing() {
     for (i, &n) in rhythm.iter().chain(&[5, 5]).enumerate() {
         if i == rhythm.len() {
             // Nothing in the steady rhythm.
-            assert_eq!(s.metric(alert_metric).await, 0.0);
+            assert_eq!(s.settled_metric(alert_metric).await, 0.0);
             assert_eq!(alerts(&s), Vec::<serde_json::Value>::new());
         }
         let started = next_window().await;
@@ -694,7 +709,7 @@ async fn a_steady_caller_raises_no_anomaly_and_a_drain_does_while_passing() {
     }
     // The drain alerted: at most once a window, with a decision event that
     // names the caller by its keyed hash and holds counts, never a value.
-    let raised = s.metric(alert_metric).await;
+    let raised = s.settled_metric(alert_metric).await;
     assert!((1.0..=2.0).contains(&raised), "{raised}");
     let events = alerts(&s);
     assert_eq!(events.len() as f64, raised, "{events:?}");
@@ -721,4 +736,65 @@ async fn a_steady_caller_raises_no_anomaly_and_a_drain_does_while_passing() {
         .collect();
     assert_eq!(baselines.len(), 1, "{baselines:?}");
     assert_eq!(s.metric("chaperone_anomaly_store_errors_total").await, 0.0);
+}
+
+/// A response that nothing in its round trip can refuse (its budgets only
+/// alert, and allow without the store) does not wait for the store: its
+/// alerts are counted and reported after it has gone, and a store that
+/// stops answering costs it nothing.
+#[tokio::test]
+async fn responses_do_not_wait_for_alerts() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let s = Stack::start().await;
+    let outcome = |o: &str| {
+        format!(
+            "chaperone_budget_events_total{{budget=\"watch-cards\",direction=\"response\",hop=\"watch\",outcome=\"{o}\"}}"
+        )
+    };
+    // Two cards a response: 2, 4, 6 counted, past 3 with the second and third.
+    for _ in 0..3 {
+        let (status, body, _) = s.get("erin", "/v1/watch", CARDS).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(s.settled_metric(&outcome("exceeded_alert")).await, 2.0);
+    let [a, b] = s.response_events("watch");
+    let alerts: Vec<_> = a
+        .into_iter()
+        .chain(b)
+        .filter(|e| e["reason"] == "budget_alert")
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    for e in &alerts {
+        assert_eq!(e["decision"], "pass", "{e}");
+        assert!(
+            e["decision_id"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty() && d != "-"),
+            "{e}"
+        );
+        assert!(
+            e["principal"].as_str().is_some_and(|p| p.starts_with("p_")),
+            "{e}"
+        );
+    }
+    // The store stops answering, its connections open: a round trip ends
+    // only at the timeout. The responses do not wait for it. (A message
+    // that waited would wait the whole timeout until its replica's breaker
+    // opens, after three such: the first three responses would all have.)
+    s.redis.pause();
+    let mut fastest = Duration::MAX;
+    for i in 0..5 {
+        let (status, body, took) = s.get("erin", "/v1/watch", CARDS).await;
+        assert_eq!(status, 200, "{body}");
+        if i < OPEN_AFTER {
+            fastest = fastest.min(took);
+        }
+    }
+    let unanswered = s.settled_metric(&outcome("store_error_allow")).await;
+    s.redis.resume();
+    assert!(
+        fastest < STATE_TIMEOUT,
+        "the fastest response took {fastest:?}: it waited for the store"
+    );
+    assert_eq!(unanswered, 5.0, "each uncounted response reported");
 }

@@ -308,6 +308,51 @@ async fn a_dropped_connection_is_made_again_without_opening_the_breaker() {
     assert!(s.is_up());
 }
 
+/// Round trips no message waits for (alerts) go out together, one write
+/// for many messages, on a connection of their own: each still counted as
+/// its own message, with its own total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_round_trips_go_out_together() {
+    let redis = Redis::start();
+    let s = std::sync::Arc::new(state(&redis.url(), Duration::from_secs(5)));
+    let cards = budget(Duration::from_secs(60));
+    let t = 1_700_000_000_000u64;
+    // Connected, so that only the messages' reads are counted below.
+    assert!(
+        s.tally_deferred(&[charge(&cards, "p_a", 1, t)], &[])
+            .await
+            .is_ok()
+    );
+    let reads = || -> u64 {
+        let info = redis.command(&["INFO", "stats"]).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_reads_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    };
+    let before = reads();
+    // Forty messages, one every half millisecond, as steady traffic brings
+    // them: each alone would be a round trip of its own.
+    let mut tasks = Vec::new();
+    for i in 1..=40 {
+        let s = std::sync::Arc::clone(&s);
+        let c = charge(&cards, "p_a", 1, t + i);
+        tasks.push(tokio::spawn(
+            async move { s.tally_deferred(&[c], &[]).await },
+        ));
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let mut totals = Vec::new();
+    for task in tasks {
+        totals.push(task.await.unwrap().unwrap().totals[0]);
+    }
+    totals.sort_unstable();
+    assert_eq!(totals, (2..=41).collect::<Vec<u64>>(), "each its own total");
+    // One read a batch (and the INFO's own): far fewer than one a message.
+    let read = reads() - before;
+    assert!(read <= 12, "{read} reads for 40 messages");
+}
+
 #[tokio::test]
 async fn a_password_comes_from_a_file() {
     let redis = Redis::start_with(&["--requirepass", "s3cret-pw"]);

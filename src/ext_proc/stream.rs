@@ -11,7 +11,7 @@ mod response;
 mod trailers;
 
 pub(super) use body::BodyMeta;
-use events::{BodyDecision, BodyEvent, PhaseName};
+use events::{BodyDecision, BodyEvent, EventTag, PhaseName};
 
 use std::cell::OnceCell;
 use std::sync::Arc;

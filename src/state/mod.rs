@@ -140,11 +140,27 @@ impl Health {
     }
 }
 
+/// Whether a message waits for its round trip to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// It waits: sent at once.
+    Now,
+    /// It does not (nothing in the answer can refuse it): sent together
+    /// with others like it, after a short wait for them.
+    Batched,
+}
+
+/// Round trips that messages do not wait for, in flight at once at most:
+/// past that, a message waits for its own (memory stays bounded, and a
+/// store that slows down slows the traffic that feeds it).
+const MAX_DEFERRED: usize = 4096;
+
 /// The budgets' store and its health.
 #[derive(Debug)]
 pub struct State {
     backend: Backend,
     health: Arc<Health>,
+    deferred: Arc<tokio::sync::Semaphore>,
     /// Callers this replica has seen past a budget that blocks.
     pub spent: Spent,
 }
@@ -161,6 +177,7 @@ impl State {
         Self {
             backend: Backend::Memory(MemoryStore::default()),
             health: Arc::new(Health::new("memory", Duration::from_secs(1))),
+            deferred: Arc::new(tokio::sync::Semaphore::new(MAX_DEFERRED)),
             spent: Spent::default(),
         }
     }
@@ -173,12 +190,23 @@ impl State {
         Self {
             backend: Backend::Redis(store.reporting_to(Arc::clone(&health))),
             health,
+            deferred: Arc::new(tokio::sync::Semaphore::new(MAX_DEFERRED)),
             spent: Spent::default(),
         }
     }
 
     pub fn kind(&self) -> &'static str {
         self.health.kind
+    }
+
+    /// A place for a round trip its message does not wait for (one whose
+    /// answer cannot refuse it), while fewer than [`MAX_DEFERRED`] are in
+    /// flight; never in process, where counting costs no round trip.
+    pub fn defer(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(_) => Arc::clone(&self.deferred).try_acquire_owned().ok(),
+        }
     }
 
     /// The store answered the last time it was asked (or has not been asked).
@@ -199,6 +227,26 @@ impl State {
         charges: &[Charge],
         observations: &[Observation],
     ) -> Result<Tally, StateError> {
+        self.tally_paced(charges, observations, Pace::Now).await
+    }
+
+    /// As [`Self::tally`], for a message that does not wait for the answer
+    /// (a place from [`Self::defer`]): sent with others, to cost the store
+    /// and this replica one round trip for many messages.
+    pub async fn tally_deferred(
+        &self,
+        charges: &[Charge],
+        observations: &[Observation],
+    ) -> Result<Tally, StateError> {
+        self.tally_paced(charges, observations, Pace::Batched).await
+    }
+
+    async fn tally_paced(
+        &self,
+        charges: &[Charge],
+        observations: &[Observation],
+        pace: Pace,
+    ) -> Result<Tally, StateError> {
         if charges.is_empty() && observations.is_empty() {
             return Ok(Tally::default());
         }
@@ -211,7 +259,7 @@ impl State {
         }
         let result = match &self.backend {
             Backend::Memory(m) => m.tally(charges, observations, now_ms()),
-            Backend::Redis(r) => r.tally(charges, observations).await,
+            Backend::Redis(r) => r.tally(charges, observations, pace).await,
         };
         if let Err(e) = &result {
             self.count_error(e);

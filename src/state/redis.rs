@@ -26,7 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Charge, Health, Observation, StateError, Tally};
+use super::{Charge, Health, Observation, Pace, StateError, Tally};
 use crate::anomaly::Verdict;
 
 /// For each budget: `INCRBY` (or `GET` when adding nothing) the current
@@ -203,6 +203,16 @@ struct Password(Vec<u8>);
 
 /// Commands one connection sends in one write, at most.
 const MAX_BATCH: usize = 64;
+/// How long the connection for round trips no message waits for waits for
+/// more of them before it sends what it has (fewer than [`MAX_BATCH`]).
+const LINGER: Duration = Duration::from_millis(5);
+
+/// When a command must be answered, and whether its message waits for it.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    deadline: tokio::time::Instant,
+    pace: Pace,
+}
 /// Commands waiting for one connection, at most.
 const LANE_QUEUE: usize = 1024;
 
@@ -338,10 +348,12 @@ impl RedisStore {
         &self,
         charges: &[Charge],
         observations: &[Observation],
+        pace: Pace,
     ) -> Result<Tally, StateError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
+        let call = Call { deadline, pace };
         if observations.is_empty() {
-            let totals = self.charge_plainly(charges, deadline).await?;
+            let totals = self.charge_plainly(charges, call).await?;
             return Ok(Tally {
                 totals,
                 verdicts: Vec::new(),
@@ -350,11 +362,11 @@ impl RedisStore {
         // By the script's hash; sent whole only when the server has not
         // cached it yet (a new or restarted server): then a second round trip.
         let mut args = eval_args(charges, observations);
-        let reply = match self.call(encode(&args), 1, deadline).await? {
+        let reply = match self.call(encode(&args), 1, call).await? {
             Reply::NoScript => {
                 args[0] = b"EVAL".to_vec();
                 args[1] = SCRIPT.as_bytes().to_vec();
-                self.call(encode(&args), 1, deadline).await?
+                self.call(encode(&args), 1, call).await?
             }
             reply => reply,
         };
@@ -388,7 +400,7 @@ impl RedisStore {
 
     /// The charges in one round trip.
     pub async fn charge(&self, charges: &[Charge]) -> Result<Vec<u64>, StateError> {
-        self.tally(charges, &[]).await.map(|t| t.totals)
+        self.tally(charges, &[], Pace::Now).await.map(|t| t.totals)
     }
 
     /// Budgets without baselines, in one round trip of plain commands
@@ -400,11 +412,7 @@ impl RedisStore {
     /// second round trip then only: until then another message of the
     /// caller's may find the window fuller than it will be, and be refused
     /// too (never the other way: what crosses never passes a limit).
-    async fn charge_plainly(
-        &self,
-        charges: &[Charge],
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<u64>, StateError> {
+    async fn charge_plainly(&self, charges: &[Charge], call: Call) -> Result<Vec<u64>, StateError> {
         let mut request = Vec::with_capacity(128 * charges.len());
         let mut replies = 0;
         for c in charges {
@@ -424,7 +432,7 @@ impl RedisStore {
                 replies += 1;
             }
         }
-        let reply = self.call(request, replies, deadline).await?;
+        let reply = self.call(request, replies, call).await?;
         let items = match reply {
             Reply::Array(items) if replies > 1 => items,
             one if replies == 1 => vec![one],
@@ -477,7 +485,7 @@ impl RedisStore {
             // back in time, the window keeps them (counted against the
             // caller, never for), and the lane reports the failure.
             if n > 0 {
-                let _ = self.call(undo, n, deadline).await;
+                let _ = self.call(undo, n, call).await;
             }
         }
         Ok(totals)
@@ -485,8 +493,11 @@ impl RedisStore {
 
     /// `PING`, within the timeout: does the store answer?
     pub async fn ping(&self) -> Result<(), StateError> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        match self.call(encode(&[b"PING".to_vec()]), 1, deadline).await? {
+        let call = Call {
+            deadline: tokio::time::Instant::now() + self.timeout,
+            pace: Pace::Now,
+        };
+        match self.call(encode(&[b"PING".to_vec()]), 1, call).await? {
             Reply::Simple => Ok(()),
             _ => Err(StateError::Protocol),
         }
@@ -494,12 +505,21 @@ impl RedisStore {
 
     /// The lanes, started with the first command (inside the runtime); they
     /// end when the store is dropped.
+    /// With two connections or more, the first carries the round trips no
+    /// message waits for, and waits up to [`LINGER`] for more of them
+    /// before it sends; the others carry the rest, at once.
     fn lanes(&self) -> &[mpsc::Sender<Job>] {
         self.lanes.get_or_init(|| {
             (0..self.pool)
-                .map(|_| {
+                .map(|i| {
                     let (tx, rx) = mpsc::channel(LANE_QUEUE);
-                    tokio::spawn(lane(Arc::clone(&self.connector), self.health.clone(), rx));
+                    let linger = (i == 0 && self.pool > 1).then_some(LINGER);
+                    tokio::spawn(lane(
+                        Arc::clone(&self.connector),
+                        self.health.clone(),
+                        rx,
+                        linger,
+                    ));
                     tx
                 })
                 .collect()
@@ -513,10 +533,17 @@ impl RedisStore {
         &self,
         request: Vec<u8>,
         replies: usize,
-        deadline: tokio::time::Instant,
+        call: Call,
     ) -> Result<Reply, StateError> {
+        let Call { deadline, pace } = call;
         let lanes = self.lanes();
-        let lane = &lanes[self.next.fetch_add(1, Ordering::Relaxed) % lanes.len()];
+        let lane = match lanes {
+            [batched, rest @ ..] if !rest.is_empty() => match pace {
+                Pace::Batched => batched,
+                Pace::Now => &rest[self.next.fetch_add(1, Ordering::Relaxed) % rest.len()],
+            },
+            _ => &lanes[0],
+        };
         let sent = Arc::new(AtomicBool::new(false));
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -547,11 +574,22 @@ async fn lane(
     connector: Arc<Connector>,
     health: Option<Arc<Health>>,
     mut jobs: mpsc::Receiver<Job>,
+    linger: Option<Duration>,
 ) {
     // The connection, and the failures counted when it was made.
     let mut conn: Option<(Conn, u64)> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if let Some(linger) = linger
+            && batch.len() < MAX_BATCH
+        {
+            tokio::time::sleep(linger).await;
+            while batch.len() < MAX_BATCH
+                && let Ok(job) = jobs.try_recv()
+            {
+                batch.push(job);
+            }
+        }
         // A caller that gave up is not sent for.
         batch.retain(|j| !j.reply.is_closed());
         if batch.is_empty() {

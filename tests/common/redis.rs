@@ -123,6 +123,27 @@ impl Redis {
         }
     }
 
+    /// Stops the server without closing its connections (`SIGSTOP`): it
+    /// accepts and reads nothing, and answers nothing, until [`Self::resume`].
+    #[allow(dead_code)]
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// A fresh, empty server on the same port.
     pub fn restart(&mut self) {
         self.stop();

@@ -2,9 +2,11 @@
 //! (and to its baselines: anomaly.rs), counted in the shared store in one
 //! round trip, and what happens past a limit or without the store.
 
+use super::anomaly::record_anomalies;
 use super::*;
-use crate::budget::{BudgetAction, Direction, OnStoreError};
-use crate::state::{Charge, Observation};
+use crate::anomaly::Anomaly;
+use crate::budget::{Budget, BudgetAction, Direction, OnStoreError};
+use crate::state::{Charge, Observation, StateError, Tally};
 
 /// What one message brings to its direction's budgets.
 #[derive(Debug)]
@@ -64,20 +66,25 @@ impl HopStream {
         // nothing to it: only the budgets and anomalies it brings something
         // to are sent to the store, and a message that brings nothing
         // counted is not sent at all.
-        let budgets: Vec<_> = hop
+        // Each as its place in the hop's list and its amount.
+        let counted: Vec<(usize, u64)> = hop
             .budgets
             .iter()
-            .filter(|b| b.direction == direction)
-            .map(|b| (b, b.amount(&pending.findings, bytes)))
+            .enumerate()
+            .filter(|(_, b)| b.direction == direction)
+            .map(|(i, b)| (i, b.amount(&pending.findings, bytes)))
             .filter(|(_, amount)| *amount > 0)
             .collect();
-        let anomalies: Vec<_> = hop
+        let observed: Vec<(usize, u64)> = hop
             .anomalies
             .iter()
-            .filter(|a| a.direction == direction)
-            .map(|a| (a, a.amount(&pending.findings, bytes)))
+            .enumerate()
+            .filter(|(_, a)| a.direction == direction)
+            .map(|(i, a)| (i, a.amount(&pending.findings, bytes)))
             .filter(|(_, amount)| *amount > 0)
             .collect();
+        let budgets = picked(&hop.budgets, &counted);
+        let anomalies = picked(&hop.anomalies, &observed);
         if budgets.is_empty() && anomalies.is_empty() {
             return None;
         }
@@ -101,9 +108,33 @@ impl HopStream {
                 ttl_ms: a.ttl_ms(),
             })
             .collect();
+        let tag = self.ctx.as_ref()?.tag();
+        // Nothing in this round trip can refuse the message (budgets that
+        // alert, and allow without the store; anomalies): it passes at once,
+        // and the store's answer, its metrics and events come after, off the
+        // request's path. In shadow every outcome is recorded as the stream's.
+        let may_refuse = budgets.iter().any(|(b, _)| {
+            b.action == BudgetAction::Block || b.on_store_error == OnStoreError::Deny
+        });
+        if enforced
+            && !may_refuse
+            && let Some(place) = state.defer()
+        {
+            let app = Arc::clone(&self.app);
+            let phase = pending.phase;
+            tokio::spawn(async move {
+                let result = app.state.tally_deferred(&charges, &observations).await;
+                drop(place);
+                let hop = &tag.policy.hops[tag.hop];
+                let budgets = picked(&hop.budgets, &counted);
+                let anomalies = picked(&hop.anomalies, &observed);
+                report(
+                    &tag, direction, &budgets, &anomalies, &result, phase, started,
+                );
+            });
+            return None;
+        }
         let result = self.app.state.tally(&charges, &observations).await;
-        self.record_anomalies(&anomalies, &result, pending.phase, started);
-        let m = metrics::get();
         let total = |i: usize| match &result {
             Ok(tally) => tally.totals.get(i).copied().unwrap_or(u64::MAX),
             Err(_) => 0,
@@ -128,55 +159,15 @@ impl HopStream {
                 }
             }
         }
-        let mut refusal: Option<(bool, String)> = None;
-        for (i, (b, _)) in budgets.iter().enumerate() {
-            let (outcome, detail) = match &result {
-                Ok(_) => {
-                    let total = total(i);
-                    if !b.exceeded(total) {
-                        continue;
-                    }
-                    let detail = format!(
-                        "budget {}: {total} counted in {:?}, over its limit of {}",
-                        b.name, b.window, b.limit
-                    );
-                    match b.action {
-                        BudgetAction::Block => ("exceeded_block", detail),
-                        BudgetAction::Alert => ("exceeded_alert", detail),
-                    }
-                }
-                Err(e) => {
-                    let detail = format!("budget {}: {e}", b.name);
-                    match b.on_store_error {
-                        OnStoreError::Deny => ("store_error_deny", detail),
-                        OnStoreError::Allow => ("store_error_allow", detail),
-                    }
-                }
-            };
-            m.budget_events
-                .with_label_values(&[&hop.name, &b.name, direction.as_str(), outcome])
-                .inc();
-            match outcome {
-                "exceeded_block" => refusal = Some((true, detail)),
-                "store_error_deny" if refusal.is_none() => refusal = Some((false, detail)),
-                "store_error_deny" => {}
-                _ => {
-                    let ctx = self.ctx.as_ref()?;
-                    BodyEvent {
-                        decision: BodyDecision::Pass,
-                        reason: if outcome == "exceeded_alert" {
-                            "budget_alert"
-                        } else {
-                            "budget_store_error"
-                        },
-                        detail: &detail,
-                        alert: true,
-                        ..BodyEvent::new(ctx, pending.phase, started)
-                    }
-                    .emit();
-                }
-            }
-        }
+        let refusal = report(
+            &tag,
+            direction,
+            &budgets,
+            &anomalies,
+            &result,
+            pending.phase,
+            started,
+        );
         let (exceeded, detail) = refusal?;
         let code = match exceeded {
             true => "budget_exceeded",
@@ -186,4 +177,77 @@ impl HopStream {
         let id = self.refused(pending.phase, code, &detail)?;
         Some(immediate(Refusal::Budget { exceeded }, &id, code))
     }
+}
+
+/// The hop's budgets (or anomalies) a message brings something to, from
+/// their places in its list, with their amounts.
+fn picked<'p, T>(all: &'p [T], places: &[(usize, u64)]) -> Vec<(&'p T, u64)> {
+    places
+        .iter()
+        .filter_map(|&(i, amount)| Some((all.get(i)?, amount)))
+        .collect()
+}
+
+/// The metrics and decision events of what the store answered for one
+/// message's budgets and anomalies, and the refusal it calls for: a budget
+/// that blocks past its limit, or one that denies without its store.
+fn report(
+    tag: &EventTag,
+    direction: Direction,
+    budgets: &[(&Budget, u64)],
+    anomalies: &[(&Anomaly, u64)],
+    result: &Result<Tally, StateError>,
+    phase: PhaseName,
+    started: Instant,
+) -> Option<(bool, String)> {
+    record_anomalies(tag, anomalies, result, phase, started);
+    let hop = &tag.policy.hops[tag.hop].name;
+    let m = metrics::get();
+    let mut refusal: Option<(bool, String)> = None;
+    for (i, (b, _)) in budgets.iter().enumerate() {
+        let (outcome, detail) = match result {
+            Ok(tally) => {
+                let total = tally.totals.get(i).copied().unwrap_or(u64::MAX);
+                if !b.exceeded(total) {
+                    continue;
+                }
+                let detail = format!(
+                    "budget {}: {total} counted in {:?}, over its limit of {}",
+                    b.name, b.window, b.limit
+                );
+                match b.action {
+                    BudgetAction::Block => ("exceeded_block", detail),
+                    BudgetAction::Alert => ("exceeded_alert", detail),
+                }
+            }
+            Err(e) => {
+                let detail = format!("budget {}: {e}", b.name);
+                match b.on_store_error {
+                    OnStoreError::Deny => ("store_error_deny", detail),
+                    OnStoreError::Allow => ("store_error_allow", detail),
+                }
+            }
+        };
+        m.budget_events
+            .with_label_values(&[hop, &b.name, direction.as_str(), outcome])
+            .inc();
+        match outcome {
+            "exceeded_block" => refusal = Some((true, detail)),
+            "store_error_deny" if refusal.is_none() => refusal = Some((false, detail)),
+            "store_error_deny" => {}
+            _ => BodyEvent {
+                decision: BodyDecision::Pass,
+                reason: if outcome == "exceeded_alert" {
+                    "budget_alert"
+                } else {
+                    "budget_store_error"
+                },
+                detail: &detail,
+                alert: true,
+                ..BodyEvent::tagged(tag, phase, started)
+            }
+            .emit(),
+        }
+    }
+    refusal
 }

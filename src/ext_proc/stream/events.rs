@@ -259,15 +259,77 @@ pub(super) struct BodyEvent<'a> {
     pub(super) started: Instant,
 }
 
+/// Whom a stream's events name, owned: for what is reported after the
+/// stream has moved on (the store's answer to a round trip the message did
+/// not wait for).
+#[derive(Debug, Clone)]
+pub(super) struct EventTag {
+    pub(super) policy: Arc<Policy>,
+    pub(super) hop: usize,
+    pub(super) decision_id: String,
+    pub(super) principal: String,
+    pub(super) request_id: String,
+    pub(super) shadow: bool,
+}
+
+impl HopContext {
+    pub(super) fn tag(&self) -> EventTag {
+        EventTag {
+            policy: Arc::clone(&self.policy),
+            hop: self.hop,
+            decision_id: self.decision_id().to_owned(),
+            principal: self.principal.clone(),
+            request_id: self.request_id.clone(),
+            shadow: self.shadow,
+        }
+    }
+}
+
 impl<'a> BodyEvent<'a> {
     pub(super) fn new(ctx: &'a HopContext, phase: PhaseName, started: Instant) -> Self {
+        Self::named(
+            &ctx.policy,
+            ctx.hop,
+            ctx.decision_id(),
+            &ctx.principal,
+            &ctx.request_id,
+            ctx.shadow,
+            phase,
+            started,
+        )
+    }
+
+    pub(super) fn tagged(tag: &'a EventTag, phase: PhaseName, started: Instant) -> Self {
+        Self::named(
+            &tag.policy,
+            tag.hop,
+            &tag.decision_id,
+            &tag.principal,
+            &tag.request_id,
+            tag.shadow,
+            phase,
+            started,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn named(
+        policy: &'a Policy,
+        hop: usize,
+        decision_id: &'a str,
+        principal: &'a str,
+        request_id: &'a str,
+        shadow: bool,
+        phase: PhaseName,
+        started: Instant,
+    ) -> Self {
         Self {
-            hop: &ctx.policy.hops[ctx.hop].name,
-            decision_id: ctx.decision_id(),
-            principal: &ctx.principal,
-            request_id: &ctx.request_id,
-            policy_version: &ctx.policy.version,
-            policy_signer: ctx.policy.bundle.as_ref().map(|b| &*b.signer),
+            hop: &policy.hops[hop].name,
+            decision_id,
+            principal,
+            request_id,
+            policy_version: &policy.version,
+            policy_signer: policy.bundle.as_ref().map(|b| &*b.signer),
             phase: phase.name(),
             decision: BodyDecision::Pass,
             reason: "-",
@@ -275,7 +337,7 @@ impl<'a> BodyEvent<'a> {
             findings: String::new(),
             findings_total: 0,
             alert: false,
-            shadow: ctx.shadow,
+            shadow,
             started,
         }
     }
