@@ -402,7 +402,8 @@ pub struct ServeArgs {
     /// `on_store_error` says.
     #[arg(long, env = "CHAPERONE_STATE_TIMEOUT", default_value = "50ms", value_parser = duration)]
     pub state_timeout: Duration,
-    /// Connections to the store, at most.
+    /// Connections to the store, at most; with 2 or more, the first carries
+    /// the round trips no message waits for (alerts), batched.
     #[arg(long, env = "CHAPERONE_STATE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub state_pool: u16,
     /// After the store fails three times in a row, how long it is left alone (messages go by
