@@ -135,8 +135,8 @@ impl Health {
                 error = e.code(),
                 "state store down: budgets follow their on_store_error until it answers"
             );
+            metrics::get().state_store_up.set(0);
         }
-        metrics::get().state_store_up.set(0);
     }
 }
 

@@ -379,7 +379,9 @@ impl RedisStore {
         let ints = items
             .into_iter()
             .map(|r| match r {
-                Reply::Int(n) => u64::try_from(n).map_err(|_| StateError::Protocol),
+                // A total below nothing (a refusal taken back from a lost
+                // bucket) counts as nothing.
+                Reply::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
                 _ => Err(StateError::Protocol),
             })
             .collect::<Result<Vec<u64>, _>>()?;
@@ -438,16 +440,25 @@ impl RedisStore {
             one if replies == 1 => vec![one],
             _ => return Err(StateError::Protocol),
         };
+        // An error for any command fails the message (each budget by its
+        // `on_store_error`); what the others added stays counted, against
+        // the caller, never for.
         if items.contains(&Reply::Error) {
             return Err(StateError::Refused);
         }
         let mut items = items.into_iter();
         let mut totals = Vec::with_capacity(charges.len());
+        // Summed as signed numbers: a bucket can hold less than nothing
+        // when a refusal's amount was taken back from a bucket the store
+        // had lost (a restart without persistence) in between.
         for c in charges {
-            let mut total = 0u64;
+            let mut total = 0i64;
             if c.amount > 0 {
-                total = int(items.next())?;
-                int(items.next())?;
+                let (Some(Reply::Int(n)), Some(Reply::Int(_))) = (items.next(), items.next())
+                else {
+                    return Err(StateError::Protocol);
+                };
+                total = n;
             }
             if c.amount == 0 || c.keys.len() > 1 {
                 let Some(Reply::Array(values)) = items.next() else {
@@ -458,14 +469,14 @@ impl RedisStore {
                         Reply::Bulk(None) => 0,
                         Reply::Bulk(Some(b)) => std::str::from_utf8(&b)
                             .ok()
-                            .and_then(|t| t.parse::<u64>().ok())
+                            .and_then(|t| t.parse::<i64>().ok())
                             .ok_or(StateError::Protocol)?,
                         _ => return Err(StateError::Protocol),
                     };
                     total = total.saturating_add(n);
                 }
             }
-            totals.push(total);
+            totals.push(u64::try_from(total).unwrap_or(0));
         }
         let refused = charges
             .iter()
@@ -475,17 +486,25 @@ impl RedisStore {
             let mut undo = Vec::new();
             let mut n = 0;
             for c in charges.iter().filter(|c| c.amount > 0) {
+                let ttl = c.ttl_ms.max(1).to_string();
                 undo.extend(encode_command(
                     b"DECRBY",
                     &[&c.keys[0], &c.amount.to_string()],
                 ));
-                n += 1;
+                undo.extend(encode_command(b"PEXPIRE", &[&c.keys[0], &ttl]));
+                n += 2;
             }
-            // Refused either way: if the store does not take the amounts
-            // back in time, the window keeps them (counted against the
-            // caller, never for), and the lane reports the failure.
+            // With a timeout of its own: the first round trip may have used
+            // most of the message's. Refused either way: if the store does
+            // not take the amounts back in time, the window keeps them
+            // (counted against the caller, never for), and the lane reports
+            // the failure.
+            let again = Call {
+                deadline: tokio::time::Instant::now() + self.timeout,
+                ..call
+            };
             if n > 0 {
-                let _ = self.call(undo, n, call).await;
+                let _ = self.call(undo, n, again).await;
             }
         }
         Ok(totals)
@@ -806,14 +825,6 @@ impl Reply {
             Reply::Array(items) => items.contains(&Reply::Error),
             _ => false,
         }
-    }
-}
-
-/// An integer reply that is not negative.
-fn int(reply: Option<Reply>) -> Result<u64, StateError> {
-    match reply {
-        Some(Reply::Int(n)) => u64::try_from(n).map_err(|_| StateError::Protocol),
-        _ => Err(StateError::Protocol),
     }
 }
 
