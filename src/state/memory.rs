@@ -185,15 +185,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn full_a_new_entry_fails_and_one_already_kept_goes_on() {
-        let rule = crate::anomaly::Rule {
+    /// A baseline that settles and warms up after one window.
+    fn quick_rule() -> crate::anomaly::Rule {
+        crate::anomaly::Rule {
             alpha: 0.5,
             settle: 1,
             warmup: 1,
             sigmas: 1.0,
             min: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn full_a_new_entry_fails_and_one_already_kept_goes_on() {
+        let rule = quick_rule();
         let seen = |key: String| Observation {
             key,
             amount: 1,
@@ -219,13 +224,7 @@ mod tests {
 
     #[test]
     fn baselines_expire_and_start_afresh() {
-        let rule = crate::anomaly::Rule {
-            alpha: 0.5,
-            settle: 1,
-            warmup: 1,
-            sigmas: 1.0,
-            min: 0,
-        };
+        let rule = quick_rule();
         let at = |window, amount| Observation {
             key: "k".into(),
             amount,
